@@ -1,0 +1,433 @@
+//! Command-line plumbing shared by `mlx` and every `mlx-<stage>` binary: global flags,
+//! logging, error rendering, exit codes, `--json`, GitHub Actions outputs, and the
+//! umbrella's built-in commands (`run`, `dag`, `init`, `config`).
+//!
+//! A binary's `main` is one call: [`umbrella_main`] or [`stage_main`].
+
+pub mod github;
+mod output;
+pub mod registry;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use mlx_core::config::{self, LoadedConfig, ProcessEnv};
+use mlx_core::pipeline::{self, RunOptions};
+use mlx_core::{Context, Error, ExitStatus, Stage, Workdir};
+
+pub use output::Ui;
+
+/// Flags every mlx binary accepts; each can also come from an `MLX_*` variable.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The pipeline config.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MLX_CONFIG",
+        default_value = "mlx.yaml"
+    )]
+    pub config: PathBuf,
+    /// Work directory where stages exchange files and write records.
+    #[arg(long, global = true, env = "MLX_WORKDIR", default_value = ".mlx")]
+    pub workdir: PathBuf,
+    /// Print machine-readable JSON on stdout (the stage record for a stage).
+    #[arg(long, global = true, env = "MLX_JSON")]
+    pub json: bool,
+    /// More logging (-v debug, -vv trace). MLX_LOG overrides, e.g. MLX_LOG=mlx_core=debug.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true, env = "MLX_QUIET")]
+    pub quiet: bool,
+}
+
+const UMBRELLA_EXAMPLES: &str = "\
+Examples:
+  mlx init --template time_series      write a starter mlx.yaml
+  mlx config check                     validate mlx.yaml (file:line:column errors)
+  mlx run                              run the pipeline, skipping up-to-date stages
+  mlx run --from train --force         rerun train and everything after it
+  mlx dag --format mermaid             draw the stages for a README or PR
+  mlx run --json | jq '.[].status'     machine-readable results
+
+Exit codes: 0 ok, 1 a check said no, 2 usage or config error, 3 runtime error.";
+
+/// mlx: a config-driven MLOps toolchain. One mlx.yaml drives ingest, versioning,
+/// validation, features, training, evaluation, SHAP, the approval gate, the registry,
+/// serving and monitoring.
+#[derive(Debug, Parser)]
+#[command(name = "mlx", version, after_help = UMBRELLA_EXAMPLES, subcommand_required = true, arg_required_else_help = true)]
+struct Umbrella {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Builtin,
+}
+
+#[derive(Debug, Subcommand)]
+enum Builtin {
+    /// Run the pipeline in order, skipping stages whose inputs, config section and
+    /// tool version are unchanged since their last successful run.
+    #[command(after_help = "\
+Examples:
+  mlx run                          run what is out of date
+  mlx run --dry-run                say what would run and why
+  mlx run --force                  rerun every stage
+  mlx run --from validate --to train
+  mlx run --json > run.json")]
+    Run {
+        /// Rerun stages even when up to date.
+        #[arg(long, env = "MLX_FORCE")]
+        force: bool,
+        /// Start at this stage.
+        #[arg(long, value_name = "STAGE")]
+        from: Option<String>,
+        /// Stop after this stage.
+        #[arg(long, value_name = "STAGE")]
+        to: Option<String>,
+        /// Only print what would run and why.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the stages and what each reads and writes.
+    #[command(after_help = "\
+Examples:
+  mlx dag
+  mlx dag --format mermaid >> README.md")]
+    Dag {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DagFormat,
+    },
+    /// Write a starter mlx.yaml from a template.
+    #[command(after_help = "\
+Examples:
+  mlx init                                 classification template in .
+  mlx init --template time_series --dir forecasting
+  mlx init --list")]
+    Init {
+        /// Template: classification, regression, time_series, deep_learning.
+        #[arg(short, long, default_value = "classification")]
+        template: String,
+        /// Directory to write mlx.yaml into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Project name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Overwrite an existing mlx.yaml.
+        #[arg(long)]
+        force: bool,
+        /// List the templates and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Check, show or describe mlx.yaml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DagFormat {
+    Text,
+    Mermaid,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate config files: types, unknown keys, interpolation and cross-field rules.
+    #[command(after_help = "\
+Examples:
+  mlx config check
+  mlx config check config/examples/*.yaml
+  mlx config check --json | jq '.[] | select(.ok == false)'")]
+    Check {
+        /// Files to check (default: --config).
+        files: Vec<PathBuf>,
+    },
+    /// Print the fully resolved config, with defaults filled in and secrets masked.
+    #[command(after_help = "\
+Examples:
+  mlx config show
+  mlx config show --format json | jq .split")]
+    Show {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: ShowFormat,
+    },
+    /// Print the JSON Schema of mlx.yaml (or of a file contract).
+    #[command(after_help = "\
+Examples:
+  mlx config schema > mlx.schema.json
+  mlx config schema --contract stage-record")]
+    Schema {
+        /// Print a file contract's schema instead.
+        #[arg(long, value_enum)]
+        contract: Option<Contract>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShowFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Contract {
+    StageRecord,
+}
+
+/// `main` of the `mlx` umbrella with the built-in stages.
+pub fn umbrella_main() -> ExitCode {
+    umbrella_main_with(&registry::stages(), std::env::args_os())
+}
+
+/// `main` of an umbrella over the given stages (the test harness passes fakes).
+pub fn umbrella_main_with(
+    stages: &[&dyn Stage],
+    args: impl IntoIterator<Item = OsString>,
+) -> ExitCode {
+    let mut cmd = Umbrella::command();
+    for s in stages {
+        cmd = cmd.subcommand(stage_command(*s, s.name()));
+    }
+    let matches = match cmd.try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
+    let global = match GlobalArgs::from_arg_matches(&matches) {
+        Ok(g) => g,
+        Err(e) => return clap_exit(e),
+    };
+    let ui = Ui::init(&global);
+    let status = if let Some((name, sub)) = matches
+        .subcommand()
+        .filter(|(n, _)| stages.iter().any(|s| s.name() == *n))
+    {
+        let stage = stages.iter().find(|s| s.name() == name).copied();
+        stage.map_or(Ok(ExitStatus::Usage), |s| run_stage(s, &global, sub, &ui))
+    } else {
+        match Umbrella::from_arg_matches(&matches) {
+            Ok(u) => builtin(u.command, stages, &global, &ui),
+            Err(e) => return clap_exit(e),
+        }
+    };
+    finish(status, &ui)
+}
+
+/// `main` of `mlx-<name>`: the same code as `mlx <name>`.
+pub fn stage_main(name: &str) -> ExitCode {
+    let stages = registry::stages();
+    let Some(stage) = stages.iter().find(|s| s.name() == name).copied() else {
+        eprintln!("error: this build of mlx has no `{name}` stage");
+        return ExitCode::from(ExitStatus::Usage as u8);
+    };
+    let cmd = GlobalArgs::augment_args(stage_command(stage, &format!("mlx-{name}")));
+    let matches = match cmd.try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
+    let global = match GlobalArgs::from_arg_matches(&matches) {
+        Ok(g) => g,
+        Err(e) => return clap_exit(e),
+    };
+    let ui = Ui::init(&global);
+    let status = run_stage(stage, &global, &matches, &ui);
+    finish(status, &ui)
+}
+
+fn stage_command(stage: &dyn Stage, bin: &str) -> clap::Command {
+    let mut c = clap::Command::new(bin.to_owned()).about(stage.about());
+    if !stage.long_about().is_empty() {
+        c = c.after_help(stage.long_about());
+    }
+    stage.args(c)
+}
+
+fn clap_exit(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(ExitStatus::Usage as u8)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn finish(status: Result<ExitStatus, Error>, ui: &Ui) -> ExitCode {
+    match status {
+        Ok(s) => ExitCode::from(s as u8),
+        Err(e) => {
+            ui.error(&e);
+            ExitCode::from(e.exit_status() as u8)
+        }
+    }
+}
+
+fn context(global: &GlobalArgs) -> Result<Context, Error> {
+    let config = config::load(&global.config, &ProcessEnv)?;
+    Ok(Context {
+        config,
+        workdir: Workdir::new(&global.workdir),
+    })
+}
+
+fn run_stage(
+    stage: &dyn Stage,
+    global: &GlobalArgs,
+    args: &clap::ArgMatches,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    let ctx = context(global)?;
+    let executed = pipeline::execute(stage, &ctx, args)?;
+    ui.stage_done(&executed, None);
+    if global.json {
+        print!("{}", executed.record.to_json());
+    }
+    Ok(output::status_exit(executed.record.status))
+}
+
+fn builtin(
+    cmd: Builtin,
+    stages: &[&dyn Stage],
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    match cmd {
+        Builtin::Run {
+            force,
+            from,
+            to,
+            dry_run,
+        } => {
+            let ctx = context(global)?;
+            if stages.is_empty() {
+                ui.info("this build of mlx has no stages yet; nothing to run");
+            }
+            let opts = RunOptions {
+                force,
+                from,
+                to,
+                dry_run,
+            };
+            let steps =
+                pipeline::run_pipeline(stages, &ctx, &opts, |name, step| ui.step(name, step))?;
+            if global.json {
+                println!("{}", output::steps_json(&steps));
+            }
+            ui.github_run_summary(&steps);
+            Ok(output::steps_exit(&steps))
+        }
+        Builtin::Dag { format } => {
+            let ctx = match context(global) {
+                Ok(c) => c,
+                // The shape of the pipeline is worth seeing before a config exists.
+                Err(Error::Config(_)) if !global.config.exists() => Context {
+                    config: LoadedConfig::from_config(&global.config, Default::default()),
+                    workdir: Workdir::new(&global.workdir),
+                },
+                Err(e) => return Err(e),
+            };
+            let text = match format {
+                DagFormat::Text => mlx_core::dag::text(stages, &ctx),
+                DagFormat::Mermaid => mlx_core::dag::mermaid(stages, &ctx),
+            };
+            print!("{text}");
+            Ok(ExitStatus::Ok)
+        }
+        Builtin::Init {
+            template,
+            dir,
+            name,
+            force,
+            list,
+        } => {
+            if list {
+                for (n, about, _) in mlx_core::init::TEMPLATES {
+                    println!("{n:<15} {about}");
+                }
+                return Ok(ExitStatus::Ok);
+            }
+            let path = mlx_core::init::init(&dir, &template, name.as_deref(), force)?;
+            ui.info(&format!(
+                "wrote {} ({template}); check it with `mlx config check`",
+                path.display()
+            ));
+            Ok(ExitStatus::Ok)
+        }
+        Builtin::Config(c) => config_command(c, global, ui),
+    }
+}
+
+fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> {
+    match cmd {
+        ConfigCommand::Check { files } => {
+            let files = if files.is_empty() {
+                vec![global.config.clone()]
+            } else {
+                files
+            };
+            let mut all_ok = true;
+            let mut reports = Vec::new();
+            for f in &files {
+                match config::load(f, &ProcessEnv) {
+                    Ok(c) => {
+                        ui.info(&format!(
+                            "{}: ok ({}, {} candidate model{})",
+                            f.display(),
+                            c.config.pipeline.problem_type,
+                            c.config.models.len(),
+                            if c.config.models.len() == 1 { "" } else { "s" }
+                        ));
+                        reports.push(output::check_json(f, None));
+                    }
+                    Err(d) => {
+                        all_ok = false;
+                        ui.error(&Error::Config(d.clone()));
+                        reports.push(output::check_json(f, Some(&d)));
+                    }
+                }
+            }
+            if global.json {
+                println!("{}", serde_json::Value::Array(reports));
+            }
+            Ok(if all_ok {
+                ExitStatus::Ok
+            } else {
+                ExitStatus::Usage
+            })
+        }
+        ConfigCommand::Show { format } => {
+            let loaded = config::load(&global.config, &ProcessEnv)?;
+            match format {
+                ShowFormat::Yaml if !global.json => print!("{}", config::to_yaml(&loaded)),
+                _ => print!("{}", config::to_json(&loaded)),
+            }
+            Ok(ExitStatus::Ok)
+        }
+        ConfigCommand::Schema { contract } => {
+            print!(
+                "{}",
+                match contract {
+                    None => config::schema_json(),
+                    Some(Contract::StageRecord) => config::stage_record_schema_json(),
+                }
+            );
+            Ok(ExitStatus::Ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Umbrella::command().debug_assert();
+    }
+}

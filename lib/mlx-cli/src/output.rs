@@ -1,0 +1,182 @@
+//! What the binaries say: human lines on stderr, JSON on stdout, GitHub outputs.
+
+use std::path::Path;
+
+use mlx_contracts::Status;
+use mlx_core::config::Diagnostics;
+use mlx_core::pipeline::{Executed, Step};
+use mlx_core::{Error, ExitStatus};
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+use crate::github::Actions;
+use crate::GlobalArgs;
+
+/// Stderr reporting for one invocation.
+pub struct Ui {
+    quiet: bool,
+    actions: Actions,
+}
+
+impl Ui {
+    /// Sets up logging (`-v`, `-q`, `MLX_LOG`) and progress bars.
+    pub fn init(g: &GlobalArgs) -> Self {
+        let level = if g.quiet {
+            "error"
+        } else {
+            match g.verbose {
+                0 => "warn",
+                1 => "debug",
+                _ => "trace",
+            }
+        };
+        let filter = EnvFilter::try_from_env("MLX_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .try_init();
+        mlx_core::progress::set_quiet(g.quiet);
+        Self {
+            quiet: g.quiet,
+            actions: Actions::from_env(),
+        }
+    }
+
+    /// A line of information (hidden by `-q`).
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// An error, always shown.
+    pub fn error(&self, e: &Error) {
+        match e {
+            Error::Config(d) => eprintln!("error: {d}"),
+            other => eprintln!("error: {other:#}"),
+        }
+    }
+
+    /// Reports a finished stage and exports its outputs to GitHub.
+    pub fn stage_done(&self, ex: &Executed, reason: Option<&str>) {
+        let r = &ex.record;
+        let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        self.info(&format!(
+            "{} {}{why}: {} in {:.2}s: {}",
+            mark(r.status),
+            r.stage,
+            r.status,
+            r.duration_s,
+            r.summary
+        ));
+        let mut kv = r.outputs_kv.clone();
+        kv.insert(format!("{}_status", r.stage), r.status.to_string());
+        if let Err(e) = self.actions.set_outputs(&kv) {
+            tracing::warn!("could not write $GITHUB_OUTPUT: {e}");
+        }
+        let md = ex.report_md.clone().unwrap_or_else(|| {
+            format!(
+                "### mlx {}: {} {}\n\n{}\n",
+                r.stage,
+                mark(r.status),
+                r.status,
+                r.summary
+            )
+        });
+        if let Err(e) = self.actions.add_summary(&md) {
+            tracing::warn!("could not write $GITHUB_STEP_SUMMARY: {e}");
+        }
+    }
+
+    /// Reports one step of `mlx run`.
+    pub fn step(&self, name: &str, step: &Step) {
+        match step {
+            Step::Ran { reason, executed } => self.stage_done(executed, Some(reason)),
+            Step::Skipped(r) => self.info(&format!(
+                "- {name}: up to date ({}, {})",
+                r.status,
+                r.finished_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )),
+            Step::Disabled => self.info(&format!("- {name}: disabled in config")),
+            Step::WouldRun(reason) => self.info(&format!("> {name}: would run ({reason})")),
+        }
+    }
+
+    /// A summary table of `mlx run` for the GitHub step summary.
+    pub fn github_run_summary(&self, steps: &[(String, Step)]) {
+        if steps.is_empty() {
+            return;
+        }
+        let mut md = String::from("### mlx run\n\n| stage | result |\n|---|---|\n");
+        for (name, step) in steps {
+            let result = match step {
+                Step::Ran { executed, .. } => format!(
+                    "{} {}: {}",
+                    mark(executed.record.status),
+                    executed.record.status,
+                    executed.record.summary.replace('|', "\\|")
+                ),
+                Step::Skipped(_) => "up to date".into(),
+                Step::Disabled => "disabled".into(),
+                Step::WouldRun(r) => format!("would run ({r})"),
+            };
+            md.push_str(&format!("| {name} | {result} |\n"));
+        }
+        let _ = self.actions.add_summary(&md);
+    }
+}
+
+fn mark(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "✔",
+        Status::Warned => "⚠",
+        Status::Failed => "✘",
+    }
+}
+
+/// Exit code for a stage status.
+pub fn status_exit(s: Status) -> ExitStatus {
+    if s == Status::Failed {
+        ExitStatus::CheckFailed
+    } else {
+        ExitStatus::Ok
+    }
+}
+
+/// Exit code for a pipeline run: 1 when any stage that ran failed.
+pub fn steps_exit(steps: &[(String, Step)]) -> ExitStatus {
+    let failed = steps.iter().any(|(_, s)| matches!(s, Step::Ran { executed, .. } if executed.record.status == Status::Failed));
+    if failed {
+        ExitStatus::CheckFailed
+    } else {
+        ExitStatus::Ok
+    }
+}
+
+/// `mlx run --json`: one object per stage considered.
+pub fn steps_json(steps: &[(String, Step)]) -> String {
+    let items: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|(name, step)| match step {
+            Step::Ran { reason, executed } => json!({"stage": name, "action": "ran", "reason": reason, "status": executed.record.status, "record": executed.record}),
+            Step::Skipped(r) => json!({"stage": name, "action": "skipped", "reason": "up to date", "status": r.status, "record": r}),
+            Step::Disabled => json!({"stage": name, "action": "disabled", "reason": "disabled in config", "status": null, "record": null}),
+            Step::WouldRun(reason) => json!({"stage": name, "action": "would_run", "reason": reason, "status": null, "record": null}),
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).unwrap_or_default()
+}
+
+/// `mlx config check --json`: one object per file.
+pub fn check_json(file: &Path, problems: Option<&Diagnostics>) -> serde_json::Value {
+    let errors: Vec<serde_json::Value> = problems
+        .map(|d| {
+            d.0.iter()
+                .map(|d| json!({"line": d.line, "column": d.column, "key": d.key, "message": d.message, "hint": d.hint}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"file": file.display().to_string(), "ok": problems.is_none(), "errors": errors})
+}

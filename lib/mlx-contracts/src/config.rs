@@ -1,0 +1,1532 @@
+//! The typed schema of `mlx.yaml`.
+//!
+//! Every section has defaults, so an empty file is a valid config; unknown keys are
+//! rejected (`deny_unknown_fields`) so that a typo never silently falls back to a default.
+//! Values that depend on the problem type (split strategy, primary metric, metric
+//! direction, metric list) are `Option`s here and are filled by [`Config::resolve`],
+//! which `mlx config show` prints.
+//!
+//! This module owns the *shape* of the config only. Parsing, `${VAR}` interpolation,
+//! error locations and cross-field rules live in `mlx_core::config`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole `mlx.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[schemars(title = "mlx.yaml", description = "Configuration of an mlx pipeline.")]
+pub struct Config {
+    /// Project metadata.
+    pub project: Project,
+    /// Where the data comes from and which columns play which role.
+    pub data: Data,
+    /// Schema, data-quality and drift checks (`mlx-validate`).
+    pub validation: Validation,
+    /// Feature definitions and stateful transforms (`mlx-features`).
+    pub features: Features,
+    /// How rows are split into train / validation / test sets.
+    pub split: Split,
+    /// What kind of problem this is and which model family is the default.
+    pub pipeline: Pipeline,
+    /// Candidate models; all are trained on the same split and compared.
+    pub models: Vec<ModelSpec>,
+    /// Training-loop settings (used by iterative and neural models).
+    pub training: Training,
+    /// Metrics and the primary metric's threshold (`mlx-eval`).
+    pub evaluation: Evaluation,
+    /// SHAP explanations (`mlx-shap`).
+    pub explain: Explain,
+    /// The approval policy (`mlx-gate`).
+    pub approval_gate: ApprovalGate,
+    /// The model registry (`mlx-promote`).
+    pub registry: Registry,
+    /// How a promoted model is served (`mlx-serve`).
+    pub deploy: Deploy,
+    /// Production monitoring and retraining triggers (`mlx-monitor`).
+    pub monitoring: Monitoring,
+    /// GitHub integration: PR comments, approvals, environments.
+    pub github: Github,
+}
+
+/// The top-level section names, in file order. Used for "did you mean" hints and for
+/// per-section hashing.
+pub const SECTIONS: &[&str] = &[
+    "project",
+    "data",
+    "validation",
+    "features",
+    "split",
+    "pipeline",
+    "models",
+    "training",
+    "evaluation",
+    "explain",
+    "approval_gate",
+    "registry",
+    "deploy",
+    "monitoring",
+    "github",
+];
+
+// ---------------------------------------------------------------------------------------
+// project
+
+/// Project metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Project {
+    /// Short name; also the default registry model name.
+    pub name: Option<String>,
+    /// Free text shown in reports.
+    pub description: Option<String>,
+    /// Team or person that owns the model.
+    pub owner: Option<String>,
+    /// Labels copied into run and registry metadata.
+    pub tags: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// data
+
+/// Data sources and column roles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Data {
+    /// Inputs to `mlx-ingest`, merged into one dataset.
+    pub sources: Vec<Source>,
+    /// How several sources are joined. Required when there is more than one source.
+    pub merge: Option<Merge>,
+    /// The column to predict.
+    pub target: Option<String>,
+    /// The event-time column (required for temporal splits and time series).
+    pub time_column: Option<String>,
+    /// Columns identifying an entity (store, customer, sensor).
+    pub entity_columns: Vec<String>,
+    /// Column whose values must not be shared between train and test (group split).
+    pub group_column: Option<String>,
+    /// Incremental ingest: only rows newer than the last ingested `time_column` value.
+    pub append: bool,
+    /// Content-addressed data versioning (`mlx-version`).
+    pub versioning: Versioning,
+}
+
+/// One input of `mlx-ingest`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Source {
+    /// Name used in error messages and in the stage record.
+    pub name: String,
+    /// Path, glob, object-store URL (`s3://`, `gs://`, `az://`, `file://`, `https://`)
+    /// or database URL (`postgres://`, `mysql://`).
+    pub uri: String,
+    /// File format; inferred from the extension when absent.
+    pub format: Option<SourceFormat>,
+    /// SQL query for database sources.
+    pub query: Option<String>,
+    /// Field delimiter for CSV (default `,`; `\t` for TSV).
+    pub delimiter: Option<String>,
+    /// Whether the first CSV line is a header.
+    pub header: Option<bool>,
+    /// Strings read as null.
+    pub null_values: Vec<String>,
+    /// strftime format for date columns.
+    pub date_format: Option<String>,
+    /// Explicit column types, `column: type` (`int`, `float`, `string`, `bool`, `date`, `datetime`).
+    pub dtypes: BTreeMap<String, DType>,
+}
+
+/// Supported source formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum SourceFormat {
+    Csv,
+    Tsv,
+    Parquet,
+    Json,
+    Ndjson,
+    Avro,
+    Sql,
+}
+
+/// Column data types used by ingest coercion and the validation schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum DType {
+    Int,
+    Float,
+    String,
+    Bool,
+    Date,
+    Datetime,
+    Category,
+}
+
+/// How sources are joined.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Merge {
+    /// Join key columns, present in every source.
+    pub on: Vec<String>,
+    /// Join type.
+    pub how: JoinType,
+}
+
+/// Join types for merging sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum JoinType {
+    #[default]
+    Inner,
+    Left,
+    Outer,
+}
+
+/// Data versioning settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Versioning {
+    /// Remote store: a local directory, or `s3://`, `gs://`, `az://`.
+    pub remote: String,
+    /// Local content-addressed cache.
+    pub cache: String,
+}
+
+impl Default for Versioning {
+    fn default() -> Self {
+        Self {
+            remote: ".mlx/remote".into(),
+            cache: ".mlx/cache".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// validation
+
+/// Validation checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Validation {
+    /// Per-column expectations, keyed by column name.
+    pub columns: BTreeMap<String, ColumnRule>,
+    /// Minimum number of rows.
+    pub min_rows: Option<u64>,
+    /// Maximum number of rows.
+    pub max_rows: Option<u64>,
+    /// Maximum age of the newest `time_column` value, e.g. `2d`, `12h`.
+    pub max_staleness: Option<String>,
+    /// Fail when the overall fraction of missing cells is above this.
+    pub max_missing_fraction: f64,
+    /// Outlier-rate check.
+    pub outliers: Outliers,
+    /// Drift against the frozen reference.
+    pub drift: Drift,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self {
+            columns: BTreeMap::new(),
+            min_rows: None,
+            max_rows: None,
+            max_staleness: None,
+            max_missing_fraction: 0.05,
+            outliers: Outliers::default(),
+            drift: Drift::default(),
+        }
+    }
+}
+
+/// Expectations for one column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColumnRule {
+    /// Expected type.
+    pub dtype: Option<DType>,
+    /// Whether the column must exist.
+    pub required: Option<bool>,
+    /// Whether nulls are allowed.
+    pub nullable: Option<bool>,
+    /// Fail when this column's missing fraction is above this.
+    pub max_missing_fraction: Option<f64>,
+    /// Allowed categories.
+    pub allowed: Vec<String>,
+    /// Inclusive lower bound.
+    pub min: Option<f64>,
+    /// Inclusive upper bound.
+    pub max: Option<f64>,
+    /// Regular expression every value must match.
+    pub pattern: Option<String>,
+    /// Values must be unique.
+    pub unique: bool,
+}
+
+/// Outlier-rate check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outliers {
+    /// Detection method.
+    pub method: OutlierMethod,
+    /// IQR multiplier (1.5) or z-score cut-off (3).
+    pub threshold: Option<f64>,
+    /// Warn when a column's outlier fraction is above this.
+    pub max_fraction: f64,
+}
+
+impl Default for Outliers {
+    fn default() -> Self {
+        Self {
+            method: OutlierMethod::None,
+            threshold: None,
+            max_fraction: 0.01,
+        }
+    }
+}
+
+/// Outlier detection methods.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum OutlierMethod {
+    #[default]
+    None,
+    Iqr,
+    Zscore,
+}
+
+/// Drift detection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Drift {
+    /// Method for every column unless overridden in `columns`.
+    pub method: DriftMethod,
+    /// Per-column method overrides.
+    pub columns: BTreeMap<String, DriftMethod>,
+    /// PSI binning.
+    pub psi_bins: PsiBins,
+    /// Number of bins for quantile binning.
+    pub bins: u32,
+    /// PSI at or above which a column is "moderate" (warn).
+    pub psi_warn: f64,
+    /// PSI above which a column has drifted (design documents: 0.25).
+    pub psi_fail: f64,
+    /// p-value below which a statistical test reports drift.
+    pub p_value: f64,
+    /// Distance above which KL / JS / Wasserstein report drift.
+    pub distance_threshold: f64,
+    /// The dataset has drifted when this share of columns has.
+    pub dataset_drift_share: f64,
+}
+
+impl Default for Drift {
+    fn default() -> Self {
+        Self {
+            method: DriftMethod::Auto,
+            columns: BTreeMap::new(),
+            psi_bins: PsiBins::Quantile,
+            bins: 10,
+            psi_warn: 0.1,
+            psi_fail: 0.25,
+            p_value: 0.05,
+            distance_threshold: 0.1,
+            dataset_drift_share: 0.5,
+        }
+    }
+}
+
+/// Drift statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum DriftMethod {
+    #[default]
+    Auto,
+    Psi,
+    Kl,
+    Js,
+    Wasserstein,
+    Ks,
+    Chi2,
+    Ztest,
+}
+
+/// PSI binning schemes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PsiBins {
+    /// Quantiles of the reference.
+    #[default]
+    Quantile,
+    /// Evidently-compatible equal-width Sturges bins over reference and current combined.
+    Sturges,
+}
+
+// ---------------------------------------------------------------------------------------
+// features
+
+/// Feature engineering.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// Deterministic features, computed in order.
+    pub derived: Vec<FeatureDef>,
+    /// Stateful transforms fitted on the training split only.
+    pub transforms: Vec<TransformDef>,
+    /// What to do with rows made incomplete by lags and windows.
+    pub incomplete_rows: IncompleteRows,
+    /// Columns excluded from the model's inputs.
+    pub exclude: Vec<String>,
+    /// Feature store settings.
+    pub store: FeatureStore,
+}
+
+/// One derived feature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureDef {
+    /// Output column name, e.g. `lag_7`.
+    pub name: String,
+    /// Kind of feature.
+    pub kind: FeatureKind,
+    /// Input column.
+    pub column: Option<String>,
+    /// Lag / difference periods.
+    pub periods: Option<u32>,
+    /// Window length in rows (`7`) or time (`7d`).
+    pub window: Option<String>,
+    /// Aggregation for rolling, expanding and group features.
+    pub agg: Option<Agg>,
+    /// Compute per group of these columns.
+    pub over: Vec<String>,
+    /// Calendar part for `calendar` / `cyclical` (`day_of_week`, `month`, `hour`, `day_of_year`).
+    pub part: Option<String>,
+    /// Holiday dates (`YYYY-MM-DD`) for `holiday`.
+    pub dates: Vec<String>,
+    /// File with one holiday date per line, for `holiday`.
+    pub dates_file: Option<String>,
+    /// Arithmetic expression over columns for `expr`, e.g. `price / competitor_price`.
+    pub expr: Option<String>,
+}
+
+/// Kinds of derived features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum FeatureKind {
+    #[default]
+    Lag,
+    Diff,
+    Rolling,
+    Expanding,
+    Calendar,
+    Cyclical,
+    Holiday,
+    GroupAgg,
+    Expr,
+}
+
+/// Aggregations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Agg {
+    Mean,
+    Std,
+    Min,
+    Max,
+    Sum,
+    Count,
+    Median,
+}
+
+/// One stateful transform.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformDef {
+    /// Transform kind.
+    pub kind: TransformKind,
+    /// Columns it applies to (all numeric / all categorical when empty).
+    pub columns: Vec<String>,
+    /// Strategy, e.g. `minmax`, `zscore`, `robust`, `mean`, `median`, `mode`, `constant`,
+    /// `ffill`, `onehot`, `ordinal`, `frequency`, `target`.
+    pub strategy: Option<String>,
+    /// Fill value for constant imputation.
+    pub fill_value: Option<String>,
+}
+
+/// Stateful transform kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum TransformKind {
+    #[default]
+    Scale,
+    Impute,
+    Encode,
+}
+
+/// Handling of rows made incomplete by lags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum IncompleteRows {
+    #[default]
+    Drop,
+    Impute,
+}
+
+/// Feature store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureStore {
+    /// Offline store location (versioned Parquet).
+    pub offline: String,
+    /// Online store: a local file path or `redis://`.
+    pub online: String,
+}
+
+impl Default for FeatureStore {
+    fn default() -> Self {
+        Self {
+            offline: ".mlx/feature-store/offline".into(),
+            online: ".mlx/feature-store/online.db".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// split
+
+/// How rows are split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Split {
+    /// Strategy; defaults to `temporal` for time series, `stratified` for
+    /// classification and `random` otherwise.
+    pub strategy: Option<SplitStrategy>,
+    /// Training fraction.
+    pub train: f64,
+    /// Validation fraction.
+    pub validation: f64,
+    /// Test fraction.
+    pub test: f64,
+    /// Number of folds or windows for `kfold`, `expanding_window`, `sliding_window`.
+    pub folds: u32,
+    /// Shuffle before splitting (`random`, `kfold`).
+    pub shuffle: bool,
+    /// Rows (or time) left out between train and test to avoid leakage from lags.
+    pub gap: u32,
+    /// Seed for shuffling; defaults to `training.seed`.
+    pub seed: Option<u64>,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Self {
+            strategy: None,
+            train: 0.7,
+            validation: 0.15,
+            test: 0.15,
+            folds: 5,
+            shuffle: false,
+            gap: 0,
+            seed: None,
+        }
+    }
+}
+
+/// Split strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum SplitStrategy {
+    Random,
+    Stratified,
+    Group,
+    Temporal,
+    Kfold,
+    StratifiedKfold,
+    GroupKfold,
+    ExpandingWindow,
+    SlidingWindow,
+}
+
+impl SplitStrategy {
+    /// Whether the strategy keeps time order (safe for time series).
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            Self::Temporal | Self::ExpandingWindow | Self::SlidingWindow
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// pipeline and models
+
+/// What kind of problem this is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pipeline {
+    /// The problem type; every default follows from it.
+    pub problem_type: ProblemType,
+    /// Default model family, used when `models` is empty.
+    pub model_type: Option<ModelType>,
+    /// For `deep_learning`: whether the network predicts a class or a number.
+    pub task: Option<Task>,
+}
+
+/// Problem types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ProblemType {
+    #[default]
+    Classification,
+    Regression,
+    TimeSeries,
+    DeepLearning,
+}
+
+impl ProblemType {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classification => "classification",
+            Self::Regression => "regression",
+            Self::TimeSeries => "time_series",
+            Self::DeepLearning => "deep_learning",
+        }
+    }
+}
+
+impl fmt::Display for ProblemType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Output kind of a deep-learning model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Task {
+    Classification,
+    Regression,
+    Forecasting,
+}
+
+/// Model families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ModelType {
+    Linear,
+    Logistic,
+    Ridge,
+    Lasso,
+    ElasticNet,
+    DecisionTree,
+    RandomForest,
+    Svm,
+    Xgboost,
+    Lightgbm,
+    Arima,
+    Sarimax,
+    Ets,
+    SeasonalNaive,
+    Mlp,
+    Cnn1d,
+    Lstm,
+    Transformer,
+}
+
+impl ModelType {
+    /// Every family, for help texts.
+    pub const ALL: &'static [ModelType] = &[
+        ModelType::Linear,
+        ModelType::Logistic,
+        ModelType::Ridge,
+        ModelType::Lasso,
+        ModelType::ElasticNet,
+        ModelType::DecisionTree,
+        ModelType::RandomForest,
+        ModelType::Svm,
+        ModelType::Xgboost,
+        ModelType::Lightgbm,
+        ModelType::Arima,
+        ModelType::Sarimax,
+        ModelType::Ets,
+        ModelType::SeasonalNaive,
+        ModelType::Mlp,
+        ModelType::Cnn1d,
+        ModelType::Lstm,
+        ModelType::Transformer,
+    ];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelType::Linear => "linear",
+            ModelType::Logistic => "logistic",
+            ModelType::Ridge => "ridge",
+            ModelType::Lasso => "lasso",
+            ModelType::ElasticNet => "elastic_net",
+            ModelType::DecisionTree => "decision_tree",
+            ModelType::RandomForest => "random_forest",
+            ModelType::Svm => "svm",
+            ModelType::Xgboost => "xgboost",
+            ModelType::Lightgbm => "lightgbm",
+            ModelType::Arima => "arima",
+            ModelType::Sarimax => "sarimax",
+            ModelType::Ets => "ets",
+            ModelType::SeasonalNaive => "seasonal_naive",
+            ModelType::Mlp => "mlp",
+            ModelType::Cnn1d => "cnn1d",
+            ModelType::Lstm => "lstm",
+            ModelType::Transformer => "transformer",
+        }
+    }
+
+    /// Problem types this family can serve.
+    pub fn supports(self, problem: ProblemType) -> bool {
+        use ModelType::*;
+        use ProblemType::*;
+        match self {
+            Logistic => problem == Classification,
+            Linear | Ridge | Lasso | ElasticNet => matches!(problem, Regression | TimeSeries),
+            DecisionTree | RandomForest | Svm | Xgboost | Lightgbm => problem != DeepLearning,
+            Arima | Sarimax | Ets | SeasonalNaive => problem == TimeSeries,
+            Mlp | Cnn1d | Lstm | Transformer => true,
+        }
+    }
+}
+
+/// One candidate model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Name in the leaderboard; defaults to the type.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Model family.
+    #[serde(rename = "type")]
+    pub model_type: ModelType,
+    /// Hyperparameters passed to the backend.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// A hyperparameter value. YAML scalars are typed by the YAML 1.2 core schema:
+/// `true`/`false`, integers, floats and `null` become those; anything else is a string.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(missing_docs)]
+pub enum ParamValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<ParamValue>),
+    Map(BTreeMap<String, ParamValue>),
+}
+
+impl ParamValue {
+    /// Types a plain YAML scalar by the core schema.
+    pub fn from_scalar(s: &str) -> Self {
+        match s {
+            "" | "~" | "null" | "Null" | "NULL" => return Self::Null,
+            "true" | "True" | "TRUE" => return Self::Bool(true),
+            "false" | "False" | "FALSE" => return Self::Bool(false),
+            _ => {}
+        }
+        if let Ok(i) = s.parse::<i64>() {
+            return Self::Int(i);
+        }
+        let looks_numeric = s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        if looks_numeric {
+            if let Ok(f) = s.parse::<f64>() {
+                return Self::Float(f);
+            }
+        }
+        match s {
+            ".inf" | ".Inf" | "+.inf" => Self::Float(f64::INFINITY),
+            "-.inf" | "-.Inf" => Self::Float(f64::NEG_INFINITY),
+            ".nan" | ".NaN" => Self::Float(f64::NAN),
+            _ => Self::String(s.to_owned()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar, list or mapping")
+            }
+            fn visit_unit<E>(self) -> Result<ParamValue, E> {
+                Ok(ParamValue::Null)
+            }
+            fn visit_none<E>(self) -> Result<ParamValue, E> {
+                Ok(ParamValue::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                i64::try_from(v)
+                    .map(ParamValue::Int)
+                    .map_err(|_| E::custom("integer too large"))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Float(v))
+            }
+            // The YAML loader hands every scalar over as a string; JSON hands over
+            // typed values. Strings are typed here so both agree.
+            fn visit_str<E>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::from_scalar(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ParamValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(ParamValue::List(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ParamValue, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, ParamValue>()? {
+                    out.insert(k, v);
+                }
+                Ok(ParamValue::Map(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// training
+
+/// Training-loop settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Training {
+    /// Optimizer for iterative models.
+    pub optimizer: Optimizer,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Mini-batch size.
+    pub batch_size: u32,
+    /// Maximum number of epochs.
+    pub epochs: u32,
+    /// Loss function; defaults to the problem type's usual loss.
+    pub loss: Option<Loss>,
+    /// Early stopping on the validation split.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Random seed for everything that is random.
+    pub seed: u64,
+    /// Hyperparameter search.
+    pub tuning: Option<Tuning>,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self {
+            optimizer: Optimizer::Adam,
+            learning_rate: 0.001,
+            batch_size: 32,
+            epochs: 50,
+            loss: None,
+            early_stopping: None,
+            seed: 42,
+            tuning: None,
+        }
+    }
+}
+
+/// Optimizers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Optimizer {
+    Sgd,
+    #[default]
+    Adam,
+    Adamw,
+    Rmsprop,
+}
+
+/// Loss functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Loss {
+    BinaryCrossEntropy,
+    CategoricalCrossEntropy,
+    Focal,
+    Mse,
+    Mae,
+    Huber,
+    LogCosh,
+    Contrastive,
+    Triplet,
+}
+
+/// Early stopping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
+    pub patience: u32,
+    /// Smallest change that counts as improvement.
+    pub min_delta: f64,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self {
+            patience: 5,
+            min_delta: 0.0,
+        }
+    }
+}
+
+/// Hyperparameter search.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tuning {
+    /// Search method.
+    pub method: TuningMethod,
+    /// Number of trials for random search.
+    pub trials: u32,
+}
+
+/// Search methods.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum TuningMethod {
+    #[default]
+    Grid,
+    Random,
+}
+
+// ---------------------------------------------------------------------------------------
+// evaluation
+
+/// Evaluation settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Evaluation {
+    /// Metrics to compute; defaults to the problem type's usual set.
+    pub metrics: Vec<Metric>,
+    /// The metric that ranks candidates and feeds the gate.
+    pub primary_metric: Option<Metric>,
+    /// Whether larger or smaller is better; follows from the metric when absent.
+    pub direction: Option<Direction>,
+    /// Minimum (or maximum, for `minimize`) acceptable primary metric.
+    pub threshold: Option<f64>,
+}
+
+/// Metric direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+/// Evaluation metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Metric {
+    Accuracy,
+    BalancedAccuracy,
+    Precision,
+    Recall,
+    F1Score,
+    RocAuc,
+    PrAuc,
+    LogLoss,
+    Brier,
+    Mcc,
+    Mae,
+    Mse,
+    Rmse,
+    Mape,
+    Smape,
+    Wape,
+    Mase,
+    R2,
+    Bias,
+    MedianAe,
+}
+
+impl Metric {
+    /// Every metric, for help texts and suggestions.
+    pub const ALL: &'static [Metric] = &[
+        Metric::Accuracy,
+        Metric::BalancedAccuracy,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::F1Score,
+        Metric::RocAuc,
+        Metric::PrAuc,
+        Metric::LogLoss,
+        Metric::Brier,
+        Metric::Mcc,
+        Metric::Mae,
+        Metric::Mse,
+        Metric::Rmse,
+        Metric::Mape,
+        Metric::Smape,
+        Metric::Wape,
+        Metric::Mase,
+        Metric::R2,
+        Metric::Bias,
+        Metric::MedianAe,
+    ];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::BalancedAccuracy => "balanced_accuracy",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::F1Score => "f1_score",
+            Metric::RocAuc => "roc_auc",
+            Metric::PrAuc => "pr_auc",
+            Metric::LogLoss => "log_loss",
+            Metric::Brier => "brier",
+            Metric::Mcc => "mcc",
+            Metric::Mae => "mae",
+            Metric::Mse => "mse",
+            Metric::Rmse => "rmse",
+            Metric::Mape => "mape",
+            Metric::Smape => "smape",
+            Metric::Wape => "wape",
+            Metric::Mase => "mase",
+            Metric::R2 => "r2",
+            Metric::Bias => "bias",
+            Metric::MedianAe => "median_ae",
+        }
+    }
+
+    /// Whether the metric scores class predictions (as opposed to numeric ones).
+    pub fn is_classification(self) -> bool {
+        use Metric::*;
+        matches!(
+            self,
+            Accuracy
+                | BalancedAccuracy
+                | Precision
+                | Recall
+                | F1Score
+                | RocAuc
+                | PrAuc
+                | LogLoss
+                | Brier
+                | Mcc
+        )
+    }
+
+    /// Whether the metric needs a naive-forecast baseline (only time series have one).
+    pub fn needs_time_order(self) -> bool {
+        self == Metric::Mase
+    }
+
+    /// The natural direction. `bias` is minimised in absolute value by the gate.
+    pub fn direction(self) -> Direction {
+        use Metric::*;
+        match self {
+            Accuracy | BalancedAccuracy | Precision | Recall | F1Score | RocAuc | PrAuc | Mcc
+            | R2 => Direction::Maximize,
+            LogLoss | Brier | Mae | Mse | Rmse | Mape | Smape | Wape | Mase | Bias | MedianAe => {
+                Direction::Minimize
+            }
+        }
+    }
+
+    /// Whether this metric applies to the problem type (and deep-learning task).
+    pub fn applies_to(self, problem: ProblemType, task: Option<Task>) -> bool {
+        match problem {
+            ProblemType::Classification => self.is_classification(),
+            ProblemType::Regression => !self.is_classification() && !self.needs_time_order(),
+            ProblemType::TimeSeries => !self.is_classification(),
+            ProblemType::DeepLearning => match task {
+                Some(Task::Classification) => self.is_classification(),
+                Some(Task::Regression) => !self.is_classification() && !self.needs_time_order(),
+                Some(Task::Forecasting) => !self.is_classification(),
+                None => true,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// explain
+
+/// SHAP settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Explain {
+    /// Whether `mlx-shap` runs in the pipeline.
+    pub enabled: bool,
+    /// Algorithm; `auto` picks the exact one the model allows.
+    pub method: ShapMethod,
+    /// Rows explained (a seeded sample when the test set is larger).
+    pub max_samples: u32,
+    /// Background rows for KernelSHAP / permutation SHAP.
+    pub background_samples: u32,
+    /// Number of features shown in plots and reports.
+    pub top_k: u32,
+}
+
+impl Default for Explain {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            method: ShapMethod::Auto,
+            max_samples: 1000,
+            background_samples: 100,
+            top_k: 10,
+        }
+    }
+}
+
+/// SHAP algorithms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ShapMethod {
+    #[default]
+    Auto,
+    Tree,
+    Linear,
+    Kernel,
+    Permutation,
+}
+
+// ---------------------------------------------------------------------------------------
+// approval gate
+
+/// Approval policy; the first five keys are the design documents'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalGate {
+    /// Approve without a human when every check passes.
+    pub auto_approve: bool,
+    /// The primary metric must beat this (direction aware); defaults to
+    /// `evaluation.threshold`.
+    pub primary_metric_threshold: Option<f64>,
+    /// Largest allowed relative worsening of any tracked metric against production.
+    pub regression_tolerance: f64,
+    /// A human decision is required before promotion.
+    pub require_human_review: bool,
+    /// A SHAP ranking shift sends the candidate to human review.
+    pub escalate_on_shap_drift: bool,
+    /// SHAP shift (1 - Spearman rank correlation of mean |SHAP|) that counts as drift.
+    pub shap_drift_threshold: f64,
+    /// Extra per-metric limits, e.g. `rmse: 120` (direction from the metric).
+    pub metric_baselines: BTreeMap<String, f64>,
+    /// Largest allowed PSI of any feature.
+    pub max_psi: Option<f64>,
+    /// Treat `warned` validation checks as blocking.
+    pub block_on_data_warnings: bool,
+    /// Fairness bounds.
+    pub fairness: Option<Fairness>,
+}
+
+impl Default for ApprovalGate {
+    fn default() -> Self {
+        Self {
+            auto_approve: false,
+            primary_metric_threshold: None,
+            regression_tolerance: 0.02,
+            require_human_review: true,
+            escalate_on_shap_drift: true,
+            shap_drift_threshold: 0.2,
+            metric_baselines: BTreeMap::new(),
+            max_psi: None,
+            block_on_data_warnings: false,
+            fairness: None,
+        }
+    }
+}
+
+/// Fairness bounds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fairness {
+    /// Columns whose groups are compared.
+    pub sensitive_columns: Vec<String>,
+    /// Largest allowed difference of the primary metric between groups.
+    pub max_metric_gap: Option<f64>,
+    /// Smallest allowed ratio of positive rates between groups (four-fifths rule: 0.8).
+    pub min_disparate_impact: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// registry and deploy
+
+/// Model registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registry {
+    /// A local directory, or `s3://`, `gs://`, `az://`.
+    pub uri: String,
+    /// Registered model name; defaults to `project.name`, then `model`.
+    pub model_name: Option<String>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            uri: ".mlx/registry".into(),
+            model_name: None,
+        }
+    }
+}
+
+/// Serving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deploy {
+    /// Rollout strategy.
+    pub strategy: DeployStrategy,
+    /// Share of traffic sent to the challenger under `canary`.
+    pub canary_fraction: f64,
+    /// Column that keeps an entity on one variant under `canary`.
+    pub sticky_key: Option<String>,
+    /// Listen address of `mlx-serve`.
+    pub host: String,
+    /// Listen port of `mlx-serve`.
+    pub port: u16,
+    /// Prediction log written by `mlx-serve` and read by `mlx-monitor`.
+    pub prediction_log: String,
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Self {
+            strategy: DeployStrategy::Direct,
+            canary_fraction: 0.1,
+            sticky_key: None,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            prediction_log: ".mlx/predictions".into(),
+        }
+    }
+}
+
+/// Rollout strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum DeployStrategy {
+    #[default]
+    Direct,
+    BlueGreen,
+    Canary,
+    Shadow,
+}
+
+// ---------------------------------------------------------------------------------------
+// monitoring
+
+/// Monitoring and retraining triggers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitoring {
+    /// Cron schedule of the monitoring workflow.
+    pub schedule: String,
+    /// Rolling window, in days, for metrics and drift.
+    pub window_days: u32,
+    /// Retrain when any feature's PSI is above this (design documents: 0.25).
+    pub psi_threshold: f64,
+    /// Retrain when any feature's KL divergence is above this.
+    pub kl_threshold: Option<f64>,
+    /// Retrain when the primary metric is worse than the training baseline by this
+    /// relative amount.
+    pub metric_degradation: f64,
+    /// Retrain when rolling WAPE is above this.
+    pub wape_threshold: Option<f64>,
+    /// Retrain when accuracy is below this.
+    pub accuracy_threshold: Option<f64>,
+    /// SHAP shift that counts as "changed" in the drift matrix.
+    pub shap_shift_threshold: f64,
+    /// Whether a fired trigger dispatches the training workflow.
+    pub retrain: bool,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            schedule: "0 6 * * *".into(),
+            window_days: 7,
+            psi_threshold: 0.25,
+            kl_threshold: None,
+            metric_degradation: 0.1,
+            wape_threshold: None,
+            accuracy_threshold: None,
+            shap_shift_threshold: 0.2,
+            retrain: true,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// github
+
+/// GitHub integration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Github {
+    /// Post (and update) a report comment on pull requests.
+    pub pr_comment: bool,
+    /// Prefix of review commands in PR comments.
+    pub command_prefix: String,
+    /// Lowest repository permission that may approve.
+    pub required_permission: Permission,
+    /// Number of approvals needed.
+    pub min_approvals: u32,
+    /// Whether the author of the candidate may approve it.
+    pub allow_self_approval: bool,
+    /// Environments whose protection rules form the second human gate.
+    pub environments: Environments,
+}
+
+impl Default for Github {
+    fn default() -> Self {
+        Self {
+            pr_comment: true,
+            command_prefix: "/mlx".into(),
+            required_permission: Permission::Write,
+            min_approvals: 1,
+            allow_self_approval: false,
+            environments: Environments::default(),
+        }
+    }
+}
+
+/// Repository permission levels, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Permission {
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+/// GitHub environment names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Environments {
+    /// Environment guarding promotion to staging.
+    pub staging: String,
+    /// Environment guarding promotion to production.
+    pub production: String,
+}
+
+impl Default for Environments {
+    fn default() -> Self {
+        Self {
+            staging: "staging".into(),
+            production: "production".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// resolution of problem-type defaults
+
+impl Config {
+    /// Fills every value whose default depends on the problem type. Idempotent.
+    pub fn resolve(&mut self) {
+        let problem = self.pipeline.problem_type;
+        let task = self.pipeline.task;
+        let classification = match problem {
+            ProblemType::Classification => true,
+            ProblemType::DeepLearning => task == Some(Task::Classification),
+            _ => false,
+        };
+        let temporal = problem == ProblemType::TimeSeries
+            || (problem == ProblemType::DeepLearning && task == Some(Task::Forecasting));
+
+        if self.split.strategy.is_none() {
+            self.split.strategy = Some(if temporal {
+                SplitStrategy::Temporal
+            } else if classification {
+                SplitStrategy::Stratified
+            } else {
+                SplitStrategy::Random
+            });
+        }
+        if self.split.seed.is_none() {
+            self.split.seed = Some(self.training.seed);
+        }
+        if self.pipeline.model_type.is_none() {
+            self.pipeline.model_type = Some(match problem {
+                ProblemType::Classification | ProblemType::Regression => ModelType::Xgboost,
+                ProblemType::TimeSeries => ModelType::Sarimax,
+                ProblemType::DeepLearning => ModelType::Mlp,
+            });
+        }
+        if self.models.is_empty() {
+            if let Some(t) = self.pipeline.model_type {
+                self.models.push(ModelSpec {
+                    name: None,
+                    model_type: t,
+                    params: BTreeMap::new(),
+                });
+            }
+        }
+        for m in &mut self.models {
+            if m.name.is_none() {
+                m.name = Some(m.model_type.as_str().to_owned());
+            }
+        }
+        if self.training.loss.is_none() {
+            self.training.loss = Some(if classification {
+                Loss::BinaryCrossEntropy
+            } else {
+                Loss::Mse
+            });
+        }
+        if self.evaluation.primary_metric.is_none() {
+            self.evaluation.primary_metric = Some(if classification {
+                Metric::F1Score
+            } else if temporal {
+                Metric::Wape
+            } else {
+                Metric::Rmse
+            });
+        }
+        if self.evaluation.metrics.is_empty() {
+            self.evaluation.metrics = if classification {
+                vec![
+                    Metric::Accuracy,
+                    Metric::Precision,
+                    Metric::Recall,
+                    Metric::F1Score,
+                    Metric::RocAuc,
+                ]
+            } else if temporal {
+                vec![
+                    Metric::Mae,
+                    Metric::Rmse,
+                    Metric::Mape,
+                    Metric::Wape,
+                    Metric::Bias,
+                    Metric::Mase,
+                ]
+            } else {
+                vec![Metric::Mae, Metric::Rmse, Metric::R2]
+            };
+        }
+        if let Some(primary) = self.evaluation.primary_metric {
+            if !self.evaluation.metrics.contains(&primary) {
+                self.evaluation.metrics.push(primary);
+            }
+            if self.evaluation.direction.is_none() {
+                self.evaluation.direction = Some(primary.direction());
+            }
+        }
+        if self.approval_gate.primary_metric_threshold.is_none() {
+            self.approval_gate.primary_metric_threshold = self.evaluation.threshold;
+        }
+        if self.registry.model_name.is_none() {
+            self.registry.model_name =
+                Some(self.project.name.clone().unwrap_or_else(|| "model".into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_typing_follows_the_yaml_core_schema() {
+        assert_eq!(ParamValue::from_scalar("3"), ParamValue::Int(3));
+        assert_eq!(ParamValue::from_scalar("0.5"), ParamValue::Float(0.5));
+        assert_eq!(ParamValue::from_scalar("1e-3"), ParamValue::Float(0.001));
+        assert_eq!(ParamValue::from_scalar("true"), ParamValue::Bool(true));
+        assert_eq!(ParamValue::from_scalar("~"), ParamValue::Null);
+        assert_eq!(
+            ParamValue::from_scalar("inf"),
+            ParamValue::String("inf".into())
+        );
+        assert_eq!(
+            ParamValue::from_scalar("gbtree"),
+            ParamValue::String("gbtree".into())
+        );
+    }
+
+    #[test]
+    fn defaults_follow_the_problem_type() {
+        let mut c = Config::default();
+        c.pipeline.problem_type = ProblemType::TimeSeries;
+        c.resolve();
+        assert_eq!(c.split.strategy, Some(SplitStrategy::Temporal));
+        assert_eq!(c.evaluation.primary_metric, Some(Metric::Wape));
+        assert_eq!(c.evaluation.direction, Some(Direction::Minimize));
+        assert_eq!(c.models[0].model_type, ModelType::Sarimax);
+        assert_eq!(c.models[0].name.as_deref(), Some("sarimax"));
+
+        let mut c = Config::default();
+        c.resolve();
+        assert_eq!(c.split.strategy, Some(SplitStrategy::Stratified));
+        assert_eq!(c.evaluation.primary_metric, Some(Metric::F1Score));
+        assert_eq!(c.evaluation.direction, Some(Direction::Maximize));
+        let once = c.clone();
+        c.resolve();
+        assert_eq!(c, once, "resolve is idempotent");
+    }
+
+    #[test]
+    fn spellings_match_serde() {
+        for m in Metric::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for m in ModelType::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `${VAR}` / `${VAR:-default}` interpolation of config values, and secret masking.
+//!
+//! Interpolation runs on parsed scalar *values* (never keys, never raw text), so an
+//! environment value can never change the structure of the YAML, and a substituted
+//! plain scalar is typed afterwards like any other (`epochs: ${EPOCHS:-50}` is a number).
+//!
+//! Syntax, as in POSIX shells and docker-compose:
+//! - `${NAME}`: the variable's value; an error when it is unset.
+//! - `${NAME:-default}`: the default when the variable is unset or empty.
+//! - `$$`: a literal `$`. A `$` not followed by `{` or `$` is kept as is.
+//!
+//! Masking: values of variables whose name looks like a secret (contains `PASSWORD`,
+//! `PASSWD`, `SECRET`, `TOKEN`, `KEY`, `CREDENTIAL`, `AUTH` or `PWD`), and the password
+//! part of any URL (`scheme://user:password@host`), are replaced by `***` wherever mlx
+//! shows or records config text.
+
+/// Looks variables up; `std::env::var` in production, a map in tests.
+pub trait Env {
+    /// The value, or `None` when unset (or not valid UTF-8).
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher> Env for std::collections::HashMap<String, String, S> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).cloned()
+    }
+}
+
+/// An interpolation problem, with the byte offset in the scalar where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterpolationError {
+    /// Byte offset of the `$` in the scalar.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+/// The result of interpolating one scalar.
+#[derive(Debug, Default)]
+pub struct Interpolated {
+    /// The new text.
+    pub value: String,
+    /// Substituted values that must never be shown (see the module docs).
+    pub secrets: Vec<String>,
+    /// Names of the variables used.
+    pub variables: Vec<String>,
+}
+
+/// Whether a variable name looks like it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+        "PWD",
+    ];
+    let upper = name.to_ascii_uppercase();
+    MARKERS.iter().any(|m| upper.contains(m))
+}
+
+/// Interpolates one scalar.
+pub fn interpolate(text: &str, env: &dyn Env) -> Result<Interpolated, InterpolationError> {
+    let mut out = Interpolated::default();
+    if !text.contains('$') {
+        out.value = text.to_owned();
+        return Ok(out);
+    }
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut value = String::with_capacity(text.len());
+    while i < bytes.len() {
+        if bytes[i] != b'$' {
+            let next = text[i..].find('$').map_or(text.len(), |p| i + p);
+            value.push_str(&text[i..next]);
+            i = next;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'$') => {
+                value.push('$');
+                i += 2;
+            }
+            Some(b'{') => {
+                let start = i;
+                let Some(close) = text[i + 2..].find('}').map(|p| i + 2 + p) else {
+                    return Err(InterpolationError {
+                        offset: start,
+                        message: "unterminated `${`".into(),
+                        hint: "close it with `}`, or write `$$` for a literal `$`".into(),
+                    });
+                };
+                let inner = &text[i + 2..close];
+                let (name, default) = match inner.find(":-") {
+                    Some(p) => (&inner[..p], Some(&inner[p + 2..])),
+                    None => (inner, None),
+                };
+                let valid = !name.is_empty()
+                    && !name.as_bytes()[0].is_ascii_digit()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !valid {
+                    return Err(InterpolationError {
+                        offset: start,
+                        message: format!("`${{{inner}}}` is not a valid variable reference"),
+                        hint: "use `${NAME}` or `${NAME:-default}`, where NAME is letters, digits and `_`".into(),
+                    });
+                }
+                let found = env.get(name).filter(|v| default.is_none() || !v.is_empty());
+                let substituted = match (found, default) {
+                    (Some(v), _) => v,
+                    (None, Some(d)) => d.to_owned(),
+                    (None, None) => {
+                        return Err(InterpolationError {
+                            offset: start,
+                            message: format!("environment variable `{name}` is not set"),
+                            hint: format!(
+                                "export {name}=..., or give a default with `${{{name}:-value}}`"
+                            ),
+                        })
+                    }
+                };
+                if is_secret_name(name) && !substituted.is_empty() {
+                    out.secrets.push(substituted.clone());
+                }
+                out.variables.push(name.to_owned());
+                value.push_str(&substituted);
+                i = close + 1;
+            }
+            _ => {
+                value.push('$');
+                i += 1;
+            }
+        }
+    }
+    out.value = value;
+    Ok(out)
+}
+
+/// Replaces every secret in `text` by `***`, and the password of any URL.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    // Longest first, so a secret that contains another is masked whole.
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in sorted {
+        out = out.replace(s.as_str(), "***");
+    }
+    mask_url_passwords(&out)
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`.
+fn mask_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(p) = rest.find("://") {
+        let (head, tail) = rest.split_at(p + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::from([
+            ("HOST".into(), "db.local".into()),
+            ("DB_PASSWORD".into(), "hunter2".into()),
+            ("EMPTY".into(), String::new()),
+        ])
+    }
+
+    #[test]
+    fn substitutes_defaults_and_escapes() {
+        let e = env();
+        let r = interpolate("postgres://u:${DB_PASSWORD}@${HOST}:5432/x", &e).unwrap();
+        assert_eq!(r.value, "postgres://u:hunter2@db.local:5432/x");
+        assert_eq!(r.secrets, vec!["hunter2".to_string()]);
+        assert_eq!(r.variables, vec!["DB_PASSWORD", "HOST"]);
+        assert_eq!(interpolate("${NOPE:-50}", &e).unwrap().value, "50");
+        assert_eq!(interpolate("${EMPTY:-d}", &e).unwrap().value, "d");
+        assert_eq!(interpolate("${EMPTY}", &e).unwrap().value, "");
+        assert_eq!(interpolate("cost $$5 $x", &e).unwrap().value, "cost $5 $x");
+        assert_eq!(interpolate("${NOPE:-}", &e).unwrap().value, "");
+    }
+
+    #[test]
+    fn reports_bad_references() {
+        let e = env();
+        let err = interpolate("x ${NOPE}", &e).unwrap_err();
+        assert_eq!(err.offset, 2);
+        assert!(err.message.contains("`NOPE` is not set"));
+        assert!(interpolate("${HOST", &e)
+            .unwrap_err()
+            .message
+            .contains("unterminated"));
+        assert!(interpolate("${1X}", &e)
+            .unwrap_err()
+            .message
+            .contains("not a valid"));
+        assert!(interpolate("${}", &e).is_err());
+    }
+
+    #[test]
+    fn masks_secrets_and_url_passwords() {
+        let s = vec!["hunter2".to_string()];
+        assert_eq!(mask("pw is hunter2", &s), "pw is ***");
+        assert_eq!(
+            mask("mysql://root:literal@h/db and s3://bucket/x", &[]),
+            "mysql://root:***@h/db and s3://bucket/x"
+        );
+        assert_eq!(mask("https://h:8080/p", &[]), "https://h:8080/p");
+    }
+}

@@ -1,0 +1,494 @@
+//! Reading `mlx.yaml`: parse with positions, interpolate, deserialise, resolve, check.
+
+use std::path::{Path, PathBuf};
+
+use marked_yaml::types::MarkedScalarNode;
+use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
+use mlx_contracts::config::SECTIONS;
+use mlx_contracts::Config;
+
+use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use super::interpolate::{interpolate, mask, Env};
+use super::rules;
+
+/// A loaded, interpolated, resolved and checked config.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The typed config with problem-type defaults filled in.
+    pub config: Config,
+    /// The parsed document with positions, for locating keys in later diagnostics.
+    pub(crate) node: Option<Node>,
+    /// The raw text.
+    pub(crate) source: String,
+    /// Interpolated secret values, masked wherever config text is shown.
+    pub secrets: Vec<String>,
+}
+
+impl LoadedConfig {
+    /// Masks secrets (and URL passwords) in any text derived from this config.
+    pub fn mask(&self, text: &str) -> String {
+        mask(text, &self.secrets)
+    }
+
+    /// A config made in code (tests, `--config` absent with defaults).
+    pub fn from_config(path: &Path, mut config: Config) -> Self {
+        config.resolve();
+        Self {
+            path: path.to_path_buf(),
+            config,
+            node: None,
+            source: String::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The position of a dotted key path (`split.strategy`, `models[1].type`) in the
+    /// file, falling back to the nearest parent that exists.
+    pub fn locate(&self, key: &str) -> Option<Marker> {
+        locate(self.node.as_ref()?, key)
+    }
+
+    /// A diagnostic at `key`'s position.
+    pub fn diagnostic(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        let d = Diagnostic::new(&self.path, key, message);
+        match self.locate(key) {
+            Some(m) => d.at(m.line(), m.column(), &self.source),
+            None => d,
+        }
+    }
+}
+
+/// Reads and checks a config file.
+pub fn load(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "create one with `mlx init`, or point `--config` (or MLX_CONFIG) at your file"
+        } else {
+            "check the file's permissions and that it is UTF-8 text"
+        };
+        Diagnostics(vec![Diagnostic::new(
+            path,
+            "",
+            format!("cannot read the config: {e}"),
+        )
+        .with_hint(hint)])
+    })?;
+    parse(path, &source, env)
+}
+
+/// Parses config text (`path` is used in messages only).
+pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
+    let err1 = |d: Diagnostic| Diagnostics(vec![d]);
+    let mut node = if is_blank(source) {
+        None
+    } else {
+        let opts = LoaderOptions::default().error_on_duplicate_keys(true);
+        Some(
+            marked_yaml::parse_yaml_with_options(0, source, opts)
+                .map_err(|e| err1(load_error(path, source, &e)))?,
+        )
+    };
+
+    let mut secrets = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(n) = node.as_mut() {
+        walk(n, "", source, path, env, &mut secrets, &mut problems);
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+
+    let config: Config = match &node {
+        None => Config::default(),
+        Some(n) => marked_yaml::from_node(n).map_err(|e| {
+            let d = serde_error(path, source, n, &e);
+            let mut d = d;
+            d.message = mask(&d.message, &secrets);
+            if let Some(l) = d.source_line.as_mut() {
+                *l = mask(l, &secrets);
+            }
+            err1(d)
+        })?,
+    };
+
+    let mut loaded = LoadedConfig {
+        path: path.to_path_buf(),
+        config,
+        node,
+        source: source.to_owned(),
+        secrets,
+    };
+    let raw = loaded.config.clone();
+    loaded.config.resolve();
+    let mut problems = rules::check(&loaded, &raw);
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        problems.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+        for d in &mut problems {
+            d.message = mask(&d.message, &loaded.secrets);
+        }
+        Err(Diagnostics(problems))
+    }
+}
+
+fn is_blank(source: &str) -> bool {
+    source.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "{}"
+    })
+}
+
+/// Interpolates scalar values in place and drops `key: null` entries, so that an
+/// explicit null means "use the default" for every field.
+fn walk(
+    node: &mut Node,
+    key: &str,
+    source: &str,
+    path: &Path,
+    env: &dyn Env,
+    secrets: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    match node {
+        Node::Scalar(s) => {
+            let text = s.as_str();
+            if !text.contains('$') {
+                return;
+            }
+            match interpolate(text, env) {
+                Ok(r) => {
+                    secrets.extend(r.secrets);
+                    let span = *s.span();
+                    let coerce = s.may_coerce();
+                    let mut new = MarkedScalarNode::new(span, r.value);
+                    new.set_coerce(coerce);
+                    *s = new;
+                }
+                Err(e) => {
+                    let mut d = Diagnostic::new(path, key, e.message).with_hint(e.hint);
+                    if let Some(m) = s.span().start() {
+                        // Point at the `$` when the scalar is on one line and unquoted.
+                        let col = if s.may_coerce() && !text[..e.offset].contains('\n') {
+                            m.column() + text[..e.offset].chars().count()
+                        } else {
+                            m.column()
+                        };
+                        d = d.at(m.line(), col, source);
+                    }
+                    problems.push(d);
+                }
+            }
+        }
+        Node::Sequence(seq) => {
+            for (i, item) in seq.iter_mut().enumerate() {
+                walk(
+                    item,
+                    &format!("{key}[{i}]"),
+                    source,
+                    path,
+                    env,
+                    secrets,
+                    problems,
+                );
+            }
+        }
+        Node::Mapping(map) => {
+            map.retain(|_, v| !is_null(v));
+            for (k, v) in map.iter_mut() {
+                let child = if key.is_empty() {
+                    k.as_str().to_owned()
+                } else {
+                    format!("{key}.{}", k.as_str())
+                };
+                walk(v, &child, source, path, env, secrets, problems);
+            }
+        }
+    }
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(node, Node::Scalar(s) if s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+}
+
+fn load_error(path: &Path, source: &str, e: &LoadError) -> Diagnostic {
+    let (marker, message, hint): (Option<&Marker>, String, Option<String>) = match e {
+        LoadError::TopLevelMustBeMapping(m) => (
+            Some(m),
+            "the config must be a mapping of sections (`pipeline:`, `training:`, ...)".into(),
+            Some("start with `pipeline:` at column 1; see config/examples/".into()),
+        ),
+        LoadError::ScanError(m, s) => (
+            Some(m),
+            format!("invalid YAML: {}", s.info()),
+            Some("check the indentation and quoting on this line".into()),
+        ),
+        LoadError::DuplicateKey(inner) => (
+            inner.key.span().start(),
+            format!(
+                "duplicate key `{}` (first defined on line {})",
+                inner.key.as_str(),
+                inner.prev_key.span().start().map_or(0, |m| m.line())
+            ),
+            Some("remove one of the two".into()),
+        ),
+        LoadError::UnexpectedAnchor(m) => (
+            Some(m),
+            "YAML anchors and aliases are not supported".into(),
+            Some("repeat the value instead".into()),
+        ),
+        LoadError::UnexpectedTag(m) => (
+            Some(m),
+            "YAML tags (`!!type`) are not supported".into(),
+            Some("remove the tag; values are typed by the schema".into()),
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            (Some(m), "mapping keys must be plain names".into(), None)
+        }
+        other => (None, other.to_string(), None),
+    };
+    let mut d = Diagnostic::new(path, "", message);
+    if let Some(h) = hint {
+        d = d.with_hint(h);
+    }
+    match marker {
+        Some(m) => d.at(m.line(), m.column(), source),
+        None => d,
+    }
+}
+
+fn serde_error(
+    path: &Path,
+    source: &str,
+    root: &Node,
+    e: &marked_yaml::FromNodeError,
+) -> Diagnostic {
+    use marked_yaml::Error as E;
+    let key = e.path().unwrap_or("").trim_start_matches('.').to_owned();
+    let key = if key == "." { String::new() } else { key };
+    let found_text = |k: &str| -> String {
+        locate_node(root, k)
+            .and_then(|n| n.as_scalar().map(|s| s.as_str().to_owned()))
+            .unwrap_or_default()
+    };
+    let (message, hint) = match &**e {
+        E::UnknownFieldError(field, expected, _) => {
+            let (full, parent) = if key.ends_with(field.as_str()) {
+                let parent = key[..key.len() - field.len()]
+                    .trim_end_matches('.')
+                    .to_owned();
+                (key.clone(), parent)
+            } else if key.is_empty() {
+                (field.clone(), String::new())
+            } else {
+                (format!("{key}.{field}"), key.clone())
+            };
+            let candidates: Vec<&str> = if parent.is_empty() {
+                SECTIONS.to_vec()
+            } else {
+                expected.to_vec()
+            };
+            let what = if parent.is_empty() {
+                format!("unknown section `{field}`")
+            } else {
+                format!("unknown key `{field}` in `{parent}`")
+            };
+            let hint = match did_you_mean(field, candidates.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("expected one of: {}", candidates.join(", ")),
+            };
+            return located(
+                Diagnostic::new(path, full.clone(), what).with_hint(hint),
+                root,
+                &full,
+                e,
+                source,
+            );
+        }
+        E::NotBoolean(_) => (
+            format!("expected `true` or `false`, found `{}`", found_text(&key)),
+            None,
+        ),
+        E::IntegerParseFailure(err, _) => (
+            format!(
+                "expected a whole number, found `{}` ({err})",
+                found_text(&key)
+            ),
+            Some("write digits only, e.g. `50`; negative numbers are not allowed here".to_owned()),
+        ),
+        E::FloatParseFailure(_, _) => (
+            format!("expected a number, found `{}`", found_text(&key)),
+            Some("write a number such as `0.001` or `1e-3`".to_owned()),
+        ),
+        E::Other(msg, _) => humanise(msg),
+    };
+    let mut d = Diagnostic::new(path, key.clone(), message);
+    if let Some(h) = hint {
+        d = d.with_hint(h);
+    }
+    located(d, root, &key, e, source)
+}
+
+fn located(
+    d: Diagnostic,
+    root: &Node,
+    key: &str,
+    e: &marked_yaml::FromNodeError,
+    source: &str,
+) -> Diagnostic {
+    match e.start_mark().or_else(|| locate(root, key)) {
+        Some(m) if m.line() > 0 => d.at(m.line(), m.column(), source),
+        _ => d,
+    }
+}
+
+/// Turns serde's generic messages into ones that say what to write.
+fn humanise(msg: &str) -> (String, Option<String>) {
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let (value, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let options: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let hint = match did_you_mean(value, options.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("expected one of: {}", options.join(", ")),
+        };
+        return (format!("`{value}` is not a valid choice"), Some(hint));
+    }
+    if let Some(field) = msg.strip_prefix("missing field `") {
+        let field = field.trim_end_matches('`');
+        return (
+            format!("missing required key `{field}`"),
+            Some(format!("add `{field}:`")),
+        );
+    }
+    if msg.starts_with("invalid type") {
+        let expected = msg.split("expected ").nth(1).unwrap_or("another type");
+        let found = if msg.contains("map") {
+            "a mapping"
+        } else if msg.contains("sequence") {
+            "a list"
+        } else {
+            "a scalar"
+        };
+        return (
+            format!("expected {expected}, found {found}"),
+            Some(
+                "check the indentation: a list item starts with `- `, a mapping with `key: value`"
+                    .into(),
+            ),
+        );
+    }
+    (msg.to_owned(), None)
+}
+
+/// Splits `a.b[2].c` into segments.
+fn segments(key: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(b) = rest.find('[') {
+            if b > 0 {
+                out.push(Seg::Key(&rest[..b]));
+            }
+            rest = &rest[b..];
+            while let Some(stripped) = rest.strip_prefix('[') {
+                let Some(end) = stripped.find(']') else { break };
+                if let Ok(i) = stripped[..end].parse() {
+                    out.push(Seg::Index(i));
+                }
+                rest = &stripped[end + 1..];
+            }
+        } else {
+            out.push(Seg::Key(rest));
+        }
+    }
+    out
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn locate_node<'n>(root: &'n Node, key: &str) -> Option<&'n Node> {
+    let mut cur = root;
+    for seg in segments(key) {
+        cur = match (seg, cur) {
+            (Seg::Key(k), Node::Mapping(m)) => m.get_node(k)?,
+            (Seg::Index(i), Node::Sequence(s)) => s.get_node(i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// The marker of the deepest existing node along `key` (the key itself for mappings,
+/// so the caret points at `strategy:` rather than at its value's first character).
+fn locate(root: &Node, key: &str) -> Option<Marker> {
+    let mut cur = root;
+    let mut best = None;
+    for seg in segments(key) {
+        let next = match (seg, cur) {
+            (Seg::Key(k), Node::Mapping(m)) => match m.get_key_value(k) {
+                Some((kn, v)) => {
+                    best = kn.span().start().copied().or(best);
+                    v
+                }
+                None => break,
+            },
+            (Seg::Index(i), Node::Sequence(s)) => match s.get_node(i) {
+                Some(v) => {
+                    best = v.span().start().copied().or(best);
+                    v
+                }
+                None => break,
+            },
+            _ => break,
+        };
+        cur = next;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse_str(s: &str) -> Result<LoadedConfig, Diagnostics> {
+        parse(Path::new("mlx.yaml"), s, &HashMap::<String, String>::new())
+    }
+
+    #[test]
+    fn blank_and_comment_only_files_are_defaults() {
+        for s in ["", "\n", "# nothing\n", "---\n"] {
+            let c = parse_str(s).unwrap();
+            assert_eq!(
+                c.config.pipeline.problem_type,
+                mlx_contracts::config::ProblemType::Classification
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_null_means_default() {
+        let c = parse_str("evaluation:\n  threshold: ~\ntraining:\n  epochs:\n").unwrap();
+        assert_eq!(c.config.evaluation.threshold, None);
+        assert_eq!(c.config.training.epochs, 50);
+    }
+
+    #[test]
+    fn locates_keys_and_list_items() {
+        let c = parse_str(
+            "split:\n  strategy: random\nmodels:\n  - type: xgboost\n  - type: lightgbm\n",
+        )
+        .unwrap();
+        let m = c.locate("split.strategy").unwrap();
+        assert_eq!((m.line(), m.column()), (2, 3));
+        let m = c.locate("models[1].type").unwrap();
+        assert_eq!((m.line(), m.column()), (5, 5));
+        let m = c.locate("split.missing").unwrap();
+        assert_eq!((m.line(), m.column()), (1, 1));
+    }
+}

@@ -1,0 +1,100 @@
+//! `mlx.yaml`: loading with exact error locations, `${VAR}` interpolation, problem-type
+//! defaults, cross-field rules, section hashing and the JSON Schema.
+//!
+//! The types themselves live in `mlx_contracts::config`; this module must not add
+//! fields, only read them.
+
+mod diagnostic;
+pub mod interpolate;
+mod load;
+mod rules;
+
+pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+pub use interpolate::{Env, ProcessEnv};
+pub use load::{load, parse, LoadedConfig};
+
+use mlx_contracts::config::SECTIONS;
+use mlx_contracts::Config;
+use sha2::{Digest, Sha256};
+
+/// The JSON Schema of `mlx.yaml`, generated from the types (committed as
+/// `config/mlx.schema.json` and checked for staleness by a test).
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Config);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The JSON Schema of the stage record contract.
+pub fn stage_record_schema_json() -> String {
+    let schema = schemars::schema_for!(mlx_contracts::StageRecord);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// SHA-256 over the canonical JSON of the named sections of the resolved config, in
+/// the order given. A stage's record stores this; when it changes, `mlx run` reruns
+/// the stage. Unknown section names are an error of the stage definition, not of the
+/// user, so they panic in debug builds.
+pub fn section_hash(config: &Config, sections: &[&str]) -> String {
+    let value = serde_json::to_value(config).unwrap_or_default();
+    let mut h = Sha256::new();
+    for s in sections {
+        debug_assert!(SECTIONS.contains(s), "unknown config section `{s}`");
+        h.update(s.as_bytes());
+        h.update([0]);
+        let part = value.get(*s).cloned().unwrap_or_default();
+        h.update(serde_json::to_vec(&part).unwrap_or_default());
+        h.update([0]);
+    }
+    hex(&h.finalize())
+}
+
+/// The resolved config as YAML, with secrets masked (`mlx config show`).
+pub fn to_yaml(loaded: &LoadedConfig) -> String {
+    let text = serde_norway::to_string(&loaded.config).unwrap_or_default();
+    loaded.mask(&text)
+}
+
+/// The resolved config as JSON, with secrets masked.
+pub fn to_json(loaded: &LoadedConfig) -> String {
+    let text = serde_json::to_string_pretty(&loaded.config).unwrap_or_default();
+    loaded.mask(&text) + "\n"
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_hash_tracks_only_its_sections() {
+        let mut a = Config::default();
+        a.resolve();
+        let mut b = a.clone();
+        b.training.epochs = 7;
+        assert_eq!(
+            section_hash(&a, &["data", "validation"]),
+            section_hash(&b, &["data", "validation"])
+        );
+        assert_ne!(
+            section_hash(&a, &["training"]),
+            section_hash(&b, &["training"])
+        );
+        // Section names are part of the hash: moving content between sections counts.
+        assert_ne!(
+            section_hash(&a, &["data"]),
+            section_hash(&a, &["validation"])
+        );
+    }
+}

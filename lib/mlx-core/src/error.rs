@@ -1,0 +1,85 @@
+//! The library error type and the exit-code contract shared by every binary.
+
+use std::io;
+use std::path::Path;
+
+use mlx_contracts::ContractError;
+
+use crate::config::Diagnostics;
+
+/// Exit codes, the same for every binary; CI pipelines rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// Everything went well.
+    Ok = 0,
+    /// A check said no: validation failed, the gate refused, a drift trigger fired.
+    CheckFailed = 1,
+    /// The user asked for something invalid: bad flags, bad config.
+    Usage = 2,
+    /// Something broke at run time: I/O, network, corrupt input.
+    Runtime = 3,
+}
+
+/// Errors of mlx operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config is invalid.
+    #[error("{0}")]
+    Config(#[from] Diagnostics),
+    /// The command line or a request is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What mlx was doing, naming the file.
+        context: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A file written by mlx could not be read back.
+    #[error("{path}: {source}")]
+    Contract {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: ContractError,
+    },
+    /// Any other run-time failure.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Config(_) | Error::Usage(_) => ExitStatus::Usage,
+            Error::Io { .. } | Error::Contract { .. } | Error::Runtime(_) => ExitStatus::Runtime,
+        }
+    }
+
+    /// An I/O error with a sentence saying what was being done to which file.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds file context to `io::Result`s.
+pub trait IoContext<T> {
+    /// `reading <path>` / `writing <path>` style context.
+    fn with_path(self, verb: &str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn with_path(self, verb: &str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(format!("{verb} {}", path.display()), e))
+    }
+}

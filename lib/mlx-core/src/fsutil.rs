@@ -1,0 +1,118 @@
+//! Crash-safe file writes.
+//!
+//! Every artifact mlx writes goes through [`atomic_write`] or [`AtomicFile`]: the
+//! content goes to a temporary file beside the target (same directory, so the rename
+//! stays on one file system), is flushed and fsynced, then renamed over the target,
+//! and the directory is fsynced so the rename itself survives a power cut. A reader
+//! therefore sees the old file or the new one, never a mix; a writer killed half-way
+//! leaves the old file untouched and at most a `.<name>.*.tmp` file behind.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A file being written; becomes visible at `path` only on [`AtomicFile::commit`].
+/// Dropped without commit, the temporary file is removed and the target is unchanged.
+pub struct AtomicFile {
+    target: PathBuf,
+    writer: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`, creating its parent directories.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let dir = parent_dir(path);
+        fs::create_dir_all(&dir)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)?;
+        Ok(Self {
+            target: path.to_path_buf(),
+            writer: BufWriter::with_capacity(1 << 20, tmp),
+        })
+    }
+
+    /// Flushes, fsyncs, renames over the target and fsyncs the directory.
+    pub fn commit(self) -> io::Result<()> {
+        let tmp = self
+            .writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.target).map_err(|e| e.error)?;
+        sync_dir(&parent_dir(&self.target))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.json");
+        atomic_write(&p, b"one").unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["out.json"]);
+    }
+
+    #[test]
+    fn an_uncommitted_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.json");
+        atomic_write(&p, b"old").unwrap();
+        {
+            let mut f = AtomicFile::create(&p).unwrap();
+            f.write_all(b"half of the new con").unwrap();
+            // dropped: an error path in the middle of a write
+        }
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

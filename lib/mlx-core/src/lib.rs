@@ -1,0 +1,20 @@
+//! The operations of mlx, one module per verb, plus what every stage shares: the
+//! config loader, stage records, atomic writes, hashing and the pipeline runner.
+//!
+//! Nothing here prints to stdout or parses command lines beyond a stage's own flags;
+//! that is `mlx-cli`'s job.
+
+pub mod config;
+pub mod dag;
+pub mod error;
+pub mod fsutil;
+pub mod hash;
+pub mod init;
+pub mod pipeline;
+pub mod progress;
+pub mod stage;
+pub mod workdir;
+
+pub use error::{Error, ExitStatus, Result};
+pub use stage::{Context, Outcome, Stage};
+pub use workdir::Workdir;

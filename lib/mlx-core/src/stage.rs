@@ -1,0 +1,89 @@
+//! The `Stage` trait: what a pipeline stage declares and does.
+//!
+//! Adding a stage is one module in this crate implementing [`Stage`], one
+//! registration in `mlx_cli::registry`, and one thin package under `bins/`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mlx_contracts::{Config, Status};
+
+use crate::config::LoadedConfig;
+use crate::error::Result;
+use crate::workdir::Workdir;
+
+/// Everything a stage gets to run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The loaded, resolved config.
+    pub config: LoadedConfig,
+    /// The work directory.
+    pub workdir: Workdir,
+}
+
+/// What a stage reports back; the runner turns it into the stage record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `passed`, `warned` or `failed` (exit 1).
+    pub status: Status,
+    /// One human sentence.
+    pub summary: String,
+    /// Stage-specific details for the record (its own typed contract, as JSON).
+    pub details: serde_json::Value,
+    /// Key outputs, exported to `$GITHUB_OUTPUT` inside GitHub Actions.
+    pub outputs_kv: BTreeMap<String, String>,
+    /// Inputs discovered while running (e.g. the files a glob matched).
+    pub extra_inputs: Vec<PathBuf>,
+    /// Outputs beyond the declared ones.
+    pub extra_outputs: Vec<PathBuf>,
+    /// Markdown for `$GITHUB_STEP_SUMMARY` and PR comments.
+    pub report_md: Option<String>,
+}
+
+impl Outcome {
+    /// A passing outcome with a summary.
+    pub fn passed(summary: impl Into<String>) -> Self {
+        Self::with_status(Status::Passed, summary)
+    }
+
+    /// An outcome with the given status.
+    pub fn with_status(status: Status, summary: impl Into<String>) -> Self {
+        Self {
+            status,
+            summary: summary.into(),
+            details: serde_json::Value::Null,
+            outputs_kv: BTreeMap::new(),
+            extra_inputs: Vec::new(),
+            extra_outputs: Vec::new(),
+            report_md: None,
+        }
+    }
+}
+
+/// A pipeline stage.
+pub trait Stage: Send + Sync {
+    /// The verb: `ingest`, `train`, ... (also the record name and the subcommand).
+    fn name(&self) -> &'static str;
+    /// One line for `--help` and `mlx dag`.
+    fn about(&self) -> &'static str;
+    /// Longer help with examples, shown by `--help`.
+    fn long_about(&self) -> &'static str {
+        ""
+    }
+    /// Top-level config sections whose content changes this stage's outputs.
+    fn sections(&self) -> &'static [&'static str];
+    /// Whether the config asks for this stage at all (e.g. `explain.enabled`).
+    fn enabled(&self, _config: &Config) -> bool {
+        true
+    }
+    /// Files the stage reads, known before it runs.
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf>;
+    /// Files the stage writes (besides its record).
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf>;
+    /// Adds the stage's own flags to its subcommand.
+    fn args(&self, cmd: clap::Command) -> clap::Command {
+        cmd
+    }
+    /// Does the work. `args` holds the stage's own flags (defaults under `mlx run`).
+    fn run(&self, ctx: &Context, args: &clap::ArgMatches) -> Result<Outcome>;
+}
