@@ -328,6 +328,11 @@ fn serde_error(
     if let Some(h) = hint {
         d = d.with_hint(h);
     }
+    if d.message.starts_with("missing required key") {
+        if let Some(m) = locate(root, &key) {
+            return d.at(m.line(), m.column(), source);
+        }
+    }
     located(d, root, &key, e, source)
 }
 
@@ -362,17 +367,23 @@ fn humanise(msg: &str) -> (String, Option<String>) {
             Some(format!("add `{field}:`")),
         );
     }
-    if msg.starts_with("invalid type") {
-        let expected = msg.split("expected ").nth(1).unwrap_or("another type");
-        let found = if msg.contains("map") {
-            "a mapping"
-        } else if msg.contains("sequence") {
-            "a list"
-        } else {
-            "a scalar"
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another type"));
+        let describe = |t: &str| -> String {
+            if t.starts_with("struct") || t.starts_with("map") || t.contains("mapping") {
+                "a mapping (`key: value` lines)".into()
+            } else if t.starts_with("sequence") || t.starts_with("a sequence") {
+                "a list".into()
+            } else if t.starts_with("string") || t.starts_with("a string") {
+                "a single value".into()
+            } else {
+                t.to_owned()
+            }
         };
         return (
-            format!("expected {expected}, found {found}"),
+            format!("expected {}, found {}", describe(expected), describe(found)),
             Some(
                 "check the indentation: a list item starts with `- `, a mapping with `key: value`"
                     .into(),
@@ -439,7 +450,13 @@ fn locate(root: &Node, key: &str) -> Option<Marker> {
             },
             (Seg::Index(i), Node::Sequence(s)) => match s.get_node(i) {
                 Some(v) => {
-                    best = v.span().start().copied().or(best);
+                    // A mapping item's own span starts at its first value; its first
+                    // key is where a reader's eye goes.
+                    let first_key = v
+                        .as_mapping()
+                        .and_then(|m| m.keys().next())
+                        .and_then(|k| k.span().start());
+                    best = first_key.or(v.span().start()).copied().or(best);
                     v
                 }
                 None => break,

@@ -1,0 +1,396 @@
+//! End-to-end tests of the `mlx` binary: config checking against the corpus under
+//! `tests/config/`, committed schemas and examples, `init`, help texts, exit codes.
+//!
+//! Regenerate committed generated files with `MLX_UPDATE=1 cargo test -p mlx`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn mlx() -> Command {
+    let mut c = Command::cargo_bin("mlx").unwrap();
+    c.env_remove("GITHUB_ACTIONS")
+        .env_remove("MLX_CONFIG")
+        .env_remove("MLX_WORKDIR")
+        .env_remove("MLX_LOG");
+    c
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Compares generated text with a committed file, or rewrites it under MLX_UPDATE=1.
+fn assert_committed(path: &Path, generated: &str) {
+    if std::env::var_os("MLX_UPDATE").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is stale; regenerate it with `MLX_UPDATE=1 cargo test -p mlx`",
+        path.display()
+    );
+}
+
+mod config {
+    use super::*;
+
+    #[test]
+    fn accepts_the_design_documents_config_and_every_example() {
+        let mut files = yaml_files(&root().join("tests/config/valid"));
+        files.extend(yaml_files(&root().join("config/examples")));
+        assert!(files.len() >= 5, "corpus missing: {files:?}");
+        for f in files {
+            mlx()
+                .args(["config", "check"])
+                .arg(&f)
+                .assert()
+                .success()
+                .stderr(predicate::str::contains(": ok ("));
+        }
+    }
+
+    #[test]
+    fn the_design_documents_values_are_read_as_written() {
+        let out = mlx()
+            .args(["config", "show", "--format", "json", "-c"])
+            .arg(root().join("tests/config/valid/design-documents.yaml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["pipeline"]["model_type"], "xgboost");
+        assert_eq!(v["training"]["optimizer"], "adam");
+        assert_eq!(v["training"]["learning_rate"], 0.001);
+        assert_eq!(v["training"]["batch_size"], 32);
+        assert_eq!(v["training"]["epochs"], 50);
+        assert_eq!(v["evaluation"]["primary_metric"], "f1_score");
+        assert_eq!(v["evaluation"]["threshold"], 0.8);
+        assert_eq!(v["evaluation"]["direction"], "maximize");
+        assert_eq!(v["approval_gate"]["auto_approve"], false);
+        assert_eq!(v["approval_gate"]["primary_metric_threshold"], 0.85);
+        assert_eq!(v["approval_gate"]["regression_tolerance"], 0.02);
+        assert_eq!(v["approval_gate"]["require_human_review"], true);
+        assert_eq!(v["approval_gate"]["escalate_on_shap_drift"], true);
+        // Defaults that follow from the problem type.
+        assert_eq!(v["split"]["strategy"], "stratified");
+        assert_eq!(v["models"][0]["type"], "xgboost");
+    }
+
+    struct Expect {
+        line: u64,
+        column: u64,
+        key: Option<String>,
+        message: String,
+        hint: Option<String>,
+    }
+
+    /// `# expect: LINE:COL [`key`] message substring [| hint substring]`
+    fn expectation(file: &Path) -> Expect {
+        let text = std::fs::read_to_string(file).unwrap();
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} has no `# expect:` line", file.display()));
+        let (pos, rest) = line.split_once(' ').unwrap();
+        let (l, c) = pos.split_once(':').unwrap();
+        let (body, hint) = match rest.split_once(" | ") {
+            Some((b, h)) => (b, Some(h.trim().to_owned())),
+            None => (rest, None),
+        };
+        let (key, message) = match body.strip_prefix('`') {
+            Some(r) => {
+                let (k, m) = r.split_once('`').unwrap();
+                (Some(k.to_owned()), m.trim().to_owned())
+            }
+            None => (None, body.trim().to_owned()),
+        };
+        Expect {
+            line: l.parse().unwrap(),
+            column: c.parse().unwrap(),
+            key,
+            message,
+            hint,
+        }
+    }
+
+    #[test]
+    fn rejects_every_broken_config_with_its_location() {
+        let files = yaml_files(&root().join("tests/config/broken"));
+        assert!(files.len() >= 30, "corpus shrank: {}", files.len());
+        for f in files {
+            let e = expectation(&f);
+            let out = mlx()
+                .args(["config", "check", "--json"])
+                .arg(&f)
+                .output()
+                .unwrap();
+            let name = f.display().to_string();
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} must be refused with exit 2"
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let errors = v[0]["errors"].as_array().unwrap().clone();
+            let found = errors.iter().any(|d| {
+                d["line"] == e.line
+                    && d["column"] == e.column
+                    && e.key.as_ref().is_none_or(|k| d["key"] == k.as_str())
+                    && d["message"].as_str().unwrap().contains(&e.message)
+                    && e.hint
+                        .as_ref()
+                        .is_none_or(|h| d["hint"].as_str().unwrap_or("").contains(h.as_str()))
+            });
+            assert!(
+                found,
+                "{name}: expected {}:{} {:?} {:?} {:?}, got {errors:#?}",
+                e.line, e.column, e.key, e.message, e.hint
+            );
+            // Humans get the same as file:line:column on stderr.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("{name}:{}:{}", e.line, e.column)),
+                "{name}: stderr lacks the location:\n{stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mlx.yaml");
+        std::fs::write(
+            &cfg,
+            "data:\n  sources:\n    - name: db\n      uri: postgres://mlx:${DB_PASSWORD}@127.0.0.1/x\n      query: SELECT 1\n    - name: file\n      uri: mysql://root:literal-pw@h/db\n      query: SELECT 2\n  merge: { on: [id] }\n  target: ${API_TOKEN}\ntraining:\n  epochs: ${API_TOKEN}\n",
+        )
+        .unwrap();
+        let run = |args: &[&str]| {
+            let out = mlx()
+                .args(args)
+                .arg("-c")
+                .arg(&cfg)
+                .env("DB_PASSWORD", "hunter2-db")
+                .env("API_TOKEN", "tok-123456")
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.code(), all)
+        };
+        let (code, text) = run(&["config", "check"]);
+        assert_eq!(code, Some(2));
+        assert!(
+            text.contains("`training.epochs`: expected a whole number, found `***`"),
+            "{text}"
+        );
+        for secret in ["hunter2-db", "tok-123456", "literal-pw"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        std::fs::write(
+            &cfg,
+            std::fs::read_to_string(&cfg)
+                .unwrap()
+                .replace("  epochs: ${API_TOKEN}\n", "  epochs: 3\n"),
+        )
+        .unwrap();
+        let (code, text) = run(&["config", "show"]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(text.contains("postgres://mlx:***@127.0.0.1/x"), "{text}");
+        assert!(text.contains("mysql://root:***@h/db"), "{text}");
+        for secret in ["hunter2-db", "tok-123456", "literal-pw"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+    }
+
+    #[test]
+    fn interpolation_types_values_after_substitution() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mlx.yaml");
+        std::fs::write(&cfg, "training:\n  epochs: ${MLX_T_EPOCHS:-7}\n  seed: ${MLX_T_SEED}\nregistry:\n  uri: ${MLX_T_REG:-s3://models}/prod\n").unwrap();
+        let out = mlx()
+            .args(["config", "show", "--json", "-c"])
+            .arg(&cfg)
+            .env("MLX_T_SEED", "99")
+            .env_remove("MLX_T_EPOCHS")
+            .env_remove("MLX_T_REG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["training"]["epochs"], 7);
+        assert_eq!(v["training"]["seed"], 99);
+        assert_eq!(v["registry"]["uri"], "s3://models/prod");
+    }
+
+    #[test]
+    fn a_missing_config_is_a_usage_error_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        mlx()
+            .current_dir(dir.path())
+            .args(["config", "check"])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("mlx.yaml: cannot read the config")
+                    .and(predicate::str::contains("mlx init")),
+            );
+    }
+
+    #[test]
+    fn committed_schemas_are_current() {
+        let out = mlx().args(["config", "schema"]).output().unwrap();
+        assert!(out.status.success());
+        let schema = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&schema).unwrap();
+        assert_eq!(v["title"], "mlx.yaml");
+        assert!(v["properties"]["approval_gate"].is_object());
+        assert_committed(&root().join("config/mlx.schema.json"), &schema);
+
+        let out = mlx()
+            .args(["config", "schema", "--contract", "stage-record"])
+            .output()
+            .unwrap();
+        let schema = String::from_utf8(out.stdout).unwrap();
+        assert!(schema.contains("schema_version"));
+        assert_committed(
+            &root().join("config/schemas/stage-record.schema.json"),
+            &schema,
+        );
+    }
+
+    #[test]
+    fn committed_examples_match_the_init_templates() {
+        for (name, _, _) in mlx_core::init::TEMPLATES {
+            let text = mlx_core::init::render(name, &format!("example-{}", name.replace('_', "-")))
+                .unwrap();
+            assert_committed(&root().join(format!("config/examples/{name}.yaml")), &text);
+        }
+    }
+}
+
+mod init {
+    use super::*;
+
+    #[test]
+    fn writes_a_valid_config_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let proj = dir.path().join("Churn Model");
+        mlx()
+            .args(["init", "--template", "time_series", "--dir"])
+            .arg(&proj)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(proj.join("mlx.yaml")).unwrap();
+        assert!(text.contains("name: churn-model\n"), "{text}");
+        assert!(text.contains("problem_type: time_series"));
+        mlx()
+            .arg("config")
+            .arg("check")
+            .arg(proj.join("mlx.yaml"))
+            .assert()
+            .success();
+
+        mlx()
+            .args(["init", "--dir"])
+            .arg(&proj)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("already exists; pass --force"));
+        assert_eq!(
+            std::fs::read_to_string(proj.join("mlx.yaml")).unwrap(),
+            text,
+            "not overwritten"
+        );
+        mlx()
+            .args(["init", "--force", "--name", "x", "--dir"])
+            .arg(&proj)
+            .assert()
+            .success();
+        assert!(std::fs::read_to_string(proj.join("mlx.yaml"))
+            .unwrap()
+            .contains("problem_type: classification"));
+    }
+
+    #[test]
+    fn unknown_template_suggests_the_closest() {
+        let dir = tempfile::tempdir().unwrap();
+        mlx()
+            .args(["init", "--template", "timeseries", "--dir"])
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("did you mean `time_series`?"));
+        assert!(!dir.path().join("mlx.yaml").exists());
+    }
+
+    #[test]
+    fn lists_templates() {
+        mlx().args(["init", "--list"]).assert().success().stdout(
+            predicate::str::contains("time_series").and(predicate::str::contains("deep_learning")),
+        );
+    }
+}
+
+mod help {
+    use super::*;
+
+    #[test]
+    fn every_command_has_examples() {
+        for args in [
+            vec!["--help"],
+            vec!["run", "--help"],
+            vec!["dag", "--help"],
+            vec!["init", "--help"],
+            vec!["config", "check", "--help"],
+            vec!["config", "show", "--help"],
+            vec!["config", "schema", "--help"],
+        ] {
+            mlx()
+                .args(&args)
+                .assert()
+                .success()
+                .stdout(predicate::str::contains("Examples:"));
+        }
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        mlx().arg("frobnicate").assert().code(2);
+        mlx().args(["run", "--no-such-flag"]).assert().code(2);
+        mlx().assert().code(2);
+    }
+
+    #[test]
+    fn run_without_stages_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mlx.yaml"), "").unwrap();
+        mlx()
+            .current_dir(dir.path())
+            .arg("run")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("no stages"));
+    }
+}
