@@ -281,6 +281,14 @@ mod config {
     }
 
     #[test]
+    fn committed_config_reference_is_current() {
+        let md = mlx_core::config::reference_markdown();
+        assert!(md.contains("| `approval_gate.regression_tolerance` | number | `0.02` |"), "{md}");
+        assert!(md.contains("| `split.strategy` |"), "{md}");
+        assert_committed(&root().join("docs/config-reference.md"), &md);
+    }
+
+    #[test]
     fn committed_examples_match_the_init_templates() {
         for (name, _, _) in mlx_core::init::TEMPLATES {
             let text = mlx_core::init::render(name, &format!("example-{}", name.replace('_', "-")))

@@ -7,11 +7,13 @@
 mod diagnostic;
 pub mod interpolate;
 mod load;
+mod reference;
 mod rules;
 
 pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 pub use interpolate::{Env, ProcessEnv};
 pub use load::{load, parse, LoadedConfig};
+pub use reference::reference_markdown;
 
 use mlx_contracts::config::SECTIONS;
 use mlx_contracts::Config;
