@@ -283,7 +283,10 @@ mod config {
     #[test]
     fn committed_config_reference_is_current() {
         let md = mlx_core::config::reference_markdown();
-        assert!(md.contains("| `approval_gate.regression_tolerance` | number | `0.02` |"), "{md}");
+        assert!(
+            md.contains("| `approval_gate.regression_tolerance` | number | `0.02` |"),
+            "{md}"
+        );
         assert!(md.contains("| `split.strategy` |"), "{md}");
         assert_committed(&root().join("docs/config-reference.md"), &md);
     }

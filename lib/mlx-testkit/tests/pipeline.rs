@@ -36,7 +36,10 @@ fn mlx(sb: &Sandbox) -> Command {
 }
 
 fn runs(sb: &Sandbox) -> Vec<String> {
-    sb.read(".mlx/runs.log").lines().map(str::to_owned).collect()
+    sb.read(".mlx/runs.log")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn record(sb: &Sandbox, stage: &str) -> StageRecord {
@@ -108,13 +111,22 @@ fn a_changed_config_section_reruns_only_the_stages_that_read_it() {
     let sb = project();
     run_and_count(&sb, &[]);
     // epochs is in `training` (fit reads it) but does not change model.txt.
-    sb.write("mlx.yaml", &CONFIG.replace("  seed: 1\n", "  seed: 1\n  epochs: 3\n"));
+    sb.write(
+        "mlx.yaml",
+        &CONFIG.replace("  seed: 1\n", "  seed: 1\n  epochs: 3\n"),
+    );
     assert_eq!(run_and_count(&sb, &[]), ["fit"]);
     // A new seed changes model.txt, so check and explain rerun after fit.
     sb.write("mlx.yaml", &CONFIG.replace("seed: 1", "seed: 2"));
     assert_eq!(run_and_count(&sb, &[]), ["fit", "check", "explain"]);
     // A section no stage reads changes nothing.
-    sb.write("mlx.yaml", &format!("{}project:\n  owner: me\n", CONFIG.replace("seed: 1", "seed: 2")));
+    sb.write(
+        "mlx.yaml",
+        &format!(
+            "{}project:\n  owner: me\n",
+            CONFIG.replace("seed: 1", "seed: 2")
+        ),
+    );
     assert!(run_and_count(&sb, &[]).is_empty());
 }
 
@@ -126,7 +138,10 @@ fn force_and_ranges() {
         run_and_count(&sb, &["--force"]),
         ["prepare", "fit", "check", "explain"]
     );
-    assert_eq!(run_and_count(&sb, &["--force", "--from", "fit", "--to", "check"]), ["fit", "check"]);
+    assert_eq!(
+        run_and_count(&sb, &["--force", "--from", "fit", "--to", "check"]),
+        ["fit", "check"]
+    );
     assert!(run_and_count(&sb, &["--from", "fit"]).is_empty());
     mlx(&sb)
         .args(["run", "--from", "fitt"])
@@ -157,38 +172,55 @@ fn a_new_tool_version_or_unreadable_record_reruns() {
     run_and_count(&sb, &[]);
     let p = sb.path().join(".mlx/fit.json");
     let text = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, text.replace("\"tool_version\": \"0.1.0\"", "\"tool_version\": \"0.0.9\"")).unwrap();
+    std::fs::write(
+        &p,
+        text.replace("\"tool_version\": \"0.1.0\"", "\"tool_version\": \"0.0.9\""),
+    )
+    .unwrap();
     mlx(&sb)
         .arg("run")
         .assert()
         .success()
-        .stderr(predicate::str::contains("fit (tool version changed (0.0.9 -> 0.1.0))"));
+        .stderr(predicate::str::contains(
+            "fit (tool version changed (0.0.9 -> 0.1.0))",
+        ));
     let text = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, text.replace("\"schema_version\": 1", "\"schema_version\": 7")).unwrap();
+    std::fs::write(
+        &p,
+        text.replace("\"schema_version\": 1", "\"schema_version\": 7"),
+    )
+    .unwrap();
     mlx(&sb)
         .arg("run")
         .assert()
         .success()
-        .stderr(predicate::str::contains("previous record unreadable (stage record has schema_version 7"));
+        .stderr(predicate::str::contains(
+            "previous record unreadable (stage record has schema_version 7",
+        ));
     assert_eq!(record(&sb, "fit").schema_version, 1);
 }
 
 #[test]
 fn a_failed_check_exits_1_stops_the_pipeline_and_reruns_next_time() {
     let sb = project();
-    sb.write("mlx.yaml", &CONFIG.replace("threshold: 0.5", "threshold: 1.5"));
-    mlx(&sb)
-        .arg("run")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("✘ check").and(predicate::str::contains("threshold 1.5 cannot be met")));
+    sb.write(
+        "mlx.yaml",
+        &CONFIG.replace("threshold: 0.5", "threshold: 1.5"),
+    );
+    mlx(&sb).arg("run").assert().code(1).stderr(
+        predicate::str::contains("✘ check")
+            .and(predicate::str::contains("threshold 1.5 cannot be met")),
+    );
     assert_eq!(runs(&sb), ["prepare", "fit", "check"], "explain never ran");
     assert_eq!(record(&sb, "check").status, Status::Failed);
     // Nothing changed, but a failed stage is never up to date.
     mlx(&sb).arg("run").assert().code(1);
     assert_eq!(runs(&sb).len(), 4);
     // Warned is success.
-    sb.write("mlx.yaml", &CONFIG.replace("threshold: 0.5", "threshold: 1.0"));
+    sb.write(
+        "mlx.yaml",
+        &CONFIG.replace("threshold: 0.5", "threshold: 1.0"),
+    );
     mlx(&sb).arg("run").assert().success();
     assert_eq!(record(&sb, "check").status, Status::Warned);
 }
@@ -226,7 +258,9 @@ fn dry_run_changes_nothing() {
         .args(["run", "--dry-run"])
         .assert()
         .success()
-        .stderr(predicate::str::contains("> prepare: would run (no previous run)"));
+        .stderr(predicate::str::contains(
+            "> prepare: would run (no previous run)",
+        ));
     assert!(runs(&sb).is_empty());
     assert!(!sb.path().join(".mlx/prepare.json").exists());
 }
@@ -236,7 +270,11 @@ fn json_output_is_data_on_stdout() {
     let sb = project();
     let out = mlx(&sb).args(["run", "--json", "-q"]).output().unwrap();
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "-q keeps stderr empty: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "-q keeps stderr empty: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
     assert_eq!(v[0]["stage"], "prepare");
@@ -287,29 +325,42 @@ fn github_actions_outputs_and_summary() {
     assert!(outputs.contains("prepare_status=passed\n"), "{outputs}");
     assert!(outputs.contains("check_status=passed\n"), "{outputs}");
     let summary = std::fs::read_to_string(&sum).unwrap();
-    assert!(summary.contains("| 0.5 | passed |"), "the stage's own report: {summary}");
+    assert!(
+        summary.contains("| 0.5 | passed |"),
+        "the stage's own report: {summary}"
+    );
     assert!(summary.contains("### mlx run"), "{summary}");
-    assert!(summary.contains("| fit | ✔ passed: model written |"), "{summary}");
+    assert!(
+        summary.contains("| fit | ✔ passed: model written |"),
+        "{summary}"
+    );
 
     // Outside Actions nothing is written.
     std::fs::remove_file(&out).unwrap();
-    mlx(&sb).args(["run", "--force"]).env("GITHUB_OUTPUT", &out).assert().success();
+    mlx(&sb)
+        .args(["run", "--force"])
+        .env("GITHUB_OUTPUT", &out)
+        .assert()
+        .success();
     assert!(!out.exists());
 }
 
 #[test]
 fn dag_lists_stages_with_their_files() {
     let sb = project();
-    mlx(&sb)
-        .arg("dag")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("2. fit: Fake: write a model file").and(predicate::str::contains("reads:  .mlx/prepared.txt")));
+    mlx(&sb).arg("dag").assert().success().stdout(
+        predicate::str::contains("2. fit: Fake: write a model file")
+            .and(predicate::str::contains("reads:  .mlx/prepared.txt")),
+    );
     mlx(&sb)
         .args(["dag", "--format", "mermaid"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("prepare --> fit").and(predicate::str::contains("fit --> check")).and(predicate::str::contains("prepare --> check").not()));
+        .stdout(
+            predicate::str::contains("prepare --> fit")
+                .and(predicate::str::contains("fit --> check"))
+                .and(predicate::str::contains("prepare --> check").not()),
+        );
 }
 
 #[test]
@@ -336,11 +387,18 @@ fn a_writer_killed_mid_write_leaves_the_old_file_intact() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert_eq!(line, "half-way\n");
     child.kill().unwrap(); // SIGKILL: no destructors, no cleanup
     child.wait().unwrap();
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old complete content\n");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "old complete content\n"
+    );
     // The partial temporary file is beside it, never at the target's name.
     let leftovers: Vec<String> = std::fs::read_dir(sb.path())
         .unwrap()

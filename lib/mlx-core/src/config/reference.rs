@@ -29,7 +29,10 @@ pub fn reference_markdown() -> String {
             Some(_) => rows(&mut out, section, &target, &defs, 0),
             None => {
                 // A list section (`models`): document its item type.
-                let item = target.get("items").map(|i| resolve(i, &defs)).unwrap_or_default();
+                let item = target
+                    .get("items")
+                    .map(|i| resolve(i, &defs))
+                    .unwrap_or_default();
                 rows(&mut out, &format!("{section}[]"), &item, &defs, 0);
             }
         }
@@ -55,7 +58,10 @@ fn resolve(v: &Value, defs: &Value) -> Value {
         return defs.get(name).cloned().unwrap_or_default();
     }
     if let Some(any) = v.get("anyOf").and_then(Value::as_array) {
-        if let Some(non_null) = any.iter().find(|a| a.get("type") != Some(&Value::from("null"))) {
+        if let Some(non_null) = any
+            .iter()
+            .find(|a| a.get("type") != Some(&Value::from("null")))
+        {
             return resolve(non_null, defs);
         }
     }
@@ -117,7 +123,11 @@ fn type_name(v: &Value, defs: &Value) -> String {
     if let Some(one) = v.get("oneOf").and_then(Value::as_array) {
         let consts: Vec<String> = one
             .iter()
-            .filter_map(|o| o.get("const").and_then(Value::as_str).or_else(|| o.get("enum").and_then(|e| e.get(0)).and_then(Value::as_str)))
+            .filter_map(|o| {
+                o.get("const")
+                    .and_then(Value::as_str)
+                    .or_else(|| o.get("enum").and_then(|e| e.get(0)).and_then(Value::as_str))
+            })
             .map(|c| format!("`{c}`"))
             .collect();
         if !consts.is_empty() {
