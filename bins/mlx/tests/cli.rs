@@ -394,14 +394,24 @@ mod help {
     }
 
     #[test]
-    fn run_without_stages_says_so() {
+    fn run_needs_the_ingested_dataset_and_dag_lists_the_stages() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mlx.yaml"), "").unwrap();
         mlx()
             .current_dir(dir.path())
             .arg("run")
             .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "data/raw.parquet does not exist; run `mlx ingest` first",
+            ));
+        mlx()
+            .current_dir(dir.path())
+            .arg("dag")
+            .assert()
             .success()
-            .stderr(predicate::str::contains("no stages"));
+            .stdout(predicate::str::contains(
+                "1. validate: Check schema, data quality and drift",
+            ));
     }
 }

@@ -282,6 +282,17 @@ fn run_stage(
     args: &clap::ArgMatches,
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
+    if let Some(result) = stage.standalone(args) {
+        let out = result?;
+        ui.info(&out.human);
+        if global.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out.json).unwrap_or_default()
+            );
+        }
+        return Ok(output::status_exit(out.status));
+    }
     let ctx = context(global)?;
     let executed = pipeline::execute(stage, &ctx, args)?;
     ui.stage_done(&executed, None);
@@ -305,9 +316,6 @@ fn builtin(
             dry_run,
         } => {
             let ctx = context(global)?;
-            if stages.is_empty() {
-                ui.info("this build of mlx has no stages yet; nothing to run");
-            }
             let opts = RunOptions {
                 force,
                 from,

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod record;
+pub mod validate;
 
 pub use config::Config;
 pub use record::{FileDigest, StageRecord, Status, STAGE_RECORD_VERSION};

@@ -7,9 +7,6 @@ use crate::stage::{Context, Stage};
 /// Plain text, one block per stage.
 pub fn text(stages: &[&dyn Stage], ctx: &Context) -> String {
     let mut s = String::new();
-    if stages.is_empty() {
-        s.push_str("(no stages are built into this mlx yet)\n");
-    }
     for (i, st) in stages.iter().enumerate() {
         let off = if st.enabled(&ctx.config.config) {
             ""

@@ -13,8 +13,9 @@ pub mod init;
 pub mod pipeline;
 pub mod progress;
 pub mod stage;
+pub mod validate;
 pub mod workdir;
 
 pub use error::{Error, ExitStatus, Result};
-pub use stage::{Context, Outcome, Stage};
+pub use stage::{Context, Outcome, Stage, Standalone};
 pub use workdir::Workdir;

@@ -146,7 +146,15 @@ pub fn execute(stage: &dyn Stage, ctx: &Context, args: &clap::ArgMatches) -> Res
         extra_outputs,
         report_md,
     } = outcome;
-    record.inputs = digests(declared_inputs.iter().chain(&extra_inputs), true)?;
+    // A declared input may legitimately be absent when flags point the stage
+    // elsewhere; what it actually read (extra_inputs) must exist.
+    let mut inputs = digests(declared_inputs.iter(), false)?;
+    for d in digests(extra_inputs.iter(), true)? {
+        if !inputs.iter().any(|i| i.path == d.path) {
+            inputs.push(d);
+        }
+    }
+    record.inputs = inputs;
     let mut outputs = stage.outputs(ctx);
     outputs.extend(extra_outputs);
     // A failed stage may legitimately not have written its outputs.

@@ -86,4 +86,21 @@ pub trait Stage: Send + Sync {
     }
     /// Does the work. `args` holds the stage's own flags (defaults under `mlx run`).
     fn run(&self, ctx: &Context, args: &clap::ArgMatches) -> Result<Outcome>;
+    /// A use of the binary that needs neither config nor work directory (for shell
+    /// pipelines, e.g. `mlx-validate drift --reference A --current B`). `None` when
+    /// `args` ask for the normal stage run.
+    fn standalone(&self, _args: &clap::ArgMatches) -> Option<Result<Standalone>> {
+        None
+    }
+}
+
+/// The result of a standalone use of a stage binary.
+#[derive(Debug, Clone)]
+pub struct Standalone {
+    /// Exit status: `failed` exits 1.
+    pub status: Status,
+    /// What to print for people (stderr).
+    pub human: String,
+    /// What `--json` prints (stdout).
+    pub json: serde_json::Value,
 }

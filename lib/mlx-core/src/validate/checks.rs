@@ -1,0 +1,553 @@
+//! Schema and data-quality checks of one dataset against `validation:` in the config
+//! (and against the frozen reference's schema).
+
+use std::collections::BTreeSet;
+
+use mlx_contracts::config::{DType, OutlierMethod, Validation};
+use mlx_contracts::validate::{Check, CheckKind, ColumnKind, Reference};
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::{DataFrame, DataType};
+use mlx_data::{kind_of, Kind};
+
+use crate::error::{Error, Result};
+
+fn check(
+    kind: CheckKind,
+    column: Option<&str>,
+    status: Status,
+    value: Option<f64>,
+    threshold: Option<f64>,
+    message: String,
+) -> Check {
+    Check {
+        kind,
+        column: column.map(str::to_owned),
+        status,
+        value,
+        threshold,
+        message,
+    }
+}
+
+fn data_err(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(e.to_string())
+}
+
+/// Whether a Polars type satisfies a configured type.
+pub fn dtype_matches(want: DType, got: &DataType) -> bool {
+    match want {
+        DType::Int => got.is_integer(),
+        DType::Float => got.is_float() || got.is_integer(),
+        DType::String => matches!(got, DataType::String),
+        DType::Bool => matches!(got, DataType::Boolean),
+        DType::Date => matches!(got, DataType::Date),
+        DType::Datetime => matches!(got, DataType::Datetime(..)),
+        DType::Category => matches!(
+            got,
+            DataType::String | DataType::Categorical(..) | DataType::Enum(..) | DataType::Boolean
+        ),
+    }
+}
+
+/// The config type that describes a Polars type.
+pub fn dtype_of(got: &DataType) -> DType {
+    if got.is_integer() {
+        DType::Int
+    } else if got.is_float() {
+        DType::Float
+    } else if matches!(got, DataType::Boolean) {
+        DType::Bool
+    } else if matches!(got, DataType::Date) {
+        DType::Date
+    } else if matches!(got, DataType::Datetime(..)) {
+        DType::Datetime
+    } else if matches!(got, DataType::Categorical(..) | DataType::Enum(..)) {
+        DType::Category
+    } else {
+        DType::String
+    }
+}
+
+pub(crate) fn dtype_name(t: DType) -> &'static str {
+    match t {
+        DType::Int => "int",
+        DType::Float => "float",
+        DType::String => "string",
+        DType::Bool => "bool",
+        DType::Date => "date",
+        DType::Datetime => "datetime",
+        DType::Category => "category",
+    }
+}
+
+/// Every configured check, plus the reference schema's required columns and types.
+pub fn run(
+    df: &DataFrame,
+    v: &Validation,
+    time_column: Option<&str>,
+    reference: Option<&Reference>,
+    now_ms: i64,
+) -> Result<Vec<Check>> {
+    let mut out = Vec::new();
+    let rows = df.height() as u64;
+    let names: BTreeSet<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+
+    // Row count.
+    if let Some(min) = v.min_rows {
+        let ok = rows >= min;
+        out.push(check(
+            CheckKind::RowCount,
+            None,
+            if ok { Status::Passed } else { Status::Failed },
+            Some(rows as f64),
+            Some(min as f64),
+            if ok {
+                format!("{rows} rows (at least {min} required)")
+            } else {
+                format!("only {rows} rows; at least {min} are required (validation.min_rows)")
+            },
+        ));
+    }
+    if let Some(max) = v.max_rows {
+        let ok = rows <= max;
+        out.push(check(
+            CheckKind::RowCount,
+            None,
+            if ok { Status::Passed } else { Status::Failed },
+            Some(rows as f64),
+            Some(max as f64),
+            if ok {
+                format!("{rows} rows (at most {max} allowed)")
+            } else {
+                format!("{rows} rows; at most {max} are allowed (validation.max_rows)")
+            },
+        ));
+    }
+    if rows == 0 {
+        out.push(check(
+            CheckKind::RowCount,
+            None,
+            Status::Failed,
+            Some(0.0),
+            Some(1.0),
+            "the dataset has no rows; check the ingest step and its sources".into(),
+        ));
+        return Ok(out);
+    }
+
+    // The frozen reference's schema: every reference column must still be there, with
+    // a compatible type.
+    if let Some(r) = reference {
+        for c in &r.columns {
+            match df.column(&c.name) {
+                Err(_) => out.push(check(
+                    CheckKind::RequiredColumn,
+                    Some(&c.name),
+                    Status::Failed,
+                    None,
+                    None,
+                    format!("column `{}` of the frozen reference is missing; restore it, or re-freeze the reference with `mlx-validate --freeze`", c.name),
+                )),
+                Ok(col) => {
+                    let kind = kind_of(col.dtype());
+                    let compatible = match c.kind {
+                        ColumnKind::Numeric => kind == Kind::Numeric,
+                        ColumnKind::Categorical => kind != Kind::Numeric,
+                    };
+                    if !compatible {
+                        out.push(check(
+                            CheckKind::Dtype,
+                            Some(&c.name),
+                            Status::Failed,
+                            None,
+                            None,
+                            format!("column `{}` was {} in the reference but is {} now; cast it back or re-freeze the reference", c.name, dtype_name(c.dtype), dtype_name(dtype_of(col.dtype()))),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // Overall missing cells.
+    let total_cells = rows * df.width() as u64;
+    let missing: u64 = df.columns().iter().map(mlx_data::missing_count).sum();
+    let frac = missing as f64 / total_cells.max(1) as f64;
+    out.push(check(
+        CheckKind::MissingFraction,
+        None,
+        if frac > v.max_missing_fraction {
+            Status::Failed
+        } else {
+            Status::Passed
+        },
+        Some(frac),
+        Some(v.max_missing_fraction),
+        format!(
+            "{:.2}% of all cells are missing (limit {:.2}%)",
+            frac * 100.0,
+            v.max_missing_fraction * 100.0
+        ),
+    ));
+
+    for (name, rule) in &v.columns {
+        let Ok(col) = df.column(name) else {
+            if rule.required != Some(false) {
+                out.push(check(
+                    CheckKind::RequiredColumn,
+                    Some(name),
+                    Status::Failed,
+                    None,
+                    None,
+                    format!("column `{name}` is required by validation.columns but missing (the data has: {})", names.iter().cloned().collect::<Vec<_>>().join(", ")),
+                ));
+            }
+            continue;
+        };
+        let col_missing = mlx_data::missing_count(col);
+        if let Some(want) = rule.dtype {
+            let ok = dtype_matches(want, col.dtype());
+            out.push(check(
+                CheckKind::Dtype,
+                Some(name),
+                if ok { Status::Passed } else { Status::Failed },
+                None,
+                None,
+                if ok {
+                    format!("`{name}` is {}", dtype_name(want))
+                } else {
+                    format!(
+                        "`{name}` should be {} but is {} ({})",
+                        dtype_name(want),
+                        dtype_name(dtype_of(col.dtype())),
+                        col.dtype()
+                    )
+                },
+            ));
+        }
+        if rule.nullable == Some(false) {
+            out.push(check(
+                CheckKind::Nullable,
+                Some(name),
+                if col_missing == 0 {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                Some(col_missing as f64),
+                Some(0.0),
+                format!("`{name}` has {col_missing} missing values and must have none"),
+            ));
+        }
+        if let Some(limit) = rule.max_missing_fraction {
+            let f = col_missing as f64 / rows as f64;
+            out.push(check(
+                CheckKind::MissingFraction,
+                Some(name),
+                if f > limit {
+                    Status::Failed
+                } else {
+                    Status::Passed
+                },
+                Some(f),
+                Some(limit),
+                format!(
+                    "{:.2}% of `{name}` is missing (limit {:.2}%)",
+                    f * 100.0,
+                    limit * 100.0
+                ),
+            ));
+        }
+        if !rule.allowed.is_empty() {
+            let allowed: BTreeSet<&str> = rule.allowed.iter().map(String::as_str).collect();
+            let values = mlx_data::category_counts(col).map_err(data_err)?;
+            let bad: Vec<(&String, &u64)> = values
+                .iter()
+                .filter(|(k, _)| !allowed.contains(k.as_str()))
+                .collect();
+            let n_bad: u64 = bad.iter().map(|(_, n)| **n).sum();
+            let examples: Vec<String> = bad
+                .iter()
+                .take(5)
+                .map(|(k, n)| format!("`{k}` ({n})"))
+                .collect();
+            out.push(check(
+                CheckKind::AllowedValues,
+                Some(name),
+                if n_bad == 0 {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                Some(n_bad as f64),
+                Some(0.0),
+                if n_bad == 0 {
+                    format!("`{name}` holds only allowed values")
+                } else {
+                    format!(
+                        "`{name}` has {n_bad} values outside the allowed list: {}",
+                        examples.join(", ")
+                    )
+                },
+            ));
+        }
+        if rule.min.is_some() || rule.max.is_some() {
+            if kind_of(col.dtype()) != Kind::Numeric {
+                out.push(check(
+                    CheckKind::Range,
+                    Some(name),
+                    Status::Failed,
+                    None,
+                    None,
+                    format!("`{name}` is {}, so its range cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes", col.dtype()),
+                ));
+                continue;
+            }
+            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
+            let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
+            let above = rule
+                .max
+                .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
+            let n_bad = (below + above) as u64;
+            let range = format!(
+                "[{}, {}]",
+                rule.min.map_or("-inf".into(), |m| m.to_string()),
+                rule.max.map_or("inf".into(), |m| m.to_string())
+            );
+            out.push(check(
+                CheckKind::Range,
+                Some(name),
+                if n_bad == 0 {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                Some(n_bad as f64),
+                Some(0.0),
+                if n_bad == 0 {
+                    format!("`{name}` is within {range}")
+                } else {
+                    format!(
+                        "`{name}` has {n_bad} values outside {range} (observed min {}, max {})",
+                        values.first().copied().unwrap_or(f64::NAN),
+                        values.last().copied().unwrap_or(f64::NAN)
+                    )
+                },
+            ));
+        }
+        if let Some(p) = &rule.pattern {
+            let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                Error::Usage(format!(
+                    "validation.columns.{name}.pattern is not a valid regular expression: {e}"
+                ))
+            })?;
+            let values = mlx_data::text_values(col).map_err(data_err)?;
+            let bad: Vec<&String> = values
+                .iter()
+                .flatten()
+                .filter(|s| !re.is_match(s))
+                .collect();
+            out.push(check(
+                CheckKind::Pattern,
+                Some(name),
+                if bad.is_empty() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                Some(bad.len() as f64),
+                Some(0.0),
+                if bad.is_empty() {
+                    format!("`{name}` matches `{p}`")
+                } else {
+                    format!(
+                        "`{name}` has {} values not matching `{p}`, e.g. `{}`",
+                        bad.len(),
+                        bad[0]
+                    )
+                },
+            ));
+        }
+        if rule.unique {
+            let dup = mlx_data::has_duplicates(col).map_err(data_err)?;
+            out.push(check(
+                CheckKind::Unique,
+                Some(name),
+                if dup { Status::Failed } else { Status::Passed },
+                None,
+                None,
+                if dup {
+                    format!("`{name}` must be unique but has duplicate values")
+                } else {
+                    format!("`{name}` is unique")
+                },
+            ));
+        }
+    }
+
+    // Freshness of the time column.
+    if let (Some(limit), Some(tc)) = (&v.max_staleness, time_column) {
+        let limit_ms = parse_duration_ms(limit).ok_or_else(|| Error::Usage(format!("validation.max_staleness: `{limit}` is not a duration; write e.g. `2d`, `12h`, `30m`")))?;
+        let problem = match df.column(tc) {
+            Err(_) => Some(format!("data.time_column `{tc}` is not in the data")),
+            Ok(col) if kind_of(col.dtype()) != Kind::Temporal => Some(format!(
+                "data.time_column `{tc}` is {}, not a date or datetime; give it a type in data.sources[].dtypes",
+                col.dtype()
+            )),
+            Ok(_) => None,
+        };
+        if let Some(message) = problem {
+            out.push(check(
+                CheckKind::Freshness,
+                Some(tc),
+                Status::Failed,
+                None,
+                None,
+                message,
+            ));
+            return Ok(out);
+        }
+        let col = df.column(tc).map_err(data_err)?;
+        let newest = mlx_data::max_timestamp_ms(col).map_err(data_err)?;
+        let age = newest.map(|t| now_ms - t);
+        let ok = age.is_some_and(|a| a <= limit_ms);
+        out.push(check(
+            CheckKind::Freshness,
+            Some(tc),
+            if ok { Status::Passed } else { Status::Failed },
+            age.map(|a| a as f64 / 3_600_000.0),
+            Some(limit_ms as f64 / 3_600_000.0),
+            match age {
+                Some(a) => format!(
+                    "the newest `{tc}` is {:.1} hours old (limit {limit})",
+                    a as f64 / 3_600_000.0
+                ),
+                None => format!("`{tc}` has no values"),
+            },
+        ));
+    }
+
+    // Outlier rates of numeric columns.
+    if v.outliers.method != OutlierMethod::None {
+        for col in df.columns() {
+            if kind_of(col.dtype()) != Kind::Numeric {
+                continue;
+            }
+            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
+            if values.is_empty() {
+                continue;
+            }
+            let n_out = outliers(&values, v.outliers.method, v.outliers.threshold);
+            let f = n_out as f64 / values.len() as f64;
+            let name = col.name().to_string();
+            out.push(check(
+                CheckKind::Outliers,
+                Some(&name),
+                if f > v.outliers.max_fraction {
+                    Status::Warned
+                } else {
+                    Status::Passed
+                },
+                Some(f),
+                Some(v.outliers.max_fraction),
+                format!(
+                    "{:.2}% of `{name}` are outliers by {} (limit {:.2}%)",
+                    f * 100.0,
+                    if v.outliers.method == OutlierMethod::Iqr {
+                        "IQR"
+                    } else {
+                        "z-score"
+                    },
+                    v.outliers.max_fraction * 100.0
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Outliers in a sorted sample: outside `[Q1 - k IQR, Q3 + k IQR]` (quartiles as
+/// `numpy.quantile`, `k` default 1.5), or `|x - mean| / std > t` (population std,
+/// `t` default 3; none when the std is 0).
+pub fn outliers(sorted: &[f64], method: OutlierMethod, threshold: Option<f64>) -> usize {
+    match method {
+        OutlierMethod::None => 0,
+        OutlierMethod::Iqr => {
+            let k = threshold.unwrap_or(1.5);
+            let q1 = mlx_stats::binning::quantile_sorted(sorted, 0.25);
+            let q3 = mlx_stats::binning::quantile_sorted(sorted, 0.75);
+            let (lo, hi) = (q1 - k * (q3 - q1), q3 + k * (q3 - q1));
+            sorted.partition_point(|&x| x < lo)
+                + (sorted.len() - sorted.partition_point(|&x| x <= hi))
+        }
+        OutlierMethod::Zscore => {
+            let t = threshold.unwrap_or(3.0);
+            let n = sorted.len() as f64;
+            let mean = mlx_stats::sum::np_sum(sorted) / n;
+            let std = mlx_stats::wasserstein::std_population(sorted);
+            if std == 0.0 {
+                0
+            } else {
+                sorted
+                    .iter()
+                    .filter(|&&x| ((x - mean) / std).abs() > t)
+                    .count()
+            }
+        }
+    }
+}
+
+/// `90s`, `30m`, `12h`, `2d`, `1w` in milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "s" => 1_000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "w" => 604_800_000.0,
+        _ => return None,
+    };
+    Some((n * ms) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("2d"), Some(172_800_000));
+        assert_eq!(parse_duration_ms("1.5h"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("2 days"), None);
+        assert_eq!(parse_duration_ms("h"), None);
+    }
+
+    #[test]
+    fn outlier_rules_by_hand() {
+        // Q1 = 2, Q3 = 4 for 1..5; IQR 2; fences -1 and 7.
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 8.0, -2.0];
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        assert_eq!(
+            outliers(&s, OutlierMethod::Iqr, None),
+            0,
+            "quartiles move with the tails"
+        );
+        let s: Vec<f64> = (0..100)
+            .map(|i| if i == 99 { 1000.0 } else { f64::from(i % 10) })
+            .collect();
+        let mut s2 = s.clone();
+        s2.sort_by(f64::total_cmp);
+        assert_eq!(outliers(&s2, OutlierMethod::Iqr, None), 1);
+        assert_eq!(outliers(&s2, OutlierMethod::Zscore, None), 1);
+        assert_eq!(outliers(&[3.0, 3.0], OutlierMethod::Zscore, None), 0);
+    }
+}

@@ -1,0 +1,492 @@
+//! `mlx-validate`: schema, data-quality and drift checks of a dataset, the frozen
+//! reference (`--freeze`), and the standalone `drift` comparison of two files.
+//!
+//! Owns `data/reference/` and `reports/validation.{md,html}` in the work directory; it
+//! reads the dataset other stages wrote and never modifies it.
+
+pub mod checks;
+pub mod drift;
+pub mod reference;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use mlx_contracts::config::{Drift, DriftMethod, PsiBins};
+use mlx_contracts::validate::{
+    worst, Check, CheckKind, ColumnDrift, DriftReport, ValidationReport, VALIDATION_REPORT_VERSION,
+};
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::DataFrame;
+use mlx_data::{kind_of, Kind};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::atomic_write;
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use drift::{column_drift, dataset_drift, ColumnValues, DriftError};
+
+/// The dataset validated by default: what `mlx-ingest` writes.
+pub const DEFAULT_DATASET: &str = "data/raw.parquet";
+
+/// The `validate` stage.
+pub struct Validate;
+
+const LONG_ABOUT: &str = "\
+Checks the dataset against `validation:` in mlx.yaml (schema, missing values, ranges,
+patterns, uniqueness, row counts, freshness, outliers) and its drift against the frozen
+reference. Failed checks exit 1; warnings become data-quality flags the gate reads.
+
+Examples:
+  mlx-validate --freeze                     freeze .mlx/data/raw.parquet as the reference
+  mlx-validate                              validate the latest data against it
+  mlx-validate --data new.parquet --json    validate another file, print the record
+  mlx-validate drift --reference jan.csv --current feb.csv
+  mlx-validate drift --reference a.parquet --current b.parquet --method psi --columns price,qty --json
+
+Drift methods: auto (by column type and size), psi, kl, js, wasserstein, ks, chi2, ztest.";
+
+impl Stage for Validate {
+    fn name(&self) -> &'static str {
+        "validate"
+    }
+    fn about(&self) -> &'static str {
+        "Check schema, data quality and drift against the frozen reference"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        &["data", "validation"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let mut v = vec![ctx.workdir.join(DEFAULT_DATASET)];
+        for f in reference::files(&ctx.workdir) {
+            if f.exists() {
+                v.push(f);
+            }
+        }
+        v
+    }
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        report::paths(&ctx.workdir).to_vec()
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd.arg(
+            Arg::new("data")
+                .long("data")
+                .value_name("FILE")
+                .env("MLX_VALIDATE_DATA")
+                .help("Dataset to validate [default: <workdir>/data/raw.parquet]"),
+        )
+        .arg(
+            Arg::new("freeze")
+                .long("freeze")
+                .action(ArgAction::SetTrue)
+                .help("Freeze this dataset as the reference (schema and baseline statistics)"),
+        )
+        .subcommand(drift_command())
+    }
+    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
+        let data = args
+            .get_one::<String>("data")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ctx.workdir.join(DEFAULT_DATASET));
+        if !data.exists() {
+            return Err(Error::Usage(format!(
+                "{} does not exist; run `mlx ingest` first, or pass --data FILE",
+                data.display()
+            )));
+        }
+        let df = read(&data)?;
+        let cfg = &ctx.config.config;
+        let freeze = args.get_flag("freeze");
+        let frozen = if freeze {
+            None
+        } else {
+            reference::load(&ctx.workdir)?
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut checks = checks::run(
+            &df,
+            &cfg.validation,
+            cfg.data.time_column.as_deref(),
+            frozen.as_ref().map(|(r, _)| r),
+            now,
+        )?;
+        let drift = match &frozen {
+            Some((r, values)) => Some(drift_against_reference(
+                &df,
+                r,
+                values,
+                &cfg.validation.drift,
+                &mut checks,
+            )?),
+            None => None,
+        };
+        if freeze {
+            let r = reference::freeze(&ctx.workdir, &data, &df)?;
+            checks.push(Check {
+                kind: CheckKind::RowCount,
+                column: None,
+                status: Status::Passed,
+                value: Some(r.rows as f64),
+                threshold: None,
+                message: format!(
+                    "froze {} columns of {} rows as the reference",
+                    r.columns.len(),
+                    r.rows
+                ),
+            });
+        }
+        let report = ValidationReport {
+            schema_version: VALIDATION_REPORT_VERSION,
+            rows: df.height() as u64,
+            columns: df.width() as u64,
+            checks,
+            drift,
+        };
+        let status = report.status();
+        let md = report::write(&ctx.workdir, &report, Some(&data))?;
+        let failed = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .count();
+        let warned = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warned)
+            .count();
+        let mut summary = format!(
+            "{} rows × {} columns: {} checks, {failed} failed, {warned} warned",
+            report.rows,
+            report.columns,
+            report.checks.len()
+        );
+        if let Some(d) = &report.drift {
+            summary.push_str(&format!(
+                "; {} of {} columns drifted",
+                d.drifted_columns,
+                d.columns.len()
+            ));
+        }
+        if let Some(first) = report.checks.iter().find(|c| c.status == Status::Failed) {
+            summary.push_str(&format!(" (first failure: {})", first.message));
+        }
+        let mut o = Outcome::with_status(status, summary);
+        o.outputs_kv.insert("rows".into(), report.rows.to_string());
+        o.outputs_kv
+            .insert("failed_checks".into(), failed.to_string());
+        o.outputs_kv
+            .insert("warned_checks".into(), warned.to_string());
+        if let Some(d) = &report.drift {
+            o.outputs_kv
+                .insert("drifted_columns".into(), d.drifted_columns.to_string());
+            o.outputs_kv
+                .insert("dataset_drift".into(), d.dataset_drift.to_string());
+        }
+        o.extra_inputs.push(data);
+        o.extra_outputs.extend(
+            reference::files(&ctx.workdir)
+                .into_iter()
+                .filter(|_| freeze),
+        );
+        o.details = serde_json::to_value(&report).unwrap_or_default();
+        o.report_md = Some(md);
+        Ok(o)
+    }
+    fn standalone(&self, args: &ArgMatches) -> Option<Result<Standalone>> {
+        let (name, sub) = args.subcommand()?;
+        (name == "drift").then(|| standalone_drift(sub))
+    }
+}
+
+fn read(path: &Path) -> Result<DataFrame> {
+    mlx_data::read_table(path).map_err(|e| match e {
+        mlx_data::DataError::UnknownFormat { .. } => Error::Usage(e.to_string()),
+        other => Error::Runtime(other.to_string()),
+    })
+}
+
+fn drift_command() -> Command {
+    Command::new("drift")
+        .about("Compare two CSV/Parquet/JSON files column by column, without a config")
+        .after_help(
+            "Examples:\n  mlx-validate drift --reference train.parquet --current today.parquet\n  mlx-validate drift --reference a.csv --current b.csv --method ks --json | jq '.columns[] | select(.drifted)'\n\nExit codes: 0 no dataset drift, 1 dataset drift, 2 usage error, 3 unreadable input.",
+        )
+        .arg(Arg::new("reference").long("reference").value_name("FILE").required(true).help("Reference data"))
+        .arg(Arg::new("current").long("current").value_name("FILE").required(true).help("Current data"))
+        .arg(
+            Arg::new("columns")
+                .long("columns")
+                .value_name("A,B")
+                .value_delimiter(',')
+                .help("Columns to compare [default: every column in both files]"),
+        )
+        .arg(
+            Arg::new("method")
+                .long("method")
+                .value_parser(["auto", "psi", "kl", "js", "wasserstein", "ks", "chi2", "ztest"])
+                .default_value("auto")
+                .help("Drift statistic that decides"),
+        )
+        .arg(
+            Arg::new("psi-bins")
+                .long("psi-bins")
+                .value_parser(["quantile", "sturges"])
+                .default_value("quantile")
+                .help("Bins for PSI/KL/JS: reference deciles, or Evidently's Sturges bins"),
+        )
+        .arg(
+            Arg::new("drift-share")
+                .long("drift-share")
+                .value_parser(clap::value_parser!(f64))
+                .default_value("0.5")
+                .help("Share of drifted columns at which the dataset counts as drifted"),
+        )
+}
+
+fn parse_method(s: &str) -> DriftMethod {
+    match s {
+        "psi" => DriftMethod::Psi,
+        "kl" => DriftMethod::Kl,
+        "js" => DriftMethod::Js,
+        "wasserstein" => DriftMethod::Wasserstein,
+        "ks" => DriftMethod::Ks,
+        "chi2" => DriftMethod::Chi2,
+        "ztest" => DriftMethod::Ztest,
+        _ => DriftMethod::Auto,
+    }
+}
+
+/// Values of a column for drift, or `None` for types that are not compared.
+pub fn column_values(df: &DataFrame, name: &str, path: &Path) -> Result<Option<ColumnValues>> {
+    let col = mlx_data::column(df, name, path).map_err(|e| Error::Usage(e.to_string()))?;
+    let err = |e: mlx_data::polars::prelude::PolarsError| {
+        Error::Runtime(format!("{}: column `{name}`: {e}", path.display()))
+    };
+    Ok(match kind_of(col.dtype()) {
+        Kind::Numeric => Some(ColumnValues::Numeric(
+            mlx_data::numeric_sorted(col).map_err(err)?,
+        )),
+        Kind::Categorical => Some(ColumnValues::Categorical(
+            mlx_data::category_counts(col).map_err(err)?,
+        )),
+        Kind::Temporal | Kind::Other => None,
+    })
+}
+
+fn standalone_drift(args: &ArgMatches) -> Result<Standalone> {
+    let rpath = PathBuf::from(
+        args.get_one::<String>("reference")
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let cpath = PathBuf::from(
+        args.get_one::<String>("current")
+            .cloned()
+            .unwrap_or_default(),
+    );
+    for p in [&rpath, &cpath] {
+        if !p.exists() {
+            return Err(Error::Usage(format!("{} does not exist", p.display())));
+        }
+    }
+    let cfg = Drift {
+        method: parse_method(
+            args.get_one::<String>("method")
+                .map_or("auto", String::as_str),
+        ),
+        psi_bins: if args.get_one::<String>("psi-bins").map(String::as_str) == Some("sturges") {
+            PsiBins::Sturges
+        } else {
+            PsiBins::Quantile
+        },
+        dataset_drift_share: args.get_one::<f64>("drift-share").copied().unwrap_or(0.5),
+        ..Drift::default()
+    };
+    if !(0.0..=1.0).contains(&cfg.dataset_drift_share) {
+        return Err(Error::Usage("--drift-share must be between 0 and 1".into()));
+    }
+    let (rdf, cdf) = (read(&rpath)?, read(&cpath)?);
+    let columns: Vec<String> = match args.get_many::<String>("columns") {
+        Some(cols) => cols
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect(),
+        None => rdf
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|n| cdf.column(n).is_ok())
+            .collect(),
+    };
+    if columns.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} and {} have no column in common; name the columns with --columns",
+            rpath.display(),
+            cpath.display()
+        )));
+    }
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    for name in &columns {
+        let (Some(r), Some(c)) = (
+            column_values(&rdf, name, &rpath)?,
+            column_values(&cdf, name, &cpath)?,
+        ) else {
+            skipped.push(name.clone());
+            continue;
+        };
+        results.push(column_drift(name, &r, &c, cfg.method, &cfg).map_err(drift_error)?);
+    }
+    let report = dataset_drift(results, &cfg);
+    let status = if report.dataset_drift {
+        Status::Failed
+    } else {
+        worst(report.columns.iter().map(|c| c.status))
+    };
+    let mut human = drift_table(&report);
+    if !skipped.is_empty() {
+        human.push_str(&format!(
+            "\nnot compared (dates, times or nested types): {}",
+            skipped.join(", ")
+        ));
+    }
+    Ok(Standalone {
+        status,
+        human,
+        json: serde_json::to_value(&report).unwrap_or_default(),
+    })
+}
+
+fn drift_error(e: DriftError) -> Error {
+    match e {
+        DriftError::Empty { .. } => Error::Runtime(e.to_string()),
+        _ => Error::Usage(e.to_string()),
+    }
+}
+
+/// A plain-text table of a drift report.
+pub fn drift_table(r: &DriftReport) -> String {
+    let width = r
+        .columns
+        .iter()
+        .map(|c| c.column.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut s = format!(
+        "{:width$}  {:11}  {:>12}  {:>9}  {:>8}  drifted\n",
+        "column", "method", "value", "threshold", "psi"
+    );
+    for c in &r.columns {
+        s.push_str(&format!(
+            "{:width$}  {:11}  {:>12.6}  {:>9}  {:>8.4}  {}\n",
+            c.column,
+            drift::method_name(c.method),
+            c.value,
+            c.threshold,
+            c.statistics.get("psi").copied().unwrap_or(f64::NAN),
+            if c.drifted { "yes" } else { "no" }
+        ));
+    }
+    s.push_str(&format!(
+        "{} of {} columns drifted ({:.0}%, limit {:.0}%): {}",
+        r.drifted_columns,
+        r.columns.len(),
+        r.drift_share * 100.0,
+        r.drift_share_threshold * 100.0,
+        if r.dataset_drift {
+            "dataset drift"
+        } else {
+            "no dataset drift"
+        }
+    ));
+    s
+}
+
+/// Drift of every reference column present in `df`, recorded as checks too.
+fn drift_against_reference(
+    df: &DataFrame,
+    r: &mlx_contracts::validate::Reference,
+    values: &reference::Values,
+    cfg: &Drift,
+    checks: &mut Vec<Check>,
+) -> Result<DriftReport> {
+    let mut results: Vec<ColumnDrift> = Vec::new();
+    let here = Path::new("current data");
+    for col in &r.columns {
+        if df.column(&col.name).is_err() {
+            continue; // already a failed required-column check
+        }
+        let Some(reference) = values.get(col) else {
+            continue;
+        };
+        let Some(current) = column_values(df, &col.name, here)? else {
+            continue;
+        };
+        if std::mem::discriminant(&reference) != std::mem::discriminant(&current) {
+            continue; // already a failed dtype check
+        }
+        let method = cfg.columns.get(&col.name).copied().unwrap_or(cfg.method);
+        match column_drift(&col.name, &reference, &current, method, cfg) {
+            Ok(d) => {
+                checks.push(Check {
+                    kind: CheckKind::ColumnDrift,
+                    column: Some(col.name.clone()),
+                    status: d.status,
+                    value: Some(d.value),
+                    threshold: Some(d.threshold),
+                    message: format!(
+                        "`{}`: {} {:.4} (threshold {}), PSI {:.4}{}",
+                        col.name,
+                        drift::method_name(d.method),
+                        d.value,
+                        d.threshold,
+                        d.statistics["psi"],
+                        if d.drifted { ": drifted" } else { "" }
+                    ),
+                });
+                results.push(d);
+            }
+            Err(DriftError::Empty { side, .. }) => checks.push(Check {
+                kind: CheckKind::ColumnDrift,
+                column: Some(col.name.clone()),
+                status: Status::Warned,
+                value: None,
+                threshold: None,
+                message: format!(
+                    "`{}` has no non-null values in the {side} data; drift not computed",
+                    col.name
+                ),
+            }),
+            Err(e) => return Err(drift_error(e)),
+        }
+    }
+    let report = dataset_drift(results, cfg);
+    checks.push(Check {
+        kind: CheckKind::DatasetDrift,
+        column: None,
+        status: if report.dataset_drift {
+            Status::Failed
+        } else {
+            Status::Passed
+        },
+        value: Some(report.drift_share),
+        threshold: Some(report.drift_share_threshold),
+        message: format!(
+            "{} of {} columns drifted ({:.0}%; the dataset drifts at {:.0}%)",
+            report.drifted_columns,
+            report.columns.len(),
+            report.drift_share * 100.0,
+            report.drift_share_threshold * 100.0
+        ),
+    });
+    Ok(report)
+}
+
+/// Writes text atomically, creating parent directories.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
+    atomic_write(path, text.as_bytes()).with_path("writing", path)
+}

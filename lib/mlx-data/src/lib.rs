@@ -1,0 +1,263 @@
+//! Tabular data access for mlx, on Polars: reading the file formats mlx accepts and
+//! pulling typed column values out of a frame. The only crate that names Polars types
+//! in its API, so a Polars upgrade stays local.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use polars;
+use polars::prelude::*;
+
+/// Errors reading or interpreting data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The extension does not say which format the file is in.
+    #[error("{path}: cannot tell the format from the extension; use .csv, .tsv, .parquet, .json or .ndjson/.jsonl")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be opened.
+    #[error("{path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Polars could not parse it.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, as Polars says it (for CSV: the line and column).
+        message: String,
+    },
+    /// A requested column is absent.
+    #[error("column `{column}` is not in {path} (it has: {available})")]
+    MissingColumn {
+        /// The column.
+        column: String,
+        /// The file.
+        path: PathBuf,
+        /// The columns it has.
+        available: String,
+    },
+}
+
+/// File formats mlx reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header.
+    Csv,
+    /// Tab-separated values with a header.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+    /// A JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// The format implied by a path's extension.
+    pub fn of(path: &Path) -> Result<Self, DataError> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        Ok(match ext.as_str() {
+            "csv" => Format::Csv,
+            "tsv" | "tab" => Format::Tsv,
+            "parquet" | "pq" => Format::Parquet,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            _ => {
+                return Err(DataError::UnknownFormat {
+                    path: path.to_path_buf(),
+                })
+            }
+        })
+    }
+}
+
+/// Reads a whole table; the format comes from the extension.
+pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
+    let format = Format::of(path)?;
+    let parse = |e: PolarsError| DataError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let open = || {
+        File::open(path).map_err(|source| DataError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    match format {
+        Format::Csv | Format::Tsv => {
+            open()?;
+            let sep = if format == Format::Tsv { b'\t' } else { b',' };
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(10_000))
+                .with_parse_options(CsvParseOptions::default().with_separator(sep))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(parse)
+        }
+        Format::Parquet => ParquetReader::new(open()?).finish().map_err(parse),
+        Format::Json => JsonReader::new(open()?)
+            .with_json_format(JsonFormat::Json)
+            .finish()
+            .map_err(parse),
+        Format::Ndjson => JsonReader::new(open()?)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .map_err(parse),
+    }
+}
+
+/// Writes a frame as Parquet (zstd) to any writer; callers pass an atomic file.
+pub fn write_parquet(df: &mut DataFrame, out: impl std::io::Write) -> Result<(), String> {
+    ParquetWriter::new(out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(df)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// How a column's type is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Integers and floats.
+    Numeric,
+    /// Strings, booleans, categoricals.
+    Categorical,
+    /// Dates and times.
+    Temporal,
+    /// Anything else (lists, structs, binary): not compared.
+    Other,
+}
+
+/// The kind of a Polars type.
+pub fn kind_of(dtype: &DataType) -> Kind {
+    if dtype.is_primitive_numeric() {
+        Kind::Numeric
+    } else if dtype.is_temporal() {
+        Kind::Temporal
+    } else if matches!(
+        dtype,
+        DataType::String | DataType::Boolean | DataType::Categorical(..) | DataType::Enum(..)
+    ) {
+        Kind::Categorical
+    } else {
+        Kind::Other
+    }
+}
+
+/// A column by name, or an error that lists what there is.
+pub fn column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column, DataError> {
+    df.column(name).map_err(|_| DataError::MissingColumn {
+        column: name.to_owned(),
+        path: path.to_path_buf(),
+        available: df
+            .get_column_names()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Non-null, non-NaN values as `f64`, sorted ascending.
+pub fn numeric_sorted(col: &Column) -> PolarsResult<Vec<f64>> {
+    let s = col.as_materialized_series().cast(&DataType::Float64)?;
+    let ca = s.f64()?;
+    let mut v: Vec<f64> = ca.iter().flatten().filter(|x| !x.is_nan()).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    Ok(v)
+}
+
+/// Count per distinct non-null value, keyed by its text form.
+pub fn category_counts(col: &Column) -> PolarsResult<BTreeMap<String, u64>> {
+    let s = col.as_materialized_series().cast(&DataType::String)?;
+    let ca = s.str()?;
+    let mut out = BTreeMap::new();
+    for v in ca.iter().flatten() {
+        *out.entry(v.to_owned()).or_insert(0u64) += 1;
+    }
+    Ok(out)
+}
+
+/// Non-null values as text (for pattern and allowed-value checks).
+pub fn text_values(col: &Column) -> PolarsResult<Vec<Option<String>>> {
+    let s = col.as_materialized_series().cast(&DataType::String)?;
+    Ok(s.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}
+
+/// Nulls, counting NaN in float columns as missing too.
+pub fn missing_count(col: &Column) -> u64 {
+    let nulls = col.null_count() as u64;
+    let nans = match col.dtype() {
+        DataType::Float32 | DataType::Float64 => col
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .ok()
+            .and_then(|s| {
+                s.f64()
+                    .ok()
+                    .map(|ca| ca.iter().flatten().filter(|x| x.is_nan()).count())
+            })
+            .unwrap_or(0) as u64,
+        _ => 0,
+    };
+    nulls + nans
+}
+
+/// Whether the column has duplicate non-null values.
+pub fn has_duplicates(col: &Column) -> PolarsResult<bool> {
+    let s = col.as_materialized_series().drop_nulls();
+    Ok(s.n_unique()? < s.len())
+}
+
+/// Largest value of a temporal column as milliseconds since the epoch (UTC).
+pub fn max_timestamp_ms(col: &Column) -> PolarsResult<Option<i64>> {
+    let s = col
+        .as_materialized_series()
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?;
+    let phys = s.to_physical_repr();
+    Ok(phys.i64()?.max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_and_extracts_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        std::fs::write(&p, "x,c\n3,a\n1,b\n,a\nNaN,\n2.5,a\n").unwrap();
+        let df = read_table(&p).unwrap();
+        let x = column(&df, "x", &p).unwrap();
+        assert_eq!(kind_of(x.dtype()), Kind::Numeric);
+        assert_eq!(numeric_sorted(x).unwrap(), vec![1.0, 2.5, 3.0]);
+        assert_eq!(missing_count(x), 2);
+        let c = column(&df, "c", &p).unwrap();
+        assert_eq!(kind_of(c.dtype()), Kind::Categorical);
+        assert_eq!(
+            category_counts(c).unwrap(),
+            BTreeMap::from([("a".into(), 3), ("b".into(), 1)])
+        );
+        assert!(has_duplicates(c).unwrap());
+        let err = column(&df, "y", &p).unwrap_err().to_string();
+        assert!(err.contains("it has: x, c"), "{err}");
+        assert!(matches!(
+            Format::of(Path::new("a.xlsx")),
+            Err(DataError::UnknownFormat { .. })
+        ));
+    }
+}
