@@ -187,7 +187,23 @@ pub fn column_drift(
             });
         }
     }
-    let method = resolve_method(method, reference, current);
+    let resolved = resolve_method(method, reference, current);
+    // `auto` compares numbers with few distinct values as categories.
+    let as_categories = method == DriftMethod::Auto
+        && reference.kind() == ColumnKind::Numeric
+        && matches!(
+            resolved,
+            DriftMethod::Chi2 | DriftMethod::Ztest | DriftMethod::Js
+        );
+    let (reference, current) = if as_categories {
+        (
+            &ColumnValues::Categorical(reference.as_categories()),
+            &ColumnValues::Categorical(current.as_categories()),
+        )
+    } else {
+        (reference, current)
+    };
+    let method = resolved;
     let mut stats = BTreeMap::new();
 
     // Binned comparison: PSI always, KL and JS on the same bins.
