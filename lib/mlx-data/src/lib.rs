@@ -185,11 +185,12 @@ pub fn numeric_sorted(col: &Column) -> PolarsResult<Vec<f64>> {
 pub fn category_counts(col: &Column) -> PolarsResult<BTreeMap<String, u64>> {
     let s = col.as_materialized_series().cast(&DataType::String)?;
     let ca = s.str()?;
-    let mut out = BTreeMap::new();
+    // Count on borrowed strings; allocate once per distinct value.
+    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for v in ca.iter().flatten() {
-        *out.entry(v.to_owned()).or_insert(0u64) += 1;
+        *counts.entry(v).or_insert(0) += 1;
     }
-    Ok(out)
+    Ok(counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect())
 }
 
 /// Non-null values as text (for pattern and allowed-value checks).

@@ -19,6 +19,7 @@ use mlx_contracts::validate::{
 use mlx_contracts::Status;
 use mlx_data::polars::prelude::DataFrame;
 use mlx_data::{kind_of, Kind};
+use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
@@ -328,17 +329,28 @@ fn standalone_drift(args: &ArgMatches) -> Result<Standalone> {
             cpath.display()
         )));
     }
+    // Columns are independent: compare them on all cores.
+    let compared: Vec<Result<Option<ColumnDrift>>> = columns
+        .par_iter()
+        .map(|name| {
+            let (Some(r), Some(c)) = (
+                column_values(&rdf, name, &rpath)?,
+                column_values(&cdf, name, &cpath)?,
+            ) else {
+                return Ok(None);
+            };
+            column_drift(name, &r, &c, cfg.method, &cfg)
+                .map(Some)
+                .map_err(drift_error)
+        })
+        .collect();
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for name in &columns {
-        let (Some(r), Some(c)) = (
-            column_values(&rdf, name, &rpath)?,
-            column_values(&cdf, name, &cpath)?,
-        ) else {
-            skipped.push(name.clone());
-            continue;
-        };
-        results.push(column_drift(name, &r, &c, cfg.method, &cfg).map_err(drift_error)?);
+    for (name, r) in columns.iter().zip(compared) {
+        match r? {
+            Some(d) => results.push(d),
+            None => skipped.push(name.clone()),
+        }
     }
     let report = dataset_drift(results, &cfg);
     let status = if report.dataset_drift {
@@ -416,21 +428,34 @@ fn drift_against_reference(
 ) -> Result<DriftReport> {
     let mut results: Vec<ColumnDrift> = Vec::new();
     let here = Path::new("current data");
-    for col in &r.columns {
-        if df.column(&col.name).is_err() {
-            continue; // already a failed required-column check
-        }
-        let Some(reference) = values.get(col) else {
+    type Compared = Result<Option<std::result::Result<ColumnDrift, DriftError>>>;
+    let compared: Vec<Compared> = r
+        .columns
+        .par_iter()
+        .map(|col| {
+            if df.column(&col.name).is_err() {
+                return Ok(None); // already a failed required-column check
+            }
+            let Some(reference) = values.get(col) else {
+                return Ok(None);
+            };
+            let Some(current) = column_values(df, &col.name, here)? else {
+                return Ok(None);
+            };
+            if std::mem::discriminant(&reference) != std::mem::discriminant(&current) {
+                return Ok(None); // already a failed dtype check
+            }
+            let method = cfg.columns.get(&col.name).copied().unwrap_or(cfg.method);
+            Ok(Some(column_drift(
+                &col.name, &reference, &current, method, cfg,
+            )))
+        })
+        .collect();
+    for (col, outcome) in r.columns.iter().zip(compared) {
+        let Some(outcome) = outcome? else {
             continue;
         };
-        let Some(current) = column_values(df, &col.name, here)? else {
-            continue;
-        };
-        if std::mem::discriminant(&reference) != std::mem::discriminant(&current) {
-            continue; // already a failed dtype check
-        }
-        let method = cfg.columns.get(&col.name).copied().unwrap_or(cfg.method);
-        match column_drift(&col.name, &reference, &current, method, cfg) {
+        match outcome {
             Ok(d) => {
                 checks.push(Check {
                     kind: CheckKind::ColumnDrift,
