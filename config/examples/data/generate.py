@@ -1,0 +1,32 @@
+"""Writes the example datasets beside this file (standard library only, seeded):
+customers-reference.csv (what a model was trained on) and customers-current.csv
+(a later batch in which income has shifted and nothing else has).
+
+    python3 config/examples/data/generate.py
+"""
+
+import pathlib
+import random
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def rows(rng, n, income_mean):
+    for i in range(n):
+        age = rng.randint(18, 80)
+        tenure = rng.randint(0, 120)
+        income = round(rng.gauss(income_mean, 12_000), 2)
+        plan = rng.choices(["basic", "plus", "pro"], weights=[5, 3, 2])[0]
+        churned = "yes" if rng.random() < 0.2 else "no"
+        yield f"{i},{age},{tenure},{income},{plan},{churned}\n"
+
+
+def write(name, seed, n, income_mean):
+    rng = random.Random(seed)
+    with open(HERE / name, "w", encoding="utf-8") as f:
+        f.write("customer_id,age,tenure_months,income,plan,churned\n")
+        f.writelines(rows(rng, n, income_mean))
+
+
+write("customers-reference.csv", 1, 2000, 52_000)
+write("customers-current.csv", 2, 1500, 60_000)
