@@ -43,6 +43,20 @@ pub enum ContractError {
     },
 }
 
+/// Parses a versioned contract: checks `schema_version` first (so a newer format gives
+/// a version error rather than a confusing "unknown field"), then the whole document.
+pub fn parse_versioned<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+    supported: u32,
+) -> Result<T, ContractError> {
+    check_version(text, what, supported)?;
+    serde_json::from_str(text).map_err(|e| ContractError::Malformed {
+        what,
+        message: e.to_string(),
+    })
+}
+
 /// Reads only `schema_version` from a JSON document and checks it.
 pub fn check_version(text: &str, what: &'static str, supported: u32) -> Result<(), ContractError> {
     #[derive(serde::Deserialize)]

@@ -57,11 +57,7 @@ impl StageRecord {
     /// looking at any other field (so a newer format gives a version error, not a
     /// confusing "unknown field").
     pub fn from_json(text: &str) -> Result<Self, ContractError> {
-        crate::check_version(text, "stage record", STAGE_RECORD_VERSION)?;
-        serde_json::from_str(text).map_err(|e| ContractError::Malformed {
-            what: "stage record",
-            message: e.to_string(),
-        })
+        crate::parse_versioned(text, "stage record", STAGE_RECORD_VERSION)
     }
 
     /// Serialises with a trailing newline (diff-friendly, `jq`-friendly).

@@ -40,11 +40,7 @@ impl ValidationReport {
 
     /// Parses a report, refusing unknown versions.
     pub fn from_json(text: &str) -> Result<Self, ContractError> {
-        crate::check_version(text, "validation report", VALIDATION_REPORT_VERSION)?;
-        serde_json::from_str(text).map_err(|e| ContractError::Malformed {
-            what: "validation report",
-            message: e.to_string(),
-        })
+        crate::parse_versioned(text, "validation report", VALIDATION_REPORT_VERSION)
     }
 }
 
@@ -187,11 +183,7 @@ pub struct Reference {
 impl Reference {
     /// Parses a reference, refusing unknown versions.
     pub fn from_json(text: &str) -> Result<Self, ContractError> {
-        crate::check_version(text, "frozen reference", REFERENCE_VERSION)?;
-        serde_json::from_str(text).map_err(|e| ContractError::Malformed {
-            what: "frozen reference",
-            message: e.to_string(),
-        })
+        crate::parse_versioned(text, "frozen reference", REFERENCE_VERSION)
     }
 }
 

@@ -29,6 +29,51 @@ fn check(
     }
 }
 
+/// A check that passes when nothing offends: value = offending count, threshold 0.
+fn count_check(
+    kind: CheckKind,
+    column: &str,
+    offending: u64,
+    ok: String,
+    bad: impl FnOnce() -> String,
+) -> Check {
+    let passed = offending == 0;
+    check(
+        kind,
+        Some(column),
+        if passed {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
+        Some(offending as f64),
+        Some(0.0),
+        if passed { ok } else { bad() },
+    )
+}
+
+/// A check that fails when `value` is above `limit`.
+fn limit_check(
+    kind: CheckKind,
+    column: Option<&str>,
+    value: f64,
+    limit: f64,
+    message: String,
+) -> Check {
+    check(
+        kind,
+        column,
+        if value > limit {
+            Status::Failed
+        } else {
+            Status::Passed
+        },
+        Some(value),
+        Some(limit),
+        message,
+    )
+}
+
 fn data_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(e.to_string())
 }
@@ -177,16 +222,11 @@ pub fn run(
     let total_cells = rows * df.width() as u64;
     let missing: u64 = df.columns().iter().map(mlx_data::missing_count).sum();
     let frac = missing as f64 / total_cells.max(1) as f64;
-    out.push(check(
+    out.push(limit_check(
         CheckKind::MissingFraction,
         None,
-        if frac > v.max_missing_fraction {
-            Status::Failed
-        } else {
-            Status::Passed
-        },
-        Some(frac),
-        Some(v.max_missing_fraction),
+        frac,
+        v.max_missing_fraction,
         format!(
             "{:.2}% of all cells are missing (limit {:.2}%)",
             frac * 100.0,
@@ -197,29 +237,29 @@ pub fn run(
     for (name, rule) in &v.columns {
         let Ok(col) = df.column(name) else {
             if rule.required != Some(false) {
+                let have: Vec<&str> = names.iter().map(String::as_str).collect();
                 out.push(check(
                     CheckKind::RequiredColumn,
                     Some(name),
                     Status::Failed,
                     None,
                     None,
-                    format!("column `{name}` is required by validation.columns but missing (the data has: {})", names.iter().cloned().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "column `{name}` is required by validation.columns but missing (the data has: {})",
+                        have.join(", ")
+                    ),
                 ));
             }
             continue;
         };
-        let col_missing = mlx_data::missing_count(col);
         if let Some(want) = rule.dtype {
-            let ok = dtype_matches(want, col.dtype());
-            out.push(check(
+            let wrong = u64::from(!dtype_matches(want, col.dtype()));
+            out.push(count_check(
                 CheckKind::Dtype,
-                Some(name),
-                if ok { Status::Passed } else { Status::Failed },
-                None,
-                None,
-                if ok {
-                    format!("`{name}` is {}", dtype_name(want))
-                } else {
+                name,
+                wrong,
+                format!("`{name}` is {}", dtype_name(want)),
+                || {
                     format!(
                         "`{name}` should be {} but is {} ({})",
                         dtype_name(want),
@@ -229,32 +269,23 @@ pub fn run(
                 },
             ));
         }
+        let col_missing = mlx_data::missing_count(col);
         if rule.nullable == Some(false) {
-            out.push(check(
+            out.push(count_check(
                 CheckKind::Nullable,
-                Some(name),
-                if col_missing == 0 {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                },
-                Some(col_missing as f64),
-                Some(0.0),
-                format!("`{name}` has {col_missing} missing values and must have none"),
+                name,
+                col_missing,
+                format!("`{name}` has no missing values"),
+                || format!("`{name}` has {col_missing} missing values and must have none"),
             ));
         }
         if let Some(limit) = rule.max_missing_fraction {
             let f = col_missing as f64 / rows as f64;
-            out.push(check(
+            out.push(limit_check(
                 CheckKind::MissingFraction,
                 Some(name),
-                if f > limit {
-                    Status::Failed
-                } else {
-                    Status::Passed
-                },
-                Some(f),
-                Some(limit),
+                f,
+                limit,
                 format!(
                     "{:.2}% of `{name}` is missing (limit {:.2}%)",
                     f * 100.0,
@@ -270,24 +301,17 @@ pub fn run(
                 .filter(|(k, _)| !allowed.contains(k.as_str()))
                 .collect();
             let n_bad: u64 = bad.iter().map(|(_, n)| **n).sum();
-            let examples: Vec<String> = bad
-                .iter()
-                .take(5)
-                .map(|(k, n)| format!("`{k}` ({n})"))
-                .collect();
-            out.push(check(
+            out.push(count_check(
                 CheckKind::AllowedValues,
-                Some(name),
-                if n_bad == 0 {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                },
-                Some(n_bad as f64),
-                Some(0.0),
-                if n_bad == 0 {
-                    format!("`{name}` holds only allowed values")
-                } else {
+                name,
+                n_bad,
+                format!("`{name}` holds only allowed values"),
+                || {
+                    let examples: Vec<String> = bad
+                        .iter()
+                        .take(5)
+                        .map(|(k, n)| format!("`{k}` ({n})"))
+                        .collect();
                     format!(
                         "`{name}` has {n_bad} values outside the allowed list: {}",
                         examples.join(", ")
@@ -296,48 +320,39 @@ pub fn run(
             ));
         }
         if rule.min.is_some() || rule.max.is_some() {
-            if kind_of(col.dtype()) != Kind::Numeric {
-                out.push(check(
-                    CheckKind::Range,
-                    Some(name),
-                    Status::Failed,
-                    None,
-                    None,
-                    format!("`{name}` is {}, so its range cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes", col.dtype()),
-                ));
-                continue;
-            }
-            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
-            let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
-            let above = rule
-                .max
-                .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
-            let n_bad = (below + above) as u64;
             let range = format!(
                 "[{}, {}]",
                 rule.min.map_or("-inf".into(), |m| m.to_string()),
                 rule.max.map_or("inf".into(), |m| m.to_string())
             );
-            out.push(check(
-                CheckKind::Range,
-                Some(name),
-                if n_bad == 0 {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                },
-                Some(n_bad as f64),
-                Some(0.0),
-                if n_bad == 0 {
-                    format!("`{name}` is within {range}")
-                } else {
+            if kind_of(col.dtype()) != Kind::Numeric {
+                out.push(count_check(CheckKind::Range, name, 1, String::new(), || {
                     format!(
-                        "`{name}` has {n_bad} values outside {range} (observed min {}, max {})",
-                        values.first().copied().unwrap_or(f64::NAN),
-                        values.last().copied().unwrap_or(f64::NAN)
+                        "`{name}` is {}, so its range {range} cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes",
+                        col.dtype()
                     )
-                },
-            ));
+                }));
+            } else {
+                let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
+                let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
+                let above = rule
+                    .max
+                    .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
+                out.push(count_check(
+                    CheckKind::Range,
+                    name,
+                    (below + above) as u64,
+                    format!("`{name}` is within {range}"),
+                    || {
+                        format!(
+                            "`{name}` has {} values outside {range} (observed min {}, max {})",
+                            below + above,
+                            values.first().copied().unwrap_or(f64::NAN),
+                            values.last().copied().unwrap_or(f64::NAN)
+                        )
+                    },
+                ));
+            }
         }
         if let Some(p) = &rule.pattern {
             let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
@@ -351,19 +366,12 @@ pub fn run(
                 .flatten()
                 .filter(|s| !re.is_match(s))
                 .collect();
-            out.push(check(
+            out.push(count_check(
                 CheckKind::Pattern,
-                Some(name),
-                if bad.is_empty() {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                },
-                Some(bad.len() as f64),
-                Some(0.0),
-                if bad.is_empty() {
-                    format!("`{name}` matches `{p}`")
-                } else {
+                name,
+                bad.len() as u64,
+                format!("`{name}` matches `{p}`"),
+                || {
                     format!(
                         "`{name}` has {} values not matching `{p}`, e.g. `{}`",
                         bad.len(),
@@ -373,18 +381,13 @@ pub fn run(
             ));
         }
         if rule.unique {
-            let dup = mlx_data::has_duplicates(col).map_err(data_err)?;
-            out.push(check(
+            let dup = u64::from(mlx_data::has_duplicates(col).map_err(data_err)?);
+            out.push(count_check(
                 CheckKind::Unique,
-                Some(name),
-                if dup { Status::Failed } else { Status::Passed },
-                None,
-                None,
-                if dup {
-                    format!("`{name}` must be unique but has duplicate values")
-                } else {
-                    format!("`{name}` is unique")
-                },
+                name,
+                dup,
+                format!("`{name}` is unique"),
+                || format!("`{name}` must be unique but has duplicate values"),
             ));
         }
     }
