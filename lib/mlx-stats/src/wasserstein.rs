@@ -43,7 +43,8 @@ pub fn std_population(x: &[f64]) -> f64 {
     (np_sum(&sq) / n).sqrt()
 }
 
-pub(crate) fn merge(a: &[f64], b: &[f64]) -> Vec<f64> {
+/// Merges two sorted samples into one sorted sample.
+pub fn merge(a: &[f64], b: &[f64]) -> Vec<f64> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {

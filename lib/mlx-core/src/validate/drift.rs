@@ -2,7 +2,7 @@
 //! threshold. The statistics themselves are `mlx_stats`'.
 //!
 //! `method: auto` follows Evidently's `DataDriftPreset` defaults:
-//! - numeric columns with more than 5 distinct reference values: the KS test
+//! - numeric columns with more than 5 distinct values (over both samples): the KS test
 //!   (p-value below `p_value`) up to 1000 reference values, above that the normed
 //!   Wasserstein distance (at or above `distance_threshold`);
 //! - other columns, compared as categories: the z-test for two categories or the
@@ -134,7 +134,13 @@ fn distinct_at_most(sorted: &[f64], limit: usize) -> usize {
     n
 }
 
-/// Resolves `auto` for a column.
+/// Distinct values of two sorted samples together, counting at most `limit + 1`.
+fn distinct_union_at_most(a: &[f64], b: &[f64], limit: usize) -> usize {
+    distinct_at_most(&mlx_stats::wasserstein::merge(a, b), limit)
+}
+
+/// Resolves `auto` for a column, as Evidently does: the number of distinct values is
+/// counted over both samples, the size over the reference.
 fn resolve_method(
     method: DriftMethod,
     reference: &ColumnValues,
@@ -144,25 +150,23 @@ fn resolve_method(
         return method;
     }
     let small = reference.count() <= 1000;
-    match reference {
-        ColumnValues::Numeric(v) if distinct_at_most(v, 5) > 5 => {
-            if small {
+    if let (ColumnValues::Numeric(r), ColumnValues::Numeric(c)) = (reference, current) {
+        if distinct_union_at_most(r, c, 5) > 5 {
+            return if small {
                 DriftMethod::Ks
             } else {
                 DriftMethod::Wasserstein
-            }
+            };
         }
-        _ => {
-            let mut keys: BTreeSet<String> = reference.as_categories().into_keys().collect();
-            keys.extend(current.as_categories().into_keys());
-            if !small {
-                DriftMethod::Js
-            } else if keys.len() <= 2 {
-                DriftMethod::Ztest
-            } else {
-                DriftMethod::Chi2
-            }
-        }
+    }
+    let mut keys: BTreeSet<String> = reference.as_categories().into_keys().collect();
+    keys.extend(current.as_categories().into_keys());
+    if !small {
+        DriftMethod::Js
+    } else if keys.len() <= 2 {
+        DriftMethod::Ztest
+    } else {
+        DriftMethod::Chi2
     }
 }
 
