@@ -518,3 +518,53 @@ fn stage_errors_name_the_problem() {
         .iter()
         .any(|c| c.message.contains("the dataset has no rows")));
 }
+
+#[test]
+fn freshness_of_the_time_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("mlx.yaml"),
+        "data:\n  time_column: day\nvalidation:\n  max_staleness: 2d\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("old.csv"), "day,x\n2020-01-01,1\n2020-01-02,2\n").unwrap();
+    std::fs::write(d.join("new.csv"), "day,x\n2020-01-01,1\n2999-01-02,2\n").unwrap();
+    std::fs::write(d.join("text.csv"), "day,x\nyesterday,1\n").unwrap();
+    bin()
+        .current_dir(d)
+        .args(["--data", "old.csv"])
+        .assert()
+        .code(1);
+    let (_, v) = report(d);
+    let c = v
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::Freshness)
+        .unwrap();
+    assert_eq!(c.status, Status::Failed);
+    assert!(
+        c.message.contains("the newest `day` is") && c.message.contains("(limit 2d)"),
+        "{}",
+        c.message
+    );
+    assert_eq!(c.threshold, Some(48.0));
+    bin()
+        .current_dir(d)
+        .args(["--data", "new.csv"])
+        .assert()
+        .success();
+    bin()
+        .current_dir(d)
+        .args(["--data", "text.csv"])
+        .assert()
+        .code(1);
+    let (_, v) = report(d);
+    assert!(
+        v.checks.iter().any(|c| c
+            .message
+            .contains("data.time_column `day` is str, not a date or datetime")),
+        "{:?}",
+        v.checks
+    );
+}

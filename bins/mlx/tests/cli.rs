@@ -268,16 +268,19 @@ mod config {
         assert!(v["properties"]["approval_gate"].is_object());
         assert_committed(&root().join("config/mlx.schema.json"), &schema);
 
-        let out = mlx()
-            .args(["config", "schema", "--contract", "stage-record"])
-            .output()
-            .unwrap();
-        let schema = String::from_utf8(out.stdout).unwrap();
-        assert!(schema.contains("schema_version"));
-        assert_committed(
-            &root().join("config/schemas/stage-record.schema.json"),
-            &schema,
-        );
+        for name in mlx_core::config::CONTRACTS {
+            let out = mlx()
+                .args(["config", "schema", "--contract", name])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}");
+            let schema = String::from_utf8(out.stdout).unwrap();
+            assert!(schema.contains("schema_version"), "{name}");
+            assert_committed(
+                &root().join(format!("config/schemas/{name}.schema.json")),
+                &schema,
+            );
+        }
     }
 
     #[test]

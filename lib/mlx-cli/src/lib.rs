@@ -180,6 +180,8 @@ enum ShowFormat {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Contract {
     StageRecord,
+    ValidationReport,
+    Reference,
 }
 
 /// `main` of the `mlx` umbrella with the built-in stages.
@@ -418,13 +420,18 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
             Ok(ExitStatus::Ok)
         }
         ConfigCommand::Schema { contract } => {
-            print!(
-                "{}",
-                match contract {
-                    None => config::schema_json(),
-                    Some(Contract::StageRecord) => config::stage_record_schema_json(),
+            let text = match contract {
+                None => config::schema_json(),
+                Some(c) => {
+                    let name = match c {
+                        Contract::StageRecord => "stage-record",
+                        Contract::ValidationReport => "validation-report",
+                        Contract::Reference => "reference",
+                    };
+                    config::contract_schema_json(name).unwrap_or_default()
                 }
-            );
+            };
+            print!("{text}");
             Ok(ExitStatus::Ok)
         }
     }

@@ -103,7 +103,11 @@ pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
             CsvReadOptions::default()
                 .with_has_header(true)
                 .with_infer_schema_length(Some(10_000))
-                .with_parse_options(CsvParseOptions::default().with_separator(sep))
+                .with_parse_options(
+                    CsvParseOptions::default()
+                        .with_separator(sep)
+                        .with_try_parse_dates(true),
+                )
                 .try_into_reader_with_file_path(Some(path.to_path_buf()))
                 .and_then(|r| r.finish())
                 .map_err(parse)

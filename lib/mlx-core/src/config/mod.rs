@@ -28,12 +28,22 @@ pub fn schema_json() -> String {
     s
 }
 
-/// The JSON Schema of the stage record contract.
-pub fn stage_record_schema_json() -> String {
-    let schema = schemars::schema_for!(mlx_contracts::StageRecord);
+/// The file contracts with a published JSON Schema, by the name `mlx config schema
+/// --contract` takes.
+pub const CONTRACTS: &[&str] = &["stage-record", "validation-report", "reference"];
+
+/// The JSON Schema of a file contract (see [`CONTRACTS`]).
+pub fn contract_schema_json(name: &str) -> Option<String> {
+    use mlx_contracts::validate::{Reference, ValidationReport};
+    let schema = match name {
+        "stage-record" => schemars::schema_for!(mlx_contracts::StageRecord),
+        "validation-report" => schemars::schema_for!(ValidationReport),
+        "reference" => schemars::schema_for!(Reference),
+        _ => return None,
+    };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
-    s
+    Some(s)
 }
 
 /// SHA-256 over the canonical JSON of the named sections of the resolved config, in
