@@ -9,6 +9,7 @@ pub mod dag;
 pub mod error;
 pub mod fsutil;
 pub mod hash;
+pub mod ingest;
 pub mod init;
 pub mod pipeline;
 pub mod progress;

@@ -124,6 +124,35 @@ pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
     }
 }
 
+/// Finds the first CSV record whose field count differs from the header's, for an
+/// error that names the line: Polars reports ragged lines without one.
+pub fn ragged_line(path: &Path, separator: u8) -> Option<String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(true)
+        .from_path(path)
+        .ok()?;
+    let header: Vec<String> = reader.headers().ok()?.iter().map(str::to_owned).collect();
+    for record in reader.records() {
+        if let Err(e) = record {
+            if let csv::ErrorKind::UnequalLengths {
+                pos,
+                expected_len,
+                len,
+            } = e.kind()
+            {
+                let line = pos.as_ref().map_or(0, |p| p.line());
+                return Some(format!(
+                    "line {line} has {len} fields but the header has {expected_len} ({})",
+                    header.join(", ")
+                ));
+            }
+            return Some(e.to_string());
+        }
+    }
+    None
+}
+
 /// Writes a frame as Parquet (zstd) to any writer; callers pass an atomic file.
 pub fn write_parquet(df: &mut DataFrame, out: impl std::io::Write) -> Result<(), String> {
     ParquetWriter::new(out)

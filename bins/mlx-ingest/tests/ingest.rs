@@ -1,0 +1,254 @@
+//! `mlx-ingest` end to end on local files: formats, globs, coercion, joins, incremental
+//! ingest, bad input that must leave the previous dataset intact, and `mlx run`.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use mlx_contracts::ingest::IngestReport;
+use mlx_contracts::StageRecord;
+use predicates::prelude::*;
+
+fn bin(d: &Path) -> Command {
+    let mut c = Command::cargo_bin("mlx-ingest").unwrap();
+    c.current_dir(d)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("MLX_CONFIG")
+        .env_remove("MLX_WORKDIR");
+    c
+}
+
+fn write(d: &Path, rel: &str, text: &str) {
+    let p = d.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn report(d: &Path) -> (StageRecord, IngestReport) {
+    let r = StageRecord::from_json(&std::fs::read_to_string(d.join(".mlx/ingest.json")).unwrap())
+        .unwrap();
+    let i = serde_json::from_value(r.details.clone()).unwrap();
+    (r, i)
+}
+
+/// The ingested dataset, read back through `mlx-validate drift --json` would be
+/// roundabout; read it with the same library the stages use.
+fn raw(d: &Path) -> mlx_data::polars::prelude::DataFrame {
+    mlx_data::read_table(&d.join(".mlx/data/raw.parquet")).unwrap()
+}
+
+const SALES: &str =
+    "date,store,units\n2026-01-01,1,10\n2026-01-02,1,12\n2026-01-03,1,9\n2026-01-04,1,15\n";
+const ADS: &str = "{\"date\": \"2026-01-01\", \"ad_spend\": 100.0}\n{\"date\": \"2026-01-02\", \"ad_spend\": 150.5}\n{\"date\": \"2026-01-04\", \"ad_spend\": 80.0}\n";
+
+fn two_sources(d: &Path) {
+    write(d, "sales.csv", SALES);
+    write(d, "ads.ndjson", ADS);
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: sales, uri: sales.csv }\n    - { name: ads, uri: ads.ndjson, dtypes: { date: date } }\n  merge: { on: [date], how: left }\n  time_column: date\n",
+    );
+}
+
+#[test]
+fn joins_sources_on_a_key_and_records_fingerprints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_sources(d);
+    bin(d).assert().success().stderr(predicate::str::contains(
+        "4 rows × 4 columns from 2 sources",
+    ));
+    let df = raw(d);
+    assert_eq!(df.height(), 4);
+    let spend: Vec<Option<f64>> = df
+        .column("ad_spend")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        spend,
+        vec![Some(100.0), Some(150.5), None, Some(80.0)],
+        "a left join keeps every sale"
+    );
+    assert_eq!(df.column("date").unwrap().dtype().to_string(), "date");
+    let (rec, rep) = report(d);
+    assert_eq!(rep.rows, 4);
+    assert_eq!(rep.sources[0].rows, 4);
+    assert_eq!(rep.sources[1].rows, 3);
+    // The fingerprint is the file's SHA-256 (`sha256sum sales.csv`).
+    let (sha, _) = mlx_core::hash::sha256_file(&d.join("sales.csv")).unwrap();
+    assert_eq!(rep.sources[0].files[0].sha256, sha);
+    assert_eq!(rec.outputs[0].path, ".mlx/data/raw.parquet");
+}
+
+#[test]
+fn a_glob_stacks_files_and_coercion_errors_name_source_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "parts/a.csv", "id,x\n1,1.5\n2,2.5\n");
+    write(d, "parts/b.csv", "id,x\n3,3.5\n");
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: parts, uri: 'parts/*.csv', dtypes: { id: float } }\n",
+    );
+    bin(d).assert().success();
+    let df = raw(d);
+    assert_eq!(df.height(), 3);
+    assert_eq!(
+        df.column("id").unwrap().dtype(),
+        &mlx_data::polars::prelude::DataType::Float64
+    );
+    let (_, rep) = report(d);
+    assert_eq!(rep.sources[0].files.len(), 2);
+
+    write(d, "parts/c.csv", "id,x\nthree,4.5\n");
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: parts, uri: 'parts/c.csv', dtypes: { id: int } }\n",
+    );
+    bin(d).assert().code(3).stderr(
+        predicate::str::contains("source `parts`: a value does not convert to its configured type")
+            .and(predicate::str::contains("three")),
+    );
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: parts, uri: 'parts/a.csv', dtypes: { nope: int } }\n",
+    );
+    bin(d).assert().code(2).stderr(predicate::str::contains(
+        "`dtypes` names column `nope`, which it does not have (it has: id, x)",
+    ));
+}
+
+#[test]
+fn bad_input_fails_clearly_and_keeps_the_previous_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_sources(d);
+    bin(d).assert().success();
+    let before = std::fs::read(d.join(".mlx/data/raw.parquet")).unwrap();
+    let unchanged = || {
+        assert_eq!(
+            std::fs::read(d.join(".mlx/data/raw.parquet")).unwrap(),
+            before,
+            "raw.parquet must stay intact"
+        )
+    };
+
+    std::fs::remove_file(d.join("ads.ndjson")).unwrap();
+    bin(d).assert().code(3).stderr(predicate::str::contains(
+        "source `ads`: ads.ndjson does not exist",
+    ));
+    unchanged();
+
+    write(d, "ads.ndjson", ADS);
+    write(d, "sales.csv", &SALES.replace("date", "day"));
+    bin(d).assert().code(2).stderr(predicate::str::contains(
+        "join key `date` is missing from source `sales`",
+    ));
+    unchanged();
+
+    write(
+        d,
+        "sales.csv",
+        "date,store,units\n2026-01-01,1,10\n2026-01-02,1,12,99,100\n",
+    );
+    bin(d).assert().code(3).stderr(predicate::str::contains(
+        "source `sales`: sales.csv: line 3 has 5 fields but the header has 3 (date, store, units)",
+    ));
+    unchanged();
+
+    write(d, "sales.csv", "date,store,units\n");
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: sales, uri: sales.csv }\n",
+    );
+    bin(d)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("the sources produced no rows"));
+    unchanged();
+
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: lake, uri: 's3://bucket/sales.parquet' }\n",
+    );
+    bin(d).assert().code(2).stderr(predicate::str::contains(
+        "s3:// sources are not supported by this build yet",
+    ));
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: db, uri: 'postgres://localhost/x', query: 'select 1' }\n",
+    );
+    bin(d).assert().code(2).stderr(predicate::str::contains(
+        "postgres:// sources are not supported by this build yet",
+    ));
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: a, uri: 'nothing/*.csv' }\n",
+    );
+    bin(d).assert().code(2).stderr(predicate::str::contains(
+        "source `a`: `nothing/*.csv` matches no file",
+    ));
+    unchanged();
+}
+
+#[test]
+fn append_adds_only_newer_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_sources(d);
+    bin(d).assert().success();
+    // January grows by two days; the old days are unchanged.
+    write(
+        d,
+        "sales.csv",
+        &format!("{SALES}2026-01-05,1,20\n2026-01-06,1,21\n"),
+    );
+    bin(d)
+        .arg("--append")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 new rows appended"));
+    let (_, rep) = report(d);
+    assert_eq!(rep.rows, 6);
+    assert_eq!(rep.appended_rows, Some(2));
+    assert_eq!(rep.previous_max_time.as_deref(), Some("2026-01-04"));
+    // Nothing new: nothing added.
+    bin(d).arg("--append").assert().success();
+    assert_eq!(report(d).1.rows, 6);
+}
+
+#[test]
+fn mlx_run_ingests_then_validates_and_skips_when_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_sources(d);
+    // One missing ad spend in 16 cells is 6.25%: allow it.
+    let cfg = std::fs::read_to_string(d.join("mlx.yaml")).unwrap();
+    write(
+        d,
+        "mlx.yaml",
+        &format!("{cfg}validation:\n  max_missing_fraction: 0.1\n"),
+    );
+    let mut mlx = Command::cargo_bin("mlx").unwrap();
+    mlx.current_dir(d)
+        .env_remove("GITHUB_ACTIONS")
+        .arg("run")
+        .assert()
+        .success();
+    assert!(d.join(".mlx/validate.json").exists());
+    let mut again = Command::cargo_bin("mlx").unwrap();
+    again.current_dir(d).arg("run").assert().success().stderr(
+        predicate::str::contains("- ingest: up to date")
+            .and(predicate::str::contains("- validate: up to date")),
+    );
+}

@@ -1,0 +1,442 @@
+//! `mlx-ingest`: reads the sources under `data.sources`, applies the configured type
+//! coercion, merges them as `data.merge` says, optionally appends only new rows, and
+//! writes `<workdir>/data/raw.parquet` atomically.
+//!
+//! This build reads local files and globs of them (CSV, TSV, Parquet, JSON, NDJSON).
+//! Object-store URLs, databases and Avro are refused with a clear error until their
+//! readers land (see the note on issue 3).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use mlx_contracts::config::{DType, JoinType, Source, SourceFormat};
+use mlx_contracts::ingest::{ColumnType, IngestReport, SourceReport, INGEST_REPORT_VERSION};
+use mlx_data::polars::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::AtomicFile;
+use crate::stage::{Context, Outcome, Stage};
+
+/// The dataset every later stage reads.
+pub const OUTPUT: &str = "data/raw.parquet";
+
+/// The `ingest` stage.
+pub struct Ingest;
+
+const LONG_ABOUT: &str = "\
+Reads every source under `data.sources` (local files or globs of CSV, TSV, Parquet,
+JSON or NDJSON), casts columns as `dtypes` says, joins several sources on
+`data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file stays intact
+when anything fails.
+
+Examples:
+  mlx-ingest                         ingest everything the config names
+  mlx-ingest --append                add only rows newer than the last ingested time
+  mlx-ingest --json | jq .details.rows";
+
+impl Stage for Ingest {
+    fn name(&self) -> &'static str {
+        "ingest"
+    }
+    fn about(&self) -> &'static str {
+        "Read and merge the data sources into data/raw.parquet"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        &["data"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for s in &ctx.config.config.data.sources {
+            files.extend(expand(&s.uri).unwrap_or_default());
+        }
+        files
+    }
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.workdir.join(OUTPUT)]
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd.arg(
+            Arg::new("append")
+                .long("append")
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Only add rows newer than the newest `data.time_column` value already ingested",
+                ),
+        )
+    }
+    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
+        let data = &ctx.config.config.data;
+        if data.sources.is_empty() {
+            return Err(Error::Usage(
+                "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
+            ));
+        }
+        let mut reports = Vec::new();
+        let mut frames = Vec::new();
+        for s in &data.sources {
+            let (df, files) = read_source(s)?;
+            reports.push(SourceReport {
+                name: s.name.clone(),
+                uri: ctx.config.mask(&s.uri),
+                files: files
+                    .iter()
+                    .map(|f| crate::hash::digest(f).with_path("hashing", f))
+                    .collect::<Result<_>>()?,
+                rows: df.height() as u64,
+                schema: schema_of(&df),
+            });
+            frames.push((s.name.as_str(), df));
+        }
+        let mut merged = merge(frames, data.merge.as_ref())?;
+        if merged.height() == 0 {
+            return Err(Error::Runtime(
+                "the sources produced no rows; check the files and the join keys (an inner join of sources with no common key value is empty)".into(),
+            ));
+        }
+
+        let out = ctx.workdir.join(OUTPUT);
+        let append = args.get_flag("append") || data.append;
+        let (mut appended, mut previous_max) = (None, None);
+        if append && out.exists() {
+            let tc = data.time_column.as_deref().ok_or_else(|| {
+                Error::Usage("--append needs `data.time_column` to know which rows are new".into())
+            })?;
+            let old = mlx_data::read_table(&out).map_err(|e| Error::Runtime(e.to_string()))?;
+            let (combined, added, max) = append_new(old, merged, tc)?;
+            merged = combined;
+            appended = Some(added);
+            previous_max = max;
+        }
+        let mut f = AtomicFile::create(&out).with_path("writing", &out)?;
+        mlx_data::write_parquet(&mut merged, &mut f)
+            .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
+        f.commit().with_path("writing", &out)?;
+
+        let report = IngestReport {
+            schema_version: INGEST_REPORT_VERSION,
+            rows: merged.height() as u64,
+            columns: merged.width() as u64,
+            schema: schema_of(&merged),
+            sources: reports,
+            appended_rows: appended,
+            previous_max_time: previous_max,
+        };
+        let mut summary = format!(
+            "{} rows × {} columns from {} source{}",
+            report.rows,
+            report.columns,
+            report.sources.len(),
+            if report.sources.len() == 1 { "" } else { "s" }
+        );
+        if let Some(n) = appended {
+            summary.push_str(&format!(", {n} new rows appended"));
+        }
+        let mut o = Outcome::passed(summary);
+        o.outputs_kv.insert("rows".into(), report.rows.to_string());
+        o.outputs_kv
+            .insert("columns".into(), report.columns.to_string());
+        o.details = serde_json::to_value(&report).unwrap_or_default();
+        Ok(o)
+    }
+}
+
+fn schema_of(df: &DataFrame) -> Vec<ColumnType> {
+    df.columns()
+        .iter()
+        .map(|c| ColumnType {
+            name: c.name().to_string(),
+            dtype: c.dtype().to_string(),
+        })
+        .collect()
+}
+
+/// The files a source URI names: a path, `file://` path, or a glob.
+pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
+    let remote = ["s3://", "gs://", "az://", "abfs://", "http://", "https://"];
+    let db = [
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+        "redshift://",
+    ];
+    if let Some(p) = remote.iter().find(|p| uri.starts_with(*p)) {
+        return Err(Error::Usage(format!(
+            "`{uri}`: {p} sources are not supported by this build yet; download the data and point `uri` at the local file"
+        )));
+    }
+    if let Some(p) = db.iter().find(|p| uri.starts_with(*p)) {
+        return Err(Error::Usage(format!(
+            "{p} sources are not supported by this build yet; export the query result to CSV or Parquet and point `uri` at it"
+        )));
+    }
+    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    if path.contains(['*', '?', '[']) {
+        let mut files: Vec<PathBuf> = glob::glob(path)
+            .map_err(|e| Error::Usage(format!("`{uri}` is not a valid glob: {e}")))?
+            .filter_map(std::result::Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::Usage(format!("`{uri}` matches no file")));
+        }
+        return Ok(files);
+    }
+    Ok(vec![PathBuf::from(path)])
+}
+
+fn read_source(s: &Source) -> Result<(DataFrame, Vec<PathBuf>)> {
+    if s.format == Some(SourceFormat::Avro) || s.uri.ends_with(".avro") {
+        return Err(Error::Usage(format!(
+            "source `{}`: Avro is not supported by this build yet; convert it to Parquet",
+            s.name
+        )));
+    }
+    let files = expand(&s.uri).map_err(|e| match e {
+        Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
+        other => other,
+    })?;
+    let mut frames = Vec::new();
+    for f in &files {
+        if !f.exists() {
+            return Err(Error::Runtime(format!(
+                "source `{}`: {} does not exist",
+                s.name,
+                f.display()
+            )));
+        }
+        frames.push(read_file(s, f)?);
+    }
+    let mut df = frames.remove(0);
+    for (other, f) in frames.into_iter().zip(&files[1..]) {
+        df.vstack_mut_owned(other).map_err(|e| {
+            Error::Runtime(format!(
+                "source `{}`: {} does not have the columns and types of {}: {e}",
+                s.name,
+                f.display(),
+                files[0].display()
+            ))
+        })?;
+    }
+    Ok((coerce(df, s)?, files))
+}
+
+fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
+    let format = match s.format {
+        Some(f) => f,
+        None => match mlx_data::Format::of(path) {
+            Ok(mlx_data::Format::Csv) => SourceFormat::Csv,
+            Ok(mlx_data::Format::Tsv) => SourceFormat::Tsv,
+            Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
+            Ok(mlx_data::Format::Json) => SourceFormat::Json,
+            Ok(mlx_data::Format::Ndjson) => SourceFormat::Ndjson,
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "source `{}`: {e}; or set `format:`",
+                    s.name
+                )))
+            }
+        },
+    };
+    let parse =
+        |e: PolarsError| Error::Runtime(format!("source `{}`: {}: {e}", s.name, path.display()));
+    match format {
+        SourceFormat::Csv | SourceFormat::Tsv => {
+            let default_sep = if format == SourceFormat::Tsv {
+                "\t"
+            } else {
+                ","
+            };
+            let sep = s
+                .delimiter
+                .as_deref()
+                .unwrap_or(default_sep)
+                .replace("\\t", "\t");
+            let sep_byte = sep.bytes().next().unwrap_or(b',');
+            let nulls = (!s.null_values.is_empty()).then(|| {
+                NullValues::AllColumns(s.null_values.iter().map(|v| v.as_str().into()).collect())
+            });
+            CsvReadOptions::default()
+                .with_has_header(s.header.unwrap_or(true))
+                .with_infer_schema_length(Some(10_000))
+                .with_parse_options(
+                    CsvParseOptions::default()
+                        .with_separator(sep_byte)
+                        .with_null_values(nulls)
+                        .with_try_parse_dates(s.date_format.is_none()),
+                )
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(|e| match mlx_data::ragged_line(path, sep_byte) {
+                    Some(line) => {
+                        Error::Runtime(format!("source `{}`: {}: {line}", s.name, path.display()))
+                    }
+                    None => parse(e),
+                })
+        }
+        SourceFormat::Sql => Err(Error::Usage(format!(
+            "source `{}`: SQL sources are not supported by this build yet",
+            s.name
+        ))),
+        _ => mlx_data::read_table(path)
+            .map_err(|e| Error::Runtime(format!("source `{}`: {e}", s.name))),
+    }
+}
+
+/// Casts the configured columns; a value that does not convert is an error naming the
+/// source, the column and the offending values.
+fn coerce(df: DataFrame, s: &Source) -> Result<DataFrame> {
+    if s.dtypes.is_empty() {
+        return Ok(df);
+    }
+    let mut exprs = Vec::new();
+    for (column, dtype) in &s.dtypes {
+        if df.column(column).is_err() {
+            return Err(Error::Usage(format!(
+                "source `{}`: `dtypes` names column `{column}`, which it does not have (it has: {})",
+                s.name,
+                df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let c = col(column.as_str());
+        let is_str = matches!(
+            df.column(column).map(|c| c.dtype().clone()),
+            Ok(DataType::String)
+        );
+        let opts = || StrptimeOptions {
+            format: s.date_format.as_deref().map(Into::into),
+            strict: true,
+            exact: true,
+            cache: true,
+        };
+        let e = match dtype {
+            DType::Date if is_str => c.str().to_date(opts()),
+            DType::Datetime if is_str => {
+                c.str()
+                    .to_datetime(Some(TimeUnit::Milliseconds), None, opts(), lit("raise"))
+            }
+            other => c.strict_cast(polars_type(*other)),
+        };
+        exprs.push(e.alias(column.as_str()));
+    }
+    df.lazy().with_columns(exprs).collect().map_err(|e| {
+        Error::Runtime(format!(
+            "source `{}`: a value does not convert to its configured type: {e}; fix the data or `dtypes`",
+            s.name
+        ))
+    })
+}
+
+fn polars_type(t: DType) -> DataType {
+    match t {
+        DType::Int => DataType::Int64,
+        DType::Float => DataType::Float64,
+        DType::String | DType::Category => DataType::String,
+        DType::Bool => DataType::Boolean,
+        DType::Date => DataType::Date,
+        DType::Datetime => DataType::Datetime(TimeUnit::Milliseconds, None),
+    }
+}
+
+/// Joins the sources left to right on `merge.on`.
+fn merge(
+    mut frames: Vec<(&str, DataFrame)>,
+    merge: Option<&mlx_contracts::config::Merge>,
+) -> Result<DataFrame> {
+    let (first_name, mut acc) = frames.remove(0);
+    let Some(m) = merge else {
+        return Ok(acc);
+    };
+    if frames.is_empty() {
+        return Ok(acc);
+    }
+    let mut left_name = first_name.to_owned();
+    for (name, df) in frames {
+        for key in &m.on {
+            for (side, frame) in [(left_name.as_str(), &acc), (name, &df)] {
+                if frame.column(key).is_err() {
+                    return Err(Error::Usage(format!(
+                        "join key `{key}` is missing from source `{side}`; rename the column there or change `data.merge.on`"
+                    )));
+                }
+            }
+            let (lt, rt) = (
+                acc.column(key).map(|c| c.dtype().clone()),
+                df.column(key).map(|c| c.dtype().clone()),
+            );
+            if let (Ok(lt), Ok(rt)) = (lt, rt) {
+                if lt != rt {
+                    return Err(Error::Usage(format!(
+                        "join key `{key}` is {lt} in `{left_name}` but {rt} in `{name}`; give it one type with `dtypes` in both sources"
+                    )));
+                }
+            }
+        }
+        let keys: Vec<Expr> = m.on.iter().map(|k| col(k.as_str())).collect();
+        let how = match m.how {
+            JoinType::Inner => mlx_data::polars::prelude::JoinType::Inner,
+            JoinType::Left => mlx_data::polars::prelude::JoinType::Left,
+            JoinType::Outer => mlx_data::polars::prelude::JoinType::Full,
+        };
+        let args = JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns);
+        acc = acc
+            .lazy()
+            .join(df.lazy(), keys.clone(), keys, args)
+            .collect()
+            .map_err(|e| Error::Runtime(format!("joining `{left_name}` with `{name}`: {e}")))?;
+        left_name = format!("{left_name}+{name}");
+    }
+    Ok(acc)
+}
+
+/// Keeps the rows of `new` whose time is after the newest time in `old`, and stacks
+/// them under `old`.
+fn append_new(
+    mut old: DataFrame,
+    new: DataFrame,
+    time_column: &str,
+) -> Result<(DataFrame, u64, Option<String>)> {
+    let time_of = |df: &DataFrame, side: &str| -> Result<Vec<Option<f64>>> {
+        let c = df.column(time_column).map_err(|_| {
+            Error::Usage(format!(
+                "data.time_column `{time_column}` is not in the {side} data"
+            ))
+        })?;
+        let s = c
+            .as_materialized_series()
+            .to_physical_repr()
+            .cast(&DataType::Float64)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        Ok(s.f64()
+            .map_err(|e| Error::Runtime(e.to_string()))?
+            .iter()
+            .collect())
+    };
+    let old_max = time_of(&old, "ingested")?
+        .into_iter()
+        .flatten()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let previous = old
+        .column(time_column)
+        .ok()
+        .and_then(|c| c.as_materialized_series().max_reduce().ok())
+        .map(|s| s.value().to_string());
+    let mask: BooleanChunked = time_of(&new, "new")?
+        .into_iter()
+        .map(|t| Some(t.is_some_and(|t| t > old_max)))
+        .collect();
+    let fresh = new
+        .filter(&mask)
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let added = fresh.height() as u64;
+    old.vstack_mut_owned(fresh).map_err(|e| {
+        Error::Runtime(format!(
+            "the new data does not have the columns and types of the ingested data ({e}); run without --append to re-ingest everything"
+        ))
+    })?;
+    Ok((old, added, previous))
+}
