@@ -397,7 +397,7 @@ mod help {
     }
 
     #[test]
-    fn run_needs_the_ingested_dataset_and_dag_lists_the_stages() {
+    fn run_needs_data_sources_and_dag_lists_the_stages() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mlx.yaml"), "").unwrap();
         mlx()
@@ -405,16 +405,14 @@ mod help {
             .arg("run")
             .assert()
             .code(2)
-            .stderr(predicate::str::contains(
-                "data/raw.parquet does not exist; run `mlx ingest` first",
-            ));
+            .stderr(predicate::str::contains("no `data.sources` in the config"));
         mlx()
             .current_dir(dir.path())
             .arg("dag")
             .assert()
             .success()
             .stdout(predicate::str::contains(
-                "1. validate: Check schema, data quality and drift",
+                "1. ingest: Read and merge the data sources",
             ));
     }
 }

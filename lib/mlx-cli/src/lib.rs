@@ -284,7 +284,13 @@ fn run_stage(
     args: &clap::ArgMatches,
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
-    if let Some(result) = stage.standalone(args) {
+    // A standalone use reads the config only if there is one.
+    let config = if global.config.exists() {
+        Some(config::load(&global.config, &ProcessEnv)?)
+    } else {
+        None
+    };
+    if let Some(result) = stage.standalone(args, config.as_ref()) {
         let out = result?;
         ui.info(&out.human);
         if global.json {

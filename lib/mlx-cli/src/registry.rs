@@ -8,5 +8,9 @@ use mlx_core::Stage;
 
 /// Every built-in stage, in the order `mlx run` runs them.
 pub fn stages() -> Vec<&'static dyn Stage> {
-    vec![&mlx_core::ingest::Ingest, &mlx_core::validate::Validate]
+    vec![
+        &mlx_core::ingest::Ingest,
+        &mlx_core::version::Version,
+        &mlx_core::validate::Validate,
+    ]
 }

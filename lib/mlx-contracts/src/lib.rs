@@ -9,6 +9,7 @@ pub mod config;
 pub mod ingest;
 pub mod record;
 pub mod validate;
+pub mod version;
 
 pub use config::Config;
 pub use record::{FileDigest, StageRecord, Status, STAGE_RECORD_VERSION};

@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod stage;
 pub mod validate;
+pub mod version;
 pub mod workdir;
 
 pub use error::{Error, ExitStatus, Result};

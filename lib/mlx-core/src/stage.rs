@@ -89,7 +89,12 @@ pub trait Stage: Send + Sync {
     /// A use of the binary that needs neither config nor work directory (for shell
     /// pipelines, e.g. `mlx-validate drift --reference A --current B`). `None` when
     /// `args` ask for the normal stage run.
-    fn standalone(&self, _args: &clap::ArgMatches) -> Option<Result<Standalone>> {
+    /// `config` is the loaded config when the config file exists.
+    fn standalone(
+        &self,
+        _args: &clap::ArgMatches,
+        _config: Option<&LoadedConfig>,
+    ) -> Option<Result<Standalone>> {
         None
     }
 }

@@ -85,7 +85,12 @@ impl Format {
 
 /// Reads a whole table; the format comes from the extension.
 pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
-    let format = Format::of(path)?;
+    read_table_as(path, Format::of(path)?)
+}
+
+/// Reads a whole table in a given format (for files without an extension, such as
+/// cache objects).
+pub fn read_table_as(path: &Path, format: Format) -> Result<DataFrame, DataError> {
     let parse = |e: PolarsError| DataError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),

@@ -196,7 +196,11 @@ impl Stage for Validate {
         o.report_md = Some(md);
         Ok(o)
     }
-    fn standalone(&self, args: &ArgMatches) -> Option<Result<Standalone>> {
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        _config: Option<&crate::config::LoadedConfig>,
+    ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
         (name == "drift").then(|| standalone_drift(sub))
     }

@@ -1,0 +1,372 @@
+//! The content-addressed cache (`<cache>/sha256/ab/cdef…`), the stat cache that makes
+//! re-adding unchanged files near-instant, and the remote (any `object_store`).
+//!
+//! Every object is verified against its hash when it is read from the cache, copied
+//! out of it, pushed or pulled: a corrupt object is reported (and re-fetched by
+//! `pull`), never silently used.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{atomic_write, AtomicFile};
+
+/// Where the content-addressed objects live.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+    state: PathBuf,
+    stats: std::sync::Arc<Mutex<StatCache>>,
+}
+
+/// `(inode, size, mtime ns) -> sha256` per absolute path, so an unchanged file is not
+/// re-hashed (DVC's state database, as one JSON file).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct StatCache {
+    entries: BTreeMap<String, StatEntry>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct StatEntry {
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    sha256: String,
+}
+
+fn stat_key(meta: &fs::Metadata) -> (u64, u64, i128) {
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let ino = 0;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    (ino, meta.len(), mtime)
+}
+
+/// Streams `r` into `w` while hashing; returns the SHA-256 and the byte count.
+pub fn copy_hashing(mut r: impl Read, mut w: impl Write) -> io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+    Ok((crate::config::hex(&h.finalize()), n))
+}
+
+impl Cache {
+    /// Opens (without creating) a cache directory.
+    pub fn open(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let state = root.join("state.json");
+        let stats = fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        Self {
+            root,
+            state,
+            stats: std::sync::Arc::new(Mutex::new(stats)),
+        }
+    }
+
+    /// The object path of a hash.
+    pub fn object(&self, sha: &str) -> PathBuf {
+        self.root.join("sha256").join(&sha[..2]).join(&sha[2..])
+    }
+
+    /// Whether the cache holds an object (not verified).
+    pub fn has(&self, sha: &str) -> bool {
+        self.object(sha).is_file()
+    }
+
+    /// SHA-256 of a working file, from the stat cache when the file is unchanged.
+    pub fn hash_file(&self, path: &Path) -> Result<(String, u64)> {
+        let meta = fs::metadata(path).with_path("reading", path)?;
+        let key = fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let (ino, size, mtime_ns) = stat_key(&meta);
+        if let Ok(s) = self.stats.lock() {
+            if let Some(e) = s.entries.get(&key) {
+                if e.ino == ino && e.size == size && e.mtime_ns == mtime_ns {
+                    return Ok((e.sha256.clone(), size));
+                }
+            }
+        }
+        let (sha, n) = crate::hash::sha256_file(path).with_path("hashing", path)?;
+        if let Ok(mut s) = self.stats.lock() {
+            s.entries.insert(
+                key,
+                StatEntry {
+                    ino,
+                    size,
+                    mtime_ns,
+                    sha256: sha.clone(),
+                },
+            );
+            s.dirty = true;
+        }
+        Ok((sha, n))
+    }
+
+    /// Persists the stat cache if it changed.
+    pub fn save_state(&self) -> Result<()> {
+        let Ok(s) = self.stats.lock() else {
+            return Ok(());
+        };
+        if !s.dirty {
+            return Ok(());
+        }
+        let text = serde_json::to_string(&*s).unwrap_or_default();
+        atomic_write(&self.state, text.as_bytes()).with_path("writing", &self.state)
+    }
+
+    /// Copies a working file into the cache under its hash, unless it is there.
+    pub fn store_file(&self, path: &Path, sha: &str) -> Result<()> {
+        let dest = self.object(sha);
+        if dest.is_file() {
+            return Ok(());
+        }
+        let src = File::open(path).with_path("reading", path)?;
+        let mut out = AtomicFile::create(&dest).with_path("writing", &dest)?;
+        let (got, _) = copy_hashing(src, &mut out).with_path("copying", path)?;
+        if got != sha {
+            return Err(Error::Runtime(format!(
+                "{} changed while it was being added; add it again",
+                path.display()
+            )));
+        }
+        out.commit().with_path("writing", &dest)
+    }
+
+    /// Stores bytes (a manifest) under their hash.
+    pub fn store_bytes(&self, bytes: &[u8]) -> Result<String> {
+        let sha = crate::config::hex(&Sha256::digest(bytes));
+        let dest = self.object(&sha);
+        if !dest.is_file() {
+            atomic_write(&dest, bytes).with_path("writing", &dest)?;
+        }
+        Ok(sha)
+    }
+
+    /// Reads an object whole (manifests), verifying it.
+    pub fn read_verified(&self, sha: &str) -> Result<Vec<u8>> {
+        let path = self.object(sha);
+        let bytes = fs::read(&path).map_err(|e| {
+            Error::io(
+                format!(
+                    "object {sha} is not in the cache {} (run `mlx-version pull`)",
+                    self.root.display()
+                ),
+                e,
+            )
+        })?;
+        let got = crate::config::hex(&Sha256::digest(&bytes));
+        if got != sha {
+            return Err(corrupt(&path, sha, &got));
+        }
+        Ok(bytes)
+    }
+
+    /// Verifies an object in place.
+    pub fn verify(&self, sha: &str) -> Result<bool> {
+        let path = self.object(sha);
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let (got, _) = crate::hash::sha256_file(&path).with_path("hashing", &path)?;
+        Ok(got == sha)
+    }
+
+    /// Writes an object to `dest` atomically, verifying it on the way.
+    pub fn restore(&self, sha: &str, dest: &Path) -> Result<()> {
+        let path = self.object(sha);
+        let src = File::open(&path).map_err(|e| {
+            Error::io(
+                format!(
+                    "object {sha} for {} is not in the cache (run `mlx-version pull`)",
+                    dest.display()
+                ),
+                e,
+            )
+        })?;
+        let mut out = AtomicFile::create(dest).with_path("writing", dest)?;
+        let (got, _) = copy_hashing(src, &mut out).with_path("reading", &path)?;
+        if got != sha {
+            return Err(corrupt(&path, sha, &got));
+        }
+        out.commit().with_path("writing", dest)
+    }
+
+    /// Every object hash in the cache, with its size.
+    pub fn objects(&self) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let base = self.root.join("sha256");
+        let Ok(dirs) = fs::read_dir(&base) else {
+            return Ok(out);
+        };
+        for d in dirs.flatten() {
+            let prefix = d.file_name().to_string_lossy().into_owned();
+            for f in fs::read_dir(d.path())
+                .with_path("listing", &d.path())?
+                .flatten()
+            {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue; // a temporary file of an interrupted write
+                }
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push((format!("{prefix}{name}"), size));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn corrupt(path: &Path, want: &str, got: &str) -> Error {
+    Error::Runtime(format!(
+        "cache object {} is corrupt (its content hashes to {got}, not {want}); delete it and run `mlx-version pull` to fetch it again",
+        path.display()
+    ))
+}
+
+/// A remote store: a local directory or an `s3://`, `gs://`, `az://` URL.
+pub struct Remote {
+    store: Box<dyn ObjectStore>,
+    prefix: ObjectPath,
+    label: String,
+}
+
+impl Remote {
+    /// Opens a remote. Credentials and endpoints come from the usual environment
+    /// variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    pub fn open(uri: &str) -> Result<Self> {
+        let label = uri.to_owned();
+        let is_url = uri.contains("://") && !uri.starts_with("file://");
+        if !is_url {
+            let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+            fs::create_dir_all(&path).with_path("creating", &path)?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&path)
+                .map_err(|e| Error::Runtime(format!("remote {uri}: {e}")))?;
+            return Ok(Self {
+                store: Box::new(store),
+                prefix: ObjectPath::default(),
+                label,
+            });
+        }
+        let url = url::Url::parse(uri)
+            .map_err(|e| Error::Usage(format!("remote `{uri}` is not a valid URL: {e}")))?;
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| {
+                k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        let (store, prefix) = object_store::parse_url_opts(&url, env)
+            .map_err(|e| Error::Usage(format!("remote `{uri}`: {e}")))?;
+        Ok(Self {
+            store,
+            prefix,
+            label,
+        })
+    }
+
+    fn path(&self, sha: &str) -> ObjectPath {
+        let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_owned()).collect();
+        parts.extend([
+            "sha256".to_owned(),
+            sha[..2].to_owned(),
+            sha[2..].to_owned(),
+        ]);
+        ObjectPath::from_iter(parts)
+    }
+
+    /// Whether the remote has an object.
+    pub async fn has(&self, sha: &str) -> Result<bool> {
+        match self.store.head(&self.path(sha)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::Runtime(format!("remote {}: {e}", self.label))),
+        }
+    }
+
+    /// Uploads a verified cache object (multipart above 16 MiB).
+    pub async fn upload(&self, cache: &Cache, sha: &str) -> Result<()> {
+        let src = cache.object(sha);
+        let (got, size) = crate::hash::sha256_file(&src).with_path("hashing", &src)?;
+        if got != sha {
+            return Err(corrupt(&src, sha, &got));
+        }
+        let err = |e: object_store::Error| {
+            Error::Runtime(format!("remote {}: uploading {sha}: {e}", self.label))
+        };
+        let dest = self.path(sha);
+        if size <= 16 << 20 {
+            let bytes = fs::read(&src).with_path("reading", &src)?;
+            self.store.put(&dest, bytes.into()).await.map_err(err)?;
+        } else {
+            let upload = self.store.put_multipart(&dest).await.map_err(err)?;
+            let mut w = WriteMultipart::new(upload);
+            let mut f = File::open(&src).with_path("reading", &src)?;
+            let mut buf = vec![0u8; 8 << 20];
+            loop {
+                let n = f.read(&mut buf).with_path("reading", &src)?;
+                if n == 0 {
+                    break;
+                }
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Downloads an object into the cache, verifying it before it becomes visible.
+    pub async fn download(&self, cache: &Cache, sha: &str) -> Result<()> {
+        let err = |e: object_store::Error| {
+            Error::Runtime(format!("remote {}: downloading {sha}: {e}", self.label))
+        };
+        let got = self.store.get(&self.path(sha)).await.map_err(err)?;
+        let dest = cache.object(sha);
+        let mut out = AtomicFile::create(&dest).with_path("writing", &dest)?;
+        let mut h = Sha256::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(err)?;
+            h.update(&chunk);
+            out.write_all(&chunk).with_path("writing", &dest)?;
+        }
+        let hash = crate::config::hex(&h.finalize());
+        if hash != sha {
+            return Err(Error::Runtime(format!(
+                "remote {} holds a corrupt copy of {sha} (it hashes to {hash}); push it again from a machine that has it",
+                self.label
+            )));
+        }
+        out.commit().with_path("writing", &dest)
+    }
+}
