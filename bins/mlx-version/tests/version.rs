@@ -280,12 +280,17 @@ fn the_stage_versions_the_ingested_dataset_in_mlx_run() {
 #[test]
 #[ignore = "needs the S3 service: run `bash tests/run.sh`"]
 fn s3_remote_round_trip() {
-    let endpoint = std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT (set by tests/run.sh)");
+    let endpoint =
+        std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT (set by tests/run.sh)");
     let bucket = std::env::var("MLX_TEST_S3_BUCKET").expect("MLX_TEST_S3_BUCKET");
     let dir = project();
     let d = dir.path();
     let prefix = format!("run-{}", std::process::id());
-    std::fs::write(d.join("mlx.yaml"), format!("data:\n  versioning:\n    remote: s3://{bucket}/{prefix}\n")).unwrap();
+    std::fs::write(
+        d.join("mlx.yaml"),
+        format!("data:\n  versioning:\n    remote: s3://{bucket}/{prefix}\n"),
+    )
+    .unwrap();
     let s3 = |c: &mut Command| {
         c.env("AWS_ENDPOINT", &endpoint)
             .env("AWS_ALLOW_HTTP", "true")
@@ -297,7 +302,11 @@ fn s3_remote_round_trip() {
         let mut c = mlxv(d);
         s3(&mut c);
         let out = c.args(args).arg("--json").arg("-q").output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     };
     run(&["add", "sales.csv", "images"]);
@@ -307,5 +316,8 @@ fn s3_remote_round_trip() {
     std::fs::remove_file(d.join("sales.csv")).unwrap();
     let pulled = run(&["pull"]);
     assert_eq!(pulled["downloaded"], 4);
-    assert_eq!(std::fs::read_to_string(d.join("sales.csv")).unwrap(), "day,units\n1,10\n2,12\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("sales.csv")).unwrap(),
+        "day,units\n1,10\n2,12\n"
+    );
 }

@@ -13,7 +13,7 @@ use polars::prelude::*;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The extension does not say which format the file is in.
-    #[error("{path}: cannot tell the format from the extension; use .csv, .tsv, .parquet, .json or .ndjson/.jsonl")]
+    #[error("{path}: cannot tell the format from the extension; use .csv, .tsv, .parquet, .json, .ndjson/.jsonl or .avro")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -59,6 +59,8 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// Apache Avro object container file.
+    Avro,
 }
 
 impl Format {
@@ -74,6 +76,7 @@ impl Format {
             "parquet" | "pq" => Format::Parquet,
             "json" => Format::Json,
             "ndjson" | "jsonl" => Format::Ndjson,
+            "avro" => Format::Avro,
             _ => {
                 return Err(DataError::UnknownFormat {
                     path: path.to_path_buf(),
@@ -124,6 +127,9 @@ pub fn read_table_as(path: &Path, format: Format) -> Result<DataFrame, DataError
             .map_err(parse),
         Format::Ndjson => JsonReader::new(open()?)
             .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .map_err(parse),
+        Format::Avro => polars::io::avro::AvroReader::new(open()?)
             .finish()
             .map_err(parse),
     }
@@ -298,5 +304,25 @@ mod tests {
             Format::of(Path::new("a.xlsx")),
             Err(DataError::UnknownFormat { .. })
         ));
+    }
+
+    #[test]
+    fn reads_avro() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.avro");
+        let mut df = df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"]).unwrap();
+        polars::io::avro::AvroWriter::new(std::fs::File::create(&p).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let back = read_table(&p).unwrap();
+        assert_eq!(back.shape(), (3, 2));
+        assert_eq!(
+            numeric_sorted(back.column("id").unwrap()).unwrap(),
+            vec![1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            category_counts(back.column("name").unwrap()).unwrap().len(),
+            3
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! coercion, merges them as `data.merge` says, optionally appends only new rows, and
 //! writes `<workdir>/data/raw.parquet` atomically.
 //!
-//! This build reads local files and globs of them (CSV, TSV, Parquet, JSON, NDJSON).
-//! Object-store URLs, databases and Avro are refused with a clear error until their
+//! This build reads local files and globs of them (CSV, TSV, Parquet, JSON, NDJSON,
+//! Avro). Object-store URLs and databases are refused with a clear error until their
 //! readers land (see the note on issue 3).
 
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ pub struct Ingest;
 
 const LONG_ABOUT: &str = "\
 Reads every source under `data.sources` (local files or globs of CSV, TSV, Parquet,
-JSON or NDJSON), casts columns as `dtypes` says, joins several sources on
+JSON, NDJSON or Avro), casts columns as `dtypes` says, joins several sources on
 `data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file stays intact
 when anything fails.
 
@@ -190,12 +190,6 @@ pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
 }
 
 fn read_source(s: &Source) -> Result<(DataFrame, Vec<PathBuf>)> {
-    if s.format == Some(SourceFormat::Avro) || s.uri.ends_with(".avro") {
-        return Err(Error::Usage(format!(
-            "source `{}`: Avro is not supported by this build yet; convert it to Parquet",
-            s.name
-        )));
-    }
     let files = expand(&s.uri).map_err(|e| match e {
         Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
         other => other,
@@ -234,6 +228,7 @@ fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
             Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
             Ok(mlx_data::Format::Json) => SourceFormat::Json,
             Ok(mlx_data::Format::Ndjson) => SourceFormat::Ndjson,
+            Ok(mlx_data::Format::Avro) => SourceFormat::Avro,
             Err(e) => {
                 return Err(Error::Usage(format!(
                     "source `{}`: {e}; or set `format:`",

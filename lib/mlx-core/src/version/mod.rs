@@ -245,9 +245,7 @@ impl Repo {
             let entries: Vec<Result<ManifestEntry>> = files
                 .par_iter()
                 .map(|rel| {
-                    let full = path.join(rel);
-                    let (sha, size) = self.cache.hash_file(&full)?;
-                    self.cache.store_file(&full, &sha)?;
+                    let (sha, size) = self.cache.add_file(&path.join(rel))?;
                     Ok(ManifestEntry {
                         path: rel.replace('\\', "/"),
                         sha256: sha,
@@ -270,8 +268,7 @@ impl Repo {
                 files: manifest.entries.len() as u64,
             }
         } else {
-            let (sha, size) = self.cache.hash_file(path)?;
-            self.cache.store_file(path, &sha)?;
+            let (sha, size) = self.cache.add_file(path)?;
             Pointer {
                 schema_version: POINTER_VERSION,
                 path: name.clone(),

@@ -145,6 +145,65 @@ impl Cache {
         atomic_write(&self.state, text.as_bytes()).with_path("writing", &self.state)
     }
 
+    /// Hashes a working file and stores it in the cache in one read: the content is
+    /// copied into a temporary file beside the objects while it is hashed, then renamed
+    /// to its hash. An unchanged file (stat cache) that is already cached is not read.
+    pub fn add_file(&self, path: &Path) -> Result<(String, u64)> {
+        let meta = fs::metadata(path).with_path("reading", path)?;
+        let key = fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let (ino, size, mtime_ns) = stat_key(&meta);
+        let known = self.stats.lock().ok().and_then(|s| {
+            s.entries
+                .get(&key)
+                .filter(|e| e.ino == ino && e.size == size && e.mtime_ns == mtime_ns)
+                .map(|e| e.sha256.clone())
+        });
+        if let Some(sha) = known {
+            self.store_file(path, &sha)?;
+            return Ok((sha, size));
+        }
+        let objects = self.root.join("sha256");
+        fs::create_dir_all(&objects).with_path("creating", &objects)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".add.")
+            .tempfile_in(&objects)
+            .with_path("writing in", &objects)?;
+        let src = File::open(path).with_path("reading", path)?;
+        let (sha, n) = {
+            let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let r = copy_hashing(src, &mut w).with_path("copying", path)?;
+            w.flush().with_path("writing in", &objects)?;
+            r
+        };
+        let dest = self.object(&sha);
+        if dest.is_file() {
+            drop(tmp); // already cached: discard the copy
+        } else {
+            tmp.as_file().sync_all().with_path("writing", &dest)?;
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir).with_path("creating", dir)?;
+            }
+            tmp.persist(&dest)
+                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+        }
+        if let Ok(mut s) = self.stats.lock() {
+            s.entries.insert(
+                key,
+                StatEntry {
+                    ino,
+                    size,
+                    mtime_ns,
+                    sha256: sha.clone(),
+                },
+            );
+            s.dirty = true;
+        }
+        Ok((sha, n))
+    }
+
     /// Copies a working file into the cache under its hash, unless it is there.
     pub fn store_file(&self, path: &Path, sha: &str) -> Result<()> {
         let dest = self.object(sha);
