@@ -177,14 +177,6 @@ fn bad_input_fails_clearly_and_keeps_the_previous_dataset() {
     write(
         d,
         "mlx.yaml",
-        "data:\n  sources:\n    - { name: lake, uri: 's3://bucket/sales.parquet' }\n",
-    );
-    bin(d).assert().code(2).stderr(predicate::str::contains(
-        "s3:// sources are not supported by this build yet",
-    ));
-    write(
-        d,
-        "mlx.yaml",
         "data:\n  sources:\n    - { name: db, uri: 'postgres://localhost/x', query: 'select 1' }\n",
     );
     bin(d).assert().code(2).stderr(predicate::str::contains(
@@ -251,4 +243,77 @@ fn mlx_run_ingests_then_validates_and_skips_when_nothing_changed() {
         predicate::str::contains("- ingest: up to date")
             .and(predicate::str::contains("- validate: up to date")),
     );
+}
+
+/// Puts an object into the test S3 server (moto accepts unsigned requests).
+fn s3_put(endpoint: &str, bucket: &str, key: &str, body: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(conn, "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+/// Sources on S3 (moto on loopback, started by tests/run.sh): one object and a glob.
+#[test]
+#[ignore = "needs the S3 service: run `bash tests/run.sh`"]
+fn ingests_objects_and_globs_from_s3() {
+    let endpoint =
+        std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT (set by tests/run.sh)");
+    let bucket = std::env::var("MLX_TEST_S3_BUCKET").expect("MLX_TEST_S3_BUCKET");
+    let prefix = format!("ingest-{}", std::process::id());
+    s3_put(
+        &endpoint,
+        &bucket,
+        &format!("{prefix}/sales/2026-01.csv"),
+        "date,units\n2026-01-01,10\n2026-01-02,12\n",
+    );
+    s3_put(
+        &endpoint,
+        &bucket,
+        &format!("{prefix}/sales/2026-02.csv"),
+        "date,units\n2026-02-01,7\n",
+    );
+    s3_put(&endpoint, &bucket, &format!("{prefix}/ads.ndjson"), ADS);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "mlx.yaml",
+        &format!(
+            "data:\n  sources:\n    - {{ name: sales, uri: 's3://{bucket}/{prefix}/sales/*.csv' }}\n    - {{ name: ads, uri: 's3://{bucket}/{prefix}/ads.ndjson', dtypes: {{ date: date }} }}\n  merge: {{ on: [date], how: left }}\n"
+        ),
+    );
+    bin(d)
+        .env("AWS_ENDPOINT", &endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .assert()
+        .success();
+    let (_, rep) = report(d);
+    assert_eq!(rep.rows, 3);
+    let files: Vec<&str> = rep.sources[0]
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            format!("s3://{bucket}/{prefix}/sales/2026-01.csv"),
+            format!("s3://{bucket}/{prefix}/sales/2026-02.csv")
+        ]
+    );
+    let spend: Vec<Option<f64>> = raw(d)
+        .column("ad_spend")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(spend, vec![Some(100.0), Some(150.5), None]);
 }

@@ -32,6 +32,9 @@ pub enum Freshness {
 /// Decides whether `stage` must run.
 pub fn freshness(stage: &dyn Stage, ctx: &Context) -> Result<Freshness> {
     let stale = |s: String| Ok(Freshness::Stale(s));
+    if let Some(reason) = stage.always_run(ctx) {
+        return stale(reason);
+    }
     let record = match ctx.workdir.read_record(stage.name()) {
         Ok(Some(r)) => r,
         Ok(None) => return stale("no previous run".into()),

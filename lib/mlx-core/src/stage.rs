@@ -76,6 +76,11 @@ pub trait Stage: Send + Sync {
     fn enabled(&self, _config: &Config) -> bool {
         true
     }
+    /// A reason to run even when nothing local changed (e.g. the stage reads remote
+    /// data whose changes cannot be seen without fetching it).
+    fn always_run(&self, _ctx: &Context) -> Option<String> {
+        None
+    }
     /// Files the stage reads, known before it runs.
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf>;
     /// Files the stage writes (besides its record).

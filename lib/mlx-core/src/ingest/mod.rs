@@ -3,14 +3,15 @@
 //! writes `<workdir>/data/raw.parquet` atomically.
 //!
 //! This build reads local files and globs of them (CSV, TSV, Parquet, JSON, NDJSON,
-//! Avro). Object-store URLs and databases are refused with a clear error until their
-//! readers land (see the note on issue 3).
+//! Avro), and objects (or globs of them) behind `s3://`, `gs://`, `az://`, `http(s)://`
+//! URLs. Databases are refused with a clear error until their readers land.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use mlx_contracts::config::{DType, JoinType, Source, SourceFormat};
 use mlx_contracts::ingest::{ColumnType, IngestReport, SourceReport, INGEST_REPORT_VERSION};
+use mlx_contracts::FileDigest;
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
@@ -24,8 +25,8 @@ pub const OUTPUT: &str = "data/raw.parquet";
 pub struct Ingest;
 
 const LONG_ABOUT: &str = "\
-Reads every source under `data.sources` (local files or globs of CSV, TSV, Parquet,
-JSON, NDJSON or Avro), casts columns as `dtypes` says, joins several sources on
+Reads every source under `data.sources` (files or globs of CSV, TSV, Parquet, JSON,
+NDJSON or Avro; local or behind s3://, gs://, az://, https:// URLs), casts columns as `dtypes` says, joins several sources on
 `data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file stays intact
 when anything fails.
 
@@ -46,6 +47,20 @@ impl Stage for Ingest {
     }
     fn sections(&self) -> &'static [&'static str] {
         &["data"]
+    }
+    fn always_run(&self, ctx: &Context) -> Option<String> {
+        ctx.config
+            .config
+            .data
+            .sources
+            .iter()
+            .find(|s| is_remote(&s.uri))
+            .map(|s| {
+                format!(
+                    "source `{}` is remote; its changes are only seen by reading it",
+                    s.name
+                )
+            })
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         let mut files = Vec::new();
@@ -81,10 +96,7 @@ impl Stage for Ingest {
             reports.push(SourceReport {
                 name: s.name.clone(),
                 uri: ctx.config.mask(&s.uri),
-                files: files
-                    .iter()
-                    .map(|f| crate::hash::digest(f).with_path("hashing", f))
-                    .collect::<Result<_>>()?,
+                files,
                 rows: df.height() as u64,
                 schema: schema_of(&df),
             });
@@ -153,9 +165,15 @@ fn schema_of(df: &DataFrame) -> Vec<ColumnType> {
         .collect()
 }
 
-/// The files a source URI names: a path, `file://` path, or a glob.
+const REMOTE: &[&str] = &["s3://", "gs://", "az://", "abfs://", "http://", "https://"];
+
+/// Whether a source URI is read through `object_store` rather than the file system.
+pub fn is_remote(uri: &str) -> bool {
+    REMOTE.iter().any(|p| uri.starts_with(p))
+}
+
+/// The local files a source URI names: a path, a `file://` path, or a glob.
 pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
-    let remote = ["s3://", "gs://", "az://", "abfs://", "http://", "https://"];
     let db = [
         "postgres://",
         "postgresql://",
@@ -163,15 +181,13 @@ pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
         "mariadb://",
         "redshift://",
     ];
-    if let Some(p) = remote.iter().find(|p| uri.starts_with(*p)) {
-        return Err(Error::Usage(format!(
-            "`{uri}`: {p} sources are not supported by this build yet; download the data and point `uri` at the local file"
-        )));
-    }
     if let Some(p) = db.iter().find(|p| uri.starts_with(*p)) {
         return Err(Error::Usage(format!(
             "{p} sources are not supported by this build yet; export the query result to CSV or Parquet and point `uri` at it"
         )));
+    }
+    if is_remote(uri) {
+        return Ok(Vec::new());
     }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     if path.contains(['*', '?', '[']) {
@@ -189,37 +205,122 @@ pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
     Ok(vec![PathBuf::from(path)])
 }
 
-fn read_source(s: &Source) -> Result<(DataFrame, Vec<PathBuf>)> {
-    let files = expand(&s.uri).map_err(|e| match e {
+/// Downloads the objects a URL names (the object, or those matching a glob in its
+/// path) into a temporary directory, keeping their file names (and so their formats).
+/// Returns the directory (which must outlive the reading) and `(local file, URL)` pairs.
+fn fetch(uri: &str) -> Result<(tempfile::TempDir, Vec<(PathBuf, String)>)> {
+    use futures::{StreamExt, TryStreamExt};
+    use object_store::ObjectStoreExt;
+    let (store, path) = crate::version::store::open_url(uri)?;
+    let key = path.to_string();
+    let base = uri[..uri.len() - key.len()]
+        .trim_end_matches('/')
+        .to_owned();
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a download directory", e))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the I/O runtime", e))?;
+    let err = |e: object_store::Error| Error::Runtime(format!("`{uri}`: {e}"));
+    let keys: Vec<String> = if key.contains(['*', '?', '[']) {
+        let pattern = glob::Pattern::new(&key)
+            .map_err(|e| Error::Usage(format!("`{uri}` is not a valid glob: {e}")))?;
+        let fixed = key[..key.find(['*', '?', '[']).unwrap_or(key.len())]
+            .rsplit_once('/')
+            .map_or("", |(d, _)| d)
+            .to_owned();
+        let prefix = (!fixed.is_empty()).then(|| object_store::path::Path::from(fixed.as_str()));
+        let mut found: Vec<String> = rt
+            .block_on(
+                store
+                    .list(prefix.as_ref())
+                    .map_ok(|m| m.location.to_string())
+                    .try_collect::<Vec<_>>(),
+            )
+            .map_err(err)?
+            .into_iter()
+            .filter(|k| pattern.matches(k))
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(Error::Usage(format!("`{uri}` matches no object")));
+        }
+        found
+    } else {
+        vec![key]
+    };
+    let mut files = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let name = k.rsplit('/').next().unwrap_or("data");
+        let local = tmp.path().join(format!("{i:05}-{name}"));
+        let mut out = std::fs::File::create(&local).with_path("writing", &local)?;
+        rt.block_on(async {
+            let mut stream = store
+                .get(&object_store::path::Path::from(k.as_str()))
+                .await
+                .map_err(err)?
+                .into_stream();
+            while let Some(chunk) = stream.next().await {
+                std::io::Write::write_all(&mut out, &chunk.map_err(err)?)
+                    .with_path("writing", &local)?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        files.push((local, format!("{base}/{k}")));
+    }
+    Ok((tmp, files))
+}
+
+fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>)> {
+    let named = |e: Error| match e {
         Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
+        Error::Runtime(m) => Error::Runtime(format!("source `{}`: {m}", s.name)),
         other => other,
-    })?;
+    };
+    let (_downloads, files): (Option<tempfile::TempDir>, Vec<(PathBuf, String)>) =
+        if is_remote(&s.uri) {
+            let (dir, files) = fetch(&s.uri).map_err(named)?;
+            (Some(dir), files)
+        } else {
+            let files = expand(&s.uri).map_err(named)?;
+            (
+                None,
+                files
+                    .into_iter()
+                    .map(|f| {
+                        let label = f.display().to_string();
+                        (f, label)
+                    })
+                    .collect(),
+            )
+        };
     let mut frames = Vec::new();
-    for f in &files {
+    let mut digests = Vec::new();
+    for (f, label) in &files {
         if !f.exists() {
             return Err(Error::Runtime(format!(
-                "source `{}`: {} does not exist",
-                s.name,
-                f.display()
+                "source `{}`: {label} does not exist",
+                s.name
             )));
         }
-        frames.push(read_file(s, f)?);
+        frames.push(read_file(s, f, label)?);
+        let mut d = crate::hash::digest(f).with_path("hashing", f)?;
+        d.path = label.clone();
+        digests.push(d);
     }
     let mut df = frames.remove(0);
-    for (other, f) in frames.into_iter().zip(&files[1..]) {
+    for (other, (_, label)) in frames.into_iter().zip(&files[1..]) {
         df.vstack_mut_owned(other).map_err(|e| {
             Error::Runtime(format!(
-                "source `{}`: {} does not have the columns and types of {}: {e}",
-                s.name,
-                f.display(),
-                files[0].display()
+                "source `{}`: {label} does not have the columns and types of {}: {e}",
+                s.name, files[0].1
             ))
         })?;
     }
-    Ok((coerce(df, s)?, files))
+    Ok((coerce(df, s)?, digests))
 }
 
-fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
+fn read_file(s: &Source, path: &Path, label: &str) -> Result<DataFrame> {
     let format = match s.format {
         Some(f) => f,
         None => match mlx_data::Format::of(path) {
@@ -237,8 +338,7 @@ fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
             }
         },
     };
-    let parse =
-        |e: PolarsError| Error::Runtime(format!("source `{}`: {}: {e}", s.name, path.display()));
+    let parse = |e: PolarsError| Error::Runtime(format!("source `{}`: {label}: {e}", s.name));
     match format {
         SourceFormat::Csv | SourceFormat::Tsv => {
             let default_sep = if format == SourceFormat::Tsv {
@@ -267,9 +367,7 @@ fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
                 .try_into_reader_with_file_path(Some(path.to_path_buf()))
                 .and_then(|r| r.finish())
                 .map_err(|e| match mlx_data::ragged_line(path, sep_byte) {
-                    Some(line) => {
-                        Error::Runtime(format!("source `{}`: {}: {line}", s.name, path.display()))
-                    }
+                    Some(line) => Error::Runtime(format!("source `{}`: {label}: {line}", s.name)),
                     None => parse(e),
                 })
         }
@@ -277,8 +375,18 @@ fn read_file(s: &Source, path: &Path) -> Result<DataFrame> {
             "source `{}`: SQL sources are not supported by this build yet",
             s.name
         ))),
-        _ => mlx_data::read_table(path)
-            .map_err(|e| Error::Runtime(format!("source `{}`: {e}", s.name))),
+        other => {
+            let f = match other {
+                SourceFormat::Parquet => mlx_data::Format::Parquet,
+                SourceFormat::Json => mlx_data::Format::Json,
+                SourceFormat::Ndjson => mlx_data::Format::Ndjson,
+                _ => mlx_data::Format::Avro,
+            };
+            mlx_data::read_table_as(path, f).map_err(|e| {
+                let msg = e.to_string().replace(&format!("{}: ", path.display()), "");
+                Error::Runtime(format!("source `{}`: {label}: {msg}", s.name))
+            })
+        }
     }
 }
 

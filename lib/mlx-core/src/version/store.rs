@@ -313,6 +313,21 @@ fn corrupt(path: &Path, want: &str, got: &str) -> Error {
     ))
 }
 
+/// Opens the store behind an `s3://`, `gs://`, `az://`, `http(s)://` URL, and the path
+/// in it. Credentials and endpoints come from the usual environment variables
+/// (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+pub fn open_url(uri: &str) -> Result<(Box<dyn ObjectStore>, ObjectPath)> {
+    let url = url::Url::parse(uri)
+        .map_err(|e| Error::Usage(format!("`{uri}` is not a valid URL: {e}")))?;
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    object_store::parse_url_opts(&url, env).map_err(|e| Error::Usage(format!("`{uri}`: {e}")))
+}
+
 /// A remote store: a local directory or an `s3://`, `gs://`, `az://` URL.
 pub struct Remote {
     store: Box<dyn ObjectStore>,
@@ -337,16 +352,7 @@ impl Remote {
                 label,
             });
         }
-        let url = url::Url::parse(uri)
-            .map_err(|e| Error::Usage(format!("remote `{uri}` is not a valid URL: {e}")))?;
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| {
-                k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
-            })
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        let (store, prefix) = object_store::parse_url_opts(&url, env)
-            .map_err(|e| Error::Usage(format!("remote `{uri}`: {e}")))?;
+        let (store, prefix) = open_url(uri).map_err(|e| Error::Usage(format!("remote {e}")))?;
         Ok(Self {
             store,
             prefix,
