@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# The whole test suite: starts the services some tests talk to (an S3-compatible
-# server on loopback), then runs every test. README.md and .ci/run use this.
+# The whole test suite: starts the services some tests talk to, all on loopback (an
+# S3-compatible server, PostgreSQL, MariaDB; installed when missing), then runs every
+# test. README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+log="$(mktemp)"
+stop_services() {
+  rm -f "$log"
+  [[ -n "${moto_pid:-}" ]] && kill "$moto_pid" 2>/dev/null
+  declare -F stop_postgres > /dev/null && stop_postgres
+  declare -F stop_mariadb > /dev/null && stop_mariadb
+  true
+}
+trap stop_services EXIT
 # shellcheck source=tests/services/s3.sh
 source tests/services/s3.sh
-log="$(mktemp)"
-trap 'rm -f "$log"; kill "$moto_pid" 2>/dev/null || true' EXIT
+trap stop_services EXIT
+# shellcheck source=tests/services/postgres.sh
+source tests/services/postgres.sh
+# shellcheck source=tests/services/mariadb.sh
+source tests/services/mariadb.sh
 # Tests that need a service are #[ignore]d for a plain `cargo test`; here they run.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
 # One closing line over every test binary (cargo prints one result per binary).

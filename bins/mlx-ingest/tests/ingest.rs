@@ -177,11 +177,12 @@ fn bad_input_fails_clearly_and_keeps_the_previous_dataset() {
     write(
         d,
         "mlx.yaml",
-        "data:\n  sources:\n    - { name: db, uri: 'postgres://localhost/x', query: 'select 1' }\n",
+        "data:\n  sources:\n    - { name: db, uri: 'postgres://mlx:hunter2@127.0.0.1:1/x', query: 'select 1' }\n",
     );
-    bin(d).assert().code(2).stderr(predicate::str::contains(
-        "postgres:// sources are not supported by this build yet",
-    ));
+    bin(d).assert().code(3).stderr(
+        predicate::str::contains("source `db`: cannot connect")
+            .and(predicate::str::contains("hunter2").not()),
+    );
     write(
         d,
         "mlx.yaml",
@@ -316,4 +317,75 @@ fn ingests_objects_and_globs_from_s3() {
         .iter()
         .collect();
     assert_eq!(spend, vec![Some(100.0), Some(150.5), None]);
+}
+
+/// Ingests `tests/fixtures/ingest/sales.csv` from a file and, with the same config
+/// otherwise, from a database table loaded with the same rows; returns both frames.
+fn file_vs_database(
+    db_uri: &str,
+    dtypes: &str,
+) -> (
+    mlx_data::polars::prelude::DataFrame,
+    mlx_data::polars::prelude::DataFrame,
+    String,
+) {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ingest/sales.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "mlx.yaml",
+        &format!(
+            "data:\n  sources:\n    - {{ name: sales, uri: '{}' }}\n",
+            fixture.display()
+        ),
+    );
+    bin(d).assert().success();
+    let from_file = raw(d);
+    write(
+        d,
+        "mlx.yaml",
+        &format!("data:\n  sources:\n    - name: sales\n      uri: '{db_uri}'\n      query: SELECT day, store_id, units, price, promo, channel FROM daily_sales ORDER BY day, store_id\n      dtypes: {dtypes}\n"),
+    );
+    bin(d).assert().success();
+    let record = std::fs::read_to_string(d.join(".mlx/ingest.json")).unwrap();
+    (from_file, raw(d), record)
+}
+
+/// PostgreSQL (started by tests/run.sh): the same rows as the CSV, typed the same, with
+/// the password from the environment and never written to the record.
+#[test]
+#[ignore = "needs PostgreSQL: run `bash tests/run.sh`"]
+fn postgres_table_equals_the_csv() {
+    let password =
+        std::env::var("MLX_TEST_PG_PASSWORD").expect("MLX_TEST_PG_PASSWORD (set by tests/run.sh)");
+    let (file, db, record) = file_vs_database(
+        "postgres://postgres:${MLX_TEST_PG_PASSWORD}@127.0.0.1:${MLX_TEST_PG_PORT}/sales",
+        "{}",
+    );
+    assert_eq!(db.height(), 240);
+    assert!(file.equals_missing(&db), "file:\n{file}\npostgres:\n{db}");
+    assert!(
+        !record.contains(&password),
+        "the password leaked into the record"
+    );
+}
+
+/// MariaDB (started by tests/run.sh); BOOLEAN is TINYINT(1) there, so `promo` is cast.
+#[test]
+#[ignore = "needs MariaDB: run `bash tests/run.sh`"]
+fn mariadb_table_equals_the_csv() {
+    let password = std::env::var("MLX_TEST_MYSQL_PASSWORD")
+        .expect("MLX_TEST_MYSQL_PASSWORD (set by tests/run.sh)");
+    let (file, db, record) = file_vs_database(
+        "mysql://mlx:${MLX_TEST_MYSQL_PASSWORD}@127.0.0.1:${MLX_TEST_MYSQL_PORT}/sales",
+        "{ promo: bool }",
+    );
+    assert_eq!(db.height(), 240);
+    assert!(file.equals_missing(&db), "file:\n{file}\nmariadb:\n{db}");
+    assert!(
+        !record.contains(&password),
+        "the password leaked into the record"
+    );
 }

@@ -60,6 +60,20 @@ impl Error {
         }
     }
 
+    /// The same error with secrets (interpolated values, URL passwords) masked in its
+    /// message, for errors that may quote a source URI.
+    pub fn masked(self, config: &crate::config::LoadedConfig) -> Self {
+        match self {
+            Error::Usage(m) => Error::Usage(config.mask(&m)),
+            Error::Runtime(m) => Error::Runtime(config.mask(&m)),
+            Error::Io { context, source } => Error::Io {
+                context: config.mask(&context),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// An I/O error with a sentence saying what was being done to which file.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {

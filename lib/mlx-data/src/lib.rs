@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub mod sql;
+
 pub use polars;
 use polars::prelude::*;
 

@@ -54,7 +54,7 @@ impl Stage for Ingest {
             .data
             .sources
             .iter()
-            .find(|s| is_remote(&s.uri))
+            .find(|s| is_remote(&s.uri) || is_database(&s.uri))
             .map(|s| {
                 format!(
                     "source `{}` is remote; its changes are only seen by reading it",
@@ -92,7 +92,7 @@ impl Stage for Ingest {
         let mut reports = Vec::new();
         let mut frames = Vec::new();
         for s in &data.sources {
-            let (df, files) = read_source(s)?;
+            let (df, files) = read_source(s).map_err(|e| e.masked(&ctx.config))?;
             reports.push(SourceReport {
                 name: s.name.clone(),
                 uri: ctx.config.mask(&s.uri),
@@ -166,27 +166,81 @@ fn schema_of(df: &DataFrame) -> Vec<ColumnType> {
 }
 
 const REMOTE: &[&str] = &["s3://", "gs://", "az://", "abfs://", "http://", "https://"];
+const DATABASES: &[&str] = &[
+    "postgres://",
+    "postgresql://",
+    "redshift://",
+    "mysql://",
+    "mariadb://",
+];
 
 /// Whether a source URI is read through `object_store` rather than the file system.
 pub fn is_remote(uri: &str) -> bool {
     REMOTE.iter().any(|p| uri.starts_with(p))
 }
 
+/// Whether a source is a database query.
+pub fn is_database(uri: &str) -> bool {
+    DATABASES.iter().any(|p| uri.starts_with(p))
+}
+
+/// Runs a database source's query; returns the frame and a fingerprint of the result
+/// (SHA-256 of its CSV form, so the same rows give the same fingerprint).
+fn read_database(s: &Source) -> Result<(DataFrame, FileDigest)> {
+    let query = s.query.as_deref().ok_or_else(|| {
+        Error::Usage(format!(
+            "source `{}`: a database source needs `query`",
+            s.name
+        ))
+    })?;
+    let (scheme, rest) = s.uri.split_once("://").unwrap_or(("", ""));
+    let result = match scheme {
+        "postgres" | "postgresql" | "redshift" => {
+            mlx_data::sql::read_postgres(&format!("postgres://{rest}"), query)
+        }
+        _ => mlx_data::sql::read_mysql(&format!("mysql://{rest}"), query),
+    };
+    let mut df = result.map_err(|e| Error::Runtime(format!("source `{}`: {e}", s.name)))?;
+    let mut hasher = HashWriter::default();
+    CsvWriter::new(&mut hasher)
+        .finish(&mut df)
+        .map_err(|e| Error::Runtime(format!("source `{}`: {e}", s.name)))?;
+    let size = hasher.bytes;
+    let digest = FileDigest {
+        path: format!("{scheme}://…?query"),
+        sha256: hasher.hex(),
+        size,
+    };
+    Ok((df, digest))
+}
+
+/// Counts and hashes what is written to it.
+#[derive(Default)]
+struct HashWriter {
+    sha: sha2::Sha256,
+    bytes: u64,
+}
+
+impl HashWriter {
+    fn hex(self) -> String {
+        crate::config::hex(&sha2::Digest::finalize(self.sha))
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.sha, buf);
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The local files a source URI names: a path, a `file://` path, or a glob.
 pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
-    let db = [
-        "postgres://",
-        "postgresql://",
-        "mysql://",
-        "mariadb://",
-        "redshift://",
-    ];
-    if let Some(p) = db.iter().find(|p| uri.starts_with(*p)) {
-        return Err(Error::Usage(format!(
-            "{p} sources are not supported by this build yet; export the query result to CSV or Parquet and point `uri` at it"
-        )));
-    }
-    if is_remote(uri) {
+    if is_remote(uri) || is_database(uri) {
         return Ok(Vec::new());
     }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
@@ -272,6 +326,10 @@ fn fetch(uri: &str) -> Result<(tempfile::TempDir, Vec<(PathBuf, String)>)> {
 }
 
 fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>)> {
+    if is_database(&s.uri) || s.format == Some(SourceFormat::Sql) {
+        let (df, digest) = read_database(s)?;
+        return Ok((coerce(df, s)?, vec![digest]));
+    }
     let named = |e: Error| match e {
         Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
         Error::Runtime(m) => Error::Runtime(format!("source `{}`: {m}", s.name)),
@@ -371,15 +429,12 @@ fn read_file(s: &Source, path: &Path, label: &str) -> Result<DataFrame> {
                     None => parse(e),
                 })
         }
-        SourceFormat::Sql => Err(Error::Usage(format!(
-            "source `{}`: SQL sources are not supported by this build yet",
-            s.name
-        ))),
         other => {
             let f = match other {
                 SourceFormat::Parquet => mlx_data::Format::Parquet,
                 SourceFormat::Json => mlx_data::Format::Json,
                 SourceFormat::Ndjson => mlx_data::Format::Ndjson,
+                // SQL sources never reach here (read_source handles them).
                 _ => mlx_data::Format::Avro,
             };
             mlx_data::read_table_as(path, f).map_err(|e| {
