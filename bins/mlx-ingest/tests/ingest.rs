@@ -389,3 +389,45 @@ fn mariadb_table_equals_the_csv() {
         "the password leaked into the record"
     );
 }
+
+/// One local file takes the streaming path (scan, cast, sink to Parquet in batches);
+/// the record and the data must be what the in-memory path gives.
+#[test]
+fn a_single_file_streams_to_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "sales.tsv",
+        "date\tstore\tunits\n2026-01-01\t1\t10\n2026-01-02\t1\tNA\n",
+    );
+    write(
+        d,
+        "mlx.yaml",
+        "data:\n  sources:\n    - { name: sales, uri: sales.tsv, null_values: [NA], dtypes: { units: float } }\n",
+    );
+    bin(d).assert().success();
+    let (_, rep) = report(d);
+    assert_eq!((rep.rows, rep.columns), (2, 3));
+    let types: Vec<(&str, &str)> = rep
+        .schema
+        .iter()
+        .map(|c| (c.name.as_str(), c.dtype.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [("date", "date"), ("store", "i64"), ("units", "f64")]
+    );
+    let (sha, _) = mlx_core::hash::sha256_file(&d.join("sales.tsv")).unwrap();
+    assert_eq!(rep.sources[0].files[0].sha256, sha);
+    let units: Vec<Option<f64>> = raw(d)
+        .column("units")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(units, vec![Some(10.0), None]);
+    let leftovers = std::fs::read_dir(d.join(".mlx/data")).unwrap().count();
+    assert_eq!(leftovers, 1, "no temporary file left beside raw.parquet");
+}

@@ -89,6 +89,11 @@ impl Stage for Ingest {
                 "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
             ));
         }
+        let out = ctx.workdir.join(OUTPUT);
+        let append = args.get_flag("append") || data.append;
+        if let Some(done) = stream_single_source(ctx, &out, append && out.exists())? {
+            return Ok(done);
+        }
         let mut reports = Vec::new();
         let mut frames = Vec::new();
         for s in &data.sources {
@@ -109,8 +114,6 @@ impl Stage for Ingest {
             ));
         }
 
-        let out = ctx.workdir.join(OUTPUT);
-        let append = args.get_flag("append") || data.append;
         let (mut appended, mut previous_max) = (None, None);
         if append && out.exists() {
             let tc = data.time_column.as_deref().ok_or_else(|| {
@@ -127,7 +130,7 @@ impl Stage for Ingest {
             .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
         f.commit().with_path("writing", &out)?;
 
-        let report = IngestReport {
+        Ok(outcome(IngestReport {
             schema_version: INGEST_REPORT_VERSION,
             rows: merged.height() as u64,
             columns: merged.width() as u64,
@@ -135,7 +138,14 @@ impl Stage for Ingest {
             sources: reports,
             appended_rows: appended,
             previous_max_time: previous_max,
-        };
+        }))
+    }
+}
+
+/// The stage outcome for a written dataset.
+fn outcome(report: IngestReport) -> Outcome {
+    {
+        let appended = report.appended_rows;
         let mut summary = format!(
             "{} rows × {} columns from {} source{}",
             report.rows,
@@ -151,8 +161,147 @@ impl Stage for Ingest {
         o.outputs_kv
             .insert("columns".into(), report.columns.to_string());
         o.details = serde_json::to_value(&report).unwrap_or_default();
-        Ok(o)
+        o
     }
+}
+
+/// The streaming path, for the common case of one local CSV/TSV/Parquet source with no
+/// incremental append: Polars' streaming engine scans, casts and writes the Parquet
+/// file in batches, so memory stays bounded for files larger than RAM. Returns `None`
+/// when the case does not apply (several sources, globs, remote, databases, JSON).
+fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Option<Outcome>> {
+    let data = &ctx.config.config.data;
+    let [s] = data.sources.as_slice() else {
+        return Ok(None);
+    };
+    if appending || is_remote(&s.uri) || is_database(&s.uri) || s.uri.contains(['*', '?', '[']) {
+        return Ok(None);
+    }
+    let path = PathBuf::from(s.uri.strip_prefix("file://").unwrap_or(&s.uri));
+    let format = match s.format {
+        Some(f) => f,
+        None => match mlx_data::Format::of(&path) {
+            Ok(mlx_data::Format::Csv) => SourceFormat::Csv,
+            Ok(mlx_data::Format::Tsv) => SourceFormat::Tsv,
+            Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
+            _ => return Ok(None),
+        },
+    };
+    if !path.exists() {
+        return Err(Error::Runtime(format!(
+            "source `{}`: {} does not exist",
+            s.name,
+            path.display()
+        )));
+    }
+    let label = path.display().to_string();
+    let pl_path = PlRefPath::new(path.to_string_lossy().as_ref());
+    let sep_byte = csv_separator(s, format);
+    let lf = match format {
+        SourceFormat::Csv | SourceFormat::Tsv => LazyCsvReader::new(pl_path)
+            .with_has_header(s.header.unwrap_or(true))
+            .with_infer_schema_length(Some(10_000))
+            .with_separator(sep_byte)
+            .with_null_values(null_values(s))
+            .with_try_parse_dates(s.date_format.is_none())
+            .finish(),
+        SourceFormat::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
+        _ => return Ok(None),
+    };
+    let fail = |e: PolarsError| match (format, mlx_data::ragged_line(&path, sep_byte)) {
+        (SourceFormat::Csv | SourceFormat::Tsv, Some(line)) => {
+            Error::Runtime(format!("source `{}`: {label}: {line}", s.name))
+        }
+        _ => Error::Runtime(format!("source `{}`: {label}: {e}", s.name)),
+    };
+    let mut lf = lf.map_err(fail)?;
+    let schema = lf.collect_schema().map_err(fail)?;
+    let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let exprs = coercions(s, &names, |c| {
+        schema.get(c).is_some_and(|t| *t == DataType::String)
+    })?;
+    if !exprs.is_empty() {
+        lf = lf.with_columns(exprs);
+    }
+    let dir = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_path("creating", dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".raw.parquet.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_path("writing in", dir)?;
+    let target = SinkTarget::Path(PlRefPath::new(tmp.path().to_string_lossy().as_ref()));
+    let options = ParquetWriteOptions {
+        compression: ParquetCompression::Zstd(None),
+        ..Default::default()
+    };
+    lf.sink(SinkDestination::File { target }, FileWriteFormat::Parquet(Arc::new(options)), UnifiedSinkArgs::default())
+        .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+        .map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("conversion from") || msg.contains("strict") {
+                Error::Runtime(format!("source `{}`: a value does not convert to its configured type: {msg}; fix the data or `dtypes`", s.name))
+            } else {
+                fail(e)
+            }
+        })?;
+    let mut reader =
+        ParquetReader::new(std::fs::File::open(tmp.path()).with_path("reading", tmp.path())?);
+    let rows = reader
+        .num_rows()
+        .map_err(|e| Error::Runtime(e.to_string()))? as u64;
+    if rows == 0 {
+        return Err(Error::Runtime(
+            "the sources produced no rows; check the files".into(),
+        ));
+    }
+    let written = reader.schema().map_err(|e| Error::Runtime(e.to_string()))?;
+    let schema: Vec<ColumnType> = written
+        .iter()
+        .map(|(name, field)| ColumnType {
+            name: name.to_string(),
+            dtype: DataType::from_arrow_field(field).to_string(),
+        })
+        .collect();
+    tmp.as_file().sync_all().with_path("writing", out)?;
+    tmp.persist(out)
+        .map_err(|e| Error::io(format!("writing {}", out.display()), e.error))?;
+    let mut digest = crate::hash::digest(&path).with_path("hashing", &path)?;
+    digest.path = label;
+    Ok(Some(outcome(IngestReport {
+        schema_version: INGEST_REPORT_VERSION,
+        rows,
+        columns: schema.len() as u64,
+        sources: vec![SourceReport {
+            name: s.name.clone(),
+            uri: ctx.config.mask(&s.uri),
+            files: vec![digest],
+            rows,
+            schema: schema.clone(),
+        }],
+        schema,
+        appended_rows: None,
+        previous_max_time: None,
+    })))
+}
+
+fn csv_separator(s: &Source, format: SourceFormat) -> u8 {
+    let default_sep = if format == SourceFormat::Tsv {
+        "\t"
+    } else {
+        ","
+    };
+    let sep = s
+        .delimiter
+        .as_deref()
+        .unwrap_or(default_sep)
+        .replace("\\t", "\t");
+    sep.bytes().next().unwrap_or(b',')
+}
+
+fn null_values(s: &Source) -> Option<NullValues> {
+    (!s.null_values.is_empty())
+        .then(|| NullValues::AllColumns(s.null_values.iter().map(|v| v.as_str().into()).collect()))
 }
 
 fn schema_of(df: &DataFrame) -> Vec<ColumnType> {
@@ -448,38 +597,19 @@ fn read_file(s: &Source, path: &Path, label: &str) -> Result<DataFrame> {
 /// Casts the configured columns; a value that does not convert is an error naming the
 /// source, the column and the offending values.
 fn coerce(df: DataFrame, s: &Source) -> Result<DataFrame> {
-    if s.dtypes.is_empty() {
-        return Ok(df);
-    }
-    let mut exprs = Vec::new();
-    for (column, dtype) in &s.dtypes {
-        if df.column(column).is_err() {
-            return Err(Error::Usage(format!(
-                "source `{}`: `dtypes` names column `{column}`, which it does not have (it has: {})",
-                s.name,
-                df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let c = col(column.as_str());
-        let is_str = matches!(
-            df.column(column).map(|c| c.dtype().clone()),
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let exprs = coercions(s, &names, |c| {
+        matches!(
+            df.column(c).map(|c| c.dtype().clone()),
             Ok(DataType::String)
-        );
-        let opts = || StrptimeOptions {
-            format: s.date_format.as_deref().map(Into::into),
-            strict: true,
-            exact: true,
-            cache: true,
-        };
-        let e = match dtype {
-            DType::Date if is_str => c.str().to_date(opts()),
-            DType::Datetime if is_str => {
-                c.str()
-                    .to_datetime(Some(TimeUnit::Milliseconds), None, opts(), lit("raise"))
-            }
-            other => c.strict_cast(polars_type(*other)),
-        };
-        exprs.push(e.alias(column.as_str()));
+        )
+    })?;
+    if exprs.is_empty() {
+        return Ok(df);
     }
     df.lazy().with_columns(exprs).collect().map_err(|e| {
         Error::Runtime(format!(
@@ -487,6 +617,38 @@ fn coerce(df: DataFrame, s: &Source) -> Result<DataFrame> {
             s.name
         ))
     })
+}
+
+/// The cast expressions for a source's `dtypes`, given its column names and which of
+/// them are text (text dates are parsed with `date_format`).
+fn coercions(s: &Source, names: &[String], is_text: impl Fn(&str) -> bool) -> Result<Vec<Expr>> {
+    let mut exprs = Vec::new();
+    for (column, dtype) in &s.dtypes {
+        if !names.iter().any(|n| n == column) {
+            return Err(Error::Usage(format!(
+                "source `{}`: `dtypes` names column `{column}`, which it does not have (it has: {})",
+                s.name,
+                names.join(", ")
+            )));
+        }
+        let c = col(column.as_str());
+        let opts = || StrptimeOptions {
+            format: s.date_format.as_deref().map(Into::into),
+            strict: true,
+            exact: true,
+            cache: true,
+        };
+        let e = match dtype {
+            DType::Date if is_text(column) => c.str().to_date(opts()),
+            DType::Datetime if is_text(column) => {
+                c.str()
+                    .to_datetime(Some(TimeUnit::Milliseconds), None, opts(), lit("raise"))
+            }
+            other => c.strict_cast(polars_type(*other)),
+        };
+        exprs.push(e.alias(column.as_str()));
+    }
+    Ok(exprs)
 }
 
 fn polars_type(t: DType) -> DataType {
