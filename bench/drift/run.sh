@@ -12,7 +12,7 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
 venv="${MLX_BENCH_VENV:-$cache/bench-venv}"
 [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -r bench/drift/requirements.txt
-cargo build --release -q -p mlx-validate
+[[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx-validate
 target="${CARGO_TARGET_DIR:-target}"
 "$venv/bin/python" bench/drift/bench.py \
   --rows "${ROWS:-2000000}" --numeric "${NUMERIC:-50}" --categorical "${CATEGORICAL:-10}" \

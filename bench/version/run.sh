@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
 venv="${MLX_BENCH_DVC_VENV:-$cache/bench-dvc-venv}"
 [[ -x "$venv/bin/dvc" ]] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q -r bench/version/requirements.txt; }
-cargo build --release -q -p mlx
+[[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx
 mlx="$PWD/${CARGO_TARGET_DIR:-target}/release/mlx"
 work="${MLX_BENCH_DATA:-$cache/bench-version}"
 big_mib="${BIG_MIB:-2048}"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `mlx ingest` of a large CSV into Parquet against Polars' own Python
+# `pl.read_csv(path).write_parquet(out)` on the same file, in one run. Prints seconds,
+# the ratio and peak RSS. The file (1 GiB by default) is generated into a cache directory.
+#
+#   bash bench/ingest/run.sh
+#   CSV_MIB=256 bash bench/ingest/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
+venv="${MLX_BENCH_POLARS_VENV:-$cache/bench-polars-venv}"
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q -r bench/ingest/requirements.txt
+[[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx
+mlx="$PWD/${CARGO_TARGET_DIR:-target}/release/mlx"
+work="${MLX_BENCH_DATA:-$cache/bench-ingest}"
+mib="${CSV_MIB:-1024}"
+mkdir -p "$work"
+csv="$work/sales-${mib}MiB.csv"
+if [[ ! -f "$csv" ]]; then
+  "$venv/bin/python" - "$csv" "$mib" <<'PY'
+import sys, numpy as np, polars as pl
+path, mib = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(1)
+rows = mib * (1 << 20) // 64  # ~64 bytes a row
+df = pl.DataFrame({
+    "day": pl.date_range(pl.date(2000, 1, 1), pl.date(2000, 1, 1) + pl.duration(days=rows - 1), eager=True),
+    "store_id": rng.integers(1, 500, rows),
+    "units": rng.integers(0, 1000, rows),
+    "price": np.round(rng.uniform(1, 100, rows), 2),
+    "channel": rng.choice(["store", "web", "app"], rows),
+})
+df.write_csv(path)
+PY
+fi
+printf 'data:\n  sources:\n    - { name: sales, uri: %s }\n' "$csv" > "$work/mlx.yaml"
+
+time_of() {  # seconds and peak MiB of a command
+  /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > /dev/null 2>&1
+  awk '{ printf "%s %.0f", $1, $2 / 1024 }' "$work/.time"
+}
+read -r t_pl m_pl < <(time_of "$venv/bin/python" -c "import polars as pl, sys; pl.read_csv(sys.argv[1], try_parse_dates=True).write_parquet(sys.argv[2], compression='zstd')" "$csv" "$work/polars.parquet")
+read -r t_mlx m_mlx < <(time_of "$mlx" ingest --config "$work/mlx.yaml" --workdir "$work/.mlx")
+echo "CSV $(du -m "$csv" | cut -f1) MiB -> Parquet:"
+printf "  polars (python) read_csv().write_parquet()  %7.2f s  %6s MiB\n" "$t_pl" "$m_pl"
+printf "  mlx ingest (streaming)                      %7.2f s  %6s MiB\n" "$t_mlx" "$m_mlx"
+python3 -c "print(f'  mlx takes {$t_mlx/$t_pl:.2f}x the time of polars, with {$m_mlx/$m_pl:.2f}x its peak memory')"
