@@ -42,12 +42,27 @@ fn days(d: chrono::NaiveDate) -> i32 {
     (d - EPOCH).num_days() as i32
 }
 
-fn stack(acc: &mut Option<DataFrame>, batch: DataFrame) -> PolarsResult<()> {
-    match acc {
+/// Turns the filled builders into a frame, appends it to `out`, and starts new ones.
+fn flush(
+    builders: &mut Vec<Builder>,
+    fresh: Vec<Builder>,
+    names: &[String],
+    out: &mut Option<DataFrame>,
+) -> Result<(), String> {
+    let full = std::mem::replace(builders, fresh);
+    let cols = full
+        .into_iter()
+        .zip(names)
+        .map(|(b, name)| b.into_column(name))
+        .collect::<PolarsResult<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
+    let height = cols.first().map_or(0, Column::len);
+    let batch = DataFrame::new(height, cols).map_err(|e| e.to_string())?;
+    match out {
         Some(df) => {
-            df.vstack_mut_owned(batch)?;
+            df.vstack_mut_owned(batch).map_err(|e| e.to_string())?;
         }
-        None => *acc = Some(batch),
+        None => *out = Some(batch),
     }
     Ok(())
 }
@@ -85,6 +100,7 @@ pub fn read_postgres(url: &str, query: &str) -> Result<DataFrame, String> {
             })
             .collect()
     };
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
     let mut builders = new_builders()?;
     let mut out: Option<DataFrame> = None;
     let mut rows = client
@@ -94,22 +110,6 @@ pub fn read_postgres(url: &str, query: &str) -> Result<DataFrame, String> {
         )
         .map_err(|e| format!("the query failed: {e}"))?;
     let mut n = 0usize;
-    let flush = |builders: &mut Vec<Builder>, out: &mut Option<DataFrame>| -> Result<(), String> {
-        let fresh = new_builders()?;
-        let full = std::mem::replace(builders, fresh);
-        let cols = full
-            .into_iter()
-            .zip(&columns)
-            .map(|(b, (name, _))| b.into_column(name))
-            .collect::<PolarsResult<Vec<_>>>()
-            .map_err(|e| e.to_string())?;
-        let height = cols.first().map_or(0, Column::len);
-        stack(
-            out,
-            DataFrame::new(height, cols).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
     while let Some(row) = rows
         .next()
         .map_err(|e| format!("reading the result: {e}"))?
@@ -161,10 +161,10 @@ pub fn read_postgres(url: &str, query: &str) -> Result<DataFrame, String> {
         }
         n += 1;
         if n.is_multiple_of(BATCH_ROWS) {
-            flush(&mut builders, &mut out)?;
+            flush(&mut builders, new_builders()?, &names, &mut out)?;
         }
     }
-    flush(&mut builders, &mut out)?;
+    flush(&mut builders, new_builders()?, &names, &mut out)?;
     out.ok_or_else(|| "the query returned no result".into())
 }
 
@@ -247,23 +247,9 @@ pub fn read_mysql(url: &str, query: &str) -> Result<DataFrame, String> {
             })
             .collect()
     };
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
     let mut builders = new_builders();
     let mut out: Option<DataFrame> = None;
-    let flush = |builders: &mut Vec<Builder>, out: &mut Option<DataFrame>| -> Result<(), String> {
-        let full = std::mem::replace(builders, new_builders());
-        let cols = full
-            .into_iter()
-            .zip(&columns)
-            .map(|(b, (name, _))| b.into_column(name))
-            .collect::<PolarsResult<Vec<_>>>()
-            .map_err(|e| e.to_string())?;
-        let height = cols.first().map_or(0, Column::len);
-        stack(
-            out,
-            DataFrame::new(height, cols).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
     let mut n = 0usize;
     for row in set.by_ref() {
         let row = row.map_err(|e| format!("reading the result: {e}"))?;
@@ -292,10 +278,10 @@ pub fn read_mysql(url: &str, query: &str) -> Result<DataFrame, String> {
         }
         n += 1;
         if n.is_multiple_of(BATCH_ROWS) {
-            flush(&mut builders, &mut out)?;
+            flush(&mut builders, new_builders(), &names, &mut out)?;
         }
     }
-    flush(&mut builders, &mut out)?;
+    flush(&mut builders, new_builders(), &names, &mut out)?;
     out.ok_or_else(|| "the query returned no result".into())
 }
 

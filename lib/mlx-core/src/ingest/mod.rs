@@ -178,15 +178,15 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
         return Ok(None);
     }
     let path = PathBuf::from(s.uri.strip_prefix("file://").unwrap_or(&s.uri));
-    let format = match s.format {
-        Some(f) => f,
-        None => match mlx_data::Format::of(&path) {
-            Ok(mlx_data::Format::Csv) => SourceFormat::Csv,
-            Ok(mlx_data::Format::Tsv) => SourceFormat::Tsv,
-            Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
-            _ => return Ok(None),
-        },
+    let Ok(format) = source_format(s, &path) else {
+        return Ok(None); // the in-memory path reports the problem
     };
+    if !matches!(
+        format,
+        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Parquet
+    ) {
+        return Ok(None);
+    }
     if !path.exists() {
         return Err(Error::Runtime(format!(
             "source `{}`: {} does not exist",
@@ -527,41 +527,34 @@ fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>)> {
     Ok((coerce(df, s)?, digests))
 }
 
+/// The configured format, or the one the file's extension implies.
+fn source_format(s: &Source, path: &Path) -> Result<SourceFormat> {
+    if let Some(f) = s.format {
+        return Ok(f);
+    }
+    Ok(match mlx_data::Format::of(path) {
+        Ok(mlx_data::Format::Csv) => SourceFormat::Csv,
+        Ok(mlx_data::Format::Tsv) => SourceFormat::Tsv,
+        Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
+        Ok(mlx_data::Format::Json) => SourceFormat::Json,
+        Ok(mlx_data::Format::Ndjson) => SourceFormat::Ndjson,
+        Ok(mlx_data::Format::Avro) => SourceFormat::Avro,
+        Err(e) => {
+            return Err(Error::Usage(format!(
+                "source `{}`: {e}; or set `format:`",
+                s.name
+            )))
+        }
+    })
+}
+
 fn read_file(s: &Source, path: &Path, label: &str) -> Result<DataFrame> {
-    let format = match s.format {
-        Some(f) => f,
-        None => match mlx_data::Format::of(path) {
-            Ok(mlx_data::Format::Csv) => SourceFormat::Csv,
-            Ok(mlx_data::Format::Tsv) => SourceFormat::Tsv,
-            Ok(mlx_data::Format::Parquet) => SourceFormat::Parquet,
-            Ok(mlx_data::Format::Json) => SourceFormat::Json,
-            Ok(mlx_data::Format::Ndjson) => SourceFormat::Ndjson,
-            Ok(mlx_data::Format::Avro) => SourceFormat::Avro,
-            Err(e) => {
-                return Err(Error::Usage(format!(
-                    "source `{}`: {e}; or set `format:`",
-                    s.name
-                )))
-            }
-        },
-    };
+    let format = source_format(s, path)?;
     let parse = |e: PolarsError| Error::Runtime(format!("source `{}`: {label}: {e}", s.name));
     match format {
         SourceFormat::Csv | SourceFormat::Tsv => {
-            let default_sep = if format == SourceFormat::Tsv {
-                "\t"
-            } else {
-                ","
-            };
-            let sep = s
-                .delimiter
-                .as_deref()
-                .unwrap_or(default_sep)
-                .replace("\\t", "\t");
-            let sep_byte = sep.bytes().next().unwrap_or(b',');
-            let nulls = (!s.null_values.is_empty()).then(|| {
-                NullValues::AllColumns(s.null_values.iter().map(|v| v.as_str().into()).collect())
-            });
+            let sep_byte = csv_separator(s, format);
+            let nulls = null_values(s);
             CsvReadOptions::default()
                 .with_has_header(s.header.unwrap_or(true))
                 .with_infer_schema_length(Some(10_000))

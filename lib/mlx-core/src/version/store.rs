@@ -44,17 +44,37 @@ struct StatEntry {
     sha256: String,
 }
 
-fn stat_key(meta: &fs::Metadata) -> (u64, u64, i128) {
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(meta);
-    #[cfg(not(unix))]
-    let ino = 0;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    (ino, meta.len(), mtime)
+/// What identifies an unchanged file: absolute path, inode, size, mtime.
+struct Stamp {
+    key: String,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Result<Self> {
+        let meta = fs::metadata(path).with_path("reading", path)?;
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        let key = fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        Ok(Self {
+            key,
+            ino,
+            size: meta.len(),
+            mtime_ns,
+        })
+    }
 }
 
 /// Streams `r` into `w` while hashing; returns the SHA-256 and the byte count.
@@ -104,33 +124,35 @@ impl Cache {
 
     /// SHA-256 of a working file, from the stat cache when the file is unchanged.
     pub fn hash_file(&self, path: &Path) -> Result<(String, u64)> {
-        let meta = fs::metadata(path).with_path("reading", path)?;
-        let key = fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
-        let (ino, size, mtime_ns) = stat_key(&meta);
-        if let Ok(s) = self.stats.lock() {
-            if let Some(e) = s.entries.get(&key) {
-                if e.ino == ino && e.size == size && e.mtime_ns == mtime_ns {
-                    return Ok((e.sha256.clone(), size));
-                }
-            }
+        let stamp = Stamp::of(path)?;
+        if let Some(sha) = self.known(&stamp) {
+            return Ok((sha, stamp.size));
         }
         let (sha, n) = crate::hash::sha256_file(path).with_path("hashing", path)?;
+        self.remember(stamp, &sha);
+        Ok((sha, n))
+    }
+
+    /// The hash the stat cache holds for an unchanged file.
+    fn known(&self, stamp: &Stamp) -> Option<String> {
+        let s = self.stats.lock().ok()?;
+        s.entries
+            .get(&stamp.key)
+            .filter(|e| e.ino == stamp.ino && e.size == stamp.size && e.mtime_ns == stamp.mtime_ns)
+            .map(|e| e.sha256.clone())
+    }
+
+    fn remember(&self, stamp: Stamp, sha: &str) {
         if let Ok(mut s) = self.stats.lock() {
-            s.entries.insert(
-                key,
-                StatEntry {
-                    ino,
-                    size,
-                    mtime_ns,
-                    sha256: sha.clone(),
-                },
-            );
+            let entry = StatEntry {
+                ino: stamp.ino,
+                size: stamp.size,
+                mtime_ns: stamp.mtime_ns,
+                sha256: sha.to_owned(),
+            };
+            s.entries.insert(stamp.key, entry);
             s.dirty = true;
         }
-        Ok((sha, n))
     }
 
     /// Persists the stat cache if it changed.
@@ -149,21 +171,10 @@ impl Cache {
     /// copied into a temporary file beside the objects while it is hashed, then renamed
     /// to its hash. An unchanged file (stat cache) that is already cached is not read.
     pub fn add_file(&self, path: &Path) -> Result<(String, u64)> {
-        let meta = fs::metadata(path).with_path("reading", path)?;
-        let key = fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
-        let (ino, size, mtime_ns) = stat_key(&meta);
-        let known = self.stats.lock().ok().and_then(|s| {
-            s.entries
-                .get(&key)
-                .filter(|e| e.ino == ino && e.size == size && e.mtime_ns == mtime_ns)
-                .map(|e| e.sha256.clone())
-        });
-        if let Some(sha) = known {
+        let stamp = Stamp::of(path)?;
+        if let Some(sha) = self.known(&stamp) {
             self.store_file(path, &sha)?;
-            return Ok((sha, size));
+            return Ok((sha, stamp.size));
         }
         let objects = self.root.join("sha256");
         fs::create_dir_all(&objects).with_path("creating", &objects)?;
@@ -189,18 +200,7 @@ impl Cache {
             tmp.persist(&dest)
                 .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
         }
-        if let Ok(mut s) = self.stats.lock() {
-            s.entries.insert(
-                key,
-                StatEntry {
-                    ino,
-                    size,
-                    mtime_ns,
-                    sha256: sha.clone(),
-                },
-            );
-            s.dirty = true;
-        }
+        self.remember(stamp, &sha);
         Ok((sha, n))
     }
 
@@ -288,7 +288,10 @@ impl Cache {
         let Ok(dirs) = fs::read_dir(&base) else {
             return Ok(out);
         };
-        for d in dirs.flatten() {
+        for d in dirs
+            .flatten()
+            .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+        {
             let prefix = d.file_name().to_string_lossy().into_owned();
             for f in fs::read_dir(d.path())
                 .with_path("listing", &d.path())?
