@@ -1,8 +1,9 @@
 # Starts MariaDB on loopback with a `sales` database holding tests/fixtures/ingest/
 # sales.csv as table `daily_sales`, and exports MLX_TEST_MYSQL_{PORT,PASSWORD}. Source
-# it. Installs Debian's mariadb-server when it is missing (as root).
+# it. Installs Debian's mariadb-server when it is missing (with sudo when not root).
 if ! command -v mariadbd > /dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server > /dev/null
+  sudo_=""; [[ $EUID -ne 0 ]] && sudo_=sudo
+  $sudo_ apt-get update -qq && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server > /dev/null
 fi
 my_dir="$(mktemp -d)"
 my_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -1,9 +1,10 @@
 # Starts PostgreSQL on loopback with a `sales` database holding tests/fixtures/ingest/
 # sales.csv as table `daily_sales`, and exports MLX_TEST_PG_{PORT,PASSWORD}. Source it.
-# Installs Debian's postgresql when it is missing (as root).
+# Installs Debian's postgresql when it is missing (with sudo when not root).
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 if [[ -z "$pg_bin" ]]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null
+  sudo_=""; [[ $EUID -ne 0 ]] && sudo_=sudo
+  $sudo_ apt-get update -qq && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 fi
 pg_dir="$(mktemp -d)"
