@@ -37,7 +37,7 @@ printf 'data:\n  sources:\n    - { name: sales, uri: %s }\n' "$csv" > "$work/mlx
 
 time_of() {  # seconds and peak MiB of a command
   /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > /dev/null 2>&1
-  awk '{ printf "%s %.0f", $1, $2 / 1024 }' "$work/.time"
+  awk '{ printf "%s %.0f\n", $1, $2 / 1024 }' "$work/.time"
 }
 read -r t_pl m_pl < <(time_of "$venv/bin/python" -c "import polars as pl, sys; pl.read_csv(sys.argv[1], try_parse_dates=True).write_parquet(sys.argv[2], compression='zstd')" "$csv" "$work/polars.parquet")
 read -r t_mlx m_mlx < <(time_of "$mlx" ingest --config "$work/mlx.yaml" --workdir "$work/.mlx")

@@ -35,7 +35,7 @@ fi
 timed() {  # prints "seconds peak_MiB" of a command run in $1
   local dir="$1"; shift
   ( cd "$dir" && /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > /dev/null 2>&1 )
-  awk '{ printf "%s %.0f", $1, $2 / 1024 }' "$work/.time"
+  awk '{ printf "%s %.0f\n", $1, $2 / 1024 }' "$work/.time"
 }
 
 fresh() {  # a fresh project holding a link to the data

@@ -61,6 +61,13 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Writes new content the way data tools do: a new file renamed over the old one.
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
 fn pointer(d: &Path, p: &str) -> Pointer {
     Pointer::from_json(&std::fs::read_to_string(d.join(p)).unwrap()).unwrap()
 }
@@ -181,7 +188,7 @@ fn status_push_pull_and_corruption() {
     );
 
     // A modified working file shows up in status.
-    std::fs::write(d.join("sales.csv"), "day,units\n1,11\n").unwrap();
+    replace(&d.join("sales.csv"), "day,units\n1,11\n");
     assert_eq!(
         json(d, &["status", "sales.csv"])["status"][0]["state"],
         "modified"
@@ -211,11 +218,9 @@ fn git_history_checkout_diff_log_and_gc() {
     git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
     git(d, &["commit", "-q", "-m", "dataset v1"]);
     git(d, &["tag", "v1"]);
-    std::fs::write(
-        d.join("sales.csv"),
-        "day,units,price\n1,10,2.5\n2,12,2.5\n3,9,2.0\n",
-    )
-    .unwrap();
+    // New data arrives as a new file (added files are read-only hard links into the
+    // cache, so tools replace them rather than write into them).
+    replace(&d.join("sales.csv"), "day,units,price\n1,10,2.5\n2,12,2.5\n3,9,2.0\n");
     mlxv(d).args(["add", "sales.csv"]).assert().success();
     git(d, &["commit", "-q", "-am", "dataset v2"]);
 
@@ -329,4 +334,17 @@ fn s3_remote_round_trip() {
         std::fs::read_to_string(d.join("sales.csv")).unwrap(),
         "day,units\n1,10\n2,12\n"
     );
+}
+
+#[test]
+fn copy_mode_keeps_the_file_writable_and_separate() {
+    let dir = project();
+    let d = dir.path();
+    std::fs::write(d.join("mlx.yaml"), "data:\n  versioning:\n    link: copy\n").unwrap();
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    let sha = pointer(d, "sales.csv.mlx").sha256;
+    let object = d.join(".mlx/cache/sha256").join(&sha[..2]).join(&sha[2..]);
+    std::fs::write(d.join("sales.csv"), "changed in place\n").unwrap();
+    assert_eq!(std::fs::read_to_string(object).unwrap(), "day,units\n1,10\n2,12\n", "the cached version is untouched");
+    assert!(!std::fs::metadata(d.join("sales.csv")).unwrap().permissions().readonly());
 }

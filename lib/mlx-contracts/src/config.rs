@@ -196,6 +196,10 @@ pub struct Versioning {
     pub remote: String,
     /// Local content-addressed cache.
     pub cache: String,
+    /// How `add` puts a file into the cache: `hardlink` (no copy; the file and the
+    /// cache object share one read-only inode, as DVC's protected hardlink mode; falls
+    /// back to a copy across file systems) or `copy`.
+    pub link: CacheLink,
 }
 
 impl Default for Versioning {
@@ -203,8 +207,20 @@ impl Default for Versioning {
         Self {
             remote: ".mlx/remote".into(),
             cache: ".mlx/cache".into(),
+            link: CacheLink::Hardlink,
         }
     }
+}
+
+/// How files enter the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheLink {
+    /// Hard link, read-only (copy across file systems).
+    #[default]
+    Hardlink,
+    /// Full copy; the working file stays writable.
+    Copy,
 }
 
 // ---------------------------------------------------------------------------------------

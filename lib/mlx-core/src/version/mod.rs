@@ -223,7 +223,7 @@ impl Repo {
             .map(|c| c.config.data.versioning.clone())
             .unwrap_or_default();
         Self {
-            cache: Cache::open(&v.cache),
+            cache: Cache::open(&v.cache, v.link),
             remote: v.remote,
         }
     }

@@ -23,6 +23,7 @@ use crate::fsutil::{atomic_write, AtomicFile};
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    link: mlx_contracts::config::CacheLink,
     state: PathBuf,
     stats: std::sync::Arc<Mutex<StatCache>>,
 }
@@ -98,7 +99,7 @@ pub fn copy_hashing(mut r: impl Read, mut w: impl Write) -> io::Result<(String, 
 
 impl Cache {
     /// Opens (without creating) a cache directory.
-    pub fn open(root: impl Into<PathBuf>) -> Self {
+    pub fn open(root: impl Into<PathBuf>, link: mlx_contracts::config::CacheLink) -> Self {
         let root = root.into();
         let state = root.join("state.json");
         let stats = fs::read_to_string(&state)
@@ -107,6 +108,7 @@ impl Cache {
             .unwrap_or_default();
         Self {
             root,
+            link,
             state,
             stats: std::sync::Arc::new(Mutex::new(stats)),
         }
@@ -173,8 +175,14 @@ impl Cache {
     pub fn add_file(&self, path: &Path) -> Result<(String, u64)> {
         let stamp = Stamp::of(path)?;
         if let Some(sha) = self.known(&stamp) {
-            self.store_file(path, &sha)?;
+            self.ensure_object(path, &sha)?;
             return Ok((sha, stamp.size));
+        }
+        if self.link == mlx_contracts::config::CacheLink::Hardlink {
+            let (sha, n) = crate::hash::sha256_file(path).with_path("hashing", path)?;
+            self.ensure_object(path, &sha)?;
+            self.remember(Stamp::of(path)?, &sha);
+            return Ok((sha, n));
         }
         let objects = self.root.join("sha256");
         fs::create_dir_all(&objects).with_path("creating", &objects)?;
@@ -202,6 +210,37 @@ impl Cache {
         }
         self.remember(stamp, &sha);
         Ok((sha, n))
+    }
+
+    /// Makes sure the cache holds `path`'s content (known to hash to `sha`): linked or
+    /// copied as configured.
+    fn ensure_object(&self, path: &Path, sha: &str) -> Result<()> {
+        let dest = self.object(sha);
+        if dest.is_file() {
+            return Ok(());
+        }
+        if self.link == mlx_contracts::config::CacheLink::Hardlink && self.link_into(path, &dest)? {
+            return Ok(());
+        }
+        self.store_file(path, sha)
+    }
+
+    /// Hard-links a working file as a cache object and makes the shared inode read-only
+    /// (an in-place edit would otherwise change the cached version too). `false` when
+    /// the file system cannot link it (another device), so the caller copies instead.
+    fn link_into(&self, path: &Path, dest: &Path) -> Result<bool> {
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).with_path("creating", dir)?;
+        }
+        match fs::hard_link(path, dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(true),
+            Err(_) => return Ok(false),
+        }
+        let mut perms = fs::metadata(dest).with_path("reading", dest)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(dest, perms).with_path("protecting", dest)?;
+        Ok(true)
     }
 
     /// Copies a working file into the cache under its hash, unless it is there.
