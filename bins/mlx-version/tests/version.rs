@@ -220,7 +220,10 @@ fn git_history_checkout_diff_log_and_gc() {
     git(d, &["tag", "v1"]);
     // New data arrives as a new file (added files are read-only hard links into the
     // cache, so tools replace them rather than write into them).
-    replace(&d.join("sales.csv"), "day,units,price\n1,10,2.5\n2,12,2.5\n3,9,2.0\n");
+    replace(
+        &d.join("sales.csv"),
+        "day,units,price\n1,10,2.5\n2,12,2.5\n3,9,2.0\n",
+    );
     mlxv(d).args(["add", "sales.csv"]).assert().success();
     git(d, &["commit", "-q", "-am", "dataset v2"]);
 
@@ -345,6 +348,13 @@ fn copy_mode_keeps_the_file_writable_and_separate() {
     let sha = pointer(d, "sales.csv.mlx").sha256;
     let object = d.join(".mlx/cache/sha256").join(&sha[..2]).join(&sha[2..]);
     std::fs::write(d.join("sales.csv"), "changed in place\n").unwrap();
-    assert_eq!(std::fs::read_to_string(object).unwrap(), "day,units\n1,10\n2,12\n", "the cached version is untouched");
-    assert!(!std::fs::metadata(d.join("sales.csv")).unwrap().permissions().readonly());
+    assert_eq!(
+        std::fs::read_to_string(object).unwrap(),
+        "day,units\n1,10\n2,12\n",
+        "the cached version is untouched"
+    );
+    assert!(!std::fs::metadata(d.join("sales.csv"))
+        .unwrap()
+        .permissions()
+        .readonly());
 }

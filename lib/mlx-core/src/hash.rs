@@ -17,9 +17,19 @@ use crate::progress;
 const BLOCK: usize = 1 << 20;
 
 /// SHA-256 (lower-case hex) and size of a reader's content.
-pub fn sha256_reader(mut r: impl Read, mut on_bytes: impl FnMut(u64)) -> io::Result<(String, u64)> {
+pub fn sha256_reader(r: impl Read, on_bytes: impl FnMut(u64)) -> io::Result<(String, u64)> {
+    sha256_reader_sized(r, BLOCK, on_bytes)
+}
+
+/// As [`sha256_reader`], with a read buffer of `buf_len` bytes (small files get a
+/// small buffer: zeroing a 1 MiB buffer per file dominates hashing many tiny files).
+fn sha256_reader_sized(
+    mut r: impl Read,
+    buf_len: usize,
+    mut on_bytes: impl FnMut(u64),
+) -> io::Result<(String, u64)> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
+    let mut buf = vec![0u8; buf_len.clamp(1, BLOCK)];
     let mut total = 0u64;
     loop {
         let n = match r.read(&mut buf) {
@@ -40,7 +50,9 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let bar = progress::bytes_bar(len, &format!("hashing {}", path.display()));
-    let out = sha256_reader(file, |n| bar.inc(n));
+    // One byte more than the size, so the final read sees end of file at once.
+    let buf_len = usize::try_from(len.saturating_add(1)).unwrap_or(BLOCK);
+    let out = sha256_reader_sized(file, buf_len, |n| bar.inc(n));
     bar.finish_and_clear();
     out
 }

@@ -24,6 +24,8 @@ use crate::fsutil::{atomic_write, AtomicFile};
 pub struct Cache {
     root: PathBuf,
     link: mlx_contracts::config::CacheLink,
+    /// The working directory, once, to make stat-cache keys absolute.
+    cwd: PathBuf,
     state: PathBuf,
     stats: std::sync::Arc<Mutex<StatCache>>,
 }
@@ -54,7 +56,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Result<Self> {
+    fn of(path: &Path, cwd: &Path) -> Result<Self> {
         let meta = fs::metadata(path).with_path("reading", path)?;
         #[cfg(unix)]
         let ino = std::os::unix::fs::MetadataExt::ino(&meta);
@@ -65,10 +67,8 @@ impl Stamp {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as i128);
-        let key = fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
+        // Absolute without resolving links or asking for the working directory again.
+        let key = cwd.join(path).display().to_string();
         Ok(Self {
             key,
             ino,
@@ -81,7 +81,8 @@ impl Stamp {
 /// Streams `r` into `w` while hashing; returns the SHA-256 and the byte count.
 pub fn copy_hashing(mut r: impl Read, mut w: impl Write) -> io::Result<(String, u64)> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // 256 KiB: large enough for throughput, small enough to allocate per file.
+    let mut buf = vec![0u8; 256 << 10];
     let mut n = 0u64;
     loop {
         let k = match r.read(&mut buf) {
@@ -109,6 +110,7 @@ impl Cache {
         Self {
             root,
             link,
+            cwd: std::env::current_dir().unwrap_or_default(),
             state,
             stats: std::sync::Arc::new(Mutex::new(stats)),
         }
@@ -126,7 +128,7 @@ impl Cache {
 
     /// SHA-256 of a working file, from the stat cache when the file is unchanged.
     pub fn hash_file(&self, path: &Path) -> Result<(String, u64)> {
-        let stamp = Stamp::of(path)?;
+        let stamp = Stamp::of(path, &self.cwd)?;
         if let Some(sha) = self.known(&stamp) {
             return Ok((sha, stamp.size));
         }
@@ -173,7 +175,7 @@ impl Cache {
     /// copied into a temporary file beside the objects while it is hashed, then renamed
     /// to its hash. An unchanged file (stat cache) that is already cached is not read.
     pub fn add_file(&self, path: &Path) -> Result<(String, u64)> {
-        let stamp = Stamp::of(path)?;
+        let stamp = Stamp::of(path, &self.cwd)?;
         if let Some(sha) = self.known(&stamp) {
             self.ensure_object(path, &sha)?;
             return Ok((sha, stamp.size));
@@ -181,7 +183,8 @@ impl Cache {
         if self.link == mlx_contracts::config::CacheLink::Hardlink {
             let (sha, n) = crate::hash::sha256_file(path).with_path("hashing", path)?;
             self.ensure_object(path, &sha)?;
-            self.remember(Stamp::of(path)?, &sha);
+            // Linking and protecting change the inode's ctime only: the stamp holds.
+            self.remember(stamp, &sha);
             return Ok((sha, n));
         }
         let objects = self.root.join("sha256");
@@ -216,9 +219,6 @@ impl Cache {
     /// copied as configured.
     fn ensure_object(&self, path: &Path, sha: &str) -> Result<()> {
         let dest = self.object(sha);
-        if dest.is_file() {
-            return Ok(());
-        }
         if self.link == mlx_contracts::config::CacheLink::Hardlink && self.link_into(path, &dest)? {
             return Ok(());
         }
@@ -229,16 +229,31 @@ impl Cache {
     /// (an in-place edit would otherwise change the cached version too). `false` when
     /// the file system cannot link it (another device), so the caller copies instead.
     fn link_into(&self, path: &Path, dest: &Path) -> Result<bool> {
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).with_path("creating", dir)?;
+        // Try first: the object directory usually exists, and an existing object means
+        // the content is cached already.
+        let mut linked = fs::hard_link(path, dest);
+        if linked
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        {
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir).with_path("creating", dir)?;
+            }
+            linked = fs::hard_link(path, dest);
         }
-        match fs::hard_link(path, dest) {
+        match linked {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(true),
             Err(_) => return Ok(false),
         }
-        let mut perms = fs::metadata(dest).with_path("reading", dest)?.permissions();
-        perms.set_readonly(true);
+        #[cfg(unix)]
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o444);
+        #[cfg(not(unix))]
+        let perms = {
+            let mut p = fs::metadata(dest).with_path("reading", dest)?.permissions();
+            p.set_readonly(true);
+            p
+        };
         fs::set_permissions(dest, perms).with_path("protecting", dest)?;
         Ok(true)
     }
