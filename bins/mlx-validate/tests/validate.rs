@@ -218,6 +218,14 @@ fn drift_exit_codes_and_column_selection() {
         .args(["drift", "--reference", "r.csv", "--current", "same.csv"])
         .assert()
         .code(0);
+    // The standalone command needs no config: a broken mlx.yaml beside the data is ignored.
+    std::fs::write(d.join("mlx.yaml"), "trainng: {}\n").unwrap();
+    bin()
+        .current_dir(d)
+        .args(["drift", "--reference", "r.csv", "--current", "same.csv"])
+        .assert()
+        .code(0);
+    std::fs::remove_file(d.join("mlx.yaml")).unwrap();
     // One of two columns drifted: 50% reaches the default share, so exit 1.
     bin()
         .current_dir(d)

@@ -284,13 +284,15 @@ fn run_stage(
     args: &clap::ArgMatches,
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
-    // A standalone use reads the config only if there is one.
-    let config = if global.config.exists() {
-        Some(config::load(&global.config, &ProcessEnv)?)
-    } else {
-        None
+    // A standalone use reads the config only if it needs one and there is one.
+    let config = || -> Result<Option<LoadedConfig>, Error> {
+        if global.config.exists() {
+            Ok(Some(config::load(&global.config, &ProcessEnv)?))
+        } else {
+            Ok(None)
+        }
     };
-    if let Some(result) = stage.standalone(args, config.as_ref()) {
+    if let Some(result) = stage.standalone(args, &config) {
         let out = result?;
         ui.info(&out.human);
         if global.json {

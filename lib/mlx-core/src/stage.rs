@@ -94,11 +94,12 @@ pub trait Stage: Send + Sync {
     /// A use of the binary that needs neither config nor work directory (for shell
     /// pipelines, e.g. `mlx-validate drift --reference A --current B`). `None` when
     /// `args` ask for the normal stage run.
-    /// `config` is the loaded config when the config file exists.
+    /// `config` loads the config when there is a config file (only uses that need
+    /// it call it, so a broken `mlx.yaml` does not stop a config-free use).
     fn standalone(
         &self,
         _args: &clap::ArgMatches,
-        _config: Option<&LoadedConfig>,
+        _config: &dyn Fn() -> Result<Option<LoadedConfig>>,
     ) -> Option<Result<Standalone>> {
         None
     }

@@ -199,7 +199,7 @@ impl Stage for Validate {
     fn standalone(
         &self,
         args: &ArgMatches,
-        _config: Option<&crate::config::LoadedConfig>,
+        _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
     ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
         (name == "drift").then(|| standalone_drift(sub))

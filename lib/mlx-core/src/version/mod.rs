@@ -134,10 +134,14 @@ impl Stage for Version {
     fn standalone(
         &self,
         args: &ArgMatches,
-        config: Option<&LoadedConfig>,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
     ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
-        let repo = Repo::from_config(config);
+        let config = match config() {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let repo = Repo::from_config(config.as_ref());
         let paths = |sub: &ArgMatches| -> Vec<PathBuf> {
             sub.get_many::<String>("paths")
                 .map(|v| v.map(PathBuf::from).collect())
