@@ -380,6 +380,10 @@ mod help {
             vec!["config", "check", "--help"],
             vec!["config", "show", "--help"],
             vec!["config", "schema", "--help"],
+            vec!["ingest", "--help"],
+            vec!["version", "--help"],
+            vec!["validate", "--help"],
+            vec!["validate", "drift", "--help"],
         ] {
             mlx()
                 .args(&args)
