@@ -320,15 +320,10 @@ fn ingests_objects_and_globs_from_s3() {
 }
 
 /// Ingests `tests/fixtures/ingest/sales.csv` from a file and, with the same config
-/// otherwise, from a database table loaded with the same rows; returns both frames.
-fn file_vs_database(
-    db_uri: &str,
-    dtypes: &str,
-) -> (
-    mlx_data::polars::prelude::DataFrame,
-    mlx_data::polars::prelude::DataFrame,
-    String,
-) {
+/// otherwise, from a database table loaded with the same rows, and checks that both
+/// give the same frame and that the password (from `password_var`) stays out of the
+/// record.
+fn file_vs_database(db_uri: &str, dtypes: &str, password_var: &str) {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ingest/sales.csv");
     let dir = tempfile::tempdir().unwrap();
@@ -350,7 +345,18 @@ fn file_vs_database(
     );
     bin(d).assert().success();
     let record = std::fs::read_to_string(d.join(".mlx/ingest.json")).unwrap();
-    (from_file, raw(d), record)
+    let from_db = raw(d);
+    assert_eq!(from_db.height(), 240);
+    assert!(
+        from_file.equals_missing(&from_db),
+        "file:\n{from_file}\ndatabase:\n{from_db}"
+    );
+    let password = std::env::var(password_var)
+        .unwrap_or_else(|_| panic!("{password_var} (set by tests/run.sh)"));
+    assert!(
+        !record.contains(&password),
+        "the password leaked into the record"
+    );
 }
 
 /// PostgreSQL (started by tests/run.sh): the same rows as the CSV, typed the same, with
@@ -358,17 +364,10 @@ fn file_vs_database(
 #[test]
 #[ignore = "needs PostgreSQL: run `bash tests/run.sh`"]
 fn postgres_table_equals_the_csv() {
-    let password =
-        std::env::var("MLX_TEST_PG_PASSWORD").expect("MLX_TEST_PG_PASSWORD (set by tests/run.sh)");
-    let (file, db, record) = file_vs_database(
+    file_vs_database(
         "postgres://postgres:${MLX_TEST_PG_PASSWORD}@127.0.0.1:${MLX_TEST_PG_PORT}/sales",
         "{}",
-    );
-    assert_eq!(db.height(), 240);
-    assert!(file.equals_missing(&db), "file:\n{file}\npostgres:\n{db}");
-    assert!(
-        !record.contains(&password),
-        "the password leaked into the record"
+        "MLX_TEST_PG_PASSWORD",
     );
 }
 
@@ -376,17 +375,10 @@ fn postgres_table_equals_the_csv() {
 #[test]
 #[ignore = "needs MariaDB: run `bash tests/run.sh`"]
 fn mariadb_table_equals_the_csv() {
-    let password = std::env::var("MLX_TEST_MYSQL_PASSWORD")
-        .expect("MLX_TEST_MYSQL_PASSWORD (set by tests/run.sh)");
-    let (file, db, record) = file_vs_database(
+    file_vs_database(
         "mysql://mlx:${MLX_TEST_MYSQL_PASSWORD}@127.0.0.1:${MLX_TEST_MYSQL_PORT}/sales",
         "{ promo: bool }",
-    );
-    assert_eq!(db.height(), 240);
-    assert!(file.equals_missing(&db), "file:\n{file}\nmariadb:\n{db}");
-    assert!(
-        !record.contains(&password),
-        "the password leaked into the record"
+        "MLX_TEST_MYSQL_PASSWORD",
     );
 }
 

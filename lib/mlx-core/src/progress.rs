@@ -39,15 +39,3 @@ pub fn bytes_bar(len: u64, message: &str) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
-
-/// A bar over `len` items (rows, files, candidates).
-pub fn items_bar(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), target());
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(message.to_owned());
-    bar
-}
