@@ -235,15 +235,20 @@ fn mlx_run_ingests_then_validates_and_skips_when_nothing_changed() {
     let mut mlx = Command::cargo_bin("mlx").unwrap();
     mlx.current_dir(d)
         .env_remove("GITHUB_ACTIONS")
-        .arg("run")
+        .args(["run", "--to", "validate"])
         .assert()
         .success();
     assert!(d.join(".mlx/validate.json").exists());
     let mut again = Command::cargo_bin("mlx").unwrap();
-    again.current_dir(d).arg("run").assert().success().stderr(
-        predicate::str::contains("- ingest: up to date")
-            .and(predicate::str::contains("- validate: up to date")),
-    );
+    again
+        .current_dir(d)
+        .args(["run", "--to", "validate"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("- ingest: up to date")
+                .and(predicate::str::contains("- validate: up to date")),
+        );
 }
 
 /// Puts an object into the test S3 server (moto accepts unsigned requests).

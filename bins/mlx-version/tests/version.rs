@@ -273,7 +273,10 @@ fn the_stage_versions_the_ingested_dataset_in_mlx_run() {
     )
     .unwrap();
     let mut mlx = Command::cargo_bin("mlx").unwrap();
-    mlx.current_dir(d).arg("run").assert().success();
+    mlx.current_dir(d)
+        .args(["run", "--to", "version"])
+        .assert()
+        .success();
     let rec = mlx_contracts::StageRecord::from_json(
         &std::fs::read_to_string(d.join(".mlx/version.json")).unwrap(),
     )

@@ -166,8 +166,8 @@ Examples:
   mlx config schema --contract stage-record")]
     Schema {
         /// Print a file contract's schema instead.
-        #[arg(long, value_enum)]
-        contract: Option<Contract>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(config::CONTRACTS))]
+        contract: Option<String>,
     },
 }
 
@@ -175,13 +175,6 @@ Examples:
 enum ShowFormat {
     Yaml,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Contract {
-    StageRecord,
-    ValidationReport,
-    Reference,
 }
 
 /// `main` of the `mlx` umbrella with the built-in stages.
@@ -292,7 +285,7 @@ fn run_stage(
             Ok(None)
         }
     };
-    if let Some(result) = stage.standalone(args, &config) {
+    if let Some(result) = stage.standalone(args, &config, &Workdir::new(&global.workdir)) {
         let out = result?;
         ui.info(&out.human);
         if global.json {
@@ -430,14 +423,7 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
         ConfigCommand::Schema { contract } => {
             let text = match contract {
                 None => config::schema_json(),
-                Some(c) => {
-                    let name = match c {
-                        Contract::StageRecord => "stage-record",
-                        Contract::ValidationReport => "validation-report",
-                        Contract::Reference => "reference",
-                    };
-                    config::contract_schema_json(name).unwrap_or_default()
-                }
+                Some(name) => config::contract_schema_json(&name).unwrap_or_default(),
             };
             print!("{text}");
             Ok(ExitStatus::Ok)

@@ -12,5 +12,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::ingest::Ingest,
         &mlx_core::version::Version,
         &mlx_core::validate::Validate,
+        &mlx_core::features::Features,
     ]
 }

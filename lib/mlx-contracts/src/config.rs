@@ -387,19 +387,23 @@ pub enum PsiBins {
 // ---------------------------------------------------------------------------------------
 // features
 
-/// Feature engineering.
+/// Feature engineering, stateful transforms and the feature store (`mlx-features`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Features {
-    /// Deterministic features, computed in order.
+    /// Deterministic features, computed in order (a feature may use an earlier one).
+    /// Rows are ordered by `data.time_column` first, so lags and windows follow time.
     pub derived: Vec<FeatureDef>,
-    /// Stateful transforms fitted on the training split only.
+    /// Stateful transforms, fitted on the training split only and saved with the model;
+    /// applied in order.
     pub transforms: Vec<TransformDef>,
-    /// What to do with rows made incomplete by lags and windows.
+    /// What to do with rows whose lag or window features are missing (the first rows of
+    /// each entity).
     pub incomplete_rows: IncompleteRows,
-    /// Columns excluded from the model's inputs.
+    /// Columns that are not model inputs (ids, free text). The target and
+    /// `data.time_column` are never inputs.
     pub exclude: Vec<String>,
-    /// Feature store settings.
+    /// Feature store: offline (versioned Parquet) and online (latest values per entity).
     pub store: FeatureStore,
 }
 
@@ -407,45 +411,72 @@ pub struct Features {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureDef {
-    /// Output column name, e.g. `lag_7`.
+    /// Output column name, e.g. `lag_7`. For `cyclical`, the two outputs are
+    /// `<name>_sin` and `<name>_cos`.
     pub name: String,
     /// Kind of feature.
     pub kind: FeatureKind,
-    /// Input column.
+    /// Input column (`lag`, `diff`, `rolling`, `expanding`, `group_agg`; the timestamp
+    /// for `calendar`, `cyclical`, `holiday`, default `data.time_column`).
     pub column: Option<String>,
-    /// Lag / difference periods.
+    /// Periods for `lag` and `diff` (default 1).
     pub periods: Option<u32>,
-    /// Window length in rows (`7`) or time (`7d`).
+    /// Window for `rolling`: rows (`7`) or a duration over `data.time_column`
+    /// (`7d`, `12h`, `30m`, `2w`).
     pub window: Option<String>,
-    /// Aggregation for rolling, expanding and group features.
+    /// Fewest non-missing values a window needs; default: the window's row count for row
+    /// windows (as pandas), 1 for time windows and `expanding`.
+    pub min_periods: Option<u32>,
+    /// Aggregation for `rolling`, `expanding` and `group_agg`.
     pub agg: Option<Agg>,
-    /// Compute per group of these columns.
-    pub over: Vec<String>,
-    /// Calendar part for `calendar` / `cyclical` (`day_of_week`, `month`, `hour`, `day_of_year`).
-    pub part: Option<String>,
+    /// Compute per entity or group of these columns; default `data.entity_columns`.
+    pub over: Option<Vec<String>>,
+    /// Calendar part for `calendar` and `cyclical`.
+    pub part: Option<CalendarPart>,
     /// Holiday dates (`YYYY-MM-DD`) for `holiday`.
     pub dates: Vec<String>,
-    /// File with one holiday date per line, for `holiday`.
+    /// File with one holiday date (`YYYY-MM-DD`) per line, for `holiday` (a path as in
+    /// `data.sources`). Lines starting with `#` are ignored.
     pub dates_file: Option<String>,
-    /// Arithmetic expression over columns for `expr`, e.g. `price / competitor_price`.
+    /// Arithmetic over columns for `expr`: `+ - * /`, parentheses, numbers, column
+    /// names and `log`, `exp`, `sqrt`, `abs`, e.g. `price / competitor_price`.
     pub expr: Option<String>,
 }
 
 /// Kinds of derived features.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
 pub enum FeatureKind {
+    /// The value `periods` rows earlier (per entity).
     #[default]
     Lag,
+    /// The change since `periods` rows earlier (per entity).
     Diff,
+    /// A statistic over a trailing window of rows or time (per entity).
     Rolling,
+    /// A statistic over all earlier rows, this one included (per entity).
     Expanding,
+    /// A calendar part of a timestamp as a number.
     Calendar,
+    /// A calendar part as `sin` and `cos` of its angle on the cycle.
     Cyclical,
+    /// Whether the date is in the holiday list (true/false).
     Holiday,
+    /// A statistic per group joined back to every row of the group.
     GroupAgg,
+    /// Arithmetic between columns.
     Expr,
+}
+
+impl FeatureKind {
+    /// Whether the feature needs earlier rows of the same entity (so online serving reads
+    /// it from the online store rather than computing it from the request).
+    pub fn needs_history(self) -> bool {
+        matches!(
+            self,
+            Self::Lag | Self::Diff | Self::Rolling | Self::Expanding | Self::GroupAgg
+        )
+    }
 }
 
 /// Aggregations.
@@ -454,6 +485,7 @@ pub enum FeatureKind {
 #[allow(missing_docs)]
 pub enum Agg {
     Mean,
+    /// Sample standard deviation (ddof 1, as pandas).
     Std,
     Min,
     Max,
@@ -462,19 +494,66 @@ pub enum Agg {
     Median,
 }
 
+/// Calendar parts, numbered as pandas numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarPart {
+    /// Monday 0 … Sunday 6 (cycle 7).
+    DayOfWeek,
+    /// 1 … 31 (cycle 31).
+    DayOfMonth,
+    /// 1 … 366 (cycle 365).
+    DayOfYear,
+    /// ISO week 1 … 53 (cycle 52).
+    Week,
+    /// 1 … 12 (cycle 12).
+    Month,
+    /// 1 … 4 (cycle 4).
+    Quarter,
+    /// 0 … 23 (cycle 24).
+    Hour,
+    /// 0 … 59 (cycle 60).
+    Minute,
+    /// The year (no cycle; `calendar` only).
+    Year,
+}
+
+impl CalendarPart {
+    /// The cycle length used by `cyclical` (None for `year`).
+    pub fn period(self) -> Option<f64> {
+        Some(match self {
+            Self::DayOfWeek => 7.0,
+            Self::DayOfMonth => 31.0,
+            Self::DayOfYear => 365.0,
+            Self::Week => 52.0,
+            Self::Month => 12.0,
+            Self::Quarter => 4.0,
+            Self::Hour => 24.0,
+            Self::Minute => 60.0,
+            Self::Year => return None,
+        })
+    }
+}
+
 /// One stateful transform.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransformDef {
-    /// Transform kind.
+    /// Transform kind; `strategy` must be one of its strategies.
     pub kind: TransformKind,
-    /// Columns it applies to (all numeric / all categorical when empty).
+    /// Columns it applies to; empty means every numeric input (`scale`, numeric
+    /// imputation) or every text input (`encode`, `mode` and `constant` imputation).
     pub columns: Vec<String>,
-    /// Strategy, e.g. `minmax`, `zscore`, `robust`, `mean`, `median`, `mode`, `constant`,
-    /// `ffill`, `onehot`, `ordinal`, `frequency`, `target`.
-    pub strategy: Option<String>,
-    /// Fill value for constant imputation.
+    /// The strategy: `scale`: minmax, zscore, robust; `impute`: mean, median, mode,
+    /// constant, ffill; `encode`: onehot, ordinal, frequency, target.
+    pub strategy: Option<TransformStrategy>,
+    /// Fill value for `constant` imputation (a number for numeric columns).
     pub fill_value: Option<String>,
+    /// Smoothing for `target` encoding: `auto` (empirical Bayes, as scikit-learn) or a
+    /// number of pseudo-rows at the global mean.
+    pub smooth: Option<String>,
+    /// Folds for the out-of-fold `target` encoding of training rows (default 5).
+    pub folds: Option<u32>,
 }
 
 /// Stateful transform kinds.
@@ -488,33 +567,133 @@ pub enum TransformKind {
     Encode,
 }
 
-/// Handling of rows made incomplete by lags.
+/// Transform strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransformStrategy {
+    /// `(x - min) / (max - min)`.
+    Minmax,
+    /// `(x - mean) / std` (population std, as scikit-learn's `StandardScaler`).
+    Zscore,
+    /// `(x - median) / IQR` (as scikit-learn's `RobustScaler`).
+    Robust,
+    /// Training mean.
+    Mean,
+    /// Training median.
+    Median,
+    /// Most frequent training value (the smallest on ties, as scikit-learn).
+    Mode,
+    /// `fill_value`.
+    Constant,
+    /// The previous value in time order (per entity); the last training value online.
+    Ffill,
+    /// One 0/1 column per training category plus `<column>__unknown`.
+    Onehot,
+    /// The category's index in sorted order; unknown categories are -1.
+    Ordinal,
+    /// The category's share of training rows; unknown categories are 0.
+    Frequency,
+    /// The smoothed mean target per category, out-of-fold for training rows; unknown
+    /// categories get the global mean.
+    Target,
+}
+
+impl TransformStrategy {
+    /// The kind a strategy belongs to.
+    pub fn kind(self) -> TransformKind {
+        match self {
+            Self::Minmax | Self::Zscore | Self::Robust => TransformKind::Scale,
+            Self::Mean | Self::Median | Self::Mode | Self::Constant | Self::Ffill => {
+                TransformKind::Impute
+            }
+            Self::Onehot | Self::Ordinal | Self::Frequency | Self::Target => TransformKind::Encode,
+        }
+    }
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minmax => "minmax",
+            Self::Zscore => "zscore",
+            Self::Robust => "robust",
+            Self::Mean => "mean",
+            Self::Median => "median",
+            Self::Mode => "mode",
+            Self::Constant => "constant",
+            Self::Ffill => "ffill",
+            Self::Onehot => "onehot",
+            Self::Ordinal => "ordinal",
+            Self::Frequency => "frequency",
+            Self::Target => "target",
+        }
+    }
+}
+
+impl TransformKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scale => "scale",
+            Self::Impute => "impute",
+            Self::Encode => "encode",
+        }
+    }
+    /// The strategy used when none is given.
+    pub fn default_strategy(self) -> TransformStrategy {
+        match self {
+            Self::Scale => TransformStrategy::Zscore,
+            Self::Impute => TransformStrategy::Median,
+            Self::Encode => TransformStrategy::Onehot,
+        }
+    }
+}
+
+/// Handling of rows whose lag or window features are missing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
 pub enum IncompleteRows {
+    /// Drop them (as `dropna()` in the design documents).
     #[default]
     Drop,
-    Impute,
+    /// Keep them with missing values, for an `impute` transform (fitted on the training
+    /// split) to fill.
+    Keep,
+    /// Fill the missing derived values with 0.
+    Zero,
 }
 
 /// Feature store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureStore {
-    /// Offline store location (versioned Parquet).
-    pub offline: String,
-    /// Online store: a local file path or `redis://`.
-    pub online: String,
+    /// Offline store: a directory of versioned Parquet per view
+    /// [default: `<workdir>/feature-store/offline`].
+    pub offline: Option<String>,
+    /// Online store: a local key-value file (embedded default,
+    /// `<workdir>/feature-store/online.redb`) or `redis://host:port/db`.
+    pub online: Option<String>,
+    /// Feature views.
+    pub views: Vec<FeatureView>,
 }
 
-impl Default for FeatureStore {
-    fn default() -> Self {
-        Self {
-            offline: ".mlx/feature-store/offline".into(),
-            online: ".mlx/feature-store/online.db".into(),
-        }
-    }
+/// A feature view: features of an entity over time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureView {
+    /// View name (a file-name-safe identifier).
+    pub name: String,
+    /// A table (CSV, Parquet, ...) of feature rows (a path as in `data.sources`). Rows are
+    /// joined point-in-time-correct onto the dataset. Without `source`, the view publishes
+    /// this dataset's own derived features (for the online store).
+    pub source: Option<String>,
+    /// Entity key columns; default `data.entity_columns`.
+    pub entity: Vec<String>,
+    /// Event-time column of the view; default `data.time_column`.
+    pub timestamp: Option<String>,
+    /// Feature columns; default every column that is not a key or the timestamp.
+    pub features: Vec<String>,
+    /// How old a feature value may be at a label's time and still be used (`30d`, `12h`);
+    /// older values count as missing. Default: no limit.
+    pub ttl: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -529,16 +708,31 @@ pub struct Split {
     pub strategy: Option<SplitStrategy>,
     /// Training fraction.
     pub train: f64,
-    /// Validation fraction.
+    /// Validation fraction (early stopping, threshold tuning).
     pub validation: f64,
-    /// Test fraction.
+    /// Test fraction (held out for evaluation). The fold strategies hold it out first
+    /// and fold the rest; `0` folds every row.
     pub test: f64,
-    /// Number of folds or windows for `kfold`, `expanding_window`, `sliding_window`.
+    /// `temporal`: the test set is the last N rows.
+    pub test_rows: Option<u64>,
+    /// `temporal`: the test set is the last N days.
+    pub test_days: Option<u32>,
+    /// `temporal`: the test set is every row at or after this date (`YYYY-MM-DD`).
+    pub cutoff: Option<String>,
+    /// Number of folds (`kfold`, `stratified_kfold`, `group_kfold`) or windows
+    /// (`expanding_window`, `sliding_window`).
     pub folds: u32,
-    /// Shuffle before splitting (`random`, `kfold`).
+    /// Shuffle before splitting (`random`, `stratified`, `group` always shuffle;
+    /// `kfold`, `stratified_kfold`, `group_kfold` only when set).
     pub shuffle: bool,
-    /// Rows (or time) left out between train and test to avoid leakage from lags.
+    /// Rows left out between training and the following validation/test rows (time
+    /// orders), so lags cannot see across the boundary.
     pub gap: u32,
+    /// Rows per validation window for `expanding_window` / `sliding_window`
+    /// (default: rows / (folds + 1), as scikit-learn's `TimeSeriesSplit`).
+    pub window_rows: Option<u64>,
+    /// Training rows per window for `sliding_window` (scikit-learn's `max_train_size`).
+    pub max_train_size: Option<u64>,
     /// Seed for shuffling; defaults to `training.seed`.
     pub seed: Option<u64>,
 }
@@ -550,9 +744,14 @@ impl Default for Split {
             train: 0.7,
             validation: 0.15,
             test: 0.15,
+            test_rows: None,
+            test_days: None,
+            cutoff: None,
             folds: 5,
             shuffle: false,
             gap: 0,
+            window_rows: None,
+            max_train_size: None,
             seed: None,
         }
     }
@@ -581,6 +780,31 @@ impl SplitStrategy {
             self,
             Self::Temporal | Self::ExpandingWindow | Self::SlidingWindow
         )
+    }
+    /// Whether the strategy makes cross-validation folds.
+    pub fn is_folded(self) -> bool {
+        matches!(
+            self,
+            Self::Kfold
+                | Self::StratifiedKfold
+                | Self::GroupKfold
+                | Self::ExpandingWindow
+                | Self::SlidingWindow
+        )
+    }
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::Stratified => "stratified",
+            Self::Group => "group",
+            Self::Temporal => "temporal",
+            Self::Kfold => "kfold",
+            Self::StratifiedKfold => "stratified_kfold",
+            Self::GroupKfold => "group_kfold",
+            Self::ExpandingWindow => "expanding_window",
+            Self::SlidingWindow => "sliding_window",
+        }
     }
 }
 

@@ -95,11 +95,13 @@ pub trait Stage: Send + Sync {
     /// pipelines, e.g. `mlx-validate drift --reference A --current B`). `None` when
     /// `args` ask for the normal stage run.
     /// `config` loads the config when there is a config file (only uses that need
-    /// it call it, so a broken `mlx.yaml` does not stop a config-free use).
+    /// it call it, so a broken `mlx.yaml` does not stop a config-free use); `workdir` is
+    /// the work directory from `--workdir`.
     fn standalone(
         &self,
         _args: &clap::ArgMatches,
         _config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        _workdir: &Workdir,
     ) -> Option<Result<Standalone>> {
         None
     }

@@ -30,15 +30,28 @@ pub fn schema_json() -> String {
 
 /// The file contracts with a published JSON Schema, by the name `mlx config schema
 /// --contract` takes.
-pub const CONTRACTS: &[&str] = &["stage-record", "validation-report", "reference"];
+pub const CONTRACTS: &[&str] = &[
+    "stage-record",
+    "validation-report",
+    "reference",
+    "features-report",
+    "preprocessor",
+    "feature-view-version",
+    "online-record",
+];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
 pub fn contract_schema_json(name: &str) -> Option<String> {
+    use mlx_contracts::features;
     use mlx_contracts::validate::{Reference, ValidationReport};
     let schema = match name {
         "stage-record" => schemars::schema_for!(mlx_contracts::StageRecord),
         "validation-report" => schemars::schema_for!(ValidationReport),
         "reference" => schemars::schema_for!(Reference),
+        "features-report" => schemars::schema_for!(features::FeaturesReport),
+        "preprocessor" => schemars::schema_for!(features::Preprocessor),
+        "feature-view-version" => schemars::schema_for!(features::ViewVersion),
+        "online-record" => schemars::schema_for!(features::OnlineRecord),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

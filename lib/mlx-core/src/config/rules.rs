@@ -42,12 +42,7 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     } else {
         "pipeline.problem_type"
     };
-    let name = |s: SplitStrategy| {
-        serde_json::to_value(s)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    };
+    let name = |s: SplitStrategy| s.as_str();
     if temporal_problem && !strategy.is_temporal() {
         err(
             "split.strategy",
@@ -102,14 +97,7 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             Some("set `data.group_column` to the column whose values must not cross splits".into()),
         );
     }
-    let folded = matches!(
-        strategy,
-        SplitStrategy::Kfold
-            | SplitStrategy::StratifiedKfold
-            | SplitStrategy::GroupKfold
-            | SplitStrategy::ExpandingWindow
-            | SplitStrategy::SlidingWindow
-    );
+    let folded = strategy.is_folded();
     if folded && c.split.folds < 2 {
         err(
             "split.folds",
@@ -143,7 +131,9 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
                 Some("e.g. 0.7 / 0.15 / 0.15 (the default)".into()),
             );
         }
-        if c.split.train <= 0.0 || c.split.test <= 0.0 {
+        let sized_by_time =
+            c.split.test_rows.is_some() || c.split.test_days.is_some() || c.split.cutoff.is_some();
+        if c.split.train <= 0.0 || (c.split.test <= 0.0 && !sized_by_time) {
             err(
                 "split.test",
                 "the train and test fractions must be above 0".into(),
@@ -151,6 +141,81 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
+
+    let temporal_only = [
+        ("split.test_rows", c.split.test_rows.is_some()),
+        ("split.test_days", c.split.test_days.is_some()),
+        ("split.cutoff", c.split.cutoff.is_some()),
+    ];
+    let given: Vec<&str> = temporal_only
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(k, _)| *k)
+        .collect();
+    if !given.is_empty() && !strategy.is_temporal() {
+        err(
+            given[0],
+            format!(
+                "`{}` sizes a time-ordered test set, but the split is `{}`",
+                given[0].trim_start_matches("split."),
+                strategy.as_str()
+            ),
+            Some(
+                "use `strategy: temporal` (or a window strategy), or size the test set with `test`"
+                    .into(),
+            ),
+        );
+    } else if given.len() > 1 {
+        err(
+            given[1],
+            format!("`{}` and `{}` both size the test set", given[0], given[1]),
+            Some("keep one of them".into()),
+        );
+    }
+    if let Some(cutoff) = &c.split.cutoff {
+        if chrono::NaiveDate::parse_from_str(cutoff, "%Y-%m-%d").is_err() {
+            err(
+                "split.cutoff",
+                format!("`{cutoff}` is not a date"),
+                Some("write it as YYYY-MM-DD".into()),
+            );
+        }
+    }
+    if c.split.max_train_size.is_some() && strategy != SplitStrategy::SlidingWindow {
+        err(
+            "split.max_train_size",
+            format!(
+                "`max_train_size` bounds the training window of `sliding_window`, but the split is `{}`",
+                strategy.as_str()
+            ),
+            Some("use `strategy: sliding_window`, or remove `max_train_size`".into()),
+        );
+    }
+    if strategy == SplitStrategy::SlidingWindow && c.split.max_train_size.is_none() {
+        err(
+            strategy_key,
+            "`sliding_window` needs `split.max_train_size` (rows per training window)".into(),
+            Some(
+                "set `max_train_size`, or use `expanding_window` to train on all earlier rows"
+                    .into(),
+            ),
+        );
+    }
+    if c.split.window_rows.is_some()
+        && !matches!(
+            strategy,
+            SplitStrategy::ExpandingWindow | SplitStrategy::SlidingWindow
+        )
+    {
+        err(
+            "split.window_rows",
+            "`window_rows` sizes the windows of `expanding_window` / `sliding_window`".into(),
+            Some("remove it, or pick a window strategy".into()),
+        );
+    }
+
+    // --- features ---------------------------------------------------------------------
+    features(c, &mut err);
 
     // --- pipeline and models --------------------------------------------------------
     if let (Some(t), Some(_)) = (c.pipeline.model_type, raw.pipeline.model_type) {
@@ -508,4 +573,328 @@ fn metrics_for(problem: ProblemType, task: Option<Task>) -> String {
         .map(|m| m.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Rules of `features:`.
+fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
+    use mlx_contracts::config::{FeatureKind as K, TransformStrategy};
+
+    use crate::features::derive::{Span, Window};
+    let f = &c.features;
+    let mut outputs: BTreeSet<String> = BTreeSet::new();
+    for (i, d) in f.derived.iter().enumerate() {
+        let key = |k: &str| format!("features.derived[{i}].{k}");
+        let kind = serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if d.name.trim().is_empty() {
+            err(
+                &format!("features.derived[{i}]"),
+                "a derived feature needs `name`".into(),
+                None,
+            );
+        }
+        let names = if d.kind == K::Cyclical {
+            vec![format!("{}_sin", d.name), format!("{}_cos", d.name)]
+        } else {
+            vec![d.name.clone()]
+        };
+        for n in names {
+            if !outputs.insert(n.clone()) {
+                err(
+                    &key("name"),
+                    format!("two derived features are named `{n}`"),
+                    None,
+                );
+            }
+        }
+        // Which keys each kind reads.
+        let uses: &[&str] = match d.kind {
+            K::Lag | K::Diff => &["column", "periods", "over"],
+            K::Rolling => &["column", "window", "agg", "min_periods", "periods", "over"],
+            K::Expanding => &["column", "agg", "min_periods", "periods", "over"],
+            K::GroupAgg => &["column", "agg", "over"],
+            K::Calendar | K::Cyclical => &["column", "part"],
+            K::Holiday => &["column", "dates", "dates_file"],
+            K::Expr => &["expr"],
+        };
+        let set = [
+            ("column", d.column.is_some()),
+            ("periods", d.periods.is_some()),
+            ("window", d.window.is_some()),
+            ("min_periods", d.min_periods.is_some()),
+            ("agg", d.agg.is_some()),
+            ("over", d.over.is_some()),
+            ("part", d.part.is_some()),
+            ("dates", !d.dates.is_empty()),
+            ("dates_file", d.dates_file.is_some()),
+            ("expr", d.expr.is_some()),
+        ];
+        for (k, present) in set {
+            if present && !uses.contains(&k) {
+                err(
+                    &key(k),
+                    format!("`{k}` has no meaning for a `{kind}` feature"),
+                    Some(format!("a `{kind}` feature reads: {}", uses.join(", "))),
+                );
+            }
+        }
+        let needs = |k: &str, present: bool, err: &mut dyn FnMut(&str, String, Option<String>)| {
+            if !present {
+                err(
+                    &format!("features.derived[{i}]"),
+                    format!("the `{kind}` feature `{}` needs `{k}`", d.name),
+                    None,
+                );
+            }
+        };
+        match d.kind {
+            K::Lag | K::Diff => needs("column", d.column.is_some(), err),
+            K::Rolling => {
+                needs("column", d.column.is_some(), err);
+                needs("window", d.window.is_some(), err);
+                needs("agg", d.agg.is_some(), err);
+            }
+            K::Expanding | K::GroupAgg => {
+                needs("column", d.column.is_some(), err);
+                needs("agg", d.agg.is_some(), err);
+            }
+            K::Calendar | K::Cyclical => needs("part", d.part.is_some(), err),
+            K::Holiday => needs("dates", !d.dates.is_empty() || d.dates_file.is_some(), err),
+            K::Expr => needs("expr", d.expr.is_some(), err),
+        }
+        if matches!(d.kind, K::Lag | K::Diff) && d.periods == Some(0) {
+            err(
+                &key("periods"),
+                "`periods: 0` is the row itself; use 1 or more".into(),
+                None,
+            );
+        }
+        if let Some(w) = &d.window {
+            match Window::parse(w) {
+                Err(m) => err(&key("window"), m, None),
+                Ok(Window::Time(_)) if c.data.time_column.is_none() => err(
+                    &key("window"),
+                    format!("the time window `{w}` needs `data.time_column`"),
+                    Some("set `data.time_column`, or give the window in rows (`7`)".into()),
+                ),
+                Ok(Window::Rows(n)) if d.min_periods.is_some_and(|m| m as usize > n) => err(
+                    &key("min_periods"),
+                    format!("`min_periods` is larger than the window of {n} rows"),
+                    None,
+                ),
+                _ => {}
+            }
+        }
+        if d.kind == K::Cyclical && d.part == Some(mlx_contracts::config::CalendarPart::Year) {
+            err(
+                &key("part"),
+                "`year` has no cycle; use `calendar` for the year".into(),
+                None,
+            );
+        }
+        if matches!(d.kind, K::Calendar | K::Cyclical | K::Holiday)
+            && d.column.is_none()
+            && c.data.time_column.is_none()
+        {
+            err(
+                &format!("features.derived[{i}]"),
+                format!("the `{kind}` feature `{}` needs a timestamp", d.name),
+                Some("set `column`, or `data.time_column`".into()),
+            );
+        }
+        for (j, date) in d.dates.iter().enumerate() {
+            if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
+                err(
+                    &format!("features.derived[{i}].dates[{j}]"),
+                    format!("`{date}` is not a date"),
+                    Some("write it as YYYY-MM-DD".into()),
+                );
+            }
+        }
+        if let Some(e) = &d.expr {
+            if let Err(m) = crate::features::expr::parse(e) {
+                err(&key("expr"), m, None);
+            }
+        }
+        if d.kind == K::GroupAgg && d.column.is_some() && d.column == c.data.target {
+            err(
+                &key("column"),
+                format!(
+                    "a group aggregate of the target `{}` is computed over every row, test rows \
+                     included, so it leaks test labels into training",
+                    d.column.as_deref().unwrap_or_default()
+                ),
+                Some("use a `target` encoding transform, which is fitted on training rows out of fold".into()),
+            );
+        }
+        if d.kind == K::GroupAgg
+            && d.over.as_ref().is_none_or(Vec::is_empty)
+            && c.data.entity_columns.is_empty()
+        {
+            err(
+                &format!("features.derived[{i}]"),
+                format!(
+                    "the `group_agg` feature `{}` needs `over` (the group columns)",
+                    d.name
+                ),
+                None,
+            );
+        }
+    }
+    if let Some(t) = &c.data.target {
+        if f.exclude.contains(t) {
+            err(
+                "features.exclude",
+                format!("the target `{t}` is never a model input; no need to exclude it"),
+                Some("remove it from `exclude`".into()),
+            );
+        }
+    }
+    for (i, t) in f.transforms.iter().enumerate() {
+        let key = |k: &str| format!("features.transforms[{i}].{k}");
+        let strategy = t.strategy.unwrap_or(t.kind.default_strategy());
+        if strategy.kind() != t.kind {
+            err(
+                &key("strategy"),
+                format!(
+                    "`{}` is a `{}` strategy, not a `{}` one",
+                    strategy.as_str(),
+                    strategy.kind().as_str(),
+                    t.kind.as_str()
+                ),
+                Some(format!("use `kind: {}`", strategy.kind().as_str())),
+            );
+        }
+        if (strategy == TransformStrategy::Constant) != t.fill_value.is_some() {
+            if t.fill_value.is_some() {
+                err(
+                    &key("fill_value"),
+                    "`fill_value` is only read by `strategy: constant`".into(),
+                    None,
+                );
+            } else {
+                err(
+                    &key("strategy"),
+                    "`constant` imputation needs `fill_value`".into(),
+                    None,
+                );
+            }
+        }
+        if strategy != TransformStrategy::Target {
+            for (k, present) in [("smooth", t.smooth.is_some()), ("folds", t.folds.is_some())] {
+                if present {
+                    err(
+                        &key(k),
+                        format!("`{k}` is only read by `strategy: target`"),
+                        None,
+                    );
+                }
+            }
+        } else {
+            if c.data.target.is_none() {
+                err(
+                    &key("strategy"),
+                    "target encoding needs `data.target`".into(),
+                    None,
+                );
+            }
+            if let Some(s) = t.smooth.as_deref() {
+                if s != "auto" && !s.parse::<f64>().is_ok_and(|v| v >= 0.0) {
+                    err(
+                        &key("smooth"),
+                        format!("`{s}` is not a smoothing"),
+                        Some("write `auto` or a number of at least 0".into()),
+                    );
+                }
+            }
+            if t.folds.is_some_and(|k| k < 2) {
+                err(
+                    &key("folds"),
+                    "out-of-fold encoding needs at least 2 folds".into(),
+                    None,
+                );
+            }
+        }
+        for (j, col) in t.columns.iter().enumerate() {
+            if Some(col) == c.data.target.as_ref() || Some(col) == c.data.time_column.as_ref() {
+                err(
+                    &format!("features.transforms[{i}].columns[{j}]"),
+                    format!("`{col}` is the target or the time column, never a model input"),
+                    None,
+                );
+            }
+        }
+    }
+    if let Some(online) = &f.store.online {
+        if online.contains("://")
+            && !["redis://", "rediss://", "redis+unix://", "file://"]
+                .iter()
+                .any(|p| online.starts_with(p))
+        {
+            err(
+                "features.store.online",
+                format!("`{online}` is not an online store mlx can use"),
+                Some("use a local file path (the embedded store) or `redis://host:6379/0`".into()),
+            );
+        }
+    }
+    let mut views = BTreeSet::new();
+    for (i, v) in f.store.views.iter().enumerate() {
+        let key = |k: &str| format!("features.store.views[{i}].{k}");
+        let safe = !v.name.is_empty()
+            && v.name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        if !safe {
+            err(
+                &key("name"),
+                format!("`{}` is not a view name", v.name),
+                Some("use letters, digits, `_` and `-`".into()),
+            );
+        }
+        if !views.insert(v.name.clone()) {
+            err(
+                &key("name"),
+                format!("two views are named `{}`", v.name),
+                None,
+            );
+        }
+        if v.entity.is_empty() && c.data.entity_columns.is_empty() {
+            err(
+                &format!("features.store.views[{i}]"),
+                format!(
+                    "view `{}` needs `entity` (or `data.entity_columns`)",
+                    v.name
+                ),
+                None,
+            );
+        }
+        if v.timestamp.is_none() && c.data.time_column.is_none() {
+            err(
+                &format!("features.store.views[{i}]"),
+                format!(
+                    "view `{}` needs `timestamp` (or `data.time_column`)",
+                    v.name
+                ),
+                None,
+            );
+        }
+        if v.source.is_some() && c.data.time_column.is_none() {
+            err(
+                &key("source"),
+                format!(
+                    "view `{}` is joined point in time, which needs `data.time_column` (when each row happened)",
+                    v.name
+                ),
+                None,
+            );
+        }
+        if let Some(t) = &v.ttl {
+            if let Err(m) = Span::parse(t) {
+                err(&key("ttl"), m, None);
+            }
+        }
+    }
 }

@@ -200,6 +200,7 @@ impl Stage for Validate {
         &self,
         args: &ArgMatches,
         _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
+        _workdir: &crate::workdir::Workdir,
     ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
         (name == "drift").then(|| standalone_drift(sub))

@@ -135,6 +135,7 @@ impl Stage for Version {
         &self,
         args: &ArgMatches,
         config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        _workdir: &crate::workdir::Workdir,
     ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
         let config = match config() {

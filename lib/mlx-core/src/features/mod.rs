@@ -1,0 +1,901 @@
+//! `mlx-features`: derived features, feature views joined point-in-time, the split and
+//! the fitted preprocessing; `materialize` and `get` for the online store; `join` for
+//! a config-free point-in-time join.
+//!
+//! Owns `features/` in the work directory and the feature store.
+
+pub mod derive;
+pub mod expr;
+pub mod split;
+pub mod store;
+pub mod transform;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use mlx_contracts::config::{Config, FeatureView, SplitStrategy, TransformStrategy};
+use mlx_contracts::features::{
+    FeaturesReport, FoldSummary, Preprocessor, SplitSummary, ViewReport, FEATURES_REPORT_VERSION,
+    PREPROCESSOR_VERSION,
+};
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::*;
+
+use crate::config::LoadedConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{atomic_write, AtomicFile};
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::Workdir;
+use derive::{Roles, Span};
+use store::{Offline, ViewData};
+
+/// The dataset read by default: what `mlx-ingest` writes.
+pub const DEFAULT_DATASET: &str = "data/raw.parquet";
+/// The dataset with derived features, ordered by time.
+pub const FEATURES_FILE: &str = "features/features.parquet";
+/// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with
+/// [`FEATURES_FILE`].
+pub const SPLIT_FILE: &str = "features/split.parquet";
+/// The fitted preprocessing ([`Preprocessor`]).
+pub const PREPROCESSOR_FILE: &str = "features/preprocessor.json";
+
+/// The `features` stage.
+pub struct Features;
+
+const LONG_ABOUT: &str = "\
+Computes the features declared in `features:` (lags, rolling and expanding statistics,
+calendar and cyclical parts, holidays, group aggregates, arithmetic), joins feature views
+point-in-time-correct, splits the rows as `split:` says and fits the `transforms` on the
+training rows only. Writes features/features.parquet, features/split.parquet and
+features/preprocessor.json, and each view's version to the offline store.
+
+Examples:
+  mlx-features                                   compute, split and fit from .mlx/data/raw.parquet
+  mlx-features --data sales.parquet --json       another dataset; print the record
+  mlx-features materialize                       latest values per entity into the online store
+  mlx-features get --entity 42                   read them back (what serving sees)
+  mlx-features get --entity store=7,item=3 --view sales_stats --json
+  mlx-features join --labels labels.parquet --features clicks.parquet \\
+      --entity user_id --timestamp ts --ttl 30d --out train.parquet";
+
+impl Stage for Features {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+    fn about(&self) -> &'static str {
+        "Compute features, join feature views, split, and fit the preprocessing"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        &["data", "features", "split"]
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        let f = &ctx.config.config.features;
+        let mut v = vec![ctx.workdir.join(DEFAULT_DATASET)];
+        v.extend(
+            f.store
+                .views
+                .iter()
+                .filter_map(|w| w.source.as_ref().map(PathBuf::from)),
+        );
+        v.extend(
+            f.derived
+                .iter()
+                .filter_map(|d| d.dates_file.as_ref().map(PathBuf::from)),
+        );
+        v
+    }
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        [FEATURES_FILE, SPLIT_FILE, PREPROCESSOR_FILE]
+            .iter()
+            .map(|f| ctx.workdir.join(f))
+            .collect()
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd.arg(
+            Arg::new("data")
+                .long("data")
+                .value_name("FILE")
+                .env("MLX_FEATURES_DATA")
+                .help("Dataset to compute features on [default: <workdir>/data/raw.parquet]"),
+        )
+        .subcommand(
+            Command::new("materialize")
+                .about("Write the latest feature values per entity to the online store")
+                .after_help(
+                    "Examples:\n  mlx-features materialize\n  mlx-features materialize --view customer_stats --as-of 2024-06-30",
+                )
+                .arg(Arg::new("view").long("view").value_name("NAME").action(ArgAction::Append).help("Only this view (repeatable) [default: every view]"))
+                .arg(Arg::new("as-of").long("as-of").value_name("TIME").help("Latest values at or before this time (YYYY-MM-DD or RFC 3339); the view's TTL counts back from it")),
+        )
+        .subcommand(
+            Command::new("get")
+                .about("Read an entity's latest feature values from the online store")
+                .after_help(
+                    "Examples:\n  mlx-features get --entity 42\n  mlx-features get --entity store=7,item=3 --view sales --json\n\nExit codes: 0 found, 1 not found in any view.",
+                )
+                .arg(Arg::new("entity").long("entity").value_name("KEY").required(true).help("The entity key: a value, or COLUMN=VALUE pairs separated by commas"))
+                .arg(Arg::new("view").long("view").value_name("NAME").help("Only this view [default: every view]")),
+        )
+        .subcommand(
+            Command::new("join")
+                .about("Point-in-time join of a label table and a feature table, without a config")
+                .after_help(
+                    "For each label row: the latest feature row of the same entity at or before the label's\ntime (and within --ttl), as Feast's get_historical_features.\n\nExample:\n  mlx-features join --labels labels.parquet --features clicks.parquet --entity user_id \\\n      --timestamp ts --ttl 30d --out train.parquet",
+                )
+                .arg(Arg::new("labels").long("labels").value_name("FILE").required(true).help("Label rows (entity key, timestamp, ...)"))
+                .arg(Arg::new("features").long("features").value_name("FILE").required(true).help("Feature rows (entity key, timestamp, features)"))
+                .arg(Arg::new("entity").long("entity").value_name("A,B").required(true).value_delimiter(',').help("Entity key columns (in both files)"))
+                .arg(Arg::new("timestamp").long("timestamp").value_name("COL").required(true).help("Event-time column of the labels"))
+                .arg(Arg::new("feature-timestamp").long("feature-timestamp").value_name("COL").help("Event-time column of the features [default: --timestamp]"))
+                .arg(Arg::new("columns").long("columns").value_name("A,B").value_delimiter(',').help("Feature columns [default: every other column of --features]"))
+                .arg(Arg::new("ttl").long("ttl").value_name("DURATION").help("Ignore feature rows older than this at the label's time (30d, 12h)"))
+                .arg(Arg::new("out").long("out").value_name("FILE").required(true).help("Output Parquet file")),
+        )
+    }
+    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
+        let data = args
+            .get_one::<String>("data")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ctx.workdir.join(DEFAULT_DATASET));
+        if !data.exists() {
+            return Err(Error::Usage(format!(
+                "{} does not exist; run `mlx ingest` first, or pass --data FILE",
+                data.display()
+            )));
+        }
+        let df = read(&data)?;
+        compute(&ctx.config.config, &ctx.workdir, df)
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        workdir: &Workdir,
+    ) -> Option<Result<Standalone>> {
+        let (name, sub) = args.subcommand()?;
+        if name == "join" {
+            return Some(standalone_join(sub));
+        }
+        let loaded = match config() {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Some(Err(Error::Usage(format!(
+                    "`mlx-features {name}` reads the feature views and stores from mlx.yaml, and \
+                     there is none here; pass --config FILE"
+                ))))
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        let cfg = &loaded.config;
+        Some(match name {
+            "materialize" => materialize(cfg, workdir, sub),
+            "get" => get(cfg, workdir, sub),
+            _ => return None,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<DataFrame> {
+    mlx_data::read_table(path).map_err(|e| match e {
+        mlx_data::DataError::UnknownFormat { .. } => Error::Usage(e.to_string()),
+        other => Error::Runtime(other.to_string()),
+    })
+}
+
+fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_path("creating", dir)?;
+    }
+    let mut f = AtomicFile::create(path).with_path("writing", path)?;
+    mlx_data::write_parquet(df, &mut f).map_err(Error::Runtime)?;
+    f.commit().with_path("writing", path)
+}
+
+/// Where the offline store is.
+pub fn offline_root(cfg: &Config, workdir: &Workdir) -> PathBuf {
+    cfg.features
+        .store
+        .offline
+        .as_ref()
+        .map_or_else(|| workdir.join("feature-store/offline"), PathBuf::from)
+}
+
+/// The online store's URI.
+pub fn online_uri(cfg: &Config, workdir: &Workdir) -> String {
+    cfg.features.store.online.clone().unwrap_or_else(|| {
+        workdir
+            .join("feature-store/online.redb")
+            .display()
+            .to_string()
+    })
+}
+
+fn ttl_ms(view: &FeatureView) -> Result<Option<i64>> {
+    view.ttl
+        .as_deref()
+        .map(|t| {
+            Span::parse(t)
+                .map(Span::millis)
+                .map_err(|m| Error::Usage(format!("view `{}`: `ttl`: {m}", view.name)))
+        })
+        .transpose()
+}
+
+/// A view's roles with the config's defaults; `columns` are the columns of its table.
+fn view_data(
+    view: &FeatureView,
+    cfg: &Config,
+    columns: &[String],
+    default_features: &[String],
+) -> Result<ViewData> {
+    let entity = if view.entity.is_empty() {
+        cfg.data.entity_columns.clone()
+    } else {
+        view.entity.clone()
+    };
+    let timestamp = view
+        .timestamp
+        .clone()
+        .or_else(|| cfg.data.time_column.clone())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "view `{}` needs `timestamp` (or `data.time_column`)",
+                view.name
+            ))
+        })?;
+    if entity.is_empty() {
+        return Err(Error::Usage(format!(
+            "view `{}` needs `entity` (or `data.entity_columns`)",
+            view.name
+        )));
+    }
+    let features = if view.features.is_empty() {
+        default_features
+            .iter()
+            .filter(|c| !entity.contains(c) && **c != timestamp)
+            .cloned()
+            .collect()
+    } else {
+        view.features.clone()
+    };
+    for c in entity.iter().chain([&timestamp]).chain(&features) {
+        if !columns.contains(c) {
+            let hint = crate::config::did_you_mean(c, columns.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "view `{}` names column `{c}`, which its table does not have{hint}",
+                view.name
+            )));
+        }
+    }
+    Ok(ViewData {
+        name: view.name.clone(),
+        entity,
+        timestamp,
+        features,
+    })
+}
+
+fn names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
+/// Codes of a column's values: in order of first appearance, or in sorted value order.
+fn codes(c: &Column, sorted: bool) -> Result<Vec<usize>> {
+    let e = |x: PolarsError| Error::Runtime(format!("reading `{}`: {x}", c.name()));
+    if c.null_count() > 0 {
+        return Err(Error::Usage(format!(
+            "`{}` is missing on {} rows, so they cannot be assigned to a split; fill or drop them",
+            c.name(),
+            c.null_count()
+        )));
+    }
+    let keys: Vec<String> = if c.dtype().is_primitive_numeric() {
+        // Sort numbers as numbers: fixed-width keys whose text order is numeric order.
+        let s = c.cast(&DataType::Float64).map_err(e)?;
+        s.f64()
+            .map_err(e)?
+            .into_no_null_iter()
+            .map(|v| {
+                let bits = v.to_bits();
+                let ordered = if v.is_sign_negative() {
+                    !bits
+                } else {
+                    bits | (1 << 63)
+                };
+                format!("{ordered:016x}")
+            })
+            .collect()
+    } else {
+        let s = c.cast(&DataType::String).map_err(e)?;
+        s.str()
+            .map_err(e)?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    if sorted {
+        for k in &keys {
+            index.insert(k, 0);
+        }
+        for (i, v) in index.values_mut().enumerate() {
+            *v = i;
+        }
+    } else {
+        for k in &keys {
+            let n = index.len();
+            index.entry(k).or_insert(n);
+        }
+    }
+    Ok(keys.iter().map(|k| index[k.as_str()]).collect())
+}
+
+fn split_rows(df: &DataFrame, cfg: &Config, strategy: SplitStrategy) -> Result<split::Rows> {
+    let column = |name: &Option<String>, key: &str| -> Result<&Column> {
+        let name = name.as_deref().ok_or_else(|| {
+            Error::Usage(format!("a `{}` split needs `{key}`", strategy.as_str()))
+        })?;
+        df.column(name).map_err(|_| {
+            Error::Usage(format!(
+                "`{key}: {name}` is not a column of the dataset (columns: {})",
+                names(df).join(", ")
+            ))
+        })
+    };
+    let mut rows = split::Rows {
+        n: df.height(),
+        ..Default::default()
+    };
+    match strategy {
+        SplitStrategy::Stratified | SplitStrategy::StratifiedKfold => {
+            rows.classes = Some(codes(column(&cfg.data.target, "data.target")?, false)?);
+        }
+        SplitStrategy::Group | SplitStrategy::GroupKfold => {
+            rows.groups = Some(codes(
+                column(&cfg.data.group_column, "data.group_column")?,
+                true,
+            )?);
+        }
+        s if s.is_temporal() => {
+            let t = column(&cfg.data.time_column, "data.time_column")?;
+            let ms = t
+                .as_materialized_series()
+                .clone()
+                .into_frame()
+                .lazy()
+                .select([col(t.name().as_str())
+                    .dt()
+                    .timestamp(TimeUnit::Milliseconds)])
+                .collect()
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "`data.time_column: {}` must be a date or datetime column: {e}",
+                        t.name()
+                    ))
+                })?;
+            let ms = ms.columns()[0]
+                .i64()
+                .map_err(|e| Error::Runtime(e.to_string()))?
+                .clone();
+            if ms.null_count() > 0 {
+                return Err(Error::Usage(format!(
+                    "`{}` is missing on {} rows; a temporal split needs every row's time",
+                    t.name(),
+                    ms.null_count()
+                )));
+            }
+            rows.times = Some(ms.into_no_null_iter().collect());
+        }
+        _ => {}
+    }
+    Ok(rows)
+}
+
+fn split_frame(plan: &split::Plan) -> Result<DataFrame> {
+    let as_names =
+        |v: &[u8]| -> Vec<Option<&'static str>> { v.iter().map(|&c| split::set_name(c)).collect() };
+    let mut cols = vec![Column::new("set".into(), as_names(&plan.set))];
+    for (k, f) in plan.folds.iter().enumerate() {
+        cols.push(Column::new(format!("fold_{k}").into(), as_names(f)));
+    }
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+fn count(v: &[u8], code: u8) -> u64 {
+    v.iter().filter(|&&c| c == code).count() as u64
+}
+
+/// The whole stage on an in-memory dataset.
+pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome> {
+    let rows_in = df.height() as u64;
+    let base = Path::new(".");
+    let f = &cfg.features;
+    let offline = Offline::open(offline_root(cfg, workdir));
+    let roles = Roles {
+        time: cfg.data.time_column.as_deref(),
+        entities: &cfg.data.entity_columns,
+        target: cfg.data.target.as_deref(),
+    };
+    if let Some(t) = &cfg.data.target {
+        if df.column(t.as_str()).is_err() {
+            return Err(Error::Usage(format!(
+                "`data.target: {t}` is not a column of the dataset (columns: {})",
+                names(&df).join(", ")
+            )));
+        }
+    }
+
+    // Feature views with a source: version them, join them point in time.
+    let mut df = df;
+    let mut views = Vec::new();
+    let mut outputs = Vec::new();
+    for view in f.store.views.iter().filter(|v| v.source.is_some()) {
+        let source = PathBuf::from(view.source.clone().unwrap_or_default());
+        if !source.exists() {
+            return Err(Error::Usage(format!(
+                "view `{}`: source {} does not exist",
+                view.name,
+                source.display()
+            )));
+        }
+        let table = read(&source)?;
+        let cols = names(&table);
+        let data = view_data(view, cfg, &cols, &cols)?;
+        let version = offline.write(&data, &table)?;
+        let label_time = cfg.data.time_column.as_deref().ok_or_else(|| {
+            Error::Usage(format!(
+                "joining view `{}` needs `data.time_column`: the time of each row, at which \
+                 feature values are looked up",
+                view.name
+            ))
+        })?;
+        for k in &data.entity {
+            if df.column(k.as_str()).is_err() {
+                return Err(Error::Usage(format!(
+                    "view `{}` is keyed by `{k}`, which the dataset does not have",
+                    view.name
+                )));
+            }
+        }
+        let before = df.height();
+        df = store::pit_join(
+            &df,
+            &data.entity,
+            label_time,
+            &table,
+            &data.entity,
+            &data.timestamp,
+            &data.features,
+            ttl_ms(view)?,
+        )?;
+        debug_assert_eq!(before, df.height());
+        let unmatched = data
+            .features
+            .first()
+            .and_then(|c| df.column(c.as_str()).ok())
+            .map_or(0, |c| c.null_count() as u64);
+        outputs.push(offline.parquet(&data.name, &version.version));
+        views.push(ViewReport {
+            name: view.name.clone(),
+            version: version.version,
+            rows: version.rows,
+            joined: true,
+            unmatched,
+        });
+    }
+
+    // Lags need one row per entity and time.
+    let history_keys: BTreeSet<Vec<String>> = f
+        .derived
+        .iter()
+        .filter(|d| {
+            d.kind.needs_history() && d.kind != mlx_contracts::config::FeatureKind::GroupAgg
+        })
+        .map(|d| {
+            d.over
+                .clone()
+                .unwrap_or_else(|| cfg.data.entity_columns.clone())
+        })
+        .collect();
+    if let Some(t) = roles.time {
+        if df.column(t).is_ok() {
+            for keys in &history_keys {
+                derive::check_unique_keys(&df, keys, t, "the dataset")?;
+            }
+        }
+    }
+    let derived = derive::derive(df, &f.derived, &roles, base, f.incomplete_rows)?;
+    let mut df = derived.df;
+    if df.height() == 0 {
+        return Err(Error::Usage(format!(
+            "no rows are left after dropping the {} rows with missing lag or window features; \
+             use shorter windows or `features.incomplete_rows: keep`",
+            derived.dropped
+        )));
+    }
+
+    // Views without a source publish this dataset's derived features.
+    for view in f.store.views.iter().filter(|v| v.source.is_none()) {
+        let cols = names(&df);
+        let derived_names: Vec<String> = derived.columns.iter().map(|c| c.name.clone()).collect();
+        let data = view_data(view, cfg, &cols, &derived_names)?;
+        let version = offline.write(&data, &df)?;
+        outputs.push(offline.parquet(&data.name, &version.version));
+        views.push(ViewReport {
+            name: view.name.clone(),
+            version: version.version,
+            rows: version.rows,
+            joined: false,
+            unmatched: 0,
+        });
+    }
+
+    let features_path = workdir.join(FEATURES_FILE);
+    write_parquet(&features_path, &mut df)?;
+
+    // The split.
+    let strategy = cfg.split.strategy.unwrap_or(SplitStrategy::Random);
+    let seed = cfg.split.seed.unwrap_or(cfg.training.seed);
+    let rows = split_rows(&df, cfg, strategy)?;
+    let plan = split::plan(&cfg.split, strategy, &rows, seed)?;
+    write_parquet(&workdir.join(SPLIT_FILE), &mut split_frame(&plan)?)?;
+    let summary = SplitSummary {
+        strategy,
+        train: count(&plan.set, split::TRAIN),
+        validation: count(&plan.set, split::VALIDATION),
+        test: count(&plan.set, split::TEST),
+        folds: plan
+            .folds
+            .iter()
+            .map(|fold| FoldSummary {
+                train: count(fold, split::TRAIN),
+                validation: count(fold, split::VALIDATION),
+            })
+            .collect(),
+        seed,
+    };
+
+    // The preprocessing, fitted on the training rows only.
+    let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
+    exclude.extend(cfg.data.target.as_deref());
+    exclude.extend(cfg.data.time_column.as_deref());
+    let inputs = transform::input_columns(&df, &exclude)?;
+    let mask = BooleanChunked::from_iter_values(
+        "train".into(),
+        plan.set.iter().map(|&c| c == split::TRAIN),
+    );
+    let train = df
+        .filter(&mask)
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let needs_target = f
+        .transforms
+        .iter()
+        .any(|t| t.strategy == Some(TransformStrategy::Target));
+    let y = match (&cfg.data.target, needs_target) {
+        (Some(t), true) => Some(transform::encode_target(
+            train
+                .column(t.as_str())
+                .map_err(|e| Error::Runtime(e.to_string()))?,
+        )?),
+        (None, true) => {
+            return Err(Error::Usage(
+                "a `target` encoding needs `data.target`".into(),
+            ))
+        }
+        _ => None,
+    };
+    let (pre, _) = transform::fit(&f.transforms, &train, inputs, y.as_deref(), seed)?;
+    debug_assert_eq!(pre.schema_version, PREPROCESSOR_VERSION);
+    let pre_path = workdir.join(PREPROCESSOR_FILE);
+    atomic_write(
+        &pre_path,
+        &serde_json::to_vec_pretty(&pre).unwrap_or_default(),
+    )
+    .with_path("writing", &pre_path)?;
+
+    let report = FeaturesReport {
+        schema_version: FEATURES_REPORT_VERSION,
+        rows_in,
+        rows_out: df.height() as u64,
+        rows_dropped: derived.dropped,
+        derived: derived.columns,
+        views,
+        split: summary,
+        inputs: pre.inputs.iter().map(|i| i.name.clone()).collect(),
+        outputs: pre.outputs.clone(),
+        warnings: derived.warnings,
+    };
+    let status = if report.warnings.is_empty() {
+        Status::Passed
+    } else {
+        Status::Warned
+    };
+    let folds = if report.split.folds.is_empty() {
+        String::new()
+    } else {
+        format!(", {} folds", report.split.folds.len())
+    };
+    let mut o = Outcome::with_status(
+        status,
+        format!(
+            "{} rows ({} dropped), {} derived features, {} model inputs; {} split: {} train / {} validation / {} test{folds}",
+            report.rows_out,
+            report.rows_dropped,
+            report.derived.len(),
+            report.outputs.len(),
+            strategy.as_str(),
+            report.split.train,
+            report.split.validation,
+            report.split.test,
+        ),
+    );
+    for w in &report.warnings {
+        o.summary.push_str(&format!("\nwarning: {w}"));
+    }
+    o.outputs_kv
+        .insert("rows".into(), report.rows_out.to_string());
+    o.outputs_kv
+        .insert("train_rows".into(), report.split.train.to_string());
+    o.outputs_kv
+        .insert("test_rows".into(), report.split.test.to_string());
+    o.extra_outputs = outputs;
+    o.details = serde_json::to_value(&report).unwrap_or_default();
+    Ok(o)
+}
+
+fn parse_time(text: &str) -> Result<i64> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(23, 59, 59)
+            .map_or(0, |d| d.and_utc().timestamp_millis() + 999));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| d.timestamp_millis())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "`{text}` is not a time; write YYYY-MM-DD or RFC 3339"
+            ))
+        })
+}
+
+fn selected_views<'a>(cfg: &'a Config, wanted: &[String]) -> Result<Vec<&'a FeatureView>> {
+    let all = &cfg.features.store.views;
+    if all.is_empty() {
+        return Err(Error::Usage(
+            "no feature views in `features.store.views`; declare one (name, entity, timestamp, features)".into(),
+        ));
+    }
+    if wanted.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            all.iter().find(|v| &v.name == w).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
+                Error::Usage(format!("no view `{w}`; the views are {}", known.join(", ")))
+            })
+        })
+        .collect()
+}
+
+fn materialize(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone> {
+    let wanted: Vec<String> = args
+        .get_many::<String>("view")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let as_of = args
+        .get_one::<String>("as-of")
+        .map(|t| parse_time(t))
+        .transpose()?;
+    let offline = Offline::open(offline_root(cfg, workdir));
+    let uri = online_uri(cfg, workdir);
+    let mut online = store::open_online(&uri)?;
+    let mut lines = Vec::new();
+    let mut json = Vec::new();
+    for view in selected_views(cfg, &wanted)? {
+        let version = offline.latest(&view.name)?;
+        let df = offline.read(&version)?;
+        let records = store::latest_records(&version, &df, as_of, ttl_ms(view)?)?;
+        online.write(&records)?;
+        lines.push(format!(
+            "view {}: {} entities from version {} into {}",
+            view.name,
+            records.len(),
+            &version.version[..12.min(version.version.len())],
+            crate::config::interpolate::mask(&uri, &[])
+        ));
+        json.push(serde_json::json!({
+            "view": view.name, "version": version.version, "entities": records.len(),
+        }));
+    }
+    Ok(Standalone {
+        status: Status::Passed,
+        human: lines.join("\n"),
+        json: serde_json::json!({ "online": crate::config::interpolate::mask(&uri, &[]), "views": json }),
+    })
+}
+
+/// Parses `--entity`: `42`, `a,b` (values in key order) or `col=v,col2=w`.
+fn entity_values(text: &str, keys: &[String]) -> Result<Vec<String>> {
+    if keys.len() == 1 && !text.contains('=') {
+        return Ok(vec![text.to_string()]);
+    }
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.iter().all(|p| p.contains('=')) {
+        let pairs: BTreeMap<&str, &str> = parts
+            .iter()
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim(), v))
+            .collect();
+        return keys
+            .iter()
+            .map(|k| {
+                pairs.get(k.as_str()).map(|v| v.to_string()).ok_or_else(|| {
+                    Error::Usage(format!("--entity has no value for key column `{k}`"))
+                })
+            })
+            .collect();
+    }
+    if parts.len() != keys.len() {
+        return Err(Error::Usage(format!(
+            "--entity `{text}` has {} values, but the key is {} columns ({}); write COL=VALUE pairs",
+            parts.len(),
+            keys.len(),
+            keys.join(", ")
+        )));
+    }
+    Ok(parts.into_iter().map(str::to_owned).collect())
+}
+
+fn get(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone> {
+    let key = args
+        .get_one::<String>("entity")
+        .cloned()
+        .unwrap_or_default();
+    let wanted: Vec<String> = args
+        .get_one::<String>("view")
+        .cloned()
+        .into_iter()
+        .collect();
+    let uri = online_uri(cfg, workdir);
+    let mut online = store::open_online(&uri)?;
+    let mut found = serde_json::Map::new();
+    let mut lines = Vec::new();
+    for view in selected_views(cfg, &wanted)? {
+        let keys = if view.entity.is_empty() {
+            cfg.data.entity_columns.clone()
+        } else {
+            view.entity.clone()
+        };
+        let values = entity_values(&key, &keys)?;
+        match online.read(&view.name, &values)? {
+            Some(r) => {
+                lines.push(format!("view {} (as of {}):", view.name, r.event_time));
+                for (k, v) in &r.features {
+                    lines.push(format!("  {k} = {v}"));
+                }
+                found.insert(
+                    view.name.clone(),
+                    serde_json::to_value(&r).unwrap_or_default(),
+                );
+            }
+            None => {
+                lines.push(format!("view {}: no values for {key}", view.name));
+                found.insert(view.name.clone(), serde_json::Value::Null);
+            }
+        }
+    }
+    let any = found.values().any(|v| !v.is_null());
+    if !any {
+        lines.push(
+            "nothing found; run `mlx-features materialize` after `mlx-features` if the entity exists".into(),
+        );
+    }
+    Ok(Standalone {
+        status: if any { Status::Passed } else { Status::Failed },
+        human: lines.join("\n"),
+        json: serde_json::Value::Object(found),
+    })
+}
+
+fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
+    let s = |k: &str| args.get_one::<String>(k).cloned().unwrap_or_default();
+    let labels_path = PathBuf::from(s("labels"));
+    let features_path = PathBuf::from(s("features"));
+    for p in [&labels_path, &features_path] {
+        if !p.exists() {
+            return Err(Error::Usage(format!("{} does not exist", p.display())));
+        }
+    }
+    let labels = read(&labels_path)?;
+    let features = read(&features_path)?;
+    let entity: Vec<String> = args
+        .get_many::<String>("entity")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let time = s("timestamp");
+    let ftime = args
+        .get_one::<String>("feature-timestamp")
+        .cloned()
+        .unwrap_or_else(|| time.clone());
+    let columns: Vec<String> = match args.get_many::<String>("columns") {
+        Some(v) => v.cloned().collect(),
+        None => names(&features)
+            .into_iter()
+            .filter(|c| !entity.contains(c) && *c != ftime)
+            .collect(),
+    };
+    for (what, df, cols) in [
+        (
+            "--labels",
+            &labels,
+            entity.iter().chain([&time]).collect::<Vec<_>>(),
+        ),
+        (
+            "--features",
+            &features,
+            entity.iter().chain([&ftime]).chain(&columns).collect(),
+        ),
+    ] {
+        for c in cols {
+            if df.column(c.as_str()).is_err() {
+                return Err(Error::Usage(format!(
+                    "{what} has no column `{c}` (columns: {})",
+                    names(df).join(", ")
+                )));
+            }
+        }
+    }
+    let ttl = args
+        .get_one::<String>("ttl")
+        .map(|t| {
+            Span::parse(t)
+                .map(Span::millis)
+                .map_err(|m| Error::Usage(format!("--ttl: {m}")))
+        })
+        .transpose()?;
+    let mut out = store::pit_join(
+        &labels, &entity, &time, &features, &entity, &ftime, &columns, ttl,
+    )?;
+    let out_path = PathBuf::from(s("out"));
+    write_parquet(&out_path, &mut out)?;
+    let unmatched = columns
+        .first()
+        .and_then(|c| out.column(c.as_str()).ok())
+        .map_or(0, |c| c.null_count());
+    Ok(Standalone {
+        status: Status::Passed,
+        human: format!(
+            "joined {} feature columns onto {} label rows ({} without a feature row in time) -> {}",
+            columns.len(),
+            out.height(),
+            unmatched,
+            out_path.display()
+        ),
+        json: serde_json::json!({
+            "rows": out.height(), "columns": columns, "unmatched": unmatched,
+            "out": out_path.display().to_string(),
+        }),
+    })
+}
+
+/// Reads the fitted preprocessing a features run wrote.
+pub fn load_preprocessor(path: &Path) -> Result<Preprocessor> {
+    let text = std::fs::read_to_string(path).with_path("reading", path)?;
+    mlx_contracts::parse_versioned(&text, "preprocessor", PREPROCESSOR_VERSION).map_err(|source| {
+        Error::Contract {
+            path: path.display().to_string(),
+            source,
+        }
+    })
+}
