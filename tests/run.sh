@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
-# S3-compatible server, PostgreSQL, MariaDB; installed when missing), then runs every
+# S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), then runs every
 # test. README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ stop_services() {
   [[ -n "${moto_pid:-}" ]] && kill "$moto_pid" 2>/dev/null
   declare -F stop_postgres > /dev/null && stop_postgres
   declare -F stop_mariadb > /dev/null && stop_mariadb
+  declare -F stop_redis > /dev/null && stop_redis
   true
 }
 trap stop_services EXIT
@@ -20,6 +21,8 @@ trap stop_services EXIT
 source tests/services/postgres.sh
 # shellcheck source=tests/services/mariadb.sh
 source tests/services/mariadb.sh
+# shellcheck source=tests/services/redis.sh
+source tests/services/redis.sh
 # Tests that need a service are #[ignore]d for a plain `cargo test`; here they run.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
 # One closing line over every test binary (cargo prints one result per binary).

@@ -381,13 +381,19 @@ fn feature_exprs(
             let period = part.period().ok_or_else(|| {
                 Error::Usage(format!("feature `{}`: `year` has no cycle", def.name))
             })?;
-            // As `np.sin(2 * np.pi * x / period)`: the same operations in the same order.
-            let angle = lit(2.0 * std::f64::consts::PI)
-                * calendar(col(t.as_str()), part).cast(DataType::Float64)
-                / lit(period);
+            // As `np.sin(2 * np.pi * x / period)`, one value at a time (see
+            // `expr::elementwise`).
+            let part_value = calendar(col(t.as_str()), part);
+            let angle = move |x: f64| 2.0 * std::f64::consts::PI * x / period;
             Ok(vec![
-                (format!("{name}_sin"), angle.clone().sin()),
-                (format!("{name}_cos"), angle.cos()),
+                (
+                    format!("{name}_sin"),
+                    expr::elementwise(part_value.clone(), move |x| angle(x).sin()),
+                ),
+                (
+                    format!("{name}_cos"),
+                    expr::elementwise(part_value, move |x| angle(x).cos()),
+                ),
             ])
         }
         FeatureKind::Holiday => {
@@ -584,7 +590,7 @@ pub fn check_unique_keys(df: &DataFrame, keys: &[String], time: &str, what: &str
         .map(|r| {
             r.0.iter()
                 .take(keys.len() + 1)
-                .map(|v| v.to_string())
+                .map(super::store::key_text)
                 .collect::<Vec<_>>()
                 .join(", ")
         })

@@ -3,7 +3,10 @@
 //! `log`, `exp`, `sqrt`, `abs`. Parsed once (the config check reports syntax errors with
 //! their position), then turned into a Polars expression over `Float64` columns.
 
-use mlx_data::polars::prelude::{col, lit, DataType, Expr};
+use mlx_data::polars::prelude::{
+    col, lit, map_multiple, ChunkApply, Column, DataType, Expr, Field, Float64Chunked, IntoColumn,
+    PolarsResult,
+};
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,14 +89,17 @@ impl Node {
         }
     }
 
-    /// The Polars expression (every column read as `Float64`).
-    pub fn to_polars(&self) -> Expr {
+    /// The value for one row; `values` are the row's values of [`Node::columns`].
+    pub fn eval(&self, columns: &[String], values: &[f64]) -> f64 {
         match self {
-            Node::Num(v) => lit(*v),
-            Node::Col(c) => col(c.as_str()).cast(DataType::Float64),
-            Node::Neg(x) => lit(0.0) - x.to_polars(),
+            Node::Num(v) => *v,
+            Node::Col(c) => columns
+                .iter()
+                .position(|x| x == c)
+                .map_or(f64::NAN, |i| values[i]),
+            Node::Neg(x) => -x.eval(columns, values),
             Node::Bin(op, a, b) => {
-                let (a, b) = (a.to_polars(), b.to_polars());
+                let (a, b) = (a.eval(columns, values), b.eval(columns, values));
                 match op {
                     Op::Add => a + b,
                     Op::Sub => a - b,
@@ -102,9 +108,9 @@ impl Node {
                 }
             }
             Node::Call(f, x) => {
-                let x = x.to_polars();
+                let x = x.eval(columns, values);
                 match f {
-                    Func::Log => x.log(lit(std::f64::consts::E)),
+                    Func::Log => x.ln(),
                     Func::Exp => x.exp(),
                     Func::Sqrt => x.sqrt(),
                     Func::Abs => x.abs(),
@@ -112,6 +118,58 @@ impl Node {
             }
         }
     }
+
+    /// The Polars expression: every column read as `Float64`, evaluated one row at a
+    /// time with [`Node::eval`] (see [`elementwise`] for why); missing inputs give a
+    /// missing value.
+    pub fn to_polars(&self) -> Expr {
+        let columns = self.columns();
+        if columns.is_empty() {
+            return lit(self.eval(&[], &[]));
+        }
+        let inputs: Vec<Expr> = columns
+            .iter()
+            .map(|c| col(c.as_str()).cast(DataType::Float64))
+            .collect();
+        let node = self.clone();
+        map_multiple(
+            move |cols: &mut [Column]| {
+                let values: Vec<Vec<Option<f64>>> = cols
+                    .iter()
+                    .map(|c| Ok(c.f64()?.iter().collect()))
+                    .collect::<PolarsResult<_>>()?;
+                let n = values.iter().map(Vec::len).max().unwrap_or(0);
+                let mut row = vec![0.0; values.len()];
+                let out: Float64Chunked = (0..n)
+                    .map(|i| {
+                        for (k, v) in values.iter().enumerate() {
+                            // A one-value column is a broadcast scalar.
+                            row[k] = v[if v.len() == 1 { 0 } else { i }]?;
+                        }
+                        Some(node.eval(&columns, &row))
+                    })
+                    .collect();
+                Ok(out.into_column())
+            },
+            inputs,
+            |_, fields| Ok(Field::new(fields[0].name().clone(), DataType::Float64)),
+        )
+    }
+}
+
+/// `f` applied to each value with Rust's own scalar arithmetic. Polars evaluates some
+/// operations (`sin`, division by a constant, ...) with vectorised kernels on long
+/// columns and scalar code on short ones, which can differ in the last bits; serving
+/// computes one row, so features that must be bit-identical between batch and online
+/// are computed this way.
+pub fn elementwise<F>(e: Expr, f: F) -> Expr
+where
+    F: Fn(f64) -> f64 + Copy + Send + Sync + 'static,
+{
+    e.cast(DataType::Float64).map(
+        move |c: Column| Ok(c.f64()?.apply_values(f).into_column()),
+        |_, field| Ok(Field::new(field.name().clone(), DataType::Float64)),
+    )
 }
 
 struct Parser {
