@@ -759,7 +759,7 @@ fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
             err(
                 &key("strategy"),
                 format!(
-                    "`{}` is a `{}` strategy, not a `{}` one",
+                    "`{}` belongs to `kind: {}`, not `kind: {}`",
                     strategy.as_str(),
                     strategy.kind().as_str(),
                     t.kind.as_str()
