@@ -200,6 +200,40 @@ mod derived {
     }
 }
 
+/// The README's first command: the classification example through `features`.
+#[test]
+fn the_classification_example_runs_through_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let examples = root().join("config/examples");
+    std::fs::copy(examples.join("classification.yaml"), d.join("mlx.yaml")).unwrap();
+    std::fs::create_dir(d.join("data")).unwrap();
+    std::fs::copy(
+        examples.join("data/customers.csv"),
+        d.join("data/customers.csv"),
+    )
+    .unwrap();
+    let mut mlx = Command::cargo_bin("mlx").unwrap();
+    mlx.current_dir(d)
+        .env_remove("GITHUB_ACTIONS")
+        .args(["run", "--to", "features"])
+        .assert()
+        .success();
+    let (_, rep) = record(d);
+    assert_eq!(rep.rows_out, 2000);
+    assert_eq!(
+        (rep.split.train, rep.split.validation, rep.split.test),
+        (1400, 300, 300)
+    );
+    assert!(
+        !rep.inputs.contains(&"customer_id".to_string()),
+        "entity keys are not inputs"
+    );
+    let p =
+        mlx_core::features::load_preprocessor(&d.join(".mlx/features/preprocessor.json")).unwrap();
+    assert_eq!(p.outputs.last().unwrap(), "income_per_tenure_year");
+}
+
 mod splits {
     use super::*;
 
@@ -958,15 +992,15 @@ mod bad_input {
 
     #[test]
     fn text_inputs_without_an_encoder_are_named() {
-        let cfg = PANEL.replace("  exclude: [store]\n", "");
-        let dir = panel_dir(&cfg);
-        bin(dir.path())
-            .args(["--data", "panel.csv"])
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("d.csv"), "x,city,y\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n").unwrap();
+        std::fs::write(d.join("mlx.yaml"), "data:\n  target: y\npipeline:\n  problem_type: regression\n").unwrap();
+        bin(d)
+            .args(["--data", "d.csv"])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains(
-                "text columns `store` have no encoder",
-            ));
+            .stderr(predicate::str::contains("text columns `city` have no encoder"));
     }
 
     #[test]

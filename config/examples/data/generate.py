@@ -1,5 +1,5 @@
 """Writes the example datasets beside this file (standard library only, seeded):
-customers-reference.csv (what a model was trained on) and customers-current.csv
+customers.csv (what a model is trained on) and customers-current.csv
 (a later batch in which income has shifted and nothing else has).
 
     python3 config/examples/data/generate.py
@@ -28,5 +28,5 @@ def write(name, seed, n, income_mean):
         f.writelines(rows(rng, n, income_mean))
 
 
-write("customers-reference.csv", 1, 2000, 52_000)
+write("customers.csv", 1, 2000, 52_000)
 write("customers-current.csv", 2, 1500, 60_000)

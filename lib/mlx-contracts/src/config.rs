@@ -400,8 +400,8 @@ pub struct Features {
     /// What to do with rows whose lag or window features are missing (the first rows of
     /// each entity).
     pub incomplete_rows: IncompleteRows,
-    /// Columns that are not model inputs (ids, free text). The target and
-    /// `data.time_column` are never inputs.
+    /// Columns that are not model inputs (free text, leaky columns). The target,
+    /// `data.time_column`, `data.entity_columns` and `data.group_column` never are.
     pub exclude: Vec<String>,
     /// Feature store: offline (versioned Parquet) and online (latest values per entity).
     pub store: FeatureStore,

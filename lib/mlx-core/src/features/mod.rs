@@ -568,6 +568,8 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
     exclude.extend(cfg.data.target.as_deref());
     exclude.extend(cfg.data.time_column.as_deref());
+    exclude.extend(cfg.data.entity_columns.iter().map(String::as_str));
+    exclude.extend(cfg.data.group_column.as_deref());
     let inputs = transform::input_columns(&df, &exclude)?;
     let mask = BooleanChunked::from_iter_values(
         "train".into(),
@@ -627,10 +629,11 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let mut o = Outcome::with_status(
         status,
         format!(
-            "{} rows ({} dropped), {} derived features, {} model inputs; {} split: {} train / {} validation / {} test{folds}",
+            "{} rows ({} dropped), {} derived feature{}, {} model inputs; {} split: {} train / {} validation / {} test{folds}",
             report.rows_out,
             report.rows_dropped,
             report.derived.len(),
+            if report.derived.len() == 1 { "" } else { "s" },
             report.outputs.len(),
             strategy.as_str(),
             report.split.train,
