@@ -8,12 +8,8 @@
 # The Python peer is installed into a virtual environment in a cache directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
-venv="${MLX_BENCH_VENV:-$cache/bench-venv}"
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q -r bench/drift/requirements.txt
-[[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx-validate
-target="${CARGO_TARGET_DIR:-target}"
+source bench/lib.sh
+bench_setup bench-venv bench/drift/requirements.txt mlx-validate
 "$venv/bin/python" bench/drift/bench.py \
   --rows "${ROWS:-2000000}" --numeric "${NUMERIC:-50}" --categorical "${CATEGORICAL:-10}" \
   --data "${MLX_BENCH_DATA:-$cache/bench-data}" --mlx "$target/release/mlx-validate" \

@@ -7,12 +7,9 @@
 #   CSV_MIB=256 bash bench/ingest/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
-venv="${MLX_BENCH_POLARS_VENV:-$cache/bench-polars-venv}"
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q -r bench/ingest/requirements.txt
-[[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx
-mlx="$PWD/${CARGO_TARGET_DIR:-target}/release/mlx"
+source bench/lib.sh
+bench_setup bench-polars-venv bench/ingest/requirements.txt
+mlx="$target/release/mlx"
 work="${MLX_BENCH_DATA:-$cache/bench-ingest}"
 mib="${CSV_MIB:-1024}"
 mkdir -p "$work"
@@ -34,11 +31,6 @@ df.write_csv(path)
 PY
 fi
 printf 'data:\n  sources:\n    - { name: sales, uri: %s }\n' "$csv" > "$work/mlx.yaml"
-
-time_of() {  # seconds and peak MiB of a command
-  /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > /dev/null 2>&1
-  awk '{ printf "%s %.0f\n", $1, $2 / 1024 }' "$work/.time"
-}
 read -r t_pl m_pl < <(time_of "$venv/bin/python" -c "import polars as pl, sys; pl.read_csv(sys.argv[1], try_parse_dates=True).write_parquet(sys.argv[2], compression='zstd')" "$csv" "$work/polars.parquet")
 read -r t_mlx m_mlx < <(time_of "$mlx" ingest --config "$work/mlx.yaml" --workdir "$work/.mlx")
 echo "CSV $(du -m "$csv" | cut -f1) MiB -> Parquet:"

@@ -169,6 +169,23 @@ mod derived {
     }
 
     #[test]
+    fn compute_gives_batch_scoring_the_same_features() {
+        let dir = panel_dir(PANEL);
+        let d = dir.path();
+        bin(d).args(["--data", "panel.csv"]).assert().success();
+        bin(d)
+            .args(["compute", "--data", "panel.csv", "--out", "scored.parquet"])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(
+                "117 rows (0 dropped), 16 derived columns",
+            ));
+        let a = read(&d.join(".mlx/features/features.parquet"));
+        let b = read(&d.join("scored.parquet"));
+        assert!(a.equals_missing(&b));
+    }
+
+    #[test]
     fn incomplete_rows_are_dropped_by_default() {
         let cfg = PANEL.replace("  incomplete_rows: keep\n", "");
         let dir = panel_dir(&cfg);
@@ -994,13 +1011,23 @@ mod bad_input {
     fn text_inputs_without_an_encoder_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(d.join("d.csv"), "x,city,y\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n").unwrap();
-        std::fs::write(d.join("mlx.yaml"), "data:\n  target: y\npipeline:\n  problem_type: regression\n").unwrap();
+        std::fs::write(
+            d.join("d.csv"),
+            "x,city,y\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("mlx.yaml"),
+            "data:\n  target: y\npipeline:\n  problem_type: regression\n",
+        )
+        .unwrap();
         bin(d)
             .args(["--data", "d.csv"])
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("text columns `city` have no encoder"));
+            .stderr(predicate::str::contains(
+                "text columns `city` have no encoder",
+            ));
     }
 
     #[test]

@@ -53,6 +53,7 @@ features/preprocessor.json, and each view's version to the offline store.
 Examples:
   mlx-features                                   compute, split and fit from .mlx/data/raw.parquet
   mlx-features --data sales.parquet --json       another dataset; print the record
+  mlx-features compute --data new.csv --out f.parquet   the same features on another table
   mlx-features materialize                       latest values per entity into the online store
   mlx-features get --entity 42                   read them back (what serving sees)
   mlx-features get --entity store=7,item=3 --view sales_stats --json
@@ -121,6 +122,15 @@ impl Stage for Features {
                 .arg(Arg::new("view").long("view").value_name("NAME").help("Only this view [default: every view]")),
         )
         .subcommand(
+            Command::new("compute")
+                .about("Compute the config's derived features on any table (no split, no store)")
+                .after_help(
+                    "Batch scoring computes features with the same definitions as training:\n  mlx-features compute --data new.parquet --out new-features.parquet",
+                )
+                .arg(Arg::new("data").long("data").value_name("FILE").required(true).help("Input table (CSV, Parquet, ...)"))
+                .arg(Arg::new("out").long("out").value_name("FILE").required(true).help("Output Parquet file")),
+        )
+        .subcommand(
             Command::new("join")
                 .about("Point-in-time join of a label table and a feature table, without a config")
                 .after_help(
@@ -172,6 +182,7 @@ impl Stage for Features {
         };
         let cfg = &loaded.config;
         Some(match name {
+            "compute" => standalone_compute(cfg, sub),
             "materialize" => materialize(cfg, workdir, sub),
             "get" => get(cfg, workdir, sub),
             _ => return None,
@@ -414,10 +425,68 @@ fn count(v: &[u8], code: u8) -> u64 {
     v.iter().filter(|&&c| c == code).count() as u64
 }
 
+/// Derived features, after checking that lags have one row per entity and time.
+fn derive_checked(cfg: &Config, df: DataFrame, roles: &Roles) -> Result<derive::Derived> {
+    let f = &cfg.features;
+    let history_keys: BTreeSet<Vec<String>> = f
+        .derived
+        .iter()
+        .filter(|d| {
+            d.kind.needs_history() && d.kind != mlx_contracts::config::FeatureKind::GroupAgg
+        })
+        .map(|d| {
+            d.over
+                .clone()
+                .unwrap_or_else(|| cfg.data.entity_columns.clone())
+        })
+        .collect();
+    if let Some(t) = roles.time {
+        if df.column(t).is_ok() {
+            for keys in &history_keys {
+                derive::check_unique_keys(&df, keys, t, "the dataset")?;
+            }
+        }
+    }
+    derive::derive(df, &f.derived, roles, Path::new("."), f.incomplete_rows)
+}
+
+fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
+    let data = PathBuf::from(args.get_one::<String>("data").cloned().unwrap_or_default());
+    if !data.exists() {
+        return Err(Error::Usage(format!("{} does not exist", data.display())));
+    }
+    let roles = Roles {
+        time: cfg.data.time_column.as_deref(),
+        entities: &cfg.data.entity_columns,
+        target: cfg.data.target.as_deref(),
+    };
+    let mut derived = derive_checked(cfg, read(&data)?, &roles)?;
+    let out = PathBuf::from(args.get_one::<String>("out").cloned().unwrap_or_default());
+    write_parquet(&out, &mut derived.df)?;
+    let mut human = format!(
+        "{} rows ({} dropped), {} derived columns -> {}",
+        derived.df.height(),
+        derived.dropped,
+        derived.columns.len(),
+        out.display()
+    );
+    for w in &derived.warnings {
+        human.push_str(&format!("\nwarning: {w}"));
+    }
+    Ok(Standalone {
+        status: Status::Passed,
+        human,
+        json: serde_json::json!({
+            "rows": derived.df.height(), "dropped": derived.dropped,
+            "derived": derived.columns, "warnings": derived.warnings,
+            "out": out.display().to_string(),
+        }),
+    })
+}
+
 /// The whole stage on an in-memory dataset.
 pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome> {
     let rows_in = df.height() as u64;
-    let base = Path::new(".");
     let f = &cfg.features;
     let offline = Offline::open(offline_root(cfg, workdir));
     let roles = Roles {
@@ -493,27 +562,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         });
     }
 
-    // Lags need one row per entity and time.
-    let history_keys: BTreeSet<Vec<String>> = f
-        .derived
-        .iter()
-        .filter(|d| {
-            d.kind.needs_history() && d.kind != mlx_contracts::config::FeatureKind::GroupAgg
-        })
-        .map(|d| {
-            d.over
-                .clone()
-                .unwrap_or_else(|| cfg.data.entity_columns.clone())
-        })
-        .collect();
-    if let Some(t) = roles.time {
-        if df.column(t).is_ok() {
-            for keys in &history_keys {
-                derive::check_unique_keys(&df, keys, t, "the dataset")?;
-            }
-        }
-    }
-    let derived = derive::derive(df, &f.derived, &roles, base, f.incomplete_rows)?;
+    let derived = derive_checked(cfg, df, &roles)?;
     let mut df = derived.df;
     if df.height() == 0 {
         return Err(Error::Usage(format!(
