@@ -728,6 +728,47 @@ features:
             .unwrap();
         assert_eq!(serde_json::to_value(&r).unwrap(), v["customers"]);
     }
+
+    #[test]
+    #[ignore = "needs an S3-compatible server (tests/run.sh starts moto and sets MLX_TEST_S3_*)"]
+    fn offline_store_on_s3() {
+        let endpoint = std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT");
+        let bucket = std::env::var("MLX_TEST_S3_BUCKET").expect("MLX_TEST_S3_BUCKET");
+        let dir = churn_dir();
+        let d = dir.path();
+        let uri = format!("s3://{bucket}/feature-store-{}", std::process::id());
+        let cfg = CHURN.replace("  store:\n", &format!("  store:\n    offline: {uri}\n"));
+        std::fs::write(d.join("mlx.yaml"), cfg).unwrap();
+        let s3 = |c: &mut Command| {
+            c.env("AWS_ENDPOINT", &endpoint)
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1");
+        };
+        let mut run = bin(d);
+        s3(&mut run);
+        run.args(["--data", "customers.csv"]).assert().success();
+        assert!(
+            !d.join(".mlx/feature-store/offline").exists(),
+            "nothing written locally"
+        );
+        let mut m = bin(d);
+        s3(&mut m);
+        m.arg("materialize")
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("view customers: 60 entities"));
+        let out = bin(d)
+            .args(["get", "--entity", "c7", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 mod point_in_time {

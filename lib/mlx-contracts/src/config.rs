@@ -665,8 +665,9 @@ pub enum IncompleteRows {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeatureStore {
-    /// Offline store: a directory of versioned Parquet per view
-    /// [default: `<workdir>/feature-store/offline`].
+    /// Offline store: versioned Parquet per view in a local directory
+    /// [default: `<workdir>/feature-store/offline`] or at an `s3://`, `gs://`, `az://`
+    /// URL (credentials from `AWS_*`, `GOOGLE_*`, `AZURE_*`).
     pub offline: Option<String>,
     /// Online store: a local key-value file (embedded default,
     /// `<workdir>/feature-store/online.redb`) or `redis://host:port/db`.

@@ -206,13 +206,13 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     f.commit().with_path("writing", path)
 }
 
-/// Where the offline store is.
-pub fn offline_root(cfg: &Config, workdir: &Workdir) -> PathBuf {
+/// The offline store's location.
+pub fn offline_uri(cfg: &Config, workdir: &Workdir) -> String {
     cfg.features
         .store
         .offline
-        .as_ref()
-        .map_or_else(|| workdir.join("feature-store/offline"), PathBuf::from)
+        .clone()
+        .unwrap_or_else(|| workdir.join("feature-store/offline").display().to_string())
 }
 
 /// The online store's URI.
@@ -488,7 +488,7 @@ fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
 pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome> {
     let rows_in = df.height() as u64;
     let f = &cfg.features;
-    let offline = Offline::open(offline_root(cfg, workdir));
+    let offline = Offline::open(&offline_uri(cfg, workdir))?;
     let roles = Roles {
         time: cfg.data.time_column.as_deref(),
         entities: &cfg.data.entity_columns,
@@ -552,7 +552,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
             .first()
             .and_then(|c| df.column(c.as_str()).ok())
             .map_or(0, |c| c.null_count() as u64);
-        outputs.push(offline.parquet(&data.name, &version.version));
+        outputs.extend(offline.local_file(&data.name, &version.version));
         views.push(ViewReport {
             name: view.name.clone(),
             version: version.version,
@@ -578,7 +578,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         let derived_names: Vec<String> = derived.columns.iter().map(|c| c.name.clone()).collect();
         let data = view_data(view, cfg, &cols, &derived_names)?;
         let version = offline.write(&data, &df)?;
-        outputs.push(offline.parquet(&data.name, &version.version));
+        outputs.extend(offline.local_file(&data.name, &version.version));
         views.push(ViewReport {
             name: view.name.clone(),
             version: version.version,
@@ -749,7 +749,7 @@ fn materialize(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Sta
         .get_one::<String>("as-of")
         .map(|t| parse_time(t))
         .transpose()?;
-    let offline = Offline::open(offline_root(cfg, workdir));
+    let offline = Offline::open(&offline_uri(cfg, workdir))?;
     let uri = online_uri(cfg, workdir);
     let mut online = store::open_online(&uri)?;
     let mut lines = Vec::new();

@@ -17,7 +17,8 @@ use mlx_contracts::features::{OnlineRecord, ViewVersion, ONLINE_RECORD_VERSION, 
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{atomic_write, AtomicFile};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 fn polars(what: &str) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Runtime(format!("{what}: {e}"))
@@ -38,25 +39,82 @@ pub struct ViewData {
     pub features: Vec<String>,
 }
 
-/// The offline store at a local directory.
-#[derive(Debug, Clone)]
+/// The offline store: a local directory or an `s3://`, `gs://`, `az://` URL, through
+/// `object_store` either way.
 pub struct Offline {
-    root: PathBuf,
+    store: Box<dyn ObjectStore>,
+    prefix: ObjectPath,
+    label: String,
+    local: Option<PathBuf>,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Offline {
-    /// Opens (creates on first write) the store at `root`.
-    pub fn open(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+    /// Opens the store at `uri` (a local directory is created on first write).
+    pub fn open(uri: &str) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the I/O runtime", e))?;
+        let label = crate::config::interpolate::mask(uri, &[]);
+        if uri.contains("://") && !uri.starts_with("file://") {
+            let (store, prefix) = crate::version::store::open_url(uri)
+                .map_err(|e| Error::Usage(format!("offline store {e}")))?;
+            return Ok(Self {
+                store,
+                prefix,
+                label,
+                local: None,
+                rt,
+            });
+        }
+        let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+        std::fs::create_dir_all(&path).with_path("creating", &path)?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&path)
+            .map_err(|e| Error::Runtime(format!("offline store {label}: {e}")))?;
+        Ok(Self {
+            store: Box::new(store),
+            prefix: ObjectPath::default(),
+            label,
+            local: Some(path),
+            rt,
+        })
     }
 
-    fn dir(&self, view: &str) -> PathBuf {
-        self.root.join(view)
+    fn path(&self, view: &str, file: &str) -> ObjectPath {
+        let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_owned()).collect();
+        parts.extend([view.to_owned(), file.to_owned()]);
+        ObjectPath::from_iter(parts)
     }
 
-    /// The Parquet file of a version.
-    pub fn parquet(&self, view: &str, version: &str) -> PathBuf {
-        self.dir(view).join(format!("{version}.parquet"))
+    /// The local file of a version, when the store is a local directory.
+    pub fn local_file(&self, view: &str, version: &str) -> Option<PathBuf> {
+        self.local
+            .as_ref()
+            .map(|d| d.join(view).join(format!("{version}.parquet")))
+    }
+
+    fn put(&self, path: &ObjectPath, bytes: Vec<u8>) -> Result<()> {
+        self.rt
+            .block_on(self.store.put(path, bytes.into()))
+            .map(|_| ())
+            .map_err(|e| {
+                Error::Runtime(format!("offline store {}: writing {path}: {e}", self.label))
+            })
+    }
+
+    fn get(&self, path: &ObjectPath) -> Result<Option<Vec<u8>>> {
+        self.rt
+            .block_on(async {
+                match self.store.get(path).await {
+                    Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(|e| {
+                Error::Runtime(format!("offline store {}: reading {path}: {e}", self.label))
+            })
     }
 
     /// Writes `df` (the view's key, time and feature columns, sorted by time) as a new
@@ -75,17 +133,10 @@ impl Offline {
             )
             .collect()
             .map_err(polars("preparing the view"))?;
-        let dir = self.dir(&view.name);
-        std::fs::create_dir_all(&dir).with_path("creating", &dir)?;
-        let tmp = dir.join(".incoming.parquet");
-        {
-            let mut f = AtomicFile::create(&tmp).with_path("writing", &tmp)?;
-            mlx_data::write_parquet(&mut rows, &mut f).map_err(Error::Runtime)?;
-            f.commit().with_path("writing", &tmp)?;
-        }
-        let (sha, _) = crate::hash::sha256_file(&tmp).with_path("hashing", &tmp)?;
-        let path = self.parquet(&view.name, &sha);
-        std::fs::rename(&tmp, &path).with_path("writing", &path)?;
+        let mut bytes = Vec::new();
+        mlx_data::write_parquet(&mut rows, &mut bytes).map_err(Error::Runtime)?;
+        let (sha, _) = crate::hash::sha256_reader(bytes.as_slice(), |_| {})
+            .map_err(|e| Error::io("hashing the view", e))?;
         let version = ViewVersion {
             schema_version: VIEW_VERSION,
             view: view.name.clone(),
@@ -97,47 +148,55 @@ impl Offline {
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let json = serde_json::to_vec_pretty(&version).unwrap_or_default();
-        for name in [format!("{sha}.json"), "latest.json".to_string()] {
-            let p = dir.join(name);
-            atomic_write(&p, &json).with_path("writing", &p)?;
-        }
+        // The data first, then what points at it: a reader never sees a version whose
+        // file is missing.
+        self.put(&self.path(&view.name, &format!("{sha}.parquet")), bytes)?;
+        self.put(&self.path(&view.name, &format!("{sha}.json")), json.clone())?;
+        self.put(&self.path(&view.name, "latest.json"), json)?;
         Ok(version)
     }
 
     /// The latest version of a view.
     pub fn latest(&self, view: &str) -> Result<ViewVersion> {
-        let p = self.dir(view).join("latest.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Usage(format!(
-                    "the offline store has no version of view `{view}` ({} is missing); run \
-                     `mlx-features` first",
-                    p.display()
-                ))
-            } else {
-                Error::io(format!("reading {}", p.display()), e)
-            }
+        let p = self.path(view, "latest.json");
+        let bytes = self.get(&p)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "the offline store {} has no version of view `{view}`; run `mlx-features` first",
+                self.label
+            ))
         })?;
-        mlx_contracts::parse_versioned(&text, "feature view version", VIEW_VERSION).map_err(
-            |source| Error::Contract {
-                path: p.display().to_string(),
-                source,
-            },
+        mlx_contracts::parse_versioned(
+            &String::from_utf8_lossy(&bytes),
+            "feature view version",
+            VIEW_VERSION,
         )
+        .map_err(|source| Error::Contract {
+            path: format!("{}/{p}", self.label),
+            source,
+        })
     }
 
-    /// Reads a version's rows, checking the file still has the version's hash.
+    /// Reads a version's rows, checking they still have the version's hash.
     pub fn read(&self, version: &ViewVersion) -> Result<DataFrame> {
-        let p = self.parquet(&version.view, &version.version);
-        let (sha, _) = crate::hash::sha256_file(&p).with_path("reading", &p)?;
+        let p = self.path(&version.view, &format!("{}.parquet", version.version));
+        let bytes = self.get(&p)?.ok_or_else(|| {
+            Error::Runtime(format!(
+                "the offline store {} lost {p}; rerun `mlx-features` to rewrite it",
+                self.label
+            ))
+        })?;
+        let (sha, _) = crate::hash::sha256_reader(bytes.as_slice(), |_| {})
+            .map_err(|e| Error::io("hashing the view", e))?;
         if sha != version.version {
             return Err(Error::Runtime(format!(
-                "{} does not match its version hash (the file was modified); delete it and \
-                 rerun `mlx-features` to rewrite it",
-                p.display()
+                "{p} in the offline store {} does not match its version hash (it was \
+                 modified); delete it and rerun `mlx-features` to rewrite it",
+                self.label
             )));
         }
-        mlx_data::read_table(&p).map_err(|e| Error::Runtime(e.to_string()))
+        ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(polars("reading the view"))
     }
 }
 
