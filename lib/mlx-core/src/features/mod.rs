@@ -700,8 +700,56 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     o.outputs_kv
         .insert("test_rows".into(), report.split.test.to_string());
     o.extra_outputs = outputs;
+    o.report_md = Some(markdown(&report));
     o.details = serde_json::to_value(&report).unwrap_or_default();
     Ok(o)
+}
+
+/// The step summary / PR comment section.
+fn markdown(r: &FeaturesReport) -> String {
+    let mut md = format!(
+        "### Features\n\n{} rows ({} dropped for missing lags or windows), {} derived \
+         feature{}, {} model inputs.\n\n| set | rows |\n|---|---:|\n| train | {} |\n| \
+         validation | {} |\n| test | {} |\n",
+        r.rows_out,
+        r.rows_dropped,
+        r.derived.len(),
+        if r.derived.len() == 1 { "" } else { "s" },
+        r.outputs.len(),
+        r.split.train,
+        r.split.validation,
+        r.split.test
+    );
+    if !r.split.folds.is_empty() {
+        md.push_str(&format!(
+            "\n{} folds (`{}`): training rows {}\n",
+            r.split.folds.len(),
+            r.split.strategy.as_str(),
+            r.split
+                .folds
+                .iter()
+                .map(|f| f.train.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for v in &r.views {
+        md.push_str(&format!(
+            "\nView `{}`: version `{}`, {} rows{}\n",
+            v.name,
+            &v.version[..12.min(v.version.len())],
+            v.rows,
+            if v.joined {
+                format!(", {} dataset rows without a value in time", v.unmatched)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for w in &r.warnings {
+        md.push_str(&format!("\n> **Warning:** {w}\n"));
+    }
+    md
 }
 
 fn parse_time(text: &str) -> Result<i64> {
