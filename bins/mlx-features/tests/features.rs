@@ -169,6 +169,42 @@ mod derived {
     }
 
     #[test]
+    fn holidays_come_from_the_config_and_a_file() {
+        let cfg = PANEL.split("  derived:\n").next().unwrap().to_string()
+            + "  derived:\n    - {name: h, kind: holiday, dates: ['2024-01-02'], dates_file: holidays.txt}\n";
+        let dir = panel_dir(&cfg);
+        let d = dir.path();
+        std::fs::write(
+            d.join("holidays.txt"),
+            "# school holidays\n2024-01-05\n\n2024-02-01\n",
+        )
+        .unwrap();
+        bin(d).args(["--data", "panel.csv"]).assert().success();
+        let f = read(&d.join(".mlx/features/features.parquet"));
+        let dates = f.column("date").unwrap().cast(&DataType::String).unwrap();
+        let flagged: std::collections::BTreeSet<String> = dates
+            .str()
+            .unwrap()
+            .iter()
+            .zip(f.column("h").unwrap().bool().unwrap().iter())
+            .filter(|(_, h)| *h == Some(true))
+            .map(|(d, _)| d.unwrap().to_string())
+            .collect();
+        assert_eq!(
+            flagged.into_iter().collect::<Vec<_>>(),
+            ["2024-01-02", "2024-01-05", "2024-02-01"]
+        );
+        std::fs::write(d.join("holidays.txt"), "2024-13-01\n").unwrap();
+        bin(d)
+            .args(["--data", "panel.csv"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "`2024-13-01` in holidays.txt line 1 is not a date",
+            ));
+    }
+
+    #[test]
     fn compute_gives_batch_scoring_the_same_features() {
         let dir = panel_dir(PANEL);
         let d = dir.path();
@@ -644,7 +680,6 @@ features:
                 one,
                 &cfg.config.features.derived,
                 &roles,
-                Path::new("."),
                 cfg.config.features.incomplete_rows,
             )
             .unwrap();

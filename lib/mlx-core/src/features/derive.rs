@@ -104,14 +104,14 @@ impl Window {
 }
 
 /// Reads holiday dates: the config list plus the file's lines.
-pub fn holiday_dates(def: &FeatureDef, base: &Path) -> Result<Vec<chrono::NaiveDate>> {
+pub fn holiday_dates(def: &FeatureDef) -> Result<Vec<chrono::NaiveDate>> {
     let mut texts: Vec<(String, String)> = def
         .dates
         .iter()
         .map(|d| (d.clone(), "`dates`".to_string()))
         .collect();
     if let Some(file) = &def.dates_file {
-        let path = base.join(file);
+        let path = Path::new(file);
         let body = std::fs::read_to_string(&path).map_err(|e| {
             Error::Usage(format!(
                 "feature `{}`: cannot read the holiday file {}: {e}",
@@ -243,7 +243,6 @@ fn feature_exprs(
     def: &FeatureDef,
     roles: &Roles,
     schema: &Schema,
-    base: &Path,
     height: usize,
 ) -> Result<Vec<(String, Expr)>> {
     let names: BTreeSet<String> = schema.iter_names().map(|n| n.to_string()).collect();
@@ -398,7 +397,7 @@ fn feature_exprs(
         }
         FeatureKind::Holiday => {
             let t = timestamp()?;
-            let days: Vec<i32> = holiday_dates(def, base)?
+            let days: Vec<i32> = holiday_dates(def)?
                 .into_iter()
                 .map(|d| {
                     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
@@ -425,12 +424,11 @@ fn feature_exprs(
     }
 }
 
-/// Computes `defs` on `df`. `base` resolves `dates_file`.
+/// Computes `defs` on `df` (a `dates_file` is read relative to the working directory).
 pub fn derive(
     df: DataFrame,
     defs: &[FeatureDef],
     roles: &Roles,
-    base: &Path,
     incomplete: IncompleteRows,
 ) -> Result<Derived> {
     let polars = |e: PolarsError| Error::Runtime(format!("computing features: {e}"));
@@ -450,7 +448,7 @@ pub fn derive(
     let mut warnings = Vec::new();
     for def in defs {
         let schema = lf.collect_schema().map_err(polars)?;
-        let exprs = feature_exprs(def, roles, &schema, base, height)?;
+        let exprs = feature_exprs(def, roles, &schema, height)?;
         for (name, _) in &exprs {
             if schema.get(name.as_str()).is_some() {
                 return Err(Error::Usage(format!(

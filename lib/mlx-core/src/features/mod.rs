@@ -447,7 +447,7 @@ fn derive_checked(cfg: &Config, df: DataFrame, roles: &Roles) -> Result<derive::
             }
         }
     }
-    derive::derive(df, &f.derived, roles, Path::new("."), f.incomplete_rows)
+    derive::derive(df, &f.derived, roles, f.incomplete_rows)
 }
 
 fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {

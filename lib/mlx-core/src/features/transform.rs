@@ -818,6 +818,56 @@ mod tests {
     }
 
     #[test]
+    fn forward_fill_and_frequency_hand_computed() {
+        let train = df!(
+            "x" => [Some(1.0), None, Some(4.0), None],
+            "c" => ["a", "b", "a", "a"],
+        )
+        .unwrap();
+        let defs = [
+            def(TransformKind::Impute, TransformStrategy::Ffill, &["x"]),
+            def(TransformKind::Encode, TransformStrategy::Frequency, &["c"]),
+        ];
+        let (p, m) = fit(&defs, &train, inputs(&train), None, 0).unwrap();
+        let x: Vec<f64> = m
+            .column("x")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(x, vec![1.0, 1.0, 4.0, 4.0]);
+        let c: Vec<f64> = m
+            .column("c")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(c, vec![0.75, 0.25, 0.75, 0.75]);
+        // A new batch starting with a gap takes the last training value; unseen is 0.
+        let new = df!("x" => [None, Some(2.0), None], "c" => ["z", "b", "a"]).unwrap();
+        let (out, unknown) = transform(&p, &new).unwrap();
+        let x: Vec<f64> = out
+            .column("x")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(x, vec![4.0, 2.0, 2.0]);
+        let c: Vec<f64> = out
+            .column("c")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(c, vec![0.0, 0.25, 0.75]);
+        assert_eq!(unknown.get("c"), Some(&1));
+    }
+
+    #[test]
     fn text_without_encoder_is_an_error_naming_it() {
         let df = frame();
         let err = fit(&[], &df, inputs(&df), None, 0).unwrap_err().to_string();
