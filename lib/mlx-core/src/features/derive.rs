@@ -112,7 +112,7 @@ pub fn holiday_dates(def: &FeatureDef) -> Result<Vec<chrono::NaiveDate>> {
         .collect();
     if let Some(file) = &def.dates_file {
         let path = Path::new(file);
-        let body = std::fs::read_to_string(&path).map_err(|e| {
+        let body = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!(
                 "feature `{}`: cannot read the holiday file {}: {e}",
                 def.name,
