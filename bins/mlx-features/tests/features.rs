@@ -1064,7 +1064,7 @@ mod bad_input {
             .assert()
             .code(3)
             .stderr(predicate::str::contains(
-                "1 duplicated (store, date) pairs, e.g. (s1, 2024-01-03)",
+                "1 rows repeating the (store, date) of an earlier row, e.g. (s1, 2024-01-03)",
             ));
         assert!(!d.join(".mlx/features/features.parquet").exists());
     }

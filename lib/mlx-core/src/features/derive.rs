@@ -424,7 +424,24 @@ fn feature_exprs(
     }
 }
 
+/// The columns a feature reads (besides the time column).
+fn reads(def: &FeatureDef, roles: &Roles) -> Vec<String> {
+    let mut out: Vec<String> = def.column.iter().cloned().collect();
+    out.extend(def.over.clone().unwrap_or_else(|| roles.entities.to_vec()));
+    if let Some(e) = def.expr.as_deref().and_then(|e| expr::parse(e).ok()) {
+        out.extend(e.columns());
+    }
+    out
+}
+
+const DUPLICATE: &str = "__mlx_duplicate_";
+
 /// Computes `defs` on `df` (a `dates_file` is read relative to the working directory).
+///
+/// Lags and windows need one row per entity and time (otherwise they depend on file
+/// order): a duplicated pair is an error. Features that do not read each other are
+/// evaluated in one Polars context, so window expressions over the same keys share
+/// their grouping (and the duplicate check rides on it).
 pub fn derive(
     df: DataFrame,
     defs: &[FeatureDef],
@@ -434,23 +451,31 @@ pub fn derive(
     let polars = |e: PolarsError| Error::Runtime(format!("computing features: {e}"));
     let height = df.height();
     let mut lf = df.lazy();
-    if let Some(t) = roles.time {
-        let schema = lf.collect_schema().map_err(polars)?;
-        if schema.get(t).is_some() {
-            lf = lf.sort(
-                [t],
-                SortMultipleOptions::default().with_maintain_order(true),
-            );
-        }
+    let time = match roles.time {
+        Some(t) if lf.collect_schema().map_err(polars)?.get(t).is_some() => Some(t),
+        _ => None,
+    };
+    if let Some(t) = time {
+        lf = lf.sort(
+            [t],
+            SortMultipleOptions::default().with_maintain_order(true),
+        );
     }
     let mut columns = Vec::new();
     let mut history = Vec::new();
     let mut warnings = Vec::new();
+    let mut pending: Vec<Expr> = Vec::new();
+    let mut pending_names: BTreeSet<String> = BTreeSet::new();
+    let mut checked: Vec<Vec<String>> = Vec::new();
     for def in defs {
+        if reads(def, roles).iter().any(|c| pending_names.contains(c)) {
+            lf = lf.with_columns(std::mem::take(&mut pending));
+            pending_names.clear();
+        }
         let schema = lf.collect_schema().map_err(polars)?;
         let exprs = feature_exprs(def, roles, &schema, height)?;
         for (name, _) in &exprs {
-            if schema.get(name.as_str()).is_some() {
+            if schema.get(name.as_str()).is_some() || pending_names.contains(name) {
                 return Err(Error::Usage(format!(
                     "feature `{}` would overwrite the existing column `{name}`; rename the feature",
                     def.name
@@ -468,6 +493,19 @@ pub fn derive(
                 missing: 0,
             });
         }
+        if let (Some(t), true) = (
+            time,
+            def.kind.needs_history() && def.kind != FeatureKind::GroupAgg,
+        ) {
+            // In time order, a row whose entity's previous row has the same time is a
+            // duplicated (entity, time) pair.
+            let keys = def.over.clone().unwrap_or_else(|| roles.entities.to_vec());
+            if !checked.contains(&keys) {
+                let dup = over(col(t).shift(lit(1)), &keys)?.eq(col(t));
+                pending.push(dup.alias(format!("{DUPLICATE}{}", checked.len())));
+                checked.push(keys);
+            }
+        }
         if matches!(def.kind, FeatureKind::Rolling | FeatureKind::Expanding)
             && def.periods.unwrap_or(0) == 0
             && def.column.is_some()
@@ -480,14 +518,48 @@ pub fn derive(
                 def.column.as_deref().unwrap_or_default()
             ));
         }
-        lf = lf.with_columns(
-            exprs
-                .into_iter()
-                .map(|(n, e)| e.alias(n.as_str()))
-                .collect::<Vec<_>>(),
-        );
+        for (n, e) in exprs {
+            pending.push(e.alias(n.as_str()));
+            pending_names.insert(n);
+        }
+    }
+    if !pending.is_empty() {
+        lf = lf.with_columns(pending);
     }
     let mut df = lf.collect().map_err(polars)?;
+    for (i, keys) in checked.iter().enumerate() {
+        let name = format!("{DUPLICATE}{i}");
+        let flags = df
+            .column(&name)
+            .map_err(polars)?
+            .bool()
+            .map_err(polars)?
+            .clone();
+        let n = flags.sum().unwrap_or(0);
+        if n > 0 {
+            let row = flags.iter().position(|v| v == Some(true)).unwrap_or(0);
+            let t = time.unwrap_or_default();
+            let example: Vec<String> = keys
+                .iter()
+                .map(String::as_str)
+                .chain([t])
+                .map(|c| {
+                    df.column(c)
+                        .and_then(|c| c.get(row))
+                        .map(|v| super::store::key_text(&v))
+                        .unwrap_or_default()
+                })
+                .collect();
+            return Err(Error::Runtime(format!(
+                "the dataset has {n} rows repeating the ({}, {t}) of an earlier row, e.g. ({}); \
+                 lags and windows need one row per entity and time: remove the duplicates \
+                 (keep the latest version of each row) and rerun",
+                keys.join(", "),
+                example.join(", ")
+            )));
+        }
+        df.drop_in_place(&name).map_err(polars)?;
+    }
     for c in &mut columns {
         c.missing = df
             .column(c.name.as_str())

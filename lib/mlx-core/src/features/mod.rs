@@ -425,31 +425,6 @@ fn count(v: &[u8], code: u8) -> u64 {
     v.iter().filter(|&&c| c == code).count() as u64
 }
 
-/// Derived features, after checking that lags have one row per entity and time.
-fn derive_checked(cfg: &Config, df: DataFrame, roles: &Roles) -> Result<derive::Derived> {
-    let f = &cfg.features;
-    let history_keys: BTreeSet<Vec<String>> = f
-        .derived
-        .iter()
-        .filter(|d| {
-            d.kind.needs_history() && d.kind != mlx_contracts::config::FeatureKind::GroupAgg
-        })
-        .map(|d| {
-            d.over
-                .clone()
-                .unwrap_or_else(|| cfg.data.entity_columns.clone())
-        })
-        .collect();
-    if let Some(t) = roles.time {
-        if df.column(t).is_ok() {
-            for keys in &history_keys {
-                derive::check_unique_keys(&df, keys, t, "the dataset")?;
-            }
-        }
-    }
-    derive::derive(df, &f.derived, roles, f.incomplete_rows)
-}
-
 fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
     let data = PathBuf::from(args.get_one::<String>("data").cloned().unwrap_or_default());
     if !data.exists() {
@@ -460,7 +435,12 @@ fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
         entities: &cfg.data.entity_columns,
         target: cfg.data.target.as_deref(),
     };
-    let mut derived = derive_checked(cfg, read(&data)?, &roles)?;
+    let mut derived = derive::derive(
+        read(&data)?,
+        &cfg.features.derived,
+        &roles,
+        cfg.features.incomplete_rows,
+    )?;
     let out = PathBuf::from(args.get_one::<String>("out").cloned().unwrap_or_default());
     write_parquet(&out, &mut derived.df)?;
     let mut human = format!(
@@ -562,7 +542,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         });
     }
 
-    let derived = derive_checked(cfg, df, &roles)?;
+    let derived = derive::derive(df, &f.derived, &roles, f.incomplete_rows)?;
     let mut df = derived.df;
     if df.height() == 0 {
         return Err(Error::Usage(format!(
