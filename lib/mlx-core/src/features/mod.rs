@@ -435,14 +435,21 @@ fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
         entities: &cfg.data.entity_columns,
         target: cfg.data.target.as_deref(),
     };
+    let started = std::time::Instant::now();
+    let df = read(&data)?;
+    tracing::debug!("read {} rows in {:?}", df.height(), started.elapsed());
+    let started = std::time::Instant::now();
     let mut derived = derive::derive(
-        read(&data)?,
+        df,
         &cfg.features.derived,
         &roles,
         cfg.features.incomplete_rows,
     )?;
+    tracing::debug!("derived features in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
     let out = PathBuf::from(args.get_one::<String>("out").cloned().unwrap_or_default());
     write_parquet(&out, &mut derived.df)?;
+    tracing::debug!("wrote {} in {:?}", out.display(), started.elapsed());
     let mut human = format!(
         "{} rows ({} dropped), {} derived columns -> {}",
         derived.df.height(),
