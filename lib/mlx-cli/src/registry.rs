@@ -13,5 +13,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::version::Version,
         &mlx_core::validate::Validate,
         &mlx_core::features::Features,
+        &mlx_core::train::Train,
     ]
 }

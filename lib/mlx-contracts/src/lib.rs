@@ -9,6 +9,7 @@ pub mod config;
 pub mod features;
 pub mod ingest;
 pub mod record;
+pub mod train;
 pub mod validate;
 pub mod version;
 

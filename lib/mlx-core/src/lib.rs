@@ -15,6 +15,7 @@ pub mod init;
 pub mod pipeline;
 pub mod progress;
 pub mod stage;
+pub mod train;
 pub mod validate;
 pub mod version;
 pub mod workdir;

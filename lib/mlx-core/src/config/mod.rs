@@ -38,6 +38,9 @@ pub const CONTRACTS: &[&str] = &[
     "preprocessor",
     "feature-view-version",
     "online-record",
+    "bundle-manifest",
+    "run-record",
+    "train-report",
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
@@ -52,6 +55,9 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "preprocessor" => schemars::schema_for!(features::Preprocessor),
         "feature-view-version" => schemars::schema_for!(features::ViewVersion),
         "online-record" => schemars::schema_for!(features::OnlineRecord),
+        "bundle-manifest" => schemars::schema_for!(mlx_contracts::train::BundleManifest),
+        "run-record" => schemars::schema_for!(mlx_contracts::train::RunRecord),
+        "train-report" => schemars::schema_for!(mlx_contracts::train::TrainReport),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -425,6 +425,41 @@ fn count(v: &[u8], code: u8) -> u64 {
     v.iter().filter(|&&c| c == code).count() as u64
 }
 
+/// Fits the configured transforms on the training rows `train` (every column but the
+/// target, the time column, entity and group keys and `features.exclude` is an input).
+/// Returns the preprocessor and the training matrix (target encodings out of fold).
+pub fn fit_preprocessor(
+    cfg: &Config,
+    train: &DataFrame,
+    seed: u64,
+) -> Result<(Preprocessor, DataFrame)> {
+    let f = &cfg.features;
+    let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
+    exclude.extend(cfg.data.target.as_deref());
+    exclude.extend(cfg.data.time_column.as_deref());
+    exclude.extend(cfg.data.entity_columns.iter().map(String::as_str));
+    exclude.extend(cfg.data.group_column.as_deref());
+    let inputs = transform::input_columns(train, &exclude)?;
+    let needs_target = f
+        .transforms
+        .iter()
+        .any(|t| t.strategy == Some(TransformStrategy::Target));
+    let y = match (&cfg.data.target, needs_target) {
+        (Some(t), true) => Some(transform::encode_target(
+            train
+                .column(t.as_str())
+                .map_err(|e| Error::Runtime(e.to_string()))?,
+        )?),
+        (None, true) => {
+            return Err(Error::Usage(
+                "a `target` encoding needs `data.target`".into(),
+            ))
+        }
+        _ => None,
+    };
+    transform::fit(&f.transforms, train, inputs, y.as_deref(), seed)
+}
+
 fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
     let data = PathBuf::from(args.get_one::<String>("data").cloned().unwrap_or_default());
     if !data.exists() {
@@ -601,12 +636,6 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     };
 
     // The preprocessing, fitted on the training rows only.
-    let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
-    exclude.extend(cfg.data.target.as_deref());
-    exclude.extend(cfg.data.time_column.as_deref());
-    exclude.extend(cfg.data.entity_columns.iter().map(String::as_str));
-    exclude.extend(cfg.data.group_column.as_deref());
-    let inputs = transform::input_columns(&df, &exclude)?;
     let mask = BooleanChunked::from_iter_values(
         "train".into(),
         plan.set.iter().map(|&c| c == split::TRAIN),
@@ -614,24 +643,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let train = df
         .filter(&mask)
         .map_err(|e| Error::Runtime(e.to_string()))?;
-    let needs_target = f
-        .transforms
-        .iter()
-        .any(|t| t.strategy == Some(TransformStrategy::Target));
-    let y = match (&cfg.data.target, needs_target) {
-        (Some(t), true) => Some(transform::encode_target(
-            train
-                .column(t.as_str())
-                .map_err(|e| Error::Runtime(e.to_string()))?,
-        )?),
-        (None, true) => {
-            return Err(Error::Usage(
-                "a `target` encoding needs `data.target`".into(),
-            ))
-        }
-        _ => None,
-    };
-    let (pre, _) = transform::fit(&f.transforms, &train, inputs, y.as_deref(), seed)?;
+    let (pre, _) = fit_preprocessor(cfg, &train, seed)?;
     debug_assert_eq!(pre.schema_version, PREPROCESSOR_VERSION);
     let pre_path = workdir.join(PREPROCESSOR_FILE);
     atomic_write(

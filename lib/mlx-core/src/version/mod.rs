@@ -191,7 +191,7 @@ fn data_path(path: &Path) -> PathBuf {
     }
 }
 
-fn git(args: &[&str]) -> Result<String> {
+pub(crate) fn git(args: &[&str]) -> Result<String> {
     let out = Proc::new("git")
         .args(args)
         .output()

@@ -1,0 +1,436 @@
+//! `mlx-train` end to end: linear models against scikit-learn on the datasets that ship
+//! with it, the pipeline through `mlx run`, bundles (loading, integrity, determinism),
+//! and bad input.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use mlx_contracts::config::{TransformDef, TransformKind, TransformStrategy};
+use mlx_contracts::train::{RunRecord, TrainReport};
+use mlx_contracts::StageRecord;
+use mlx_core::features::transform;
+use mlx_core::train::bundle::{self, Bundle};
+use mlx_core::train::linear::{self, LinearModel};
+use mlx_data::polars::prelude::*;
+use nalgebra::DMatrix;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/train")
+}
+
+fn oracle() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("linear.json")).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "{what}[{i}]: mlx {g}, scikit-learn {w}"
+        );
+    }
+}
+
+/// A dataset's features as a matrix (optionally standardised as `StandardScaler`) and
+/// its target column.
+fn dataset(name: &str, standardise: bool) -> (DMatrix<f64>, Column) {
+    let df = mlx_data::read_table(&fixtures().join(format!("{name}.csv"))).unwrap();
+    let target = df.column("target").unwrap().clone();
+    let x = df.drop("target").unwrap();
+    let defs: Vec<TransformDef> = if standardise {
+        vec![TransformDef {
+            kind: TransformKind::Scale,
+            strategy: Some(TransformStrategy::Zscore),
+            ..Default::default()
+        }]
+    } else {
+        Vec::new()
+    };
+    let inputs = transform::input_columns(&x, &Default::default()).unwrap();
+    let (_, m) = transform::fit(&defs, &x, inputs, None, 0).unwrap();
+    (bundle::matrix(&m).unwrap(), target)
+}
+
+mod oracle {
+    use super::*;
+
+    #[test]
+    fn regressions_match_scikit_learn() {
+        let o = &oracle()["diabetes"];
+        let (x, t) = dataset("diabetes", false);
+        let y: Vec<f64> = t.f64().unwrap().into_no_null_iter().collect();
+        let fitted = [
+            ("linear", linear::ols(&x, &y).unwrap()),
+            ("ridge_1", linear::ridge(&x, &y, 1.0).unwrap()),
+            (
+                "lasso_0.1",
+                linear::elastic_net(&x, &y, 0.1, 1.0, 1e-12, 1_000_000)
+                    .unwrap()
+                    .0,
+            ),
+            (
+                "elastic_net_0.01_0.5",
+                linear::elastic_net(&x, &y, 0.01, 0.5, 1e-12, 1_000_000)
+                    .unwrap()
+                    .0,
+            ),
+        ];
+        for (key, m) in fitted {
+            let LinearModel::Regression { coef, intercept } = &m else {
+                panic!()
+            };
+            close(&format!("{key} coef"), coef, &floats(&o[key]["coef"]), 1e-6);
+            close(
+                &format!("{key} intercept"),
+                &[*intercept],
+                &[o[key]["intercept"].as_f64().unwrap()],
+                1e-6,
+            );
+            let p = m.predict(&x.rows(0, 5).into_owned());
+            close(
+                &format!("{key} predict"),
+                p.as_slice(),
+                &floats(&o[key]["predict"]),
+                1e-6,
+            );
+        }
+    }
+
+    #[test]
+    fn logistic_regressions_match_scikit_learn() {
+        for name in ["breast_cancer", "wine"] {
+            let (x, t) = dataset(name, true);
+            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            for (key, c) in [("logistic_C1", 1.0), ("logistic_C0.1", 0.1)] {
+                let o = &oracle()[name][key];
+                let want_classes: Vec<String> = o["classes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(classes, want_classes);
+                let (m, history) = linear::logistic(&x, &codes, classes.len(), c).unwrap();
+                assert!(history.windows(2).all(|w| w[1] <= w[0]));
+                let LinearModel::Logistic { coef, intercept } = &m else {
+                    panic!()
+                };
+                for (r, row) in o["coef"].as_array().unwrap().iter().enumerate() {
+                    close(
+                        &format!("{name} {key} coef[{r}]"),
+                        &coef[r],
+                        &floats(row),
+                        1e-6,
+                    );
+                }
+                close(
+                    &format!("{name} {key} intercept"),
+                    intercept,
+                    &floats(&o["intercept"]),
+                    1e-6,
+                );
+                let p = m.predict(&x.rows(0, 5).into_owned());
+                for (i, row) in o["predict_proba"].as_array().unwrap().iter().enumerate() {
+                    let got: Vec<f64> = p.row(i).iter().copied().collect();
+                    close(
+                        &format!("{name} {key} proba[{i}]"),
+                        &got,
+                        &floats(row),
+                        1e-7,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn bin(dir: &Path, name: &str) -> Command {
+    let mut c = Command::cargo_bin(name).unwrap();
+    c.current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("MLX_CONFIG")
+        .env_remove("MLX_WORKDIR");
+    c
+}
+
+fn record(dir: &Path) -> (StageRecord, TrainReport) {
+    let rec =
+        StageRecord::from_json(&std::fs::read_to_string(dir.join(".mlx/train.json")).unwrap())
+            .unwrap();
+    let rep = serde_json::from_value(rec.details.clone()).unwrap();
+    (rec, rep)
+}
+
+const DIABETES: &str = "\
+data:
+  sources:
+    - { name: diabetes, uri: diabetes.csv }
+  target: target
+pipeline:
+  problem_type: regression
+split:
+  strategy: random
+models:
+  - { type: linear }
+  - { type: ridge, params: { alpha: 0.5 } }
+  - { name: sparse, type: lasso, params: { alpha: 0.05, tol: 1e-10, max_iter: 100000 } }
+";
+
+fn diabetes_dir(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("diabetes.csv"),
+        dir.path().join("diabetes.csv"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("mlx.yaml"), config).unwrap();
+    dir
+}
+
+mod pipeline {
+    use super::*;
+
+    #[test]
+    fn mlx_run_trains_every_candidate_into_loadable_bundles() {
+        let dir = diabetes_dir(DIABETES);
+        let d = dir.path();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(
+                "3 models on 308 rows x 10 features (67 validation rows)",
+            ));
+        let (_, rep) = record(d);
+        let names: Vec<&str> = rep.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["linear", "ridge", "sparse"]);
+        // The bundle predicts on raw rows exactly as its coefficients say.
+        let run = &rep.runs[0];
+        let b = Bundle::load(&d.join(format!(".mlx/runs/{}/bundle", run.run_id))).unwrap();
+        assert_eq!(b.manifest.classes, None);
+        let raw = mlx_data::read_table(&d.join("diabetes.csv")).unwrap();
+        let pred = b.predict(&raw).unwrap();
+        let mlx_core::train::model::FittedModel::Linear(LinearModel::Regression {
+            coef,
+            intercept,
+        }) = &b.model
+        else {
+            panic!()
+        };
+        let x0: Vec<f64> = raw
+            .get_row(0)
+            .unwrap()
+            .0
+            .iter()
+            .take(10)
+            .map(|v| v.extract::<f64>().unwrap())
+            .collect();
+        let by_hand: f64 = x0.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>() + intercept;
+        let got = pred
+            .column("prediction")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert!((got - by_hand).abs() < 1e-9, "{got} vs {by_hand}");
+        // Validation metrics are recorded per run.
+        let r: RunRecord = serde_json::from_str(
+            &std::fs::read_to_string(d.join(format!(".mlx/runs/{}/run.json", run.run_id))).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            r.validation["rmse"] > 40.0 && r.validation["rmse"] < 70.0,
+            "{:?}",
+            r.validation
+        );
+    }
+
+    #[test]
+    fn the_same_config_data_and_seed_give_the_same_bundle() {
+        let dir = diabetes_dir(DIABETES);
+        let d = dir.path();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let first: Vec<String> = record(d)
+            .1
+            .runs
+            .iter()
+            .map(|r| r.bundle_sha256.clone())
+            .collect();
+        bin(d, "mlx-train").assert().success();
+        let second: Vec<String> = record(d)
+            .1
+            .runs
+            .iter()
+            .map(|r| r.bundle_sha256.clone())
+            .collect();
+        assert_eq!(first, second);
+        // A different seed splits differently, so the bundles differ.
+        std::fs::write(
+            d.join("mlx.yaml"),
+            format!("{DIABETES}training:\n  seed: 7\n"),
+        )
+        .unwrap();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let third: Vec<String> = record(d)
+            .1
+            .runs
+            .iter()
+            .map(|r| r.bundle_sha256.clone())
+            .collect();
+        assert_ne!(first, third);
+    }
+
+    #[test]
+    fn a_tampered_bundle_is_refused() {
+        let dir = diabetes_dir(DIABETES);
+        let d = dir.path();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let run = &record(d).1.runs[0];
+        let bdir = d.join(format!(".mlx/runs/{}/bundle", run.run_id));
+        let model = bdir.join("model.json");
+        let text = std::fs::read_to_string(&model).unwrap().replacen(
+            "\"intercept\": 1",
+            "\"intercept\": 2",
+            1,
+        );
+        std::fs::write(&model, text + " ").unwrap();
+        let err = Bundle::load(&bdir).unwrap_err().to_string();
+        assert!(
+            err.contains("does not match the SHA-256 in its bundle's manifest"),
+            "{err}"
+        );
+        // A bundle written by a newer mlx is refused with a clear message.
+        let mp = bdir.join("manifest.json");
+        let m = std::fs::read_to_string(&mp)
+            .unwrap()
+            .replace("\"schema_version\": 1", "\"schema_version\": 99");
+        std::fs::write(&mp, m).unwrap();
+        let err = Bundle::load(&bdir).unwrap_err().to_string();
+        assert!(err.contains("written by a newer mlx"), "{err}");
+    }
+
+    #[test]
+    fn a_classifier_bundle_predicts_classes_and_probabilities() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::copy(fixtures().join("wine.csv"), d.join("wine.csv")).unwrap();
+        std::fs::write(
+            d.join("mlx.yaml"),
+            "data:\n  sources:\n    - { name: wine, uri: wine.csv }\n  target: target\npipeline:\n  problem_type: classification\n  model_type: logistic\nfeatures:\n  transforms:\n    - { kind: scale, strategy: zscore }\n",
+        )
+        .unwrap();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let (_, rep) = record(d);
+        assert!(
+            rep.runs[0].validation["accuracy"] > 0.9,
+            "{:?}",
+            rep.runs[0].validation
+        );
+        let b = Bundle::load(&d.join(format!(".mlx/runs/{}/bundle", rep.runs[0].run_id))).unwrap();
+        assert_eq!(
+            b.manifest.classes.as_deref().unwrap(),
+            ["class_0", "class_1", "class_2"]
+        );
+        let raw = mlx_data::read_table(&d.join("wine.csv"))
+            .unwrap()
+            .head(Some(3));
+        let p = b.predict(&raw).unwrap();
+        assert_eq!(
+            p.get_column_names(),
+            [
+                "prediction",
+                "proba_class_0",
+                "proba_class_1",
+                "proba_class_2"
+            ]
+        );
+        assert_eq!(
+            p.column("prediction").unwrap().str().unwrap().get(0),
+            Some("class_0")
+        );
+    }
+}
+
+mod bad_input {
+    use super::*;
+
+    fn train_with(config: &str, csv: &str) -> assert_cmd::assert::Assert {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("d.csv"), csv).unwrap();
+        std::fs::write(d.join("mlx.yaml"), config).unwrap();
+        let a = bin(d, "mlx").args(["run", "--to", "train"]).assert();
+        drop(dir);
+        a
+    }
+
+    const CSV: &str = "x,y,label\n1,2.0,a\n2,2.0,b\n3,2.0,a\n4,2.0,b\n5,2.0,a\n6,2.0,b\n7,2.0,a\n8,2.0,b\n9,2.0,a\n10,2.0,b\n";
+
+    #[test]
+    fn a_constant_target_is_named() {
+        train_with(
+            "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: y\npipeline:\n  problem_type: regression\n  model_type: linear\nfeatures:\n  exclude: [label]\n",
+            CSV,
+        )
+        .code(2)
+        .stderr(predicate::str::contains("the target `y` is constant (2)"));
+    }
+
+    #[test]
+    fn a_missing_target_column_is_named() {
+        train_with(
+            "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: price\npipeline:\n  problem_type: regression\n  model_type: linear\n",
+            CSV,
+        )
+        .code(2)
+        .stderr(predicate::str::contains("`data.target: price` is not a column"));
+    }
+
+    #[test]
+    fn unknown_parameters_get_a_suggestion() {
+        train_with(
+            "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: label\npipeline:\n  problem_type: classification\nmodels:\n  - { type: logistic, params: { c: 2 } }\nsplit:\n  strategy: random\n",
+            CSV,
+        )
+        .code(2)
+        .stderr(predicate::str::contains("model `logistic`: `c` is not a parameter of `logistic`; did you mean `C`?"));
+    }
+
+    #[test]
+    fn a_text_regression_target_is_refused() {
+        train_with(
+            "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: label\npipeline:\n  problem_type: regression\n  model_type: linear\n",
+            CSV,
+        )
+        .code(2)
+        .stderr(predicate::str::contains("a regression target must be numeric"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The model bundle: writing it, and the one loader every later stage uses.
+//!
+//! `<dir>/manifest.json` ([`BundleManifest`]), `<dir>/preprocessor.json` and the model
+//! file. The manifest lists each file's SHA-256; loading checks them, so a tampered
+//! bundle is refused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mlx_contracts::features::Preprocessor;
+use mlx_contracts::train::{BundleManifest, BUNDLE_VERSION};
+use mlx_data::polars::prelude::*;
+use nalgebra::DMatrix;
+use sha2::{Digest, Sha256};
+
+use super::model::FittedModel;
+use crate::error::{Error, IoContext, Result};
+use crate::features::transform;
+use crate::fsutil::atomic_write;
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The preprocessor's file name.
+pub const PREPROCESSOR: &str = "preprocessor.json";
+
+fn sha256(bytes: &[u8]) -> String {
+    crate::config::hex(&Sha256::digest(bytes))
+}
+
+/// The hash of what predicts: the preprocessor and the model file (provenance such as
+/// the git commit is in the manifest but not in this hash, so equal config, data and
+/// seed give equal hashes).
+pub fn content_hash(files: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (name, sha) in files {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(sha.as_bytes());
+        h.update([0]);
+    }
+    crate::config::hex(&h.finalize())
+}
+
+/// Writes a bundle into `dir` (replacing an older one). `manifest.files` is filled in.
+/// Returns the content hash.
+pub fn write(
+    dir: &Path,
+    manifest: &mut BundleManifest,
+    preprocessor: &Preprocessor,
+    model: &FittedModel,
+) -> Result<String> {
+    std::fs::create_dir_all(dir).with_path("creating", dir)?;
+    let mut pre = serde_json::to_vec_pretty(preprocessor).unwrap_or_default();
+    pre.push(b'\n');
+    let model_bytes = model.to_bytes();
+    manifest.model_file = model.file_name().to_string();
+    manifest.files = BTreeMap::from([
+        (PREPROCESSOR.to_string(), sha256(&pre)),
+        (manifest.model_file.clone(), sha256(&model_bytes)),
+    ]);
+    for (name, bytes) in [
+        (PREPROCESSOR, &pre),
+        (manifest.model_file.as_str(), &model_bytes),
+    ] {
+        let p = dir.join(name);
+        atomic_write(&p, bytes).with_path("writing", &p)?;
+    }
+    // The manifest last: a bundle without one is incomplete, never inconsistent.
+    let mut m = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+    m.push(b'\n');
+    let p = dir.join(MANIFEST);
+    atomic_write(&p, &m).with_path("writing", &p)?;
+    Ok(content_hash(&manifest.files))
+}
+
+/// A loaded bundle: predicts on any frame with the input columns.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Where it was loaded from.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: BundleManifest,
+    /// The fitted preprocessing.
+    pub preprocessor: Preprocessor,
+    /// The model.
+    pub model: FittedModel,
+}
+
+fn read_checked(dir: &Path, name: &str, manifest: &BundleManifest) -> Result<Vec<u8>> {
+    let p = dir.join(name);
+    let bytes = std::fs::read(&p).with_path("reading", &p)?;
+    let want = manifest.files.get(name).ok_or_else(|| {
+        Error::Runtime(format!(
+            "{}: the manifest does not list {name}",
+            dir.display()
+        ))
+    })?;
+    if &sha256(&bytes) != want {
+        return Err(Error::Runtime(format!(
+            "{} does not match the SHA-256 in its bundle's manifest: the bundle was modified \
+             after training; retrain, or restore it from the registry",
+            p.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+impl Bundle {
+    /// Loads and verifies a bundle directory.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let mp = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&mp).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Usage(format!(
+                    "{} is not a model bundle (no {MANIFEST}); run `mlx-train` first",
+                    dir.display()
+                ))
+            } else {
+                Error::io(format!("reading {}", mp.display()), e)
+            }
+        })?;
+        let manifest: BundleManifest =
+            mlx_contracts::parse_versioned(&text, "model bundle", BUNDLE_VERSION).map_err(
+                |source| Error::Contract {
+                    path: mp.display().to_string(),
+                    source,
+                },
+            )?;
+        let pre = read_checked(dir, PREPROCESSOR, &manifest)?;
+        let preprocessor: Preprocessor = serde_json::from_slice(&pre).map_err(|e| {
+            Error::Runtime(format!(
+                "{}: the preprocessor is corrupt: {e}",
+                dir.display()
+            ))
+        })?;
+        let model = FittedModel::from_bytes(&read_checked(dir, &manifest.model_file, &manifest)?)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            preprocessor,
+            model,
+        })
+    }
+
+    /// The model matrix of a frame, through the fitted preprocessing.
+    pub fn matrix(&self, df: &DataFrame) -> Result<DMatrix<f64>> {
+        let (m, _) = transform::transform(&self.preprocessor, df)?;
+        matrix(&m)
+    }
+
+    /// Predictions: a `prediction` column (the value, or the most probable class) and,
+    /// for classifiers, `proba_<class>` columns.
+    pub fn predict(&self, df: &DataFrame) -> Result<DataFrame> {
+        let out = self.model.predict(&self.matrix(df)?);
+        let mut cols = Vec::new();
+        match &self.manifest.classes {
+            None => cols.push(Column::new(
+                "prediction".into(),
+                out.column(0).iter().copied().collect::<Vec<f64>>(),
+            )),
+            Some(classes) => {
+                let best: Vec<&str> = (0..out.nrows())
+                    .map(|i| {
+                        let k = (0..out.ncols())
+                            .max_by(|&a, &b| out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a)))
+                            .unwrap_or(0);
+                        classes[k].as_str()
+                    })
+                    .collect();
+                cols.push(Column::new("prediction".into(), best));
+                for (k, c) in classes.iter().enumerate() {
+                    cols.push(Column::new(
+                        format!("proba_{c}").into(),
+                        out.column(k).iter().copied().collect::<Vec<f64>>(),
+                    ));
+                }
+            }
+        }
+        DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))
+    }
+}
+
+/// A frame of Float64 columns as a dense matrix; missing values are an error naming
+/// the column (the linear solvers cannot use them).
+pub fn matrix(df: &DataFrame) -> Result<DMatrix<f64>> {
+    let (n, p) = (df.height(), df.width());
+    let mut data = Vec::with_capacity(n * p);
+    for c in df.columns() {
+        let ca = c.f64().map_err(|e| Error::Runtime(e.to_string()))?;
+        let before = data.len();
+        data.extend(ca.iter().map(|v| v.unwrap_or(f64::NAN)));
+        if data[before..].iter().any(|v| v.is_nan()) {
+            return Err(Error::Usage(format!(
+                "model input `{}` has missing values; add an `impute` transform for it \
+                 (features.transforms) or drop those rows",
+                c.name()
+            )));
+        }
+    }
+    Ok(DMatrix::from_vec(n, p, data))
+}

@@ -1,0 +1,495 @@
+//! `mlx-train`: fits every candidate of `models:` on the training rows of the split,
+//! writes one run per candidate (`runs/<run-id>/run.json`) with its model bundle
+//! (`runs/<run-id>/bundle/`), and lists the runs in `train.json`.
+
+pub mod bundle;
+pub mod linear;
+pub mod model;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{ArgMatches, Command};
+use mlx_contracts::config::{Config, ModelSpec, ProblemType, Task};
+use mlx_contracts::features::InputKind;
+use mlx_contracts::train::{
+    BundleManifest, HistoryPoint, Library, RunRecord, RunSummary, Signature, TrainReport,
+    RUN_RECORD_VERSION, TRAIN_REPORT_VERSION,
+};
+use mlx_data::polars::prelude::*;
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+use crate::features::{self, transform};
+use crate::fsutil::atomic_write;
+use crate::stage::{Context, Outcome, Stage};
+use model::{FittedModel, Target};
+
+/// The `train` stage.
+pub struct Train;
+
+const SECTIONS: &[&str] = &[
+    "data", "features", "split", "pipeline", "models", "training",
+];
+
+const LONG_ABOUT: &str = "\
+Fits every candidate of `models:` (or `pipeline.model_type`) on the training rows of the
+split that `mlx-features` wrote, in parallel, and writes for each a run
+(runs/<run-id>/run.json: parameters, solver history, validation metrics, timings, tags)
+and a model bundle (runs/<run-id>/bundle/: manifest.json, preprocessor.json, the model
+file) that every later stage loads. train.json lists the runs.
+
+Families in this build: linear, ridge, lasso, elastic_net (regression) and logistic
+(binary and multinomial, L2), solved to the same optimum as scikit-learn.
+
+Examples:
+  mlx-train                       train every candidate
+  mlx-train --json | jq '.details.runs[] | {name, validation}'
+  mlx run --to train              ingest, validate, features and train";
+
+impl Stage for Train {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+    fn about(&self) -> &'static str {
+        "Fit the candidate models and write their bundles and runs"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        SECTIONS
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        [features::FEATURES_FILE, features::SPLIT_FILE]
+            .iter()
+            .map(|f| ctx.workdir.join(f))
+            .collect()
+    }
+    fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd
+    }
+    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+        train(&ctx.config.config, &ctx.workdir)
+    }
+}
+
+fn read(path: &Path) -> Result<DataFrame> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "{} does not exist; run `mlx-features` first",
+            path.display()
+        )));
+    }
+    mlx_data::read_table(path).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+/// Whether the config's problem predicts classes.
+pub fn is_classification(cfg: &Config) -> bool {
+    match cfg.pipeline.problem_type {
+        ProblemType::Classification => true,
+        ProblemType::DeepLearning => cfg.pipeline.task == Some(Task::Classification),
+        _ => false,
+    }
+}
+
+/// The classes of a target column, sorted as scikit-learn sorts them (numbers by value,
+/// text by code point), and each row's class code.
+pub fn encode_classes(c: &Column) -> Result<(Vec<String>, Vec<usize>)> {
+    let name = c.name().to_string();
+    if c.null_count() > 0 {
+        return Err(Error::Usage(format!(
+            "the target `{name}` is missing on {} training rows; drop or fill them",
+            c.null_count()
+        )));
+    }
+    let e = |x: PolarsError| Error::Runtime(format!("reading the target `{name}`: {x}"));
+    let text: Vec<String> = c
+        .cast(&DataType::String)
+        .map_err(e)?
+        .str()
+        .map_err(e)?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect();
+    let mut classes: Vec<String> = text
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if c.dtype().is_primitive_numeric() {
+        classes.sort_by(|a, b| {
+            let (x, y) = (
+                a.parse::<f64>().unwrap_or(0.0),
+                b.parse::<f64>().unwrap_or(0.0),
+            );
+            x.total_cmp(&y)
+        });
+    }
+    let index: BTreeMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let codes = text.iter().map(|t| index[t.as_str()]).collect();
+    Ok((classes, codes))
+}
+
+fn numeric_target(c: &Column) -> Result<Vec<f64>> {
+    let name = c.name().to_string();
+    if !c.dtype().is_primitive_numeric() {
+        return Err(Error::Usage(format!(
+            "the target `{name}` is {}, but a regression target must be numeric; is \
+             `pipeline.problem_type` right?",
+            c.dtype()
+        )));
+    }
+    let v: Vec<Option<f64>> = c
+        .cast(&DataType::Float64)
+        .and_then(|s| s.f64().map(|ca| ca.iter().collect()))
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let missing = v.iter().filter(|x| x.is_none_or(f64::is_nan)).count();
+    if missing > 0 {
+        return Err(Error::Usage(format!(
+            "the target `{name}` is missing (or NaN) on {missing} training rows; drop or fill them"
+        )));
+    }
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// Validation metrics: RMSE, MAE and R² for values; accuracy and log loss for classes.
+fn validation_metrics(
+    model: &FittedModel,
+    x: &DMatrix<f64>,
+    values: Option<&[f64]>,
+    codes: Option<&[usize]>,
+) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    if x.nrows() == 0 {
+        return m;
+    }
+    let out = model.predict(x);
+    let n = x.nrows() as f64;
+    if let Some(y) = values {
+        let mean = y.iter().sum::<f64>() / n;
+        let (mut se, mut ae, mut ss) = (0.0, 0.0, 0.0);
+        for (i, t) in y.iter().enumerate() {
+            let d = out[(i, 0)] - t;
+            se += d * d;
+            ae += d.abs();
+            ss += (t - mean) * (t - mean);
+        }
+        m.insert("rmse".into(), (se / n).sqrt());
+        m.insert("mae".into(), ae / n);
+        if ss > 0.0 {
+            m.insert("r2".into(), 1.0 - se / ss);
+        }
+    }
+    if let Some(y) = codes {
+        let (mut correct, mut loss) = (0.0, 0.0);
+        for (i, &t) in y.iter().enumerate() {
+            let best = (0..out.ncols())
+                .max_by(|&a, &b| out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a)))
+                .unwrap_or(0);
+            correct += f64::from(u8::from(best == t));
+            let p = if t < out.ncols() { out[(i, t)] } else { 0.0 };
+            loss -= p.clamp(1e-15, 1.0 - 1e-15).ln();
+        }
+        m.insert("accuracy".into(), correct / n);
+        m.insert("log_loss".into(), loss / n);
+    }
+    m
+}
+
+fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
+    let mask: BooleanChunked = set.iter().map(|s| Some(s == Some(which))).collect();
+    df.filter(&mask).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+fn candidate_name(spec: &ModelSpec) -> String {
+    spec.name
+        .clone()
+        .unwrap_or_else(|| spec.model_type.as_str().to_string())
+}
+
+/// The whole stage.
+pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome> {
+    let features_path = workdir.join(features::FEATURES_FILE);
+    let df = read(&features_path)?;
+    let split = read(&workdir.join(features::SPLIT_FILE))?;
+    if split.height() != df.height() {
+        return Err(Error::Usage(format!(
+            "{} and {} disagree on the number of rows; rerun `mlx-features`",
+            features::FEATURES_FILE,
+            features::SPLIT_FILE
+        )));
+    }
+    let target = cfg.data.target.clone().ok_or_else(|| {
+        Error::Usage("training needs `data.target`: the column to predict".into())
+    })?;
+    if df.column(target.as_str()).is_err() {
+        return Err(Error::Usage(format!(
+            "the target `{target}` is not a column of {}",
+            features::FEATURES_FILE
+        )));
+    }
+    let set = split
+        .column("set")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+    let train_df = rows(&df, &set, "train")?;
+    let val_df = rows(&df, &set, "validation")?;
+    if train_df.height() == 0 {
+        return Err(Error::Usage("the split has no training rows".into()));
+    }
+    let seed = cfg.split.seed.unwrap_or(cfg.training.seed);
+    let classification = is_classification(cfg);
+    let target_col = |d: &DataFrame| {
+        d.column(target.as_str())
+            .cloned()
+            .map_err(|e| Error::Runtime(e.to_string()))
+    };
+
+    // The target.
+    let (classes, train_codes, train_values) = if classification {
+        let (classes, codes) = encode_classes(&target_col(&train_df)?)?;
+        if classes.len() < 2 {
+            return Err(Error::Usage(format!(
+                "the target `{target}` has one class (`{}`) in the training rows; a classifier \
+                 needs at least two",
+                classes.first().cloned().unwrap_or_default()
+            )));
+        }
+        (Some(classes), Some(codes), None)
+    } else {
+        let v = numeric_target(&target_col(&train_df)?)?;
+        if v.iter().all(|x| *x == v[0]) {
+            return Err(Error::Usage(format!(
+                "the target `{target}` is constant ({}) in the training rows; there is nothing \
+                 to learn",
+                v[0]
+            )));
+        }
+        (None, None, Some(v))
+    };
+    let (val_codes, val_values) = if val_df.height() == 0 {
+        (None, None)
+    } else if let Some(classes) = &classes {
+        // Validation rows of a class unseen in training cannot be scored as that class.
+        let (vc, codes) = encode_classes(&target_col(&val_df)?)?;
+        let map: Vec<usize> = vc
+            .iter()
+            .map(|c| classes.iter().position(|x| x == c).unwrap_or(usize::MAX))
+            .collect();
+        (
+            Some(codes.into_iter().map(|c| map[c]).collect::<Vec<_>>()),
+            None,
+        )
+    } else {
+        (None, Some(numeric_target(&target_col(&val_df)?)?))
+    };
+
+    // The model matrices.
+    let (pre, x_train_df) = features::fit_preprocessor(cfg, &train_df, seed)?;
+    let x_train = bundle::matrix(&x_train_df)?;
+    let x_val = if val_df.height() > 0 {
+        bundle::matrix(&transform::transform(&pre, &val_df)?.0)?
+    } else {
+        DMatrix::zeros(0, x_train.ncols())
+    };
+
+    let dataset_sha256 = crate::hash::sha256_file(&features_path)
+        .with_path("hashing", &features_path)?
+        .0;
+    let config_sha256 = crate::config::section_hash(cfg, SECTIONS);
+    let git_commit = crate::version::git(&["rev-parse", "HEAD"])
+        .ok()
+        .map(|s| s.trim().to_owned());
+    let categories: BTreeMap<String, Vec<String>> = pre
+        .inputs
+        .iter()
+        .filter(|i| i.kind == InputKind::Categorical)
+        .filter_map(|i| {
+            pre.steps
+                .iter()
+                .find(|s| s.column == i.name)
+                .and_then(|s| match &s.state {
+                    mlx_contracts::features::StepState::Onehot { categories }
+                    | mlx_contracts::features::StepState::Ordinal { categories } => {
+                        Some((i.name.clone(), categories.clone()))
+                    }
+                    mlx_contracts::features::StepState::Lookup { values, .. } => {
+                        Some((i.name.clone(), values.keys().cloned().collect()))
+                    }
+                    _ => None,
+                })
+        })
+        .collect();
+    let mut outputs = vec!["prediction".to_string()];
+    if let Some(c) = &classes {
+        outputs.extend(c.iter().map(|c| format!("proba_{c}")));
+    }
+
+    // Every candidate, in parallel.
+    let results: Vec<Result<(RunRecord, PathBuf)>> = cfg
+        .models
+        .par_iter()
+        .map(|spec| {
+            let name = candidate_name(spec);
+            let started = Instant::now();
+            let y = match (&train_codes, &train_values) {
+                (Some(codes), _) => Target::Classes(codes, classes.as_ref().map_or(0, Vec::len)),
+                (_, Some(v)) => Target::Values(v),
+                _ => unreachable!("the target is classes or values"),
+            };
+            let fit =
+                model::fit(spec.model_type, &spec.params, &x_train, y).map_err(|e| match e {
+                    Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
+                    Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
+                    other => other,
+                })?;
+            let fit_seconds = started.elapsed().as_secs_f64();
+            let run_id = {
+                let mut h = Sha256::new();
+                for part in [
+                    config_sha256.as_str(),
+                    dataset_sha256.as_str(),
+                    name.as_str(),
+                    &serde_json::to_string(&spec.params).unwrap_or_default(),
+                    &seed.to_string(),
+                ] {
+                    h.update(part.as_bytes());
+                    h.update([0]);
+                }
+                format!("{name}-{}", &crate::config::hex(&h.finalize())[..12])
+            };
+            let (lib, version) = model::library(spec.model_type);
+            let mut manifest = BundleManifest {
+                schema_version: mlx_contracts::train::BUNDLE_VERSION,
+                name: name.clone(),
+                problem_type: cfg.pipeline.problem_type,
+                model_type: spec.model_type,
+                library: Library {
+                    name: lib.into(),
+                    version: version.into(),
+                },
+                model_file: String::new(),
+                signature: Signature {
+                    inputs: pre.inputs.clone(),
+                    categories: categories.clone(),
+                    outputs: outputs.clone(),
+                },
+                classes: classes.clone(),
+                target: target.clone(),
+                params: spec.params.clone(),
+                dataset_sha256: dataset_sha256.clone(),
+                git_commit: git_commit.clone(),
+                config_sha256: config_sha256.clone(),
+                files: BTreeMap::new(),
+            };
+            let run_dir = workdir.join(format!("runs/{run_id}"));
+            let bundle_dir = run_dir.join("bundle");
+            let bundle_sha256 = bundle::write(&bundle_dir, &mut manifest, &pre, &fit.model)?;
+            let validation = validation_metrics(
+                &fit.model,
+                &x_val,
+                val_values.as_deref(),
+                val_codes.as_deref(),
+            );
+            let record = RunRecord {
+                schema_version: RUN_RECORD_VERSION,
+                run_id: run_id.clone(),
+                name,
+                model_type: spec.model_type,
+                params: spec.params.clone(),
+                history: fit
+                    .history
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| HistoryPoint {
+                        iteration: i as u32 + 1,
+                        train_loss: *l,
+                        validation: None,
+                    })
+                    .collect(),
+                fit_seconds,
+                validation,
+                trials: Vec::new(),
+                tags: [
+                    ("dataset_sha256".to_string(), dataset_sha256.clone()),
+                    (
+                        "git_commit".to_string(),
+                        git_commit.clone().unwrap_or_default(),
+                    ),
+                ]
+                .into(),
+                bundle: format!("runs/{run_id}/bundle"),
+                bundle_sha256,
+            };
+            let mut json = serde_json::to_vec_pretty(&record).unwrap_or_default();
+            json.push(b'\n');
+            let p = run_dir.join("run.json");
+            atomic_write(&p, &json).with_path("writing", &p)?;
+            Ok((record, bundle_dir))
+        })
+        .collect();
+    let mut runs = Vec::new();
+    let mut bundles = Vec::new();
+    for r in results {
+        let (record, dir) = r?;
+        runs.push(record);
+        bundles.push(dir);
+    }
+    let report = TrainReport {
+        schema_version: TRAIN_REPORT_VERSION,
+        runs: runs
+            .iter()
+            .map(|r| RunSummary {
+                run_id: r.run_id.clone(),
+                name: r.name.clone(),
+                model_type: r.model_type,
+                validation: r.validation.clone(),
+                fit_seconds: r.fit_seconds,
+                bundle_sha256: r.bundle_sha256.clone(),
+            })
+            .collect(),
+        train_rows: x_train.nrows() as u64,
+        validation_rows: x_val.nrows() as u64,
+        features: x_train.ncols() as u64,
+    };
+    let shown = |r: &RunRecord| {
+        let metric = if classification { "accuracy" } else { "rmse" };
+        match r.validation.get(metric) {
+            Some(v) => format!("{} ({metric} {v:.4})", r.name),
+            None => r.name.clone(),
+        }
+    };
+    let mut o = Outcome::passed(format!(
+        "{} model{} on {} rows x {} features ({} validation rows): {}",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        report.train_rows,
+        report.features,
+        report.validation_rows,
+        runs.iter().map(shown).collect::<Vec<_>>().join(", ")
+    ));
+    o.outputs_kv.insert("runs".into(), runs.len().to_string());
+    for dir in &bundles {
+        for f in [bundle::MANIFEST, bundle::PREPROCESSOR, "model.json"] {
+            o.extra_outputs.push(dir.join(f));
+        }
+    }
+    o.extra_outputs.extend(
+        runs.iter()
+            .map(|r| workdir.join(format!("runs/{}/run.json", r.run_id))),
+    );
+    o.details = serde_json::to_value(&report).unwrap_or_default();
+    Ok(o)
+}

@@ -1,0 +1,212 @@
+//! Model families behind one interface: fit on a matrix, predict values or class
+//! probabilities, save and load in the library's own format.
+
+use std::collections::BTreeMap;
+
+use mlx_contracts::config::{ModelType, ParamValue};
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use super::linear::{self, LinearModel};
+use crate::error::{Error, Result};
+
+/// What a model learns from: a dense matrix and the target.
+pub enum Target<'a> {
+    /// Numbers.
+    Values(&'a [f64]),
+    /// Class codes `0..classes`.
+    Classes(&'a [usize], usize),
+}
+
+/// A fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FittedModel {
+    /// Linear and logistic regression (mlx's own solvers).
+    Linear(LinearModel),
+}
+
+/// A fit's result: the model and the objective per solver iteration.
+pub struct Fit {
+    /// The model.
+    pub model: FittedModel,
+    /// Training loss per iteration (empty for closed-form solutions).
+    pub history: Vec<f64>,
+}
+
+/// Reads hyperparameters, refusing unknown ones with the list of known ones.
+struct Params<'a> {
+    model: ModelType,
+    given: &'a BTreeMap<String, ParamValue>,
+    known: &'static [&'static str],
+}
+
+impl<'a> Params<'a> {
+    fn new(
+        model: ModelType,
+        given: &'a BTreeMap<String, ParamValue>,
+        known: &'static [&'static str],
+    ) -> Result<Self> {
+        for k in given.keys() {
+            if !known.contains(&k.as_str()) {
+                let hint = crate::config::did_you_mean(k, known.iter().copied())
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "`{k}` is not a parameter of `{}`; {hint}its parameters are: {}",
+                    model.as_str(),
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Self {
+            model,
+            given,
+            known,
+        })
+    }
+
+    fn float(&self, name: &str, default: f64) -> Result<f64> {
+        debug_assert!(self.known.contains(&name));
+        match self.given.get(name) {
+            None => Ok(default),
+            Some(ParamValue::Int(i)) => Ok(*i as f64),
+            Some(ParamValue::Float(f)) => Ok(*f),
+            Some(other) => Err(Error::Usage(format!(
+                "`{}` parameter `{name}` must be a number, got {}",
+                self.model.as_str(),
+                serde_json::to_string(other).unwrap_or_default()
+            ))),
+        }
+    }
+
+    fn positive(&self, name: &str, default: f64) -> Result<f64> {
+        let v = self.float(name, default)?;
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Error::Usage(format!(
+                "`{}` parameter `{name}` must be above 0, got {v}",
+                self.model.as_str()
+            )))
+        }
+    }
+}
+
+/// The library that fits a model family, for the bundle manifest (mlx's own solvers
+/// for every family this build has).
+pub fn library(_model: ModelType) -> (&'static str, &'static str) {
+    ("mlx", env!("CARGO_PKG_VERSION"))
+}
+
+/// Fits `model` with `params` on `x` and `y`.
+pub fn fit(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: Target,
+) -> Result<Fit> {
+    let closed = |m: LinearModel| Fit {
+        model: FittedModel::Linear(m),
+        history: Vec::new(),
+    };
+    match (model, y) {
+        (ModelType::Linear, Target::Values(y)) => {
+            Params::new(model, params, &[])?;
+            Ok(closed(linear::ols(x, y)?))
+        }
+        (ModelType::Ridge, Target::Values(y)) => {
+            let p = Params::new(model, params, &["alpha"])?;
+            let alpha = p.float("alpha", 1.0)?;
+            Ok(closed(linear::ridge(x, y, alpha)?))
+        }
+        (ModelType::Lasso | ModelType::ElasticNet, Target::Values(y)) => {
+            let lasso = model == ModelType::Lasso;
+            let known: &'static [&'static str] = if lasso {
+                &["alpha", "tol", "max_iter"]
+            } else {
+                &["alpha", "l1_ratio", "tol", "max_iter"]
+            };
+            let p = Params::new(model, params, known)?;
+            let l1_ratio = if lasso {
+                1.0
+            } else {
+                p.float("l1_ratio", 0.5)?
+            };
+            if !(0.0..=1.0).contains(&l1_ratio) {
+                return Err(Error::Usage(format!(
+                    "`l1_ratio` must be between 0 and 1, got {l1_ratio}"
+                )));
+            }
+            let (m, sweeps) = linear::elastic_net(
+                x,
+                y,
+                p.positive("alpha", 1.0)?,
+                l1_ratio,
+                p.positive("tol", 1e-4)?,
+                p.positive("max_iter", 1000.0)? as u32,
+            )?;
+            tracing::debug!("coordinate descent: {sweeps} sweeps");
+            Ok(closed(m))
+        }
+        (ModelType::Logistic, Target::Classes(y, k)) => {
+            let p = Params::new(model, params, &["C", "penalty"])?;
+            if let Some(pen) = params.get("penalty") {
+                if *pen != ParamValue::String("l2".into()) {
+                    return Err(Error::Usage(format!(
+                        "`logistic` supports `penalty: l2` in this build, got {}",
+                        serde_json::to_string(pen).unwrap_or_default()
+                    )));
+                }
+            }
+            let (m, history) = linear::logistic(x, y, k, p.positive("C", 1.0)?)?;
+            Ok(Fit {
+                model: FittedModel::Linear(m),
+                history,
+            })
+        }
+        (
+            ModelType::Linear | ModelType::Ridge | ModelType::Lasso | ModelType::ElasticNet,
+            Target::Classes(..),
+        ) => Err(Error::Usage(format!(
+            "`{}` is a regression model, but the target is classes; use `logistic`",
+            model.as_str()
+        ))),
+        (ModelType::Logistic, Target::Values(_)) => Err(Error::Usage(
+            "`logistic` is a classifier, but the problem is regression; use `linear` or `ridge`"
+                .into(),
+        )),
+        (other, _) => Err(Error::Usage(format!(
+            "`{}` models are not available in this build of mlx-train yet; the available \
+             families are linear, ridge, lasso, elastic_net and logistic",
+            other.as_str()
+        ))),
+    }
+}
+
+impl FittedModel {
+    /// Values (`n × 1`) or class probabilities (`n × classes`).
+    pub fn predict(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        match self {
+            FittedModel::Linear(m) => m.predict(x),
+        }
+    }
+
+    /// The model file's name inside the bundle.
+    pub fn file_name(&self) -> &'static str {
+        "model.json"
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Reads a model file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Runtime(format!("the model file is corrupt: {e}")))
+    }
+}

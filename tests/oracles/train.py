@@ -1,0 +1,78 @@
+"""Records the datasets that ship inside scikit-learn and what scikit-learn's linear
+models fit on them, for mlx-train to agree with:
+
+- tests/fixtures/train/{breast_cancer,wine,diabetes}.csv: the datasets (features and
+  a `target` column);
+- tests/fixtures/train/linear.json: coefficients, intercepts and the first rows'
+  predictions of LinearRegression, Ridge, Lasso, ElasticNet (diabetes, as shipped) and
+  L2 LogisticRegression (newton-cholesky; breast cancer: binary; wine: multinomial), on
+  standardised features (StandardScaler), all solved to tight tolerances.
+
+Run through tests/oracles/record.sh, which pins the versions.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import sklearn
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "tests/fixtures/train"
+OUT.mkdir(parents=True, exist_ok=True)
+
+
+def save(name, data, classes=None):
+    X, y = data.data, data.target
+    cols = [c.replace(" ", "_") for c in data.feature_names]
+    with open(OUT / f"{name}.csv", "w") as f:
+        f.write(",".join(cols + ["target"]) + "\n")
+        for row, t in zip(X, y):
+            label = classes[t] if classes is not None else repr(float(t))
+            f.write(",".join(repr(float(v)) for v in row) + f",{label}\n")
+    return X, (np.array(classes)[y] if classes is not None else y)
+
+
+def regression(model, X, y):
+    model.fit(X, y)
+    return {
+        "coef": model.coef_.tolist(),
+        "intercept": float(model.intercept_),
+        "predict": model.predict(X[:5]).tolist(),
+    }
+
+
+def classifier(model, X, y):
+    model.fit(X, y)
+    return {
+        "coef": model.coef_.tolist(),
+        "intercept": model.intercept_.tolist(),
+        "predict_proba": model.predict_proba(X[:5]).tolist(),
+        "classes": model.classes_.tolist(),
+        "accuracy": float(model.score(X, y)),
+    }
+
+
+out = {"versions": {"sklearn": sklearn.__version__, "numpy": np.__version__}}
+Xd, yd = save("diabetes", load_diabetes())
+out["diabetes"] = {
+    "linear": regression(LinearRegression(), Xd, yd),
+    "ridge_1": regression(Ridge(alpha=1.0), Xd, yd),
+    "lasso_0.1": regression(Lasso(alpha=0.1, tol=1e-12, max_iter=1_000_000), Xd, yd),
+    "elastic_net_0.01_0.5": regression(
+        ElasticNet(alpha=0.01, l1_ratio=0.5, tol=1e-12, max_iter=1_000_000), Xd, yd
+    ),
+}
+# Classes as text, so the test also covers label encoding (sorted, as scikit-learn).
+Xb, yb = save("breast_cancer", load_breast_cancer(), classes=["malignant", "benign"])
+Xw, yw = save("wine", load_wine(), classes=["class_0", "class_1", "class_2"])
+for name, X, y in [("breast_cancer", Xb, yb), ("wine", Xw, yw)]:
+    Xs = StandardScaler().fit_transform(X)
+    out[name] = {
+        "logistic_C1": classifier(LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12, max_iter=1000), Xs, y),
+        "logistic_C0.1": classifier(LogisticRegression(C=0.1, solver="newton-cholesky", tol=1e-12, max_iter=1000), Xs, y),
+    }
+(OUT / "linear.json").write_text(json.dumps(out, indent=1) + "\n")
+print(f"wrote {OUT}")
