@@ -159,6 +159,155 @@ mod oracle {
     }
 }
 
+mod families {
+    use super::*;
+    use mlx_contracts::config::{ModelType, ParamValue};
+    use mlx_core::train::model::{self, Target};
+    use std::collections::BTreeMap;
+
+    fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
+        DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+    }
+
+    fn indices(v: &Value) -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as usize)
+            .collect()
+    }
+
+    /// Standardises with the training rows' statistics (as the fixture's StandardScaler).
+    fn standardise(x: &DMatrix<f64>, train: &[usize]) -> DMatrix<f64> {
+        let mut out = x.clone();
+        for j in 0..x.ncols() {
+            let v: Vec<f64> = train.iter().map(|&i| x[(i, j)]).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let sd =
+                (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt();
+            for i in 0..x.nrows() {
+                out[(i, j)] = (x[(i, j)] - mean) / if sd == 0.0 { 1.0 } else { sd };
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn trees_forests_and_neighbours_score_like_scikit_learn() {
+        let scores: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
+                .unwrap();
+        for name in ["breast_cancer", "wine", "diabetes"] {
+            let e = &scores[name];
+            let (train, test) = (indices(&e["train"]), indices(&e["test"]));
+            let (x, t) = dataset(name, false);
+            let classification = e["task"] == "classification";
+            let (codes, k) = if classification {
+                let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+                (codes, classes.len())
+            } else {
+                (Vec::new(), 0)
+            };
+            let values: Vec<f64> = if classification {
+                Vec::new()
+            } else {
+                t.f64().unwrap().into_no_null_iter().collect()
+            };
+            let xs = standardise(&x, &train);
+            for (family, params, data) in [
+                (
+                    ModelType::DecisionTree,
+                    vec![("max_depth", ParamValue::Int(4))],
+                    &x,
+                ),
+                (
+                    ModelType::RandomForest,
+                    vec![("n_estimators", ParamValue::Int(200))],
+                    &x,
+                ),
+                (
+                    ModelType::Knn,
+                    vec![("n_neighbors", ParamValue::Int(5))],
+                    &xs,
+                ),
+            ] {
+                let params: BTreeMap<String, ParamValue> = params
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                let (xtr, xte) = (pick(data, &train), pick(data, &test));
+                let tr_codes: Vec<usize> = train
+                    .iter()
+                    .map(|&i| codes.get(i).copied().unwrap_or(0))
+                    .collect();
+                let tr_values: Vec<f64> = train
+                    .iter()
+                    .map(|&i| values.get(i).copied().unwrap_or(0.0))
+                    .collect();
+                let y = if classification {
+                    Target::Classes(&tr_codes, k)
+                } else {
+                    Target::Values(&tr_values)
+                };
+                let fit = model::fit(family, &params, &xtr, y, 42).unwrap();
+                let out = fit.model.predict(&xte);
+                let want = e[family.as_str()].as_f64().unwrap();
+                if classification {
+                    let correct = (0..test.len())
+                        .filter(|&i| {
+                            let best = (0..k)
+                                .max_by(|&a, &b| {
+                                    out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a))
+                                })
+                                .unwrap();
+                            best == codes[test[i]]
+                        })
+                        .count();
+                    let acc = correct as f64 / test.len() as f64;
+                    eprintln!(
+                        "{name} {}: accuracy mlx {acc:.4}, scikit-learn {want:.4}",
+                        family.as_str()
+                    );
+                    // Held-out accuracy within 3 points of scikit-learn's (k-NN is the
+                    // same algorithm: equal).
+                    let margin = if family == ModelType::Knn {
+                        1e-12
+                    } else {
+                        0.03
+                    };
+                    assert!(
+                        acc >= want - margin,
+                        "{name} {}: mlx {acc:.4}, scikit-learn {want:.4}",
+                        family.as_str()
+                    );
+                } else {
+                    let rmse = (test
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &r)| (out[(i, 0)] - values[r]).powi(2))
+                        .sum::<f64>()
+                        / test.len() as f64)
+                        .sqrt();
+                    eprintln!(
+                        "{name} {}: RMSE mlx {rmse:.3}, scikit-learn {want:.3}",
+                        family.as_str()
+                    );
+                    let margin = if family == ModelType::Knn {
+                        1e-9
+                    } else {
+                        0.05 * want
+                    };
+                    assert!(
+                        rmse <= want + margin,
+                        "{name} {}: mlx RMSE {rmse:.3}, scikit-learn {want:.3}",
+                        family.as_str()
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn bin(dir: &Path, name: &str) -> Command {
     let mut c = Command::cargo_bin(name).unwrap();
     c.current_dir(dir)

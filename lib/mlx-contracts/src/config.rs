@@ -876,6 +876,7 @@ pub enum ModelType {
     ElasticNet,
     DecisionTree,
     RandomForest,
+    Knn,
     Svm,
     Xgboost,
     Lightgbm,
@@ -899,6 +900,7 @@ impl ModelType {
         ModelType::ElasticNet,
         ModelType::DecisionTree,
         ModelType::RandomForest,
+        ModelType::Knn,
         ModelType::Svm,
         ModelType::Xgboost,
         ModelType::Lightgbm,
@@ -922,6 +924,7 @@ impl ModelType {
             ModelType::ElasticNet => "elastic_net",
             ModelType::DecisionTree => "decision_tree",
             ModelType::RandomForest => "random_forest",
+            ModelType::Knn => "knn",
             ModelType::Svm => "svm",
             ModelType::Xgboost => "xgboost",
             ModelType::Lightgbm => "lightgbm",
@@ -943,7 +946,7 @@ impl ModelType {
         match self {
             Logistic => problem == Classification,
             Linear | Ridge | Lasso | ElasticNet => matches!(problem, Regression | TimeSeries),
-            DecisionTree | RandomForest | Svm | Xgboost | Lightgbm => problem != DeepLearning,
+            DecisionTree | RandomForest | Knn | Svm | Xgboost | Lightgbm => problem != DeepLearning,
             Arima | Sarimax | Ets | SeasonalNaive => problem == TimeSeries,
             Mlp | Cnn1d | Lstm | Transformer => true,
         }

@@ -3,8 +3,10 @@
 //! (`runs/<run-id>/bundle/`), and lists the runs in `train.json`.
 
 pub mod bundle;
+pub mod knn;
 pub mod linear;
 pub mod model;
+pub mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -43,7 +45,8 @@ and a model bundle (runs/<run-id>/bundle/: manifest.json, preprocessor.json, the
 file) that every later stage loads. train.json lists the runs.
 
 Families in this build: linear, ridge, lasso, elastic_net (regression) and logistic
-(binary and multinomial, L2), solved to the same optimum as scikit-learn.
+(binary and multinomial, L2), solved to the same optimum as scikit-learn;
+decision_tree, random_forest and knn (classification and regression).
 
 Examples:
   mlx-train                       train every candidate
@@ -349,12 +352,13 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 (_, Some(v)) => Target::Values(v),
                 _ => unreachable!("the target is classes or values"),
             };
-            let fit =
-                model::fit(spec.model_type, &spec.params, &x_train, y).map_err(|e| match e {
+            let fit = model::fit(spec.model_type, &spec.params, &x_train, y, seed).map_err(
+                |e| match e {
                     Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
                     Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
                     other => other,
-                })?;
+                },
+            )?;
             let fit_seconds = started.elapsed().as_secs_f64();
             let run_id = {
                 let mut h = Sha256::new();

@@ -7,7 +7,9 @@ use mlx_contracts::config::{ModelType, ParamValue};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+use super::knn::Knn;
 use super::linear::{self, LinearModel};
+use super::tree::{self, Forest, Labels, Limits};
 use crate::error::{Error, Result};
 
 /// What a model learns from: a dense matrix and the target.
@@ -24,6 +26,10 @@ pub enum Target<'a> {
 pub enum FittedModel {
     /// Linear and logistic regression (mlx's own solvers).
     Linear(LinearModel),
+    /// A decision tree (a forest of one) or a random forest.
+    Forest(Forest),
+    /// k-nearest neighbours.
+    Knn(Knn),
 }
 
 /// A fit's result: the model and the objective per solver iteration.
@@ -80,6 +86,65 @@ impl<'a> Params<'a> {
         }
     }
 
+    fn int(&self, name: &str, default: usize) -> Result<usize> {
+        let v = self.float(name, default as f64)?;
+        if v >= 1.0 && v.fract() == 0.0 {
+            Ok(v as usize)
+        } else {
+            Err(Error::Usage(format!(
+                "`{}` parameter `{name}` must be a whole number of at least 1, got {v}",
+                self.model.as_str()
+            )))
+        }
+    }
+
+    /// `null` (no limit) or a whole number.
+    fn optional_int(&self, name: &str) -> Result<Option<usize>> {
+        match self.given.get(name) {
+            None | Some(ParamValue::Null) => Ok(None),
+            Some(_) => self.int(name, 1).map(Some),
+        }
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool> {
+        match self.given.get(name) {
+            None => Ok(default),
+            Some(ParamValue::Bool(b)) => Ok(*b),
+            Some(other) => Err(Error::Usage(format!(
+                "`{}` parameter `{name}` must be true or false, got {}",
+                self.model.as_str(),
+                serde_json::to_string(other).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// `max_features`: `sqrt`, `log2`, a whole number, a fraction, or `null` (all).
+    fn max_features(&self, p: usize, default: &str) -> Result<usize> {
+        let v = self
+            .given
+            .get("max_features")
+            .cloned()
+            .unwrap_or(ParamValue::String(default.into()));
+        let n = match &v {
+            ParamValue::Null => p,
+            ParamValue::String(s) if s == "sqrt" => (p as f64).sqrt().floor() as usize,
+            ParamValue::String(s) if s == "log2" => (p as f64).log2().floor() as usize,
+            ParamValue::String(s) if s == "all" => p,
+            ParamValue::Int(i) if *i >= 1 => (*i as usize).min(p),
+            ParamValue::Float(f) if *f > 0.0 && *f <= 1.0 => {
+                ((f * p as f64).floor() as usize).max(1)
+            }
+            other => {
+                return Err(Error::Usage(format!(
+                "`max_features` must be `sqrt`, `log2`, a whole number, a fraction in (0, 1] or \
+                     null, got {}",
+                serde_json::to_string(other).unwrap_or_default()
+            )))
+            }
+        };
+        Ok(n.max(1))
+    }
+
     fn positive(&self, name: &str, default: f64) -> Result<f64> {
         let v = self.float(name, default)?;
         if v > 0.0 && v.is_finite() {
@@ -105,6 +170,7 @@ pub fn fit(
     params: &BTreeMap<String, ParamValue>,
     x: &DMatrix<f64>,
     y: Target,
+    seed: u64,
 ) -> Result<Fit> {
     let closed = |m: LinearModel| Fit {
         model: FittedModel::Linear(m),
@@ -165,6 +231,95 @@ pub fn fit(
                 history,
             })
         }
+        (ModelType::DecisionTree | ModelType::RandomForest, y) => {
+            let forest = model == ModelType::RandomForest;
+            let known: &'static [&'static str] = if forest {
+                &[
+                    "n_estimators",
+                    "max_depth",
+                    "min_samples_split",
+                    "min_samples_leaf",
+                    "max_features",
+                    "bootstrap",
+                ]
+            } else {
+                &[
+                    "max_depth",
+                    "min_samples_split",
+                    "min_samples_leaf",
+                    "max_features",
+                ]
+            };
+            let p = Params::new(model, params, known)?;
+            let labels = match y {
+                Target::Values(v) => Labels::Values(v),
+                Target::Classes(c, k) => Labels::Classes(c, k),
+            };
+            // scikit-learn's defaults: forests of classifiers try sqrt(p) features per
+            // split, regression forests and single trees every feature.
+            let default_features = match (forest, labels) {
+                (true, Labels::Classes(..)) => "sqrt",
+                _ => "all",
+            };
+            let limits = Limits {
+                max_depth: p.optional_int("max_depth")?,
+                min_samples_split: p.int("min_samples_split", 2)?.max(2),
+                min_samples_leaf: p.int("min_samples_leaf", 1)?,
+                max_features: p.max_features(x.ncols(), default_features)?,
+            };
+            let f = if forest {
+                tree::fit_forest(
+                    x,
+                    labels,
+                    p.int("n_estimators", 100)?,
+                    p.flag("bootstrap", true)?,
+                    limits,
+                    seed,
+                )
+            } else {
+                Forest {
+                    trees: vec![tree::fit_tree(
+                        x,
+                        labels,
+                        &vec![1.0; x.nrows()],
+                        limits,
+                        seed,
+                    )],
+                }
+            };
+            Ok(Fit {
+                model: FittedModel::Forest(f),
+                history: Vec::new(),
+            })
+        }
+        (ModelType::Knn, y) => {
+            let p = Params::new(model, params, &["n_neighbors", "weights"])?;
+            let distance_weighted = match params.get("weights") {
+                None => false,
+                Some(ParamValue::String(s)) if s == "uniform" => false,
+                Some(ParamValue::String(s)) if s == "distance" => true,
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "`knn` parameter `weights` must be `uniform` or `distance`, got {}",
+                        serde_json::to_string(other).unwrap_or_default()
+                    )))
+                }
+            };
+            let (targets, classes) = match y {
+                Target::Values(v) => (v.to_vec(), 0),
+                Target::Classes(c, k) => (c.iter().map(|&i| i as f64).collect(), k),
+            };
+            Ok(Fit {
+                model: FittedModel::Knn(Knn::fit(
+                    x,
+                    targets,
+                    classes,
+                    p.int("n_neighbors", 5)?,
+                    distance_weighted,
+                )),
+                history: Vec::new(),
+            })
+        }
         (
             ModelType::Linear | ModelType::Ridge | ModelType::Lasso | ModelType::ElasticNet,
             Target::Classes(..),
@@ -178,7 +333,8 @@ pub fn fit(
         )),
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
-             families are linear, ridge, lasso, elastic_net and logistic",
+             families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
+             random_forest and knn",
             other.as_str()
         ))),
     }
@@ -189,6 +345,8 @@ impl FittedModel {
     pub fn predict(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
         match self {
             FittedModel::Linear(m) => m.predict(x),
+            FittedModel::Forest(f) => f.predict(x),
+            FittedModel::Knn(k) => k.predict(x),
         }
     }
 
