@@ -151,17 +151,19 @@ impl Builder<'_> {
         features.shuffle(&mut self.rng);
         let parent_impurity = parent.weighted_impurity(regression);
         let mut best: Option<(f64, usize, f64)> = None;
+        // Features are drawn until `max_features` non-constant ones were tried (and
+        // beyond, until a valid split is found), as scikit-learn draws them.
         let mut tried = 0;
         for &f in &features {
             if tried >= self.limits.max_features && best.is_some() {
                 break;
             }
-            tried += 1;
             let col = self.x.column(f);
             idx.sort_by(|&a, &b| col[a].total_cmp(&col[b]));
             if col[idx[0]] == col[idx[idx.len() - 1]] {
-                continue; // constant here: does not count, as scikit-learn
+                continue;
             }
+            tried += 1;
             let mut left = Stats::new(self.y.outputs(), regression);
             let mut right = parent.clone();
             let min_leaf = self.limits.min_samples_leaf;
