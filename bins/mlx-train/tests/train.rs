@@ -452,6 +452,44 @@ mod pipeline {
     }
 
     #[test]
+    fn a_grid_search_scores_every_trial_by_cross_validation() {
+        let cfg = DIABETES.replace(
+            "  - { type: ridge, params: { alpha: 0.5 } }\n",
+            "  - { type: ridge, params: { alpha: [0.001, 1.0, 100.0] } }\n",
+        ) + "split:\n  strategy: kfold\n  folds: 4\n";
+        let cfg = cfg.replacen("split:\n  strategy: random\n", "", 1);
+        let dir = diabetes_dir(&cfg);
+        let d = dir.path();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let (_, rep) = record(d);
+        let ridge = rep.runs.iter().find(|r| r.name == "ridge").unwrap();
+        let run: RunRecord = serde_json::from_str(
+            &std::fs::read_to_string(d.join(format!(".mlx/runs/{}/run.json", ridge.run_id)))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(run.trials.len(), 3);
+        // The split's 4 folds score each trial; RMSE is minimised.
+        assert!(run.trials.iter().all(|t| t.folds.len() == 4));
+        let best = run
+            .trials
+            .iter()
+            .min_by(|a, b| a.score.total_cmp(&b.score))
+            .unwrap();
+        assert_eq!(run.params, best.params);
+        assert_ne!(
+            run.params["alpha"],
+            mlx_contracts::config::ParamValue::Float(100.0)
+        );
+        // The bundle records the parameters it was fitted with.
+        let b = Bundle::load(&d.join(&run.bundle.replace("runs/", ".mlx/runs/"))).unwrap();
+        assert_eq!(b.manifest.params, best.params);
+    }
+
+    #[test]
     fn a_tampered_bundle_is_refused() {
         let dir = diabetes_dir(DIABETES);
         let d = dir.path();

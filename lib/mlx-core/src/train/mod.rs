@@ -7,13 +7,14 @@ pub mod knn;
 pub mod linear;
 pub mod model;
 pub mod tree;
+pub mod tune;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{ArgMatches, Command};
-use mlx_contracts::config::{Config, ModelSpec, ProblemType, Task};
+use mlx_contracts::config::{Config, ModelSpec, ParamValue, ProblemType, Task, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
     BundleManifest, HistoryPoint, Library, RunRecord, RunSummary, Signature, TrainReport,
@@ -340,6 +341,42 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         outputs.extend(c.iter().map(|c| format!("proba_{c}")));
     }
 
+    // Cross-validation folds for hyperparameter search: the split's own folds over the
+    // training rows, or shuffled k-fold.
+    let train_rows: Vec<usize> = set
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| *s == Some("train"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut folds: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    for name in split.get_column_names() {
+        if !name.starts_with("fold_") {
+            continue;
+        }
+        let col = split
+            .column(name.as_str())
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+        let (mut tr, mut va) = (Vec::new(), Vec::new());
+        for (pos, &row) in train_rows.iter().enumerate() {
+            match col.get(row) {
+                Some("train") => tr.push(pos),
+                Some("validation") => va.push(pos),
+                _ => {}
+            }
+        }
+        folds.push((tr, va));
+    }
+    if folds.is_empty() {
+        folds = tune::kfold(x_train.nrows(), cfg.split.folds.max(2) as usize, seed);
+    }
+    let scoring = tune::Scoring::new(
+        cfg.evaluation.primary_metric,
+        cfg.evaluation.direction,
+        classification,
+    );
+
     // Every candidate, in parallel.
     let results: Vec<Result<(RunRecord, PathBuf)>> = cfg
         .models
@@ -352,13 +389,40 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 (_, Some(v)) => Target::Values(v),
                 _ => unreachable!("the target is classes or values"),
             };
-            let fit = model::fit(spec.model_type, &spec.params, &x_train, y, seed).map_err(
-                |e| match e {
-                    Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
-                    Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
-                    other => other,
-                },
-            )?;
+            let named = |e: Error| match e {
+                Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
+                Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
+                other => other,
+            };
+            let (params, trials) = if tune::is_search(&spec.params) {
+                let tuning = cfg.training.tuning.clone();
+                let only_lists = spec
+                    .params
+                    .values()
+                    .all(|v| !matches!(v, ParamValue::Map(_)));
+                let method = tuning.as_ref().map(|t| t.method).unwrap_or(if only_lists {
+                    TuningMethod::Grid
+                } else {
+                    TuningMethod::Random
+                });
+                let n = tuning.as_ref().map_or(20, |t| t.trials);
+                let sets = tune::trials(&spec.params, method, n, seed).map_err(named)?;
+                let (trials, best) = tune::search(
+                    spec.model_type,
+                    sets,
+                    &x_train,
+                    train_codes.as_deref().zip(classes.as_ref().map(Vec::len)),
+                    train_values.as_deref(),
+                    &folds,
+                    scoring,
+                    seed,
+                )
+                .map_err(named)?;
+                (trials[best].params.clone(), trials)
+            } else {
+                (spec.params.clone(), Vec::new())
+            };
+            let fit = model::fit(spec.model_type, &params, &x_train, y, seed).map_err(named)?;
             let fit_seconds = started.elapsed().as_secs_f64();
             let run_id = {
                 let mut h = Sha256::new();
@@ -366,7 +430,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     config_sha256.as_str(),
                     dataset_sha256.as_str(),
                     name.as_str(),
-                    &serde_json::to_string(&spec.params).unwrap_or_default(),
+                    &serde_json::to_string(&params).unwrap_or_default(),
                     &seed.to_string(),
                 ] {
                     h.update(part.as_bytes());
@@ -392,7 +456,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 },
                 classes: classes.clone(),
                 target: target.clone(),
-                params: spec.params.clone(),
+                params: params.clone(),
                 dataset_sha256: dataset_sha256.clone(),
                 git_commit: git_commit.clone(),
                 config_sha256: config_sha256.clone(),
@@ -412,7 +476,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 run_id: run_id.clone(),
                 name,
                 model_type: spec.model_type,
-                params: spec.params.clone(),
+                params,
                 history: fit
                     .history
                     .iter()
@@ -425,7 +489,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     .collect(),
                 fit_seconds,
                 validation,
-                trials: Vec::new(),
+                trials,
                 tags: [
                     ("dataset_sha256".to_string(), dataset_sha256.clone()),
                     (

@@ -1,0 +1,335 @@
+//! Hyperparameter search (`training.tuning`): grid or random search over the values a
+//! candidate declares, each trial scored by cross-validation on the training rows.
+//!
+//! In `models[].params`, a list is a set of values to try (`alpha: [0.1, 1, 10]`) and a
+//! map is a range for random search (`alpha: {low: 0.001, high: 10, log: true}`,
+//! `max_depth: {low: 2, high: 12, int: true}`); plain values are fixed.
+
+use std::collections::BTreeMap;
+
+use mlx_contracts::config::{Direction, Metric, ParamValue, TuningMethod};
+use nalgebra::DMatrix;
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+
+use super::model::{self, FittedModel, Target};
+use crate::error::{Error, Result};
+use mlx_contracts::config::ModelType;
+use mlx_contracts::train::Trial;
+
+/// Whether a candidate declares a search (any list or range parameter).
+pub fn is_search(params: &BTreeMap<String, ParamValue>) -> bool {
+    params
+        .values()
+        .any(|v| matches!(v, ParamValue::List(_) | ParamValue::Map(_)))
+}
+
+fn range(name: &str, m: &BTreeMap<String, ParamValue>) -> Result<(f64, f64, bool, bool)> {
+    let num = |k: &str| match m.get(k) {
+        Some(ParamValue::Int(i)) => Some(*i as f64),
+        Some(ParamValue::Float(f)) => Some(*f),
+        _ => None,
+    };
+    let flag = |k: &str| matches!(m.get(k), Some(ParamValue::Bool(true)));
+    for k in m.keys() {
+        if !["low", "high", "log", "int"].contains(&k.as_str()) {
+            return Err(Error::Usage(format!(
+                "the range of `{name}` has an unknown key `{k}`; a range is {{low, high, log, int}}"
+            )));
+        }
+    }
+    match (num("low"), num("high")) {
+        (Some(lo), Some(hi)) if lo < hi && (!flag("log") || lo > 0.0) => {
+            Ok((lo, hi, flag("log"), flag("int")))
+        }
+        _ => Err(Error::Usage(format!(
+            "the range of `{name}` needs numbers `low` < `high` (and `low` > 0 with `log: true`)"
+        ))),
+    }
+}
+
+/// The parameter sets to try: every combination of the lists (grid), or `trials`
+/// random draws (lists uniformly, ranges uniformly or log-uniformly).
+pub fn trials(
+    params: &BTreeMap<String, ParamValue>,
+    method: TuningMethod,
+    trials: u32,
+    seed: u64,
+) -> Result<Vec<BTreeMap<String, ParamValue>>> {
+    match method {
+        TuningMethod::Grid => {
+            let mut sets = vec![BTreeMap::new()];
+            for (k, v) in params {
+                let values = match v {
+                    ParamValue::List(l) if !l.is_empty() => l.clone(),
+                    ParamValue::List(_) => {
+                        return Err(Error::Usage(format!("`{k}` lists no values to try")))
+                    }
+                    ParamValue::Map(_) => {
+                        return Err(Error::Usage(format!(
+                            "grid search needs a list of values for `{k}`, not a range; use \
+                             `training.tuning.method: random` for ranges"
+                        )))
+                    }
+                    other => vec![other.clone()],
+                };
+                sets = sets
+                    .into_iter()
+                    .flat_map(|s| {
+                        values.iter().map(move |v| {
+                            let mut s = s.clone();
+                            s.insert(k.clone(), v.clone());
+                            s
+                        })
+                    })
+                    .collect();
+            }
+            Ok(sets)
+        }
+        TuningMethod::Random => {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+            (0..trials.max(1))
+                .map(|_| {
+                    params
+                        .iter()
+                        .map(|(k, v)| {
+                            let value = match v {
+                                ParamValue::List(l) if !l.is_empty() => {
+                                    l[rng.random_range(0..l.len())].clone()
+                                }
+                                ParamValue::Map(m) => {
+                                    let (lo, hi, log, int) = range(k, m)?;
+                                    let u: f64 = rng.random();
+                                    let x = if log {
+                                        (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+                                    } else {
+                                        lo + u * (hi - lo)
+                                    };
+                                    if int {
+                                        ParamValue::Int(x.round() as i64)
+                                    } else {
+                                        ParamValue::Float(x)
+                                    }
+                                }
+                                other => other.clone(),
+                            };
+                            Ok((k.clone(), value))
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+    }
+}
+
+/// How trials are compared.
+#[derive(Debug, Clone, Copy)]
+pub struct Scoring {
+    /// The metric (accuracy, log_loss, rmse, mae, mse or r2).
+    pub metric: Metric,
+    /// Whether higher is better.
+    pub direction: Direction,
+}
+
+impl Scoring {
+    /// The primary metric when mlx-train can compute it, else accuracy / RMSE.
+    pub fn new(
+        primary: Option<Metric>,
+        direction: Option<Direction>,
+        classification: bool,
+    ) -> Self {
+        let supported = |m: Metric| {
+            if classification {
+                matches!(m, Metric::Accuracy | Metric::LogLoss)
+            } else {
+                matches!(m, Metric::Rmse | Metric::Mae | Metric::Mse | Metric::R2)
+            }
+        };
+        let metric = primary
+            .filter(|m| supported(*m))
+            .unwrap_or(if classification {
+                Metric::Accuracy
+            } else {
+                Metric::Rmse
+            });
+        Self {
+            metric,
+            direction: direction
+                .filter(|_| primary == Some(metric))
+                .unwrap_or(metric.direction()),
+        }
+    }
+
+    /// The score of `model` on `x` against `y`.
+    pub fn score(&self, model: &FittedModel, x: &DMatrix<f64>, y: &Target) -> f64 {
+        let out = model.predict(x);
+        let n = x.nrows().max(1) as f64;
+        match (self.metric, y) {
+            (Metric::Accuracy, Target::Classes(c, _)) => {
+                let hits = c
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, t)| {
+                        (0..out.ncols())
+                            .max_by(|&a, &b| out[(*i, a)].total_cmp(&out[(*i, b)]).then(b.cmp(&a)))
+                            == Some(**t)
+                    })
+                    .count();
+                hits as f64 / n
+            }
+            (Metric::LogLoss, Target::Classes(c, _)) => {
+                c.iter()
+                    .enumerate()
+                    .map(|(i, &t)| -out[(i, t)].clamp(1e-15, 1.0 - 1e-15).ln())
+                    .sum::<f64>()
+                    / n
+            }
+            (m, Target::Values(v)) => {
+                let err: Vec<f64> = v.iter().enumerate().map(|(i, t)| out[(i, 0)] - t).collect();
+                match m {
+                    Metric::Mae => err.iter().map(|e| e.abs()).sum::<f64>() / n,
+                    Metric::Mse => err.iter().map(|e| e * e).sum::<f64>() / n,
+                    Metric::R2 => {
+                        let mean = v.iter().sum::<f64>() / n;
+                        let ss: f64 = v.iter().map(|t| (t - mean) * (t - mean)).sum();
+                        1.0 - err.iter().map(|e| e * e).sum::<f64>() / ss
+                    }
+                    _ => (err.iter().map(|e| e * e).sum::<f64>() / n).sqrt(),
+                }
+            }
+            _ => f64::NAN,
+        }
+    }
+
+    fn better(&self, a: f64, b: f64) -> bool {
+        match self.direction {
+            Direction::Maximize => a > b,
+            Direction::Minimize => a < b,
+        }
+    }
+}
+
+fn rows_of(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
+    DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+}
+
+/// Scores every trial by cross-validation over `folds` (training and validation
+/// positions) and returns the trials and the index of the best one (the first on ties).
+#[allow(clippy::too_many_arguments)]
+pub fn search(
+    model_type: ModelType,
+    sets: Vec<BTreeMap<String, ParamValue>>,
+    x: &DMatrix<f64>,
+    classes: Option<(&[usize], usize)>,
+    values: Option<&[f64]>,
+    folds: &[(Vec<usize>, Vec<usize>)],
+    scoring: Scoring,
+    seed: u64,
+) -> Result<(Vec<Trial>, usize)> {
+    let trials: Vec<Trial> = sets
+        .into_par_iter()
+        .map(|params| {
+            let mut scores = Vec::with_capacity(folds.len());
+            for (train, valid) in folds {
+                let (xt, xv) = (rows_of(x, train), rows_of(x, valid));
+                let pick_c = |r: &[usize]| -> Vec<usize> {
+                    classes
+                        .map(|(c, _)| r.iter().map(|&i| c[i]).collect())
+                        .unwrap_or_default()
+                };
+                let pick_v = |r: &[usize]| -> Vec<f64> {
+                    values
+                        .map(|v| r.iter().map(|&i| v[i]).collect())
+                        .unwrap_or_default()
+                };
+                let (ct, cv, vt, vv) = (pick_c(train), pick_c(valid), pick_v(train), pick_v(valid));
+                let (yt, yv) = match classes {
+                    Some((_, k)) => (Target::Classes(&ct, k), Target::Classes(&cv, k)),
+                    None => (Target::Values(&vt), Target::Values(&vv)),
+                };
+                let fit = model::fit(model_type, &params, &xt, yt, seed)?;
+                scores.push(scoring.score(&fit.model, &xv, &yv));
+            }
+            let score = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+            Ok(Trial {
+                params,
+                score,
+                folds: scores,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut best = 0;
+    for (i, t) in trials.iter().enumerate() {
+        if scoring.better(t.score, trials[best].score) {
+            best = i;
+        }
+    }
+    Ok((trials, best))
+}
+
+/// `k` shuffled folds over `n` rows (when the split defines none).
+pub fn kfold(n: usize, k: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
+    crate::features::split::kfold(n, k.min(n).max(2))
+        .into_iter()
+        .map(|test| {
+            let valid: Vec<usize> = test.iter().map(|&p| order[p]).collect();
+            let mut is_valid = vec![false; n];
+            for &v in &valid {
+                is_valid[v] = true;
+            }
+            ((0..n).filter(|&i| !is_valid[i]).collect(), valid)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_is_every_combination() {
+        let p: BTreeMap<String, ParamValue> = [
+            (
+                "a".to_string(),
+                ParamValue::List(vec![ParamValue::Int(1), ParamValue::Int(2)]),
+            ),
+            (
+                "b".to_string(),
+                ParamValue::List(vec![
+                    ParamValue::Float(0.1),
+                    ParamValue::Float(0.2),
+                    ParamValue::Float(0.3),
+                ]),
+            ),
+            ("c".to_string(), ParamValue::Bool(true)),
+        ]
+        .into();
+        let t = trials(&p, TuningMethod::Grid, 0, 0).unwrap();
+        assert_eq!(t.len(), 6);
+        assert!(t.iter().all(|s| s["c"] == ParamValue::Bool(true)));
+    }
+
+    #[test]
+    fn random_ranges_stay_inside_and_repeat_per_seed() {
+        let range: BTreeMap<String, ParamValue> = [
+            ("low".to_string(), ParamValue::Float(0.001)),
+            ("high".to_string(), ParamValue::Int(10)),
+            ("log".to_string(), ParamValue::Bool(true)),
+        ]
+        .into();
+        let p: BTreeMap<String, ParamValue> =
+            [("alpha".to_string(), ParamValue::Map(range))].into();
+        let t = trials(&p, TuningMethod::Random, 50, 3).unwrap();
+        assert_eq!(t.len(), 50);
+        for s in &t {
+            let ParamValue::Float(a) = s["alpha"] else {
+                panic!()
+            };
+            assert!((0.001..=10.0).contains(&a));
+        }
+        assert_eq!(t, trials(&p, TuningMethod::Random, 50, 3).unwrap());
+    }
+}
