@@ -485,7 +485,7 @@ mod pipeline {
             mlx_contracts::config::ParamValue::Float(100.0)
         );
         // The bundle records the parameters it was fitted with.
-        let b = Bundle::load(&d.join(&run.bundle.replace("runs/", ".mlx/runs/"))).unwrap();
+        let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
         assert_eq!(b.manifest.params, best.params);
     }
 
