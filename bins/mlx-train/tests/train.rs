@@ -612,6 +612,16 @@ mod bad_input {
     }
 
     #[test]
+    fn a_class_with_one_row_cannot_be_stratified() {
+        train_with(
+            "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: label\npipeline:\n  problem_type: classification\n  model_type: logistic\n",
+            &format!("{CSV}11,2.0,c\n"),
+        )
+        .code(2)
+        .stderr(predicate::str::contains("class `c` of the target `label` has a single row"));
+    }
+
+    #[test]
     fn a_text_regression_target_is_refused() {
         train_with(
             "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: label\npipeline:\n  problem_type: regression\n  model_type: linear\n",

@@ -368,7 +368,25 @@ fn split_rows(df: &DataFrame, cfg: &Config, strategy: SplitStrategy) -> Result<s
     };
     match strategy {
         SplitStrategy::Stratified | SplitStrategy::StratifiedKfold => {
-            rows.classes = Some(codes(column(&cfg.data.target, "data.target")?, false)?);
+            let target = column(&cfg.data.target, "data.target")?;
+            let classes = codes(target, false)?;
+            let mut counts: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+            for (row, &c) in classes.iter().enumerate() {
+                counts.entry(c).or_insert((0, row)).0 += 1;
+            }
+            if let Some((_, (_, row))) = counts.iter().find(|(_, (n, _))| *n < 2) {
+                let value = target
+                    .get(*row)
+                    .map(|v| store::key_text(&v))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "class `{value}` of the target `{}` has a single row, too few to stratify \
+                     (each class needs a row on both sides); drop or merge that class, or use \
+                     `split.strategy: random`",
+                    target.name()
+                )));
+            }
+            rows.classes = Some(classes);
         }
         SplitStrategy::Group | SplitStrategy::GroupKfold => {
             rows.groups = Some(codes(
