@@ -249,8 +249,8 @@ mod families {
                 } else {
                     Target::Values(&tr_values)
                 };
-                let fit = model::fit(family, &params, &xtr, y, 42).unwrap();
-                let out = fit.model.predict(&xte);
+                let fit = model::fit(family, &params, &xtr, y, None, 42).unwrap();
+                let out = fit.model.predict(&xte).unwrap();
                 let want = e[family.as_str()].as_f64().unwrap();
                 if classification {
                     let correct = (0..test.len())
@@ -305,6 +305,125 @@ mod families {
                 }
             }
         }
+    }
+}
+
+/// XGBoost through its C library: the same predictions as Python's `xgboost` with the
+/// same parameters and data (tests/oracles/boosters.py).
+#[cfg(feature = "xgboost")]
+mod xgboost {
+    use super::*;
+    use mlx_contracts::config::{ModelType, ParamValue};
+    use mlx_core::train::model::{self, Target};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn boosters_predict_as_python_xgboost() {
+        let scores: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
+                .unwrap();
+        let want: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("xgboost.json")).unwrap(),
+        )
+        .unwrap();
+        let params: BTreeMap<String, ParamValue> = [
+            ("max_depth", ParamValue::Int(3)),
+            ("eta", ParamValue::Float(0.3)),
+            ("tree_method", ParamValue::String("hist".into())),
+            ("n_estimators", ParamValue::Int(30)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for name in ["breast_cancer", "wine", "diabetes"] {
+            let idx = |k: &str| -> Vec<usize> {
+                scores[name][k]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as usize)
+                    .collect()
+            };
+            let (train, test) = (idx("train"), idx("test"));
+            let (x, t) = dataset(name, false);
+            let pick =
+                |rows: &[usize]| DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)]);
+            let classification = scores[name]["task"] == "classification";
+            let (codes, k) = if classification {
+                let (c, codes) = mlx_core::train::encode_classes(&t).unwrap();
+                (codes, c.len())
+            } else {
+                (Vec::new(), 0)
+            };
+            let values: Vec<f64> = if classification {
+                Vec::new()
+            } else {
+                t.f64().unwrap().into_no_null_iter().collect()
+            };
+            let tr_codes: Vec<usize> = train
+                .iter()
+                .map(|&i| codes.get(i).copied().unwrap_or(0))
+                .collect();
+            let tr_values: Vec<f64> = train
+                .iter()
+                .map(|&i| values.get(i).copied().unwrap_or(0.0))
+                .collect();
+            let y = if classification {
+                Target::Classes(&tr_codes, k)
+            } else {
+                Target::Values(&tr_values)
+            };
+            let fit = model::fit(ModelType::Xgboost, &params, &pick(&train), y, None, 42).unwrap();
+            let out = fit.model.predict(&pick(&test)).unwrap();
+            for (i, row) in want[name].as_array().unwrap().iter().enumerate() {
+                let row = floats(row);
+                let got: Vec<f64> = match (classification, k) {
+                    (true, 2) => vec![out[(i, 1)]],
+                    _ => out.row(i).iter().copied().collect(),
+                };
+                close(&format!("{name} row {i}"), &got, &row, 1e-6);
+            }
+            assert_eq!(fit.history.len(), 30);
+        }
+    }
+
+    #[test]
+    fn an_xgboost_bundle_holds_xgboosts_own_json_and_stops_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::copy(fixtures().join("breast_cancer.csv"), d.join("bc.csv")).unwrap();
+        std::fs::write(
+            d.join("mlx.yaml"),
+            "data:\n  sources: [{ name: bc, uri: bc.csv }]\n  target: target\npipeline:\n  problem_type: classification\nmodels:\n  - { type: xgboost, params: { n_estimators: 500, eta: 0.5, early_stopping_rounds: 5 } }\n",
+        )
+        .unwrap();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let (_, rep) = record(d);
+        let run: RunRecord = serde_json::from_str(
+            &std::fs::read_to_string(d.join(format!(".mlx/runs/{}/run.json", rep.runs[0].run_id)))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            run.history.len() < 500,
+            "early stopping kept {} rounds",
+            run.history.len()
+        );
+        assert!(run.history.iter().all(|h| h.validation.is_some()));
+        let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
+        assert_eq!(b.manifest.model_file, "model.xgb.json");
+        let json: Value = serde_json::from_slice(
+            &std::fs::read(d.join(".mlx").join(&run.bundle).join("model.xgb.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            json["learner"]["gradient_booster"].is_object(),
+            "XGBoost's own JSON"
+        );
+        assert!(run.validation["accuracy"] > 0.9);
     }
 }
 

@@ -133,7 +133,12 @@ impl Bundle {
                 dir.display()
             ))
         })?;
-        let model = FittedModel::from_bytes(&read_checked(dir, &manifest.model_file, &manifest)?)?;
+        let classes = manifest.classes.as_ref().map_or(0, Vec::len);
+        let model = FittedModel::from_bytes(
+            manifest.model_type,
+            classes,
+            &read_checked(dir, &manifest.model_file, &manifest)?,
+        )?;
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -151,7 +156,7 @@ impl Bundle {
     /// Predictions: a `prediction` column (the value, or the most probable class) and,
     /// for classifiers, `proba_<class>` columns.
     pub fn predict(&self, df: &DataFrame) -> Result<DataFrame> {
-        let out = self.model.predict(&self.matrix(df)?);
+        let out = self.model.predict(&self.matrix(df)?)?;
         let mut cols = Vec::new();
         match &self.manifest.classes {
             None => cols.push(Column::new(

@@ -8,6 +8,8 @@ pub mod linear;
 pub mod model;
 pub mod tree;
 pub mod tune;
+#[cfg(feature = "xgboost")]
+pub mod xgboost;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -174,12 +176,12 @@ fn validation_metrics(
     x: &DMatrix<f64>,
     values: Option<&[f64]>,
     codes: Option<&[usize]>,
-) -> BTreeMap<String, f64> {
+) -> Result<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
     if x.nrows() == 0 {
-        return m;
+        return Ok(m);
     }
-    let out = model.predict(x);
+    let out = model.predict(x)?;
     let n = x.nrows() as f64;
     if let Some(y) = values {
         let mean = y.iter().sum::<f64>() / n;
@@ -209,7 +211,7 @@ fn validation_metrics(
         m.insert("accuracy".into(), correct / n);
         m.insert("log_loss".into(), loss / n);
     }
-    m
+    Ok(m)
 }
 
 fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
@@ -422,7 +424,20 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             } else {
                 (spec.params.clone(), Vec::new())
             };
-            let fit = model::fit(spec.model_type, &params, &x_train, y, seed).map_err(named)?;
+            let val_target = match (&val_codes, &val_values) {
+                (Some(c), _) => Some(Target::Classes(c, classes.as_ref().map_or(0, Vec::len))),
+                (_, Some(v)) => Some(Target::Values(v)),
+                _ => None,
+            };
+            let fit = model::fit(
+                spec.model_type,
+                &params,
+                &x_train,
+                y,
+                val_target.as_ref().map(|t| (&x_val, t)),
+                seed,
+            )
+            .map_err(named)?;
             let fit_seconds = started.elapsed().as_secs_f64();
             let run_id = {
                 let mut h = Sha256::new();
@@ -470,7 +485,8 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 &x_val,
                 val_values.as_deref(),
                 val_codes.as_deref(),
-            );
+            )
+            .map_err(named)?;
             let record = RunRecord {
                 schema_version: RUN_RECORD_VERSION,
                 run_id: run_id.clone(),
@@ -481,10 +497,10 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     .history
                     .iter()
                     .enumerate()
-                    .map(|(i, l)| HistoryPoint {
+                    .map(|(i, (l, v))| HistoryPoint {
                         iteration: i as u32 + 1,
                         train_loss: *l,
-                        validation: None,
+                        validation: *v,
                     })
                     .collect(),
                 fit_seconds,
@@ -550,9 +566,8 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     ));
     o.outputs_kv.insert("runs".into(), runs.len().to_string());
     for dir in &bundles {
-        for f in [bundle::MANIFEST, bundle::PREPROCESSOR, "model.json"] {
-            o.extra_outputs.push(dir.join(f));
-        }
+        o.extra_outputs
+            .extend([bundle::MANIFEST, bundle::PREPROCESSOR].map(|f| dir.join(f)));
     }
     o.extra_outputs.extend(
         runs.iter()

@@ -30,14 +30,22 @@ pub enum FittedModel {
     Forest(Forest),
     /// k-nearest neighbours.
     Knn(Knn),
+    /// An XGBoost booster (its own JSON model; the bundle's model file is that JSON).
+    Xgboost {
+        /// Number of classes (0 for regression).
+        classes: usize,
+        /// XGBoost's JSON model.
+        json: Vec<u8>,
+    },
 }
 
-/// A fit's result: the model and the objective per solver iteration.
+/// A fit's result: the model and its history.
 pub struct Fit {
     /// The model.
     pub model: FittedModel,
-    /// Training loss per iteration (empty for closed-form solutions).
-    pub history: Vec<f64>,
+    /// Per iteration (solver step, boosting round): the training loss and, when there is
+    /// a validation set, the validation metric (empty for closed-form solutions).
+    pub history: Vec<(f64, Option<f64>)>,
 }
 
 /// Reads hyperparameters, refusing unknown ones with the list of known ones.
@@ -170,6 +178,7 @@ pub fn fit(
     params: &BTreeMap<String, ParamValue>,
     x: &DMatrix<f64>,
     y: Target,
+    validation: Option<(&DMatrix<f64>, &Target)>,
     seed: u64,
 ) -> Result<Fit> {
     let closed = |m: LinearModel| Fit {
@@ -228,7 +237,7 @@ pub fn fit(
             let (m, history) = linear::logistic(x, y, k, p.positive("C", 1.0)?)?;
             Ok(Fit {
                 model: FittedModel::Linear(m),
-                history,
+                history: history.into_iter().map(|l| (l, None)).collect(),
             })
         }
         (ModelType::DecisionTree | ModelType::RandomForest, y) => {
@@ -320,6 +329,7 @@ pub fn fit(
                 history: Vec::new(),
             })
         }
+        (ModelType::Xgboost, y) => fit_xgboost(params, x, &y, validation, seed),
         (
             ModelType::Linear | ModelType::Ridge | ModelType::Lasso | ModelType::ElasticNet,
             Target::Classes(..),
@@ -334,36 +344,108 @@ pub fn fit(
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
              families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
-             random_forest and knn",
+             random_forest, knn and (in builds with XGBoost) xgboost",
             other.as_str()
         ))),
     }
 }
 
+fn labels(y: &Target) -> (Vec<f32>, usize) {
+    match y {
+        Target::Values(v) => (v.iter().map(|x| *x as f32).collect(), 0),
+        Target::Classes(c, k) => (c.iter().map(|x| *x as f32).collect(), *k),
+    }
+}
+
+#[cfg(feature = "xgboost")]
+fn fit_xgboost(
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: &Target,
+    validation: Option<(&DMatrix<f64>, &Target)>,
+    seed: u64,
+) -> Result<Fit> {
+    let (yl, classes) = labels(y);
+    let val = validation.map(|(vx, vy)| (vx, labels(vy).0));
+    let fitted = super::xgboost::fit(
+        params,
+        x,
+        &yl,
+        classes,
+        val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice())),
+        seed,
+    )?;
+    Ok(Fit {
+        model: FittedModel::Xgboost {
+            classes,
+            json: fitted.json,
+        },
+        history: fitted.history,
+    })
+}
+
+#[cfg(not(feature = "xgboost"))]
+fn fit_xgboost(
+    _params: &BTreeMap<String, ParamValue>,
+    _x: &DMatrix<f64>,
+    y: &Target,
+    _validation: Option<(&DMatrix<f64>, &Target)>,
+    _seed: u64,
+) -> Result<Fit> {
+    let _ = labels(y);
+    Err(no_xgboost())
+}
+
+#[cfg(not(feature = "xgboost"))]
+fn no_xgboost() -> Error {
+    Error::Usage(
+        "this build of mlx has no XGBoost; build it with \
+         `XGBOOST_LIB_DIR=\"$(bash scripts/xgboost.sh)\" cargo build --release --features \
+         mlx-core/xgboost`, or pick another model type (random_forest, logistic, ridge, ...)"
+            .into(),
+    )
+}
+
 impl FittedModel {
     /// Values (`n × 1`) or class probabilities (`n × classes`).
-    pub fn predict(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        match self {
+    pub fn predict(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+        Ok(match self {
             FittedModel::Linear(m) => m.predict(x),
             FittedModel::Forest(f) => f.predict(x),
             FittedModel::Knn(k) => k.predict(x),
-        }
+            #[cfg(feature = "xgboost")]
+            FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
+            #[cfg(not(feature = "xgboost"))]
+            FittedModel::Xgboost { .. } => return Err(no_xgboost()),
+        })
     }
 
     /// The model file's name inside the bundle.
     pub fn file_name(&self) -> &'static str {
-        "model.json"
+        match self {
+            FittedModel::Xgboost { .. } => "model.xgb.json",
+            _ => "model.json",
+        }
     }
 
-    /// The model file's bytes.
+    /// The model file's bytes: the library's own format.
     pub fn to_bytes(&self) -> Vec<u8> {
+        if let FittedModel::Xgboost { json, .. } = self {
+            return json.clone();
+        }
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v
     }
 
-    /// Reads a model file.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+    /// Reads a model file of a family (`classes`: 0 for regression).
+    pub fn from_bytes(model: ModelType, classes: usize, bytes: &[u8]) -> Result<Self> {
+        if model == ModelType::Xgboost {
+            return Ok(FittedModel::Xgboost {
+                classes,
+                json: bytes.to_vec(),
+            });
+        }
         serde_json::from_slice(bytes)
             .map_err(|e| Error::Runtime(format!("the model file is corrupt: {e}")))
     }

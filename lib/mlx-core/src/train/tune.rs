@@ -161,10 +161,10 @@ impl Scoring {
     }
 
     /// The score of `model` on `x` against `y`.
-    pub fn score(&self, model: &FittedModel, x: &DMatrix<f64>, y: &Target) -> f64 {
-        let out = model.predict(x);
+    pub fn score(&self, model: &FittedModel, x: &DMatrix<f64>, y: &Target) -> Result<f64> {
+        let out = model.predict(x)?;
         let n = x.nrows().max(1) as f64;
-        match (self.metric, y) {
+        Ok(match (self.metric, y) {
             (Metric::Accuracy, Target::Classes(c, _)) => {
                 let hits = c
                     .iter()
@@ -198,7 +198,7 @@ impl Scoring {
                 }
             }
             _ => f64::NAN,
-        }
+        })
     }
 
     fn better(&self, a: f64, b: f64) -> bool {
@@ -247,8 +247,8 @@ pub fn search(
                     Some((_, k)) => (Target::Classes(&ct, k), Target::Classes(&cv, k)),
                     None => (Target::Values(&vt), Target::Values(&vv)),
                 };
-                let fit = model::fit(model_type, &params, &xt, yt, seed)?;
-                scores.push(scoring.score(&fit.model, &xv, &yv));
+                let fit = model::fit(model_type, &params, &xt, yt, None, seed)?;
+                scores.push(scoring.score(&fit.model, &xv, &yv)?);
             }
             let score = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
             Ok(Trial {
