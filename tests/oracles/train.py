@@ -5,6 +5,8 @@ models fit on them, for mlx-train to agree with:
   a `target` column);
 - tests/fixtures/train/scores.json: held-out accuracy / RMSE of DecisionTree (depth 4),
   RandomForest (200 trees) and KNeighbors (k = 5, standardised) on a recorded split;
+- tests/fixtures/train/svm.json: SVC / SVR decision values and predictions (libsvm,
+  tight tolerance) on standardised features;
 - tests/fixtures/train/linear.json: coefficients, intercepts and the first rows'
   predictions of LinearRegression, Ridge, Lasso, ElasticNet (diabetes, as shipped) and
   L2 LogisticRegression (newton-cholesky; breast cancer: binary; wine: multinomial), on
@@ -119,3 +121,27 @@ for name, X, y, task in [
     scores[name] = entry
 (OUT / "scores.json").write_text(json.dumps(scores) + "\n")
 print(f"wrote {OUT}")
+
+# Support vector machines: libsvm's decision values with tight tolerances, for mlx's
+# SMO to agree with (scikit-learn's one-vs-one order for several classes).
+from sklearn.svm import SVC, SVR
+
+svm = {}
+for name, X, y, kind in [
+    ("breast_cancer", Xb, yb, "rbf"),
+    ("wine", Xw, yw, "linear"),
+    ("diabetes", Xd, yd, "rbf"),
+]:
+    train, test = scores[name]["train"], scores[name]["test"]
+    scaler = StandardScaler().fit(X[train])
+    Xs = scaler.transform(X)
+    if name == "diabetes":
+        model = SVR(kernel=kind, C=100.0, epsilon=5.0, tol=1e-8).fit(Xs[train], y[train])
+        svm[name] = {"predict": model.predict(Xs[test]).tolist()}
+    else:
+        model = SVC(kernel=kind, C=1.0, tol=1e-8, decision_function_shape="ovo").fit(Xs[train], y[train])
+        svm[name] = {
+            "decision": model.decision_function(Xs[test]).reshape(len(test), -1).tolist(),
+            "predict": model.predict(Xs[test]).tolist(),
+        }
+(OUT / "svm.json").write_text(json.dumps(svm) + "\n")

@@ -427,6 +427,105 @@ mod xgboost {
     }
 }
 
+mod svm {
+    use super::*;
+    use mlx_core::train::svm::{scale_gamma, Kernel, Svm};
+
+    fn split(name: &str) -> (Vec<usize>, Vec<usize>) {
+        let scores: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
+                .unwrap();
+        let idx = |k: &str| -> Vec<usize> {
+            scores[name][k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect()
+        };
+        (idx("train"), idx("test"))
+    }
+
+    /// Standardised with the training rows' statistics, as the fixture's StandardScaler.
+    fn standardised(name: &str, train: &[usize]) -> (DMatrix<f64>, Column) {
+        let (x, t) = dataset(name, false);
+        let mut out = x.clone();
+        for j in 0..x.ncols() {
+            let v: Vec<f64> = train.iter().map(|&i| x[(i, j)]).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let sd =
+                (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt();
+            for i in 0..x.nrows() {
+                out[(i, j)] = (x[(i, j)] - mean) / sd;
+            }
+        }
+        (out, t)
+    }
+
+    fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
+        DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+    }
+
+    #[test]
+    fn decision_values_match_libsvm() {
+        let o: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures().join("svm.json")).unwrap())
+                .unwrap();
+        for (name, kernel) in [("breast_cancer", "rbf"), ("wine", "linear")] {
+            let (train, test) = split(name);
+            let (x, t) = standardised(name, &train);
+            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            let xt = pick(&x, &train);
+            let k = if kernel == "rbf" {
+                Kernel::Rbf {
+                    gamma: scale_gamma(&xt),
+                }
+            } else {
+                Kernel::Linear
+            };
+            let tr: Vec<usize> = train.iter().map(|&i| codes[i]).collect();
+            let m = Svm::classifier(&xt, &tr, classes.len(), k, 1.0, 1e-8);
+            let d = m.decision_function(&pick(&x, &test));
+            // scikit-learn turns the two-class decision so that positive means the second
+            // class; mlx's pair (0, 1) is positive for the first.
+            let sign = if classes.len() == 2 { -1.0 } else { 1.0 };
+            for (i, row) in o[name]["decision"].as_array().unwrap().iter().enumerate() {
+                let got: Vec<f64> = d.row(i).iter().map(|v| sign * v).collect();
+                close(&format!("{name} decision[{i}]"), &got, &floats(row), 1e-5);
+            }
+            let p = m.predict(&pick(&x, &test));
+            for (i, want) in o[name]["predict"].as_array().unwrap().iter().enumerate() {
+                let best = (0..classes.len())
+                    .max_by(|&a, &b| p[(i, a)].total_cmp(&p[(i, b)]).then(b.cmp(&a)))
+                    .unwrap();
+                assert_eq!(classes[best], want.as_str().unwrap(), "{name} row {i}");
+            }
+        }
+        let (train, test) = split("diabetes");
+        let (x, t) = standardised("diabetes", &train);
+        let y: Vec<f64> = t.f64().unwrap().into_no_null_iter().collect();
+        let xt = pick(&x, &train);
+        let yt: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+        let m = Svm::regressor(
+            &xt,
+            &yt,
+            Kernel::Rbf {
+                gamma: scale_gamma(&xt),
+            },
+            100.0,
+            5.0,
+            1e-8,
+        );
+        let p = m.predict(&pick(&x, &test));
+        close(
+            "diabetes SVR",
+            p.as_slice(),
+            &floats(&o["diabetes"]["predict"]),
+            1e-5,
+        );
+    }
+}
+
 fn bin(dir: &Path, name: &str) -> Command {
     let mut c = Command::cargo_bin(name).unwrap();
     c.current_dir(dir)

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod knn;
 pub mod linear;
 pub mod model;
+pub mod svm;
 pub mod tree;
 pub mod tune;
 #[cfg(feature = "xgboost")]
@@ -49,7 +50,8 @@ file) that every later stage loads. train.json lists the runs.
 
 Families in this build: linear, ridge, lasso, elastic_net (regression) and logistic
 (binary and multinomial, L2), solved to the same optimum as scikit-learn;
-decision_tree, random_forest and knn (classification and regression).
+decision_tree, random_forest, knn and svm (classification and regression); xgboost in
+builds with the `xgboost` feature.
 
 Examples:
   mlx-train                       train every candidate

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::knn::Knn;
 use super::linear::{self, LinearModel};
+use super::svm::{self, Kernel, Svm};
 use super::tree::{self, Forest, Labels, Limits};
 use crate::error::{Error, Result};
 
@@ -30,6 +31,8 @@ pub enum FittedModel {
     Forest(Forest),
     /// k-nearest neighbours.
     Knn(Knn),
+    /// A support vector machine.
+    Svm(Svm),
     /// An XGBoost booster (its own JSON model; the bundle's model file is that JSON).
     Xgboost {
         /// Number of classes (0 for regression).
@@ -330,6 +333,48 @@ pub fn fit(
             })
         }
         (ModelType::Xgboost, y) => fit_xgboost(params, x, &y, validation, seed),
+        (ModelType::Svm, y) => {
+            let regression = matches!(y, Target::Values(_));
+            let known: &'static [&'static str] = if regression {
+                &["kernel", "C", "gamma", "epsilon", "tol"]
+            } else {
+                &["kernel", "C", "gamma", "tol"]
+            };
+            let p = Params::new(model, params, known)?;
+            let gamma = match params.get("gamma") {
+                None => svm::scale_gamma(x),
+                Some(ParamValue::String(s)) if s == "scale" => svm::scale_gamma(x),
+                Some(_) => p.positive("gamma", 1.0)?,
+            };
+            let kernel = match params.get("kernel") {
+                None => Kernel::Rbf { gamma },
+                Some(ParamValue::String(s)) if s == "rbf" => Kernel::Rbf { gamma },
+                Some(ParamValue::String(s)) if s == "linear" => Kernel::Linear,
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "`svm` parameter `kernel` must be `rbf` or `linear`, got {}",
+                        serde_json::to_string(other).unwrap_or_default()
+                    )))
+                }
+            };
+            let (c, tol) = (p.positive("C", 1.0)?, p.positive("tol", 1e-3)?);
+            let m = match y {
+                Target::Values(v) => {
+                    let eps = p.float("epsilon", 0.1)?;
+                    if eps < 0.0 {
+                        return Err(Error::Usage(format!(
+                            "`epsilon` must be at least 0, got {eps}"
+                        )));
+                    }
+                    Svm::regressor(x, v, kernel, c, eps, tol)
+                }
+                Target::Classes(codes, k) => Svm::classifier(x, codes, k, kernel, c, tol),
+            };
+            Ok(Fit {
+                model: FittedModel::Svm(m),
+                history: Vec::new(),
+            })
+        }
         (
             ModelType::Linear | ModelType::Ridge | ModelType::Lasso | ModelType::ElasticNet,
             Target::Classes(..),
@@ -344,7 +389,7 @@ pub fn fit(
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
              families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
-             random_forest, knn and (in builds with XGBoost) xgboost",
+             random_forest, knn, svm and (in builds with XGBoost) xgboost",
             other.as_str()
         ))),
     }
@@ -413,6 +458,7 @@ impl FittedModel {
             FittedModel::Linear(m) => m.predict(x),
             FittedModel::Forest(f) => f.predict(x),
             FittedModel::Knn(k) => k.predict(x),
+            FittedModel::Svm(m) => m.predict(x),
             #[cfg(feature = "xgboost")]
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]
