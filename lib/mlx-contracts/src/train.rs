@@ -138,30 +138,12 @@ pub struct Trial {
 pub struct TrainReport {
     /// See [`TRAIN_REPORT_VERSION`].
     pub schema_version: u32,
-    /// The runs, in config order.
-    pub runs: Vec<RunSummary>,
+    /// The runs (as in each `runs/<run-id>/run.json`), in config order.
+    pub runs: Vec<RunRecord>,
     /// Training rows.
     pub train_rows: u64,
     /// Validation rows.
     pub validation_rows: u64,
     /// Model matrix columns.
     pub features: u64,
-}
-
-/// A run in [`TrainReport`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunSummary {
-    /// Run id (`runs/<run-id>/`).
-    pub run_id: String,
-    /// Candidate name.
-    pub name: String,
-    /// Model family.
-    pub model_type: ModelType,
-    /// Validation metrics.
-    pub validation: BTreeMap<String, f64>,
-    /// Seconds spent fitting.
-    pub fit_seconds: f64,
-    /// SHA-256 over the bundle's files.
-    pub bundle_sha256: String,
 }

@@ -20,8 +20,8 @@ use clap::{ArgMatches, Command};
 use mlx_contracts::config::{Config, ModelSpec, ParamValue, ProblemType, Task, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
-    BundleManifest, HistoryPoint, Library, RunRecord, RunSummary, Signature, TrainReport,
-    RUN_RECORD_VERSION, TRAIN_REPORT_VERSION,
+    BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, RUN_RECORD_VERSION,
+    TRAIN_REPORT_VERSION,
 };
 use mlx_data::polars::prelude::*;
 use nalgebra::DMatrix;
@@ -381,7 +381,23 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         classification,
     );
 
-    // Every candidate, in parallel.
+    // Every candidate, in parallel; the bar counts fitted models and search trials.
+    let steps: u64 = cfg
+        .models
+        .iter()
+        .map(|m| {
+            if tune::is_search(&m.params) {
+                1 + cfg
+                    .training
+                    .tuning
+                    .as_ref()
+                    .map_or(20, |t| u64::from(t.trials))
+            } else {
+                1
+            }
+        })
+        .sum();
+    let bar = crate::progress::count_bar(steps, "training");
     let results: Vec<Result<(RunRecord, PathBuf)>> = cfg
         .models
         .par_iter()
@@ -422,6 +438,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     seed,
                 )
                 .map_err(named)?;
+                bar.inc(trials.len() as u64);
                 (trials[best].params.clone(), trials)
             } else {
                 (spec.params.clone(), Vec::new())
@@ -441,6 +458,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             )
             .map_err(named)?;
             let fit_seconds = started.elapsed().as_secs_f64();
+            bar.inc(1);
             let run_id = {
                 let mut h = Sha256::new();
                 for part in [
@@ -526,6 +544,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             Ok((record, bundle_dir))
         })
         .collect();
+    bar.finish_and_clear();
     let mut runs = Vec::new();
     let mut bundles = Vec::new();
     for r in results {
@@ -535,17 +554,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     }
     let report = TrainReport {
         schema_version: TRAIN_REPORT_VERSION,
-        runs: runs
-            .iter()
-            .map(|r| RunSummary {
-                run_id: r.run_id.clone(),
-                name: r.name.clone(),
-                model_type: r.model_type,
-                validation: r.validation.clone(),
-                fit_seconds: r.fit_seconds,
-                bundle_sha256: r.bundle_sha256.clone(),
-            })
-            .collect(),
+        runs: runs.clone(),
         train_rows: x_train.nrows() as u64,
         validation_rows: x_val.nrows() as u64,
         features: x_train.ncols() as u64,
