@@ -1,6 +1,6 @@
 //! The build script of every package of the workspace: when built against a prebuilt
 //! XGBoost (`XGBOOST_LIB_DIR`, set from `scripts/xgboost.sh` for `--features
-//! mlx-core/xgboost`), puts that directory on the rpath of the package's binaries and
+//! mlx/xgboost`), puts that directory on the rpath of the package's binaries and
 //! tests, so they find libxgboost.so at run time without LD_LIBRARY_PATH. Without it,
 //! this does nothing.
 fn main() {

@@ -2,7 +2,7 @@
 # Prepares what `--features xgboost` builds against, on a fresh machine or a GitHub
 # runner, and prints the directory to export as XGBOOST_LIB_DIR:
 #   export XGBOOST_LIB_DIR="$(bash scripts/xgboost.sh)"
-#   cargo build --workspace --features mlx-core/xgboost
+#   cargo build --release --features mlx/xgboost
 # - libclang (Debian's libclang-dev), which the bindings' build script needs;
 # - libxgboost.so from the PyPI `xgboost-cpu` wheel, into a cache directory (pip
 #   fetches it; nothing else is downloaded). The binaries find it through an rpath set

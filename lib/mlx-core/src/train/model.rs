@@ -446,7 +446,7 @@ fn no_xgboost() -> Error {
     Error::Usage(
         "this build of mlx has no XGBoost; build it with \
          `XGBOOST_LIB_DIR=\"$(bash scripts/xgboost.sh)\" cargo build --release --features \
-         mlx-core/xgboost`, or pick another model type (random_forest, logistic, ridge, ...)"
+         mlx/xgboost`, or pick another model type (random_forest, logistic, ridge, ...)"
             .into(),
     )
 }
