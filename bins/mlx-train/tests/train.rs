@@ -66,6 +66,41 @@ fn dataset(name: &str, standardise: bool) -> (DMatrix<f64>, Column) {
     (bundle::matrix(&m).unwrap(), target)
 }
 
+/// The recorded train/test split of a dataset (tests/fixtures/train/scores.json).
+fn recorded_split(name: &str) -> (Vec<usize>, Vec<usize>) {
+    let scores: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
+            .unwrap();
+    let idx = |k: &str| -> Vec<usize> {
+        scores[name][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect()
+    };
+    (idx("train"), idx("test"))
+}
+
+/// Standardises with the training rows' statistics (as the fixtures' StandardScaler).
+fn standardise(x: &DMatrix<f64>, train: &[usize]) -> DMatrix<f64> {
+    let mut out = x.clone();
+    for j in 0..x.ncols() {
+        let v: Vec<f64> = train.iter().map(|&i| x[(i, j)]).collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt();
+        for i in 0..x.nrows() {
+            out[(i, j)] = (x[(i, j)] - mean) / if sd == 0.0 { 1.0 } else { sd };
+        }
+    }
+    out
+}
+
+/// The given rows of a matrix.
+fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
+    DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+}
+
 mod oracle {
     use super::*;
 
@@ -165,33 +200,6 @@ mod families {
     use mlx_core::train::model::{self, Target};
     use std::collections::BTreeMap;
 
-    fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
-        DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
-    }
-
-    fn indices(v: &Value) -> Vec<usize> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i.as_u64().unwrap() as usize)
-            .collect()
-    }
-
-    /// Standardises with the training rows' statistics (as the fixture's StandardScaler).
-    fn standardise(x: &DMatrix<f64>, train: &[usize]) -> DMatrix<f64> {
-        let mut out = x.clone();
-        for j in 0..x.ncols() {
-            let v: Vec<f64> = train.iter().map(|&i| x[(i, j)]).collect();
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            let sd =
-                (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt();
-            for i in 0..x.nrows() {
-                out[(i, j)] = (x[(i, j)] - mean) / if sd == 0.0 { 1.0 } else { sd };
-            }
-        }
-        out
-    }
-
     #[test]
     fn trees_forests_and_neighbours_score_like_scikit_learn() {
         let scores: Value =
@@ -199,7 +207,7 @@ mod families {
                 .unwrap();
         for name in ["breast_cancer", "wine", "diabetes"] {
             let e = &scores[name];
-            let (train, test) = (indices(&e["train"]), indices(&e["test"]));
+            let (train, test) = recorded_split(name);
             let (x, t) = dataset(name, false);
             let classification = e["task"] == "classification";
             let (codes, k) = if classification {
@@ -336,18 +344,8 @@ mod xgboost {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         for name in ["breast_cancer", "wine", "diabetes"] {
-            let idx = |k: &str| -> Vec<usize> {
-                scores[name][k]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_u64().unwrap() as usize)
-                    .collect()
-            };
-            let (train, test) = (idx("train"), idx("test"));
+            let (train, test) = recorded_split(name);
             let (x, t) = dataset(name, false);
-            let pick =
-                |rows: &[usize]| DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)]);
             let classification = scores[name]["task"] == "classification";
             let (codes, k) = if classification {
                 let (c, codes) = mlx_core::train::encode_classes(&t).unwrap();
@@ -373,8 +371,9 @@ mod xgboost {
             } else {
                 Target::Values(&tr_values)
             };
-            let fit = model::fit(ModelType::Xgboost, &params, &pick(&train), y, None, 42).unwrap();
-            let out = fit.model.predict(&pick(&test)).unwrap();
+            let fit =
+                model::fit(ModelType::Xgboost, &params, &pick(&x, &train), y, None, 42).unwrap();
+            let out = fit.model.predict(&pick(&x, &test)).unwrap();
             for (i, row) in want[name].as_array().unwrap().iter().enumerate() {
                 let row = floats(row);
                 let got: Vec<f64> = match (classification, k) {
@@ -431,39 +430,10 @@ mod svm {
     use super::*;
     use mlx_core::train::svm::{scale_gamma, Kernel, Svm};
 
-    fn split(name: &str) -> (Vec<usize>, Vec<usize>) {
-        let scores: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
-                .unwrap();
-        let idx = |k: &str| -> Vec<usize> {
-            scores[name][k]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect()
-        };
-        (idx("train"), idx("test"))
-    }
-
-    /// Standardised with the training rows' statistics, as the fixture's StandardScaler.
+    /// A dataset standardised with its training rows' statistics.
     fn standardised(name: &str, train: &[usize]) -> (DMatrix<f64>, Column) {
         let (x, t) = dataset(name, false);
-        let mut out = x.clone();
-        for j in 0..x.ncols() {
-            let v: Vec<f64> = train.iter().map(|&i| x[(i, j)]).collect();
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            let sd =
-                (v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / v.len() as f64).sqrt();
-            for i in 0..x.nrows() {
-                out[(i, j)] = (x[(i, j)] - mean) / sd;
-            }
-        }
-        (out, t)
-    }
-
-    fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
-        DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+        (standardise(&x, train), t)
     }
 
     #[test]
@@ -472,7 +442,7 @@ mod svm {
             serde_json::from_str(&std::fs::read_to_string(fixtures().join("svm.json")).unwrap())
                 .unwrap();
         for (name, kernel) in [("breast_cancer", "rbf"), ("wine", "linear")] {
-            let (train, test) = split(name);
+            let (train, test) = recorded_split(name);
             let (x, t) = standardised(name, &train);
             let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
             let xt = pick(&x, &train);
@@ -501,7 +471,7 @@ mod svm {
                 assert_eq!(classes[best], want.as_str().unwrap(), "{name} row {i}");
             }
         }
-        let (train, test) = split("diabetes");
+        let (train, test) = recorded_split("diabetes");
         let (x, t) = standardised("diabetes", &train);
         let y: Vec<f64> = t.f64().unwrap().into_no_null_iter().collect();
         let xt = pick(&x, &train);

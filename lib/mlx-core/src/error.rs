@@ -51,6 +51,17 @@ pub enum Error {
     Runtime(String),
 }
 
+impl From<mlx_data::DataError> for Error {
+    /// A file mlx cannot tell the format of is the user's to fix (exit 2); one it cannot
+    /// open or parse is a run-time error (exit 3).
+    fn from(e: mlx_data::DataError) -> Self {
+        match e {
+            mlx_data::DataError::UnknownFormat { .. } => Error::Usage(e.to_string()),
+            other => Error::Runtime(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// The exit code this error maps to.
     pub fn exit_status(&self) -> ExitStatus {

@@ -157,7 +157,7 @@ impl Stage for Features {
                 data.display()
             )));
         }
-        let df = read(&data)?;
+        let df = mlx_data::read_table(&data)?;
         compute(&ctx.config.config, &ctx.workdir, df)
     }
     fn standalone(
@@ -188,13 +188,6 @@ impl Stage for Features {
             _ => return None,
         })
     }
-}
-
-fn read(path: &Path) -> Result<DataFrame> {
-    mlx_data::read_table(path).map_err(|e| match e {
-        mlx_data::DataError::UnknownFormat { .. } => Error::Usage(e.to_string()),
-        other => Error::Runtime(other.to_string()),
-    })
 }
 
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
@@ -489,7 +482,7 @@ fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
         target: cfg.data.target.as_deref(),
     };
     let started = std::time::Instant::now();
-    let df = read(&data)?;
+    let df = mlx_data::read_table(&data)?;
     tracing::debug!("read {} rows in {:?}", df.height(), started.elapsed());
     let started = std::time::Instant::now();
     let mut derived = derive::derive(
@@ -556,7 +549,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
                 source.display()
             )));
         }
-        let table = read(&source)?;
+        let table = mlx_data::read_table(&source)?;
         let cols = names(&table);
         let data = view_data(view, cfg, &cols, &cols)?;
         let version = offline.write(&data, &table)?;
@@ -934,8 +927,8 @@ fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
             return Err(Error::Usage(format!("{} does not exist", p.display())));
         }
     }
-    let labels = read(&labels_path)?;
-    let features = read(&features_path)?;
+    let labels = mlx_data::read_table(&labels_path)?;
+    let features = mlx_data::read_table(&features_path)?;
     let entity: Vec<String> = args
         .get_many::<String>("entity")
         .map(|v| v.cloned().collect())

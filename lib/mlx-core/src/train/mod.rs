@@ -95,7 +95,7 @@ fn read(path: &Path) -> Result<DataFrame> {
             path.display()
         )));
     }
-    mlx_data::read_table(path).map_err(|e| Error::Runtime(e.to_string()))
+    Ok(mlx_data::read_table(path)?)
 }
 
 /// Whether the config's problem predicts classes.

@@ -98,7 +98,7 @@ impl Stage for Validate {
                 data.display()
             )));
         }
-        let df = read(&data)?;
+        let df = mlx_data::read_table(&data)?;
         let cfg = &ctx.config.config;
         let freeze = args.get_flag("freeze");
         let frozen = if freeze {
@@ -207,13 +207,6 @@ impl Stage for Validate {
     }
 }
 
-fn read(path: &Path) -> Result<DataFrame> {
-    mlx_data::read_table(path).map_err(|e| match e {
-        mlx_data::DataError::UnknownFormat { .. } => Error::Usage(e.to_string()),
-        other => Error::Runtime(other.to_string()),
-    })
-}
-
 fn drift_command() -> Command {
     Command::new("drift")
         .about("Compare two CSV/Parquet/JSON files column by column, without a config")
@@ -314,7 +307,7 @@ fn standalone_drift(args: &ArgMatches) -> Result<Standalone> {
     if !(0.0..=1.0).contains(&cfg.dataset_drift_share) {
         return Err(Error::Usage("--drift-share must be between 0 and 1".into()));
     }
-    let (rdf, cdf) = (read(&rpath)?, read(&cpath)?);
+    let (rdf, cdf) = (mlx_data::read_table(&rpath)?, mlx_data::read_table(&cpath)?);
     let columns: Vec<String> = match args.get_many::<String>("columns") {
         Some(cols) => cols
             .map(|c| c.trim().to_owned())
