@@ -778,6 +778,15 @@ mod tests {
         .unwrap()
     }
 
+    fn values(df: &DataFrame, name: &str) -> Vec<f64> {
+        df.column(name)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    }
+
     fn inputs(df: &DataFrame) -> Vec<InputColumn> {
         input_columns(df, &BTreeSet::new()).unwrap()
     }
@@ -796,13 +805,7 @@ mod tests {
             ["x", "plan_basic", "plan_pro", "plan__unknown"].map(String::from)
         );
         // median of 1, 3, 10 is 3; min 1, max 10.
-        let x: Vec<f64> = m
-            .column("x")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let x: Vec<f64> = values(&m, "x");
         assert_eq!(x, vec![0.0, 2.0 / 9.0, 2.0 / 9.0, 1.0]);
         let new = df!("x" => [Some(5.5)], "plan" => [Some("enterprise")]).unwrap();
         let (out, unknown) = transform(&p, &new).unwrap();
@@ -829,40 +832,16 @@ mod tests {
             def(TransformKind::Encode, TransformStrategy::Frequency, &["c"]),
         ];
         let (p, m) = fit(&defs, &train, inputs(&train), None, 0).unwrap();
-        let x: Vec<f64> = m
-            .column("x")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let x: Vec<f64> = values(&m, "x");
         assert_eq!(x, vec![1.0, 1.0, 4.0, 4.0]);
-        let c: Vec<f64> = m
-            .column("c")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let c: Vec<f64> = values(&m, "c");
         assert_eq!(c, vec![0.75, 0.25, 0.75, 0.75]);
         // A new batch starting with a gap takes the last training value; unseen is 0.
         let new = df!("x" => [None, Some(2.0), None], "c" => ["z", "b", "a"]).unwrap();
         let (out, unknown) = transform(&p, &new).unwrap();
-        let x: Vec<f64> = out
-            .column("x")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let x: Vec<f64> = values(&out, "x");
         assert_eq!(x, vec![4.0, 2.0, 2.0]);
-        let c: Vec<f64> = out
-            .column("c")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let c: Vec<f64> = values(&out, "c");
         assert_eq!(c, vec![0.0, 0.25, 0.75]);
         assert_eq!(unknown.get("c"), Some(&1));
     }
