@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
 # S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), runs every
-# test, then builds the XGBoost backend (its library from PyPI) and runs its tests.
+# test, then builds the XGBoost and LightGBM backends and runs their tests.
 # README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +26,12 @@ source tests/services/mariadb.sh
 source tests/services/redis.sh
 # Tests that need a service are #[ignore]d for a plain `cargo test`; here they run.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
-# The XGBoost backend (a cargo feature): libxgboost.so from PyPI's wheel, a build with
-# it, and the tests that need it.
+# The XGBoost and LightGBM backends (cargo features): libxgboost.so from PyPI's wheel,
+# LightGBM compiled from its sources, a build with both, and the tests that need them.
 XGBOOST_LIB_DIR="$(bash scripts/xgboost.sh)"
-export XGBOOST_LIB_DIR
-cargo build -q --workspace --features mlx-train/xgboost
-cargo test -p mlx-train --features xgboost -- xgboost 2>&1 | tee -a "$log"
+CMAKE="$(bash scripts/lightgbm.sh)"
+export XGBOOST_LIB_DIR CMAKE
+cargo build -q --workspace --features mlx-train/xgboost,mlx-train/lightgbm
+cargo test -p mlx-train --features xgboost,lightgbm -- xgboost lightgbm 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one result per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,7 +1,8 @@
-"""Records what Python's xgboost predicts for boosters trained with the same parameters
-and data as mlx-train's `xgboost` candidates (breast cancer: binary; wine: multiclass;
-diabetes: regression; the split of tests/fixtures/train/scores.json), into
-tests/fixtures/train/xgboost.json. mlx links the same C library.
+"""Records what Python's xgboost and lightgbm predict for boosters trained with the same
+parameters and data as mlx-train's `xgboost` and `lightgbm` candidates (breast cancer:
+binary; wine: multiclass; diabetes: regression; the split of
+tests/fixtures/train/scores.json), into tests/fixtures/train/{xgboost,lightgbm}.json.
+mlx runs the same C/C++ libraries.
 
 Run through tests/oracles/record.sh, which pins the versions.
 """
@@ -10,6 +11,7 @@ import json
 import pathlib
 
 import numpy as np
+import lightgbm as lgb
 import xgboost as xgb
 
 HERE = pathlib.Path(__file__).resolve().parents[2] / "tests/fixtures/train"
@@ -46,3 +48,23 @@ for name in ["breast_cancer", "wine", "diabetes"]:
     out[name] = pred.reshape(len(test), -1).tolist()
 (HERE / "xgboost.json").write_text(json.dumps(out) + "\n")
 print(f"wrote {HERE / 'xgboost.json'}")
+
+LGB = {"num_leaves": 15, "learning_rate": 0.1, "num_iterations": 30, "seed": 42,
+       "verbosity": -1, "num_threads": 1, "deterministic": True}
+out = {"version": lgb.__version__, "params": LGB}
+for name in ["breast_cancer", "wine", "diabetes"]:
+    X, labels = load(name)
+    train, test = scores[name]["train"], scores[name]["test"]
+    if scores[name]["task"] == "classification":
+        classes = sorted(set(labels))
+        y = np.array([classes.index(v) for v in labels], dtype=float)
+        params = dict(LGB, objective="binary") if len(classes) == 2 else dict(
+            LGB, objective="multiclass", num_class=len(classes))
+    else:
+        y = np.array([float(v) for v in labels])
+        params = dict(LGB, objective="regression")
+    booster = lgb.train(params, lgb.Dataset(X[train], label=y[train]))
+    pred = booster.predict(X[test])
+    out[name] = np.asarray(pred).reshape(len(test), -1).tolist()
+(HERE / "lightgbm.json").write_text(json.dumps(out) + "\n")
+print(f"wrote {HERE / 'lightgbm.json'}")

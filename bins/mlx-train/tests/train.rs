@@ -316,74 +316,132 @@ mod families {
     }
 }
 
+/// Fits `model` on each dataset's recorded training rows and compares its test-row
+/// predictions with those Python's library recorded (tests/oracles/boosters.py).
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+fn predicts_as_python(
+    model: mlx_contracts::config::ModelType,
+    params: &[(&str, mlx_contracts::config::ParamValue)],
+    fixture: &str,
+) {
+    use mlx_core::train::model::{self, Target};
+    let scores: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
+            .unwrap();
+    let want: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join(fixture)).unwrap()).unwrap();
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    for name in ["breast_cancer", "wine", "diabetes"] {
+        let (train, test) = recorded_split(name);
+        let (x, t) = dataset(name, false);
+        let classification = scores[name]["task"] == "classification";
+        let (codes, k) = if classification {
+            let (c, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            (codes, c.len())
+        } else {
+            (Vec::new(), 0)
+        };
+        let values: Vec<f64> = if classification {
+            Vec::new()
+        } else {
+            t.f64().unwrap().into_no_null_iter().collect()
+        };
+        let tr_codes: Vec<usize> = train
+            .iter()
+            .map(|&i| codes.get(i).copied().unwrap_or(0))
+            .collect();
+        let tr_values: Vec<f64> = train
+            .iter()
+            .map(|&i| values.get(i).copied().unwrap_or(0.0))
+            .collect();
+        let y = if classification {
+            Target::Classes(&tr_codes, k)
+        } else {
+            Target::Values(&tr_values)
+        };
+        let fit = model::fit(model, &params, &pick(&x, &train), y, None, 42).unwrap();
+        let out = fit.model.predict(&pick(&x, &test)).unwrap();
+        for (i, row) in want[name].as_array().unwrap().iter().enumerate() {
+            let got: Vec<f64> = match (classification, k) {
+                (true, 2) => vec![out[(i, 1)]],
+                _ => out.row(i).iter().copied().collect(),
+            };
+            close(
+                &format!("{fixture} {name} row {i}"),
+                &got,
+                &floats(row),
+                1e-6,
+            );
+        }
+    }
+}
+
+/// LightGBM compiled from its sources: the same predictions as Python's `lightgbm`.
+#[cfg(feature = "lightgbm")]
+#[test]
+fn lightgbm_predicts_as_python_lightgbm() {
+    use mlx_contracts::config::{ModelType, ParamValue};
+    predicts_as_python(
+        ModelType::Lightgbm,
+        &[
+            ("num_leaves", ParamValue::Int(15)),
+            ("learning_rate", ParamValue::Float(0.1)),
+            ("n_estimators", ParamValue::Int(30)),
+            ("num_threads", ParamValue::Int(1)),
+            ("deterministic", ParamValue::Bool(true)),
+        ],
+        "lightgbm.json",
+    );
+}
+
+/// A LightGBM bundle holds LightGBM's own text model.
+#[cfg(feature = "lightgbm")]
+#[test]
+fn a_lightgbm_bundle_holds_lightgbms_own_text_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(fixtures().join("diabetes.csv"), d.join("d.csv")).unwrap();
+    std::fs::write(
+        d.join("mlx.yaml"),
+        "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: target\npipeline:\n  problem_type: regression\n  model_type: lightgbm\nmodels:\n  - { type: lightgbm, params: { n_estimators: 200, learning_rate: 0.05, early_stopping_rounds: 10 } }\n",
+    )
+    .unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "train"])
+        .assert()
+        .success();
+    let (_, rep) = record(d);
+    let run = &rep.runs[0];
+    let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
+    assert_eq!(b.manifest.model_file, "model.lgb.txt");
+    let text =
+        std::fs::read_to_string(d.join(".mlx").join(&run.bundle).join("model.lgb.txt")).unwrap();
+    assert!(text.starts_with("tree\nversion=v4"), "{}", &text[..40]);
+    assert!(run.validation["rmse"] < 70.0, "{:?}", run.validation);
+}
+
 /// XGBoost through its C library: the same predictions as Python's `xgboost` with the
-/// same parameters and data (tests/oracles/boosters.py).
+/// same parameters and data.
 #[cfg(feature = "xgboost")]
 mod xgboost {
     use super::*;
     use mlx_contracts::config::{ModelType, ParamValue};
-    use mlx_core::train::model::{self, Target};
-    use std::collections::BTreeMap;
 
     #[test]
     fn boosters_predict_as_python_xgboost() {
-        let scores: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
-                .unwrap();
-        let want: Value = serde_json::from_str(
-            &std::fs::read_to_string(fixtures().join("xgboost.json")).unwrap(),
-        )
-        .unwrap();
-        let params: BTreeMap<String, ParamValue> = [
-            ("max_depth", ParamValue::Int(3)),
-            ("eta", ParamValue::Float(0.3)),
-            ("tree_method", ParamValue::String("hist".into())),
-            ("n_estimators", ParamValue::Int(30)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        for name in ["breast_cancer", "wine", "diabetes"] {
-            let (train, test) = recorded_split(name);
-            let (x, t) = dataset(name, false);
-            let classification = scores[name]["task"] == "classification";
-            let (codes, k) = if classification {
-                let (c, codes) = mlx_core::train::encode_classes(&t).unwrap();
-                (codes, c.len())
-            } else {
-                (Vec::new(), 0)
-            };
-            let values: Vec<f64> = if classification {
-                Vec::new()
-            } else {
-                t.f64().unwrap().into_no_null_iter().collect()
-            };
-            let tr_codes: Vec<usize> = train
-                .iter()
-                .map(|&i| codes.get(i).copied().unwrap_or(0))
-                .collect();
-            let tr_values: Vec<f64> = train
-                .iter()
-                .map(|&i| values.get(i).copied().unwrap_or(0.0))
-                .collect();
-            let y = if classification {
-                Target::Classes(&tr_codes, k)
-            } else {
-                Target::Values(&tr_values)
-            };
-            let fit =
-                model::fit(ModelType::Xgboost, &params, &pick(&x, &train), y, None, 42).unwrap();
-            let out = fit.model.predict(&pick(&x, &test)).unwrap();
-            for (i, row) in want[name].as_array().unwrap().iter().enumerate() {
-                let row = floats(row);
-                let got: Vec<f64> = match (classification, k) {
-                    (true, 2) => vec![out[(i, 1)]],
-                    _ => out.row(i).iter().copied().collect(),
-                };
-                close(&format!("{name} row {i}"), &got, &row, 1e-6);
-            }
-            assert_eq!(fit.history.len(), 30);
-        }
+        predicts_as_python(
+            ModelType::Xgboost,
+            &[
+                ("max_depth", ParamValue::Int(3)),
+                ("eta", ParamValue::Float(0.3)),
+                ("tree_method", ParamValue::String("hist".into())),
+                ("n_estimators", ParamValue::Int(30)),
+            ],
+            "xgboost.json",
+        );
     }
 
     #[test]

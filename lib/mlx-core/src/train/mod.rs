@@ -4,6 +4,8 @@
 
 pub mod bundle;
 pub mod knn;
+#[cfg(feature = "lightgbm")]
+pub mod lightgbm;
 pub mod linear;
 pub mod model;
 pub mod svm;
@@ -50,8 +52,8 @@ file) that every later stage loads. train.json lists the runs.
 
 Families in this build: linear, ridge, lasso, elastic_net (regression) and logistic
 (binary and multinomial, L2), solved to the same optimum as scikit-learn;
-decision_tree, random_forest, knn and svm (classification and regression); xgboost in
-builds with the `xgboost` feature.
+decision_tree, random_forest, knn and svm (classification and regression); xgboost and
+lightgbm in builds with the `xgboost` / `lightgbm` features.
 
 Examples:
   mlx-train                       train every candidate

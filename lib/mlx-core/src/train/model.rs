@@ -40,6 +40,13 @@ pub enum FittedModel {
         /// XGBoost's JSON model.
         json: Vec<u8>,
     },
+    /// A LightGBM booster (its own text model; the bundle's model file is that text).
+    Lightgbm {
+        /// Number of classes (0 for regression).
+        classes: usize,
+        /// LightGBM's text model.
+        text: Vec<u8>,
+    },
 }
 
 /// A fit's result: the model and its history.
@@ -333,6 +340,7 @@ pub fn fit(
             })
         }
         (ModelType::Xgboost, y) => fit_xgboost(params, x, &y, validation, seed),
+        (ModelType::Lightgbm, y) => fit_lightgbm(params, x, &y, validation, seed),
         (ModelType::Svm, y) => {
             let regression = matches!(y, Target::Values(_));
             let known: &'static [&'static str] = if regression {
@@ -389,7 +397,7 @@ pub fn fit(
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
              families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
-             random_forest, knn, svm and (in builds with XGBoost) xgboost",
+             random_forest, knn, svm and (in builds with them) xgboost and lightgbm",
             other.as_str()
         ))),
     }
@@ -441,6 +449,52 @@ fn fit_xgboost(
     Err(no_xgboost())
 }
 
+#[cfg(feature = "lightgbm")]
+fn fit_lightgbm(
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: &Target,
+    validation: Option<(&DMatrix<f64>, &Target)>,
+    seed: u64,
+) -> Result<Fit> {
+    let (yl, classes) = labels(y);
+    let val = validation.map(|(vx, vy)| (vx, labels(vy).0));
+    let text = super::lightgbm::fit(
+        params,
+        x,
+        &yl,
+        classes,
+        val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice())),
+        seed,
+    )?;
+    Ok(Fit {
+        model: FittedModel::Lightgbm { classes, text },
+        history: Vec::new(),
+    })
+}
+
+#[cfg(not(feature = "lightgbm"))]
+fn fit_lightgbm(
+    _params: &BTreeMap<String, ParamValue>,
+    _x: &DMatrix<f64>,
+    y: &Target,
+    _validation: Option<(&DMatrix<f64>, &Target)>,
+    _seed: u64,
+) -> Result<Fit> {
+    let _ = labels(y);
+    Err(no_lightgbm())
+}
+
+#[cfg(not(feature = "lightgbm"))]
+fn no_lightgbm() -> Error {
+    Error::Usage(
+        "this build of mlx has no LightGBM; build it with `CMAKE=\"$(bash \
+         scripts/lightgbm.sh)\" cargo build --release --features mlx/lightgbm`, or pick \
+         another model type (xgboost, random_forest, ...)"
+            .into(),
+    )
+}
+
 #[cfg(not(feature = "xgboost"))]
 fn no_xgboost() -> Error {
     Error::Usage(
@@ -463,6 +517,10 @@ impl FittedModel {
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]
             FittedModel::Xgboost { .. } => return Err(no_xgboost()),
+            #[cfg(feature = "lightgbm")]
+            FittedModel::Lightgbm { classes, text } => super::lightgbm::predict(text, *classes, x)?,
+            #[cfg(not(feature = "lightgbm"))]
+            FittedModel::Lightgbm { .. } => return Err(no_lightgbm()),
         })
     }
 
@@ -470,14 +528,17 @@ impl FittedModel {
     pub fn file_name(&self) -> &'static str {
         match self {
             FittedModel::Xgboost { .. } => "model.xgb.json",
+            FittedModel::Lightgbm { .. } => "model.lgb.txt",
             _ => "model.json",
         }
     }
 
     /// The model file's bytes: the library's own format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        if let FittedModel::Xgboost { json, .. } = self {
-            return json.clone();
+        match self {
+            FittedModel::Xgboost { json, .. } => return json.clone(),
+            FittedModel::Lightgbm { text, .. } => return text.clone(),
+            _ => {}
         }
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
@@ -486,11 +547,20 @@ impl FittedModel {
 
     /// Reads a model file of a family (`classes`: 0 for regression).
     pub fn from_bytes(model: ModelType, classes: usize, bytes: &[u8]) -> Result<Self> {
-        if model == ModelType::Xgboost {
-            return Ok(FittedModel::Xgboost {
-                classes,
-                json: bytes.to_vec(),
-            });
+        match model {
+            ModelType::Xgboost => {
+                return Ok(FittedModel::Xgboost {
+                    classes,
+                    json: bytes.to_vec(),
+                })
+            }
+            ModelType::Lightgbm => {
+                return Ok(FittedModel::Lightgbm {
+                    classes,
+                    text: bytes.to_vec(),
+                })
+            }
+            _ => {}
         }
         serde_json::from_slice(bytes)
             .map_err(|e| Error::Runtime(format!("the model file is corrupt: {e}")))
