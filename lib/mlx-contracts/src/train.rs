@@ -51,6 +51,9 @@ pub struct BundleManifest {
     pub git_commit: Option<String>,
     /// SHA-256 of the config sections that shaped the model.
     pub config_sha256: String,
+    /// When training finished (RFC 3339). Like the other provenance fields it is not
+    /// part of the bundle's content hash.
+    pub trained_at: String,
     /// SHA-256 of each other file of the bundle, by name: the bundle's integrity.
     pub files: BTreeMap<String, String>,
 }

@@ -497,6 +497,8 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 dataset_sha256: dataset_sha256.clone(),
                 git_commit: git_commit.clone(),
                 config_sha256: config_sha256.clone(),
+                trained_at: chrono::Utc::now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 files: BTreeMap::new(),
             };
             let run_dir = workdir.join(format!("runs/{run_id}"));
