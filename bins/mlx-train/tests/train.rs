@@ -417,6 +417,13 @@ fn a_lightgbm_bundle_holds_lightgbms_own_text_model() {
     let run = &rep.runs[0];
     let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
     assert_eq!(b.manifest.model_file, "model.lgb.txt");
+    assert_eq!(
+        (
+            b.manifest.library.name.as_str(),
+            b.manifest.library.version.as_str()
+        ),
+        ("lightgbm", "4.7.0")
+    );
     let text =
         std::fs::read_to_string(d.join(".mlx").join(&run.bundle).join("model.lgb.txt")).unwrap();
     assert!(text.starts_with("tree\nversion=v4"), "{}", &text[..40]);
@@ -472,6 +479,12 @@ mod xgboost {
         assert!(run.history.iter().all(|h| h.validation.is_some()));
         let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
         assert_eq!(b.manifest.model_file, "model.xgb.json");
+        assert_eq!(b.manifest.library.name, "xgboost");
+        assert!(
+            b.manifest.library.version.starts_with("3."),
+            "{:?}",
+            b.manifest.library
+        );
         let json: Value = serde_json::from_slice(
             &std::fs::read(d.join(".mlx").join(&run.bundle).join("model.xgb.json")).unwrap(),
         )

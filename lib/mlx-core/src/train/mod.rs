@@ -475,16 +475,13 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 }
                 format!("{name}-{}", &crate::config::hex(&h.finalize())[..12])
             };
-            let (lib, version) = model::library(spec.model_type);
+            let (lib, version) = fit.model.library();
             let mut manifest = BundleManifest {
                 schema_version: mlx_contracts::train::BUNDLE_VERSION,
                 name: name.clone(),
                 problem_type: cfg.pipeline.problem_type,
                 model_type: spec.model_type,
-                library: Library {
-                    name: lib.into(),
-                    version: version.into(),
-                },
+                library: Library { name: lib, version },
                 model_file: String::new(),
                 signature: Signature {
                     inputs: pre.inputs.clone(),
@@ -497,8 +494,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 dataset_sha256: dataset_sha256.clone(),
                 git_commit: git_commit.clone(),
                 config_sha256: config_sha256.clone(),
-                trained_at: chrono::Utc::now()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                trained_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 files: BTreeMap::new(),
             };
             let run_dir = workdir.join(format!("runs/{run_id}"));

@@ -176,10 +176,32 @@ impl<'a> Params<'a> {
     }
 }
 
-/// The library that fits a model family, for the bundle manifest (mlx's own solvers
-/// for every family this build has).
-pub fn library(_model: ModelType) -> (&'static str, &'static str) {
-    ("mlx", env!("CARGO_PKG_VERSION"))
+/// LightGBM's version: the sources `lightgbm3` vendors and compiles.
+const LIGHTGBM_VERSION: &str = "4.7.0";
+
+impl FittedModel {
+    /// The library that fitted the model and its version, for the bundle manifest.
+    pub fn library(&self) -> (String, String) {
+        match self {
+            FittedModel::Xgboost { json, .. } => {
+                // XGBoost writes its version into the model: "version": [3, 2, 0].
+                let version = serde_json::from_slice::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| v.get("version").and_then(|v| v.as_array()).cloned())
+                    .map(|parts| {
+                        parts
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .unwrap_or_default();
+                ("xgboost".into(), version)
+            }
+            FittedModel::Lightgbm { .. } => ("lightgbm".into(), LIGHTGBM_VERSION.into()),
+            _ => ("mlx".into(), env!("CARGO_PKG_VERSION").into()),
+        }
+    }
 }
 
 /// Fits `model` with `params` on `x` and `y`.
