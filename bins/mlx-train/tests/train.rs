@@ -105,6 +105,23 @@ mod oracle {
     use super::*;
 
     #[test]
+    fn l1_logistic_regression_matches_scikit_learn() {
+        let o = &oracle()["breast_cancer"]["logistic_l1_C0.5"];
+        let (x, t) = dataset("breast_cancer", true);
+        let (_, codes) = mlx_core::train::encode_classes(&t).unwrap();
+        let (m, history) = linear::logistic_l1(&x, &codes, 0.5).unwrap();
+        assert!(history.windows(2).all(|w| w[1] <= w[0]));
+        let LinearModel::Logistic { coef, intercept } = &m else {
+            panic!()
+        };
+        close("l1 coef", &coef[0], &floats(&o["coef"][0]), 1e-6);
+        close("l1 intercept", intercept, &floats(&o["intercept"]), 1e-6);
+        // Sparsity: exactly the coefficients scikit-learn zeroes are zero.
+        let zeros = |v: &[f64]| v.iter().map(|c| *c == 0.0).collect::<Vec<_>>();
+        assert_eq!(zeros(&coef[0]), zeros(&floats(&o["coef"][0])));
+    }
+
+    #[test]
     fn regressions_match_scikit_learn() {
         let o = &oracle()["diabetes"];
         let (x, t) = dataset("diabetes", false);

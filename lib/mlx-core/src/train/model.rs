@@ -258,15 +258,24 @@ pub fn fit(
         }
         (ModelType::Logistic, Target::Classes(y, k)) => {
             let p = Params::new(model, params, &["C", "penalty"])?;
-            if let Some(pen) = params.get("penalty") {
-                if *pen != ParamValue::String("l2".into()) {
+            let c = p.positive("C", 1.0)?;
+            let (m, history) = match params.get("penalty") {
+                None => linear::logistic(x, y, k, c)?,
+                Some(ParamValue::String(s)) if s == "l2" => linear::logistic(x, y, k, c)?,
+                Some(ParamValue::String(s)) if s == "l1" && k == 2 => linear::logistic_l1(x, y, c)?,
+                Some(ParamValue::String(s)) if s == "l1" => {
                     return Err(Error::Usage(format!(
-                        "`logistic` supports `penalty: l2` in this build, got {}",
-                        serde_json::to_string(pen).unwrap_or_default()
-                    )));
+                        "`penalty: l1` supports two classes in this build, and the target has {k}; \
+                         use `penalty: l2`"
+                    )))
                 }
-            }
-            let (m, history) = linear::logistic(x, y, k, p.positive("C", 1.0)?)?;
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "`logistic` parameter `penalty` must be `l2` or `l1`, got {}",
+                        serde_json::to_string(other).unwrap_or_default()
+                    )))
+                }
+            };
             Ok(Fit {
                 model: FittedModel::Linear(m),
                 history: history.into_iter().map(|l| (l, None)).collect(),
