@@ -377,6 +377,19 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     if folds.is_empty() {
         folds = tune::kfold(x_train.nrows(), cfg.split.folds.max(2) as usize, seed);
     }
+    // Early stopping can only score validation rows whose class the model knows.
+    let (x_val_known, known_val_codes) = match &val_codes {
+        Some(codes) => {
+            let keep: Vec<usize> = (0..codes.len())
+                .filter(|&i| codes[i] != usize::MAX)
+                .collect();
+            (
+                DMatrix::from_fn(keep.len(), x_val.ncols(), |i, j| x_val[(keep[i], j)]),
+                Some(keep.iter().map(|&i| codes[i]).collect::<Vec<_>>()),
+            )
+        }
+        None => (x_val.clone(), None),
+    };
     let scoring = tune::Scoring::new(
         cfg.evaluation.primary_metric,
         cfg.evaluation.direction,
@@ -445,7 +458,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             } else {
                 (spec.params.clone(), Vec::new())
             };
-            let val_target = match (&val_codes, &val_values) {
+            let val_target = match (&known_val_codes, &val_values) {
                 (Some(c), _) => Some(Target::Classes(c, classes.as_ref().map_or(0, Vec::len))),
                 (_, Some(v)) => Some(Target::Values(v)),
                 _ => None,
@@ -455,7 +468,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 &params,
                 &x_train,
                 y,
-                val_target.as_ref().map(|t| (&x_val, t)),
+                val_target.as_ref().map(|t| (&x_val_known, t)),
                 seed,
             )
             .map_err(named)?;
