@@ -370,8 +370,9 @@ pub fn fit(
                 history: Vec::new(),
             })
         }
-        (ModelType::Xgboost, y) => fit_xgboost(params, x, &y, validation, seed),
-        (ModelType::Lightgbm, y) => fit_lightgbm(params, x, &y, validation, seed),
+        (ModelType::Xgboost | ModelType::Lightgbm, y) => {
+            fit_booster(model, params, x, &y, validation, seed)
+        }
         (ModelType::Svm, y) => {
             let regression = matches!(y, Target::Values(_));
             let known: &'static [&'static str] = if regression {
@@ -441,8 +442,9 @@ fn labels(y: &Target) -> (Vec<f32>, usize) {
     }
 }
 
-#[cfg(feature = "xgboost")]
-fn fit_xgboost(
+/// XGBoost or LightGBM, through their libraries when this build has them.
+fn fit_booster(
+    model: ModelType,
     params: &BTreeMap<String, ParamValue>,
     x: &DMatrix<f64>,
     y: &Target,
@@ -451,89 +453,50 @@ fn fit_xgboost(
 ) -> Result<Fit> {
     let (yl, classes) = labels(y);
     let val = validation.map(|(vx, vy)| (vx, labels(vy).0));
-    let fitted = super::xgboost::fit(
-        params,
-        x,
-        &yl,
-        classes,
-        val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice())),
-        seed,
-    )?;
-    Ok(Fit {
-        model: FittedModel::Xgboost {
-            classes,
-            json: fitted.json,
-        },
-        history: fitted.history,
-    })
+    let val = val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice()));
+    match model {
+        #[cfg(feature = "xgboost")]
+        ModelType::Xgboost => {
+            let fitted = super::xgboost::fit(params, x, &yl, classes, val, seed)?;
+            Ok(Fit {
+                model: FittedModel::Xgboost {
+                    classes,
+                    json: fitted.json,
+                },
+                history: fitted.history,
+            })
+        }
+        #[cfg(feature = "lightgbm")]
+        ModelType::Lightgbm => {
+            let text = super::lightgbm::fit(params, x, &yl, classes, val, seed)?;
+            Ok(Fit {
+                model: FittedModel::Lightgbm { classes, text },
+                history: Vec::new(),
+            })
+        }
+        other => {
+            let _ = (params, x, seed, yl, classes, val);
+            Err(missing_backend(other))
+        }
+    }
 }
 
-#[cfg(not(feature = "xgboost"))]
-fn fit_xgboost(
-    _params: &BTreeMap<String, ParamValue>,
-    _x: &DMatrix<f64>,
-    y: &Target,
-    _validation: Option<(&DMatrix<f64>, &Target)>,
-    _seed: u64,
-) -> Result<Fit> {
-    let _ = labels(y);
-    Err(no_xgboost())
-}
-
-#[cfg(feature = "lightgbm")]
-fn fit_lightgbm(
-    params: &BTreeMap<String, ParamValue>,
-    x: &DMatrix<f64>,
-    y: &Target,
-    validation: Option<(&DMatrix<f64>, &Target)>,
-    seed: u64,
-) -> Result<Fit> {
-    let (yl, classes) = labels(y);
-    let val = validation.map(|(vx, vy)| (vx, labels(vy).0));
-    let text = super::lightgbm::fit(
-        params,
-        x,
-        &yl,
-        classes,
-        val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice())),
-        seed,
-    )?;
-    Ok(Fit {
-        model: FittedModel::Lightgbm { classes, text },
-        history: Vec::new(),
-    })
-}
-
-#[cfg(not(feature = "lightgbm"))]
-fn fit_lightgbm(
-    _params: &BTreeMap<String, ParamValue>,
-    _x: &DMatrix<f64>,
-    y: &Target,
-    _validation: Option<(&DMatrix<f64>, &Target)>,
-    _seed: u64,
-) -> Result<Fit> {
-    let _ = labels(y);
-    Err(no_lightgbm())
-}
-
-#[cfg(not(feature = "lightgbm"))]
-fn no_lightgbm() -> Error {
-    Error::Usage(
-        "this build of mlx has no LightGBM; build it with `CMAKE=\"$(bash \
-         scripts/lightgbm.sh)\" cargo build --release --features mlx/lightgbm`, or pick \
-         another model type (xgboost, random_forest, ...)"
-            .into(),
-    )
-}
-
-#[cfg(not(feature = "xgboost"))]
-fn no_xgboost() -> Error {
-    Error::Usage(
-        "this build of mlx has no XGBoost; build it with \
-         `XGBOOST_LIB_DIR=\"$(bash scripts/xgboost.sh)\" cargo build --release --features \
-         mlx/xgboost`, or pick another model type (random_forest, logistic, ridge, ...)"
-            .into(),
-    )
+/// The error for a model family this build was compiled without.
+fn missing_backend(model: ModelType) -> Error {
+    let how = match model {
+        ModelType::Lightgbm => {
+            "`CMAKE=\"$(bash scripts/lightgbm.sh)\" cargo build --release --features mlx/lightgbm`"
+        }
+        _ => {
+            "`XGBOOST_LIB_DIR=\"$(bash scripts/xgboost.sh)\" cargo build --release --features \
+             mlx/xgboost`"
+        }
+    };
+    Error::Usage(format!(
+        "this build of mlx has no {}; build it with {how}, or pick another model type \
+         (random_forest, logistic, ridge, ...)",
+        model.as_str()
+    ))
 }
 
 impl FittedModel {
@@ -547,11 +510,11 @@ impl FittedModel {
             #[cfg(feature = "xgboost")]
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]
-            FittedModel::Xgboost { .. } => return Err(no_xgboost()),
+            FittedModel::Xgboost { .. } => return Err(missing_backend(ModelType::Xgboost)),
             #[cfg(feature = "lightgbm")]
             FittedModel::Lightgbm { classes, text } => super::lightgbm::predict(text, *classes, x)?,
             #[cfg(not(feature = "lightgbm"))]
-            FittedModel::Lightgbm { .. } => return Err(no_lightgbm()),
+            FittedModel::Lightgbm { .. } => return Err(missing_backend(ModelType::Lightgbm)),
         })
     }
 
