@@ -29,6 +29,22 @@ impl Workdir {
         self.root.join(rel)
     }
 
+    /// The dataset a stage reads: `data` (its `--data FILE`) when given, else what
+    /// `mlx-ingest` wrote. A missing file is a usage error saying how to make it.
+    pub fn dataset(&self, data: Option<&String>) -> Result<PathBuf> {
+        let path = data
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.join(crate::ingest::OUTPUT));
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(Error::Usage(format!(
+                "{} does not exist; run `mlx ingest` first, or pass --data FILE",
+                path.display()
+            )))
+        }
+    }
+
     /// `<workdir>/<stage>.json`.
     pub fn record_path(&self, stage: &str) -> PathBuf {
         self.root.join(format!("{stage}.json"))

@@ -30,8 +30,6 @@ use crate::workdir::Workdir;
 use derive::{Roles, Span};
 use store::{Offline, ViewData};
 
-/// The dataset read by default: what `mlx-ingest` writes.
-pub const DEFAULT_DATASET: &str = "data/raw.parquet";
 /// The dataset with derived features, ordered by time.
 pub const FEATURES_FILE: &str = "features/features.parquet";
 /// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with
@@ -75,7 +73,7 @@ impl Stage for Features {
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         let f = &ctx.config.config.features;
-        let mut v = vec![ctx.workdir.join(DEFAULT_DATASET)];
+        let mut v = vec![ctx.workdir.join(crate::ingest::OUTPUT)];
         v.extend(
             f.store
                 .views
@@ -147,16 +145,7 @@ impl Stage for Features {
         )
     }
     fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let data = args
-            .get_one::<String>("data")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ctx.workdir.join(DEFAULT_DATASET));
-        if !data.exists() {
-            return Err(Error::Usage(format!(
-                "{} does not exist; run `mlx ingest` first, or pass --data FILE",
-                data.display()
-            )));
-        }
+        let data = ctx.workdir.dataset(args.get_one::<String>("data"))?;
         let df = mlx_data::read_table(&data)?;
         compute(&ctx.config.config, &ctx.workdir, df)
     }

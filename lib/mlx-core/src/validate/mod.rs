@@ -26,9 +26,6 @@ use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use drift::{column_drift, dataset_drift, ColumnValues, DriftError};
 
-/// The dataset validated by default: what `mlx-ingest` writes.
-pub const DEFAULT_DATASET: &str = "data/raw.parquet";
-
 /// The `validate` stage.
 pub struct Validate;
 
@@ -60,7 +57,7 @@ impl Stage for Validate {
         &["data", "validation"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        let mut v = vec![ctx.workdir.join(DEFAULT_DATASET)];
+        let mut v = vec![ctx.workdir.join(crate::ingest::OUTPUT)];
         for f in reference::files(&ctx.workdir) {
             if f.exists() {
                 v.push(f);
@@ -88,16 +85,7 @@ impl Stage for Validate {
         .subcommand(drift_command())
     }
     fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let data = args
-            .get_one::<String>("data")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ctx.workdir.join(DEFAULT_DATASET));
-        if !data.exists() {
-            return Err(Error::Usage(format!(
-                "{} does not exist; run `mlx ingest` first, or pass --data FILE",
-                data.display()
-            )));
-        }
+        let data = ctx.workdir.dataset(args.get_one::<String>("data"))?;
         let df = mlx_data::read_table(&data)?;
         let cfg = &ctx.config.config;
         let freeze = args.get_flag("freeze");
