@@ -469,13 +469,29 @@ pub enum FeatureKind {
 }
 
 impl FeatureKind {
-    /// Whether the feature needs earlier rows of the same entity (so online serving reads
-    /// it from the online store rather than computing it from the request).
-    pub fn needs_history(self) -> bool {
+    /// Whether the feature reads earlier rows of its entity in time order (lag, diff,
+    /// rolling, expanding): missing on each entity's first rows, and ambiguous when an
+    /// entity repeats a timestamp.
+    pub fn is_ordered(self) -> bool {
         matches!(
             self,
-            Self::Lag | Self::Diff | Self::Rolling | Self::Expanding | Self::GroupAgg
+            Self::Lag | Self::Diff | Self::Rolling | Self::Expanding
         )
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lag => "lag",
+            Self::Diff => "diff",
+            Self::Rolling => "rolling",
+            Self::Expanding => "expanding",
+            Self::Calendar => "calendar",
+            Self::Cyclical => "cyclical",
+            Self::Holiday => "holiday",
+            Self::GroupAgg => "group_agg",
+            Self::Expr => "expr",
+        }
     }
 }
 

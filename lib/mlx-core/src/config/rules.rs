@@ -584,10 +584,7 @@ fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
     let mut outputs: BTreeSet<String> = BTreeSet::new();
     for (i, d) in f.derived.iter().enumerate() {
         let key = |k: &str| format!("features.derived[{i}].{k}");
-        let kind = serde_json::to_value(d.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = d.kind.as_str();
         if d.name.trim().is_empty() {
             err(
                 &format!("features.derived[{i}]"),

@@ -481,22 +481,16 @@ pub fn derive(
                     def.name
                 )));
             }
-            if def.kind.needs_history() && def.kind != FeatureKind::GroupAgg {
+            if def.kind.is_ordered() {
                 history.push((name.clone(), def));
             }
             columns.push(DerivedColumn {
                 name: name.clone(),
-                kind: serde_json::to_value(def.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                kind: def.kind.as_str().to_string(),
                 missing: 0,
             });
         }
-        if let (Some(t), true) = (
-            time,
-            def.kind.needs_history() && def.kind != FeatureKind::GroupAgg,
-        ) {
+        if let (Some(t), true) = (time, def.kind.is_ordered()) {
             // In time order, a row whose entity's previous row has the same time is a
             // duplicated (entity, time) pair.
             let keys = def.over.clone().unwrap_or_else(|| roles.entities.to_vec());
