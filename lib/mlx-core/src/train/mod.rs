@@ -379,16 +379,18 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     }
     // Early stopping can only score validation rows whose class the model knows.
     let (x_val_known, known_val_codes) = match &val_codes {
-        Some(codes) => {
+        Some(codes) if codes.contains(&usize::MAX) => {
             let keep: Vec<usize> = (0..codes.len())
                 .filter(|&i| codes[i] != usize::MAX)
                 .collect();
             (
-                DMatrix::from_fn(keep.len(), x_val.ncols(), |i, j| x_val[(keep[i], j)]),
+                std::borrow::Cow::Owned(DMatrix::from_fn(keep.len(), x_val.ncols(), |i, j| {
+                    x_val[(keep[i], j)]
+                })),
                 Some(keep.iter().map(|&i| codes[i]).collect::<Vec<_>>()),
             )
         }
-        None => (x_val.clone(), None),
+        _ => (std::borrow::Cow::Borrowed(&x_val), val_codes.clone()),
     };
     let scoring = tune::Scoring::new(
         cfg.evaluation.primary_metric,
@@ -413,7 +415,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         })
         .sum();
     let bar = crate::progress::count_bar(steps, "training");
-    let results: Vec<Result<(RunRecord, PathBuf)>> = cfg
+    let results: Vec<Result<(RunRecord, Vec<PathBuf>)>> = cfg
         .models
         .par_iter()
         .map(|spec| {
@@ -468,7 +470,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 &params,
                 &x_train,
                 y,
-                val_target.as_ref().map(|t| (&x_val_known, t)),
+                val_target.as_ref().map(|t| (x_val_known.as_ref(), t)),
                 seed,
             )
             .map_err(named)?;
@@ -554,24 +556,22 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             json.push(b'\n');
             let p = run_dir.join("run.json");
             atomic_write(&p, &json).with_path("writing", &p)?;
-            Ok((record, bundle_dir))
+            let written = [bundle::MANIFEST, bundle::PREPROCESSOR, &manifest.model_file]
+                .map(|f| bundle_dir.join(f))
+                .into_iter()
+                .chain([p])
+                .collect();
+            Ok((record, written))
         })
         .collect();
     bar.finish_and_clear();
     let mut runs = Vec::new();
-    let mut bundles = Vec::new();
+    let mut written = Vec::new();
     for r in results {
-        let (record, dir) = r?;
+        let (record, files) = r?;
         runs.push(record);
-        bundles.push(dir);
+        written.extend(files);
     }
-    let report = TrainReport {
-        schema_version: TRAIN_REPORT_VERSION,
-        runs: runs.clone(),
-        train_rows: x_train.nrows() as u64,
-        validation_rows: x_val.nrows() as u64,
-        features: x_train.ncols() as u64,
-    };
     let shown = |r: &RunRecord| {
         let metric = if classification { "accuracy" } else { "rmse" };
         match r.validation.get(metric) {
@@ -583,20 +583,20 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         "{} model{} on {} rows x {} features ({} validation rows): {}",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
-        report.train_rows,
-        report.features,
-        report.validation_rows,
+        x_train.nrows(),
+        x_train.ncols(),
+        x_val.nrows(),
         runs.iter().map(shown).collect::<Vec<_>>().join(", ")
     ));
     o.outputs_kv.insert("runs".into(), runs.len().to_string());
-    for dir in &bundles {
-        o.extra_outputs
-            .extend([bundle::MANIFEST, bundle::PREPROCESSOR].map(|f| dir.join(f)));
-    }
-    o.extra_outputs.extend(
-        runs.iter()
-            .map(|r| workdir.join(format!("runs/{}/run.json", r.run_id))),
-    );
+    o.extra_outputs = written;
+    let report = TrainReport {
+        schema_version: TRAIN_REPORT_VERSION,
+        runs,
+        train_rows: x_train.nrows() as u64,
+        validation_rows: x_val.nrows() as u64,
+        features: x_train.ncols() as u64,
+    };
     o.details = serde_json::to_value(&report).unwrap_or_default();
     Ok(o)
 }
