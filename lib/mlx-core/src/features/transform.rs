@@ -26,15 +26,6 @@ pub enum Values {
     Cat(Vec<Option<String>>),
 }
 
-impl Values {
-    fn take(&self, rows: &[usize]) -> Values {
-        match self {
-            Values::Num(v) => Values::Num(rows.iter().map(|&i| v[i]).collect()),
-            Values::Cat(v) => Values::Cat(rows.iter().map(|&i| v[i].clone()).collect()),
-        }
-    }
-}
-
 /// Unseen categories met while transforming, per column (they go to the unknown bucket).
 pub type Unknowns = BTreeMap<String, u64>;
 
@@ -694,6 +685,10 @@ pub fn fit(
                 let y = y.unwrap_or_default();
                 let mut encoded = vec![f64::NAN; values.len()];
                 let k = def.folds.unwrap_or(5).max(2) as usize;
+                let smooth = smoothing(def)?;
+                let pick = |rows: &[usize]| -> Vec<Option<String>> {
+                    rows.iter().map(|&r| values[r].clone()).collect()
+                };
                 for fold in shuffled_folds(values.len(), k.min(values.len().max(1)), seed) {
                     let mut in_fold = vec![false; values.len()];
                     for &r in &fold {
@@ -701,13 +696,9 @@ pub fn fit(
                     }
                     let rest: Vec<usize> = (0..values.len()).filter(|&r| !in_fold[r]).collect();
                     let ys: Vec<f64> = rest.iter().map(|&r| y[r]).collect();
-                    let Values::Cat(fit_on) = Values::Cat(values.clone()).take(&rest) else {
-                        unreachable!()
-                    };
-                    let state = target_encoding(&fit_on, &ys, smoothing(def)?);
+                    let state = target_encoding(&pick(&rest), &ys, smooth);
                     let mut none = 0;
-                    let applied =
-                        apply_state(&state, Values::Cat(values.clone()).take(&fold), &mut none);
+                    let applied = apply_state(&state, Values::Cat(pick(&fold)), &mut none);
                     if let Some(Values::Num(v)) = applied.into_iter().next() {
                         for (&r, e) in fold.iter().zip(v) {
                             encoded[r] = e;
