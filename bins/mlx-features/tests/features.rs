@@ -12,7 +12,7 @@ use mlx_contracts::StageRecord;
 use mlx_core::features::{split, store, transform};
 use mlx_data::polars::prelude::*;
 use predicates::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -80,15 +80,18 @@ features:
     - {name: price_ratio, kind: expr, expr: price / competitor_price}
 ";
 
-fn panel_dir(config: &str) -> tempfile::TempDir {
+/// A temporary directory holding `files` (name, text).
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        root().join("tests/fixtures/features/panel.csv"),
-        dir.path().join("panel.csv"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("mlx.yaml"), config).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
     dir
+}
+
+fn panel_dir(config: &str) -> tempfile::TempDir {
+    let panel = std::fs::read_to_string(root().join("tests/fixtures/features/panel.csv")).unwrap();
+    dir_with(&[("panel.csv", &panel), ("mlx.yaml", config)])
 }
 
 mod derived {
@@ -605,7 +608,6 @@ features:
 ";
 
     fn churn_dir() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
         let mut csv = String::from("customer_id,signup,tenure,income,plan,region,churned\n");
         let plans = ["basic", "pro", "", "enterprise"];
         let regions = ["north", "south", "east", "west", "south"];
@@ -625,9 +627,7 @@ features:
                 u8::from((i * 31) % 5 < 2),
             ));
         }
-        std::fs::write(dir.path().join("customers.csv"), csv).unwrap();
-        std::fs::write(dir.path().join("mlx.yaml"), CHURN).unwrap();
-        dir
+        dir_with(&[("customers.csv", &csv), ("mlx.yaml", CHURN)])
     }
 
     /// A dataset row as a serving request would send it.
@@ -897,23 +897,8 @@ mod point_in_time {
 
     #[test]
     fn the_stage_joins_views_and_versions_them() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = dir_with(&[("labels.csv", "user,ts,clicked\nu1,2024-01-05,1\nu1,2024-01-20,0\nu2,2024-01-03,1\nu3,2024-01-10,0\n"), ("activity.csv", "user,day,visits\nu1,2024-01-01,3\nu1,2024-01-06,9\nu2,2024-01-04,5\nu3,2023-12-01,7\n"), ("mlx.yaml", "data:\n  target: clicked\n  time_column: ts\n  entity_columns: [user]\npipeline:\n  problem_type: classification\nsplit:\n  strategy: random\n  test: 0.25\n  validation: 0.0\n  train: 0.75\nfeatures:\n  exclude: [user]\n  store:\n    views:\n      - {name: activity, source: activity.csv, timestamp: day, features: [visits], ttl: 30d}\n")]);
         let d = dir.path();
-        std::fs::write(
-            d.join("labels.csv"),
-            "user,ts,clicked\nu1,2024-01-05,1\nu1,2024-01-20,0\nu2,2024-01-03,1\nu3,2024-01-10,0\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("activity.csv"),
-            "user,day,visits\nu1,2024-01-01,3\nu1,2024-01-06,9\nu2,2024-01-04,5\nu3,2023-12-01,7\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("mlx.yaml"),
-            "data:\n  target: clicked\n  time_column: ts\n  entity_columns: [user]\npipeline:\n  problem_type: classification\nsplit:\n  strategy: random\n  test: 0.25\n  validation: 0.0\n  train: 0.75\nfeatures:\n  exclude: [user]\n  store:\n    views:\n      - {name: activity, source: activity.csv, timestamp: day, features: [visits], ttl: 30d}\n",
-        )
-        .unwrap();
         bin(d).args(["--data", "labels.csv"]).assert().success();
         let f = read(&d.join(".mlx/features/features.parquet"));
         // u2's only visit row is after its label; u3's is older than the TTL.
@@ -951,14 +936,14 @@ mod point_in_time {
 
     #[test]
     fn standalone_join_and_duplicate_keys() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = dir_with(&[
+            ("labels.csv", "id,ts\n1,2024-01-05\n2,2024-01-05\n"),
+            (
+                "f.csv",
+                "id,ts,x\n1,2024-01-04,10\n1,2024-01-05,11\n2,2024-01-06,12\n",
+            ),
+        ]);
         let d = dir.path();
-        std::fs::write(d.join("labels.csv"), "id,ts\n1,2024-01-05\n2,2024-01-05\n").unwrap();
-        std::fs::write(
-            d.join("f.csv"),
-            "id,ts,x\n1,2024-01-04,10\n1,2024-01-05,11\n2,2024-01-06,12\n",
-        )
-        .unwrap();
         let out = bin(d)
             .args([
                 "join",
@@ -1085,18 +1070,17 @@ mod bad_input {
 
     #[test]
     fn text_inputs_without_an_encoder_are_named() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = dir_with(&[
+            (
+                "d.csv",
+                "x,city,y\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n",
+            ),
+            (
+                "mlx.yaml",
+                "data:\n  target: y\npipeline:\n  problem_type: regression\n",
+            ),
+        ]);
         let d = dir.path();
-        std::fs::write(
-            d.join("d.csv"),
-            "x,city,y\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("mlx.yaml"),
-            "data:\n  target: y\npipeline:\n  problem_type: regression\n",
-        )
-        .unwrap();
         bin(d)
             .args(["--data", "d.csv"])
             .assert()
@@ -1116,6 +1100,5 @@ mod bad_input {
             .stderr(predicate::str::contains(
                 "reads the feature views and stores from mlx.yaml",
             ));
-        let _ = json!(null);
     }
 }

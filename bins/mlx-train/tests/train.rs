@@ -418,19 +418,12 @@ fn lightgbm_predicts_as_python_lightgbm() {
 #[cfg(feature = "lightgbm")]
 #[test]
 fn a_lightgbm_bundle_holds_lightgbms_own_text_model() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = project(
+        "diabetes",
+        "data:\n  sources: [{ name: d, uri: diabetes.csv }]\n  target: target\npipeline:\n  problem_type: regression\n  model_type: lightgbm\nmodels:\n  - { type: lightgbm, params: { n_estimators: 200, learning_rate: 0.05, early_stopping_rounds: 10 } }\n",
+    );
     let d = dir.path();
-    std::fs::copy(fixtures().join("diabetes.csv"), d.join("d.csv")).unwrap();
-    std::fs::write(
-        d.join("mlx.yaml"),
-        "data:\n  sources: [{ name: d, uri: d.csv }]\n  target: target\npipeline:\n  problem_type: regression\n  model_type: lightgbm\nmodels:\n  - { type: lightgbm, params: { n_estimators: 200, learning_rate: 0.05, early_stopping_rounds: 10 } }\n",
-    )
-    .unwrap();
-    bin(d, "mlx")
-        .args(["run", "--to", "train"])
-        .assert()
-        .success();
-    let (_, rep) = record(d);
+    let rep = train_pipeline(d);
     let run = &rep.runs[0];
     let b = Bundle::load(&d.join(".mlx").join(&run.bundle)).unwrap();
     assert_eq!(b.manifest.model_file, "model.lgb.txt");
@@ -470,24 +463,13 @@ mod xgboost {
 
     #[test]
     fn an_xgboost_bundle_holds_xgboosts_own_json_and_stops_early() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = project(
+            "breast_cancer",
+            "data:\n  sources: [{ name: bc, uri: breast_cancer.csv }]\n  target: target\npipeline:\n  problem_type: classification\nmodels:\n  - { type: xgboost, params: { n_estimators: 500, eta: 0.5, early_stopping_rounds: 5 } }\n",
+        );
         let d = dir.path();
-        std::fs::copy(fixtures().join("breast_cancer.csv"), d.join("bc.csv")).unwrap();
-        std::fs::write(
-            d.join("mlx.yaml"),
-            "data:\n  sources: [{ name: bc, uri: bc.csv }]\n  target: target\npipeline:\n  problem_type: classification\nmodels:\n  - { type: xgboost, params: { n_estimators: 500, eta: 0.5, early_stopping_rounds: 5 } }\n",
-        )
-        .unwrap();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let (_, rep) = record(d);
-        let run: RunRecord = serde_json::from_str(
-            &std::fs::read_to_string(d.join(format!(".mlx/runs/{}/run.json", rep.runs[0].run_id)))
-                .unwrap(),
-        )
-        .unwrap();
+        let rep = train_pipeline(d);
+        let run = &rep.runs[0];
         assert!(
             run.history.len() < 500,
             "early stopping kept {} rounds",
@@ -616,15 +598,22 @@ models:
   - { name: sparse, type: lasso, params: { alpha: 0.05, tol: 1e-10, max_iter: 100000 } }
 ";
 
-fn diabetes_dir(config: &str) -> tempfile::TempDir {
+/// A project directory holding a fixture dataset (under its own name) and `config`.
+fn project(dataset: &str, config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixtures().join("diabetes.csv"),
-        dir.path().join("diabetes.csv"),
-    )
-    .unwrap();
+    let file = format!("{dataset}.csv");
+    std::fs::copy(fixtures().join(&file), dir.path().join(&file)).unwrap();
     std::fs::write(dir.path().join("mlx.yaml"), config).unwrap();
     dir
+}
+
+/// `mlx run --to train` in `dir`, which must succeed; the train report.
+fn train_pipeline(dir: &Path) -> TrainReport {
+    bin(dir, "mlx")
+        .args(["run", "--to", "train"])
+        .assert()
+        .success();
+    record(dir).1
 }
 
 mod pipeline {
@@ -632,7 +621,7 @@ mod pipeline {
 
     #[test]
     fn mlx_run_trains_every_candidate_into_loadable_bundles() {
-        let dir = diabetes_dir(DIABETES);
+        let dir = project("diabetes", DIABETES);
         let d = dir.path();
         bin(d, "mlx")
             .args(["run", "--to", "train"])
@@ -688,25 +677,14 @@ mod pipeline {
 
     #[test]
     fn the_same_config_data_and_seed_give_the_same_bundle() {
-        let dir = diabetes_dir(DIABETES);
+        let dir = project("diabetes", DIABETES);
         let d = dir.path();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let first: Vec<String> = record(d)
-            .1
-            .runs
-            .iter()
-            .map(|r| r.bundle_sha256.clone())
-            .collect();
+        let hashes = |rep: TrainReport| -> Vec<String> {
+            rep.runs.into_iter().map(|r| r.bundle_sha256).collect()
+        };
+        let first = hashes(train_pipeline(d));
         bin(d, "mlx-train").assert().success();
-        let second: Vec<String> = record(d)
-            .1
-            .runs
-            .iter()
-            .map(|r| r.bundle_sha256.clone())
-            .collect();
+        let second = hashes(record(d).1);
         assert_eq!(first, second);
         // A different seed splits differently, so the bundles differ.
         std::fs::write(
@@ -714,17 +692,7 @@ mod pipeline {
             format!("{DIABETES}training:\n  seed: 7\n"),
         )
         .unwrap();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let third: Vec<String> = record(d)
-            .1
-            .runs
-            .iter()
-            .map(|r| r.bundle_sha256.clone())
-            .collect();
-        assert_ne!(first, third);
+        assert_ne!(first, hashes(train_pipeline(d)));
     }
 
     #[test]
@@ -734,19 +702,10 @@ mod pipeline {
             "  - { type: ridge, params: { alpha: [0.001, 1.0, 100.0] } }\n",
         ) + "split:\n  strategy: kfold\n  folds: 4\n";
         let cfg = cfg.replacen("split:\n  strategy: random\n", "", 1);
-        let dir = diabetes_dir(&cfg);
+        let dir = project("diabetes", &cfg);
         let d = dir.path();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let (_, rep) = record(d);
-        let ridge = rep.runs.iter().find(|r| r.name == "ridge").unwrap();
-        let run: RunRecord = serde_json::from_str(
-            &std::fs::read_to_string(d.join(format!(".mlx/runs/{}/run.json", ridge.run_id)))
-                .unwrap(),
-        )
-        .unwrap();
+        let rep = train_pipeline(d);
+        let run = rep.runs.iter().find(|r| r.name == "ridge").unwrap();
         assert_eq!(run.trials.len(), 3);
         // The split's 4 folds score each trial; RMSE is minimised.
         assert!(run.trials.iter().all(|t| t.folds.len() == 4));
@@ -767,13 +726,9 @@ mod pipeline {
 
     #[test]
     fn a_tampered_bundle_is_refused() {
-        let dir = diabetes_dir(DIABETES);
+        let dir = project("diabetes", DIABETES);
         let d = dir.path();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let run = &record(d).1.runs[0];
+        let run = &train_pipeline(d).runs[0];
         let bdir = d.join(format!(".mlx/runs/{}/bundle", run.run_id));
         let model = bdir.join("model.json");
         let text = std::fs::read_to_string(&model).unwrap().replacen(
@@ -799,19 +754,12 @@ mod pipeline {
 
     #[test]
     fn a_classifier_bundle_predicts_classes_and_probabilities() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::copy(fixtures().join("wine.csv"), d.join("wine.csv")).unwrap();
-        std::fs::write(
-            d.join("mlx.yaml"),
+        let dir = project(
+            "wine",
             "data:\n  sources:\n    - { name: wine, uri: wine.csv }\n  target: target\npipeline:\n  problem_type: classification\n  model_type: logistic\nfeatures:\n  transforms:\n    - { kind: scale, strategy: zscore }\n",
-        )
-        .unwrap();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let (_, rep) = record(d);
+        );
+        let d = dir.path();
+        let rep = train_pipeline(d);
         assert!(
             rep.runs[0].validation["accuracy"] > 0.9,
             "{:?}",
