@@ -43,6 +43,17 @@ fn close(what: &str, got: f64, want: f64) {
     );
 }
 
+/// Each `(statistic, fixture key)` of the mlx output `stats` against the fixture `case`.
+fn agree(name: &str, stats: &Value, case: &Value, pairs: &[(&str, &str)]) {
+    for (stat, key) in pairs {
+        close(
+            &format!("{name} {stat}"),
+            stats[*stat].as_f64().unwrap(),
+            case[*key].as_f64().unwrap(),
+        );
+    }
+}
+
 fn drift_json(reference: &Path, current: &Path, extra: &[&str]) -> Value {
     let out = bin()
         .args(["drift", "--json", "-q", "--reference"])
@@ -95,25 +106,16 @@ fn standalone_drift_statistics_match_the_scipy_fixtures() {
         assert_eq!(col["column"], "x");
         assert_eq!(col["method"], "ks");
         let s = &col["statistics"];
-        close(
-            &format!("{name} psi"),
-            s["psi"].as_f64().unwrap(),
-            case["psi_quantile"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{name} ks p"),
-            s["ks_p_value"].as_f64().unwrap(),
-            case["ks_pvalue"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{name} ks D"),
-            s["ks_statistic"].as_f64().unwrap(),
-            case["ks_statistic"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{name} wasserstein"),
-            s["wasserstein"].as_f64().unwrap(),
-            case["wasserstein_normed"].as_f64().unwrap(),
+        agree(
+            name,
+            s,
+            case,
+            &[
+                ("psi", "psi_quantile"),
+                ("ks_p_value", "ks_pvalue"),
+                ("ks_statistic", "ks_statistic"),
+                ("wasserstein", "wasserstein_normed"),
+            ],
         );
         assert_eq!(col["value"], s["ks_p_value"]);
         // With Evidently's Sturges bins, PSI/KL/JS match Evidently's definitions when
@@ -129,20 +131,15 @@ fn standalone_drift_statistics_match_the_scipy_fixtures() {
         if distinct.len() > 20 {
             let v = drift_json(&r, &c, &["--method", "psi", "--psi-bins", "sturges"]);
             let s = &v["columns"][0]["statistics"];
-            close(
-                &format!("{name} psi sturges"),
-                s["psi"].as_f64().unwrap(),
-                case["psi_sturges"].as_f64().unwrap(),
-            );
-            close(
-                &format!("{name} kl sturges"),
-                s["kl"].as_f64().unwrap(),
-                case["kl_sturges"].as_f64().unwrap(),
-            );
-            close(
-                &format!("{name} js sturges"),
-                s["js"].as_f64().unwrap(),
-                case["js_sturges"].as_f64().unwrap(),
+            agree(
+                name,
+                s,
+                case,
+                &[
+                    ("psi", "psi_sturges"),
+                    ("kl", "kl_sturges"),
+                    ("js", "js_sturges"),
+                ],
             );
         }
     }
@@ -176,20 +173,15 @@ fn categorical_drift_matches_scipy_including_one_sided_categories() {
             &["--method", "chi2"],
         );
         let s = &v["columns"][0]["statistics"];
-        close(
-            &format!("{name} chi2"),
-            s["chi2_p_value"].as_f64().unwrap(),
-            case["chi2_pvalue"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{name} psi"),
-            s["psi"].as_f64().unwrap(),
-            case["psi"].as_f64().unwrap(),
-        );
-        close(
-            &format!("{name} js"),
-            s["js"].as_f64().unwrap(),
-            case["js"].as_f64().unwrap(),
+        agree(
+            name,
+            s,
+            case,
+            &[
+                ("chi2_p_value", "chi2_pvalue"),
+                ("psi", "psi"),
+                ("js", "js"),
+            ],
         );
         if let Some(z) = case.get("ztest_pvalue") {
             close(
