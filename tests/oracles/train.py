@@ -4,13 +4,15 @@ models fit on them, for mlx-train to agree with:
 - tests/fixtures/train/{breast_cancer,wine,diabetes}.csv: the datasets (features and
   a `target` column);
 - tests/fixtures/train/scores.json: held-out accuracy / RMSE of DecisionTree (depth 4),
-  RandomForest (200 trees) and KNeighbors (k = 5, standardised) on a recorded split;
+  RandomForest (200 trees) and KNeighbors (k = 5, standardised) on a recorded split, and
+  of the classifier trees and forests with class weights;
 - tests/fixtures/train/svm.json: SVC / SVR decision values and predictions (libsvm,
-  tight tolerance) on standardised features;
+  tight tolerance) on standardised features, SVC's also with balanced class weights;
 - tests/fixtures/train/linear.json: coefficients, intercepts and the first rows'
   predictions of LinearRegression, Ridge, Lasso, ElasticNet (diabetes, as shipped) and
-  L2 LogisticRegression (newton-cholesky; breast cancer: binary; wine: multinomial), on
-  standardised features (StandardScaler), all solved to tight tolerances.
+  LogisticRegression (L2 by newton-cholesky, with and without class weights; L1 by saga;
+  breast cancer: binary; wine: multinomial), on standardised features (StandardScaler),
+  all solved to tight tolerances.
 
 Run through tests/oracles/record.sh, which pins the versions.
 """
@@ -78,13 +80,21 @@ for name, X, y in [("breast_cancer", Xb, yb), ("wine", Xw, yw)]:
         "logistic_C1": classifier(LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12, max_iter=1000), Xs, y),
         "logistic_C0.1": classifier(LogisticRegression(C=0.1, solver="newton-cholesky", tol=1e-12, max_iter=1000), Xs, y),
     }
-    if name == "breast_cancer":
-        # L1: saga (the solver that leaves the intercept unpenalised), to a tight tolerance.
-        out[name]["logistic_l1_C0.5"] = classifier(
-            LogisticRegression(penalty="l1", solver="saga", C=0.5, tol=1e-12, max_iter=1_000_000),
-            Xs,
-            y,
-        )
+    # L1: saga (the solver that leaves the intercept unpenalised), to a tight tolerance;
+    # binary, and multinomial for wine.
+    out[name]["logistic_l1_C0.5"] = classifier(
+        LogisticRegression(l1_ratio=1.0, solver="saga", C=0.5, tol=1e-12, max_iter=1_000_000),
+        Xs,
+        y,
+    )
+    # Class weights: balanced (breast cancer), and a map (wine).
+    weights = "balanced" if name == "breast_cancer" else {"class_0": 1.0, "class_1": 3.0, "class_2": 0.5}
+    out[name]["logistic_weighted_C1"] = classifier(
+        LogisticRegression(C=1.0, class_weight=weights, solver="newton-cholesky", tol=1e-12, max_iter=1000),
+        Xs,
+        y,
+    )
+    out[name]["logistic_weighted_C1"]["class_weight"] = weights
 (OUT / "linear.json").write_text(json.dumps(out, indent=1) + "\n")
 
 # Families fitted by mlx's own code rather than to one optimum (trees, forests,
@@ -117,6 +127,12 @@ for name, X, y, task in [
             "random_forest": (RandomForestRegressor(n_estimators=200, random_state=0), X),
             "knn": (KNeighborsRegressor(n_neighbors=5), Xs),
         }
+    if task == "classification":
+        # Class weights: forests balanced per bootstrap sample, trees balanced.
+        models["random_forest_balanced_subsample"] = (
+            RandomForestClassifier(n_estimators=200, class_weight="balanced_subsample", random_state=0), X)
+        models["decision_tree_balanced"] = (
+            DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0), X)
     entry = {"train": train.tolist(), "test": test.tolist(), "task": task}
     for key, (model, data) in models.items():
         model.fit(data[train], y[train])
@@ -151,4 +167,8 @@ for name, X, y, kind in [
             "decision": model.decision_function(Xs[test]).reshape(len(test), -1).tolist(),
             "predict": model.predict(Xs[test]).tolist(),
         }
+        # libsvm's per-class C: `class_weight` balanced.
+        weighted = SVC(kernel=kind, C=1.0, tol=1e-8, class_weight="balanced",
+                       decision_function_shape="ovo").fit(Xs[train], y[train])
+        svm[name]["balanced_decision"] = weighted.decision_function(Xs[test]).reshape(len(test), -1).tolist()
 (OUT / "svm.json").write_text(json.dumps(svm) + "\n")

@@ -96,6 +96,11 @@ fn standardise(x: &DMatrix<f64>, train: &[usize]) -> DMatrix<f64> {
     out
 }
 
+/// A hyperparameter value as written in a fixture (a class-weight map or a word).
+fn param(v: &Value) -> mlx_contracts::config::ParamValue {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
 /// The given rows of a matrix.
 fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
     DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
@@ -103,22 +108,41 @@ fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
 
 mod oracle {
     use super::*;
+    use mlx_contracts::config::{ModelType, ParamValue};
+    use mlx_core::train::model::{self, FittedModel, Target};
+    use std::collections::BTreeMap;
 
     #[test]
     fn l1_logistic_regression_matches_scikit_learn() {
-        let o = &oracle()["breast_cancer"]["logistic_l1_C0.5"];
-        let (x, t) = dataset("breast_cancer", true);
-        let (_, codes) = mlx_core::train::encode_classes(&t).unwrap();
-        let (m, history) = linear::logistic_l1(&x, &codes, 0.5).unwrap();
-        assert!(history.windows(2).all(|w| w[1] <= w[0]));
-        let LinearModel::Logistic { coef, intercept } = &m else {
-            panic!()
-        };
-        close("l1 coef", &coef[0], &floats(&o["coef"][0]), 1e-6);
-        close("l1 intercept", intercept, &floats(&o["intercept"]), 1e-6);
-        // Sparsity: exactly the coefficients scikit-learn zeroes are zero.
-        let zeros = |v: &[f64]| v.iter().map(|c| *c == 0.0).collect::<Vec<_>>();
-        assert_eq!(zeros(&coef[0]), zeros(&floats(&o["coef"][0])));
+        // Binary (breast cancer) and multinomial (wine).
+        for name in ["breast_cancer", "wine"] {
+            let o = &oracle()[name]["logistic_l1_C0.5"];
+            let (x, t) = dataset(name, true);
+            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            let ones = vec![1.0; codes.len()];
+            let (m, history) = linear::logistic_l1(&x, &codes, classes.len(), 0.5, &ones).unwrap();
+            assert!(history.windows(2).all(|w| w[1] <= w[0]));
+            let LinearModel::Logistic { coef, intercept } = &m else {
+                panic!()
+            };
+            let zeros = |v: &[f64]| v.iter().map(|c| *c == 0.0).collect::<Vec<_>>();
+            for (r, row) in o["coef"].as_array().unwrap().iter().enumerate() {
+                close(
+                    &format!("{name} l1 coef[{r}]"),
+                    &coef[r],
+                    &floats(row),
+                    1e-6,
+                );
+                // Sparsity: exactly the coefficients scikit-learn zeroes are zero.
+                assert_eq!(zeros(&coef[r]), zeros(&floats(row)), "{name} row {r}");
+            }
+            close(
+                &format!("{name} l1 intercept"),
+                intercept,
+                &floats(&o["intercept"]),
+                1e-6,
+            );
+        }
     }
 
     #[test]
@@ -168,7 +192,11 @@ mod oracle {
         for name in ["breast_cancer", "wine"] {
             let (x, t) = dataset(name, true);
             let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
-            for (key, c) in [("logistic_C1", 1.0), ("logistic_C0.1", 0.1)] {
+            for (key, c) in [
+                ("logistic_C1", 1.0),
+                ("logistic_C0.1", 0.1),
+                ("logistic_weighted_C1", 1.0),
+            ] {
                 let o = &oracle()[name][key];
                 let want_classes: Vec<String> = o["classes"]
                     .as_array()
@@ -177,8 +205,26 @@ mod oracle {
                     .map(|v| v.as_str().unwrap().to_string())
                     .collect();
                 assert_eq!(classes, want_classes);
-                let (m, history) = linear::logistic(&x, &codes, classes.len(), c).unwrap();
-                assert!(history.windows(2).all(|w| w[1] <= w[0]));
+                // Through the model interface, so `class_weight` (balanced, or a map
+                // from class label to weight) is read as a user writes it.
+                let mut params = BTreeMap::from([("C".to_string(), ParamValue::Float(c))]);
+                if !o["class_weight"].is_null() {
+                    params.insert("class_weight".into(), param(&o["class_weight"]));
+                }
+                let fit = model::fit(
+                    ModelType::Logistic,
+                    &params,
+                    &x,
+                    Target::Classes(&codes, &classes),
+                    None,
+                    0,
+                )
+                .unwrap();
+                let losses: Vec<f64> = fit.history.iter().map(|h| h.0).collect();
+                assert!(losses.windows(2).all(|w| w[1] <= w[0]));
+                let FittedModel::Linear(m) = fit.model else {
+                    panic!()
+                };
                 let LinearModel::Logistic { coef, intercept } = &m else {
                     panic!()
                 };
@@ -227,35 +273,62 @@ mod families {
             let (train, test) = recorded_split(name);
             let (x, t) = dataset(name, false);
             let classification = e["task"] == "classification";
-            let (codes, k) = if classification {
-                let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
-                (codes, classes.len())
+            let (classes, codes) = if classification {
+                mlx_core::train::encode_classes(&t).unwrap()
             } else {
-                (Vec::new(), 0)
+                (Vec::new(), Vec::new())
             };
+            let k = classes.len();
             let values: Vec<f64> = if classification {
                 Vec::new()
             } else {
                 t.f64().unwrap().into_no_null_iter().collect()
             };
             let xs = standardise(&x, &train);
-            for (family, params, data) in [
+            let word = |s: &str| ParamValue::String(s.into());
+            let mut runs = vec![
                 (
+                    "decision_tree",
                     ModelType::DecisionTree,
                     vec![("max_depth", ParamValue::Int(4))],
                     &x,
                 ),
                 (
+                    "random_forest",
                     ModelType::RandomForest,
                     vec![("n_estimators", ParamValue::Int(200))],
                     &x,
                 ),
                 (
+                    "knn",
                     ModelType::Knn,
                     vec![("n_neighbors", ParamValue::Int(5))],
                     &xs,
                 ),
-            ] {
+            ];
+            if classification {
+                runs.extend([
+                    (
+                        "decision_tree_balanced",
+                        ModelType::DecisionTree,
+                        vec![
+                            ("max_depth", ParamValue::Int(4)),
+                            ("class_weight", word("balanced")),
+                        ],
+                        &x,
+                    ),
+                    (
+                        "random_forest_balanced_subsample",
+                        ModelType::RandomForest,
+                        vec![
+                            ("n_estimators", ParamValue::Int(200)),
+                            ("class_weight", word("balanced_subsample")),
+                        ],
+                        &x,
+                    ),
+                ]);
+            }
+            for (key, family, params, data) in runs {
                 let params: BTreeMap<String, ParamValue> = params
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
@@ -270,13 +343,13 @@ mod families {
                     .map(|&i| values.get(i).copied().unwrap_or(0.0))
                     .collect();
                 let y = if classification {
-                    Target::Classes(&tr_codes, k)
+                    Target::Classes(&tr_codes, &classes)
                 } else {
                     Target::Values(&tr_values)
                 };
                 let fit = model::fit(family, &params, &xtr, y, None, 42).unwrap();
                 let out = fit.model.predict(&xte).unwrap();
-                let want = e[family.as_str()].as_f64().unwrap();
+                let want = e[key].as_f64().unwrap();
                 if classification {
                     let correct = (0..test.len())
                         .filter(|&i| {
@@ -289,10 +362,7 @@ mod families {
                         })
                         .count();
                     let acc = correct as f64 / test.len() as f64;
-                    eprintln!(
-                        "{name} {}: accuracy mlx {acc:.4}, scikit-learn {want:.4}",
-                        family.as_str()
-                    );
+                    eprintln!("{name} {key}: accuracy mlx {acc:.4}, scikit-learn {want:.4}");
                     // Held-out accuracy within 3 points of scikit-learn's (k-NN is the
                     // same algorithm: equal).
                     let margin = if family == ModelType::Knn {
@@ -302,8 +372,7 @@ mod families {
                     };
                     assert!(
                         acc >= want - margin,
-                        "{name} {}: mlx {acc:.4}, scikit-learn {want:.4}",
-                        family.as_str()
+                        "{name} {key}: mlx {acc:.4}, scikit-learn {want:.4}"
                     );
                 } else {
                     let rmse = (test
@@ -333,67 +402,191 @@ mod families {
     }
 }
 
+/// One dataset's recorded split for a booster: features, classes (empty for
+/// regression), and the training and test targets.
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+struct Split {
+    train: DMatrix<f64>,
+    test: DMatrix<f64>,
+    classes: Vec<String>,
+    train_codes: Vec<usize>,
+    test_codes: Vec<usize>,
+    train_values: Vec<f64>,
+}
+
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+impl Split {
+    fn of(name: &str) -> Self {
+        let (train, test) = recorded_split(name);
+        let (x, t) = dataset(name, false);
+        let (classes, codes) = if t.dtype() == &DataType::String {
+            mlx_core::train::encode_classes(&t).unwrap()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let values: Vec<f64> = if classes.is_empty() {
+            t.f64().unwrap().into_no_null_iter().collect()
+        } else {
+            Vec::new()
+        };
+        let at = |v: &[usize], rows: &[usize]| -> Vec<usize> {
+            rows.iter().filter_map(|&i| v.get(i).copied()).collect()
+        };
+        Self {
+            train: pick(&x, &train),
+            test: pick(&x, &test),
+            train_codes: at(&codes, &train),
+            test_codes: at(&codes, &test),
+            train_values: train
+                .iter()
+                .filter_map(|&i| values.get(i).copied())
+                .collect(),
+            classes,
+        }
+    }
+
+    fn target<'a>(&'a self, codes: &'a [usize]) -> mlx_core::train::model::Target<'a> {
+        use mlx_core::train::model::Target;
+        if self.classes.is_empty() {
+            Target::Values(&self.train_values)
+        } else {
+            Target::Classes(codes, &self.classes)
+        }
+    }
+
+    /// Fits on the training rows (with the test rows as the validation set when asked)
+    /// and predicts the test rows: P(second class) for two classes, else every output.
+    fn fit(
+        &self,
+        model: mlx_contracts::config::ModelType,
+        params: &std::collections::BTreeMap<String, mlx_contracts::config::ParamValue>,
+        validate: bool,
+    ) -> (mlx_core::train::model::Fit, Vec<Vec<f64>>) {
+        let val = self.target(&self.test_codes);
+        let fit = mlx_core::train::model::fit(
+            model,
+            params,
+            &self.train,
+            self.target(&self.train_codes),
+            validate.then_some((&self.test, &val)),
+            42,
+        )
+        .unwrap();
+        let out = fit.model.predict(&self.test).unwrap();
+        let rows = (0..out.nrows())
+            .map(|i| match self.classes.len() {
+                2 => vec![out[(i, 1)]],
+                _ => out.row(i).iter().copied().collect(),
+            })
+            .collect();
+        (fit, rows)
+    }
+}
+
+/// Compares predictions row by row with a fixture's.
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+fn same_rows(what: &str, got: &[Vec<f64>], want: &Value) {
+    let want = want.as_array().unwrap();
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        close(&format!("{what} row {i}"), g, &floats(w), 1e-6);
+    }
+}
+
 /// Fits `model` on each dataset's recorded training rows and compares its test-row
-/// predictions with those Python's library recorded (tests/oracles/boosters.py).
+/// predictions with those Python's library recorded (tests/oracles/boosters.py), and
+/// on breast cancer also with balanced class weights, and every round's training and
+/// validation metric.
 #[cfg(any(feature = "xgboost", feature = "lightgbm"))]
 fn predicts_as_python(
     model: mlx_contracts::config::ModelType,
     params: &[(&str, mlx_contracts::config::ParamValue)],
     fixture: &str,
 ) {
-    use mlx_core::train::model::{self, Target};
-    let scores: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores.json")).unwrap())
-            .unwrap();
+    use mlx_contracts::config::ParamValue;
     let want: Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join(fixture)).unwrap()).unwrap();
-    let params = params
+    let mut params: std::collections::BTreeMap<String, ParamValue> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     for name in ["breast_cancer", "wine", "diabetes"] {
-        let (train, test) = recorded_split(name);
-        let (x, t) = dataset(name, false);
-        let classification = scores[name]["task"] == "classification";
-        let (codes, k) = if classification {
-            let (c, codes) = mlx_core::train::encode_classes(&t).unwrap();
-            (codes, c.len())
-        } else {
-            (Vec::new(), 0)
-        };
-        let values: Vec<f64> = if classification {
-            Vec::new()
-        } else {
-            t.f64().unwrap().into_no_null_iter().collect()
-        };
-        let tr_codes: Vec<usize> = train
-            .iter()
-            .map(|&i| codes.get(i).copied().unwrap_or(0))
-            .collect();
-        let tr_values: Vec<f64> = train
-            .iter()
-            .map(|&i| values.get(i).copied().unwrap_or(0.0))
-            .collect();
-        let y = if classification {
-            Target::Classes(&tr_codes, k)
-        } else {
-            Target::Values(&tr_values)
-        };
-        let fit = model::fit(model, &params, &pick(&x, &train), y, None, 42).unwrap();
-        let out = fit.model.predict(&pick(&x, &test)).unwrap();
-        for (i, row) in want[name].as_array().unwrap().iter().enumerate() {
-            let got: Vec<f64> = match (classification, k) {
-                (true, 2) => vec![out[(i, 1)]],
-                _ => out.row(i).iter().copied().collect(),
-            };
+        let split = Split::of(name);
+        let validate = name == "breast_cancer";
+        let (fit, rows) = split.fit(model, &params, validate);
+        same_rows(&format!("{fixture} {name}"), &rows, &want[name]);
+        if validate {
+            let h = &want[format!("{name}_history")];
+            let train: Vec<f64> = fit.history.iter().map(|p| p.0).collect();
+            let valid: Vec<f64> = fit.history.iter().map(|p| p.1.unwrap()).collect();
             close(
-                &format!("{fixture} {name} row {i}"),
-                &got,
-                &floats(row),
-                1e-6,
+                "training metric per round",
+                &train,
+                &floats(&h["train"]),
+                1e-5,
+            );
+            close(
+                "validation metric per round",
+                &valid,
+                &floats(&h["valid"]),
+                1e-5,
             );
         }
     }
+    params.insert("class_weight".into(), ParamValue::String("balanced".into()));
+    let (_, rows) = Split::of("breast_cancer").fit(model, &params, false);
+    same_rows(
+        &format!("{fixture} balanced"),
+        &rows,
+        &want["breast_cancer_balanced"],
+    );
+}
+
+/// The model file a bundle holds (`FittedModel::to_bytes`, what `bundle::write` writes)
+/// loads in Python's library with the same predictions: tests/oracles/boosters.py loads
+/// the files committed under tests/fixtures/train/models/ and records what Python
+/// predicts. Training again must write the committed file byte for byte (MLX_UPDATE=1
+/// rewrites it; then re-run the oracle).
+#[cfg(any(feature = "xgboost", feature = "lightgbm"))]
+fn model_file_loads_in_python(
+    model: mlx_contracts::config::ModelType,
+    params: &[(&str, mlx_contracts::config::ParamValue)],
+    file: &str,
+    library: &str,
+) {
+    use mlx_core::train::model::FittedModel;
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let split = Split::of("breast_cancer");
+    let (fit, _) = split.fit(model, &params, false);
+    let bytes = fit.model.to_bytes();
+    let path = fixtures().join("models").join(file);
+    if std::env::var_os("MLX_UPDATE").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap();
+    assert!(
+        committed == bytes,
+        "training again wrote a different {file}: the same data, parameters and seed must give \
+         the same model file"
+    );
+    let loaded = FittedModel::from_bytes(model, 2, &committed).unwrap();
+    let out = loaded.predict(&split.test).unwrap();
+    let python: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("models/python.json")).unwrap(),
+    )
+    .unwrap();
+    let want = floats(&python[library]);
+    let got: Vec<f64> = (0..out.nrows()).map(|i| out[(i, 1)]).collect();
+    close(
+        &format!("{library} loading mlx's {file}"),
+        &got,
+        &want,
+        1e-6,
+    );
 }
 
 /// LightGBM compiled from its sources: the same predictions as Python's `lightgbm`.
@@ -411,6 +604,22 @@ fn lightgbm_predicts_as_python_lightgbm() {
             ("deterministic", ParamValue::Bool(true)),
         ],
         "lightgbm.json",
+    );
+}
+
+#[cfg(feature = "lightgbm")]
+#[test]
+fn a_lightgbm_model_file_loads_in_python_lightgbm() {
+    use mlx_contracts::config::{ModelType, ParamValue};
+    model_file_loads_in_python(
+        ModelType::Lightgbm,
+        &[
+            ("n_estimators", ParamValue::Int(20)),
+            ("num_threads", ParamValue::Int(1)),
+            ("deterministic", ParamValue::Bool(true)),
+        ],
+        "breast_cancer.lgb.txt",
+        "lightgbm",
     );
 }
 
@@ -438,6 +647,15 @@ fn a_lightgbm_bundle_holds_lightgbms_own_text_model() {
         std::fs::read_to_string(d.join(".mlx").join(&run.bundle).join("model.lgb.txt")).unwrap();
     assert!(text.starts_with("tree\nversion=v4"), "{}", &text[..40]);
     assert!(run.validation["rmse"] < 70.0, "{:?}", run.validation);
+    // Every trained round's metrics are the run's history; early stopping trained fewer
+    // than 200 and the model keeps the best round's trees.
+    assert!(
+        run.history.len() < 200 && run.history.iter().all(|h| h.validation.is_some()),
+        "{} rounds",
+        run.history.len()
+    );
+    let trees = text.matches("\nTree=").count();
+    assert!(trees < run.history.len(), "{trees} trees");
 }
 
 /// XGBoost through its C library: the same predictions as Python's `xgboost` with the
@@ -458,6 +676,19 @@ mod xgboost {
                 ("n_estimators", ParamValue::Int(30)),
             ],
             "xgboost.json",
+        );
+    }
+
+    #[test]
+    fn an_xgboost_model_file_loads_in_python_xgboost() {
+        model_file_loads_in_python(
+            ModelType::Xgboost,
+            &[
+                ("max_depth", ParamValue::Int(3)),
+                ("n_estimators", ParamValue::Int(20)),
+            ],
+            "breast_cancer.xgb.json",
+            "xgboost",
         );
     }
 
@@ -524,15 +755,36 @@ mod svm {
                 Kernel::Linear
             };
             let tr: Vec<usize> = train.iter().map(|&i| codes[i]).collect();
-            let m = Svm::classifier(&xt, &tr, classes.len(), k, 1.0, 1e-8);
-            let d = m.decision_function(&pick(&x, &test));
             // scikit-learn turns the two-class decision so that positive means the second
             // class; mlx's pair (0, 1) is positive for the first.
             let sign = if classes.len() == 2 { -1.0 } else { 1.0 };
-            for (i, row) in o[name]["decision"].as_array().unwrap().iter().enumerate() {
-                let got: Vec<f64> = d.row(i).iter().map(|v| sign * v).collect();
-                close(&format!("{name} decision[{i}]"), &got, &floats(row), 1e-5);
+            // Balanced class weights, by hand: n / (classes · count).
+            let balanced: Vec<f64> = (0..classes.len())
+                .map(|c| {
+                    let count = tr.iter().filter(|&&v| v == c).count();
+                    tr.len() as f64 / (classes.len() * count) as f64
+                })
+                .collect();
+            for (key, weights) in [
+                ("decision", vec![1.0; classes.len()]),
+                ("balanced_decision", balanced),
+            ] {
+                let m = Svm::classifier(&xt, &tr, classes.len(), k, 1.0, &weights, 1e-8);
+                let d = m.decision_function(&pick(&x, &test));
+                for (i, row) in o[name][key].as_array().unwrap().iter().enumerate() {
+                    let got: Vec<f64> = d.row(i).iter().map(|v| sign * v).collect();
+                    close(&format!("{name} {key}[{i}]"), &got, &floats(row), 1e-5);
+                }
             }
+            let m = Svm::classifier(
+                &xt,
+                &tr,
+                classes.len(),
+                k,
+                1.0,
+                &vec![1.0; classes.len()],
+                1e-8,
+            );
             let p = m.predict(&pick(&x, &test));
             for (i, want) in o[name]["predict"].as_array().unwrap().iter().enumerate() {
                 let best = (0..classes.len())

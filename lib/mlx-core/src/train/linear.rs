@@ -6,10 +6,11 @@
 //! - `lasso`, `elastic_net` (`Lasso`, `ElasticNet`): `(1/2n)||y - Xw - b||² + αρ||w||₁
 //!   + ½α(1-ρ)||w||²`, by cyclic coordinate descent until the duality gap is below
 //!   `tol · ||y||²`, as scikit-learn's `cd_fast`;
-//! - `logistic` (`LogisticRegression`, L2): `C Σ logloss + ½||w||²`, intercept not
-//!   penalised; binary or multinomial (softmax over every class), by Newton's method
-//!   with a backtracking line search, to a gradient below 1e-9; with `penalty: l1`
-//!   (binary), `C Σ logloss + ||w||₁` by proximal Newton steps.
+//! - `logistic` (`LogisticRegression`, L2): `C Σ sᵢ loglossᵢ + ½||w||²` (sample weights
+//!   `s` from class weights), intercept not penalised; binary or multinomial (softmax
+//!   over every class), by Newton's method with a backtracking line search, to a
+//!   gradient below 1e-9; with `penalty: l1`, `C Σ sᵢ loglossᵢ + ||w||₁` by proximal
+//!   Newton steps, one class's coefficients at a time.
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -177,7 +178,8 @@ fn with_ones(x: &DMatrix<f64>) -> DMatrix<f64> {
     a
 }
 
-/// L2-penalised logistic regression. `y` holds class codes `0..k`; `k = 2` fits one
+/// L2-penalised logistic regression, `C Σ sᵢ loglossᵢ + ½||w||²` with sample weights
+/// `s` (class weights expand to them). `y` holds class codes `0..k`; `k = 2` fits one
 /// coefficient row (binary), more fits one per class. Returns the model and the loss
 /// after each Newton step.
 pub fn logistic(
@@ -185,12 +187,9 @@ pub fn logistic(
     y: &[usize],
     k: usize,
     c: f64,
+    sw: &[f64],
 ) -> Result<(LinearModel, Vec<f64>)> {
-    if k < 2 {
-        return Err(Error::Usage(
-            "the target has one class only; a classifier needs at least two".into(),
-        ));
-    }
+    two_classes(k)?;
     let a = with_ones(x);
     let (n, d) = (a.nrows(), a.ncols());
     let rows = if k == 2 { 1 } else { k };
@@ -207,11 +206,11 @@ pub fn logistic(
         for i in 0..n {
             if rows == 1 {
                 let zi = z[(i, 0)];
-                loss += log1pexp(zi) - if y[i] == 1 { zi } else { 0.0 };
+                loss += sw[i] * (log1pexp(zi) - if y[i] == 1 { zi } else { 0.0 });
             } else {
                 let m = (0..rows).map(|r| z[(i, r)]).fold(f64::MIN, f64::max);
                 let lse = m + (0..rows).map(|r| (z[(i, r)] - m).exp()).sum::<f64>().ln();
-                loss += lse - z[(i, y[i])];
+                loss += sw[i] * (lse - z[(i, y[i])]);
             }
         }
         let mut pen = 0.0;
@@ -249,7 +248,7 @@ pub fn logistic(
                     } else {
                         f64::from(u8::from(y[i] == r))
                     };
-                    prob[(i, r)] - target
+                    sw[i] * (prob[(i, r)] - target)
                 }),
             );
             let g = a.transpose() * resid * c;
@@ -260,11 +259,7 @@ pub fn logistic(
                     n,
                     (0..n).map(|i| {
                         let (pr, ps) = (prob[(i, r)], prob[(i, s)]);
-                        if r == s {
-                            pr * (1.0 - pr)
-                        } else {
-                            -pr * ps
-                        }
+                        sw[i] * if r == s { pr * (1.0 - pr) } else { -pr * ps }
                     }),
                 );
                 let mut wa = a.clone();
@@ -330,102 +325,169 @@ pub fn logistic(
     Ok((LinearModel::Logistic { coef, intercept }, history))
 }
 
-/// L1-penalised binary logistic regression, `C Σ logloss + ||w||₁` (intercept not
-/// penalised), by proximal Newton steps (each a coordinate-descent solve of the
-/// penalised quadratic model, then a backtracking line search), to steps below 1e-10.
-/// `y` holds 0/1 codes. Returns the model and the objective after each step.
-pub fn logistic_l1(x: &DMatrix<f64>, y: &[usize], c: f64) -> Result<(LinearModel, Vec<f64>)> {
+/// Refuses a target with fewer than two classes.
+fn two_classes(k: usize) -> Result<()> {
+    if k < 2 {
+        return Err(Error::Usage(
+            "the target has one class only; a classifier needs at least two".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Softmax (or, for one row, sigmoid) scores of every row: `z[i][r] = x_i · w_r + b_r`.
+fn l1_scores(x: &DMatrix<f64>, w: &[Vec<f64>], b: &[f64]) -> Vec<Vec<f64>> {
+    (0..x.nrows())
+        .map(|i| {
+            w.iter()
+                .zip(b)
+                .map(|(wr, br)| {
+                    wr.iter()
+                        .enumerate()
+                        .map(|(j, v)| x[(i, j)] * v)
+                        .sum::<f64>()
+                        + br
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Per row, the probability of each coefficient row's class.
+fn l1_probabilities(z: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    z.iter()
+        .map(|zi| {
+            if zi.len() == 1 {
+                vec![sigmoid(zi[0])]
+            } else {
+                let m = zi.iter().copied().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = zi.iter().map(|v| (v - m).exp()).collect();
+                let s: f64 = e.iter().sum();
+                e.iter().map(|v| v / s).collect()
+            }
+        })
+        .collect()
+}
+
+/// L1-penalised logistic regression, `C Σ sᵢ loglossᵢ + Σ|w|` (intercepts not
+/// penalised), binary (one coefficient row) or multinomial (one row per class, as
+/// scikit-learn's `saga`). Solved by proximal Newton steps one coefficient row at a time
+/// (each a coordinate-descent solve of the penalised quadratic model of that row, then
+/// a backtracking line search), until no step moves a coefficient by 1e-10. `y` holds
+/// class codes `0..k`; `sw` the sample weights. Returns the model and the objective
+/// after each sweep over the rows.
+pub fn logistic_l1(
+    x: &DMatrix<f64>,
+    y: &[usize],
+    k: usize,
+    c: f64,
+    sw: &[f64],
+) -> Result<(LinearModel, Vec<f64>)> {
+    two_classes(k)?;
     let (n, p) = (x.nrows(), x.ncols());
-    let mut w = vec![0.0; p];
-    let mut b = 0.0;
-    let objective = |w: &[f64], b: f64| -> f64 {
-        let mut loss = 0.0;
-        for i in 0..n {
-            let z: f64 = (0..p).map(|j| x[(i, j)] * w[j]).sum::<f64>() + b;
-            loss += log1pexp(z) - if y[i] == 1 { z } else { 0.0 };
-        }
-        c * loss + w.iter().map(|v| v.abs()).sum::<f64>()
+    let rows = if k == 2 { 1 } else { k };
+    let target = |i: usize, r: usize| f64::from(u8::from(y[i] == if rows == 1 { 1 } else { r }));
+    let mut w = vec![vec![0.0; p]; rows];
+    let mut b = vec![0.0; rows];
+    let objective = |w: &[Vec<f64>], b: &[f64]| -> f64 {
+        let z = l1_scores(x, w, b);
+        let loss: f64 = (0..n)
+            .map(|i| {
+                let zi = &z[i];
+                sw[i]
+                    * if rows == 1 {
+                        log1pexp(zi[0]) - zi[0] * target(i, 0)
+                    } else {
+                        let m = zi.iter().copied().fold(f64::MIN, f64::max);
+                        m + zi.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - zi[y[i]]
+                    }
+            })
+            .sum();
+        c * loss + w.iter().flatten().map(|v| v.abs()).sum::<f64>()
     };
     let soft = |v: f64, t: f64| v.signum() * (v.abs() - t).max(0.0);
-    let mut history = vec![objective(&w, b)];
-    for _ in 0..200 {
-        let z: Vec<f64> = (0..n)
-            .map(|i| (0..p).map(|j| x[(i, j)] * w[j]).sum::<f64>() + b)
-            .collect();
-        let prob: Vec<f64> = z.iter().map(|&v| sigmoid(v)).collect();
-        let r: Vec<f64> = (0..n)
-            .map(|i| c * (prob[i] - f64::from(u8::from(y[i] == 1))))
-            .collect();
-        let h: Vec<f64> = prob
-            .iter()
-            .map(|q| (c * q * (1.0 - q)).max(1e-12))
-            .collect();
-        // The quadratic model's minimiser by coordinate descent over (Δw, Δb).
-        let (mut dw, mut db) = (vec![0.0; p], 0.0);
-        let mut u = vec![0.0; n];
-        let col_h: Vec<f64> = (0..p)
-            .map(|j| (0..n).map(|i| h[i] * x[(i, j)] * x[(i, j)]).sum::<f64>())
-            .collect();
-        let h_b: f64 = h.iter().sum();
-        for _ in 0..1000 {
-            let mut biggest = 0f64;
-            let g_b: f64 = (0..n).map(|i| r[i] + h[i] * u[i]).sum();
-            let d = -g_b / h_b;
-            db += d;
-            for ui in &mut u {
-                *ui += d;
-            }
-            biggest = biggest.max(d.abs());
-            for j in 0..p {
-                if col_h[j] <= 0.0 {
-                    continue;
+    let mut history = vec![objective(&w, &b)];
+    for _ in 0..500 {
+        let mut moved = 0f64;
+        for r in 0..rows {
+            let prob = l1_probabilities(&l1_scores(x, &w, &b));
+            let g: Vec<f64> = (0..n)
+                .map(|i| c * sw[i] * (prob[i][r] - target(i, r)))
+                .collect();
+            let h: Vec<f64> = (0..n)
+                .map(|i| (c * sw[i] * prob[i][r] * (1.0 - prob[i][r])).max(1e-12))
+                .collect();
+            // The quadratic model's minimiser by coordinate descent over (Δw_r, Δb_r).
+            let (mut dw, mut db) = (vec![0.0; p], 0.0);
+            let mut u = vec![0.0; n];
+            let col_h: Vec<f64> = (0..p)
+                .map(|j| (0..n).map(|i| h[i] * x[(i, j)] * x[(i, j)]).sum::<f64>())
+                .collect();
+            let h_b: f64 = h.iter().sum();
+            for _ in 0..1000 {
+                let g_b: f64 = (0..n).map(|i| g[i] + h[i] * u[i]).sum();
+                let d = -g_b / h_b;
+                db += d;
+                for ui in &mut u {
+                    *ui += d;
                 }
-                let g: f64 = (0..n).map(|i| (r[i] + h[i] * u[i]) * x[(i, j)]).sum();
-                let a = w[j] + dw[j];
-                let next = soft(a - g / col_h[j], 1.0 / col_h[j]);
-                let d = next - a;
-                if d != 0.0 {
-                    dw[j] += d;
-                    for (i, ui) in u.iter_mut().enumerate() {
-                        *ui += d * x[(i, j)];
+                let mut biggest = d.abs();
+                for j in 0..p {
+                    if col_h[j] <= 0.0 {
+                        continue;
                     }
-                    biggest = biggest.max(d.abs());
+                    let gj: f64 = (0..n).map(|i| (g[i] + h[i] * u[i]) * x[(i, j)]).sum();
+                    let a = w[r][j] + dw[j];
+                    let d = soft(a - gj / col_h[j], 1.0 / col_h[j]) - a;
+                    if d != 0.0 {
+                        dw[j] += d;
+                        for (i, ui) in u.iter_mut().enumerate() {
+                            *ui += d * x[(i, j)];
+                        }
+                        biggest = biggest.max(d.abs());
+                    }
+                }
+                if biggest < 1e-13 {
+                    break;
                 }
             }
-            if biggest < 1e-13 {
-                break;
+            // Backtracking along the step.
+            let current = objective(&w, &b);
+            let mut t = 1.0;
+            while t > 1e-10 {
+                let mut nw = w.clone();
+                let mut nb = b.clone();
+                for j in 0..p {
+                    nw[r][j] += t * dw[j];
+                }
+                nb[r] += t * db;
+                if objective(&nw, &nb) <= current {
+                    moved = dw
+                        .iter()
+                        .fold(moved.max((t * db).abs()), |m, d| m.max((t * d).abs()));
+                    w = nw;
+                    b = nb;
+                    break;
+                }
+                t *= 0.5;
             }
         }
-        // Backtracking along the step.
-        let current = *history.last().unwrap_or(&f64::INFINITY);
-        let mut t = 1.0;
-        let mut best = None;
-        while t > 1e-10 {
-            let nw: Vec<f64> = (0..p).map(|j| w[j] + t * dw[j]).collect();
-            let nb = b + t * db;
-            let v = objective(&nw, nb);
-            if v <= current {
-                best = Some((nw, nb, v));
-                break;
-            }
-            t *= 0.5;
-        }
-        let Some((nw, nb, v)) = best else { break };
-        let moved = dw
-            .iter()
-            .map(|d| (t * d).abs())
-            .fold((t * db).abs(), f64::max);
-        w = nw;
-        b = nb;
-        history.push(v);
+        history.push(objective(&w, &b));
         if moved < 1e-10 {
             break;
         }
     }
+    if rows > 1 {
+        // The intercepts are free up to a common shift; centred, as scikit-learn's.
+        let mean = b.iter().sum::<f64>() / rows as f64;
+        for v in &mut b {
+            *v -= mean;
+        }
+    }
     Ok((
         LinearModel::Logistic {
-            coef: vec![w],
-            intercept: vec![b],
+            coef: w,
+            intercept: b,
         },
         history,
     ))
@@ -515,7 +577,7 @@ mod tests {
     #[test]
     fn logistic_probabilities_sum_to_one() {
         let x = DMatrix::from_row_slice(6, 1, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-        let (m, history) = logistic(&x, &[0, 0, 1, 0, 2, 2], 3, 1.0).unwrap();
+        let (m, history) = logistic(&x, &[0, 0, 1, 0, 2, 2], 3, 1.0, &[1.0; 6]).unwrap();
         assert!(history.windows(2).all(|w| w[1] <= w[0]), "{history:?}");
         let p = m.predict(&x);
         for i in 0..6 {

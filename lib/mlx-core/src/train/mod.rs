@@ -4,7 +4,9 @@
 
 pub mod bundle;
 pub mod knn;
+// LightGBM's C API: the crate's one `unsafe` code, each call with its safety argument.
 #[cfg(feature = "lightgbm")]
+#[allow(unsafe_code)]
 pub mod lightgbm;
 pub mod linear;
 pub mod model;
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{ArgMatches, Command};
-use mlx_contracts::config::{Config, ModelSpec, ParamValue, ProblemType, Task, TuningMethod};
+use mlx_contracts::config::{Config, ModelSpec, ProblemType, Task, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
     BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, RUN_RECORD_VERSION,
@@ -422,7 +424,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             let name = candidate_name(spec);
             let started = Instant::now();
             let y = match (&train_codes, &train_values) {
-                (Some(codes), _) => Target::Classes(codes, classes.as_ref().map_or(0, Vec::len)),
+                (Some(codes), _) => Target::Classes(codes, classes.as_deref().unwrap_or_default()),
                 (_, Some(v)) => Target::Values(v),
                 _ => unreachable!("the target is classes or values"),
             };
@@ -433,10 +435,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             };
             let (params, trials) = if tune::is_search(&spec.params) {
                 let tuning = cfg.training.tuning.clone();
-                let only_lists = spec
-                    .params
-                    .values()
-                    .all(|v| !matches!(v, ParamValue::Map(_)));
+                let only_lists = !spec.params.iter().any(|(k, v)| tune::is_range(k, v));
                 let method = tuning.as_ref().map(|t| t.method).unwrap_or(if only_lists {
                     TuningMethod::Grid
                 } else {
@@ -448,7 +447,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     spec.model_type,
                     sets,
                     &x_train,
-                    train_codes.as_deref().zip(classes.as_ref().map(Vec::len)),
+                    train_codes.as_deref().zip(classes.as_deref()),
                     train_values.as_deref(),
                     &folds,
                     scoring,
@@ -461,7 +460,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 (spec.params.clone(), Vec::new())
             };
             let val_target = match (&known_val_codes, &val_values) {
-                (Some(c), _) => Some(Target::Classes(c, classes.as_ref().map_or(0, Vec::len))),
+                (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
                 (_, Some(v)) => Some(Target::Values(v)),
                 _ => None,
             };

@@ -17,8 +17,83 @@ use crate::error::{Error, Result};
 pub enum Target<'a> {
     /// Numbers.
     Values(&'a [f64]),
-    /// Class codes `0..classes`.
-    Classes(&'a [usize], usize),
+    /// Class codes and the classes' names (code `k` is `names[k]`).
+    Classes(&'a [usize], &'a [String]),
+}
+
+/// `class_weight` (classifiers): `balanced` weighs each class by `n / (classes · count)`,
+/// as scikit-learn; a map weighs the classes it names (by their labels), others 1;
+/// forests also take `balanced_subsample` (balanced within each bootstrap sample, read
+/// by the forest). Returns the weight of each class code, or `None` when not given.
+fn class_weights(
+    params: &BTreeMap<String, ParamValue>,
+    codes: &[usize],
+    names: &[String],
+) -> Result<Option<Vec<f64>>> {
+    match params.get("class_weight") {
+        None | Some(ParamValue::Null) => Ok(None),
+        Some(ParamValue::String(s)) if s == "balanced" => Ok(Some(balanced(codes, names.len()))),
+        Some(ParamValue::String(s)) if s == "balanced_subsample" => Err(Error::Usage(
+            "`class_weight: balanced_subsample` is for random forests; use `balanced`".into(),
+        )),
+        Some(ParamValue::Map(m)) => {
+            let mut w = vec![1.0; names.len()];
+            for (label, v) in m {
+                let Some(k) = names.iter().position(|n| n == label) else {
+                    return Err(Error::Usage(format!(
+                        "`class_weight` names the class `{label}`, which is not in the target; \
+                         its classes are: {}",
+                        names.join(", ")
+                    )));
+                };
+                w[k] = match v {
+                    ParamValue::Int(i) if *i >= 0 => *i as f64,
+                    ParamValue::Float(f) if *f >= 0.0 && f.is_finite() => *f,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "`class_weight` of class `{label}` must be a number of at least 0, \
+                             got {}",
+                            serde_json::to_string(other).unwrap_or_default()
+                        )))
+                    }
+                };
+            }
+            Ok(Some(w))
+        }
+        Some(other) => Err(Error::Usage(format!(
+            "`class_weight` must be `balanced` or a map from class to weight (`{{{}: 2}}`), \
+             got {}",
+            names.first().map_or("yes", String::as_str),
+            serde_json::to_string(other).unwrap_or_default()
+        ))),
+    }
+}
+
+/// scikit-learn's balanced weights: `n / (classes present · count)` per class code.
+pub(crate) fn balanced(codes: &[usize], classes: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; classes];
+    for &c in codes {
+        counts[c] += 1;
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                codes.len() as f64 / (present * c) as f64
+            }
+        })
+        .collect()
+}
+
+/// Each row's weight: its class's.
+fn per_row(codes: &[usize], weights: Option<&[f64]>) -> Vec<f64> {
+    weights.map_or_else(
+        || vec![1.0; codes.len()],
+        |w| codes.iter().map(|&c| w[c]).collect(),
+    )
 }
 
 /// A fitted model.
@@ -62,14 +137,14 @@ pub struct Fit {
 struct Params<'a> {
     model: ModelType,
     given: &'a BTreeMap<String, ParamValue>,
-    known: &'static [&'static str],
+    known: Vec<&'static str>,
 }
 
 impl<'a> Params<'a> {
     fn new(
         model: ModelType,
         given: &'a BTreeMap<String, ParamValue>,
-        known: &'static [&'static str],
+        known: &[&'static str],
     ) -> Result<Self> {
         for k in given.keys() {
             if !known.contains(&k.as_str()) {
@@ -86,7 +161,7 @@ impl<'a> Params<'a> {
         Ok(Self {
             model,
             given,
-            known,
+            known: known.to_vec(),
         })
     }
 
@@ -256,19 +331,15 @@ pub fn fit(
             tracing::debug!("coordinate descent: {sweeps} sweeps");
             Ok(closed(m))
         }
-        (ModelType::Logistic, Target::Classes(y, k)) => {
-            let p = Params::new(model, params, &["C", "penalty"])?;
+        (ModelType::Logistic, Target::Classes(y, names)) => {
+            let p = Params::new(model, params, &["C", "penalty", "class_weight"])?;
             let c = p.positive("C", 1.0)?;
+            let k = names.len();
+            let sw = per_row(y, class_weights(params, y, names)?.as_deref());
             let (m, history) = match params.get("penalty") {
-                None => linear::logistic(x, y, k, c)?,
-                Some(ParamValue::String(s)) if s == "l2" => linear::logistic(x, y, k, c)?,
-                Some(ParamValue::String(s)) if s == "l1" && k == 2 => linear::logistic_l1(x, y, c)?,
-                Some(ParamValue::String(s)) if s == "l1" => {
-                    return Err(Error::Usage(format!(
-                        "`penalty: l1` supports two classes in this build, and the target has {k}; \
-                         use `penalty: l2`"
-                    )))
-                }
+                None => linear::logistic(x, y, k, c, &sw)?,
+                Some(ParamValue::String(s)) if s == "l2" => linear::logistic(x, y, k, c, &sw)?,
+                Some(ParamValue::String(s)) if s == "l1" => linear::logistic_l1(x, y, k, c, &sw)?,
                 Some(other) => {
                     return Err(Error::Usage(format!(
                         "`logistic` parameter `penalty` must be `l2` or `l1`, got {}",
@@ -283,27 +354,32 @@ pub fn fit(
         }
         (ModelType::DecisionTree | ModelType::RandomForest, y) => {
             let forest = model == ModelType::RandomForest;
-            let known: &'static [&'static str] = if forest {
-                &[
-                    "n_estimators",
-                    "max_depth",
-                    "min_samples_split",
-                    "min_samples_leaf",
-                    "max_features",
-                    "bootstrap",
-                ]
-            } else {
-                &[
-                    "max_depth",
-                    "min_samples_split",
-                    "min_samples_leaf",
-                    "max_features",
-                ]
-            };
-            let p = Params::new(model, params, known)?;
-            let labels = match y {
-                Target::Values(v) => Labels::Values(v),
-                Target::Classes(c, k) => Labels::Classes(c, k),
+            let mut known = vec![
+                "max_depth",
+                "min_samples_split",
+                "min_samples_leaf",
+                "max_features",
+            ];
+            if forest {
+                known.extend(["n_estimators", "bootstrap"]);
+            }
+            if matches!(y, Target::Classes(..)) {
+                known.push("class_weight");
+            }
+            let p = Params::new(model, params, &known)?;
+            let (labels, weights) = match y {
+                Target::Values(v) => (Labels::Values(v), tree::Weights::None),
+                Target::Classes(c, names) => {
+                    let subsample = matches!(params.get("class_weight"),
+                        Some(ParamValue::String(s)) if s == "balanced_subsample");
+                    let w = match class_weights(params, c, names) {
+                        _ if forest && subsample => tree::Weights::BalancedSubsample,
+                        Ok(Some(w)) => tree::Weights::Classes(w),
+                        Ok(None) => tree::Weights::None,
+                        Err(e) => return Err(e),
+                    };
+                    (Labels::Classes(c, names.len()), w)
+                }
             };
             // scikit-learn's defaults: forests of classifiers try sqrt(p) features per
             // split, regression forests and single trees every feature.
@@ -321,20 +397,17 @@ pub fn fit(
                 tree::fit_forest(
                     x,
                     labels,
+                    &weights,
                     p.int("n_estimators", 100)?,
                     p.flag("bootstrap", true)?,
                     limits,
                     seed,
                 )
             } else {
+                let mut w = vec![1.0; x.nrows()];
+                tree::weigh(&mut w, labels, &weights);
                 Forest {
-                    trees: vec![tree::fit_tree(
-                        x,
-                        labels,
-                        &vec![1.0; x.nrows()],
-                        limits,
-                        seed,
-                    )],
+                    trees: vec![tree::fit_tree(x, labels, &w, limits, seed)],
                 }
             };
             Ok(Fit {
@@ -357,7 +430,7 @@ pub fn fit(
             };
             let (targets, classes) = match y {
                 Target::Values(v) => (v.to_vec(), 0),
-                Target::Classes(c, k) => (c.iter().map(|&i| i as f64).collect(), k),
+                Target::Classes(c, names) => (c.iter().map(|&i| i as f64).collect(), names.len()),
             };
             Ok(Fit {
                 model: FittedModel::Knn(Knn::fit(
@@ -378,7 +451,7 @@ pub fn fit(
             let known: &'static [&'static str] = if regression {
                 &["kernel", "C", "gamma", "epsilon", "tol"]
             } else {
-                &["kernel", "C", "gamma", "tol"]
+                &["kernel", "C", "gamma", "tol", "class_weight"]
             };
             let p = Params::new(model, params, known)?;
             let gamma = match params.get("gamma") {
@@ -408,7 +481,11 @@ pub fn fit(
                     }
                     Svm::regressor(x, v, kernel, c, eps, tol)
                 }
-                Target::Classes(codes, k) => Svm::classifier(x, codes, k, kernel, c, tol),
+                Target::Classes(codes, names) => {
+                    let w = class_weights(params, codes, names)?;
+                    let w = w.unwrap_or_else(|| vec![1.0; names.len()]);
+                    Svm::classifier(x, codes, names.len(), kernel, c, &w, tol)
+                }
             };
             Ok(Fit {
                 model: FittedModel::Svm(m),
@@ -435,14 +512,27 @@ pub fn fit(
     }
 }
 
+/// A booster's training rows: the features, labels (class codes as numbers) and, with
+/// class weights, each row's weight.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    /// Features.
+    pub x: &'a DMatrix<f64>,
+    /// Labels.
+    pub y: &'a [f32],
+    /// Row weights.
+    pub weights: Option<&'a [f32]>,
+}
+
 fn labels(y: &Target) -> (Vec<f32>, usize) {
     match y {
         Target::Values(v) => (v.iter().map(|x| *x as f32).collect(), 0),
-        Target::Classes(c, k) => (c.iter().map(|x| *x as f32).collect(), *k),
+        Target::Classes(c, names) => (c.iter().map(|x| *x as f32).collect(), names.len()),
     }
 }
 
-/// XGBoost or LightGBM, through their libraries when this build has them.
+/// XGBoost or LightGBM, through their libraries when this build has them. Class weights
+/// become the training rows' weights; every other parameter goes to the library.
 fn fit_booster(
     model: ModelType,
     params: &BTreeMap<String, ParamValue>,
@@ -452,12 +542,29 @@ fn fit_booster(
     seed: u64,
 ) -> Result<Fit> {
     let (yl, classes) = labels(y);
+    let weights = match y {
+        Target::Classes(codes, names) => class_weights(params, codes, names)?
+            .map(|w| codes.iter().map(|&c| w[c] as f32).collect::<Vec<_>>()),
+        Target::Values(_) if params.contains_key("class_weight") => {
+            return Err(Error::Usage(
+                "`class_weight` is for classifiers; the problem is regression".into(),
+            ))
+        }
+        Target::Values(_) => None,
+    };
+    let mut params = params.clone();
+    params.remove("class_weight");
     let val = validation.map(|(vx, vy)| (vx, labels(vy).0));
     let val = val.as_ref().map(|(vx, vy)| (*vx, vy.as_slice()));
+    let train = Rows {
+        x,
+        y: &yl,
+        weights: weights.as_deref(),
+    };
     match model {
         #[cfg(feature = "xgboost")]
         ModelType::Xgboost => {
-            let fitted = super::xgboost::fit(params, x, &yl, classes, val, seed)?;
+            let fitted = super::xgboost::fit(&params, train, classes, val, seed)?;
             Ok(Fit {
                 model: FittedModel::Xgboost {
                     classes,
@@ -468,14 +575,17 @@ fn fit_booster(
         }
         #[cfg(feature = "lightgbm")]
         ModelType::Lightgbm => {
-            let text = super::lightgbm::fit(params, x, &yl, classes, val, seed)?;
+            let fitted = super::lightgbm::fit(&params, train, classes, val, seed)?;
             Ok(Fit {
-                model: FittedModel::Lightgbm { classes, text },
-                history: Vec::new(),
+                model: FittedModel::Lightgbm {
+                    classes,
+                    text: fitted.text,
+                },
+                history: fitted.history,
             })
         }
         other => {
-            let _ = (params, x, seed, yl, classes, val);
+            let _ = (params, train, seed, classes, val);
             Err(missing_backend(other))
         }
     }
@@ -558,5 +668,75 @@ impl FittedModel {
         }
         serde_json::from_slice(bytes)
             .map_err(|e| Error::Runtime(format!("the model file is corrupt: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, ParamValue)]) -> BTreeMap<String, ParamValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Three rows of class `a`, one of `b`, and nothing to split on: the leaf's
+    /// probabilities are the (weighted) class shares.
+    fn leaf_probabilities(class_weight: Option<ParamValue>) -> Result<Vec<f64>> {
+        let x = DMatrix::from_element(4, 1, 1.0);
+        let names = vec!["a".to_string(), "b".to_string()];
+        let mut p = params(&[]);
+        if let Some(w) = class_weight {
+            p.insert("class_weight".into(), w);
+        }
+        let fit = fit(
+            ModelType::DecisionTree,
+            &p,
+            &x,
+            Target::Classes(&[0, 0, 0, 1], &names),
+            None,
+            0,
+        )?;
+        Ok(fit.model.predict(&x)?.row(0).iter().copied().collect())
+    }
+
+    #[test]
+    fn class_weights_reweigh_the_classes() {
+        assert_eq!(leaf_probabilities(None).unwrap(), [0.75, 0.25]);
+        // Balanced: a weighs 4 / (2 · 3), b 4 / (2 · 1); 3 · 2/3 = 1 · 2.
+        let balanced = leaf_probabilities(Some(ParamValue::String("balanced".into()))).unwrap();
+        assert!((balanced[0] - 0.5).abs() < 1e-12, "{balanced:?}");
+        // A map by class label: b weighs 3, a (not named) 1.
+        let map = ParamValue::Map([("b".to_string(), ParamValue::Int(3))].into());
+        assert_eq!(leaf_probabilities(Some(map)).unwrap(), [0.5, 0.5]);
+    }
+
+    #[test]
+    fn class_weight_mistakes_are_named() {
+        let unknown = ParamValue::Map([("c".to_string(), ParamValue::Int(3))].into());
+        let e = leaf_probabilities(Some(unknown)).unwrap_err().to_string();
+        assert!(e.contains("`c`") && e.contains("a, b"), "{e}");
+        let negative = ParamValue::Map([("a".to_string(), ParamValue::Int(-1))].into());
+        let e = leaf_probabilities(Some(negative)).unwrap_err().to_string();
+        assert!(e.contains("at least 0"), "{e}");
+        let e = leaf_probabilities(Some(ParamValue::String("balanced_subsample".into())))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("random forests"), "{e}");
+        // k-NN has no class weights (nor has scikit-learn's).
+        let e = fit(
+            ModelType::Knn,
+            &params(&[("class_weight", ParamValue::String("balanced".into()))]),
+            &DMatrix::from_element(2, 1, 1.0),
+            Target::Classes(&[0, 1], &["a".into(), "b".into()]),
+            None,
+            0,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("not a parameter of `knn`"), "{e}");
     }
 }

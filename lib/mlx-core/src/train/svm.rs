@@ -99,20 +99,20 @@ fn smo(
     k: &dyn Fn(usize, usize) -> f64,
     p: &[f64],
     y: &[f64],
-    c: f64,
+    c: &[f64],
     tol: f64,
 ) -> (Vec<f64>, f64) {
     let mut alpha = vec![0.0; n];
     let mut g = p.to_vec();
     let diag: Vec<f64> = (0..n).map(|i| k(i, i)).collect();
-    let up = |a: f64, y: f64| (y > 0.0 && a < c) || (y < 0.0 && a > 0.0);
-    let low = |a: f64, y: f64| (y > 0.0 && a > 0.0) || (y < 0.0 && a < c);
+    let up = |a: &[f64], t: usize| (y[t] > 0.0 && a[t] < c[t]) || (y[t] < 0.0 && a[t] > 0.0);
+    let low = |a: &[f64], t: usize| (y[t] > 0.0 && a[t] > 0.0) || (y[t] < 0.0 && a[t] < c[t]);
     let max_iter = 10_000_000usize.max(100 * n);
     for _ in 0..max_iter {
         // i: the most violating variable that can move up.
         let (mut gmax, mut i) = (f64::NEG_INFINITY, usize::MAX);
         for t in 0..n {
-            if up(alpha[t], y[t]) && -y[t] * g[t] >= gmax {
+            if up(&alpha, t) && -y[t] * g[t] >= gmax {
                 gmax = -y[t] * g[t];
                 i = t;
             }
@@ -123,7 +123,7 @@ fn smo(
         // j: second-order choice among those that can move down.
         let (mut gmin, mut j, mut best) = (f64::INFINITY, usize::MAX, f64::INFINITY);
         for t in 0..n {
-            if !low(alpha[t], y[t]) {
+            if !low(&alpha, t) {
                 continue;
             }
             gmin = gmin.min(-y[t] * g[t]);
@@ -149,14 +149,22 @@ fn smo(
             a = 1e-12;
         }
         let step = (-(y[i] * g[i] - y[j] * g[j]) / a).max(0.0);
-        let bound_i = if y[i] > 0.0 { c - alpha[i] } else { alpha[i] };
-        let bound_j = if y[j] > 0.0 { alpha[j] } else { c - alpha[j] };
+        let bound_i = if y[i] > 0.0 {
+            c[i] - alpha[i]
+        } else {
+            alpha[i]
+        };
+        let bound_j = if y[j] > 0.0 {
+            alpha[j]
+        } else {
+            c[j] - alpha[j]
+        };
         let t = step.min(bound_i).min(bound_j);
         alpha[i] += t * y[i];
         alpha[j] -= t * y[j];
         // Snap to the bounds against rounding.
         for v in [i, j] {
-            alpha[v] = alpha[v].clamp(0.0, c);
+            alpha[v] = alpha[v].clamp(0.0, c[v]);
         }
         for (s, gs) in g.iter_mut().enumerate() {
             *gs += t * y[s] * (k(s, i) - k(s, j));
@@ -167,10 +175,10 @@ fn smo(
     let (mut ub, mut lb) = (f64::INFINITY, f64::NEG_INFINITY);
     for t in 0..n {
         let yg = y[t] * g[t];
-        if alpha[t] > 0.0 && alpha[t] < c {
+        if alpha[t] > 0.0 && alpha[t] < c[t] {
             sum += yg;
             free += 1;
-        } else if (alpha[t] >= c && y[t] < 0.0) || (alpha[t] <= 0.0 && y[t] > 0.0) {
+        } else if (alpha[t] >= c[t] && y[t] < 0.0) || (alpha[t] <= 0.0 && y[t] > 0.0) {
             ub = ub.min(yg);
         } else {
             lb = lb.max(yg);
@@ -270,13 +278,15 @@ fn platt(f: &[f64], positive: &[bool]) -> f64 {
 }
 
 impl Svm {
-    /// One-vs-one classification of class codes `y` (`classes` classes).
+    /// One-vs-one classification of class codes `y` (`classes` classes); a row of
+    /// class `k` has the bound `c · class_weight[k]` (libsvm's per-class `C`).
     pub fn classifier(
         x: &DMatrix<f64>,
         y: &[usize],
         classes: usize,
         kernel: Kernel,
         c: f64,
+        class_weight: &[f64],
         tol: f64,
     ) -> Self {
         let r = rows(x);
@@ -292,8 +302,9 @@ impl Svm {
                     .iter()
                     .map(|&i| if y[i] == a { 1.0 } else { -1.0 })
                     .collect();
+                let bounds: Vec<f64> = idx.iter().map(|&i| c * class_weight[y[i]]).collect();
                 let k = kernel_fn(kernel, &sub);
-                let (alpha, rho) = smo(sub.len(), &*k, &vec![-1.0; sub.len()], &ys, c, tol);
+                let (alpha, rho) = smo(sub.len(), &*k, &vec![-1.0; sub.len()], &ys, &bounds, tol);
                 decision(&sub, &alpha, &ys, rho)
             })
             .collect();
@@ -335,7 +346,7 @@ impl Svm {
         p.extend(z.iter().map(|v| epsilon - v));
         p.extend(z.iter().map(|v| epsilon + v));
         let y: Vec<f64> = (0..2 * n).map(|i| if i < n { 1.0 } else { -1.0 }).collect();
-        let (alpha, rho) = smo(2 * n, &k, &p, &y, c, tol);
+        let (alpha, rho) = smo(2 * n, &k, &p, &y, &vec![c; 2 * n], tol);
         // Fold the 2n variables back onto the n rows: coef_i = α_i - α*_i.
         let folded: Vec<f64> = (0..n).map(|i| alpha[i] - alpha[i + n]).collect();
         let mut support = Vec::new();

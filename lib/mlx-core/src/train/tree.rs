@@ -274,10 +274,48 @@ pub struct Forest {
     pub trees: Vec<Tree>,
 }
 
-/// Fits `n_trees` trees, each on a bootstrap sample when `bootstrap`.
+/// Class weights of a classification tree or forest (scikit-learn's `class_weight`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weights {
+    /// Every row weighs 1 (and regression).
+    None,
+    /// A weight per class code.
+    Classes(Vec<f64>),
+    /// Balanced within each tree's bootstrap sample: `n / (classes present · count)`
+    /// with the sample's multiplicities.
+    BalancedSubsample,
+}
+
+/// Multiplies each row's weight (its multiplicity in the sample) by its class weight.
+pub fn weigh(w: &mut [f64], y: Labels, weights: &Weights) {
+    let Labels::Classes(codes, k) = y else { return };
+    let class = match weights {
+        Weights::None => return,
+        Weights::Classes(c) => c.clone(),
+        Weights::BalancedSubsample => {
+            let mut counts = vec![0.0; k];
+            for (i, &c) in codes.iter().enumerate() {
+                counts[c] += w[i];
+            }
+            let total: f64 = counts.iter().sum();
+            let present = counts.iter().filter(|&&c| c > 0.0).count().max(1) as f64;
+            counts
+                .iter()
+                .map(|&c| if c > 0.0 { total / (present * c) } else { 1.0 })
+                .collect()
+        }
+    };
+    for (wi, &c) in w.iter_mut().zip(codes) {
+        *wi *= class[c];
+    }
+}
+
+/// A forest of `n_trees` trees, each grown (in parallel) on a bootstrap sample (or all
+/// rows) with the class weights, seeded per tree from `seed`.
 pub fn fit_forest(
     x: &DMatrix<f64>,
     y: Labels,
+    weights: &Weights,
     n_trees: usize,
     bootstrap: bool,
     limits: Limits,
@@ -297,6 +335,7 @@ pub fn fit_forest(
                     w[rng.random_range(0..n)] += 1.0;
                 }
             }
+            weigh(&mut w, y, weights);
             fit_tree(x, y, &w, limits, rng.random())
         })
         .collect();
@@ -369,7 +408,17 @@ mod tests {
     fn forests_are_deterministic_per_seed() {
         let x = DMatrix::from_fn(60, 3, |i, j| ((i * 7 + j * 13) % 17) as f64);
         let y: Vec<usize> = (0..60).map(|i| usize::from((i * 7) % 17 > 8)).collect();
-        let fit = |seed| fit_forest(&x, Labels::Classes(&y, 2), 10, true, limits(2), seed);
+        let fit = |seed| {
+            fit_forest(
+                &x,
+                Labels::Classes(&y, 2),
+                &Weights::None,
+                10,
+                true,
+                limits(2),
+                seed,
+            )
+        };
         assert_eq!(fit(1), fit(1));
         assert_ne!(fit(1), fit(2));
     }

@@ -17,11 +17,17 @@ use crate::error::{Error, Result};
 use mlx_contracts::config::ModelType;
 use mlx_contracts::train::Trial;
 
+/// Whether a parameter's value is a range to sample: a map, except `class_weight`'s,
+/// which maps classes to weights.
+pub fn is_range(name: &str, v: &ParamValue) -> bool {
+    matches!(v, ParamValue::Map(_)) && name != "class_weight"
+}
+
 /// Whether a candidate declares a search (any list or range parameter).
 pub fn is_search(params: &BTreeMap<String, ParamValue>) -> bool {
     params
-        .values()
-        .any(|v| matches!(v, ParamValue::List(_) | ParamValue::Map(_)))
+        .iter()
+        .any(|(k, v)| matches!(v, ParamValue::List(_)) || is_range(k, v))
 }
 
 fn range(name: &str, m: &BTreeMap<String, ParamValue>) -> Result<(f64, f64, bool, bool)> {
@@ -65,7 +71,7 @@ pub fn trials(
                     ParamValue::List(_) => {
                         return Err(Error::Usage(format!("`{k}` lists no values to try")))
                     }
-                    ParamValue::Map(_) => {
+                    v if is_range(k, v) => {
                         return Err(Error::Usage(format!(
                             "grid search needs a list of values for `{k}`, not a range; use \
                              `training.tuning.method: random` for ranges"
@@ -97,7 +103,7 @@ pub fn trials(
                                 ParamValue::List(l) if !l.is_empty() => {
                                     l[rng.random_range(0..l.len())].clone()
                                 }
-                                ParamValue::Map(m) => {
+                                ParamValue::Map(m) if is_range(k, v) => {
                                     let (lo, hi, log, int) = range(k, m)?;
                                     let u: f64 = rng.random();
                                     let x = if log {
@@ -220,7 +226,7 @@ pub fn search(
     model_type: ModelType,
     sets: Vec<BTreeMap<String, ParamValue>>,
     x: &DMatrix<f64>,
-    classes: Option<(&[usize], usize)>,
+    classes: Option<(&[usize], &[String])>,
     values: Option<&[f64]>,
     folds: &[(Vec<usize>, Vec<usize>)],
     scoring: Scoring,
@@ -288,6 +294,15 @@ pub fn kfold(n: usize, k: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_weight_map_is_not_a_range() {
+        let weights = ParamValue::Map([("yes".to_string(), ParamValue::Int(5))].into());
+        let fixed: BTreeMap<String, ParamValue> = [("class_weight".to_string(), weights)].into();
+        assert!(!is_search(&fixed));
+        let range = ParamValue::Map([("low".to_string(), ParamValue::Int(1))].into());
+        assert!(is_search(&[("C".to_string(), range)].into()));
+    }
 
     #[test]
     fn a_grid_is_every_combination() {

@@ -14,6 +14,7 @@ use nalgebra::DMatrix;
 use xgb::parameters::BoosterParameters;
 use xgb::{Booster, DMatrix as XMatrix};
 
+use super::model::Rows;
 use crate::error::{Error, Result};
 
 fn err(e: xgb::XGBError) -> Error {
@@ -47,20 +48,28 @@ fn text(v: &ParamValue) -> String {
     }
 }
 
-fn base_score(y: &[f32], classes: usize) -> String {
-    let n = y.len().max(1) as f64;
+/// XGBoost's own estimate of the base score: the (weighted) mean target, or for several
+/// classes the centred log (weighted) class shares.
+fn base_score(y: &[f32], weights: Option<&[f32]>, classes: usize) -> String {
+    let w = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
+    let total: f64 = (0..y.len()).map(w).sum::<f64>().max(f64::MIN_POSITIVE);
     if classes > 2 {
         let mut counts = vec![0f64; classes];
-        for &c in y {
-            counts[c as usize] += 1.0;
+        for (i, &c) in y.iter().enumerate() {
+            counts[c as usize] += w(i);
         }
         // Softmax margins of the class shares, centred.
-        let logs: Vec<f64> = counts.iter().map(|c| (c / n).ln()).collect();
+        let logs: Vec<f64> = counts.iter().map(|c| (c / total).ln()).collect();
         let mean = logs.iter().sum::<f64>() / classes as f64;
         let margins: Vec<String> = logs.iter().map(|l| format!("{:e}", l - mean)).collect();
         format!("[{}]", margins.join(","))
     } else {
-        format!("{:e}", y.iter().map(|v| f64::from(*v)).sum::<f64>() / n)
+        let sum: f64 = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| f64::from(*v) * w(i))
+            .sum();
+        format!("{:e}", sum / total)
     }
 }
 
@@ -75,13 +84,16 @@ pub struct Fitted {
 /// Fits a booster. `classes` is 0 for regression.
 pub fn fit(
     params: &BTreeMap<String, ParamValue>,
-    x: &DMatrix<f64>,
-    y: &[f32],
+    train: Rows,
     classes: usize,
     validation: Option<(&DMatrix<f64>, &[f32])>,
     seed: u64,
 ) -> Result<Fitted> {
-    let dtrain = matrix(x, Some(y))?;
+    let y = train.y;
+    let mut dtrain = matrix(train.x, Some(y))?;
+    if let Some(w) = train.weights {
+        dtrain.set_weights(w).map_err(err)?;
+    }
     let dval = validation
         .map(|(vx, vy)| matrix(vx, Some(vy)))
         .transpose()?;
@@ -107,7 +119,7 @@ pub fn fit(
     // estimate of it; send that estimate instead, as XGBoost computes it: the mean
     // target (regression, binary) or the centred log class shares (multiclass).
     booster
-        .set_param("base_score", &base_score(y, classes))
+        .set_param("base_score", &base_score(y, train.weights, classes))
         .map_err(err)?;
     for (k, v) in params {
         match k.as_str() {
