@@ -1040,6 +1040,48 @@ mod pipeline {
             Some("class_0")
         );
     }
+
+    #[test]
+    fn a_packed_bundle_is_one_reproducible_file_that_loads_like_the_directory() {
+        let dir = project("diabetes", DIABETES);
+        let d = dir.path();
+        let run = &train_pipeline(d).runs[0];
+        let bdir = d.join(format!(".mlx/runs/{}/bundle", run.run_id));
+        let (a, b) = (d.join("a/model.tar"), d.join("b.tar"));
+        let sha = bundle::pack(&bdir, &a).unwrap();
+        assert_eq!(
+            bundle::pack(&bdir, &b).unwrap(),
+            sha,
+            "packing is reproducible"
+        );
+        let bytes = std::fs::read(&a).unwrap();
+        assert_eq!(bytes, std::fs::read(&b).unwrap());
+        // A plain tar, manifest first (offset 0 holds the first entry's name).
+        assert!(bytes.starts_with(b"manifest.json\0"));
+        assert_eq!(&bytes[257..262], b"ustar");
+        let (from_dir, from_file) = (Bundle::load(&bdir).unwrap(), Bundle::load(&a).unwrap());
+        assert_eq!(from_file.manifest, from_dir.manifest);
+        let raw = mlx_data::read_table(&d.join("diabetes.csv")).unwrap();
+        assert!(from_file
+            .predict(&raw)
+            .unwrap()
+            .equals(&from_dir.predict(&raw).unwrap()));
+        // A changed byte inside the archive's model file is caught.
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let at = text.find("\"intercept\": ").unwrap() + "\"intercept\": ".len();
+        let mut tampered = bytes.clone();
+        tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&b, &tampered).unwrap();
+        let err = Bundle::load(&b).unwrap_err().to_string();
+        assert!(err.contains("does not match the SHA-256"), "{err}");
+        // Something else entirely is named as such.
+        std::fs::write(&b, "not a bundle").unwrap();
+        let err = Bundle::load(&b).unwrap_err().to_string();
+        assert!(
+            err.contains("not a model bundle") || err.contains("neither"),
+            "{err}"
+        );
+    }
 }
 
 mod bad_input {

@@ -3,6 +3,11 @@
 //! `<dir>/manifest.json` ([`BundleManifest`]), `<dir>/preprocessor.json` and the model
 //! file. The manifest lists each file's SHA-256; loading checks them, so a tampered
 //! bundle is refused.
+//!
+//! The single-file form ([`pack`], for the registry and for copying a model around) is
+//! a plain tar of the same files, manifest first, with fixed timestamps, owners and
+//! modes, so the same bundle always packs to the same bytes; `tar xf` unpacks it and
+//! [`Bundle::load`] reads it as it reads a directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,10 +78,96 @@ pub fn write(
     Ok(content_hash(&manifest.files))
 }
 
+/// A bundle's files: a directory, or a packed archive read into memory.
+enum Files {
+    Dir(PathBuf),
+    Archive(PathBuf, BTreeMap<String, Vec<u8>>),
+}
+
+impl Files {
+    fn open(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Ok(Files::Dir(path.to_path_buf()));
+        }
+        let file = std::fs::File::open(path).with_path("opening", path)?;
+        let mut archive = tar::Archive::new(file);
+        let corrupt = |e: std::io::Error| {
+            Error::Usage(format!(
+                "{} is neither a bundle directory nor a packed bundle (a tar): {e}",
+                path.display()
+            ))
+        };
+        let mut files = BTreeMap::new();
+        for entry in archive.entries().map_err(corrupt)? {
+            let mut entry = entry.map_err(corrupt)?;
+            let name = entry
+                .path()
+                .map_err(corrupt)?
+                .to_string_lossy()
+                .into_owned();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(corrupt)?;
+            files.insert(name, bytes);
+        }
+        Ok(Files::Archive(path.to_path_buf(), files))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Files::Dir(p) | Files::Archive(p, _) => p,
+        }
+    }
+
+    /// A file's bytes; `None` when the bundle has no such file.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Files::Dir(dir) => {
+                let p = dir.join(name);
+                match std::fs::read(&p) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io(format!("reading {}", p.display()), e)),
+                }
+            }
+            Files::Archive(_, files) => Ok(files.get(name).cloned()),
+        }
+    }
+}
+
+/// Packs the bundle in `dir` (verified first) into the single file `archive`, written
+/// atomically. Returns the archive's SHA-256.
+pub fn pack(dir: &Path, archive: &Path) -> Result<String> {
+    let bundle = Bundle::load(dir)?;
+    let mut names = vec![MANIFEST.to_string()];
+    names.extend(bundle.manifest.files.keys().cloned());
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    for name in &names {
+        let p = dir.join(name);
+        let bytes = std::fs::read(&p).with_path("reading", &p)?;
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, name, bytes.as_slice())
+            .map_err(|e| Error::io(format!("packing {}", dir.display()), e))?;
+    }
+    let bytes = builder
+        .into_inner()
+        .map_err(|e| Error::io(format!("packing {}", dir.display()), e))?;
+    if let Some(parent) = archive.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_path("creating", parent)?;
+    }
+    atomic_write(archive, &bytes).with_path("writing", archive)?;
+    Ok(sha256(&bytes))
+}
+
 /// A loaded bundle: predicts on any frame with the input columns.
 #[derive(Debug, Clone)]
 pub struct Bundle {
-    /// Where it was loaded from.
+    /// Where it was loaded from (a directory or a packed archive).
     pub dir: PathBuf,
     /// Its manifest.
     pub manifest: BundleManifest,
@@ -86,61 +177,56 @@ pub struct Bundle {
     pub model: FittedModel,
 }
 
-fn read_checked(dir: &Path, name: &str, manifest: &BundleManifest) -> Result<Vec<u8>> {
-    let p = dir.join(name);
-    let bytes = std::fs::read(&p).with_path("reading", &p)?;
-    let want = manifest.files.get(name).ok_or_else(|| {
+fn read_checked(files: &Files, name: &str, manifest: &BundleManifest) -> Result<Vec<u8>> {
+    let at = files.path().display();
+    let bytes = files.read(name)?.ok_or_else(|| {
         Error::Runtime(format!(
-            "{}: the manifest does not list {name}",
-            dir.display()
+            "{at}: the bundle has no {name}, which its manifest lists; retrain, or restore \
+             it from the registry"
         ))
     })?;
+    let want = manifest
+        .files
+        .get(name)
+        .ok_or_else(|| Error::Runtime(format!("{at}: the manifest does not list {name}")))?;
     if &sha256(&bytes) != want {
         return Err(Error::Runtime(format!(
-            "{} does not match the SHA-256 in its bundle's manifest: the bundle was modified \
-             after training; retrain, or restore it from the registry",
-            p.display()
+            "{name} in {at} does not match the SHA-256 in its bundle's manifest: the bundle was \
+             modified after training; retrain, or restore it from the registry"
         )));
     }
     Ok(bytes)
 }
 
 impl Bundle {
-    /// Loads and verifies a bundle directory.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let mp = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&mp).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Usage(format!(
-                    "{} is not a model bundle (no {MANIFEST}); run `mlx-train` first",
-                    dir.display()
-                ))
-            } else {
-                Error::io(format!("reading {}", mp.display()), e)
-            }
+    /// Loads and verifies a bundle: a directory, or the single file [`pack`] writes.
+    pub fn load(path: &Path) -> Result<Self> {
+        let files = Files::open(path)?;
+        let at = path.display();
+        let text = files.read(MANIFEST)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "{at} is not a model bundle (no {MANIFEST}); run `mlx-train` first"
+            ))
         })?;
+        let text = String::from_utf8_lossy(&text);
         let manifest: BundleManifest =
             mlx_contracts::parse_versioned(&text, "model bundle", BUNDLE_VERSION).map_err(
                 |source| Error::Contract {
-                    path: mp.display().to_string(),
+                    path: format!("{at}: {MANIFEST}"),
                     source,
                 },
             )?;
-        let pre = read_checked(dir, PREPROCESSOR, &manifest)?;
-        let preprocessor: Preprocessor = serde_json::from_slice(&pre).map_err(|e| {
-            Error::Runtime(format!(
-                "{}: the preprocessor is corrupt: {e}",
-                dir.display()
-            ))
-        })?;
+        let pre = read_checked(&files, PREPROCESSOR, &manifest)?;
+        let preprocessor: Preprocessor = serde_json::from_slice(&pre)
+            .map_err(|e| Error::Runtime(format!("{at}: the preprocessor is corrupt: {e}")))?;
         let classes = manifest.classes.as_ref().map_or(0, Vec::len);
         let model = FittedModel::from_bytes(
             manifest.model_type,
             classes,
-            &read_checked(dir, &manifest.model_file, &manifest)?,
+            &read_checked(&files, &manifest.model_file, &manifest)?,
         )?;
         Ok(Self {
-            dir: dir.to_path_buf(),
+            dir: path.to_path_buf(),
             manifest,
             preprocessor,
             model,
