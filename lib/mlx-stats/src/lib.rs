@@ -9,6 +9,7 @@ pub mod chi2;
 pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
+pub mod metrics;
 pub mod sum;
 pub mod wasserstein;
 

@@ -53,9 +53,10 @@ and a model bundle (runs/<run-id>/bundle/: manifest.json, preprocessor.json, the
 file) that every later stage loads. train.json lists the runs.
 
 Families in this build: linear, ridge, lasso, elastic_net (regression) and logistic
-(binary and multinomial, L2), solved to the same optimum as scikit-learn;
+(binary and multinomial, L1 or L2), solved to the same optimum as scikit-learn;
 decision_tree, random_forest, knn and svm (classification and regression); xgboost and
-lightgbm in builds with the `xgboost` / `lightgbm` features.
+lightgbm in builds with the `xgboost` / `lightgbm` features. Classifiers take
+`class_weight: balanced` (or a map from class to weight) for imbalanced classes.
 
 Examples:
   mlx-train                       train every candidate
