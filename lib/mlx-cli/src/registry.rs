@@ -14,5 +14,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::validate::Validate,
         &mlx_core::features::Features,
         &mlx_core::train::Train,
+        &mlx_core::eval::Eval,
     ]
 }

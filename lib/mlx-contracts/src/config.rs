@@ -1208,6 +1208,36 @@ pub struct Evaluation {
     pub direction: Option<Direction>,
     /// Minimum (or maximum, for `minimize`) acceptable primary metric.
     pub threshold: Option<f64>,
+    /// Columns whose values each get their own metrics (slices), e.g. `[region, plan]`.
+    pub segments: Vec<String>,
+    /// Fairness across the groups of a protected attribute (classifiers).
+    pub fairness: Option<FairnessCheck>,
+    /// Binary classifiers: tune the decision threshold on the validation split for the
+    /// primary metric (stored in the bundle and used at serving) instead of 0.5.
+    pub tune_threshold: bool,
+    /// The season length of MASE's naive forecast (1: the previous value).
+    pub seasonal_period: Option<u32>,
+    /// Write SVG plots (ROC, precision-recall, confusion matrix, calibration,
+    /// residuals, forecast) next to each run's metrics.
+    pub plots: Option<bool>,
+}
+
+/// Fairness settings: the protected attribute and the bounds the gate enforces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessCheck {
+    /// The protected attribute's column (read from the features, whether or not the
+    /// model uses it).
+    pub protected: String,
+    /// The favourable class (default: the second class in sorted order, e.g. `1`).
+    #[serde(default)]
+    pub positive_class: Option<String>,
+    /// Largest demographic parity difference the gate accepts.
+    #[serde(default)]
+    pub max_demographic_parity_difference: Option<f64>,
+    /// Largest equal opportunity difference the gate accepts.
+    #[serde(default)]
+    pub max_equal_opportunity_difference: Option<f64>,
 }
 
 /// Metric direction.
@@ -1229,7 +1259,19 @@ pub enum Metric {
     Precision,
     Recall,
     F1Score,
+    PrecisionMacro,
+    PrecisionMicro,
+    PrecisionWeighted,
+    RecallMacro,
+    RecallMicro,
+    RecallWeighted,
+    F1Macro,
+    F1Micro,
+    F1Weighted,
     RocAuc,
+    RocAucOvr,
+    RocAucOvrWeighted,
+    AveragePrecision,
     PrAuc,
     LogLoss,
     Brier,
@@ -1244,6 +1286,8 @@ pub enum Metric {
     R2,
     Bias,
     MedianAe,
+    Huber,
+    LogCosh,
 }
 
 impl Metric {
@@ -1254,7 +1298,19 @@ impl Metric {
         Metric::Precision,
         Metric::Recall,
         Metric::F1Score,
+        Metric::PrecisionMacro,
+        Metric::PrecisionMicro,
+        Metric::PrecisionWeighted,
+        Metric::RecallMacro,
+        Metric::RecallMicro,
+        Metric::RecallWeighted,
+        Metric::F1Macro,
+        Metric::F1Micro,
+        Metric::F1Weighted,
         Metric::RocAuc,
+        Metric::RocAucOvr,
+        Metric::RocAucOvrWeighted,
+        Metric::AveragePrecision,
         Metric::PrAuc,
         Metric::LogLoss,
         Metric::Brier,
@@ -1269,6 +1325,8 @@ impl Metric {
         Metric::R2,
         Metric::Bias,
         Metric::MedianAe,
+        Metric::Huber,
+        Metric::LogCosh,
     ];
 
     /// The config spelling.
@@ -1279,7 +1337,19 @@ impl Metric {
             Metric::Precision => "precision",
             Metric::Recall => "recall",
             Metric::F1Score => "f1_score",
+            Metric::PrecisionMacro => "precision_macro",
+            Metric::PrecisionMicro => "precision_micro",
+            Metric::PrecisionWeighted => "precision_weighted",
+            Metric::RecallMacro => "recall_macro",
+            Metric::RecallMicro => "recall_micro",
+            Metric::RecallWeighted => "recall_weighted",
+            Metric::F1Macro => "f1_macro",
+            Metric::F1Micro => "f1_micro",
+            Metric::F1Weighted => "f1_weighted",
             Metric::RocAuc => "roc_auc",
+            Metric::RocAucOvr => "roc_auc_ovr",
+            Metric::RocAucOvrWeighted => "roc_auc_ovr_weighted",
+            Metric::AveragePrecision => "average_precision",
             Metric::PrAuc => "pr_auc",
             Metric::LogLoss => "log_loss",
             Metric::Brier => "brier",
@@ -1294,7 +1364,19 @@ impl Metric {
             Metric::R2 => "r2",
             Metric::Bias => "bias",
             Metric::MedianAe => "median_ae",
+            Metric::Huber => "huber",
+            Metric::LogCosh => "log_cosh",
         }
+    }
+
+    /// Whether the metric depends on the decision threshold of a binary classifier
+    /// (those a tuned threshold can optimise).
+    pub fn uses_threshold(self) -> bool {
+        use Metric::*;
+        matches!(
+            self,
+            Accuracy | BalancedAccuracy | Precision | Recall | F1Score | Mcc
+        )
     }
 
     /// Whether the metric scores class predictions (as opposed to numeric ones).
@@ -1307,7 +1389,19 @@ impl Metric {
                 | Precision
                 | Recall
                 | F1Score
+                | PrecisionMacro
+                | PrecisionMicro
+                | PrecisionWeighted
+                | RecallMacro
+                | RecallMicro
+                | RecallWeighted
+                | F1Macro
+                | F1Micro
+                | F1Weighted
                 | RocAuc
+                | RocAucOvr
+                | RocAucOvrWeighted
+                | AveragePrecision
                 | PrAuc
                 | LogLoss
                 | Brier
@@ -1324,11 +1418,12 @@ impl Metric {
     pub fn direction(self) -> Direction {
         use Metric::*;
         match self {
-            Accuracy | BalancedAccuracy | Precision | Recall | F1Score | RocAuc | PrAuc | Mcc
-            | R2 => Direction::Maximize,
-            LogLoss | Brier | Mae | Mse | Rmse | Mape | Smape | Wape | Mase | Bias | MedianAe => {
-                Direction::Minimize
-            }
+            Accuracy | BalancedAccuracy | Precision | Recall | F1Score | PrecisionMacro
+            | PrecisionMicro | PrecisionWeighted | RecallMacro | RecallMicro | RecallWeighted
+            | F1Macro | F1Micro | F1Weighted | RocAuc | RocAucOvr | RocAucOvrWeighted
+            | AveragePrecision | PrAuc | Mcc | R2 => Direction::Maximize,
+            LogLoss | Brier | Mae | Mse | Rmse | Mape | Smape | Wape | Mase | Bias | MedianAe
+            | Huber | LogCosh => Direction::Minimize,
         }
     }
 

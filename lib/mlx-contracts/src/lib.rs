@@ -6,6 +6,7 @@
 //! (a CI step, a dashboard) can depend on it without pulling in the data engine.
 
 pub mod config;
+pub mod eval;
 pub mod features;
 pub mod ingest;
 pub mod record;

@@ -41,6 +41,11 @@ pub struct BundleManifest {
     pub signature: Signature,
     /// Class labels in the order of `predict_proba` columns (classifiers only).
     pub classes: Option<Vec<String>>,
+    /// Binary classifiers: the probability of the second class at or above which the
+    /// prediction is that class (tuned on the validation split with
+    /// `evaluation.tune_threshold`); absent: the most probable class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<f64>,
     /// The target column.
     pub target: String,
     /// Hyperparameters the model was fitted with.

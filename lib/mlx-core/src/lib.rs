@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dag;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod fsutil;
 pub mod hash;

@@ -41,6 +41,8 @@ pub const CONTRACTS: &[&str] = &[
     "bundle-manifest",
     "run-record",
     "train-report",
+    "run-metrics",
+    "leaderboard",
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
@@ -58,6 +60,8 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "bundle-manifest" => schemars::schema_for!(mlx_contracts::train::BundleManifest),
         "run-record" => schemars::schema_for!(mlx_contracts::train::RunRecord),
         "train-report" => schemars::schema_for!(mlx_contracts::train::TrainReport),
+        "run-metrics" => schemars::schema_for!(mlx_contracts::eval::RunMetrics),
+        "leaderboard" => schemars::schema_for!(mlx_contracts::eval::Leaderboard),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -239,8 +239,9 @@ impl Bundle {
         matrix(&m)
     }
 
-    /// Predictions: a `prediction` column (the value, or the most probable class) and,
-    /// for classifiers, `proba_<class>` columns.
+    /// Predictions: a `prediction` column (the value; the most probable class, or for a
+    /// binary classifier with a tuned threshold the second class when its probability
+    /// reaches it) and, for classifiers, `proba_<class>` columns.
     pub fn predict(&self, df: &DataFrame) -> Result<DataFrame> {
         let out = self.model.predict(&self.matrix(df)?)?;
         let mut cols = Vec::new();
@@ -250,11 +251,20 @@ impl Bundle {
                 out.column(0).iter().copied().collect::<Vec<f64>>(),
             )),
             Some(classes) => {
+                let threshold = self
+                    .manifest
+                    .decision_threshold
+                    .filter(|_| classes.len() == 2);
                 let best: Vec<&str> = (0..out.nrows())
                     .map(|i| {
-                        let k = (0..out.ncols())
-                            .max_by(|&a, &b| out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a)))
-                            .unwrap_or(0);
+                        let k = match threshold {
+                            Some(t) => usize::from(out[(i, 1)] >= t),
+                            None => (0..out.ncols())
+                                .max_by(|&a, &b| {
+                                    out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a))
+                                })
+                                .unwrap_or(0),
+                        };
                         classes[k].as_str()
                     })
                     .collect();

@@ -93,7 +93,7 @@ impl Stage for Train {
     }
 }
 
-fn read(path: &Path) -> Result<DataFrame> {
+pub(crate) fn read(path: &Path) -> Result<DataFrame> {
     if !path.exists() {
         return Err(Error::Usage(format!(
             "{} does not exist; run `mlx-features` first",
@@ -155,7 +155,7 @@ pub fn encode_classes(c: &Column) -> Result<(Vec<String>, Vec<usize>)> {
     Ok((classes, codes))
 }
 
-fn numeric_target(c: &Column) -> Result<Vec<f64>> {
+pub(crate) fn numeric_target(c: &Column) -> Result<Vec<f64>> {
     let name = c.name().to_string();
     if !c.dtype().is_primitive_numeric() {
         return Err(Error::Usage(format!(
@@ -177,51 +177,7 @@ fn numeric_target(c: &Column) -> Result<Vec<f64>> {
     Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
-/// Validation metrics: RMSE, MAE and R² for values; accuracy and log loss for classes.
-fn validation_metrics(
-    model: &FittedModel,
-    x: &DMatrix<f64>,
-    values: Option<&[f64]>,
-    codes: Option<&[usize]>,
-) -> Result<BTreeMap<String, f64>> {
-    let mut m = BTreeMap::new();
-    if x.nrows() == 0 {
-        return Ok(m);
-    }
-    let out = model.predict(x)?;
-    let n = x.nrows() as f64;
-    if let Some(y) = values {
-        let mean = y.iter().sum::<f64>() / n;
-        let (mut se, mut ae, mut ss) = (0.0, 0.0, 0.0);
-        for (i, t) in y.iter().enumerate() {
-            let d = out[(i, 0)] - t;
-            se += d * d;
-            ae += d.abs();
-            ss += (t - mean) * (t - mean);
-        }
-        m.insert("rmse".into(), (se / n).sqrt());
-        m.insert("mae".into(), ae / n);
-        if ss > 0.0 {
-            m.insert("r2".into(), 1.0 - se / ss);
-        }
-    }
-    if let Some(y) = codes {
-        let (mut correct, mut loss) = (0.0, 0.0);
-        for (i, &t) in y.iter().enumerate() {
-            let best = (0..out.ncols())
-                .max_by(|&a, &b| out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a)))
-                .unwrap_or(0);
-            correct += f64::from(u8::from(best == t));
-            let p = if t < out.ncols() { out[(i, t)] } else { 0.0 };
-            loss -= p.clamp(1e-15, 1.0 - 1e-15).ln();
-        }
-        m.insert("accuracy".into(), correct / n);
-        m.insert("log_loss".into(), loss / n);
-    }
-    Ok(m)
-}
-
-fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
+pub(crate) fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
     let mask: BooleanChunked = set.iter().map(|s| Some(s == Some(which))).collect();
     df.filter(&mask).map_err(|e| Error::Runtime(e.to_string()))
 }
@@ -230,6 +186,43 @@ fn candidate_name(spec: &ModelSpec) -> String {
     spec.name
         .clone()
         .unwrap_or_else(|| spec.model_type.as_str().to_string())
+}
+
+/// With `evaluation.tune_threshold`, a binary classifier's decision threshold: the one
+/// that scores best on the validation rows for the primary metric.
+fn decision_threshold(
+    cfg: &Config,
+    model: &FittedModel,
+    x_val: &DMatrix<f64>,
+    val_codes: Option<&[usize]>,
+) -> Result<Option<f64>> {
+    if !cfg.evaluation.tune_threshold {
+        return Ok(None);
+    }
+    let metric = crate::eval::primary_metric(cfg).0;
+    if !metric.uses_threshold() {
+        return Err(Error::Usage(format!(
+            "`evaluation.tune_threshold` tunes for the primary metric, and `{}` does not \
+             depend on the threshold; make `evaluation.primary_metric` one of accuracy, \
+             balanced_accuracy, precision, recall, f1_score or mcc",
+            metric.as_str()
+        )));
+    }
+    let Some(codes) = val_codes.filter(|c| !c.is_empty()) else {
+        return Err(Error::Usage(
+            "`evaluation.tune_threshold` needs validation rows; set `split.validation` above 0"
+                .into(),
+        ));
+    };
+    let out = model.predict(x_val)?;
+    if out.ncols() != 2 {
+        return Err(Error::Usage(format!(
+            "`evaluation.tune_threshold` is for two classes, and the target has {}",
+            out.ncols()
+        )));
+    }
+    let p1: Vec<f64> = out.column(1).iter().copied().collect();
+    Ok(crate::eval::scores::tune_threshold(metric, codes, &p1))
 }
 
 /// The whole stage.
@@ -395,11 +388,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         }
         _ => (std::borrow::Cow::Borrowed(&x_val), val_codes.clone()),
     };
-    let scoring = tune::Scoring::new(
-        cfg.evaluation.primary_metric,
-        cfg.evaluation.direction,
-        classification,
-    );
+    let scoring = tune::Scoring::new(cfg);
 
     // Every candidate, in parallel; the bar counts fitted models and search trials.
     let steps: u64 = cfg
@@ -504,6 +493,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     outputs: outputs.clone(),
                 },
                 classes: classes.clone(),
+                decision_threshold: None,
                 target: target.clone(),
                 params: params.clone(),
                 dataset_sha256: dataset_sha256.clone(),
@@ -512,16 +502,26 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 trained_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 files: BTreeMap::new(),
             };
+            manifest.decision_threshold =
+                decision_threshold(cfg, &fit.model, &x_val_known, known_val_codes.as_deref())
+                    .map_err(named)?;
             let run_dir = workdir.join(format!("runs/{run_id}"));
             let bundle_dir = run_dir.join("bundle");
             let bundle_sha256 = bundle::write(&bundle_dir, &mut manifest, &pre, &fit.model)?;
-            let validation = validation_metrics(
-                &fit.model,
-                &x_val,
-                val_values.as_deref(),
-                val_codes.as_deref(),
-            )
-            .map_err(named)?;
+            // Every metric mlx-eval computes, on the validation rows (none without them).
+            let validation = match (&val_codes, &val_values) {
+                (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
+                (_, Some(v)) => Some(Target::Values(v)),
+                _ => None,
+            }
+            .filter(|_| x_val.nrows() > 0)
+            .map(|y| {
+                crate::eval::scores::of_model(&fit.model, &x_val, &y, manifest.decision_threshold)
+            })
+            .transpose()
+            .map_err(named)?
+            .map(|s| s.metrics)
+            .unwrap_or_default();
             let record = RunRecord {
                 schema_version: RUN_RECORD_VERSION,
                 run_id: run_id.clone(),

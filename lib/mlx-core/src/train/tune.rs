@@ -128,83 +128,31 @@ pub fn trials(
     }
 }
 
-/// How trials are compared.
+/// How trials are compared: the primary metric (any that applies, as mlx-eval computes
+/// it) and its direction.
 #[derive(Debug, Clone, Copy)]
 pub struct Scoring {
-    /// The metric (accuracy, log_loss, rmse, mae, mse or r2).
+    /// The metric.
     pub metric: Metric,
     /// Whether higher is better.
     pub direction: Direction,
 }
 
 impl Scoring {
-    /// The primary metric when mlx-train can compute it, else accuracy / RMSE.
-    pub fn new(
-        primary: Option<Metric>,
-        direction: Option<Direction>,
-        classification: bool,
-    ) -> Self {
-        let supported = |m: Metric| {
-            if classification {
-                matches!(m, Metric::Accuracy | Metric::LogLoss)
-            } else {
-                matches!(m, Metric::Rmse | Metric::Mae | Metric::Mse | Metric::R2)
-            }
-        };
-        let metric = primary
-            .filter(|m| supported(*m))
-            .unwrap_or(if classification {
-                Metric::Accuracy
-            } else {
-                Metric::Rmse
-            });
-        Self {
-            metric,
-            direction: direction
-                .filter(|_| primary == Some(metric))
-                .unwrap_or(metric.direction()),
-        }
+    /// The config's primary metric (accuracy or RMSE by default).
+    pub fn new(cfg: &mlx_contracts::Config) -> Self {
+        let (metric, direction) = crate::eval::primary_metric(cfg);
+        Self { metric, direction }
     }
 
-    /// The score of `model` on `x` against `y`.
+    /// The score of `model` on `x` against `y` (NaN where the metric is undefined on
+    /// these rows, which never wins).
     pub fn score(&self, model: &FittedModel, x: &DMatrix<f64>, y: &Target) -> Result<f64> {
-        let out = model.predict(x)?;
-        let n = x.nrows().max(1) as f64;
-        Ok(match (self.metric, y) {
-            (Metric::Accuracy, Target::Classes(c, _)) => {
-                let hits = c
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, t)| {
-                        (0..out.ncols())
-                            .max_by(|&a, &b| out[(*i, a)].total_cmp(&out[(*i, b)]).then(b.cmp(&a)))
-                            == Some(**t)
-                    })
-                    .count();
-                hits as f64 / n
-            }
-            (Metric::LogLoss, Target::Classes(c, _)) => {
-                c.iter()
-                    .enumerate()
-                    .map(|(i, &t)| -out[(i, t)].clamp(1e-15, 1.0 - 1e-15).ln())
-                    .sum::<f64>()
-                    / n
-            }
-            (m, Target::Values(v)) => {
-                let err: Vec<f64> = v.iter().enumerate().map(|(i, t)| out[(i, 0)] - t).collect();
-                match m {
-                    Metric::Mae => err.iter().map(|e| e.abs()).sum::<f64>() / n,
-                    Metric::Mse => err.iter().map(|e| e * e).sum::<f64>() / n,
-                    Metric::R2 => {
-                        let mean = v.iter().sum::<f64>() / n;
-                        let ss: f64 = v.iter().map(|t| (t - mean) * (t - mean)).sum();
-                        1.0 - err.iter().map(|e| e * e).sum::<f64>() / ss
-                    }
-                    _ => (err.iter().map(|e| e * e).sum::<f64>() / n).sqrt(),
-                }
-            }
-            _ => f64::NAN,
-        })
+        let s = crate::eval::scores::of_model(model, x, y, None)?;
+        Ok(s.metrics
+            .get(self.metric.as_str())
+            .copied()
+            .unwrap_or(f64::NAN))
     }
 
     fn better(&self, a: f64, b: f64) -> bool {

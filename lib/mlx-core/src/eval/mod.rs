@@ -1,0 +1,777 @@
+//! `mlx-eval`: every candidate scored on the same held-out rows, ranked by the primary
+//! metric into `leaderboard.json`, with slices, fairness, plots and a markdown report;
+//! and `mlx-eval score`, which scores any predictions file without a config.
+
+pub mod plots;
+pub mod report;
+pub mod scores;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgMatches, Command};
+use mlx_contracts::config::{Config, Direction, Metric, ProblemType};
+use mlx_contracts::eval::{
+    Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice,
+    LEADERBOARD_VERSION, RUN_METRICS_VERSION,
+};
+use mlx_contracts::train::{RunRecord, TrainReport};
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+use crate::features;
+use crate::fsutil::atomic_write;
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::train::bundle::Bundle;
+use crate::train::{self, encode_classes};
+
+use scores::Classified;
+
+/// The stage.
+pub struct Eval;
+
+/// The leaderboard's file name in the work directory.
+pub const LEADERBOARD_FILE: &str = "leaderboard.json";
+/// The markdown report's path in the work directory.
+pub const REPORT_FILE: &str = "reports/eval.md";
+
+const SECTIONS: &[&str] = &[
+    "data",
+    "features",
+    "split",
+    "pipeline",
+    "models",
+    "training",
+    "evaluation",
+];
+
+const LONG_ABOUT: &str = "\
+Scores every run of train.json on the same held-out rows (the split's test rows, or its
+validation rows when it has no test rows), writes each run's metrics, slices, fairness
+and plots to runs/<run-id>/metrics.json and runs/<run-id>/plots/*.svg, ranks the runs by
+`evaluation.primary_metric` into leaderboard.json, and writes a markdown report with
+mermaid charts (reports/eval.md).
+
+Metrics are scikit-learn's definitions (and sktime's sMAPE and MASE): accuracy,
+balanced_accuracy, precision/recall/f1 (binary, macro, micro, weighted), roc_auc
+(one-vs-rest for several classes), average_precision, log_loss, brier, mcc, the confusion
+matrix; mse, rmse, mae, median_ae, mape, smape, wape, bias, r2, huber, log_cosh, and mase
+for time series.
+
+Examples:
+  mlx-eval                                   score every run of train.json
+  mlx-eval --json | jq '.details.entries[0]'  the best candidate
+  mlx-eval score --predictions preds.csv --task classification --y-true label
+  mlx-eval score --predictions preds.parquet --task regression --json | jq .metrics.rmse
+
+Exit codes: 0 scored, 2 a config or input problem, 3 I/O.";
+
+impl Stage for Eval {
+    fn name(&self) -> &'static str {
+        "eval"
+    }
+    fn about(&self) -> &'static str {
+        "Score every candidate on the held-out rows, rank them, and plot"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        SECTIONS
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![
+            ctx.workdir.record_path("train"),
+            ctx.workdir.join(features::FEATURES_FILE),
+            ctx.workdir.join(features::SPLIT_FILE),
+        ]
+    }
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![
+            ctx.workdir.join(LEADERBOARD_FILE),
+            ctx.workdir.join(REPORT_FILE),
+        ]
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd.subcommand(score_command())
+    }
+    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+        evaluate(&ctx.config.config, &ctx.workdir)
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
+        _workdir: &crate::workdir::Workdir,
+    ) -> Option<Result<Standalone>> {
+        let (name, sub) = args.subcommand()?;
+        (name == "score").then(|| score_file(sub))
+    }
+}
+
+/// The metric that ranks candidates: `evaluation.primary_metric`, else accuracy or
+/// RMSE, with its direction.
+pub fn primary_metric(cfg: &Config) -> (Metric, Direction) {
+    let m = cfg
+        .evaluation
+        .primary_metric
+        .unwrap_or(if train::is_classification(cfg) {
+            Metric::Accuracy
+        } else {
+            Metric::Rmse
+        });
+    (m, cfg.evaluation.direction.unwrap_or(m.direction()))
+}
+
+/// Held-out rows and the training rows' target (for MASE).
+struct HeldOut {
+    set: &'static str,
+    rows: DataFrame,
+    train_target: Option<Vec<f64>>,
+}
+
+fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
+    let df = train::read(&workdir.join(features::FEATURES_FILE))?;
+    let split = train::read(&workdir.join(features::SPLIT_FILE))?;
+    if split.height() != df.height() {
+        return Err(Error::Usage(format!(
+            "{} and {} disagree on the number of rows; run `mlx-features` again",
+            features::FEATURES_FILE,
+            features::SPLIT_FILE
+        )));
+    }
+    let set = split
+        .column("set")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+    let (name, rows) = match train::rows(&df, &set, "test")? {
+        t if t.height() > 0 => ("test", t),
+        _ => ("validation", train::rows(&df, &set, "validation")?),
+    };
+    if rows.height() == 0 {
+        return Err(Error::Usage(
+            "the split has no test or validation rows to score; set `split.test` (or \
+             `split.validation`) above 0"
+                .into(),
+        ));
+    }
+    let train_target = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
+        let t = train::rows(&df, &set, "train")?;
+        let target = cfg.data.target.clone().unwrap_or_default();
+        Some(train::numeric_target(t.column(&target).map_err(|_| {
+            Error::Usage(format!(
+                "the target `{target}` is not a column of the features"
+            ))
+        })?)?)
+    } else {
+        None
+    };
+    Ok(HeldOut {
+        set: name,
+        rows,
+        train_target,
+    })
+}
+
+/// The truth of a classifier's rows as codes into `classes`, extended by any class the
+/// model never saw (its probabilities are 0).
+fn class_truth(col: &Column, model_classes: &[String]) -> Result<(Vec<usize>, Vec<String>)> {
+    let (seen, codes) = encode_classes(col)?;
+    let mut classes = model_classes.to_vec();
+    let map: Vec<usize> = seen
+        .iter()
+        .map(|c| match classes.iter().position(|m| m == c) {
+            Some(i) => i,
+            None => {
+                classes.push(c.clone());
+                classes.len() - 1
+            }
+        })
+        .collect();
+    Ok((codes.into_iter().map(|c| map[c]).collect(), classes))
+}
+
+/// Predictions of one run on the held-out rows.
+enum Predicted {
+    Classes {
+        truth: Vec<usize>,
+        proba: Vec<f64>,
+        classes: Vec<String>,
+        threshold: Option<f64>,
+    },
+    Values {
+        truth: Vec<f64>,
+        pred: Vec<f64>,
+    },
+}
+
+impl Predicted {
+    fn of(bundle: &Bundle, rows: &DataFrame) -> Result<Self> {
+        let target = &bundle.manifest.target;
+        let col = rows.column(target).map_err(|_| {
+            Error::Usage(format!(
+                "the target `{target}` is not a column of the held-out rows"
+            ))
+        })?;
+        let out = bundle.model.predict(&bundle.matrix(rows)?)?;
+        Ok(match &bundle.manifest.classes {
+            Some(model_classes) => {
+                let (truth, classes) = class_truth(col, model_classes)?;
+                let k = classes.len();
+                let mut proba = vec![0.0; truth.len() * k];
+                for i in 0..truth.len() {
+                    for c in 0..out.ncols() {
+                        proba[i * k + c] = out[(i, c)];
+                    }
+                }
+                Predicted::Classes {
+                    truth,
+                    proba,
+                    classes,
+                    threshold: bundle.manifest.decision_threshold,
+                }
+            }
+            None => Predicted::Values {
+                truth: train::numeric_target(col)?,
+                pred: out.column(0).iter().copied().collect(),
+            },
+        })
+    }
+
+    /// Scores of the rows `keep` (all when `None`).
+    fn scores(&self, keep: Option<&[usize]>, history: Option<(&[f64], usize)>) -> Scores {
+        let pick =
+            |n: usize| -> Vec<usize> { keep.map_or_else(|| (0..n).collect(), <[usize]>::to_vec) };
+        match self {
+            Predicted::Classes {
+                truth,
+                proba,
+                classes,
+                threshold,
+            } => {
+                let k = classes.len();
+                let rows = pick(truth.len());
+                let t: Vec<usize> = rows.iter().map(|&i| truth[i]).collect();
+                let p: Vec<f64> = rows
+                    .iter()
+                    .flat_map(|&i| proba[i * k..(i + 1) * k].iter().copied())
+                    .collect();
+                scores::classification(&Classified {
+                    truth: &t,
+                    proba: &p,
+                    classes,
+                    threshold: *threshold,
+                })
+            }
+            Predicted::Values { truth, pred } => {
+                let rows = pick(truth.len());
+                let t: Vec<f64> = rows.iter().map(|&i| truth[i]).collect();
+                let p: Vec<f64> = rows.iter().map(|&i| pred[i]).collect();
+                scores::regression(&t, &p, history)
+            }
+        }
+    }
+}
+
+/// Row indices per value (as text) of a column.
+fn groups(rows: &DataFrame, column: &str) -> Result<BTreeMap<String, Vec<usize>>> {
+    let col = rows.column(column).map_err(|_| {
+        Error::Usage(format!(
+            "`{column}` (evaluation.segments / evaluation.fairness) is not a column of the \
+             features; name a column of features/features.parquet"
+        ))
+    })?;
+    let text = col
+        .cast(&DataType::String)
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let text = text.str().map_err(|e| Error::Runtime(e.to_string()))?;
+    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, v) in text.iter().enumerate() {
+        out.entry(v.unwrap_or("null").to_string())
+            .or_default()
+            .push(i);
+    }
+    Ok(out)
+}
+
+/// Selection rate, TPR, FPR and error rate per group of the protected attribute.
+fn fairness(
+    p: &Predicted,
+    rows: &DataFrame,
+    check: &mlx_contracts::config::FairnessCheck,
+) -> Result<Option<Fairness>> {
+    let Predicted::Classes {
+        truth,
+        proba,
+        classes,
+        threshold,
+    } = p
+    else {
+        return Ok(None);
+    };
+    let positive = match &check.positive_class {
+        Some(c) => classes.iter().position(|x| x == c).ok_or_else(|| {
+            Error::Usage(format!(
+                "`evaluation.fairness.positive_class` is `{c}`, which is not a class; the \
+                 classes are: {}",
+                classes.join(", ")
+            ))
+        })?,
+        None if classes.len() == 2 => 1,
+        None => {
+            return Err(Error::Usage(format!(
+                "`evaluation.fairness` needs `positive_class` when there are more than two \
+                 classes ({})",
+                classes.join(", ")
+            )))
+        }
+    };
+    let pred = Classified {
+        truth,
+        proba,
+        classes,
+        threshold: *threshold,
+    }
+    .predicted();
+    let mut out = Vec::new();
+    for (value, idx) in groups(rows, &check.protected)? {
+        let n = idx.len() as f64;
+        let count = |f: &dyn Fn(usize) -> bool| idx.iter().filter(|&&i| f(i)).count() as f64;
+        let actual_pos = count(&|i| truth[i] == positive);
+        let actual_neg = n - actual_pos;
+        let tp = count(&|i| truth[i] == positive && pred[i] == positive);
+        let fp = count(&|i| truth[i] != positive && pred[i] == positive);
+        out.push(GroupRates {
+            value,
+            rows: idx.len() as u64,
+            selection_rate: count(&|i| pred[i] == positive) / n,
+            true_positive_rate: (actual_pos > 0.0).then(|| tp / actual_pos),
+            false_positive_rate: (actual_neg > 0.0).then(|| fp / actual_neg),
+            error_rate: count(&|i| pred[i] != truth[i]) / n,
+        });
+    }
+    let spread = |v: Vec<f64>| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        if v.is_empty() {
+            0.0
+        } else {
+            hi - lo
+        }
+    };
+    Ok(Some(Fairness {
+        column: check.protected.clone(),
+        positive_class: classes[positive].clone(),
+        demographic_parity_difference: spread(out.iter().map(|g| g.selection_rate).collect()),
+        equal_opportunity_difference: spread(
+            out.iter().filter_map(|g| g.true_positive_rate).collect(),
+        ),
+        groups: out,
+    }))
+}
+
+/// Scores one run and writes its metrics and plots.
+fn evaluate_run(
+    cfg: &Config,
+    workdir: &crate::workdir::Workdir,
+    run: &RunRecord,
+    held: &HeldOut,
+) -> Result<(RunMetrics, Vec<PathBuf>)> {
+    let bundle = Bundle::load(&workdir.join(&run.bundle))?;
+    let p = Predicted::of(&bundle, &held.rows)?;
+    let sp = cfg.evaluation.seasonal_period.unwrap_or(1) as usize;
+    let history = held.train_target.as_deref().map(|t| (t, sp));
+    let scores = p.scores(None, history);
+    let mut slices = Vec::new();
+    for column in &cfg.evaluation.segments {
+        for (value, idx) in groups(&held.rows, column)? {
+            slices.push(Slice {
+                column: column.clone(),
+                value,
+                scores: p.scores(Some(&idx), None),
+            });
+        }
+    }
+    let fairness = match &cfg.evaluation.fairness {
+        Some(check) => fairness(&p, &held.rows, check)?,
+        None => None,
+    };
+    let run_dir = workdir.join(format!("runs/{}", run.run_id));
+    let mut written = Vec::new();
+    let mut plot_files = Vec::new();
+    if cfg.evaluation.plots.unwrap_or(true) {
+        let plots = match &p {
+            Predicted::Classes {
+                truth,
+                proba,
+                classes,
+                ..
+            } => plots::classification(&run.name, truth, proba, classes, &scores),
+            Predicted::Values { truth, pred } => plots::regression(&run.name, truth, pred),
+        };
+        for (name, svg) in plots {
+            let rel = format!("runs/{}/plots/{name}.svg", run.run_id);
+            let path = workdir.join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_path("creating", parent)?;
+            }
+            atomic_write(&path, svg.as_bytes()).with_path("writing", &path)?;
+            written.push(path);
+            plot_files.push(rel);
+        }
+    }
+    let metrics = RunMetrics {
+        schema_version: RUN_METRICS_VERSION,
+        run_id: run.run_id.clone(),
+        name: run.name.clone(),
+        model_type: run.model_type,
+        set: held.set.to_string(),
+        scores,
+        threshold: bundle.manifest.decision_threshold,
+        folds: BTreeMap::new(),
+        slices,
+        fairness,
+        plots: plot_files,
+    };
+    let path = run_dir.join("metrics.json");
+    write_json(&path, &metrics)?;
+    written.push(path);
+    Ok((metrics, written))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_path("creating", parent)?;
+    }
+    let mut json = serde_json::to_vec_pretty(value).unwrap_or_default();
+    json.push(b'\n');
+    atomic_write(path, &json).with_path("writing", path)
+}
+
+/// Ranks runs by the primary metric (undefined values last, config order on ties).
+pub fn rank(runs: &[RunMetrics], metric: Metric, direction: Direction, set: &str) -> Leaderboard {
+    let mut entries: Vec<LeaderboardEntry> = runs
+        .iter()
+        .map(|r| LeaderboardEntry {
+            rank: 0,
+            run_id: r.run_id.clone(),
+            name: r.name.clone(),
+            model_type: r.model_type,
+            primary: r.scores.metrics.get(metric.as_str()).copied(),
+            metrics: r.scores.metrics.clone(),
+        })
+        .collect();
+    let key = |e: &LeaderboardEntry| match (e.primary, direction) {
+        (None, _) => f64::INFINITY,
+        (Some(v), Direction::Maximize) => -v,
+        (Some(v), Direction::Minimize) => v,
+    };
+    entries.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.rank = i as u32 + 1;
+    }
+    Leaderboard {
+        schema_version: LEADERBOARD_VERSION,
+        primary_metric: metric,
+        direction,
+        set: set.to_string(),
+        entries,
+    }
+}
+
+/// The whole stage.
+pub fn evaluate(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome> {
+    let record = workdir.read_record("train")?.ok_or_else(|| {
+        Error::Usage("there is no train.json in the work directory; run `mlx-train` first".into())
+    })?;
+    let report: TrainReport = serde_json::from_value(record.details).map_err(|e| {
+        Error::Runtime(format!(
+            "train.json's details are not a training report ({e}); run `mlx-train` again"
+        ))
+    })?;
+    if report.runs.is_empty() {
+        return Err(Error::Usage(
+            "train.json lists no runs; run `mlx-train` first".into(),
+        ));
+    }
+    let held = held_out(cfg, workdir)?;
+    let (metric, direction) = primary_metric(cfg);
+    let bar = crate::progress::count_bar(report.runs.len() as u64, "evaluating");
+    let results: Vec<Result<(RunMetrics, Vec<PathBuf>)>> = report
+        .runs
+        .par_iter()
+        .map(|run| {
+            let r = evaluate_run(cfg, workdir, run, &held).map_err(|e| match e {
+                Error::Usage(m) => Error::Usage(format!("run `{}`: {m}", run.name)),
+                Error::Runtime(m) => Error::Runtime(format!("run `{}`: {m}", run.name)),
+                other => other,
+            });
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut runs = Vec::new();
+    let mut written = Vec::new();
+    for r in results {
+        let (m, files) = r?;
+        runs.push(m);
+        written.extend(files);
+    }
+    let board = rank(&runs, metric, direction, held.set);
+    let lb = workdir.join(LEADERBOARD_FILE);
+    write_json(&lb, &board)?;
+    let md = report::markdown(&board, &runs, cfg);
+    let rp = workdir.join(REPORT_FILE);
+    if let Some(parent) = rp.parent() {
+        std::fs::create_dir_all(parent).with_path("creating", parent)?;
+    }
+    atomic_write(&rp, md.as_bytes()).with_path("writing", &rp)?;
+
+    let best = &board.entries[0];
+    let shown = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.4}"));
+    let status = if best.primary.is_none() {
+        Status::Warned
+    } else {
+        Status::Passed
+    };
+    let mut o = Outcome::with_status(
+        status,
+        format!(
+            "{} run{} scored on {} {} rows; best: {} ({} {})",
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
+            held.rows.height(),
+            held.set,
+            best.name,
+            metric.as_str(),
+            shown(best.primary)
+        ),
+    );
+    o.outputs_kv.insert("best_run".into(), best.run_id.clone());
+    o.outputs_kv
+        .insert(metric.as_str().to_string(), shown(best.primary));
+    o.extra_outputs = written;
+    o.details = serde_json::to_value(&board).unwrap_or_default();
+    o.report_md = Some(md);
+    Ok(o)
+}
+
+fn score_command() -> Command {
+    Command::new("score")
+        .about("Score a predictions file (CSV or Parquet) without a config or work directory")
+        .after_help(
+            "Classification reads the predicted labels from --y-pred and, for the metrics that \
+need scores (roc_auc, average_precision, log_loss, brier), the probabilities from --y-score: one \
+column (two classes: the probability of the second class in sorted order), or one column per \
+class in sorted class order; without --y-score the file's proba_<class> columns (what mlx \
+bundles predict) are used when present.
+
+Examples:
+  mlx-eval score --predictions preds.csv --task classification --y-true label --y-pred predicted
+  mlx-eval score --predictions preds.parquet --task classification --y-score p1 --json
+  mlx-eval score --predictions out.csv --task regression --json | jq .metrics.rmse
+  mlx-eval score --predictions fc.csv --task forecast --history train.csv --season 7
+
+Exit codes: 0 scored, 2 a missing column or bad flag, 3 an unreadable file.",
+        )
+        .arg(
+            Arg::new("predictions")
+                .long("predictions")
+                .value_name("FILE")
+                .required(true)
+                .help("CSV or Parquet file with the truth and the predictions"),
+        )
+        .arg(
+            Arg::new("task")
+                .long("task")
+                .value_parser(["classification", "regression", "forecast"])
+                .required(true)
+                .help("What the predictions are"),
+        )
+        .arg(
+            Arg::new("y-true")
+                .long("y-true")
+                .value_name("COL")
+                .default_value("y_true")
+                .help("Column with the actual values"),
+        )
+        .arg(
+            Arg::new("y-pred")
+                .long("y-pred")
+                .value_name("COL")
+                .default_value("y_pred")
+                .help("Column with the predicted labels or values"),
+        )
+        .arg(
+            Arg::new("y-score")
+                .long("y-score")
+                .value_name("COLS")
+                .value_delimiter(',')
+                .help("Probability column(s) of a classifier"),
+        )
+        .arg(
+            Arg::new("history")
+                .long("history")
+                .value_name("FILE")
+                .help("Forecast: the training series (its --y-true column), for MASE"),
+        )
+        .arg(
+            Arg::new("season")
+                .long("season")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32).range(1..))
+                .default_value("1")
+                .help("Forecast: MASE's season length"),
+        )
+}
+
+fn column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column> {
+    df.column(name).map_err(|_| {
+        Error::Usage(format!(
+            "{} has no column `{name}`; its columns are: {}",
+            path.display(),
+            df.get_column_names()
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+fn floats(c: &Column, path: &Path) -> Result<Vec<f64>> {
+    if !c.dtype().is_primitive_numeric() {
+        return Err(Error::Usage(format!(
+            "column `{}` of {} is not numeric ({})",
+            c.name(),
+            path.display(),
+            c.dtype()
+        )));
+    }
+    let v: Vec<Option<f64>> = c
+        .cast(&DataType::Float64)
+        .and_then(|s| s.f64().map(|ca| ca.iter().collect()))
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    v.into_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.ok_or_else(|| {
+                Error::Usage(format!(
+                    "column `{}` of {} is missing a value at row {}",
+                    c.name(),
+                    path.display(),
+                    i + 1
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `mlx-eval score`.
+fn score_file(args: &ArgMatches) -> Result<Standalone> {
+    let get = |k: &str| args.get_one::<String>(k).cloned().unwrap_or_default();
+    let path = PathBuf::from(get("predictions"));
+    if !path.exists() {
+        return Err(Error::Usage(format!("{} does not exist", path.display())));
+    }
+    let df = mlx_data::read_table(&path)?;
+    let truth = column(&df, &get("y-true"), &path)?;
+    let scores = match get("task").as_str() {
+        "classification" => {
+            let (classes, codes) = encode_classes(truth)?;
+            let score_cols: Vec<String> = match args.get_many::<String>("y-score") {
+                Some(c) => c.cloned().collect(),
+                None => {
+                    let auto: Vec<String> = classes.iter().map(|c| format!("proba_{c}")).collect();
+                    if auto.iter().all(|c| df.column(c).is_ok()) {
+                        auto
+                    } else {
+                        Vec::new()
+                    }
+                }
+            };
+            let k = classes.len();
+            if score_cols.is_empty() {
+                let pred_col = column(&df, &get("y-pred"), &path)?;
+                let pred_text = pred_col
+                    .cast(&DataType::String)
+                    .map_err(|e| Error::Runtime(e.to_string()))?;
+                let mut all = classes.clone();
+                let pred: Vec<usize> = pred_text
+                    .str()
+                    .map_err(|e| Error::Runtime(e.to_string()))?
+                    .iter()
+                    .map(|v| {
+                        let v = v.unwrap_or("null").to_string();
+                        match all.iter().position(|c| *c == v) {
+                            Some(i) => i,
+                            None => {
+                                all.push(v);
+                                all.len() - 1
+                            }
+                        }
+                    })
+                    .collect();
+                scores::from_labels(&codes, &pred, &all)
+            } else {
+                let cols: Vec<Vec<f64>> = score_cols
+                    .iter()
+                    .map(|c| floats(column(&df, c, &path)?, &path))
+                    .collect::<Result<_>>()?;
+                let proba: Vec<f64> = match cols.len() {
+                    1 if k == 2 => cols[0].iter().flat_map(|p| [1.0 - p, *p]).collect(),
+                    n if n == k => (0..codes.len())
+                        .flat_map(|i| cols.iter().map(move |c| c[i]))
+                        .collect(),
+                    n => {
+                        return Err(Error::Usage(format!(
+                            "--y-score names {n} column(s), but the truth has {k} classes ({}); \
+                             give one probability column per class in that order (or one for \
+                             two classes)",
+                            classes.join(", ")
+                        )))
+                    }
+                };
+                scores::classification(&Classified {
+                    truth: &codes,
+                    proba: &proba,
+                    classes: &classes,
+                    threshold: None,
+                })
+            }
+        }
+        task => {
+            let t = floats(truth, &path)?;
+            let p = floats(column(&df, &get("y-pred"), &path)?, &path)?;
+            let history = match (task, args.get_one::<String>("history")) {
+                ("forecast", Some(h)) => {
+                    let hp = PathBuf::from(h);
+                    if !hp.exists() {
+                        return Err(Error::Usage(format!("{} does not exist", hp.display())));
+                    }
+                    let hdf = mlx_data::read_table(&hp)?;
+                    Some(floats(column(&hdf, &get("y-true"), &hp)?, &hp)?)
+                }
+                _ => None,
+            };
+            let sp = args.get_one::<u32>("season").copied().unwrap_or(1) as usize;
+            let mut s = scores::regression(&t, &p, history.as_deref().map(|h| (h, sp)));
+            if task == "forecast" && history.is_none() {
+                s.undefined
+                    .insert("mase".into(), "no --history (the training series)".into());
+            }
+            s
+        }
+    };
+    Ok(Standalone {
+        status: Status::Passed,
+        human: report::metrics_table(&scores),
+        json: serde_json::to_value(&scores).unwrap_or_default(),
+    })
+}
