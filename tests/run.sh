@@ -32,6 +32,8 @@ XGBOOST_LIB_DIR="$(bash scripts/xgboost.sh)"
 CMAKE="$(bash scripts/lightgbm.sh)"
 export XGBOOST_LIB_DIR CMAKE
 cargo build -q --workspace --features mlx-train/xgboost,mlx-train/lightgbm
-cargo test -p mlx-train --features xgboost,lightgbm -- xgboost lightgbm 2>&1 | tee -a "$log"
+for package in mlx-train mlx-shap; do
+  cargo test -p "$package" --features xgboost,lightgbm -- xgboost lightgbm 2>&1 | tee -a "$log"
+done
 # One closing line over every test binary (cargo prints one result per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

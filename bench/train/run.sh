@@ -56,7 +56,7 @@ data:
   target: $target
 features:
   exclude: [$other]
-split: { strategy: random, train: 0.8, validation: 0.2, test: 0.0, seed: 7 }
+split: { strategy: random, train: 0.8, validation: 0.1, test: 0.1, seed: 7 }
 training: { seed: 42 }
 YAML
   if [[ ! -f "$dir/.mlx/features/split.parquet" ]]; then

@@ -357,3 +357,30 @@ fn bad_input_is_named() {
         .code(2)
         .stderr(predicate::str::contains("run `mlx-train` first"));
 }
+
+#[test]
+fn a_cross_validated_split_reports_each_metric_over_its_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(
+        root().join("tests/fixtures/train/wine.csv"),
+        d.join("wine.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("mlx.yaml"),
+        "data:\n  sources: [{ name: w, uri: wine.csv }]\n  target: target\npipeline:\n  problem_type: classification\n  model_type: logistic\nfeatures:\n  transforms: [{ kind: scale, strategy: zscore }]\nsplit: { strategy: stratified_kfold, folds: 4, test: 0.2 }\n",
+    )
+    .unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "eval"])
+        .assert()
+        .success();
+    let w = d.join(".mlx");
+    let board: Leaderboard = read(&w.join("leaderboard.json"));
+    let m: RunMetrics = read(&w.join(format!("runs/{}/metrics.json", board.entries[0].run_id)));
+    let acc = m.folds["accuracy"];
+    assert!(acc.min <= acc.mean && acc.mean <= acc.max, "{acc:?}");
+    assert!(acc.mean > 0.85 && acc.std >= 0.0, "{acc:?}");
+    assert!(m.folds.contains_key("log_loss") && m.folds.contains_key("f1_macro"));
+}

@@ -15,5 +15,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::features::Features,
         &mlx_core::train::Train,
         &mlx_core::eval::Eval,
+        &mlx_core::shap::Shap,
     ]
 }

@@ -1466,6 +1466,36 @@ pub struct Explain {
     pub background_samples: u32,
     /// Number of features shown in plots and reports.
     pub top_k: u32,
+    /// Permutation SHAP: antithetic permutation pairs per row.
+    pub permutations: u32,
+    /// The explained row the waterfall and force plots show (index among the rows
+    /// explained).
+    pub plot_row: u32,
+    /// When a change of importance profile against the production model counts as a
+    /// SHAP shift.
+    pub shift: ShapShiftPolicy,
+}
+
+/// Thresholds of a SHAP shift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapShiftPolicy {
+    /// Flag when the Spearman correlation of the importances falls below this.
+    pub min_spearman: f64,
+    /// Flag when the L1 distance of the normalised importances exceeds this (0 to 2).
+    pub max_l1: f64,
+    /// Flag when one of the baseline's top this-many features leaves the top `top_k`.
+    pub top_features: u32,
+}
+
+impl Default for ShapShiftPolicy {
+    fn default() -> Self {
+        Self {
+            min_spearman: 0.8,
+            max_l1: 0.3,
+            top_features: 3,
+        }
+    }
 }
 
 impl Default for Explain {
@@ -1476,6 +1506,9 @@ impl Default for Explain {
             max_samples: 1000,
             background_samples: 100,
             top_k: 10,
+            permutations: 10,
+            plot_row: 0,
+            shift: ShapShiftPolicy::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod features;
 pub mod ingest;
 pub mod record;
+pub mod shap;
 pub mod train;
 pub mod validate;
 pub mod version;

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod init;
 pub mod pipeline;
 pub mod progress;
+pub mod shap;
 pub mod stage;
 pub mod train;
 pub mod validate;

@@ -43,6 +43,7 @@ pub const CONTRACTS: &[&str] = &[
     "train-report",
     "run-metrics",
     "leaderboard",
+    "shap-report",
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
@@ -62,6 +63,7 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "train-report" => schemars::schema_for!(mlx_contracts::train::TrainReport),
         "run-metrics" => schemars::schema_for!(mlx_contracts::eval::RunMetrics),
         "leaderboard" => schemars::schema_for!(mlx_contracts::eval::Leaderboard),
+        "shap-report" => schemars::schema_for!(mlx_contracts::shap::ShapReport),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

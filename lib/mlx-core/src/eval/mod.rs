@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, Direction, Metric, ProblemType};
 use mlx_contracts::eval::{
-    Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice,
+    Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice, Spread,
     LEADERBOARD_VERSION, RUN_METRICS_VERSION,
 };
 use mlx_contracts::train::{RunRecord, TrainReport};
@@ -25,7 +25,9 @@ use crate::features;
 use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
+use crate::train::model::{self, Target};
 use crate::train::{self, encode_classes};
+use nalgebra::DMatrix;
 
 use scores::Classified;
 
@@ -125,11 +127,14 @@ pub fn primary_metric(cfg: &Config) -> (Metric, Direction) {
     (m, cfg.evaluation.direction.unwrap_or(m.direction()))
 }
 
-/// Held-out rows and the training rows' target (for MASE).
+/// Held-out rows, the training rows (and the training target for MASE), and the
+/// split's own folds over the training rows.
 struct HeldOut {
     set: &'static str,
     rows: DataFrame,
+    train: DataFrame,
     train_target: Option<Vec<f64>>,
+    folds: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
 fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
@@ -157,21 +162,25 @@ fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> 
                 .into(),
         ));
     }
+    let train = train::rows(&df, &set, "train")?;
     let train_target = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
-        let t = train::rows(&df, &set, "train")?;
         let target = cfg.data.target.clone().unwrap_or_default();
-        Some(train::numeric_target(t.column(&target).map_err(|_| {
-            Error::Usage(format!(
-                "the target `{target}` is not a column of the features"
-            ))
-        })?)?)
+        Some(train::numeric_target(train.column(&target).map_err(
+            |_| {
+                Error::Usage(format!(
+                    "the target `{target}` is not a column of the features"
+                ))
+            },
+        )?)?)
     } else {
         None
     };
     Ok(HeldOut {
         set: name,
         rows,
+        train,
         train_target,
+        folds: train::split_folds(&split, &set)?,
     })
 }
 
@@ -273,6 +282,100 @@ impl Predicted {
             }
         }
     }
+}
+
+/// With a cross-validated or backtested split, every metric over its folds: the run's
+/// model refitted on each fold's training rows (with the run's parameters and the
+/// bundle's preprocessing) and scored on the fold's validation rows.
+fn fold_spread(
+    bundle: &Bundle,
+    run: &RunRecord,
+    held: &HeldOut,
+    seed: u64,
+) -> Result<BTreeMap<String, Spread>> {
+    if held.folds.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let x = bundle.matrix(&held.train)?;
+    let target = held.train.column(&bundle.manifest.target).map_err(|_| {
+        Error::Usage(format!(
+            "the target `{}` is not a column of the training rows",
+            bundle.manifest.target
+        ))
+    })?;
+    let (classes, codes, values) = match &bundle.manifest.classes {
+        Some(model_classes) => {
+            let (codes, classes) = class_truth(target, model_classes)?;
+            (classes, codes, Vec::new())
+        }
+        None => (Vec::new(), Vec::new(), train::numeric_target(target)?),
+    };
+    let pick = |rows: &[usize]| DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)]);
+    let per_fold: Vec<BTreeMap<String, f64>> = held
+        .folds
+        .par_iter()
+        .map(|(tr, va)| {
+            let (ct, cv): (Vec<usize>, Vec<usize>) = if classes.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    tr.iter().map(|&i| codes[i]).collect(),
+                    va.iter().map(|&i| codes[i]).collect(),
+                )
+            };
+            let (vt, vv): (Vec<f64>, Vec<f64>) = if classes.is_empty() {
+                (
+                    tr.iter().map(|&i| values[i]).collect(),
+                    va.iter().map(|&i| values[i]).collect(),
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let (yt, yv) = if classes.is_empty() {
+                (Target::Values(&vt), Target::Values(&vv))
+            } else {
+                (
+                    Target::Classes(&ct, &classes),
+                    Target::Classes(&cv, &classes),
+                )
+            };
+            let fit = model::fit(run.model_type, &run.params, &pick(tr), yt, None, seed)?;
+            Ok(scores::of_model(
+                &fit.model,
+                &pick(va),
+                &yv,
+                bundle.manifest.decision_threshold,
+            )?
+            .metrics)
+        })
+        .collect::<Result<_>>()?;
+    let mut out = BTreeMap::new();
+    for name in per_fold[0].keys() {
+        let v: Vec<f64> = per_fold
+            .iter()
+            .filter_map(|m| m.get(name).copied())
+            .collect();
+        if v.len() != per_fold.len() {
+            continue;
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let std = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        out.insert(
+            name.clone(),
+            Spread {
+                mean,
+                std,
+                min: v.iter().copied().fold(f64::INFINITY, f64::min),
+                max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Row indices per value (as text) of a column.
@@ -433,7 +536,7 @@ fn evaluate_run(
         set: held.set.to_string(),
         scores,
         threshold: bundle.manifest.decision_threshold,
-        folds: BTreeMap::new(),
+        folds: fold_spread(&bundle, run, held, cfg.training.seed)?,
         slices,
         fairness,
         plots: plot_files,

@@ -179,7 +179,7 @@ impl Stage for Features {
     }
 }
 
-fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_path("creating", dir)?;
     }

@@ -235,8 +235,14 @@ impl Bundle {
 
     /// The model matrix of a frame, through the fitted preprocessing.
     pub fn matrix(&self, df: &DataFrame) -> Result<DMatrix<f64>> {
+        Ok(self.matrix_named(df)?.0)
+    }
+
+    /// The model matrix and its column names (the model's features).
+    pub fn matrix_named(&self, df: &DataFrame) -> Result<(DMatrix<f64>, Vec<String>)> {
         let (m, _) = transform::transform(&self.preprocessor, df)?;
-        matrix(&m)
+        let names = m.get_column_names().iter().map(|c| c.to_string()).collect();
+        Ok((matrix(&m)?, names))
     }
 
     /// Predictions: a `prediction` column (the value; the most probable class, or for a

@@ -62,23 +62,33 @@ fn regression(w: DVector<f64>, xm: &DVector<f64>, ym: f64) -> LinearModel {
 }
 
 /// Ordinary least squares (the minimum-norm solution when columns are collinear).
+///
+/// A thin QR of the centred matrix first (`X = QR`), then the minimum-norm solution of
+/// the small `R w = Qᵀy` by SVD: the same solution as an SVD of `X` (scikit-learn's
+/// `lstsq`), without forming `X`'s singular vectors.
 pub fn ols(x: &DMatrix<f64>, y: &[f64]) -> Result<LinearModel> {
-    let (xc, yc, xm, ym) = centred(x, y);
-    let svd = xc.svd(true, true);
-    let w = svd
-        .solve(&yc, 1e-12)
-        .map_err(|e| Error::Runtime(format!("least squares failed: {e}")))?;
+    let (xc, mut yc, xm, ym) = centred(x, y);
+    let p = xc.ncols();
+    let w = if xc.nrows() > p {
+        let qr = xc.qr();
+        qr.q_tr_mul(&mut yc);
+        let r = qr.r();
+        r.svd(true, true).solve(&yc.rows(0, p).into_owned(), 1e-12)
+    } else {
+        xc.svd(true, true).solve(&yc, 1e-12)
+    }
+    .map_err(|e| Error::Runtime(format!("least squares failed: {e}")))?;
     Ok(regression(w, &xm, ym))
 }
 
 /// Ridge regression.
 pub fn ridge(x: &DMatrix<f64>, y: &[f64], alpha: f64) -> Result<LinearModel> {
     let (xc, yc, xm, ym) = centred(x, y);
-    let mut a = xc.transpose() * &xc;
+    let mut a = xc.tr_mul(&xc);
     for j in 0..a.ncols() {
         a[(j, j)] += alpha;
     }
-    let b = xc.transpose() * yc;
+    let b = xc.tr_mul(&yc);
     let w = match a.clone().cholesky() {
         Some(ch) => ch.solve(&b),
         // alpha = 0 and collinear columns: fall back to least squares.
@@ -132,7 +142,7 @@ pub fn elastic_net(
         }
         if w_max == 0.0 || d_w_max / w_max < 1e-4 || sweeps == max_iter {
             // The duality gap, as scikit-learn computes it.
-            let xtr = xc.transpose() * &r - l2 * &w;
+            let xtr = xc.tr_mul(&r) - l2 * &w;
             let dual_norm = xtr.amax();
             let r_norm2 = r.norm_squared();
             let w_norm2 = w.norm_squared();
@@ -251,7 +261,7 @@ pub fn logistic(
                     sw[i] * (prob[(i, r)] - target)
                 }),
             );
-            let g = a.transpose() * resid * c;
+            let g = a.tr_mul(&resid) * c;
             grad.rows_mut(r * d, d).copy_from(&g);
             for s in r..rows {
                 // H_rs = C Aᵀ diag(p_r (δ_rs - p_s)) A
@@ -262,11 +272,13 @@ pub fn logistic(
                         sw[i] * if r == s { pr * (1.0 - pr) } else { -pr * ps }
                     }),
                 );
+                // Aᵀ diag(w) A, scaling A's columns (contiguous) rather than its rows.
+                let scaled = wts * c;
                 let mut wa = a.clone();
-                for (i, mut row) in wa.row_iter_mut().enumerate() {
-                    row *= wts[i] * c;
+                for mut col in wa.column_iter_mut() {
+                    col.component_mul_assign(&scaled);
                 }
-                let block = a.transpose() * wa;
+                let block = a.tr_mul(&wa);
                 hess.view_mut((r * d, s * d), (d, d)).copy_from(&block);
                 if s != r {
                     hess.view_mut((s * d, r * d), (d, d))

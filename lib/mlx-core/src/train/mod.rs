@@ -177,6 +177,40 @@ pub(crate) fn numeric_target(c: &Column) -> Result<Vec<f64>> {
     Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
+/// The split's own folds (`fold_<k>` columns) over the training rows: per fold, the
+/// positions among the training rows that train and that validate.
+pub(crate) fn split_folds(
+    split: &DataFrame,
+    set: &StringChunked,
+) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+    let train_rows: Vec<usize> = set
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| *s == Some("train"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut folds = Vec::new();
+    for name in split.get_column_names() {
+        if !name.starts_with("fold_") {
+            continue;
+        }
+        let col = split
+            .column(name.as_str())
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+        let (mut tr, mut va) = (Vec::new(), Vec::new());
+        for (pos, &row) in train_rows.iter().enumerate() {
+            match col.get(row) {
+                Some("train") => tr.push(pos),
+                Some("validation") => va.push(pos),
+                _ => {}
+            }
+        }
+        folds.push((tr, va));
+    }
+    Ok(folds)
+}
+
 pub(crate) fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
     let mask: BooleanChunked = set.iter().map(|s| Some(s == Some(which))).collect();
     df.filter(&mask).map_err(|e| Error::Runtime(e.to_string()))
@@ -345,31 +379,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
 
     // Cross-validation folds for hyperparameter search: the split's own folds over the
     // training rows, or shuffled k-fold.
-    let train_rows: Vec<usize> = set
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| *s == Some("train"))
-        .map(|(i, _)| i)
-        .collect();
-    let mut folds: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
-    for name in split.get_column_names() {
-        if !name.starts_with("fold_") {
-            continue;
-        }
-        let col = split
-            .column(name.as_str())
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
-        let (mut tr, mut va) = (Vec::new(), Vec::new());
-        for (pos, &row) in train_rows.iter().enumerate() {
-            match col.get(row) {
-                Some("train") => tr.push(pos),
-                Some("validation") => va.push(pos),
-                _ => {}
-            }
-        }
-        folds.push((tr, va));
-    }
+    let mut folds = split_folds(&split, &set)?;
     if folds.is_empty() {
         folds = tune::kfold(x_train.nrows(), cfg.split.folds.max(2) as usize, seed);
     }

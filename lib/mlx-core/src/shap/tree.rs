@@ -1,0 +1,589 @@
+//! TreeSHAP: the exact path-dependent algorithm of Lundberg et al. (2018, "Consistent
+//! individualized feature attribution for tree ensembles", Algorithm 2), polynomial in
+//! the tree's depth, over one tree representation that mlx's own forests, XGBoost's
+//! JSON models and LightGBM's text models are read into.
+//!
+//! The expectation at a split follows the training cover (mlx: weighted samples,
+//! XGBoost: the sum of hessians, LightGBM: the data count), which is what makes the
+//! values equal XGBoost's `pred_contribs` and LightGBM's `pred_contrib`.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::train::tree::Forest;
+
+/// Which side a value equal to the threshold goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `x <= threshold` goes left (mlx, LightGBM).
+    LessEqual,
+    /// `x < threshold` goes left (XGBoost).
+    Less,
+}
+
+/// How LightGBM treats a missing value at a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// NaN goes the default way.
+    Nan,
+    /// NaN is read as 0 (LightGBM's missing type "None").
+    AsZero,
+    /// 0 and NaN go the default way (LightGBM's missing type "Zero").
+    Zero,
+}
+
+/// One tree, as TreeSHAP reads it. A leaf has `left == -1`.
+#[derive(Debug, Clone)]
+pub struct ShapTree {
+    /// Left child per node (-1 for a leaf).
+    pub left: Vec<i32>,
+    /// Right child per node.
+    pub right: Vec<i32>,
+    /// Split feature per node.
+    pub feature: Vec<usize>,
+    /// Split threshold per node.
+    pub threshold: Vec<f64>,
+    /// Whether a missing value goes left.
+    pub default_left: Vec<bool>,
+    /// Missing-value handling per node.
+    pub missing: Vec<Missing>,
+    /// Training cover per node.
+    pub cover: Vec<f64>,
+    /// Per node, `outputs` values (read at leaves).
+    pub value: Vec<f64>,
+    /// Values per leaf.
+    pub outputs: usize,
+    /// The first output the values add to (a multiclass booster's class).
+    pub offset: usize,
+    /// The comparison at splits.
+    pub rule: Rule,
+}
+
+#[derive(Clone, Copy, Default)]
+struct PathElement {
+    feature: i64,
+    zero: f64,
+    one: f64,
+    weight: f64,
+}
+
+impl ShapTree {
+    fn is_leaf(&self, n: usize) -> bool {
+        self.left[n] < 0
+    }
+
+    /// The child a row goes to at internal node `n`.
+    fn next(&self, n: usize, row: &[f64]) -> usize {
+        let mut x = row[self.feature[n]];
+        let default = if self.default_left[n] {
+            self.left[n]
+        } else {
+            self.right[n]
+        };
+        match self.missing[n] {
+            Missing::Nan if x.is_nan() => return default as usize,
+            Missing::Zero if x.is_nan() || x.abs() <= 1e-35 => return default as usize,
+            Missing::AsZero if x.is_nan() => x = 0.0,
+            _ => {}
+        }
+        let left = match self.rule {
+            Rule::LessEqual => x <= self.threshold[n],
+            // XGBoost compares in single precision.
+            Rule::Less => (x as f32) < (self.threshold[n] as f32),
+        };
+        (if left { self.left[n] } else { self.right[n] }) as usize
+    }
+
+    /// The leaf a row reaches.
+    pub fn leaf(&self, row: &[f64]) -> usize {
+        let mut n = 0;
+        while !self.is_leaf(n) {
+            n = self.next(n, row);
+        }
+        n
+    }
+
+    /// The tree's expected output (cover-weighted mean of its leaves), per output.
+    pub fn expected(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.outputs];
+        let root = self.cover[0];
+        for n in 0..self.left.len() {
+            if self.is_leaf(n) && root > 0.0 {
+                for (o, v) in out.iter_mut().enumerate() {
+                    *v += self.value[n * self.outputs + o] * self.cover[n] / root;
+                }
+            }
+        }
+        out
+    }
+
+    /// The deepest path's length (root 0).
+    pub fn depth(&self) -> usize {
+        fn go(t: &ShapTree, n: usize) -> usize {
+            if t.is_leaf(n) {
+                0
+            } else {
+                1 + go(t, t.left[n] as usize).max(go(t, t.right[n] as usize))
+            }
+        }
+        go(self, 0)
+    }
+
+    /// Adds the tree's SHAP values for `row` to `phi` (`features × total outputs`,
+    /// row-major by feature: `phi[f * total + o]`). `buf` must hold
+    /// [`scratch_len`]`(depth)` elements.
+    fn shap(&self, row: &[f64], phi: &mut [f64], total: usize, buf: &mut [PathElement]) {
+        self.recurse(row, phi, total, buf, 0, 0, 0, 1.0, 1.0, -1);
+    }
+
+    /// One node of Algorithm 2. The parent's path is `buf[parent..=parent + depth]`;
+    /// this node's path is written right after it.
+    #[allow(clippy::too_many_arguments)]
+    fn recurse(
+        &self,
+        row: &[f64],
+        phi: &mut [f64],
+        total: usize,
+        buf: &mut [PathElement],
+        parent: usize,
+        depth: usize,
+        node: usize,
+        zero: f64,
+        one: f64,
+        feature: i64,
+    ) {
+        let me = parent + depth + 1;
+        buf.copy_within(parent..parent + depth + 1, me);
+        let path = &mut buf[me..me + depth + 2];
+        extend(path, depth, zero, one, feature);
+        if self.is_leaf(node) {
+            for i in 1..=depth {
+                let e = path[i];
+                let scale = unwound_sum(path, depth, i) * (e.one - e.zero);
+                let f = e.feature as usize;
+                let values = &self.value[node * self.outputs..(node + 1) * self.outputs];
+                for (o, v) in values.iter().enumerate() {
+                    phi[f * total + self.offset + o] += scale * v;
+                }
+            }
+            return;
+        }
+        let hot = self.next(node, row);
+        let cold = if hot == self.left[node] as usize {
+            self.right[node] as usize
+        } else {
+            self.left[node] as usize
+        };
+        let split = self.feature[node] as i64;
+        let (mut in_zero, mut in_one) = (1.0, 1.0);
+        let mut depth = depth;
+        if let Some(k) = (1..=depth).find(|&k| path[k].feature == split) {
+            in_zero = path[k].zero;
+            in_one = path[k].one;
+            unwind(path, depth, k);
+            depth -= 1;
+        }
+        let cover = self.cover[node];
+        let share = |c: usize| {
+            if cover > 0.0 {
+                self.cover[c] / cover
+            } else {
+                0.0
+            }
+        };
+        let (hot_zero, cold_zero) = (share(hot) * in_zero, share(cold) * in_zero);
+        self.recurse(
+            row,
+            phi,
+            total,
+            buf,
+            me,
+            depth + 1,
+            hot,
+            hot_zero,
+            in_one,
+            split,
+        );
+        self.recurse(
+            row,
+            phi,
+            total,
+            buf,
+            me,
+            depth + 1,
+            cold,
+            cold_zero,
+            0.0,
+            split,
+        );
+    }
+}
+
+/// Scratch elements TreeSHAP needs for a tree of this depth.
+fn scratch_len(depth: usize) -> usize {
+    (depth + 2) * (depth + 3) / 2 + depth + 2
+}
+
+/// Adds a split to the path (`path[l]` becomes the new element), updating the weights
+/// of every subset size.
+fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i64) {
+    path[l] = PathElement {
+        feature,
+        zero,
+        one,
+        weight: if l == 0 { 1.0 } else { 0.0 },
+    };
+    let n = (l + 1) as f64;
+    for i in (0..l).rev() {
+        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / n;
+        path[i].weight = zero * path[i].weight * (l - i) as f64 / n;
+    }
+}
+
+/// Removes element `i` from a path of `l + 1` elements, undoing its `extend`.
+fn unwind(path: &mut [PathElement], l: usize, i: usize) {
+    let (one, zero) = (path[i].one, path[i].zero);
+    let n = (l + 1) as f64;
+    let mut next = path[l].weight;
+    for j in (0..l).rev() {
+        if one != 0.0 {
+            let tmp = path[j].weight;
+            path[j].weight = next * n / ((j + 1) as f64 * one);
+            next = tmp - path[j].weight * zero * (l - j) as f64 / n;
+        } else {
+            path[j].weight = path[j].weight * n / (zero * (l - j) as f64);
+        }
+    }
+    for j in i..l {
+        path[j].feature = path[j + 1].feature;
+        path[j].zero = path[j + 1].zero;
+        path[j].one = path[j + 1].one;
+    }
+}
+
+/// The total weight of the path with element `i` unwound, without changing it.
+fn unwound_sum(path: &[PathElement], l: usize, i: usize) -> f64 {
+    let (one, zero) = (path[i].one, path[i].zero);
+    let n = (l + 1) as f64;
+    let mut next = path[l].weight;
+    let mut total = 0.0;
+    for j in (0..l).rev() {
+        if one != 0.0 {
+            let tmp = next * n / ((j + 1) as f64 * one);
+            total += tmp;
+            next = path[j].weight - tmp * zero * (l - j) as f64 / n;
+        } else if zero != 0.0 {
+            total += path[j].weight / zero / ((l - j) as f64 / n);
+        }
+    }
+    total
+}
+
+/// A tree ensemble in TreeSHAP's terms: its trees, how many outputs they add up to,
+/// and the constant every prediction starts from (per output).
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    /// The trees.
+    pub trees: Vec<ShapTree>,
+    /// Outputs (classes of a multiclass model, else 1 ... or the class count of a
+    /// forest's probabilities).
+    pub outputs: usize,
+    /// Added to every row's output before the trees' (a booster's base margin).
+    pub base: Vec<f64>,
+}
+
+impl Ensemble {
+    /// The expected output per output: the base plus every tree's expected value.
+    pub fn expected(&self) -> Vec<f64> {
+        let mut e = self.base.clone();
+        for t in &self.trees {
+            for (o, v) in t.expected().into_iter().enumerate() {
+                e[t.offset + o] += v;
+            }
+        }
+        e
+    }
+
+    /// The raw output (margin) of a row: the base plus each tree's leaf value.
+    pub fn output(&self, row: &[f64]) -> Vec<f64> {
+        let mut out = self.base.clone();
+        for t in &self.trees {
+            let leaf = t.leaf(row);
+            for o in 0..t.outputs {
+                out[t.offset + o] += t.value[leaf * t.outputs + o];
+            }
+        }
+        out
+    }
+
+    /// SHAP values of one row: `features × outputs`, row-major by feature.
+    pub fn shap(&self, row: &[f64], features: usize) -> Vec<f64> {
+        let depth = self.trees.iter().map(ShapTree::depth).max().unwrap_or(0);
+        let mut buf = vec![PathElement::default(); scratch_len(depth)];
+        let mut phi = vec![0.0; features * self.outputs];
+        for t in &self.trees {
+            t.shap(row, &mut phi, self.outputs, &mut buf);
+        }
+        phi
+    }
+}
+
+/// mlx's own forest: the mean of its trees (class proportions, or values).
+pub fn from_forest(f: &Forest) -> Ensemble {
+    let n = f.trees.len().max(1) as f64;
+    let outputs = f.trees.first().map_or(1, |t| t.outputs);
+    let trees = f
+        .trees
+        .iter()
+        .map(|t| ShapTree {
+            left: t.left.clone(),
+            right: t.right.clone(),
+            feature: t.feature.iter().map(|&f| f.max(0) as usize).collect(),
+            threshold: t.threshold.clone(),
+            default_left: vec![false; t.left.len()],
+            missing: vec![Missing::Nan; t.left.len()],
+            cover: t.cover.clone(),
+            value: t.value.iter().map(|v| v / n).collect(),
+            outputs: t.outputs,
+            offset: 0,
+            rule: Rule::LessEqual,
+        })
+        .collect();
+    Ensemble {
+        trees,
+        outputs,
+        base: vec![0.0; outputs],
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!(
+        "the {what} model file cannot be read for SHAP: {detail}"
+    ))
+}
+
+fn floats(v: &Value, key: &str, what: &str) -> Result<Vec<f64>> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| corrupt(what, format!("no `{key}`")))?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .or_else(|| x.as_bool().map(f64::from))
+                .ok_or_else(|| corrupt(what, format!("`{key}` holds {x}")))
+        })
+        .collect()
+}
+
+/// XGBoost's link from a base score to a margin, by objective.
+fn xgboost_margin(objective: &str, base: f64) -> f64 {
+    match objective {
+        "binary:logistic" | "reg:logistic" => (base / (1.0 - base)).ln(),
+        "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" => base.ln(),
+        _ => base,
+    }
+}
+
+/// An XGBoost JSON model (gbtree). `classes`: 0 for regression.
+pub fn from_xgboost(json: &[u8], classes: usize) -> Result<Ensemble> {
+    let what = "XGBoost";
+    let v: Value = serde_json::from_slice(json).map_err(|e| corrupt(what, e))?;
+    let learner = &v["learner"];
+    let objective = learner["objective"]["name"].as_str().unwrap_or("");
+    let booster = &learner["gradient_booster"];
+    if booster["name"].as_str() != Some("gbtree") {
+        return Err(Error::Usage(format!(
+            "TreeSHAP reads gbtree boosters; this model is `{}`",
+            booster["name"].as_str().unwrap_or("?")
+        )));
+    }
+    let outputs = if classes > 2 { classes } else { 1 };
+    // The base score: a number, or (XGBoost 3) a bracketed list per output.
+    let text = learner["learner_model_param"]["base_score"]
+        .as_str()
+        .unwrap_or("0.5");
+    let parts: Vec<f64> = text
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| corrupt(what, format!("base_score `{text}`: {e}")))?;
+    let base: Vec<f64> = (0..outputs)
+        .map(|o| xgboost_margin(objective, *parts.get(o).or(parts.first()).unwrap_or(&0.5)))
+        .collect();
+    let model = &booster["model"];
+    let info: Vec<usize> = floats(model, "tree_info", what)?
+        .into_iter()
+        .map(|c| c as usize)
+        .collect();
+    let trees = model["trees"]
+        .as_array()
+        .ok_or_else(|| corrupt(what, "no trees"))?
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let ints = |k: &str| -> Result<Vec<i32>> {
+                Ok(floats(t, k, what)?.into_iter().map(|x| x as i32).collect())
+            };
+            if t["split_type"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x.as_i64() == Some(1)))
+            {
+                return Err(Error::Usage(
+                    "TreeSHAP in mlx reads numeric splits; this XGBoost model has categorical \
+                     ones"
+                        .into(),
+                ));
+            }
+            let left = ints("left_children")?;
+            let split = floats(t, "split_conditions", what)?;
+            Ok(ShapTree {
+                right: ints("right_children")?,
+                feature: ints("split_indices")?
+                    .into_iter()
+                    .map(|f| f.max(0) as usize)
+                    .collect(),
+                default_left: ints("default_left")?.into_iter().map(|d| d != 0).collect(),
+                missing: vec![Missing::Nan; left.len()],
+                cover: floats(t, "sum_hessian", what)?,
+                // A leaf's value is its split condition.
+                value: split.clone(),
+                threshold: split,
+                left,
+                outputs: 1,
+                offset: info.get(i).copied().unwrap_or(0).min(outputs - 1),
+                rule: Rule::Less,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Ensemble {
+        trees,
+        outputs,
+        base,
+    })
+}
+
+/// A LightGBM text model. `classes`: 0 for regression.
+pub fn from_lightgbm(text: &[u8], classes: usize) -> Result<Ensemble> {
+    let what = "LightGBM";
+    let text = String::from_utf8_lossy(text);
+    let outputs = if classes > 2 { classes } else { 1 };
+    let mut trees = Vec::new();
+    let mut block: Vec<(&str, &str)> = Vec::new();
+    let mut index: Option<usize> = None;
+    let finish = |block: &[(&str, &str)], index: usize, trees: &mut Vec<ShapTree>| -> Result<()> {
+        let get = |k: &str| {
+            block
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| *v)
+                .unwrap_or("")
+        };
+        let nums = |k: &str| -> Result<Vec<f64>> {
+            get(k)
+                .split_whitespace()
+                .map(|x| {
+                    x.parse::<f64>()
+                        .map_err(|e| corrupt(what, format!("tree {index} `{k}`: {e}")))
+                })
+                .collect()
+        };
+        let leaves: usize = get("num_leaves")
+            .parse()
+            .map_err(|e| corrupt(what, format!("tree {index} num_leaves: {e}")))?;
+        if get("num_cat").parse::<usize>().unwrap_or(0) > 0 {
+            return Err(Error::Usage(
+                "TreeSHAP in mlx reads numeric splits; this LightGBM model has categorical ones"
+                    .into(),
+            ));
+        }
+        let leaf_value = nums("leaf_value")?;
+        let offset = index % outputs;
+        if leaves <= 1 {
+            // A constant tree: one leaf.
+            trees.push(ShapTree {
+                left: vec![-1],
+                right: vec![-1],
+                feature: vec![0],
+                threshold: vec![0.0],
+                default_left: vec![false],
+                missing: vec![Missing::Nan],
+                cover: vec![1.0],
+                value: vec![leaf_value.first().copied().unwrap_or(0.0)],
+                outputs: 1,
+                offset,
+                rule: Rule::LessEqual,
+            });
+            return Ok(());
+        }
+        let internal = leaves - 1;
+        // Internal nodes keep their indices; leaf `l` becomes node `internal + l`.
+        let node = |c: f64| -> i32 {
+            let c = c as i64;
+            if c < 0 {
+                (internal as i64 + (!c)) as i32
+            } else {
+                c as i32
+            }
+        };
+        let (lc, rc) = (nums("left_child")?, nums("right_child")?);
+        let decision = nums("decision_type")?;
+        let total = internal + leaves;
+        let mut t = ShapTree {
+            left: vec![-1; total],
+            right: vec![-1; total],
+            feature: vec![0; total],
+            threshold: vec![0.0; total],
+            default_left: vec![false; total],
+            missing: vec![Missing::Nan; total],
+            cover: vec![0.0; total],
+            value: vec![0.0; total],
+            outputs: 1,
+            offset,
+            rule: Rule::LessEqual,
+        };
+        let (feat, thr) = (nums("split_feature")?, nums("threshold")?);
+        let (icount, lcount) = (nums("internal_count")?, nums("leaf_count")?);
+        for n in 0..internal {
+            t.left[n] = node(lc[n]);
+            t.right[n] = node(rc[n]);
+            t.feature[n] = feat[n] as usize;
+            t.threshold[n] = thr[n];
+            let d = decision[n] as u32;
+            t.default_left[n] = d & 2 != 0;
+            t.missing[n] = match (d >> 2) & 3 {
+                0 => Missing::AsZero,
+                1 => Missing::Zero,
+                _ => Missing::Nan,
+            };
+            t.cover[n] = icount[n];
+        }
+        t.cover[internal..].copy_from_slice(&lcount[..leaves]);
+        t.value[internal..].copy_from_slice(&leaf_value[..leaves]);
+        trees.push(t);
+        Ok(())
+    };
+    for line in text.lines() {
+        if let Some(i) = line.strip_prefix("Tree=") {
+            if let Some(prev) = index {
+                finish(&block, prev, &mut trees)?;
+            }
+            block.clear();
+            index = Some(i.trim().parse().map_err(|e| corrupt(what, e))?);
+        } else if line.starts_with("end of trees") {
+            break;
+        } else if index.is_some() {
+            if let Some((k, v)) = line.split_once('=') {
+                block.push((k, v));
+            }
+        }
+    }
+    if let Some(prev) = index {
+        finish(&block, prev, &mut trees)?;
+    }
+    Ok(Ensemble {
+        trees,
+        outputs,
+        base: vec![0.0; outputs],
+    })
+}
