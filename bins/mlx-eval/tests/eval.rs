@@ -384,3 +384,44 @@ fn a_cross_validated_split_reports_each_metric_over_its_folds() {
     assert!(acc.mean > 0.85 && acc.std >= 0.0, "{acc:?}");
     assert!(m.folds.contains_key("log_loss") && m.folds.contains_key("f1_macro"));
 }
+
+#[test]
+fn the_production_model_is_scored_as_the_champion_to_beat() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(
+        root().join("tests/fixtures/train/breast_cancer.csv"),
+        d.join("breast_cancer.csv"),
+    )
+    .unwrap();
+    std::fs::write(d.join("mlx.yaml"), BREAST_CANCER).unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "eval"])
+        .assert()
+        .success();
+    let w = d.join(".mlx");
+    let board: Leaderboard = read(&w.join("leaderboard.json"));
+    // The stump plays the production model, packed as the registry keeps bundles.
+    let stump = &board.entries[1];
+    let packed = d.join("production.tar");
+    mlx_core::train::bundle::pack(&w.join(format!("runs/{}/bundle", stump.run_id)), &packed)
+        .unwrap();
+    bin(d, "mlx-eval")
+        .args(["--champion", packed.to_str().unwrap()])
+        .assert()
+        .success();
+    let board: Leaderboard = read(&w.join("leaderboard.json"));
+    let c = board.champion.unwrap();
+    assert_eq!(c.name, "stump");
+    assert_eq!(c.primary, stump.primary, "the same rows, the same score");
+    assert_eq!(c.beaten, Some(true));
+    let md = std::fs::read_to_string(w.join("reports/eval.md")).unwrap();
+    assert!(md.contains("the best candidate beats it"), "{md}");
+    bin(d, "mlx-eval")
+        .args(["--champion", "nowhere.tar"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the champion bundle nowhere.tar does not exist",
+        ));
+}

@@ -149,6 +149,28 @@ pub struct Leaderboard {
     pub set: String,
     /// Best first.
     pub entries: Vec<LeaderboardEntry>,
+    /// The production model scored on the same rows: the champion to beat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub champion: Option<Champion>,
+}
+
+/// The production model on the leaderboard's rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Champion {
+    /// Where its bundle was loaded from.
+    pub bundle: String,
+    /// Its candidate name.
+    pub name: String,
+    /// Model family.
+    pub model_type: ModelType,
+    /// The primary metric.
+    pub primary: Option<f64>,
+    /// Every metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Whether the best candidate scores better on the primary metric (absent when
+    /// either is undefined).
+    pub beaten: Option<bool>,
 }
 
 /// One candidate on the leaderboard.

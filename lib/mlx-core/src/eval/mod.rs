@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, Direction, Metric, ProblemType};
 use mlx_contracts::eval::{
-    Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice, Spread,
-    LEADERBOARD_VERSION, RUN_METRICS_VERSION,
+    Champion, Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice,
+    Spread, LEADERBOARD_VERSION, RUN_METRICS_VERSION,
 };
 use mlx_contracts::train::{RunRecord, TrainReport};
 use mlx_contracts::Status;
@@ -54,7 +54,8 @@ Scores every run of train.json on the same held-out rows (the split's test rows,
 validation rows when it has no test rows), writes each run's metrics, slices, fairness
 and plots to runs/<run-id>/metrics.json and runs/<run-id>/plots/*.svg, ranks the runs by
 `evaluation.primary_metric` into leaderboard.json, and writes a markdown report with
-mermaid charts (reports/eval.md).
+mermaid charts (reports/eval.md). With --champion (the production model's bundle, which
+the registry provides), that model is scored on the same rows as the one to beat.
 
 Metrics are scikit-learn's definitions (and sktime's sMAPE and MASE): accuracy,
 balanced_accuracy, precision/recall/f1 (binary, macro, micro, weighted), roc_auc
@@ -65,6 +66,7 @@ for time series.
 Examples:
   mlx-eval                                   score every run of train.json
   mlx-eval --json | jq '.details.entries[0]'  the best candidate
+  mlx-eval --champion prod/bundle.tar         compare with the production model
   mlx-eval score --predictions preds.csv --task classification --y-true label
   mlx-eval score --predictions preds.parquet --task regression --json | jq .metrics.rmse
 
@@ -97,10 +99,21 @@ impl Stage for Eval {
         ]
     }
     fn args(&self, cmd: Command) -> Command {
-        cmd.subcommand(score_command())
+        cmd.arg(
+            Arg::new("champion")
+                .long("champion")
+                .value_name("BUNDLE")
+                .env("MLX_CHAMPION")
+                .help("The production model's bundle, scored on the same rows as the one to beat"),
+        )
+        .subcommand(score_command())
     }
-    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
-        evaluate(&ctx.config.config, &ctx.workdir)
+    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
+        evaluate(
+            &ctx.config.config,
+            &ctx.workdir,
+            args.get_one::<String>("champion").map(Path::new),
+        )
     }
     fn standalone(
         &self,
@@ -556,6 +569,36 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     atomic_write(path, &json).with_path("writing", path)
 }
 
+/// The production model's scores on the held-out rows, and whether the best candidate
+/// beats it.
+fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "the champion bundle {} does not exist",
+            path.display()
+        )));
+    }
+    let bundle = Bundle::load(path)?;
+    let s = Predicted::of(&bundle, &held.rows)?.scores(None, None);
+    let primary = s.metrics.get(board.primary_metric.as_str()).copied();
+    let best = board.entries.first().and_then(|e| e.primary);
+    let beaten = match (best, primary) {
+        (Some(b), Some(c)) => Some(match board.direction {
+            Direction::Maximize => b > c,
+            Direction::Minimize => b < c,
+        }),
+        _ => None,
+    };
+    Ok(Champion {
+        bundle: path.display().to_string(),
+        name: bundle.manifest.name.clone(),
+        model_type: bundle.manifest.model_type,
+        primary,
+        metrics: s.metrics,
+        beaten,
+    })
+}
+
 /// Ranks runs by the primary metric (undefined values last, config order on ties).
 pub fn rank(runs: &[RunMetrics], metric: Metric, direction: Direction, set: &str) -> Leaderboard {
     let mut entries: Vec<LeaderboardEntry> = runs
@@ -584,11 +627,16 @@ pub fn rank(runs: &[RunMetrics], metric: Metric, direction: Direction, set: &str
         direction,
         set: set.to_string(),
         entries,
+        champion: None,
     }
 }
 
 /// The whole stage.
-pub fn evaluate(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome> {
+pub fn evaluate(
+    cfg: &Config,
+    workdir: &crate::workdir::Workdir,
+    champion: Option<&Path>,
+) -> Result<Outcome> {
     let record = workdir.read_record("train")?.ok_or_else(|| {
         Error::Usage("there is no train.json in the work directory; run `mlx-train` first".into())
     })?;
@@ -626,7 +674,10 @@ pub fn evaluate(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outco
         runs.push(m);
         written.extend(files);
     }
-    let board = rank(&runs, metric, direction, held.set);
+    let mut board = rank(&runs, metric, direction, held.set);
+    if let Some(path) = champion {
+        board.champion = Some(score_champion(path, &held, &board)?);
+    }
     let lb = workdir.join(LEADERBOARD_FILE);
     write_json(&lb, &board)?;
     let md = report::markdown(&board, &runs, cfg);
@@ -657,6 +708,10 @@ pub fn evaluate(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outco
         ),
     );
     o.outputs_kv.insert("best_run".into(), best.run_id.clone());
+    if let Some(beaten) = board.champion.as_ref().and_then(|c| c.beaten) {
+        o.outputs_kv
+            .insert("beats_champion".into(), beaten.to_string());
+    }
     o.outputs_kv
         .insert(metric.as_str().to_string(), shown(best.primary));
     o.extra_outputs = written;
@@ -800,28 +855,38 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
                 }
             };
             let k = classes.len();
+            // The labels: --y-pred when the file has it, else the most probable class.
+            let pred_col = if score_cols.is_empty() || df.column(&get("y-pred")).is_ok() {
+                Some(column(&df, &get("y-pred"), &path)?)
+            } else {
+                None
+            };
+            let mut all = classes.clone();
+            let pred: Option<Vec<usize>> = match pred_col {
+                Some(c) => {
+                    let text = c
+                        .cast(&DataType::String)
+                        .map_err(|e| Error::Runtime(e.to_string()))?;
+                    let text = text.str().map_err(|e| Error::Runtime(e.to_string()))?;
+                    Some(
+                        text.iter()
+                            .map(|v| {
+                                let v = v.unwrap_or("null").to_string();
+                                match all.iter().position(|c| *c == v) {
+                                    Some(i) => i,
+                                    None => {
+                                        all.push(v);
+                                        all.len() - 1
+                                    }
+                                }
+                            })
+                            .collect(),
+                    )
+                }
+                None => None,
+            };
             if score_cols.is_empty() {
-                let pred_col = column(&df, &get("y-pred"), &path)?;
-                let pred_text = pred_col
-                    .cast(&DataType::String)
-                    .map_err(|e| Error::Runtime(e.to_string()))?;
-                let mut all = classes.clone();
-                let pred: Vec<usize> = pred_text
-                    .str()
-                    .map_err(|e| Error::Runtime(e.to_string()))?
-                    .iter()
-                    .map(|v| {
-                        let v = v.unwrap_or("null").to_string();
-                        match all.iter().position(|c| *c == v) {
-                            Some(i) => i,
-                            None => {
-                                all.push(v);
-                                all.len() - 1
-                            }
-                        }
-                    })
-                    .collect();
-                scores::from_labels(&codes, &pred, &all)
+                scores::from_labels(&codes, &pred.unwrap_or_default(), &all)
             } else {
                 let cols: Vec<Vec<f64>> = score_cols
                     .iter()
@@ -841,12 +906,21 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
                         )))
                     }
                 };
-                scores::classification(&Classified {
-                    truth: &codes,
-                    proba: &proba,
-                    classes: &classes,
-                    threshold: None,
-                })
+                match pred {
+                    // Labels as given (e.g. with a tuned threshold), probabilities as given.
+                    Some(pred) if all.len() == k => {
+                        let mut s = scores::from_labels(&codes, &pred, &all);
+                        scores::add_probability_metrics(&mut s, &codes, &proba, k);
+                        s
+                    }
+                    Some(pred) => scores::from_labels(&codes, &pred, &all),
+                    None => scores::classification(&Classified {
+                        truth: &codes,
+                        proba: &proba,
+                        classes: &classes,
+                        threshold: None,
+                    }),
+                }
             }
         }
         task => {

@@ -155,6 +155,19 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
                 .join(", ")
         ));
     }
+    if let Some(c) = &board.champion {
+        md.push_str(&format!(
+            "\n**Champion to beat** (production): `{}` ({}), {metric} {}; the best candidate {}.\n",
+            c.name,
+            c.model_type.as_str(),
+            value(c.primary.as_ref()),
+            match c.beaten {
+                Some(true) => "beats it",
+                Some(false) => "does not beat it",
+                None => "cannot be compared with it",
+            }
+        ));
+    }
     let Some(best) = board
         .entries
         .first()

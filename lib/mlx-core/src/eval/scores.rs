@@ -76,16 +76,22 @@ pub fn from_confusion(metric: Metric, c: &Confusion) -> Option<f64> {
 /// class's for two classes and macro averages for more; `roc_auc` is one-vs-rest macro
 /// for more than two classes, as `roc_auc_ovr`.
 pub fn classification(p: &Classified) -> Scores {
-    let k = p.classes.len();
     let mut s = from_labels(p.truth, &p.predicted(), p.classes);
+    add_probability_metrics(&mut s, p.truth, p.proba, p.classes.len());
+    s
+}
+
+/// Adds the metrics of the probabilities (`n × k`, row-major) to scores of labels:
+/// log loss, Brier, ROC-AUC (one-vs-rest for several classes), average precision.
+pub fn add_probability_metrics(s: &mut Scores, truth: &[usize], proba: &[f64], k: usize) {
     s.undefined.clear();
     let (m, undefined) = (&mut s.metrics, &mut s.undefined);
-    m.insert("log_loss".into(), metrics::log_loss(p.truth, p.proba, k));
-    m.insert("brier".into(), metrics::brier(p.truth, p.proba, k));
+    m.insert("log_loss".into(), metrics::log_loss(truth, proba, k));
+    m.insert("brier".into(), metrics::brier(truth, proba, k));
     let one_class = "the truth has one class only on these rows".to_string();
     if k == 2 {
-        let positive: Vec<bool> = p.truth.iter().map(|&t| t == 1).collect();
-        let score: Vec<f64> = (0..p.truth.len()).map(|i| p.proba[i * 2 + 1]).collect();
+        let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
+        let score: Vec<f64> = (0..truth.len()).map(|i| proba[i * 2 + 1]).collect();
         match metrics::roc_auc(&positive, &score) {
             Some(v) => {
                 m.insert("roc_auc".into(), v);
@@ -100,7 +106,7 @@ pub fn classification(p: &Classified) -> Scores {
     } else {
         let missing = "some class has no rows in the truth (one-vs-rest needs every class)";
         for (name, weighted) in [("roc_auc_ovr", false), ("roc_auc_ovr_weighted", true)] {
-            match metrics::roc_auc_ovr(p.truth, p.proba, k, weighted) {
+            match metrics::roc_auc_ovr(truth, proba, k, weighted) {
                 Some(v) => {
                     m.insert(name.into(), v);
                 }
@@ -114,7 +120,7 @@ pub fn classification(p: &Classified) -> Scores {
         } else {
             undefined.insert("roc_auc".into(), missing.into());
         }
-        match metrics::average_precision_ovr(p.truth, p.proba, k) {
+        match metrics::average_precision_ovr(truth, proba, k) {
             Some(v) => {
                 m.insert("average_precision".into(), v);
                 m.insert("pr_auc".into(), v);
@@ -126,7 +132,6 @@ pub fn classification(p: &Classified) -> Scores {
             }
         }
     }
-    s
 }
 
 /// The metrics of predicted labels alone (those that need probabilities are listed as

@@ -311,10 +311,7 @@ pub fn explain(
                 }
             };
             let base = ensemble.expected();
-            let values: Vec<f64> = rows
-                .par_iter()
-                .flat_map_iter(|r| ensemble.shap(r, p))
-                .collect();
+            let values: Vec<f64> = ensemble.shap_rows(&rows, p).concat();
             let space = if matches!(model, FittedModel::Forest(_)) {
                 if classes > 0 {
                     "probability"

@@ -224,6 +224,25 @@ fn scratch_len(depth: usize) -> usize {
     (depth + 2) * (depth + 3) / 2 + depth + 2
 }
 
+/// `1 / k` for small `k` (the divisions are most of TreeSHAP's arithmetic).
+const RECIPROCALS: [f64; 130] = {
+    let mut r = [0.0; 130];
+    let mut k = 1;
+    while k < 130 {
+        r[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    r
+};
+
+fn recip(k: usize) -> f64 {
+    if k < RECIPROCALS.len() {
+        RECIPROCALS[k]
+    } else {
+        1.0 / k as f64
+    }
+}
+
 /// Adds a split to the path (`path[l]` becomes the new element), updating the weights
 /// of every subset size.
 fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i64) {
@@ -233,10 +252,10 @@ fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i64)
         one,
         weight: if l == 0 { 1.0 } else { 0.0 },
     };
-    let n = (l + 1) as f64;
+    let inv_n = recip(l + 1);
     for i in (0..l).rev() {
-        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / n;
-        path[i].weight = zero * path[i].weight * (l - i) as f64 / n;
+        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 * inv_n;
+        path[i].weight = zero * path[i].weight * (l - i) as f64 * inv_n;
     }
 }
 
@@ -244,14 +263,15 @@ fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i64)
 fn unwind(path: &mut [PathElement], l: usize, i: usize) {
     let (one, zero) = (path[i].one, path[i].zero);
     let n = (l + 1) as f64;
+    let inv_n = recip(l + 1);
     let mut next = path[l].weight;
     for j in (0..l).rev() {
         if one != 0.0 {
             let tmp = path[j].weight;
-            path[j].weight = next * n / ((j + 1) as f64 * one);
-            next = tmp - path[j].weight * zero * (l - j) as f64 / n;
+            path[j].weight = next * n * recip(j + 1) / one;
+            next = tmp - path[j].weight * zero * (l - j) as f64 * inv_n;
         } else {
-            path[j].weight = path[j].weight * n / (zero * (l - j) as f64);
+            path[j].weight = path[j].weight * n * recip(l - j) / zero;
         }
     }
     for j in i..l {
@@ -265,15 +285,20 @@ fn unwind(path: &mut [PathElement], l: usize, i: usize) {
 fn unwound_sum(path: &[PathElement], l: usize, i: usize) -> f64 {
     let (one, zero) = (path[i].one, path[i].zero);
     let n = (l + 1) as f64;
+    let inv_n = recip(l + 1);
     let mut next = path[l].weight;
     let mut total = 0.0;
-    for j in (0..l).rev() {
-        if one != 0.0 {
-            let tmp = next * n / ((j + 1) as f64 * one);
+    if one != 0.0 {
+        let scale = n / one;
+        for j in (0..l).rev() {
+            let tmp = next * scale * recip(j + 1);
             total += tmp;
-            next = path[j].weight - tmp * zero * (l - j) as f64 / n;
-        } else if zero != 0.0 {
-            total += path[j].weight / zero / ((l - j) as f64 / n);
+            next = path[j].weight - tmp * zero * (l - j) as f64 * inv_n;
+        }
+    } else if zero != 0.0 {
+        let scale = n / zero;
+        for j in (0..l).rev() {
+            total += path[j].weight * scale * recip(l - j);
         }
     }
     total
@@ -318,13 +343,27 @@ impl Ensemble {
 
     /// SHAP values of one row: `features × outputs`, row-major by feature.
     pub fn shap(&self, row: &[f64], features: usize) -> Vec<f64> {
+        self.shap_rows(std::slice::from_ref(&row.to_vec()), features)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// SHAP values of many rows (in parallel, one scratch buffer per worker).
+    pub fn shap_rows(&self, rows: &[Vec<f64>], features: usize) -> Vec<Vec<f64>> {
+        use rayon::prelude::*;
         let depth = self.trees.iter().map(ShapTree::depth).max().unwrap_or(0);
-        let mut buf = vec![PathElement::default(); scratch_len(depth)];
-        let mut phi = vec![0.0; features * self.outputs];
-        for t in &self.trees {
-            t.shap(row, &mut phi, self.outputs, &mut buf);
-        }
-        phi
+        rows.par_iter()
+            .map_init(
+                || vec![PathElement::default(); scratch_len(depth)],
+                |buf, row| {
+                    let mut phi = vec![0.0; features * self.outputs];
+                    for t in &self.trees {
+                        t.shap(row, &mut phi, self.outputs, buf);
+                    }
+                    phi
+                },
+            )
+            .collect()
     }
 }
 

@@ -84,11 +84,14 @@ pub fn ols(x: &DMatrix<f64>, y: &[f64]) -> Result<LinearModel> {
 /// Ridge regression.
 pub fn ridge(x: &DMatrix<f64>, y: &[f64], alpha: f64) -> Result<LinearModel> {
     let (xc, yc, xm, ym) = centred(x, y);
-    let mut a = xc.tr_mul(&xc);
+    // Products with a materialised transpose go through the blocked matrix multiply,
+    // much faster on tall matrices than `tr_mul`'s column dot products.
+    let xt = xc.transpose();
+    let mut a = &xt * &xc;
     for j in 0..a.ncols() {
         a[(j, j)] += alpha;
     }
-    let b = xc.tr_mul(&yc);
+    let b = &xt * yc;
     let w = match a.clone().cholesky() {
         Some(ch) => ch.solve(&b),
         // alpha = 0 and collinear columns: fall back to least squares.
@@ -201,6 +204,8 @@ pub fn logistic(
 ) -> Result<(LinearModel, Vec<f64>)> {
     two_classes(k)?;
     let a = with_ones(x);
+    // Aᵀ once: products with it use the blocked matrix multiply.
+    let at = a.transpose();
     let (n, d) = (a.nrows(), a.ncols());
     let rows = if k == 2 { 1 } else { k };
     // Parameters: per row, d values (the last is the intercept).
@@ -261,7 +266,7 @@ pub fn logistic(
                     sw[i] * (prob[(i, r)] - target)
                 }),
             );
-            let g = a.tr_mul(&resid) * c;
+            let g = &at * resid * c;
             grad.rows_mut(r * d, d).copy_from(&g);
             for s in r..rows {
                 // H_rs = C Aᵀ diag(p_r (δ_rs - p_s)) A
@@ -278,7 +283,7 @@ pub fn logistic(
                 for mut col in wa.column_iter_mut() {
                     col.component_mul_assign(&scaled);
                 }
-                let block = a.tr_mul(&wa);
+                let block = &at * wa;
                 hess.view_mut((r * d, s * d), (d, d)).copy_from(&block);
                 if s != r {
                     hess.view_mut((s * d, r * d), (d, d))
