@@ -199,8 +199,9 @@ impl Confusion {
 /// threshold, the cumulative true and false positives (scikit-learn's
 /// `_binary_clf_curve`). Returns `(thresholds, tps, fps)`.
 pub fn binary_curve(y: &[bool], score: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    use rayon::slice::ParallelSliceMut;
     let mut order: Vec<usize> = (0..y.len()).collect();
-    order.sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
+    order.par_sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
     let (mut thresholds, mut tps, mut fps) = (Vec::new(), Vec::new(), Vec::new());
     let (mut tp, mut fp) = (0.0, 0.0);
     for (i, &r) in order.iter().enumerate() {
@@ -240,12 +241,17 @@ pub fn roc_curve(y: &[bool], score: &[f64]) -> Option<(Vec<f64>, Vec<f64>, Vec<f
 /// thresholds gives); `None` when the truth has one class only.
 pub fn roc_auc(y: &[bool], score: &[f64]) -> Option<f64> {
     let (_, tps, fps) = binary_curve(y, score);
+    roc_auc_of_curve(&tps, &fps)
+}
+
+/// [`roc_auc`] of a curve [`binary_curve`] already computed.
+pub fn roc_auc_of_curve(tps: &[f64], fps: &[f64]) -> Option<f64> {
     let (p, n) = (*tps.last()?, *fps.last()?);
     if p == 0.0 || n == 0.0 {
         return None;
     }
     let (mut area, mut tp0, mut fp0) = (0.0, 0.0, 0.0);
-    for (&tp, &fp) in tps.iter().zip(&fps) {
+    for (&tp, &fp) in tps.iter().zip(fps) {
         area += (fp - fp0) * (tp + tp0) / 2.0;
         tp0 = tp;
         fp0 = fp;
@@ -257,13 +263,18 @@ pub fn roc_auc(y: &[bool], score: &[f64]) -> Option<f64> {
 /// interpolation (scikit-learn's `average_precision_score`); 0 without positives.
 pub fn average_precision(y: &[bool], score: &[f64]) -> f64 {
     let (_, tps, fps) = binary_curve(y, score);
+    average_precision_of_curve(&tps, &fps)
+}
+
+/// [`average_precision`] of a curve [`binary_curve`] already computed.
+pub fn average_precision_of_curve(tps: &[f64], fps: &[f64]) -> f64 {
     let Some(&p) = tps.last() else { return 0.0 };
     if p == 0.0 {
         return 0.0;
     }
     let mut ap = 0.0;
     let mut r0 = 0.0;
-    for (&tp, &fp) in tps.iter().zip(&fps) {
+    for (&tp, &fp) in tps.iter().zip(fps) {
         let r = tp / p;
         ap += (r - r0) * (tp / (tp + fp));
         r0 = r;

@@ -868,14 +868,21 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
                         .cast(&DataType::String)
                         .map_err(|e| Error::Runtime(e.to_string()))?;
                     let text = text.str().map_err(|e| Error::Runtime(e.to_string()))?;
+                    // Labels the truth never has become extra classes.
+                    let mut index: std::collections::HashMap<String, usize> = all
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.clone(), i))
+                        .collect();
                     Some(
                         text.iter()
                             .map(|v| {
-                                let v = v.unwrap_or("null").to_string();
-                                match all.iter().position(|c| *c == v) {
-                                    Some(i) => i,
+                                let v = v.unwrap_or("null");
+                                match index.get(v) {
+                                    Some(&i) => i,
                                     None => {
-                                        all.push(v);
+                                        all.push(v.to_string());
+                                        index.insert(v.to_string(), all.len() - 1);
                                         all.len() - 1
                                     }
                                 }

@@ -92,7 +92,9 @@ pub fn add_probability_metrics(s: &mut Scores, truth: &[usize], proba: &[f64], k
     if k == 2 {
         let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
         let score: Vec<f64> = (0..truth.len()).map(|i| proba[i * 2 + 1]).collect();
-        match metrics::roc_auc(&positive, &score) {
+        // One sort serves both curves.
+        let (_, tps, fps) = metrics::binary_curve(&positive, &score);
+        match metrics::roc_auc_of_curve(&tps, &fps) {
             Some(v) => {
                 m.insert("roc_auc".into(), v);
             }
@@ -100,7 +102,7 @@ pub fn add_probability_metrics(s: &mut Scores, truth: &[usize], proba: &[f64], k
                 undefined.insert("roc_auc".into(), one_class);
             }
         }
-        let ap = metrics::average_precision(&positive, &score);
+        let ap = metrics::average_precision_of_curve(&tps, &fps);
         m.insert("average_precision".into(), ap);
         m.insert("pr_auc".into(), ap);
     } else {

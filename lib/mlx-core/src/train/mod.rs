@@ -16,7 +16,7 @@ pub mod tune;
 #[cfg(feature = "xgboost")]
 pub mod xgboost;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -123,35 +123,55 @@ pub fn encode_classes(c: &Column) -> Result<(Vec<String>, Vec<usize>)> {
         )));
     }
     let e = |x: PolarsError| Error::Runtime(format!("reading the target `{name}`: {x}"));
-    let text: Vec<String> = c
-        .cast(&DataType::String)
-        .map_err(e)?
+    // The distinct values (hashed by Polars), named as text and sorted; then one hash
+    // lookup per row.
+    let unique = c.unique().map_err(e)?;
+    let names = unique.cast(&DataType::String).map_err(e)?;
+    let names: Vec<String> = names
         .str()
         .map_err(e)?
         .iter()
         .map(|v| v.unwrap_or_default().to_string())
         .collect();
-    let mut classes: Vec<String> = text
-        .iter()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     if c.dtype().is_primitive_numeric() {
-        classes.sort_by(|a, b| {
-            let (x, y) = (
-                a.parse::<f64>().unwrap_or(0.0),
-                b.parse::<f64>().unwrap_or(0.0),
-            );
-            x.total_cmp(&y)
-        });
+        let keys: Vec<f64> = unique
+            .cast(&DataType::Float64)
+            .map_err(e)?
+            .f64()
+            .map_err(e)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect();
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+        let index: HashMap<u64, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(code, &u)| (keys[u].to_bits(), code))
+            .collect();
+        let values = c.cast(&DataType::Float64).map_err(e)?;
+        let codes = values
+            .f64()
+            .map_err(e)?
+            .iter()
+            .map(|v| index[&v.unwrap_or(f64::NAN).to_bits()])
+            .collect();
+        return Ok((order.into_iter().map(|u| names[u].clone()).collect(), codes));
     }
-    let index: BTreeMap<&str, usize> = classes
+    let mut classes = names;
+    classes.sort();
+    let index: HashMap<&str, usize> = classes
         .iter()
         .enumerate()
         .map(|(i, c)| (c.as_str(), i))
         .collect();
-    let codes = text.iter().map(|t| index[t.as_str()]).collect();
+    let text = c.cast(&DataType::String).map_err(e)?;
+    let codes = text
+        .str()
+        .map_err(e)?
+        .iter()
+        .map(|v| index[v.unwrap_or_default()])
+        .collect();
     Ok((classes, codes))
 }
 
