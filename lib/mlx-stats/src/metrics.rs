@@ -18,17 +18,21 @@ fn mean(v: &[f64]) -> f64 {
     np_sum(v) / v.len() as f64
 }
 
-/// numpy's median (the mean of the middle two for an even count).
+/// numpy's median (the mean of the middle two for an even count), by selection in
+/// linear time, as numpy partitions.
 pub fn median(v: &mut [f64]) -> f64 {
     let n = v.len();
     if n == 0 {
         return f64::NAN;
     }
-    v.sort_unstable_by(f64::total_cmp);
+    let (below, mid, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *mid;
     if n % 2 == 1 {
-        v[n / 2]
+        upper
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        // The largest of the lower half.
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + upper) / 2.0
     }
 }
 
