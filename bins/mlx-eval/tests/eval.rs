@@ -425,3 +425,54 @@ fn the_production_model_is_scored_as_the_champion_to_beat() {
             "the champion bundle nowhere.tar does not exist",
         ));
 }
+
+#[test]
+fn a_tuned_threshold_is_stored_in_the_bundle_and_decides_predictions() {
+    let dir = grouped_project();
+    let d = dir.path();
+    let cfg = std::fs::read_to_string(d.join("mlx.yaml"))
+        .unwrap()
+        .replace(
+            "  primary_metric: f1_score\n",
+            "  primary_metric: f1_score\n  tune_threshold: true\n",
+        );
+    std::fs::write(d.join("mlx.yaml"), cfg).unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "eval"])
+        .assert()
+        .success();
+    let w = d.join(".mlx");
+    let board: Leaderboard = read(&w.join("leaderboard.json"));
+    let m: RunMetrics = read(&w.join(format!("runs/{}/metrics.json", board.entries[0].run_id)));
+    let bundle = Bundle::load(&w.join(format!("runs/{}/bundle", m.run_id))).unwrap();
+    let t = bundle
+        .manifest
+        .decision_threshold
+        .expect("a tuned threshold");
+    assert_eq!(m.threshold, Some(t));
+    let out = bundle.predict(&test_rows(&w)).unwrap();
+    let p: Vec<f64> = out
+        .column("proba_yes")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    let pred = texts(&out, "prediction");
+    for (p, label) in p.iter().zip(&pred) {
+        assert_eq!(label == "yes", *p >= t, "P(yes) {p}, threshold {t}");
+    }
+    // A threshold cannot be tuned for a metric that does not depend on it.
+    let cfg = std::fs::read_to_string(d.join("mlx.yaml"))
+        .unwrap()
+        .replace("primary_metric: f1_score", "primary_metric: roc_auc");
+    std::fs::write(d.join("mlx.yaml"), cfg).unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "train"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`roc_auc` does not depend on the threshold",
+        ));
+}

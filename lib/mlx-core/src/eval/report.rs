@@ -81,7 +81,7 @@ pub fn metrics_table(s: &Scores) -> String {
 }
 
 /// Mermaid's text: quotes and brackets would end a label early.
-fn label(s: &str) -> String {
+pub fn mermaid_label(s: &str) -> String {
     s.chars()
         .map(|c| {
             if matches!(c, '"' | '[' | ']' | ',') {
@@ -143,7 +143,7 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
             "\n```mermaid\nxychart-beta\n    title \"{metric} by candidate\"\n    x-axis [{}]\n    y-axis \"{metric}\" {} --> {}\n    bar [{}]\n```\n",
             defined
                 .iter()
-                .map(|(e, _)| format!("\"{}\"", label(&e.name)))
+                .map(|(e, _)| format!("\"{}\"", mermaid_label(&e.name)))
                 .collect::<Vec<_>>()
                 .join(", "),
             lo,

@@ -41,8 +41,15 @@ use model::{FittedModel, Target};
 /// The `train` stage.
 pub struct Train;
 
+// `evaluation`: its primary metric scores the search trials and tunes the threshold.
 const SECTIONS: &[&str] = &[
-    "data", "features", "split", "pipeline", "models", "training",
+    "data",
+    "features",
+    "split",
+    "pipeline",
+    "models",
+    "training",
+    "evaluation",
 ];
 
 const LONG_ABOUT: &str = "\
