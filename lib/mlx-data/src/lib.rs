@@ -93,6 +93,40 @@ pub fn read_table(path: &Path) -> Result<DataFrame, DataError> {
     read_table_as(path, Format::of(path)?)
 }
 
+/// Reads a table for the named columns: from Parquet only those columns when the file
+/// has them all; otherwise (other formats, or a column missing, which the caller reports
+/// with the file's columns) the whole table.
+pub fn read_columns(path: &Path, columns: &[String]) -> Result<DataFrame, DataError> {
+    let format = Format::of(path)?;
+    if format == Format::Parquet {
+        let file = File::open(path).map_err(|source| DataError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut reader = ParquetReader::new(file);
+        let schema = reader.schema().map_err(|e| DataError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let present: Vec<String> = columns
+            .iter()
+            .filter(|c| schema.contains(c.as_str()))
+            .cloned()
+            .collect();
+        // With one missing, read the whole file so the caller can list its columns.
+        if present.len() == columns.len() {
+            return reader
+                .with_columns(Some(present))
+                .finish()
+                .map_err(|e| DataError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                });
+        }
+    }
+    read_table_as(path, format)
+}
+
 /// Reads a whole table in a given format (for files without an extension, such as
 /// cache objects).
 pub fn read_table_as(path: &Path, format: Format) -> Result<DataFrame, DataError> {

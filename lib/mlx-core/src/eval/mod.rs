@@ -812,10 +812,17 @@ fn floats(c: &Column, path: &Path) -> Result<Vec<f64>> {
             c.dtype()
         )));
     }
-    let v: Vec<Option<f64>> = c
+    let cast = c
         .cast(&DataType::Float64)
-        .and_then(|s| s.f64().map(|ca| ca.iter().collect()))
         .map_err(|e| Error::Runtime(e.to_string()))?;
+    let ca = cast.f64().map_err(|e| Error::Runtime(e.to_string()))?;
+    // Without missing values, one copy of the contiguous values.
+    if ca.null_count() == 0 {
+        if let Ok(values) = ca.rechunk().cont_slice() {
+            return Ok(values.to_vec());
+        }
+    }
+    let v: Vec<Option<f64>> = ca.iter().collect();
     v.into_iter()
         .enumerate()
         .map(|(i, x)| {
@@ -838,7 +845,20 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
     if !path.exists() {
         return Err(Error::Usage(format!("{} does not exist", path.display())));
     }
-    let df = mlx_data::read_table(&path)?;
+    // Only the columns used (Parquet reads just those), unless a classifier's
+    // probability columns are to be found by name.
+    let mut wanted = vec![get("y-true"), get("y-pred")];
+    wanted.extend(
+        args.get_many::<String>("y-score")
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    let df = if get("task") == "classification" && args.get_many::<String>("y-score").is_none() {
+        mlx_data::read_table(&path)?
+    } else {
+        mlx_data::read_columns(&path, &wanted)?
+    };
     let truth = column(&df, &get("y-true"), &path)?;
     let scores = match get("task").as_str() {
         "classification" => {
