@@ -142,15 +142,16 @@ pub fn primary_metric(cfg: &Config) -> (Metric, Direction) {
 
 /// Held-out rows, the training rows (and the training target for MASE), and the
 /// split's own folds over the training rows.
-struct HeldOut {
-    set: &'static str,
-    rows: DataFrame,
-    train: DataFrame,
+pub(crate) struct HeldOut {
+    pub(crate) set: &'static str,
+    pub(crate) rows: DataFrame,
+    pub(crate) train: DataFrame,
     train_target: Option<Vec<f64>>,
     folds: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
-fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
+/// The split's held-out rows (test, else validation), shared by evaluation and SHAP.
+pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
     let df = train::read(&workdir.join(features::FEATURES_FILE))?;
     let split = train::read(&workdir.join(features::SPLIT_FILE))?;
     if split.height() != df.height() {
@@ -170,8 +171,8 @@ fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> 
     };
     if rows.height() == 0 {
         return Err(Error::Usage(
-            "the split has no test or validation rows to score; set `split.test` (or \
-             `split.validation`) above 0"
+            "the split has no test or validation rows to score or explain; set `split.test` \
+             (or `split.validation`) above 0"
                 .into(),
         ));
     }

@@ -29,7 +29,6 @@ use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
 use crate::train::model::FittedModel;
-use crate::train::{self};
 
 /// The stage.
 pub struct Shap;
@@ -752,22 +751,11 @@ pub fn stage(
             ))
         })?;
     let bundle = Bundle::load(&workdir.join(&run.bundle))?;
-    let df = train::read(&workdir.join(features::FEATURES_FILE))?;
-    let split = train::read(&workdir.join(features::SPLIT_FILE))?;
-    let set = split
-        .column("set")
-        .and_then(|c| c.str().cloned())
-        .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
-    let held = match train::rows(&df, &set, "test")? {
-        t if t.height() > 0 => t,
-        _ => train::rows(&df, &set, "validation")?,
-    };
-    let training = train::rows(&df, &set, "train")?;
-    if held.height() == 0 {
-        return Err(Error::Usage(
-            "the split has no test or validation rows to explain; set `split.test` above 0".into(),
-        ));
-    }
+    let crate::eval::HeldOut {
+        rows: held,
+        train: training,
+        ..
+    } = crate::eval::held_out(cfg, workdir)?;
     let seed = cfg.training.seed;
     let explained = take(
         &held,
