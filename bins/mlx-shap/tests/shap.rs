@@ -544,3 +544,28 @@ fn an_xgboost_bundle_is_explained_in_margin_space() {
 fn a_lightgbm_bundle_is_explained_in_margin_space() {
     booster_explained("lightgbm");
 }
+
+#[test]
+fn model_agnostic_shap_stays_within_its_evaluation_budget() {
+    let dir = project("  - { type: svm }\n");
+    let d = dir.path();
+    let cfg = std::fs::read_to_string(d.join("mlx.yaml"))
+        .unwrap()
+        .replace(
+            "  top_k: 5\n",
+            "  top_k: 5\n  background_samples: 20\n  max_evaluations: 200000\n",
+        );
+    std::fs::write(d.join("mlx.yaml"), cfg).unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "shap"])
+        .assert()
+        .success();
+    let rec: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(".mlx/shap.json")).unwrap()).unwrap();
+    let r = report(d, rec["details"]["run_id"].as_str().unwrap());
+    // 30 features: permutation SHAP, 2 × 10 permutations × 31 prefixes × 20 background
+    // rows = 12,400 evaluations a row, so 16 of the 40 rows fit in 200,000.
+    assert_eq!(r.method, "permutation");
+    assert_eq!((r.rows, r.background_rows), (16, 20));
+    assert!(r.additivity_max_error < 1e-9, "{}", r.additivity_max_error);
+}

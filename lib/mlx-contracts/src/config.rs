@@ -1468,6 +1468,10 @@ pub struct Explain {
     pub top_k: u32,
     /// Permutation SHAP: antithetic permutation pairs per row.
     pub permutations: u32,
+    /// Kernel and permutation SHAP: the most model evaluations (rows explained ×
+    /// coalitions × background rows); fewer rows (then fewer background rows) are
+    /// explained beyond it.
+    pub max_evaluations: u64,
     /// The explained row the waterfall and force plots show (index among the rows
     /// explained).
     pub plot_row: u32,
@@ -1507,6 +1511,7 @@ impl Default for Explain {
             background_samples: 100,
             top_k: 10,
             permutations: 10,
+            max_evaluations: 20_000_000,
             plot_row: 0,
             shift: ShapShiftPolicy::default(),
         }

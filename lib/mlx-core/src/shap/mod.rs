@@ -233,6 +233,52 @@ fn booster_objective(model: &FittedModel) -> String {
     }
 }
 
+/// The algorithm for a model with `p` features: the one asked for, or with `auto` the
+/// exact one the model allows.
+pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Result<ShapMethod> {
+    let is_tree = matches!(
+        model,
+        FittedModel::Forest(_) | FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. }
+    );
+    let is_linear = matches!(model, FittedModel::Linear(_));
+    Ok(match method {
+        ShapMethod::Auto if is_tree => ShapMethod::Tree,
+        ShapMethod::Auto if is_linear => ShapMethod::Linear,
+        ShapMethod::Auto if p <= kernel::MAX_EXACT_FEATURES => ShapMethod::Kernel,
+        ShapMethod::Auto => ShapMethod::Permutation,
+        ShapMethod::Tree if !is_tree => {
+            return Err(Error::Usage(
+                "`explain.method: tree` needs a tree model (decision_tree, random_forest, \
+                 xgboost, lightgbm); use `auto`"
+                    .into(),
+            ))
+        }
+        ShapMethod::Linear if !is_linear => {
+            return Err(Error::Usage(
+                "`explain.method: linear` needs a linear or logistic model; use `auto`".into(),
+            ))
+        }
+        other => other,
+    })
+}
+
+/// The model evaluations per explained row of a model-agnostic method (0 for the
+/// exact tree and linear algorithms): coalitions or permutation prefixes times the
+/// background rows.
+pub fn evaluations_per_row(
+    method: ShapMethod,
+    p: usize,
+    background: usize,
+    permutations: u32,
+) -> u64 {
+    let b = background as u64;
+    match method {
+        ShapMethod::Kernel => (1u64 << p.min(63)) * b,
+        ShapMethod::Permutation => 2 * u64::from(permutations.max(1)) * (p as u64 + 1) * b,
+        _ => 0,
+    }
+}
+
 /// One row's SHAP values and base values.
 type PerRow<'a> = dyn Fn(&[f64]) -> Result<(Vec<f64>, Vec<f64>)> + Sync + 'a;
 
@@ -251,30 +297,7 @@ pub fn explain(
     let rows: Vec<Vec<f64>> = (0..x.nrows())
         .map(|i| x.row(i).iter().copied().collect())
         .collect();
-    let is_tree = matches!(
-        model,
-        FittedModel::Forest(_) | FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. }
-    );
-    let is_linear = matches!(model, FittedModel::Linear(_));
-    let chosen = match method {
-        ShapMethod::Auto if is_tree => ShapMethod::Tree,
-        ShapMethod::Auto if is_linear => ShapMethod::Linear,
-        ShapMethod::Auto if p <= kernel::MAX_EXACT_FEATURES => ShapMethod::Kernel,
-        ShapMethod::Auto => ShapMethod::Permutation,
-        ShapMethod::Tree if !is_tree => {
-            return Err(Error::Usage(
-                "`explain.method: tree` needs a tree model (decision_tree, random_forest, \
-                 xgboost, lightgbm); use `auto`"
-                    .into(),
-            ))
-        }
-        ShapMethod::Linear if !is_linear => {
-            return Err(Error::Usage(
-                "`explain.method: linear` needs a linear or logistic model; use `auto`".into(),
-            ))
-        }
-        other => other,
-    };
+    let chosen = choose_method(model, p, method)?;
     let collect = |each: &PerRow| -> Result<(Vec<f64>, Vec<f64>)> {
         let parts: Vec<(Vec<f64>, Vec<f64>)> =
             rows.par_iter().map(|r| each(r)).collect::<Result<_>>()?;
@@ -619,9 +642,35 @@ fn explain_bundle(
     rel: &str,
     run_id: &str,
 ) -> Result<(ShapReport, Vec<PathBuf>)> {
-    let (x, features) = bundle.matrix_named(rows)?;
-    let bg = bundle.matrix(background)?;
+    let (mut x, features) = bundle.matrix_named(rows)?;
+    let mut bg = bundle.matrix(background)?;
     let classes = bundle.manifest.classes.as_ref().map_or(0, Vec::len);
+    // Model-agnostic methods evaluate the model per coalition and background row: keep
+    // the total within `explain.max_evaluations` by explaining fewer rows (and, when one
+    // row alone exceeds it, with fewer background rows). The rows are a random sample
+    // already, so the first ones are kept.
+    let method = choose_method(&bundle.model, x.ncols(), cfg.method)?;
+    let budget = cfg.max_evaluations.max(1);
+    let mut per_row = evaluations_per_row(method, x.ncols(), bg.nrows(), cfg.permutations);
+    if per_row > budget && bg.nrows() > 1 {
+        let keep = ((budget * bg.nrows() as u64) / per_row).max(1) as usize;
+        tracing::warn!(
+            "SHAP: {} background rows instead of {} (explain.max_evaluations)",
+            keep,
+            bg.nrows()
+        );
+        bg = bg.rows(0, keep).into_owned();
+        per_row = evaluations_per_row(method, x.ncols(), bg.nrows(), cfg.permutations);
+    }
+    if per_row > 0 && per_row * x.nrows() as u64 > budget {
+        let keep = (budget / per_row).max(1) as usize;
+        tracing::warn!(
+            "SHAP: {} rows explained instead of {} (explain.max_evaluations)",
+            keep,
+            x.nrows()
+        );
+        x = x.rows(0, keep.min(x.nrows())).into_owned();
+    }
     let e = explain(
         &bundle.model,
         classes,
