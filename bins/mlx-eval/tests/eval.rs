@@ -49,6 +49,26 @@ fn test_rows(workdir: &Path) -> DataFrame {
     df.filter(&mask).unwrap()
 }
 
+/// A project holding a dataset of tests/fixtures/train and `config`, run through
+/// `mlx run --to eval`; the project and its work directory.
+fn evaluated(dataset: &str, config: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = format!("{dataset}.csv");
+    std::fs::copy(
+        root().join("tests/fixtures/train").join(&file),
+        d.join(&file),
+    )
+    .unwrap();
+    std::fs::write(d.join("mlx.yaml"), config).unwrap();
+    bin(d, "mlx")
+        .args(["run", "--to", "eval"])
+        .assert()
+        .success();
+    let w = d.join(".mlx");
+    (dir, w)
+}
+
 const BREAST_CANCER: &str = "\
 data:
   sources:
@@ -69,19 +89,7 @@ evaluation:
 
 #[test]
 fn every_run_is_scored_on_the_test_rows_and_ranked() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::copy(
-        root().join("tests/fixtures/train/breast_cancer.csv"),
-        d.join("breast_cancer.csv"),
-    )
-    .unwrap();
-    std::fs::write(d.join("mlx.yaml"), BREAST_CANCER).unwrap();
-    bin(d, "mlx")
-        .args(["run", "--to", "eval"])
-        .assert()
-        .success();
-    let w = d.join(".mlx");
+    let (_dir, w) = evaluated("breast_cancer", BREAST_CANCER);
     let board: Leaderboard = read(&w.join("leaderboard.json"));
     assert_eq!(board.set, "test");
     // A stump's AUC cannot beat logistic regression's on this data.
@@ -360,23 +368,10 @@ fn bad_input_is_named() {
 
 #[test]
 fn a_cross_validated_split_reports_each_metric_over_its_folds() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::copy(
-        root().join("tests/fixtures/train/wine.csv"),
-        d.join("wine.csv"),
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("mlx.yaml"),
+    let (_dir, w) = evaluated(
+        "wine",
         "data:\n  sources: [{ name: w, uri: wine.csv }]\n  target: target\npipeline:\n  problem_type: classification\n  model_type: logistic\nfeatures:\n  transforms: [{ kind: scale, strategy: zscore }]\nsplit: { strategy: stratified_kfold, folds: 4, test: 0.2 }\n",
-    )
-    .unwrap();
-    bin(d, "mlx")
-        .args(["run", "--to", "eval"])
-        .assert()
-        .success();
-    let w = d.join(".mlx");
+    );
     let board: Leaderboard = read(&w.join("leaderboard.json"));
     let m: RunMetrics = read(&w.join(format!("runs/{}/metrics.json", board.entries[0].run_id)));
     let acc = m.folds["accuracy"];
@@ -387,19 +382,8 @@ fn a_cross_validated_split_reports_each_metric_over_its_folds() {
 
 #[test]
 fn the_production_model_is_scored_as_the_champion_to_beat() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, w) = evaluated("breast_cancer", BREAST_CANCER);
     let d = dir.path();
-    std::fs::copy(
-        root().join("tests/fixtures/train/breast_cancer.csv"),
-        d.join("breast_cancer.csv"),
-    )
-    .unwrap();
-    std::fs::write(d.join("mlx.yaml"), BREAST_CANCER).unwrap();
-    bin(d, "mlx")
-        .args(["run", "--to", "eval"])
-        .assert()
-        .success();
-    let w = d.join(".mlx");
     let board: Leaderboard = read(&w.join("leaderboard.json"));
     // The stump plays the production model, packed as the registry keeps bundles.
     let stump = &board.entries[1];

@@ -67,6 +67,22 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.commit()
 }
 
+/// Writes `bytes` to `path` atomically, creating its directory first.
+pub fn write_creating(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    atomic_write(path, bytes)
+}
+
+/// Writes a contract as pretty JSON with a final newline, atomically, creating its
+/// directory first.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    json.push(b'\n');
+    write_creating(path, &json)
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

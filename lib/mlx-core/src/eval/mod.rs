@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::features;
-use crate::fsutil::atomic_write;
+use crate::fsutil::{write_creating, write_json};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
 use crate::train::model::{self, Target};
@@ -534,10 +534,7 @@ fn evaluate_run(
         for (name, svg) in plots {
             let rel = format!("runs/{}/plots/{name}.svg", run.run_id);
             let path = workdir.join(&rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).with_path("creating", parent)?;
-            }
-            atomic_write(&path, svg.as_bytes()).with_path("writing", &path)?;
+            write_creating(&path, svg.as_bytes()).with_path("writing", &path)?;
             written.push(path);
             plot_files.push(rel);
         }
@@ -556,18 +553,9 @@ fn evaluate_run(
         plots: plot_files,
     };
     let path = run_dir.join("metrics.json");
-    write_json(&path, &metrics)?;
+    write_json(&path, &metrics).with_path("writing", &path)?;
     written.push(path);
     Ok((metrics, written))
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_path("creating", parent)?;
-    }
-    let mut json = serde_json::to_vec_pretty(value).unwrap_or_default();
-    json.push(b'\n');
-    atomic_write(path, &json).with_path("writing", path)
 }
 
 /// The production model's scores on the held-out rows, and whether the best candidate
@@ -680,13 +668,10 @@ pub fn evaluate(
         board.champion = Some(score_champion(path, &held, &board)?);
     }
     let lb = workdir.join(LEADERBOARD_FILE);
-    write_json(&lb, &board)?;
+    write_json(&lb, &board).with_path("writing", &lb)?;
     let md = report::markdown(&board, &runs, cfg);
     let rp = workdir.join(REPORT_FILE);
-    if let Some(parent) = rp.parent() {
-        std::fs::create_dir_all(parent).with_path("creating", parent)?;
-    }
-    atomic_write(&rp, md.as_bytes()).with_path("writing", &rp)?;
+    write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
 
     let best = &board.entries[0];
     let shown = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.4}"));

@@ -10,24 +10,24 @@ const SIZE: (u32, u32) = (640, 480);
 /// Scatter plots show at most this many points (evenly spaced rows).
 const MAX_POINTS: usize = 5000;
 
-type Drawn = Result<(), Box<dyn std::error::Error>>;
+/// A drawing's result.
+pub(crate) type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-fn svg(
+/// An SVG document of `size` drawn by `draw` on a white background; `None` (with a
+/// warning) when plotters cannot draw it.
+pub(crate) fn svg(
+    size: (u32, u32),
     draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn,
 ) -> Option<String> {
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
-        if root.fill(&WHITE).is_err() {
-            return None;
-        }
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        root.fill(&WHITE).ok()?;
         if let Err(e) = draw(root.clone()) {
             tracing::warn!("a plot could not be drawn: {e}");
             return None;
         }
-        if root.present().is_err() {
-            return None;
-        }
+        root.present().ok()?;
     }
     Some(out)
 }
@@ -40,7 +40,7 @@ fn curves(
     series: &[(String, Vec<(f64, f64)>)],
     diagonal: bool,
 ) -> Option<String> {
-    svg(|root| {
+    svg(SIZE, |root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
@@ -103,7 +103,7 @@ pub fn calibration(y: &[bool], p: &[f64], bins: usize) -> Vec<(f64, f64)> {
 fn confusion(title: &str, classes: &[String], counts: &[Vec<u64>]) -> Option<String> {
     let k = classes.len();
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    svg(|root| {
+    svg(SIZE, |root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
@@ -178,7 +178,7 @@ fn scatter(
         }
     };
     let (xr, yr) = (bounds(|p| p.0), bounds(|p| p.1));
-    svg(|root| {
+    svg(SIZE, |root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(12)

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::features;
-use crate::fsutil::atomic_write;
+use crate::fsutil::{write_creating, write_json};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
 use crate::train::model::FittedModel;
@@ -701,10 +701,7 @@ fn explain_bundle(
     let row = (cfg.plot_row as usize).min(e.rows.saturating_sub(1));
     for (name, svg) in plots::all(&e, &x, &features, &outputs, &ranking, top_k, row) {
         let path = dir.join(format!("plots/shap_{name}.svg"));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_path("creating", parent)?;
-        }
-        atomic_write(&path, svg.as_bytes()).with_path("writing", &path)?;
+        write_creating(&path, svg.as_bytes()).with_path("writing", &path)?;
         written.push(path);
         plot_files.push(format!("{rel}/plots/shap_{name}.svg"));
     }
@@ -737,12 +734,6 @@ fn read_report(path: &Path) -> Result<ShapReport> {
             source,
         }
     })
-}
-
-fn write_report(path: &Path, r: &ShapReport) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(r).unwrap_or_default();
-    json.push(b'\n');
-    atomic_write(path, &json).with_path("writing", path)
 }
 
 /// The whole stage.
@@ -846,14 +837,11 @@ pub fn stage(
         ));
     }
     let path = dir.join("shap.json");
-    write_report(&path, &shap)?;
+    write_json(&path, &shap).with_path("writing", &path)?;
     written.push(path);
     let md = plots::markdown(&shap, cfg.explain.top_k.max(1) as usize);
     let rp = workdir.join(REPORT_FILE);
-    if let Some(parent) = rp.parent() {
-        std::fs::create_dir_all(parent).with_path("creating", parent)?;
-    }
-    atomic_write(&rp, md.as_bytes()).with_path("writing", &rp)?;
+    write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
     let top: Vec<&str> = shap
         .importance
         .iter()
@@ -977,7 +965,8 @@ fn explain_file(args: &ArgMatches) -> Result<Standalone> {
     let out = PathBuf::from(get("out"));
     let rel = out.display().to_string();
     let (report, _) = explain_bundle(&bundle, &rows, &bg, &cfg, 42, &out, &rel, "")?;
-    write_report(&out.join("shap.json"), &report)?;
+    let path = out.join("shap.json");
+    write_json(&path, &report).with_path("writing", &path)?;
     let mut human = format!(
         "{} rows explained with {} SHAP ({} space; additivity within {:.1e}); base {:?}\n",
         report.rows,

@@ -6,24 +6,52 @@ use nalgebra::DMatrix;
 use plotters::prelude::*;
 
 use super::Explanation;
+use crate::eval::plots::{self, Drawn};
+use plotters::coord::types::RangedCoordf64;
 
-type Drawn = Result<(), Box<dyn std::error::Error>>;
-
+/// A plot of one labelled row per entry (top to bottom), `n` rows high.
 fn svg(
-    height: u32,
+    rows: usize,
     draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn,
 ) -> Option<String> {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (720, height)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        if let Err(e) = draw(root.clone()) {
-            tracing::warn!("a SHAP plot could not be drawn: {e}");
-            return None;
+    plots::svg((720, 80 + 30 * rows.max(1) as u32), draw)
+}
+
+/// Axes with `labels` down the left side (the first at the top), one per unit of y,
+/// and `x` across.
+fn labelled_rows<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    x_desc: &str,
+    labels: &[String],
+    x: std::ops::Range<f64>,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(200)
+        .build_cartesian_2d(x, 0f64..n as f64)?;
+    let name = |y: &f64| {
+        let i = y.floor() as usize;
+        if (y - y.floor() - 0.5).abs() < 1e-9 && i < labels.len() {
+            labels[labels.len() - 1 - i].clone()
+        } else {
+            String::new()
         }
-        root.present().ok()?;
-    }
-    Some(out)
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(x_desc)
+        .y_labels(2 * n + 1)
+        .y_label_formatter(&name)
+        .draw()?;
+    Ok(chart)
 }
 
 /// Blue (low) to red (high), as shap's colour bar.
@@ -51,28 +79,8 @@ fn bars(title: &str, x_label: &str, rows: &[(String, f64, f64)]) -> Option<Strin
         .max(0.0);
     let pad = ((hi - lo) * 0.05).max(1e-12);
     let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    svg(80 + 28 * n as u32, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(200)
-            .build_cartesian_2d(lo - pad..hi + pad, 0f64..n as f64)?;
-        let name = |y: &f64| {
-            let i = y.floor() as usize;
-            if (y - y.floor() - 0.5).abs() < 1e-9 && i < n {
-                labels[n - 1 - i].clone()
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc(x_label)
-            .y_labels(2 * n + 1)
-            .y_label_formatter(&name)
-            .draw()?;
+    svg(n, |root| {
+        let mut chart = labelled_rows(&root, title, x_label, &labels, lo - pad..hi + pad)?;
         for (i, (_, a, b)) in rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let color = if b >= a { POSITIVE } else { NEGATIVE };
@@ -140,28 +148,14 @@ pub fn all(
     let pad = ((hi - lo) * 0.05).max(1e-12);
     let names: Vec<String> = top.iter().map(|&f| features[f].clone()).collect();
     out.extend(
-        svg(80 + 32 * n as u32, |root| {
-            let mut chart = ChartBuilder::on(&root)
-                .caption(format!("SHAP values ({label})"), ("sans-serif", 18))
-                .margin(10)
-                .x_label_area_size(36)
-                .y_label_area_size(200)
-                .build_cartesian_2d(lo - pad..hi + pad, 0f64..n as f64)?;
-            let name = |y: &f64| {
-                let i = y.floor() as usize;
-                if (y - y.floor() - 0.5).abs() < 1e-9 && i < n {
-                    names[n - 1 - i].clone()
-                } else {
-                    String::new()
-                }
-            };
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .x_desc("SHAP value (red: high feature value, blue: low)")
-                .y_labels(2 * n + 1)
-                .y_label_formatter(&name)
-                .draw()?;
+        svg(n, |root| {
+            let mut chart = labelled_rows(
+                &root,
+                &format!("SHAP values ({label})"),
+                "SHAP value (red: high feature value, blue: low)",
+                &names,
+                lo - pad..hi + pad,
+            )?;
             for (k, &f) in top.iter().enumerate() {
                 let col: Vec<f64> = (0..e.rows).map(|i| x[(i, f)]).collect();
                 let mut sorted = col.clone();
@@ -238,7 +232,7 @@ pub fn all(
     let (lo, hi) = (total - up, total - down);
     let pad = ((hi - lo) * 0.05).max(1e-12);
     out.extend(
-        svg(260, |root| {
+        plots::svg((720, 260), |root| {
             let mut chart = ChartBuilder::on(&root)
                 .caption(
                     format!(

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::features::{self, transform};
-use crate::fsutil::atomic_write;
+use crate::fsutil::write_json;
 use crate::stage::{Context, Outcome, Stage};
 use model::{FittedModel, Target};
 
@@ -589,10 +589,8 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 bundle: format!("runs/{run_id}/bundle"),
                 bundle_sha256,
             };
-            let mut json = serde_json::to_vec_pretty(&record).unwrap_or_default();
-            json.push(b'\n');
             let p = run_dir.join("run.json");
-            atomic_write(&p, &json).with_path("writing", &p)?;
+            write_json(&p, &record).with_path("writing", &p)?;
             let written = [bundle::MANIFEST, bundle::PREPROCESSOR, &manifest.model_file]
                 .map(|f| bundle_dir.join(f))
                 .into_iter()
