@@ -7,7 +7,8 @@ if [[ ! -x "$venv/bin/moto_server" ]]; then
   "$venv/bin/pip" install -q -r "$(dirname "${BASH_SOURCE[0]}")/requirements.txt"
 fi
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "${TMPDIR:-/tmp}/mlx-moto-$port.log" 2>&1 &
+"$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" 127.0.0.1 "$port" \
+  > "${TMPDIR:-/tmp}/mlx-moto-$port.log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

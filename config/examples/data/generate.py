@@ -1,10 +1,12 @@
 """Writes the example datasets beside this file (standard library only, seeded):
 customers.csv (what a model is trained on) and customers-current.csv
-(a later batch in which income has shifted and nothing else has).
+(a later batch in which income has shifted). Churn depends on tenure, plan and
+income.
 
     python3 config/examples/data/generate.py
 """
 
+import math
 import pathlib
 import random
 
@@ -17,7 +19,9 @@ def rows(rng, n, income_mean):
         tenure = rng.randint(0, 120)
         income = round(rng.gauss(income_mean, 12_000), 2)
         plan = rng.choices(["basic", "plus", "pro"], weights=[5, 3, 2])[0]
-        churned = "yes" if rng.random() < 0.2 else "no"
+        # Churn follows tenure, plan and income, so a model has something to learn.
+        logit = 3.0 - 0.22 * tenure + (1.6 if plan == "basic" else 0.0) - (income - 52_000) / 40_000
+        churned = "yes" if rng.random() < 1 / (1 + math.exp(-logit)) else "no"
         yield f"{i},{age},{tenure},{income},{plan},{churned}\n"
 
 

@@ -16,5 +16,7 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::train::Train,
         &mlx_core::eval::Eval,
         &mlx_core::shap::Shap,
+        &mlx_core::gate::Gate,
+        &mlx_core::promote::Promote,
     ]
 }

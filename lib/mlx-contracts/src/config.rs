@@ -1238,6 +1238,10 @@ pub struct FairnessCheck {
     /// Largest equal opportunity difference the gate accepts.
     #[serde(default)]
     pub max_equal_opportunity_difference: Option<f64>,
+    /// Smallest ratio of the lowest to the highest selection rate the gate accepts
+    /// (the four-fifths rule: 0.8).
+    #[serde(default)]
+    pub min_disparate_impact: Option<f64>,
 }
 
 /// Metric direction.
@@ -1547,18 +1551,24 @@ pub struct ApprovalGate {
     pub regression_tolerance: f64,
     /// A human decision is required before promotion.
     pub require_human_review: bool,
-    /// A SHAP ranking shift sends the candidate to human review.
+    /// A SHAP ranking shift against production (as `explain.shift` defines it) sends
+    /// the candidate to human review.
     pub escalate_on_shap_drift: bool,
-    /// SHAP shift (1 - Spearman rank correlation of mean |SHAP|) that counts as drift.
-    pub shap_drift_threshold: f64,
-    /// Extra per-metric limits, e.g. `rmse: 120` (direction from the metric).
-    pub metric_baselines: BTreeMap<String, f64>,
-    /// Largest allowed PSI of any feature.
+    /// Extra per-metric limits: a number (`rmse: 120`, direction from the metric) or a
+    /// comparison (`rmse: "< 120"`, `recall: ">= 0.7"`).
+    pub metric_baselines: BTreeMap<String, MetricBound>,
+    /// Largest allowed PSI of any feature (from `mlx-validate`'s drift report).
     pub max_psi: Option<f64>,
-    /// Treat `warned` validation checks as blocking.
+    /// Treat `warned` validation checks as failures (otherwise they send the candidate
+    /// to human review).
     pub block_on_data_warnings: bool,
-    /// Fairness bounds.
-    pub fairness: Option<Fairness>,
+    /// Who may decide; empty: anyone (on GitHub, anyone with
+    /// `github.required_permission`).
+    pub reviewers: Vec<String>,
+    /// Whether the candidate's author may approve it.
+    pub allow_self_approval: bool,
+    /// Approvals needed before promotion to production.
+    pub min_approvals: u32,
 }
 
 impl Default for ApprovalGate {
@@ -1569,25 +1579,48 @@ impl Default for ApprovalGate {
             regression_tolerance: 0.02,
             require_human_review: true,
             escalate_on_shap_drift: true,
-            shap_drift_threshold: 0.2,
             metric_baselines: BTreeMap::new(),
             max_psi: None,
             block_on_data_warnings: false,
-            fairness: None,
+            reviewers: Vec::new(),
+            allow_self_approval: false,
+            min_approvals: 1,
         }
     }
 }
 
-/// Fairness bounds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Fairness {
-    /// Columns whose groups are compared.
-    pub sensitive_columns: Vec<String>,
-    /// Largest allowed difference of the primary metric between groups.
-    pub max_metric_gap: Option<f64>,
-    /// Smallest allowed ratio of positive rates between groups (four-fifths rule: 0.8).
-    pub min_disparate_impact: Option<f64>,
+/// A limit on one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MetricBound {
+    /// The metric must be at least (maximised metrics) or at most (minimised) this.
+    Limit(f64),
+    /// `< 120`, `<= 120`, `> 0.7` or `>= 0.7`.
+    Comparison(String),
+}
+
+impl MetricBound {
+    /// The comparison operator and the limit; `None` when the text is not a
+    /// comparison. A bare number takes its operator from the direction.
+    pub fn parse(&self, direction: Direction) -> Option<(&'static str, f64)> {
+        let floor = match direction {
+            Direction::Maximize => ">=",
+            Direction::Minimize => "<=",
+        };
+        match self {
+            MetricBound::Limit(v) => Some((floor, *v)),
+            MetricBound::Comparison(text) => {
+                let t = text.trim();
+                if let Ok(v) = t.parse::<f64>() {
+                    return v.is_finite().then_some((floor, v));
+                }
+                let (op, rest) = ["<=", ">=", "<", ">"]
+                    .iter()
+                    .find_map(|op| t.strip_prefix(op).map(|r| (*op, r)))?;
+                rest.trim().parse().ok().map(|v| (op, v))
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1601,6 +1634,11 @@ pub struct Registry {
     pub uri: String,
     /// Registered model name; defaults to `project.name`, then `model`.
     pub model_name: Option<String>,
+    /// How far `mlx promote` in a pipeline takes an approved candidate (stage by
+    /// stage): `none` (register only), `staging` or `production`.
+    pub promote_to: PromoteTarget,
+    /// Production accepts only versions that are in staging.
+    pub require_staging: bool,
 }
 
 impl Default for Registry {
@@ -1608,8 +1646,21 @@ impl Default for Registry {
         Self {
             uri: ".mlx/registry".into(),
             model_name: None,
+            promote_to: PromoteTarget::Staging,
+            require_staging: true,
         }
     }
+}
+
+/// Where the pipeline's promotion stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum PromoteTarget {
+    None,
+    #[default]
+    Staging,
+    Production,
 }
 
 /// Serving.
@@ -1712,10 +1763,6 @@ pub struct Github {
     pub command_prefix: String,
     /// Lowest repository permission that may approve.
     pub required_permission: Permission,
-    /// Number of approvals needed.
-    pub min_approvals: u32,
-    /// Whether the author of the candidate may approve it.
-    pub allow_self_approval: bool,
     /// Environments whose protection rules form the second human gate.
     pub environments: Environments,
 }
@@ -1726,8 +1773,6 @@ impl Default for Github {
             pr_comment: true,
             command_prefix: "/mlx".into(),
             required_permission: Permission::Write,
-            min_approvals: 1,
-            allow_self_approval: false,
             environments: Environments::default(),
         }
     }
@@ -1859,6 +1904,14 @@ impl Config {
             }
             if self.evaluation.direction.is_none() {
                 self.evaluation.direction = Some(primary.direction());
+            }
+        }
+        // The gate's per-metric limits need those metrics computed.
+        for name in self.approval_gate.metric_baselines.keys() {
+            if let Some(m) = Metric::ALL.iter().find(|m| m.as_str() == name) {
+                if !self.evaluation.metrics.contains(m) {
+                    self.evaluation.metrics.push(*m);
+                }
             }
         }
         if self.approval_gate.primary_metric_threshold.is_none() {

@@ -8,8 +8,10 @@
 pub mod config;
 pub mod eval;
 pub mod features;
+pub mod gate;
 pub mod ingest;
 pub mod record;
+pub mod registry;
 pub mod shap;
 pub mod train;
 pub mod validate;

@@ -49,6 +49,14 @@ pub enum Error {
     /// Any other run-time failure.
     #[error("{0}")]
     Runtime(String),
+    /// A policy refused the request (an approval of one's own model, a decision on
+    /// stale evidence, a promotion without a passing gate): exit 1.
+    #[error("{0}")]
+    Refused(String),
+    /// The registry changed between reading and writing its state: exit 3; running the
+    /// command again decides on the new state.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<mlx_data::DataError> for Error {
@@ -67,7 +75,10 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Config(_) | Error::Usage(_) => ExitStatus::Usage,
-            Error::Io { .. } | Error::Contract { .. } | Error::Runtime(_) => ExitStatus::Runtime,
+            Error::Refused(_) => ExitStatus::CheckFailed,
+            Error::Io { .. } | Error::Contract { .. } | Error::Runtime(_) | Error::Conflict(_) => {
+                ExitStatus::Runtime
+            }
         }
     }
 
@@ -77,6 +88,7 @@ impl Error {
         match self {
             Error::Usage(m) => Error::Usage(config.mask(&m)),
             Error::Runtime(m) => Error::Runtime(config.mask(&m)),
+            Error::Refused(m) => Error::Refused(config.mask(&m)),
             Error::Io { context, source } => Error::Io {
                 context: config.mask(&context),
                 source,

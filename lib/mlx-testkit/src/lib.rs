@@ -236,6 +236,17 @@ impl Sandbox {
         p
     }
 
+    /// A project over the example churn data (`customers.csv`, whose churn follows
+    /// tenure, plan and income) with `config` as its mlx.yaml.
+    pub fn churn(config: &str) -> Self {
+        let s = Self::new();
+        let data =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples/data/customers.csv");
+        std::fs::copy(&data, s.path().join("customers.csv")).expect("copy the example data");
+        s.write("mlx.yaml", config);
+        s
+    }
+
     /// Reads a file as text.
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default()

@@ -44,6 +44,12 @@ pub const CONTRACTS: &[&str] = &[
     "run-metrics",
     "leaderboard",
     "shap-report",
+    "gate-report",
+    "review",
+    "alert",
+    "retrain-request",
+    "registry-state",
+    "model-version",
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
@@ -64,6 +70,12 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "run-metrics" => schemars::schema_for!(mlx_contracts::eval::RunMetrics),
         "leaderboard" => schemars::schema_for!(mlx_contracts::eval::Leaderboard),
         "shap-report" => schemars::schema_for!(mlx_contracts::shap::ShapReport),
+        "gate-report" => schemars::schema_for!(mlx_contracts::gate::GateReport),
+        "review" => schemars::schema_for!(mlx_contracts::gate::Review),
+        "alert" => schemars::schema_for!(mlx_contracts::gate::Alert),
+        "retrain-request" => schemars::schema_for!(mlx_contracts::gate::RetrainRequest),
+        "registry-state" => schemars::schema_for!(mlx_contracts::registry::RegistryState),
+        "model-version" => schemars::schema_for!(mlx_contracts::registry::ModelVersion),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use mlx_contracts::config::{
-    Direction, Metric, ModelType, ProblemType, SourceFormat, SplitStrategy, Task,
+    Direction, Metric, MetricBound, ModelType, ProblemType, SourceFormat, SplitStrategy, Task,
 };
 use mlx_contracts::Config;
 
@@ -311,7 +311,25 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
                 format!("`{k}` is not a metric for `{problem}`"),
                 None,
             ),
-            _ => {}
+            Some(m) => {
+                let bound = &c.approval_gate.metric_baselines[k];
+                if bound.parse(m.direction()).is_none() {
+                    err(
+                        &format!("approval_gate.metric_baselines.{k}"),
+                        format!(
+                            "`{}` is not a limit",
+                            match bound {
+                                MetricBound::Limit(v) => v.to_string(),
+                                MetricBound::Comparison(t) => t.clone(),
+                            }
+                        ),
+                        Some(
+                            "write a number (`120`) or a comparison (`\"< 120\"`, `\">= 0.7\"`)"
+                                .into(),
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -331,13 +349,16 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             None,
         );
     }
-    if let Some(f) = &g.fairness {
-        if f.sensitive_columns.is_empty() {
-            err(
-                "approval_gate.fairness.sensitive_columns",
-                "fairness bounds need at least one sensitive column".into(),
-                None,
-            );
+    if g.min_approvals == 0 && g.require_human_review {
+        err(
+            "approval_gate.min_approvals",
+            "human review is required, so at least 1 approval is needed".into(),
+            None,
+        );
+    }
+    if let Some(v) = g.max_psi {
+        if v.is_nan() || v <= 0.0 {
+            err("approval_gate.max_psi", "must be above 0".into(), None);
         }
     }
 
@@ -530,13 +551,6 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             "github.command_prefix",
             "must start with `/` and contain no spaces".into(),
             Some("e.g. `/mlx`".into()),
-        );
-    }
-    if c.github.min_approvals == 0 && c.approval_gate.require_human_review {
-        err(
-            "github.min_approvals",
-            "human review is required, so at least 1 approval is needed".into(),
-            None,
         );
     }
 

@@ -560,7 +560,7 @@ fn evaluate_run(
 
 /// The production model's scores on the held-out rows, and whether the best candidate
 /// beats it.
-fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
+pub(crate) fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
     if !path.exists() {
         return Err(Error::Usage(format!(
             "the champion bundle {} does not exist",

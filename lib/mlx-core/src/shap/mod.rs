@@ -726,7 +726,7 @@ fn explain_bundle(
     Ok((report, written))
 }
 
-fn read_report(path: &Path) -> Result<ShapReport> {
+pub(crate) fn read_report(path: &Path) -> Result<ShapReport> {
     let text = std::fs::read_to_string(path).with_path("reading", path)?;
     mlx_contracts::parse_versioned(&text, "SHAP report", SHAP_REPORT_VERSION).map_err(|source| {
         Error::Contract {

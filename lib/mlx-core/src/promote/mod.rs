@@ -1,0 +1,742 @@
+//! `mlx-promote`: the model registry. Versions (bundle and metadata, immutable), stages
+//! `none → staging → production → archived`, named aliases, deployment state for
+//! `mlx-serve`, and the audit trail of every change, on any `object_store`.
+
+pub mod state;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::{value_parser, Arg, ArgMatches, Command};
+use mlx_contracts::config::{Config, DeployStrategy, PromoteTarget};
+use mlx_contracts::gate::{GateOutcome, GateReport, Review};
+use mlx_contracts::registry::{
+    ModelVersion, RegistryState, Stage as RegistryStage, VersionState, MODEL_VERSION_VERSION,
+};
+use mlx_contracts::Status;
+use serde_json::json;
+
+use crate::config::LoadedConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::train::bundle::Bundle;
+use crate::workdir::Workdir;
+
+pub use state::Policy;
+pub use store::Store;
+
+/// The stage.
+pub struct Promote;
+
+/// Where verified copies of registry bundles are kept, in the work directory.
+pub const CACHE_DIR: &str = "registry-cache";
+
+const SECTIONS: &[&str] = &["approval_gate", "registry"];
+
+const LONG_ABOUT: &str = "\
+In a pipeline (no subcommand): registers the candidate the gate judged (its bundle,
+metrics, SHAP report, data and config hashes, git commit, gate report and the reviews
+in gate/reviews.ndjson) and, when the gate passed or the approvals suffice, promotes
+it stage by stage up to `registry.promote_to`. A candidate awaiting review is
+registered in stage `none`.
+
+The registry lives at `registry.uri` (a directory, s3://, gs://, az://). Every change
+is a new state revision written with a conditional create, so two racing changes never
+lose each other: the later one fails with \"state changed\" (exit 3) and changes
+nothing. Loading a version checks its bundle's SHA-256.
+
+Examples:
+  mlx-promote                                       register the candidate, promote per policy
+  mlx-promote list                                  versions, stages, aliases
+  mlx-promote promote --version 3 --to staging
+  mlx-promote promote --version 3 --to production --reason \"beats v2 on f1\"
+  mlx-promote rollback --reason \"p99 latency\"       production back to the version it replaced
+  mlx-promote alias set champion --version 3
+  mlx-promote deploy --strategy canary --challenger 4 --fraction 0.1
+  mlx-promote archive --version 2 --reason \"superseded\"
+  mlx-promote history --json | jq '.[] | .transition'
+  mlx-promote fetch --version production --output model.tar
+
+Exit codes: 0 done, 1 refused by the policy, 2 bad input, 3 I/O or a concurrent change.";
+
+impl Stage for Promote {
+    fn name(&self) -> &'static str {
+        "promote"
+    }
+    fn about(&self) -> &'static str {
+        "Register models and move them through staging and production"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        SECTIONS
+    }
+    fn always_run(&self, _ctx: &Context) -> Option<String> {
+        Some("the registry is shared state outside the work directory".into())
+    }
+    fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.workdir.record_path("gate")]
+    }
+    fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn args(&self, cmd: Command) -> Command {
+        let version = || {
+            Arg::new("version")
+                .long("version")
+                .value_name("N|STAGE|ALIAS")
+                .required(true)
+                .help("A version number, a stage (`production`, `staging`) or an alias")
+        };
+        let reason = || {
+            Arg::new("reason")
+                .long("reason")
+                .value_name("TEXT")
+                .default_value("")
+                .help("Why; recorded in the audit trail")
+        };
+        let target = |c: Command| {
+            c.arg(
+                Arg::new("registry")
+                    .long("registry")
+                    .value_name("URI")
+                    .global(true)
+                    .help("The registry [default: registry.uri of the config]"),
+            )
+            .arg(
+                Arg::new("model")
+                    .long("model")
+                    .value_name("NAME")
+                    .global(true)
+                    .help("The registered model [default: registry.model_name]"),
+            )
+        };
+        target(cmd)
+            .subcommand(Command::new("list").about("Versions, stages, aliases and deployment"))
+            .subcommand(
+                Command::new("show")
+                    .about("One version's metadata and state")
+                    .arg(version()),
+            )
+            .subcommand(
+                Command::new("history").about("Every change: who, when, why, on which evidence"),
+            )
+            .subcommand(
+                Command::new("promote")
+                    .about("Move a version to a stage")
+                    .arg(version())
+                    .arg(Arg::new("to").long("to").required(true).value_parser([
+                        "none",
+                        "staging",
+                        "production",
+                        "archived",
+                    ]))
+                    .arg(reason()),
+            )
+            .subcommand(
+                Command::new("archive")
+                    .about("Archive a version")
+                    .arg(version())
+                    .arg(reason()),
+            )
+            .subcommand(
+                Command::new("rollback")
+                    .about("Return production to the version it replaced")
+                    .arg(reason()),
+            )
+            .subcommand(
+                Command::new("alias")
+                    .about("Set or remove a named alias")
+                    .arg(
+                        Arg::new("action")
+                            .required(true)
+                            .value_parser(["set", "remove"]),
+                    )
+                    .arg(Arg::new("name").required(true))
+                    .arg(
+                        Arg::new("version")
+                            .long("version")
+                            .value_name("N|STAGE|ALIAS"),
+                    ),
+            )
+            .subcommand(
+                Command::new("deploy")
+                    .about("Record the deployment strategy mlx-serve follows")
+                    .arg(
+                        Arg::new("strategy")
+                            .long("strategy")
+                            .required(true)
+                            .value_parser(["direct", "blue_green", "canary", "shadow"]),
+                    )
+                    .arg(
+                        Arg::new("challenger")
+                            .long("challenger")
+                            .value_name("N|ALIAS"),
+                    )
+                    .arg(
+                        Arg::new("fraction")
+                            .long("fraction")
+                            .value_parser(value_parser!(f64))
+                            .help("Canary: the challenger's share of traffic [default: 0.1]"),
+                    ),
+            )
+            .subcommand(
+                Command::new("fetch")
+                    .about("Download a version's bundle, verified against its SHA-256")
+                    .arg(version())
+                    .arg(
+                        Arg::new("output")
+                            .long("output")
+                            .required(true)
+                            .value_name("FILE"),
+                    ),
+            )
+    }
+    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+        pipeline_stage(&ctx.config.config, &ctx.workdir)
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        _workdir: &Workdir,
+    ) -> Option<Result<Standalone>> {
+        let (name, sub) = args.subcommand()?;
+        Some(command(name, sub, args, config))
+    }
+}
+
+/// Opens the registry the config names.
+pub fn open(cfg: &Config) -> Result<Store> {
+    let model = cfg
+        .registry
+        .model_name
+        .clone()
+        .unwrap_or_else(|| "model".into());
+    Store::open(&cfg.registry.uri, &model)
+}
+
+/// The policy of a config.
+pub fn policy(cfg: &Config) -> Policy {
+    Policy {
+        gate: cfg.approval_gate.clone(),
+        registry: cfg.registry.clone(),
+    }
+}
+
+/// Resolves `N`, a stage name or an alias to a version number.
+pub fn resolve(state: &RegistryState, which: &str) -> Result<u64> {
+    if let Ok(n) = which.trim_start_matches('v').parse::<u64>() {
+        state::get(state, n)?;
+        return Ok(n);
+    }
+    let stage = match which {
+        "production" => Some(RegistryStage::Production),
+        "staging" => Some(RegistryStage::Staging),
+        _ => None,
+    };
+    if let Some(s) = stage {
+        return state
+            .in_stage(s)
+            .ok_or_else(|| Error::Usage(format!("`{}` has no version in {which}", state.model)));
+    }
+    if which == "latest" {
+        return state
+            .versions
+            .keys()
+            .next_back()
+            .copied()
+            .ok_or_else(|| Error::Usage(format!("`{}` has no versions", state.model)));
+    }
+    state.aliases.get(which).copied().ok_or_else(|| {
+        Error::Usage(format!(
+            "`{which}` is not a version, a stage or an alias of `{}`; aliases: {}",
+            state.model,
+            if state.aliases.is_empty() {
+                "none".to_string()
+            } else {
+                state.aliases.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        ))
+    })
+}
+
+/// The current state, or a clear error when nothing is registered.
+fn current(store: &Store) -> Result<RegistryState> {
+    store.state()?.ok_or_else(|| {
+        Error::Usage(format!(
+            "the registry {} has no model `{}` yet; run `mlx-promote` after `mlx-gate` to \
+             register one",
+            store.label(),
+            store.model()
+        ))
+    })
+}
+
+/// Applies one change to the current state and commits it.
+pub fn change(
+    store: &Store,
+    f: impl FnOnce(&RegistryState) -> Result<RegistryState>,
+) -> Result<RegistryState> {
+    let base = current(store)?;
+    let next = f(&base)?;
+    store.commit(Some(&base), next)
+}
+
+/// Downloads (or reuses a verified copy of) version `n`'s bundle under
+/// `<cache>/<model>-v<n>.tar`, and returns its metadata and path.
+pub fn fetch(store: &Store, n: u64, cache: &Path) -> Result<(ModelVersion, PathBuf)> {
+    let v = store.version(n)?;
+    let path = cache.join(format!("{}-v{n}.tar", store.model()));
+    let fresh = crate::hash::sha256_file(&path).is_ok_and(|(h, _)| h == v.archive_sha256);
+    if !fresh {
+        store.fetch_bundle(&v, &path)?;
+    }
+    Ok((v, path))
+}
+
+/// Registers the candidate of `gate` (or updates the gate result of the version that
+/// holds the same bundle) and returns its number and the new state.
+pub fn register(
+    store: &Store,
+    cfg: &Config,
+    workdir: &Workdir,
+    gate: &GateReport,
+    reviews: Vec<Review>,
+) -> Result<(u64, RegistryState)> {
+    let c = &gate.candidate;
+    let reviews: Vec<Review> = reviews
+        .into_iter()
+        .filter(|r| r.run_id == c.run_id)
+        .collect();
+    let base = store.state()?;
+    if let Some(base) = &base {
+        if let Some((&n, v)) = base
+            .versions
+            .iter()
+            .find(|(_, v)| v.bundle_sha256 == c.bundle_sha256)
+        {
+            let mut vs = v.clone();
+            let new_reviews: Vec<Review> = reviews
+                .into_iter()
+                .filter(|r| !vs.reviews.contains(r))
+                .collect();
+            if vs.evidence_sha256.as_deref() == Some(gate.evidence_sha256.as_str())
+                && new_reviews.is_empty()
+            {
+                return Ok((n, base.clone()));
+            }
+            let mut next = base.clone();
+            let mut t = state::transition("gate", Some(n), "");
+            if vs.evidence_sha256.as_deref() != Some(gate.evidence_sha256.as_str()) {
+                t.reason = format!(
+                    "gate ran again: {} on evidence {}",
+                    gate.outcome.as_str(),
+                    state::short(&gate.evidence_sha256)
+                );
+                vs.gate = Some(gate.outcome);
+                vs.evidence_sha256 = Some(gate.evidence_sha256.clone());
+            } else {
+                t.action = "review".into();
+            }
+            vs.reviews.extend(new_reviews);
+            t.evidence_sha256 = Some(gate.evidence_sha256.clone());
+            next.versions.insert(n, vs);
+            next.transition = t;
+            return Ok((n, store.commit(Some(base), next)?));
+        }
+    }
+    let dir = workdir.join(&c.bundle);
+    let bundle = Bundle::load(&dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".bundle-")
+        .tempfile_in(workdir.root())
+        .with_path("creating a temporary file in", workdir.root())?;
+    let archive_sha256 = crate::train::bundle::pack(&dir, tmp.path())?;
+    let archive = std::fs::read(tmp.path()).with_path("reading", tmp.path())?;
+    let first = base
+        .as_ref()
+        .and_then(|b| b.versions.keys().next_back().copied())
+        .unwrap_or(0)
+        + 1;
+    let n = store.claim_version(first, archive.clone())?;
+    let shap_path = workdir.join(format!("runs/{}/shap.json", c.run_id));
+    let shap = if shap_path.exists() {
+        Some(crate::shap::read_report(&shap_path)?)
+    } else {
+        None
+    };
+    let version = ModelVersion {
+        schema_version: MODEL_VERSION_VERSION,
+        model: store.model().into(),
+        version: n,
+        run_id: c.run_id.clone(),
+        name: c.name.clone(),
+        model_type: c.model_type,
+        bundle_sha256: c.bundle_sha256.clone(),
+        archive_sha256,
+        archive_size: archive.len() as u64,
+        metrics: c.metrics.clone(),
+        dataset_sha256: bundle.manifest.dataset_sha256.clone(),
+        git_commit: bundle.manifest.git_commit.clone(),
+        config_sha256: bundle.manifest.config_sha256.clone(),
+        config: serde_json::to_value(cfg).unwrap_or_default(),
+        gate: Some(gate.clone()),
+        shap,
+        registered_at: Utc::now(),
+        registered_by: state::actor(),
+    };
+    store.write_version(&version)?;
+    // Registration commutes with other changes, so a lost race is simply retried.
+    let mut base = base;
+    for _ in 0..50 {
+        let mut next = base.clone().unwrap_or_else(|| state::empty(store.model()));
+        next.versions.insert(
+            n,
+            VersionState {
+                stage: RegistryStage::None,
+                gate: Some(gate.outcome),
+                evidence_sha256: Some(gate.evidence_sha256.clone()),
+                bundle_sha256: c.bundle_sha256.clone(),
+                run_id: c.run_id.clone(),
+                reviews: reviews.clone(),
+                archived_reason: None,
+            },
+        );
+        let mut t = state::transition("register", Some(n), &format!("run {}", c.run_id));
+        t.to = Some(RegistryStage::None);
+        t.evidence_sha256 = Some(gate.evidence_sha256.clone());
+        next.transition = t;
+        match store.commit(base.as_ref(), next) {
+            Ok(s) => return Ok((n, s)),
+            Err(Error::Conflict(_)) => base = store.state()?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "the registry state of `{}` kept changing while registering version {n}; run the \
+         command again",
+        store.model()
+    )))
+}
+
+/// The reviews recorded in the work directory's review log.
+pub fn logged_reviews(workdir: &Workdir) -> Result<Vec<Review>> {
+    let path = workdir.join(crate::gate::REVIEW_LOG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            mlx_contracts::parse_versioned(l, "review", mlx_contracts::gate::REVIEW_VERSION)
+                .map_err(|source| Error::Contract {
+                    path: format!("{} line {}", path.display(), i + 1),
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// The pipeline stage: register, then promote as far as the policy allows.
+pub fn pipeline_stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
+    let gate = crate::gate::read_report(workdir)?;
+    if gate.outcome == GateOutcome::Failed {
+        return Err(Error::Refused(format!(
+            "the gate failed for {} (see reports/gate.md); there is nothing to promote",
+            gate.candidate.name
+        )));
+    }
+    let store = open(cfg)?;
+    let (n, mut s) = register(&store, cfg, workdir, &gate, logged_reviews(workdir)?)?;
+    let policy = policy(cfg);
+    let mut targets = match cfg.registry.promote_to {
+        PromoteTarget::None => vec![],
+        PromoteTarget::Staging => vec![RegistryStage::Staging],
+        PromoteTarget::Production if cfg.registry.require_staging => {
+            vec![RegistryStage::Staging, RegistryStage::Production]
+        }
+        PromoteTarget::Production => vec![RegistryStage::Production],
+    };
+    let stage_now = s.versions[&n].stage;
+    if stage_now == RegistryStage::Archived {
+        return Err(Error::Refused(format!(
+            "the candidate is version {n}, which is archived ({}); it will not be promoted",
+            s.versions[&n].archived_reason.as_deref().unwrap_or("")
+        )));
+    }
+    targets.retain(|t| *t > stage_now);
+    let mut waiting = None;
+    for to in targets {
+        if let Err(e) = state::may_enter(&s, n, to, &policy) {
+            waiting = Some(e.to_string());
+            break;
+        }
+        s = store.commit(
+            Some(&s),
+            state::promote(&s, n, to, &policy, "promoted by the pipeline")?,
+        )?;
+    }
+    let stage = s.versions[&n].stage;
+    let mut o = match &waiting {
+        Some(why) => Outcome::with_status(
+            Status::Warned,
+            format!(
+                "{} registered as version {n} of `{}` ({}); not promoted: {why}",
+                gate.candidate.name,
+                store.model(),
+                stage.as_str()
+            ),
+        ),
+        None => Outcome::passed(format!(
+            "{} is version {n} of `{}`, now in {}",
+            gate.candidate.name,
+            store.model(),
+            stage.as_str()
+        )),
+    };
+    o.outputs_kv.insert("version".into(), n.to_string());
+    o.outputs_kv.insert("stage".into(), stage.as_str().into());
+    o.outputs_kv.insert("registry".into(), store.label().into());
+    o.details = json!({
+        "model": store.model(),
+        "version": n,
+        "stage": stage.as_str(),
+        "revision": s.revision,
+        "waiting_for": waiting,
+    });
+    Ok(o)
+}
+
+fn deploy_strategy(name: &str) -> DeployStrategy {
+    match name {
+        "blue_green" => DeployStrategy::BlueGreen,
+        "canary" => DeployStrategy::Canary,
+        "shadow" => DeployStrategy::Shadow,
+        _ => DeployStrategy::Direct,
+    }
+}
+
+fn stage_named(name: &str) -> RegistryStage {
+    match name {
+        "staging" => RegistryStage::Staging,
+        "production" => RegistryStage::Production,
+        "archived" => RegistryStage::Archived,
+        _ => RegistryStage::None,
+    }
+}
+
+fn done(human: String, json: serde_json::Value) -> Result<Standalone> {
+    Ok(Standalone {
+        status: Status::Passed,
+        human,
+        json,
+    })
+}
+
+fn list_text(s: &RegistryState) -> String {
+    let mut out = format!("{} (revision {})\n", s.model, s.revision);
+    for (n, v) in s.versions.iter().rev() {
+        let aliases: Vec<&str> = s
+            .aliases
+            .iter()
+            .filter(|(_, a)| **a == *n)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        out.push_str(&format!(
+            "  v{n:<4} {:<10} gate {:<14} run {}{}\n",
+            v.stage.as_str(),
+            v.gate.map_or("none", |g| g.as_str()),
+            v.run_id,
+            if aliases.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", aliases.join(", "))
+            }
+        ));
+    }
+    let d = &s.deployment;
+    out.push_str(&format!(
+        "  deployment: {} live {}{}",
+        serde_json::to_value(d.strategy)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        d.live.map_or("none".into(), |v| format!("v{v}")),
+        d.challenger.map_or(String::new(), |c| format!(
+            ", challenger v{c}{}",
+            d.canary_fraction
+                .map_or(String::new(), |f| format!(" at {:.0}%", f * 100.0))
+        ))
+    ));
+    out
+}
+
+fn command(
+    name: &str,
+    sub: &ArgMatches,
+    top: &ArgMatches,
+    config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+) -> Result<Standalone> {
+    let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
+        let mut c = Config::default();
+        c.resolve();
+        c
+    });
+    let flag = |k: &str| {
+        sub.get_one::<String>(k)
+            .or_else(|| top.get_one::<String>(k))
+            .cloned()
+    };
+    let uri = flag("registry").unwrap_or_else(|| cfg.registry.uri.clone());
+    let model = flag("model")
+        .or_else(|| cfg.registry.model_name.clone())
+        .unwrap_or_else(|| "model".into());
+    let store = Store::open(&uri, &model)?;
+    let policy = policy(&cfg);
+    let reason = sub
+        .try_get_one::<String>("reason")
+        .ok()
+        .flatten()
+        .cloned()
+        .unwrap_or_default();
+    let which = |s: &RegistryState, k: &str| -> Result<Option<u64>> {
+        sub.get_one::<String>(k).map(|w| resolve(s, w)).transpose()
+    };
+    let committed = |s: RegistryState| {
+        let t = &s.transition;
+        let human = format!(
+            "{} v{}{} (revision {})",
+            t.action,
+            t.version.map_or("-".into(), |v| v.to_string()),
+            t.to.map_or(String::new(), |to| format!(" -> {}", to.as_str())),
+            s.revision
+        );
+        done(human, serde_json::to_value(&s).unwrap_or_default())
+    };
+    match name {
+        "list" => {
+            let s = current(&store)?;
+            done(list_text(&s), serde_json::to_value(&s).unwrap_or_default())
+        }
+        "show" => {
+            let s = current(&store)?;
+            let n = which(&s, "version")?.expect("required");
+            let v = store.version(n)?;
+            let vs = &s.versions[&n];
+            let human = format!(
+                "v{n} {} ({}), stage {}, gate {}, {} review(s)\n  bundle sha256 {}\n  data \
+                 sha256 {}\n  git {}\n  registered {} by {}",
+                v.name,
+                serde_json::to_value(v.model_type)
+                    .ok()
+                    .and_then(|x| x.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                vs.stage.as_str(),
+                vs.gate.map_or("none", |g| g.as_str()),
+                vs.reviews.len(),
+                v.bundle_sha256,
+                v.dataset_sha256,
+                v.git_commit.as_deref().unwrap_or("unknown"),
+                v.registered_at.to_rfc3339(),
+                v.registered_by
+            );
+            done(human, json!({ "version": v, "state": vs }))
+        }
+        "history" => {
+            let all = store.history()?;
+            let mut human = String::new();
+            for s in &all {
+                let t = &s.transition;
+                human.push_str(&format!(
+                    "{:>4}  {}  {:<9} v{:<4} {}{}  by {}{}{}\n",
+                    s.revision,
+                    t.at.format("%Y-%m-%d %H:%M:%S"),
+                    t.action,
+                    t.version.map_or("-".into(), |v| v.to_string()),
+                    match (t.from, t.to) {
+                        (Some(f), Some(to)) => format!("{} -> {}", f.as_str(), to.as_str()),
+                        (None, Some(to)) => to.as_str().to_string(),
+                        _ => t.alias.clone().unwrap_or_default(),
+                    },
+                    t.replaced
+                        .map_or(String::new(), |r| format!(" (replaces v{r})")),
+                    t.actor,
+                    if t.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", t.reason)
+                    },
+                    t.evidence_sha256
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(
+                            " [evidence {}]",
+                            state::short(e)
+                        ))
+                ));
+            }
+            let trail: Vec<_> = all
+                .iter()
+                .map(|s| json!({ "revision": s.revision, "transition": s.transition }))
+                .collect();
+            done(human.trim_end().to_string(), json!(trail))
+        }
+        "promote" => {
+            let to = stage_named(sub.get_one::<String>("to").expect("required"));
+            committed(change(&store, |s| {
+                let n = resolve(s, sub.get_one::<String>("version").expect("required"))?;
+                state::promote(s, n, to, &policy, &reason)
+            })?)
+        }
+        "archive" => committed(change(&store, |s| {
+            let n = resolve(s, sub.get_one::<String>("version").expect("required"))?;
+            state::archive(s, n, &reason)
+        })?),
+        "rollback" => committed(change(&store, |s| state::rollback(s, &reason))?),
+        "alias" => {
+            let name = sub.get_one::<String>("name").expect("required");
+            let set = sub.get_one::<String>("action").map(String::as_str) == Some("set");
+            committed(change(&store, |s| {
+                let n = if set {
+                    Some(
+                        which(s, "version")?
+                            .ok_or_else(|| Error::Usage("`alias set` needs --version N".into()))?,
+                    )
+                } else {
+                    None
+                };
+                state::alias(s, name, n)
+            })?)
+        }
+        "deploy" => {
+            let strategy = deploy_strategy(sub.get_one::<String>("strategy").expect("required"));
+            let fraction = sub.get_one::<f64>("fraction").copied();
+            committed(change(&store, |s| {
+                let c = which(s, "challenger")?;
+                state::deploy(s, strategy, c, fraction, &policy)
+            })?)
+        }
+        "fetch" => {
+            let s = current(&store)?;
+            let n = which(&s, "version")?.expect("required");
+            let out = PathBuf::from(sub.get_one::<String>("output").expect("required"));
+            let v = store.version(n)?;
+            store.fetch_bundle(&v, &out)?;
+            Bundle::load(&out)?;
+            done(
+                format!(
+                    "v{n} -> {} (sha256 {} verified)",
+                    out.display(),
+                    v.archive_sha256
+                ),
+                json!({ "version": n, "path": out.display().to_string(), "sha256": v.archive_sha256 }),
+            )
+        }
+        other => Err(Error::Usage(format!("unknown subcommand `{other}`"))),
+    }
+}

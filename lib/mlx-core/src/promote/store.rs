@@ -1,0 +1,338 @@
+//! The registry's storage on any `object_store`: a local directory by default, or
+//! `s3://`, `gs://`, `az://`.
+//!
+//! State changes are compare-and-swap on the state's revision number: revision `n + 1`
+//! is written with a create-only conditional write (`If-None-Match: *` on S3, a hard
+//! link on a local disk), so of two writers that both read revision `n`, exactly one
+//! succeeds and the other gets [`Error::Conflict`]. Every store `object_store` supports
+//! offers create-only writes (the local one does not offer `If-Match` updates), so one
+//! mechanism serves all, and the revisions double as the audit trail.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use mlx_contracts::registry::{ModelVersion, RegistryState};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::atomic_write;
+
+/// One registered model in a registry.
+pub struct Store {
+    store: Box<dyn ObjectStore>,
+    prefix: ObjectPath,
+    label: String,
+    model: String,
+    rt: tokio::runtime::Runtime,
+}
+
+/// What a create-only write found.
+enum Created {
+    Yes,
+    Exists,
+}
+
+impl Store {
+    /// Opens the registry at `uri` for `model`. Credentials and endpoints come from the
+    /// usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    pub fn open(uri: &str, model: &str) -> Result<Self> {
+        if model.is_empty()
+            || !model
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || model.starts_with('.')
+        {
+            return Err(Error::Usage(format!(
+                "`{model}` is not a usable registry model name; use letters, digits, `-`, `_` \
+                 and `.` (registry.model_name, or project.name)"
+            )));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the I/O runtime", e))?;
+        let label = uri.to_owned();
+        let is_url = uri.contains("://") && !uri.starts_with("file://");
+        let (store, prefix): (Box<dyn ObjectStore>, ObjectPath) = if is_url {
+            let (s, p) = crate::version::store::open_url(uri)
+                .map_err(|e| Error::Usage(format!("registry.uri {e}")))?;
+            (s, p)
+        } else {
+            let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+            std::fs::create_dir_all(&path).with_path("creating", &path)?;
+            let s = object_store::local::LocalFileSystem::new_with_prefix(&path)
+                .map_err(|e| Error::Runtime(format!("registry {uri}: {e}")))?;
+            (Box::new(s), ObjectPath::default())
+        };
+        Ok(Self {
+            store,
+            prefix,
+            label,
+            model: model.to_owned(),
+            rt,
+        })
+    }
+
+    /// The registered model's name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Where the registry is.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn key(&self, rel: &str) -> ObjectPath {
+        let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_owned()).collect();
+        parts.push(self.model.clone());
+        parts.extend(rel.split('/').map(str::to_owned));
+        ObjectPath::from_iter(parts)
+    }
+
+    fn err(&self, what: &str) -> impl Fn(object_store::Error) -> Error + '_ {
+        let what = what.to_owned();
+        move |e| Error::Runtime(format!("registry {}: {what}: {e}", self.label))
+    }
+
+    fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.key(rel);
+        self.rt.block_on(async {
+            match self.store.get(&key).await {
+                Ok(r) => r
+                    .bytes()
+                    .await
+                    .map(|b| Some(b.to_vec()))
+                    .map_err(self.err(rel)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.err(rel)(e)),
+            }
+        })
+    }
+
+    fn create(&self, rel: &str, bytes: Vec<u8>) -> Result<Created> {
+        let key = self.key(rel);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            match self
+                .store
+                .put_opts(&key, PutPayload::from(bytes), opts)
+                .await
+            {
+                Ok(_) => Ok(Created::Yes),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Ok(Created::Exists),
+                Err(object_store::Error::NotImplemented { .. }) => Err(Error::Usage(format!(
+                    "registry {}: this store cannot write conditionally, so concurrent \
+                     promotions could lose each other; for S3-compatible stores that support \
+                     conditional writes set AWS_CONDITIONAL_PUT=etag",
+                    self.label
+                ))),
+                Err(e) => Err(self.err(rel)(e)),
+            }
+        })
+    }
+
+    fn revision_key(n: u64) -> String {
+        format!("state/{n:012}.json")
+    }
+
+    /// One revision of the state.
+    pub fn revision(&self, n: u64) -> Result<Option<RegistryState>> {
+        let rel = Self::revision_key(n);
+        let Some(bytes) = self.get(&rel)? else {
+            return Ok(None);
+        };
+        let state =
+            RegistryState::from_json(&String::from_utf8_lossy(&bytes)).map_err(|source| {
+                Error::Contract {
+                    path: format!("{}/{}/{rel}", self.label, self.model),
+                    source,
+                }
+            })?;
+        if state.revision != n || state.model != self.model {
+            return Err(Error::Runtime(format!(
+                "registry {}: {rel} claims to be revision {} of `{}`; the registry was edited \
+                 by hand",
+                self.label, state.revision, state.model
+            )));
+        }
+        Ok(Some(state))
+    }
+
+    /// The current state (`None`: nothing registered yet). Starts from the `HEAD` hint
+    /// (written after each change, possibly behind) and reads forward.
+    pub fn state(&self) -> Result<Option<RegistryState>> {
+        let hint = self
+            .get("state/HEAD")?
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut head = if hint > 0 { self.revision(hint)? } else { None };
+        let mut n = if head.is_some() { hint } else { 0 };
+        loop {
+            match self.revision(n + 1)? {
+                Some(s) => {
+                    head = Some(s);
+                    n += 1;
+                }
+                None => return Ok(head),
+            }
+        }
+    }
+
+    /// Every revision, oldest first.
+    pub fn history(&self) -> Result<Vec<RegistryState>> {
+        let Some(head) = self.state()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(head.revision as usize);
+        for n in 1..head.revision {
+            out.push(self.revision(n)?.ok_or_else(|| {
+                Error::Runtime(format!(
+                    "registry {}: revision {n} of `{}` is missing; the registry was edited by hand",
+                    self.label, self.model
+                ))
+            })?);
+        }
+        out.push(head);
+        Ok(out)
+    }
+
+    /// Writes `next` as the revision after `base`, failing with [`Error::Conflict`] if
+    /// another writer got there first.
+    pub fn commit(
+        &self,
+        base: Option<&RegistryState>,
+        mut next: RegistryState,
+    ) -> Result<RegistryState> {
+        next.revision = base.map_or(1, |b| b.revision + 1);
+        let mut text = serde_json::to_string_pretty(&next).unwrap_or_default();
+        text.push('\n');
+        match self.create(&Self::revision_key(next.revision), text.into_bytes())? {
+            Created::Yes => {
+                // Best effort: a stale hint only costs readers a few extra reads.
+                let key = self.key("state/HEAD");
+                let _ = self.rt.block_on(self.store.put(
+                    &key,
+                    PutPayload::from(next.revision.to_string().into_bytes()),
+                ));
+                Ok(next)
+            }
+            Created::Exists => Err(Error::Conflict(format!(
+                "the registry state of `{}` changed while this command ran (revision {} was \
+                 written by someone else); nothing was changed: run the command again to \
+                 decide on the new state",
+                self.model, next.revision
+            ))),
+        }
+    }
+
+    /// Claims the first free version number from `from` by creating its bundle object.
+    pub fn claim_version(&self, from: u64, archive: Vec<u8>) -> Result<u64> {
+        let mut n = from.max(1);
+        loop {
+            match self.create(&format!("versions/{n}/bundle.tar"), archive.clone())? {
+                Created::Yes => return Ok(n),
+                Created::Exists => n += 1,
+            }
+        }
+    }
+
+    /// Writes a version's metadata (once).
+    pub fn write_version(&self, v: &ModelVersion) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
+        text.push('\n');
+        match self.create(
+            &format!("versions/{}/version.json", v.version),
+            text.into_bytes(),
+        )? {
+            Created::Yes => Ok(()),
+            Created::Exists => Err(Error::Runtime(format!(
+                "registry {}: versions/{}/version.json already exists; the registry was edited \
+                 by hand",
+                self.label, v.version
+            ))),
+        }
+    }
+
+    /// A version's metadata.
+    pub fn version(&self, n: u64) -> Result<ModelVersion> {
+        let rel = format!("versions/{n}/version.json");
+        let bytes = self.get(&rel)?.ok_or_else(|| {
+            Error::Runtime(format!(
+                "registry {}: version {n} of `{}` has no version.json",
+                self.label, self.model
+            ))
+        })?;
+        ModelVersion::from_json(&String::from_utf8_lossy(&bytes)).map_err(|source| {
+            Error::Contract {
+                path: format!("{}/{}/{rel}", self.label, self.model),
+                source,
+            }
+        })
+    }
+
+    /// Downloads version `n`'s bundle to `dest` after checking its SHA-256 against the
+    /// version's metadata; a tampered or truncated bundle is refused.
+    pub fn fetch_bundle(&self, v: &ModelVersion, dest: &Path) -> Result<()> {
+        let rel = format!("versions/{}/bundle.tar", v.version);
+        let key = self.key(&rel);
+        let got = self.rt.block_on(async {
+            let r = self.store.get(&key).await.map_err(self.err(&rel))?;
+            let mut stream = r.into_stream();
+            let mut buf = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                buf.extend_from_slice(&chunk.map_err(self.err(&rel))?);
+            }
+            Ok::<_, Error>(buf)
+        })?;
+        let hash = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&got));
+        if hash != v.archive_sha256 {
+            return Err(Error::Runtime(format!(
+                "registry {}: the bundle of version {} of `{}` hashes to {hash}, not the \
+                 {} recorded at registration: it was modified or damaged; refusing to use it",
+                self.label, v.version, self.model, v.archive_sha256
+            )));
+        }
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_path("creating", parent)?;
+        }
+        atomic_write(dest, &got).with_path("writing", dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promote::state;
+
+    #[test]
+    fn a_second_writer_from_the_same_base_conflicts_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap(), "m").unwrap();
+        assert!(store.state().unwrap().is_none());
+        let first = store.commit(None, state::empty("m")).unwrap();
+        assert_eq!(first.revision, 1);
+        let mut a = first.clone();
+        a.aliases.insert("a".into(), 1);
+        let mut b = first.clone();
+        b.aliases.insert("b".into(), 1);
+        store.commit(Some(&first), a).unwrap();
+        let e = store.commit(Some(&first), b).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        let now = store.state().unwrap().unwrap();
+        assert_eq!(now.revision, 2);
+        assert!(now.aliases.contains_key("a") && !now.aliases.contains_key("b"));
+        // A stale HEAD hint only means reading forward.
+        std::fs::write(dir.path().join("m/state/HEAD"), "1").unwrap();
+        assert_eq!(store.state().unwrap().unwrap().revision, 2);
+        assert_eq!(store.history().unwrap().len(), 2);
+        assert!(Store::open(dir.path().to_str().unwrap(), "../x").is_err());
+    }
+}
