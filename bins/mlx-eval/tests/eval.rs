@@ -406,7 +406,7 @@ fn the_production_model_is_scored_as_the_champion_to_beat() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "the champion bundle nowhere.tar does not exist",
+            "the champion `nowhere.tar` is neither a bundle file nor a registry version",
         ));
 }
 

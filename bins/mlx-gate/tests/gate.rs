@@ -150,6 +150,25 @@ fn a_candidate_waits_for_a_human_and_is_promoted_after_approval() {
         .args(["promote", "--version", "1", "--to", "production"])
         .assert()
         .success();
+    // Eval and SHAP name the registry's production model as what to beat.
+    bin(d, "mlx-eval")
+        .args(["--champion", "production"])
+        .assert()
+        .success();
+    let board: Leaderboard = serde_json::from_str(&s.read(".mlx/leaderboard.json")).unwrap();
+    assert_eq!(board.champion.unwrap().metrics, r.candidate.metrics);
+    bin(d, "mlx-shap")
+        .args(["--baseline", "production"])
+        .assert()
+        .success();
+    let shap: mlx_contracts::shap::ShapReport =
+        serde_json::from_str(&s.read(&format!(".mlx/runs/{}/shap.json", r.candidate.run_id)))
+            .unwrap();
+    let same = shap.shift.unwrap();
+    assert_eq!(
+        (same.spearman, same.l1_distance, same.flagged),
+        (1.0, 0.0, false)
+    );
 
     // A worse candidate: C shrinks the coefficients. Production is scored on the same
     // held-out rows, so its metrics are exactly those it was registered with.

@@ -66,7 +66,8 @@ for time series.
 Examples:
   mlx-eval                                   score every run of train.json
   mlx-eval --json | jq '.details.entries[0]'  the best candidate
-  mlx-eval --champion prod/bundle.tar         compare with the production model
+  mlx-eval --champion production              compare with the registry's production model
+  mlx-eval --champion prod/bundle.tar         compare with a bundle file
   mlx-eval score --predictions preds.csv --task classification --y-true label
   mlx-eval score --predictions preds.parquet --task regression --json | jq .metrics.rmse
 
@@ -102,9 +103,12 @@ impl Stage for Eval {
         cmd.arg(
             Arg::new("champion")
                 .long("champion")
-                .value_name("BUNDLE")
+                .value_name("BUNDLE|VERSION")
                 .env("MLX_CHAMPION")
-                .help("The production model's bundle, scored on the same rows as the one to beat"),
+                .help(
+                    "The model to beat, scored on the same rows: a bundle, or a registry \
+                     version (`production`, an alias, a number)",
+                ),
         )
         .subcommand(score_command())
     }
@@ -561,12 +565,6 @@ fn evaluate_run(
 /// The production model's scores on the held-out rows, and whether the best candidate
 /// beats it.
 pub(crate) fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
-    if !path.exists() {
-        return Err(Error::Usage(format!(
-            "the champion bundle {} does not exist",
-            path.display()
-        )));
-    }
     let bundle = Bundle::load(path)?;
     let s = Predicted::of(&bundle, &held.rows)?.scores(None, None);
     let primary = s.metrics.get(board.primary_metric.as_str()).copied();
@@ -665,7 +663,19 @@ pub fn evaluate(
     }
     let mut board = rank(&runs, metric, direction, held.set);
     if let Some(path) = champion {
-        board.champion = Some(score_champion(path, &held, &board)?);
+        let path = if path.exists() {
+            path.to_path_buf()
+        } else {
+            let which = path.to_string_lossy();
+            crate::promote::registry_version(cfg, workdir, &which)
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "the champion `{which}` is neither a bundle file nor a registry version: {e}"
+                    ))
+                })?
+                .1
+        };
+        board.champion = Some(score_champion(&path, &held, &board)?);
     }
     let lb = workdir.join(LEADERBOARD_FILE);
     write_json(&lb, &board).with_path("writing", &lb)?;

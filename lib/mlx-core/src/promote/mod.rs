@@ -297,6 +297,18 @@ pub fn fetch(store: &Store, n: u64, cache: &Path) -> Result<(ModelVersion, PathB
     Ok((v, path))
 }
 
+/// A registry version named by `which` (a number, a stage, `latest` or an alias):
+/// its metadata and a verified local copy of its bundle.
+pub fn registry_version(
+    cfg: &Config,
+    workdir: &Workdir,
+    which: &str,
+) -> Result<(ModelVersion, PathBuf)> {
+    let store = open(cfg)?;
+    let n = resolve(&current(&store)?, which)?;
+    fetch(&store, n, &workdir.join(CACHE_DIR))
+}
+
 /// Registers the candidate of `gate` (or updates the gate result of the version that
 /// holds the same bundle) and returns its number and the new state.
 pub fn register(

@@ -59,7 +59,8 @@ production model's shap.json), records the SHAP shift for the gate.
 Examples:
   mlx-shap                                    explain the best candidate
   mlx-shap --run xgboost-3f2a9c01d4e5         explain one run
-  mlx-shap --baseline prod/shap.json          compare with the production model
+  mlx-shap --baseline production              compare with the registry's production model
+  mlx-shap --baseline prod/shap.json          compare with another explanation
   mlx-shap explain --bundle runs/x/bundle --data rows.parquet --json | jq .importance
 
 Exit codes: 0 explained, 2 a config or input problem, 3 I/O or an additivity failure.";
@@ -101,7 +102,7 @@ impl Stage for Shap {
         .arg(
             Arg::new("baseline")
                 .long("baseline")
-                .value_name("SHAP_JSON")
+                .value_name("SHAP_JSON|VERSION")
                 .env("MLX_SHAP_BASELINE")
                 .help("A shap.json to compare the importance profile with (SHAP shift)"),
         )
@@ -822,7 +823,22 @@ pub fn stage(
         &run.run_id,
     )?;
     if let Some(b) = baseline {
-        let base = read_report(b)?;
+        let base = if b.exists() {
+            read_report(b)?
+        } else {
+            let which = b.to_string_lossy();
+            let (v, _) = crate::promote::registry_version(cfg, workdir, &which).map_err(|e| {
+                Error::Usage(format!(
+                    "the baseline `{which}` is neither a shap.json nor a registry version: {e}"
+                ))
+            })?;
+            v.shap.ok_or_else(|| {
+                Error::Usage(format!(
+                    "registry version {} was registered without a SHAP report",
+                    v.version
+                ))
+            })?
+        };
         let name = if base.run_id.is_empty() {
             b.display().to_string()
         } else {
