@@ -96,6 +96,17 @@ fn compare_tree(
             got.push(base[o]);
         }
         close(&format!("{what} row {n}"), &got, &want[n], tol);
+        // The contributions add up to the library's margin, which is what mlx-serve's
+        // tree walker returns before the link.
+        let margins: Vec<f64> = (0..k)
+            .map(|o| want[n][o * (p + 1)..(o + 1) * (p + 1)].iter().sum())
+            .collect();
+        close(
+            &format!("{what} margin row {n}"),
+            &e.output(&row(x, i)),
+            &margins,
+            tol,
+        );
     }
 }
 

@@ -18,5 +18,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::shap::Shap,
         &mlx_core::gate::Gate,
         &mlx_core::promote::Promote,
+        &mlx_core::serve::Serve,
     ]
 }

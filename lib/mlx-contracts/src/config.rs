@@ -1679,6 +1679,20 @@ pub struct Deploy {
     pub port: u16,
     /// Prediction log written by `mlx-serve` and read by `mlx-monitor`.
     pub prediction_log: String,
+    /// The registry version `mlx-serve` serves: `production` (following the registry's
+    /// deployment state: live version, canary, shadow), `staging`, an alias or a number.
+    pub model: String,
+    /// Seconds between checks of the registry for a new deployment.
+    pub poll_seconds: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Prediction log lines queued for the writer; beyond, lines are dropped and counted.
+    pub log_queue: u64,
+    /// A prediction log file is closed and a new one started past this size, in bytes.
+    pub log_rotate_bytes: u64,
+    /// Environment variable holding the bearer token that `/v1/*` requires (unset or
+    /// empty: no authentication).
+    pub auth_token_env: String,
 }
 
 impl Default for Deploy {
@@ -1690,6 +1704,12 @@ impl Default for Deploy {
             host: "127.0.0.1".into(),
             port: 8080,
             prediction_log: ".mlx/predictions".into(),
+            model: "production".into(),
+            poll_seconds: 5,
+            max_body_bytes: 1 << 20,
+            log_queue: 10_000,
+            log_rotate_bytes: 64 << 20,
+            auth_token_env: "MLX_SERVE_TOKEN".into(),
         }
     }
 }

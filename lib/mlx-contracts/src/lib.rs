@@ -12,6 +12,7 @@ pub mod gate;
 pub mod ingest;
 pub mod record;
 pub mod registry;
+pub mod serve;
 pub mod shap;
 pub mod train;
 pub mod validate;

@@ -7,7 +7,7 @@ use crate::stage::{Context, Stage};
 /// Plain text, one block per stage.
 pub fn text(stages: &[&dyn Stage], ctx: &Context) -> String {
     let mut s = String::new();
-    for (i, st) in stages.iter().enumerate() {
+    for (i, st) in stages.iter().filter(|s| s.in_pipeline()).enumerate() {
         let off = if st.enabled(&ctx.config.config) {
             ""
         } else {
@@ -32,8 +32,9 @@ pub fn text(stages: &[&dyn Stage], ctx: &Context) -> String {
 
 /// A mermaid flowchart: an edge from a stage to every stage that reads a file it writes.
 pub fn mermaid(stages: &[&dyn Stage], ctx: &Context) -> String {
+    let stages: Vec<&dyn Stage> = stages.iter().copied().filter(|s| s.in_pipeline()).collect();
     let mut s = String::from("flowchart LR\n");
-    for st in stages {
+    for st in &stages {
         let _ = writeln!(s, "  {0}[{0}]", st.name());
     }
     for (i, a) in stages.iter().enumerate() {

@@ -17,6 +17,7 @@ pub mod init;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;
+pub mod serve;
 pub mod shap;
 pub mod stage;
 pub mod train;

@@ -227,6 +227,7 @@ pub fn run_pipeline(
     opts: &RunOptions,
     mut on_step: impl FnMut(&str, &Step),
 ) -> Result<Vec<(String, Step)>> {
+    let stages: Vec<&dyn Stage> = stages.iter().copied().filter(|s| s.in_pipeline()).collect();
     let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
     let index = |flag: &str, name: &Option<String>, default: usize| -> Result<usize> {
         match name {

@@ -76,6 +76,10 @@ pub trait Stage: Send + Sync {
     fn enabled(&self, _config: &Config) -> bool {
         true
     }
+    /// Whether `mlx run` chains it (`serve` and `monitor` run on their own).
+    fn in_pipeline(&self) -> bool {
+        true
+    }
     /// A reason to run even when nothing local changed (e.g. the stage reads remote
     /// data whose changes cannot be seen without fetching it).
     fn always_run(&self, _ctx: &Context) -> Option<String> {

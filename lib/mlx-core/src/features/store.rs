@@ -307,7 +307,7 @@ pub fn entity_key(view: &str, entity: &[String]) -> String {
 }
 
 /// Opens the online store named by `uri`: `redis://` / `rediss://`, else a local file.
-pub fn open_online(uri: &str) -> Result<Box<dyn OnlineStore>> {
+pub fn open_online(uri: &str) -> Result<Box<dyn OnlineStore + Send>> {
     if uri.starts_with("redis://")
         || uri.starts_with("rediss://")
         || uri.starts_with("redis+unix://")

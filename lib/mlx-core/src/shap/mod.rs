@@ -145,7 +145,7 @@ pub enum Link {
 
 impl Link {
     /// Applies the link to one row's outputs.
-    fn apply(self, z: &[f64]) -> Vec<f64> {
+    pub fn apply(self, z: &[f64]) -> Vec<f64> {
         match self {
             Link::Identity => z.to_vec(),
             Link::Logistic => vec![1.0 / (1.0 + (-z[0]).exp())],
@@ -158,6 +158,35 @@ impl Link {
             }
         }
     }
+}
+
+/// An XGBoost or LightGBM model as mlx's own tree ensemble (margins) and the link from
+/// margins to its predictions; `None` for other models.
+pub fn booster_trees(
+    model: &FittedModel,
+    classes: usize,
+) -> Result<Option<(tree::Ensemble, Link)>> {
+    let ensemble = match model {
+        FittedModel::Xgboost { json, .. } => tree::from_xgboost(json, classes)?,
+        FittedModel::Lightgbm { text, .. } => tree::from_lightgbm(text, classes)?,
+        _ => return Ok(None),
+    };
+    let link = match classes {
+        2 => Link::Logistic,
+        k if k > 2 => Link::Softmax,
+        _ => {
+            let o = booster_objective(model);
+            if ["poisson", "gamma", "tweedie"]
+                .iter()
+                .any(|k| o.contains(k))
+            {
+                Link::Exp
+            } else {
+                Link::Identity
+            }
+        }
+    };
+    Ok(Some((ensemble, link)))
 }
 
 /// SHAP values of a set of rows.
@@ -309,29 +338,7 @@ pub fn explain(
         ShapMethod::Tree => {
             let (ensemble, link) = match model {
                 FittedModel::Forest(f) => (tree::from_forest(f), Link::Identity),
-                FittedModel::Xgboost { json, .. } => {
-                    (tree::from_xgboost(json, classes)?, Link::Identity)
-                }
-                FittedModel::Lightgbm { text, .. } => {
-                    (tree::from_lightgbm(text, classes)?, Link::Identity)
-                }
-                _ => unreachable!("a tree model"),
-            };
-            let link = match (model, classes, link) {
-                (FittedModel::Forest(_), _, l) => l,
-                (_, 2, _) => Link::Logistic,
-                (_, k, _) if k > 2 => Link::Softmax,
-                _ => {
-                    let o = booster_objective(model);
-                    if ["poisson", "gamma", "tweedie"]
-                        .iter()
-                        .any(|k| o.contains(k))
-                    {
-                        Link::Exp
-                    } else {
-                        Link::Identity
-                    }
-                }
+                _ => booster_trees(model, classes)?.expect("a tree model"),
             };
             let base = ensemble.expected();
             let values: Vec<f64> = ensemble.shap_rows(&rows, p).concat();

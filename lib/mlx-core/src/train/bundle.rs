@@ -257,21 +257,10 @@ impl Bundle {
                 out.column(0).iter().copied().collect::<Vec<f64>>(),
             )),
             Some(classes) => {
-                let threshold = self
-                    .manifest
-                    .decision_threshold
-                    .filter(|_| classes.len() == 2);
                 let best: Vec<&str> = (0..out.nrows())
                     .map(|i| {
-                        let k = match threshold {
-                            Some(t) => usize::from(out[(i, 1)] >= t),
-                            None => (0..out.ncols())
-                                .max_by(|&a, &b| {
-                                    out[(i, a)].total_cmp(&out[(i, b)]).then(b.cmp(&a))
-                                })
-                                .unwrap_or(0),
-                        };
-                        classes[k].as_str()
+                        classes[decide(&out, i, self.manifest.decision_threshold, classes.len())]
+                            .as_str()
                     })
                     .collect();
                 cols.push(Column::new("prediction".into(), best));
@@ -284,6 +273,18 @@ impl Bundle {
             }
         }
         DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))
+    }
+}
+
+/// The predicted class of row `i` of class probabilities: the second class when a
+/// binary classifier's tuned threshold is reached, else the most probable (the first
+/// on ties, as scikit-learn's argmax).
+pub fn decide(proba: &DMatrix<f64>, i: usize, threshold: Option<f64>, classes: usize) -> usize {
+    match threshold.filter(|_| classes == 2) {
+        Some(t) => usize::from(proba[(i, 1)] >= t),
+        None => (0..proba.ncols())
+            .max_by(|&a, &b| proba[(i, a)].total_cmp(&proba[(i, b)]).then(b.cmp(&a)))
+            .unwrap_or(0),
     }
 }
 

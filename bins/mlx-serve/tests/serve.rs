@@ -1,0 +1,398 @@
+//! `mlx-serve` over real HTTP on loopback: predictions identical to the batch path,
+//! signature checks that answer 4xx naming the field, Prometheus metrics, feedback and
+//! the prediction log, bearer tokens, and the registry's deployment state (blue-green
+//! switch, sticky canary, shadow) followed without a restart.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mlx_contracts::serve::PredictionRecord;
+use mlx_testkit::Sandbox;
+use serde_json::{json, Value};
+
+const CONFIG: &str = "\
+project: { name: churn }
+data:
+  sources: [{ name: customers, uri: customers.csv }]
+  target: churned
+  entity_columns: [customer_id]
+features:
+  derived:
+    - { name: income_per_year, kind: expr, expr: income / (tenure_months / 12 + 1) }
+  transforms:
+    - { kind: encode, strategy: onehot, columns: [plan] }
+    - { kind: scale, strategy: zscore }
+split: { strategy: stratified, train: 0.7, validation: 0.15, test: 0.15 }
+pipeline: { problem_type: classification }
+models:
+  - { name: logistic, type: logistic, params: { C: 1.0 } }
+evaluation: { primary_metric: f1_score, threshold: 0.5 }
+explain: { enabled: false }
+approval_gate: { auto_approve: true, require_human_review: false, regression_tolerance: 0.5 }
+registry: { promote_to: production, require_staging: false }
+deploy: { poll_seconds: 1, sticky_key: customer_id }
+";
+
+fn mlx(dir: &Path, bin: &str) -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin(bin));
+    c.current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("MLX_CONFIG")
+        .env_remove("MLX_WORKDIR")
+        .env_remove("MLX_SERVE_TOKEN")
+        .env("MLX_ACTOR", "ci");
+    c
+}
+
+fn ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A project with version 1 in production.
+fn project() -> Sandbox {
+    let s = Sandbox::churn(CONFIG);
+    ok(mlx(s.path(), "mlx").arg("run"));
+    s
+}
+
+/// A second version (smaller C), promoted as the pipeline's config says.
+fn second_version(s: &Sandbox, to_production: bool) {
+    let mut text = s.read("mlx.yaml").replace("C: 1.0", "C: 0.3");
+    if !to_production {
+        text = text.replace("promote_to: production", "promote_to: none");
+    }
+    s.write("mlx.yaml", &text);
+    ok(mlx(s.path(), "mlx").arg("run"));
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Server {
+    fn start(dir: &Path, args: &[&str], token: Option<&str>) -> Self {
+        let mut c = mlx(dir, "mlx-serve");
+        c.args(["--port", "0"]).args(args).stderr(Stdio::piped());
+        if let Some(t) = token {
+            c.env("MLX_SERVE_TOKEN", t);
+        }
+        let mut child = c.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Self {
+            child,
+            url,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: a graceful stop that flushes the prediction log.
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+fn customers(s: &Sandbox, n: usize) -> Vec<Value> {
+    let text = s.read("customers.csv");
+    text.lines()
+        .skip(1)
+        .take(n)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            json!({
+                "customer_id": f[0].parse::<i64>().unwrap(),
+                "age": f[1].parse::<f64>().unwrap(),
+                "tenure_months": f[2].parse::<f64>().unwrap(),
+                "income": f[3].parse::<f64>().unwrap(),
+                "plan": f[4],
+            })
+        })
+        .collect()
+}
+
+fn log_records(dir: &Path) -> Vec<PredictionRecord> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.join(".mlx/predictions")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("predictions-")
+        {
+            for l in std::fs::read_to_string(&p).unwrap().lines() {
+                out.push(serde_json::from_str(l).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn predictions_match_the_batch_path_and_bad_requests_are_named() {
+    let s = project();
+    let d = s.path();
+    let rows = customers(&s, 40);
+    let server = Server::start(d, &[], None);
+    let (status, body) = server.post("/v1/predict", &json!({ "records": rows }).to_string());
+    assert_eq!(status, 200, "{body}");
+    let online = body["predictions"].as_array().unwrap().clone();
+    // Columnar input gives the same answers.
+    let mut columns = serde_json::Map::new();
+    for k in ["customer_id", "age", "tenure_months", "income", "plan"] {
+        columns.insert(
+            k.into(),
+            Value::Array(rows.iter().map(|r| r[k].clone()).collect()),
+        );
+    }
+    let (_, col) = server.post("/v1/predict", &json!({ "columns": columns }).to_string());
+    for (a, b) in online.iter().zip(col["predictions"].as_array().unwrap()) {
+        assert_eq!(a["proba_yes"], b["proba_yes"]);
+    }
+
+    // The batch path (polars preprocessing on a frame) scores the same 40 rows.
+    let csv: String = s
+        .read("customers.csv")
+        .lines()
+        .take(41)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    s.write("batch.csv", &csv);
+    ok(mlx(d, "mlx-serve").args(["batch", "--input", "batch.csv", "--output", "scored.csv"]));
+    let scored = s.read("scored.csv");
+    let header: Vec<&str> = scored.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (line, p) in scored.lines().skip(1).zip(&online) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[at("prediction")], p["prediction"].as_str().unwrap());
+        let batch: f64 = f[at("proba_yes")].parse().unwrap();
+        let served = p["proba_yes"].as_f64().unwrap();
+        assert!(
+            (batch - served).abs() <= 1e-12 * served.abs().max(1.0),
+            "{batch} vs {served}"
+        );
+    }
+
+    // Mistakes: 4xx with a JSON error naming the field; never a 500.
+    let mut missing = rows[0].clone();
+    missing.as_object_mut().unwrap().remove("age");
+    let (status, e) = server.post("/v1/predict", &json!({ "records": [missing] }).to_string());
+    assert_eq!((status, e["field"].as_str()), (422, Some("age")), "{e}");
+    let mut wrong = rows[0].clone();
+    wrong["income"] = json!("lots");
+    let (status, e) = server.post("/v1/predict", &json!([rows[1], wrong]).to_string());
+    assert_eq!(
+        (status, e["field"].as_str(), e["record"].as_u64()),
+        (422, Some("income"), Some(1)),
+        "{e}"
+    );
+    assert!(e["error"].as_str().unwrap().contains("must be a number"));
+    let (status, _) = server.post("/v1/predict", "{\"records\": [");
+    assert_eq!(status, 400);
+    let (status, e) = server.post("/v1/predict", &"x".repeat(2 << 20));
+    assert_eq!(status, 413, "{e}");
+    let (status, _) = server.post("/v1/nowhere", "{}");
+    assert_eq!(status, 404);
+    // An unseen plan goes to the unknown bucket, is answered, and is counted.
+    let mut gold = rows[2].clone();
+    gold["plan"] = json!("gold");
+    let (status, body) = server.post("/v1/predict", &json!([gold]).to_string());
+    assert_eq!(status, 200);
+    assert_eq!(body["unknown_categories"]["plan"], 1);
+    let metrics = server.get("/metrics");
+    assert!(
+        metrics.contains("mlx_unknown_categories_total{column=\"plan\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mlx_requests_total{status=\"422\",version=\"none\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mlx_requests_total{status=\"200\",version=\"v1\"} 3"),
+        "{metrics}"
+    );
+    let models: Value = serde_json::from_str(&server.get("/v1/models")).unwrap();
+    assert_eq!(models["models"][0]["version"], 1);
+    assert_eq!(
+        models["models"][0]["training_data_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let openapi: Value = serde_json::from_str(&server.get("/openapi.json")).unwrap();
+    assert!(openapi["paths"]["/v1/predict"]["post"].is_object());
+
+    // Feedback by request id, and the log of every prediction.
+    let id = online[0]["request_id"].as_str().unwrap();
+    let (status, _) = server.post(
+        "/v1/feedback",
+        &json!({ "request_id": id, "actual": "yes" }).to_string(),
+    );
+    assert_eq!(status, 202);
+    let (status, e) = server.post("/v1/feedback", &json!({ "actual": "yes" }).to_string());
+    assert_eq!((status, e["field"].as_str()), (422, Some("request_id")));
+    server.stop();
+    let logged = log_records(d);
+    assert_eq!(logged.len(), 40 + 40 + 1);
+    let first = logged.iter().find(|r| r.request_id == id).unwrap();
+    assert_eq!(first.output["proba_yes"], online[0]["proba_yes"]);
+    assert_eq!(first.features["income_per_year"].as_f64().unwrap(), {
+        let r = &rows[0];
+        r["income"].as_f64().unwrap() / (r["tenure_months"].as_f64().unwrap() / 12.0 + 1.0)
+    });
+}
+
+#[test]
+fn a_bearer_token_guards_the_api() {
+    let s = project();
+    let server = Server::start(s.path(), &[], Some("s3cret"));
+    let rows = customers(&s, 1);
+    let (status, _) = server.post("/v1/predict", &json!(rows).to_string());
+    assert_eq!(status, 401);
+    let r = server
+        .http
+        .post(format!("{}/v1/predict", server.url))
+        .bearer_auth("s3cret")
+        .body(json!(rows).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(server.get("/healthz"), "{\"status\":\"ok\"}");
+    server.stop();
+}
+
+fn wait_for(server: &Server, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let v: Value = serde_json::from_str(&server.get("/v1/models")).unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_server_follows_the_registry_blue_green_canary_and_shadow() {
+    let s = project();
+    let d = s.path();
+    let server = Server::start(d, &[], None);
+    let rows = customers(&s, 300);
+    // Version 2 reaches production: the server switches without a restart.
+    second_version(&s, true);
+    wait_for(&server, "blue-green switch to v2", |v| {
+        v["models"][0]["version"] == 2
+    });
+    let (_, body) = server.post("/v1/predict", &json!(rows[..5]).to_string());
+    assert!(body["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["model_version"] == 2));
+
+    // Canary: version 1 (archived when replaced) cannot come back, so register a third.
+    let text = s
+        .read("mlx.yaml")
+        .replace("C: 0.3", "C: 0.1")
+        .replace("promote_to: production", "promote_to: none");
+    s.write("mlx.yaml", &text);
+    ok(mlx(d, "mlx").arg("run"));
+    ok(mlx(d, "mlx-promote").args([
+        "deploy",
+        "--strategy",
+        "canary",
+        "--challenger",
+        "3",
+        "--fraction",
+        "0.3",
+    ]));
+    wait_for(&server, "canary", |v| v["models"][1]["version"] == 3);
+    let versions = |rows: &[Value]| -> BTreeMap<i64, u64> {
+        let (status, body) = server.post("/v1/predict", &json!(rows).to_string());
+        assert_eq!(status, 200, "{body}");
+        rows.iter()
+            .zip(body["predictions"].as_array().unwrap())
+            .map(|(r, p)| {
+                (
+                    r["customer_id"].as_i64().unwrap(),
+                    p["model_version"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let first = versions(&rows);
+    let again = versions(&rows);
+    assert_eq!(first, again, "sticky: a customer stays on one variant");
+    let to_challenger = first.values().filter(|v| **v == 3).count();
+    // 300 customers at 30%: 90 expected; 4.5 standard deviations either side.
+    assert!(
+        (55..=125).contains(&to_challenger),
+        "{to_challenger} of 300 went to the canary"
+    );
+
+    // Shadow: only version 2 answers; version 3 scores every record into the log.
+    ok(mlx(d, "mlx-promote").args(["deploy", "--strategy", "shadow", "--challenger", "3"]));
+    wait_for(&server, "shadow", |v| v["strategy"] == "shadow");
+    let (_, body) = server.post("/v1/predict", &json!(rows[..10]).to_string());
+    assert!(body["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["model_version"] == 2));
+    let id = body["request_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    server.stop();
+    let logged = log_records(d);
+    let shadow: Vec<&PredictionRecord> = logged
+        .iter()
+        .filter(|r| r.variant == "shadow" && r.request_id.starts_with(&id))
+        .collect();
+    assert_eq!(shadow.len(), 10);
+    assert!(shadow.iter().all(|r| r.version == Some(3)));
+}

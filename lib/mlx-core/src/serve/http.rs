@@ -1,0 +1,652 @@
+//! The HTTP API of `mlx-serve` (axum): predict, models, health, readiness, Prometheus
+//! metrics, feedback, and the OpenAPI description. Every client mistake is a 4xx with a
+//! JSON error that names the field; nothing a client sends can make a 500.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde_json::{json, Map, Value};
+
+use super::derived::Derivation;
+use super::log::{Kind, Logger};
+use super::models::{Current, Model, Routing, Variant};
+use super::online::Online;
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP status code.
+    pub status: u16,
+    /// The model version that answered (`none` when none did).
+    pub version: String,
+}
+
+/// Labels of per-version series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    /// The model version.
+    pub version: String,
+}
+
+/// Labels of the unknown-category counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ColumnLabels {
+    /// The input column.
+    pub column: String,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Histogram,
+    predictions: Family<VersionLabels, Histogram>,
+    unknown: Family<ColumnLabels, Counter>,
+    dropped: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
+        let predictions = Family::<VersionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5,
+                1e6,
+            ])
+        });
+        let unknown = Family::<ColumnLabels, Counter>::default();
+        let dropped = Gauge::default();
+        registry.register(
+            "mlx_requests",
+            "Prediction requests by status and model version",
+            requests.clone(),
+        );
+        registry.register(
+            "mlx_request_duration_seconds",
+            "Time to answer a prediction request",
+            latency.clone(),
+        );
+        registry.register(
+            "mlx_prediction_value",
+            "Predicted values (regression) or probabilities of the second class",
+            predictions.clone(),
+        );
+        registry.register(
+            "mlx_unknown_categories",
+            "Categories unseen in training, sent to the unknown bucket",
+            unknown.clone(),
+        );
+        registry.register(
+            "mlx_prediction_log_dropped",
+            "Prediction log lines dropped because the log queue was full",
+            dropped.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            predictions,
+            unknown,
+            dropped,
+        }
+    }
+
+    fn count(&self, status: StatusCode, version: &str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                status: status.as_u16(),
+                version: version.into(),
+            })
+            .inc();
+    }
+}
+
+/// What every handler shares.
+pub struct App {
+    /// The routing in force.
+    pub current: Arc<Current>,
+    /// The prediction log.
+    pub logger: Logger,
+    /// Largest accepted body.
+    pub max_body: usize,
+    /// Bearer token required on `/v1/*`, when set.
+    pub token: Option<String>,
+    /// The canary's sticky key column.
+    pub sticky_key: Option<String>,
+    /// Online features for requests that carry entity keys.
+    pub online: Option<Mutex<Online>>,
+    /// Row-local derived features for records that lack them.
+    pub derivation: Option<Derivation>,
+    /// Metrics.
+    pub metrics: Metrics,
+    requests: AtomicU64,
+}
+
+impl App {
+    /// A new application state.
+    pub fn new(
+        current: Arc<Current>,
+        logger: Logger,
+        max_body: usize,
+        token: Option<String>,
+        sticky_key: Option<String>,
+        online: Option<Online>,
+        derivation: Option<Derivation>,
+    ) -> Self {
+        Self {
+            derivation,
+            current,
+            logger,
+            max_body,
+            token,
+            sticky_key,
+            online: online.map(Mutex::new),
+            metrics: Metrics::new(),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A JSON error response.
+fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
+    let mut body = json!({ "error": message.into(), "status": status.as_u16() });
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/predict", post(predict))
+        .route("/v1/feedback", post(feedback))
+        .route("/v1/models", get(models))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see /openapi.json",
+                Value::Null,
+            )
+        })
+        .with_state(app)
+}
+
+fn authorized(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let token = app.token.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.as_str()) {
+        None
+    } else {
+        Some(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <token>)",
+            Value::Null,
+        ))
+    }
+}
+
+/// Reads the body up to the limit, as JSON.
+async fn json_body(app: &App, body: Body) -> Result<Value, Response> {
+    let bytes: Bytes = match axum::body::to_bytes(body, app.max_body).await {
+        Ok(b) => b,
+        Err(_) => return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} bytes (deploy.max_body_bytes); send smaller batches",
+                app.max_body
+            ),
+            Value::Null,
+        )),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+            Value::Null,
+        )
+    })
+}
+
+fn request_id(app: &App, headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!(
+                "{:x}-{}",
+                Utc::now().timestamp_micros(),
+                app.requests.fetch_add(1, Ordering::Relaxed)
+            )
+        })
+}
+
+async fn predict(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let (status, version, response) = answer(&app, &parts.headers, body).await;
+    app.metrics.count(status, &version);
+    app.metrics.latency.observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .dropped
+        .set(app.logger.dropped.load(Ordering::Relaxed) as i64);
+    response
+}
+
+async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode, String, Response) {
+    let fail = |r: Response| (r.status(), "none".to_string(), r);
+    if let Some(r) = authorized(app, headers) {
+        return fail(r);
+    }
+    let value = match json_body(app, body).await {
+        Ok(v) => v,
+        Err(r) => return fail(r),
+    };
+    let mut records = match super::predict::records(value) {
+        Ok(r) => r,
+        Err(m) => return fail(error(StatusCode::BAD_REQUEST, m, Value::Null)),
+    };
+    let routing = app.current.get();
+    if let Some(online) = &app.online {
+        let inputs = &routing.live.scorer.bundle.manifest.signature.inputs;
+        let mut online = online.lock().expect("not poisoned");
+        for (i, r) in records.iter_mut().enumerate() {
+            if let Err(m) = online.fill(r, inputs) {
+                return fail(error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    m,
+                    json!({ "record": i }),
+                ));
+            }
+        }
+    }
+    if let Some(d) = &app.derivation {
+        if let Err(m) = d.apply(&mut records) {
+            return fail(error(StatusCode::UNPROCESSABLE_ENTITY, m, Value::Null));
+        }
+    }
+    if let Err(e) = routing.live.scorer.check(&records) {
+        return fail(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("`{}` {}", e.field, e.message),
+            json!({ "field": e.field, "record": e.record }),
+        ));
+    }
+    let id = request_id(app, headers);
+    // Canary: each record goes to a variant by its sticky key (else the request id).
+    let variants: Vec<Variant> = records
+        .iter()
+        .map(|r| {
+            let key = app
+                .sticky_key
+                .as_ref()
+                .and_then(|k| r.get(k))
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| id.clone());
+            routing.variant(&key)
+        })
+        .collect();
+    let heavy = records.len() > 64;
+    let (scored, records) = {
+        let (r, variants) = (routing.clone(), variants.clone());
+        let work = move || score_variants(&r, &records, &variants).map(|s| (s, records));
+        let r = if heavy {
+            tokio::task::spawn_blocking(work)
+                .await
+                .unwrap_or_else(|e| Err(crate::error::Error::Runtime(e.to_string())))
+        } else {
+            work()
+        };
+        match r {
+            Ok(x) => x,
+            Err(e) => {
+                // The records passed the signature check, so this is the model's fault.
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    routing.live.label(),
+                    error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        e.to_string(),
+                        Value::Null,
+                    ),
+                );
+            }
+        }
+    };
+    let now = Utc::now();
+    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
+    let mut predictions = Vec::with_capacity(records.len());
+    for (i, (model, out, u, value)) in scored.iter().enumerate() {
+        for (k, n) in u {
+            *unknown.entry(k.clone()).or_insert(0) += n;
+        }
+        app.metrics
+            .predictions
+            .get_or_create(&VersionLabels {
+                version: model.label(),
+            })
+            .observe(*value);
+        let rid = if i == 0 {
+            id.clone()
+        } else {
+            format!("{id}#{i}")
+        };
+        log(
+            app,
+            &rid,
+            now,
+            model,
+            variant_name(variants[i]),
+            &records[i],
+            out,
+        );
+        let mut p = out.clone();
+        p.insert("request_id".into(), Value::String(rid));
+        p.insert("model_version".into(), json!(model.version));
+        predictions.push(Value::Object(p));
+    }
+    for (k, n) in &unknown {
+        app.metrics
+            .unknown
+            .get_or_create(&ColumnLabels { column: k.clone() })
+            .inc_by(*n);
+    }
+    if let Some(shadow) = routing.shadow().cloned() {
+        let app = app.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(s) = shadow.scorer.score(&records) {
+                for (i, out) in s.outputs.iter().enumerate() {
+                    let rid = if i == 0 {
+                        id.clone()
+                    } else {
+                        format!("{id}#{i}")
+                    };
+                    log(&app, &rid, now, &shadow, "shadow", &records[i], out);
+                }
+            }
+        });
+    }
+    let version = routing.live.label();
+    let body = json!({
+        "request_id": id,
+        "model": routing.live.name,
+        "predictions": predictions,
+        "unknown_categories": unknown,
+    });
+    (
+        StatusCode::OK,
+        version,
+        (StatusCode::OK, Json(body)).into_response(),
+    )
+}
+
+type ScoredRecord = (Arc<Model>, Map<String, Value>, BTreeMap<String, u64>, f64);
+
+/// Scores records, each with its variant's model, in input order.
+fn score_variants(
+    routing: &Routing,
+    records: &[Map<String, Value>],
+    variants: &[Variant],
+) -> crate::error::Result<Vec<ScoredRecord>> {
+    let mut out: Vec<Option<ScoredRecord>> = vec![None; records.len()];
+    for v in [Variant::Live, Variant::Challenger] {
+        let idx: Vec<usize> = (0..records.len()).filter(|&i| variants[i] == v).collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let model = routing.model(v);
+        let batch: Vec<Map<String, Value>> = idx.iter().map(|&i| records[i].clone()).collect();
+        let s = model.scorer.score(&batch)?;
+        for (j, &i) in idx.iter().enumerate() {
+            // Unknown categories are counted once per batch, on its first record.
+            let u = if j == 0 {
+                s.unknown.clone()
+            } else {
+                BTreeMap::new()
+            };
+            out[i] = Some((model.clone(), s.outputs[j].clone(), u, s.values[j]));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every record scored"))
+        .collect())
+}
+
+fn variant_name(v: Variant) -> &'static str {
+    match v {
+        Variant::Live => "live",
+        Variant::Challenger => "challenger",
+    }
+}
+
+fn log(
+    app: &App,
+    request_id: &str,
+    at: chrono::DateTime<Utc>,
+    model: &Model,
+    variant: &str,
+    features: &Map<String, Value>,
+    output: &Map<String, Value>,
+) {
+    let record = PredictionRecord {
+        schema_version: PREDICTION_LOG_VERSION,
+        request_id: request_id.into(),
+        at,
+        model: model.name.clone(),
+        version: model.version,
+        variant: variant.into(),
+        features: features.clone(),
+        output: output.clone(),
+    };
+    if let Ok(line) = serde_json::to_string(&record) {
+        app.logger.offer(Kind::Prediction, line);
+    }
+}
+
+async fn feedback(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Some(r) = authorized(&app, &parts.headers) {
+        return r;
+    }
+    let value = match json_body(&app, body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let items = match value {
+        Value::Array(a) => a,
+        Value::Object(mut o) => match o.remove("feedback") {
+            Some(Value::Array(a)) => a,
+            Some(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "`feedback` must be a list",
+                    Value::Null,
+                )
+            }
+            None => vec![Value::Object(o)],
+        },
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body must be {\"request_id\": ..., \"actual\": ...} or a list of them",
+                Value::Null,
+            )
+        }
+    };
+    let now = Utc::now();
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let id = item.get("request_id").and_then(Value::as_str);
+        let actual = item.get("actual").filter(|v| !v.is_null());
+        match (id, actual) {
+            (Some(id), Some(actual)) if !id.is_empty() => lines.push(FeedbackRecord {
+                schema_version: PREDICTION_LOG_VERSION,
+                request_id: id.into(),
+                at: now,
+                actual: actual.clone(),
+            }),
+            (None, _) | (Some(""), _) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "`request_id` is missing (a string from a /v1/predict answer)",
+                    json!({ "field": "request_id", "record": i }),
+                )
+            }
+            _ => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "`actual` is missing",
+                    json!({ "field": "actual", "record": i }),
+                )
+            }
+        }
+    }
+    let n = lines.len();
+    for l in lines {
+        if let Ok(text) = serde_json::to_string(&l) {
+            app.logger.offer(Kind::Feedback, text);
+        }
+    }
+    (StatusCode::ACCEPTED, Json(json!({ "accepted": n }))).into_response()
+}
+
+fn describe(m: &Model, role: &str) -> Value {
+    let b = &m.scorer.bundle.manifest;
+    json!({
+        "role": role,
+        "name": m.name,
+        "version": m.version,
+        "run_id": m.run_id,
+        "model_type": b.model_type,
+        "signature": b.signature,
+        "classes": b.classes,
+        "training_data_sha256": b.dataset_sha256,
+        "trained_at": b.trained_at,
+    })
+}
+
+async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let r = app.current.get();
+    let mut list = vec![describe(&r.live, "live")];
+    if let Some(c) = &r.challenger {
+        list.push(describe(
+            c,
+            if r.strategy == mlx_contracts::config::DeployStrategy::Shadow {
+                "shadow"
+            } else {
+                "challenger"
+            },
+        ));
+    }
+    Json(json!({
+        "strategy": r.strategy,
+        "canary_fraction": r.challenger.as_ref().map(|_| r.fraction),
+        "models": list,
+    }))
+    .into_response()
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    let r = app.current.get();
+    Json(json!({ "status": "ready", "version": r.live.version })).into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &app.metrics.registry).is_err() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics",
+            Value::Null,
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The OpenAPI 3.1 description.
+pub fn openapi() -> Value {
+    let err = json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "mlx-serve", "version": env!("CARGO_PKG_VERSION") },
+        "paths": {
+            "/v1/predict": { "post": {
+                "summary": "Score records",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [
+                    { "type": "object", "required": ["records"], "properties": { "records": { "type": "array", "items": { "type": "object" } } } },
+                    { "type": "object", "required": ["columns"], "properties": { "columns": { "type": "object", "additionalProperties": { "type": "array" } } } },
+                    { "type": "array", "items": { "type": "object" } }
+                ] } } } },
+                "parameters": [ { "name": "X-Request-Id", "in": "header", "required": false, "schema": { "type": "string" } } ],
+                "responses": {
+                    "200": { "description": "predictions, one per record", "content": { "application/json": { "schema": { "type": "object", "properties": {
+                        "request_id": { "type": "string" }, "model": { "type": "string" },
+                        "predictions": { "type": "array", "items": { "type": "object" } },
+                        "unknown_categories": { "type": "object", "additionalProperties": { "type": "integer" } } } } } } },
+                    "400": err, "401": err, "413": err, "422": err
+                }
+            } },
+            "/v1/feedback": { "post": {
+                "summary": "Report actual outcomes by request id",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [
+                    { "$ref": "#/components/schemas/Feedback" },
+                    { "type": "array", "items": { "$ref": "#/components/schemas/Feedback" } }
+                ] } } } },
+                "responses": { "202": { "description": "accepted" }, "400": err, "401": err, "413": err, "422": err }
+            } },
+            "/v1/models": { "get": { "summary": "The models answering: name, version, signature, training data hash", "responses": { "200": { "description": "models" }, "401": err } } },
+            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "alive" } } } },
+            "/readyz": { "get": { "summary": "Readiness: a model is loaded", "responses": { "200": { "description": "ready" } } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition" } } } }
+        },
+        "components": { "schemas": {
+            "Error": { "type": "object", "required": ["error", "status"], "properties": {
+                "error": { "type": "string" }, "status": { "type": "integer" },
+                "field": { "type": "string" }, "record": { "type": ["integer", "null"] } } },
+            "Feedback": { "type": "object", "required": ["request_id", "actual"], "properties": {
+                "request_id": { "type": "string" }, "actual": {} } }
+        } }
+    })
+}

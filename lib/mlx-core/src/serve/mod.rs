@@ -1,0 +1,312 @@
+//! `mlx-serve`: an HTTP server (axum on tokio) for the registry's models, following
+//! its deployment state (blue-green, canary, shadow) without a restart, with a
+//! prediction log for `mlx-monitor`; and `mlx-serve batch` for files.
+
+pub mod derived;
+pub mod http;
+pub mod log;
+pub mod models;
+pub mod online;
+pub mod predict;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{value_parser, Arg, ArgMatches, Command};
+use mlx_contracts::config::Config;
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::*;
+use serde_json::json;
+
+use crate::config::LoadedConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::Workdir;
+use models::{Current, Source};
+
+/// The command (not a pipeline stage: it serves until stopped).
+pub struct Serve;
+
+const LONG_ABOUT: &str = "\
+Serves the registry's model over HTTP: `deploy.model` (default `production`, which
+follows the deployment state `mlx-promote deploy` records: the live version, a canary
+challenger with its share of traffic, sticky per `deploy.sticky_key`, or a shadow that
+scores every request without answering), or a bundle with --bundle. Registry changes
+are picked up every `deploy.poll_seconds` without a restart; requests in flight finish
+on the model they started with.
+
+Endpoints: POST /v1/predict ({\"records\": [...]}, a list, or {\"columns\": {...}}),
+POST /v1/feedback ({\"request_id\", \"actual\"}), GET /v1/models, /healthz, /readyz,
+/metrics (Prometheus), /openapi.json. Requests are checked against the bundle's
+signature (a missing field, a wrong type, a body over `deploy.max_body_bytes`: a 4xx
+JSON error naming it); unseen categories go to the unknown bucket and are counted.
+Records that carry entity keys instead of features get them from the online feature
+store. With the variable named by `deploy.auth_token_env` (MLX_SERVE_TOKEN) set,
+/v1/* needs `Authorization: Bearer <token>`. Every prediction and feedback is logged
+to NDJSON files under `deploy.prediction_log` by a background writer.
+
+Examples:
+  mlx-serve                                          serve production on deploy.host:port
+  mlx-serve --port 9000 --model champion             serve an alias
+  mlx-serve --bundle .mlx/runs/forest-1a2b/bundle    serve a bundle, no registry
+  curl -s localhost:8080/v1/predict -d '{\"records\": [{\"age\": 41, \"plan\": \"pro\"}]}'
+  mlx-serve batch --input new.csv --output scored.parquet
+
+Exit codes: 0 stopped cleanly, 2 a config or input problem, 3 I/O (e.g. the port is taken).";
+
+impl Stage for Serve {
+    fn name(&self) -> &'static str {
+        "serve"
+    }
+    fn about(&self) -> &'static str {
+        "Serve models over HTTP with canary, blue-green and shadow; score files in batch"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        &["deploy", "registry", "features"]
+    }
+    fn in_pipeline(&self) -> bool {
+        false
+    }
+    fn inputs(&self, _ctx: &Context) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn args(&self, cmd: Command) -> Command {
+        let source = |c: Command| {
+            c.arg(
+                Arg::new("bundle")
+                    .long("bundle")
+                    .value_name("PATH")
+                    .global(true)
+                    .help("Serve this bundle (directory or packed file) instead of the registry"),
+            )
+            .arg(
+                Arg::new("model")
+                    .long("model")
+                    .value_name("VERSION")
+                    .global(true)
+                    .help("The registry version: production, staging, an alias or a number [default: deploy.model]"),
+            )
+        };
+        source(cmd)
+            .arg(Arg::new("host").long("host").help("Listen address [default: deploy.host]"))
+            .arg(
+                Arg::new("port")
+                    .long("port")
+                    .value_parser(value_parser!(u16))
+                    .help("Listen port; 0 picks a free one [default: deploy.port]"),
+            )
+            .subcommand(
+                Command::new("batch")
+                    .about("Score a file (CSV or Parquet) with the same bundle and pipeline")
+                    .arg(Arg::new("input").long("input").required(true).value_name("FILE"))
+                    .arg(
+                        Arg::new("output")
+                            .long("output")
+                            .required(true)
+                            .value_name("FILE")
+                            .help("CSV or Parquet, by extension: the input columns and the predictions"),
+                    ),
+            )
+    }
+    fn run(&self, _ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+        Err(Error::Usage(
+            "`serve` is not a pipeline stage; run `mlx-serve`".into(),
+        ))
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        workdir: &Workdir,
+    ) -> Option<Result<Standalone>> {
+        Some((|| {
+            let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
+                let mut c = Config::default();
+                c.resolve();
+                c
+            });
+            let source = source(args, &cfg, workdir);
+            match args.subcommand() {
+                Some(("batch", sub)) => {
+                    batch(&source, derived::Derivation::new(&cfg).as_ref(), sub)
+                }
+                _ => serve(&cfg, workdir, source, args).map(|_| Standalone {
+                    status: Status::Passed,
+                    human: "stopped".into(),
+                    json: json!({ "stopped": true }),
+                }),
+            }
+        })())
+    }
+}
+
+fn source(args: &ArgMatches, cfg: &Config, workdir: &Workdir) -> Source {
+    match args.get_one::<String>("bundle") {
+        Some(b) => Source::Bundle(PathBuf::from(b)),
+        None => Source::Registry {
+            cfg: Box::new(cfg.clone()),
+            workdir: workdir.clone(),
+            which: args
+                .get_one::<String>("model")
+                .cloned()
+                .unwrap_or_else(|| cfg.deploy.model.clone()),
+        },
+    }
+}
+
+fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> Result<()> {
+    let key = models::current_key(&source)?;
+    let routing = models::load(&source, key.as_ref(), None)?;
+    let current = Arc::new(Current::new(routing, key));
+    let host = args
+        .get_one::<String>("host")
+        .cloned()
+        .unwrap_or_else(|| cfg.deploy.host.clone());
+    let port = args
+        .get_one::<u16>("port")
+        .copied()
+        .unwrap_or(cfg.deploy.port);
+    let token = std::env::var(&cfg.deploy.auth_token_env)
+        .ok()
+        .filter(|t| !t.is_empty());
+    let online = online::Online::open(cfg, workdir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the server runtime", e))?;
+    let log_dir = PathBuf::from(&cfg.deploy.prediction_log);
+    rt.block_on(async move {
+        let (logger, writer) = log::start(
+            &log_dir,
+            cfg.deploy.log_queue as usize,
+            cfg.deploy.log_rotate_bytes.max(1),
+        )
+        .with_path("creating the prediction log in", &log_dir)?;
+        let app = Arc::new(http::App::new(
+            current.clone(),
+            logger,
+            cfg.deploy.max_body_bytes as usize,
+            token,
+            cfg.deploy.sticky_key.clone(),
+            online,
+            derived::Derivation::new(cfg),
+        ));
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+            .await
+            .map_err(|e| Error::io(format!("listening on {host}:{port}"), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listen address", e))?;
+        let r = current.get();
+        eprintln!(
+            "mlx-serve: {} {} on http://{addr} (strategy {:?})",
+            r.live.name,
+            r.live.label(),
+            r.strategy
+        );
+        if matches!(source, Source::Registry { .. }) {
+            let (current, source) = (current.clone(), source.clone());
+            let every = Duration::from_secs(cfg.deploy.poll_seconds.max(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let (c, s) = (current.clone(), source.clone());
+                    match tokio::task::spawn_blocking(move || c.refresh(&s)).await {
+                        Ok(Ok(true)) => {
+                            let r = current.get();
+                            eprintln!(
+                                "mlx-serve: now {} (strategy {:?}{})",
+                                r.live.label(),
+                                r.strategy,
+                                r.challenger.as_ref().map_or(String::new(), |c| format!(
+                                    ", challenger {}",
+                                    c.label()
+                                ))
+                            );
+                        }
+                        Ok(Err(e)) => eprintln!("mlx-serve: keeping the current models: {e}"),
+                        _ => {}
+                    }
+                }
+            });
+        }
+        let served = axum::serve(listener, http::router(app.clone()))
+            .with_graceful_shutdown(async {
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("signal handler");
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+            })
+            .await;
+        // Flush the log: the writer ends when the last sender is gone.
+        drop(app);
+        let _ = writer.await;
+        served.map_err(|e| Error::io("serving", e))
+    })
+}
+
+/// `mlx-serve batch`.
+fn batch(
+    source: &Source,
+    derivation: Option<&derived::Derivation>,
+    args: &ArgMatches,
+) -> Result<Standalone> {
+    let input = PathBuf::from(args.get_one::<String>("input").expect("required"));
+    let output = PathBuf::from(args.get_one::<String>("output").expect("required"));
+    let key = models::current_key(source)?;
+    let routing = models::load(source, key.as_ref(), None)?;
+    let model = &routing.live;
+    let df = mlx_data::read_table(&input)?;
+    let mut df = match derivation {
+        Some(d) => d.apply_frame(df).map_err(Error::Usage)?.0,
+        None => df,
+    };
+    let scored = model.scorer.score_frame(&df)?;
+    for c in scored.columns() {
+        df.with_column(c.clone())
+            .map_err(|e| Error::Runtime(format!("adding `{}`: {e}", c.name())))?;
+    }
+    write_table(&output, &mut df)?;
+    Ok(Standalone {
+        status: Status::Passed,
+        human: format!(
+            "{} rows of {} scored by {} {} into {}",
+            df.height(),
+            input.display(),
+            model.name,
+            model.label(),
+            output.display()
+        ),
+        json: json!({ "rows": df.height(), "output": output.display().to_string(), "version": model.version }),
+    })
+}
+
+fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => crate::features::write_parquet(path, df),
+        Some("csv") => {
+            let mut out = crate::fsutil::AtomicFile::create(path).with_path("writing", path)?;
+            CsvWriter::new(&mut out)
+                .finish(df)
+                .map_err(|e| Error::Runtime(format!("writing {}: {e}", path.display())))?;
+            out.commit().with_path("writing", path)
+        }
+        _ => Err(Error::Usage(format!(
+            "{}: the output must end in .csv or .parquet",
+            path.display()
+        ))),
+    }
+}
