@@ -19,5 +19,6 @@ pub fn stages() -> Vec<&'static dyn Stage> {
         &mlx_core::gate::Gate,
         &mlx_core::promote::Promote,
         &mlx_core::serve::Serve,
+        &mlx_core::monitor::Monitor,
     ]
 }

@@ -1752,6 +1752,8 @@ pub struct Monitoring {
     pub shap_shift_threshold: f64,
     /// Whether a fired trigger dispatches the training workflow.
     pub retrain: bool,
+    /// Labelled predictions the window needs before its metrics can fire a trigger.
+    pub min_labelled: u64,
 }
 
 impl Default for Monitoring {
@@ -1766,6 +1768,7 @@ impl Default for Monitoring {
             accuracy_threshold: None,
             shap_shift_threshold: 0.2,
             retrain: true,
+            min_labelled: 30,
         }
     }
 }

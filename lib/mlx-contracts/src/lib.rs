@@ -10,6 +10,7 @@ pub mod eval;
 pub mod features;
 pub mod gate;
 pub mod ingest;
+pub mod monitor;
 pub mod record;
 pub mod registry;
 pub mod serve;

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod hash;
 pub mod ingest;
 pub mod init;
+pub mod monitor;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;

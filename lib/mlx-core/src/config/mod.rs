@@ -50,6 +50,9 @@ pub const CONTRACTS: &[&str] = &[
     "retrain-request",
     "registry-state",
     "model-version",
+    "prediction-record",
+    "feedback-record",
+    "monitor-report",
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
@@ -76,6 +79,9 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "retrain-request" => schemars::schema_for!(mlx_contracts::gate::RetrainRequest),
         "registry-state" => schemars::schema_for!(mlx_contracts::registry::RegistryState),
         "model-version" => schemars::schema_for!(mlx_contracts::registry::ModelVersion),
+        "prediction-record" => schemars::schema_for!(mlx_contracts::serve::PredictionRecord),
+        "feedback-record" => schemars::schema_for!(mlx_contracts::serve::FeedbackRecord),
+        "monitor-report" => schemars::schema_for!(mlx_contracts::monitor::MonitorReport),
         _ => return None,
     };
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();

@@ -108,7 +108,11 @@ impl Derivation {
 
 /// One JSON field of every record as a column: numbers (and booleans) as Float64,
 /// otherwise text; the time column's text parsed as a timestamp.
-fn column(name: &str, records: &[Map<String, Value>], time: bool) -> Result<Column, String> {
+pub(crate) fn column(
+    name: &str,
+    records: &[Map<String, Value>],
+    time: bool,
+) -> Result<Column, String> {
     let values: Vec<Option<&Value>> = records
         .iter()
         .map(|r| r.get(name).filter(|v| !v.is_null()))

@@ -218,14 +218,16 @@ fn authorized(app: &App, headers: &HeaderMap) -> Option<Response> {
 async fn json_body(app: &App, body: Body) -> Result<Value, Response> {
     let bytes: Bytes = match axum::body::to_bytes(body, app.max_body).await {
         Ok(b) => b,
-        Err(_) => return Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
+        Err(_) => {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
                 "the body is larger than {} bytes (deploy.max_body_bytes); send smaller batches",
                 app.max_body
             ),
-            Value::Null,
-        )),
+                Value::Null,
+            ))
+        }
     };
     serde_json::from_slice(&bytes).map_err(|e| {
         error(

@@ -576,7 +576,7 @@ pub fn shift(
 }
 
 /// Up to `n` of `rows` row indices, a seeded sample kept in order.
-fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
     if rows <= n {
         return (0..rows).collect();
     }
@@ -586,7 +586,7 @@ fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-fn take(df: &DataFrame, idx: &[usize]) -> Result<DataFrame> {
+pub(crate) fn take(df: &DataFrame, idx: &[usize]) -> Result<DataFrame> {
     let ca = IdxCa::from_vec("idx".into(), idx.iter().map(|&i| i as IdxSize).collect());
     df.take(&ca).map_err(|e| Error::Runtime(e.to_string()))
 }
@@ -640,7 +640,7 @@ fn output_names(classes: Option<&[String]>, e: &Explanation) -> Vec<String> {
 /// Explains one bundle on `rows` with `background` rows and writes its files under
 /// `dir` (the values, the plots); returns the report (paths relative to `rel`).
 #[allow(clippy::too_many_arguments)]
-fn explain_bundle(
+pub(crate) fn explain_bundle(
     bundle: &Bundle,
     rows: &DataFrame,
     background: &DataFrame,

@@ -1,0 +1,296 @@
+//! `mlx-monitor` on a simulated deployment: ten weeks of daily predictions by a model
+//! trained on the stable relationship, with the relationship changed from the first day
+//! of week 6 (the design documents' story). The monitor must stay quiet on every day of
+//! the stable period and fire within one window of the change, diagnosing model aging
+//! (the metric rose, the features and the SHAP ranking did not move).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use mlx_contracts::monitor::MonitorReport;
+use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use mlx_testkit::Sandbox;
+use serde_json::{json, Map};
+
+const CONFIG: &str = "\
+project: { name: demand }
+data:
+  sources: [{ name: history, uri: train.csv }]
+  target: y
+pipeline: { problem_type: regression }
+split: { strategy: random, train: 0.7, validation: 0.15, test: 0.15 }
+models:
+  - { name: linear, type: linear }
+evaluation: { primary_metric: rmse, threshold: 10 }
+approval_gate: { auto_approve: true, require_human_review: false }
+registry: { promote_to: production, require_staging: false }
+monitoring: { window_days: 7, wape_threshold: 0.08, metric_degradation: 0.5, psi_threshold: 0.25 }
+";
+
+/// A deterministic generator (64-bit LCG and Box-Muller): no dependency, same numbers
+/// everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// The target: stable until the change, then x1 matters more.
+fn target(x1: f64, x2: f64, noise: f64, changed: bool) -> f64 {
+    100.0 + 10.0 * x1 + 5.0 * x2 + 5.0 * noise + if changed { 14.0 * x1 } else { 0.0 }
+}
+
+const CHANGE_DAY: i64 = 35;
+const DAYS: i64 = 70;
+const PER_DAY: usize = 100;
+
+fn mlx(dir: &Path, bin: &str) -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin(bin));
+    c.current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("MLX_CONFIG")
+        .env_remove("MLX_WORKDIR")
+        .env("MLX_ACTOR", "ci");
+    c
+}
+
+fn ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Trains and promotes the model, then writes the prediction log of the ten weeks as
+/// mlx-serve writes it (the model's own predictions through `mlx-serve batch`) and the
+/// actuals as feedback.
+fn simulate() -> Sandbox {
+    let mut rng = Rng(42);
+    let mut train = String::from("x1,x2,y\n");
+    for _ in 0..2000 {
+        let (x1, x2) = (rng.normal(), rng.normal());
+        let _ = writeln!(train, "{x1},{x2},{}", target(x1, x2, rng.normal(), false));
+    }
+    let s = Sandbox::new();
+    s.write("train.csv", &train);
+    s.write("mlx.yaml", CONFIG);
+    let d = s.path();
+    ok(mlx(d, "mlx").arg("run"));
+
+    let mut live = String::from("x1,x2\n");
+    let mut actual = Vec::new();
+    for day in 0..DAYS {
+        for _ in 0..PER_DAY {
+            let (x1, x2) = (rng.normal(), rng.normal());
+            let _ = writeln!(live, "{x1},{x2}");
+            actual.push(target(x1, x2, rng.normal(), day >= CHANGE_DAY));
+        }
+    }
+    s.write("live.csv", &live);
+    ok(mlx(d, "mlx-serve").args(["batch", "--input", "live.csv", "--output", "scored.csv"]));
+    let scored = s.read("scored.csv");
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
+    let (mut predictions, mut feedback) = (String::new(), String::new());
+    for (i, line) in scored.lines().skip(1).enumerate() {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let day = (i / PER_DAY) as i64;
+        let at = start + Duration::days(day) + Duration::seconds(i as i64 % PER_DAY as i64);
+        let id = format!("r{i}");
+        let mut features = Map::new();
+        features.insert("x1".into(), json!(f[0]));
+        features.insert("x2".into(), json!(f[1]));
+        let mut output = Map::new();
+        output.insert("prediction".into(), json!(f[2]));
+        let p = PredictionRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: id.clone(),
+            at,
+            model: "demand".into(),
+            version: Some(1),
+            variant: "live".into(),
+            features,
+            output,
+        };
+        let fb = FeedbackRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: id,
+            at: at + Duration::hours(20),
+            actual: json!(actual[i]),
+        };
+        predictions.push_str(&(serde_json::to_string(&p).unwrap() + "\n"));
+        feedback.push_str(&(serde_json::to_string(&fb).unwrap() + "\n"));
+    }
+    s.write(
+        ".mlx/predictions/predictions-20260101T000000-1-0001.ndjson",
+        &predictions,
+    );
+    s.write(
+        ".mlx/predictions/feedback-20260101T000000-1-0001.ndjson",
+        &feedback,
+    );
+    s
+}
+
+fn run(d: &Path, day: NaiveDate) -> (i32, MonitorReport) {
+    let out = mlx(d, "mlx-monitor")
+        .args(["--as-of", &day.to_string(), "--json", "-q"])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    assert!(
+        code == 0 || code == 1,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn the_monitor_fires_within_a_window_of_the_change_and_never_before() {
+    let s = simulate();
+    let d = s.path();
+    let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    // The stable period: every full window from week 1 to the last day before the change.
+    for k in 6..CHANGE_DAY {
+        let (code, r) = run(d, day0 + Duration::days(k));
+        assert_eq!(code, 0, "fired on stable day {k}: {:?}", r.triggers);
+        assert_eq!(r.diagnosis, "healthy", "day {k}");
+        let wape = r.window["wape"];
+        assert!(wape < 0.06, "day {k}: WAPE {wape}");
+    }
+    // After the change: the first day the monitor fires is within one window.
+    let mut fired = None;
+    for k in CHANGE_DAY..DAYS {
+        let (code, r) = run(d, day0 + Duration::days(k));
+        if code == 1 {
+            fired = Some((k, r));
+            break;
+        }
+    }
+    let (k, r) = fired.expect("the monitor never fired after the change");
+    assert!(
+        k < CHANGE_DAY + 7,
+        "fired {} days after the change, beyond the 7-day window",
+        k - CHANGE_DAY
+    );
+    // What fires is the error: RMSE against the registered baseline first (it rises
+    // faster than the 7-day WAPE), never the inputs.
+    let fired_names: Vec<&str> = r
+        .triggers
+        .iter()
+        .filter(|t| t.fired)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert!(
+        fired_names
+            .iter()
+            .all(|n| ["wape", "metric_degradation"].contains(n)),
+        "{:?}",
+        r.triggers
+    );
+    // The rolling WAPE crosses its limit within the window too.
+    let wape_day = (k..DAYS)
+        .find(|&j| {
+            let (_, r) = run(d, day0 + Duration::days(j));
+            r.triggers.iter().any(|t| t.name == "wape" && t.fired)
+        })
+        .expect("WAPE never crossed");
+    assert!(wape_day < CHANGE_DAY + 7, "WAPE crossed on day {wape_day}");
+    // The inputs did not move, the model's reasoning did not move: model aging.
+    let psi = r.triggers.iter().find(|t| t.name == "psi").unwrap();
+    assert!(!psi.fired, "{psi:?}");
+    assert_eq!(r.diagnosis, "model_aging");
+    assert!(r.shap_shift.as_ref().is_some_and(|s| !s.flagged));
+    assert!(r.baseline.contains_key("rmse"));
+    // The report on disk says the same, with the trend chart.
+    let md = s.read(".mlx/reports/monitor.md");
+    assert!(
+        md.contains("model aging") && md.contains("xychart-beta"),
+        "{md}"
+    );
+    // The window's WAPE, RMSE and bias, recomputed here from the log and the actuals.
+    let preds: Vec<PredictionRecord> = s
+        .read(".mlx/predictions/predictions-20260101T000000-1-0001.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actuals: Vec<FeedbackRecord> = s
+        .read(".mlx/predictions/feedback-20260101T000000-1-0001.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let from = r.as_of - Duration::days(6);
+    let (mut abs, mut sq, mut err, mut y, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (p, a) in preds.iter().zip(&actuals) {
+        let date = p.at.date_naive();
+        if date >= from && date <= r.as_of {
+            let e = p.output["prediction"].as_f64().unwrap() - a.actual.as_f64().unwrap();
+            abs += e.abs();
+            sq += e * e;
+            err += e;
+            y += a.actual.as_f64().unwrap().abs();
+            n += 1.0;
+        }
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(close(r.window["wape"], abs / y));
+    assert!(close(r.window["rmse"], (sq / n).sqrt()));
+    assert!(close(r.window["bias"], err / n));
+    let day = r.days.iter().find(|x| x.date == r.as_of).unwrap();
+    assert_eq!(day.labelled, PER_DAY as u64);
+}
+
+#[test]
+fn actuals_from_a_file_join_by_request_id() {
+    let s = simulate();
+    let d = s.path();
+    let as_of = NaiveDate::from_ymd_opt(2026, 1, 20).unwrap();
+    let (_, from_feedback) = run(d, as_of);
+    // The same actuals as a file instead of the feedback log.
+    let mut csv = String::from("request_id,actual\n");
+    for line in s
+        .read(".mlx/predictions/feedback-20260101T000000-1-0001.ndjson")
+        .lines()
+    {
+        let f: FeedbackRecord = serde_json::from_str(line).unwrap();
+        let _ = writeln!(csv, "{},{}", f.request_id, f.actual);
+    }
+    s.write("actuals.csv", &csv);
+    std::fs::remove_file(d.join(".mlx/predictions/feedback-20260101T000000-1-0001.ndjson"))
+        .unwrap();
+    let out = mlx(d, "mlx-monitor")
+        .args([
+            "--as-of",
+            "2026-01-20",
+            "--actuals",
+            "actuals.csv",
+            "--json",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let from_file: MonitorReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_file.window, from_feedback.window);
+    // Without actuals, no metric can fire, and the trigger says why.
+    let (_, none) = run(d, as_of);
+    let w = none.triggers.iter().find(|t| t.name == "wape").unwrap();
+    assert!(
+        !w.fired && w.message.contains("0 labelled predictions"),
+        "{w:?}"
+    );
+}

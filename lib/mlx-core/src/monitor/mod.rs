@@ -1,0 +1,859 @@
+//! `mlx-monitor`: reads the prediction log and the actuals, computes the daily and
+//! rolling metrics, data drift per feature and prediction drift against the training
+//! rows, and the SHAP shift on the recent window; diagnoses with the drift matrix of
+//! the design documents and exits 1 when a retraining trigger fires.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, NaiveDate};
+use clap::{Arg, ArgMatches, Command};
+use mlx_contracts::config::{Config, DriftMethod};
+use mlx_contracts::monitor::{
+    DayStats, FeatureDrift, MonitorReport, Trigger, MONITOR_REPORT_VERSION,
+};
+use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use mlx_contracts::Status;
+use mlx_data::polars::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::config::LoadedConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{write_creating, write_json};
+use crate::serve::log::{files, Kind};
+use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::validate::drift::{column_drift, ColumnValues};
+use crate::workdir::Workdir;
+
+/// The command.
+pub struct Monitor;
+
+/// The report's path in the work directory.
+pub const REPORT_JSON: &str = "monitor/monitor.json";
+/// The markdown report.
+pub const REPORT_MD: &str = "reports/monitor.md";
+
+const LONG_ABOUT: &str = "\
+Reads the prediction log of mlx-serve (`deploy.prediction_log`: predictions and
+feedback) and, optionally, a file of actuals (--actuals: `request_id` and `actual`
+columns, or the entity and time columns and the target, joined on them). Computes per
+day and over the last `monitoring.window_days` days: WAPE, MAE, RMSE and bias (mean
+error) and its persistence for regressors and forecasters, accuracy for classifiers;
+the metric against the model's held-out metric at registration; PSI and KL of every
+input feature and of the predictions against the training rows; and, when the model
+was registered with a SHAP report, the SHAP shift of the recent window.
+
+The drift matrix: metric stable and SHAP stable: healthy; metric worse and SHAP
+stable: model aging (retrain on recent data); metric worse and SHAP changed: concept
+drift (investigate, reconsider the model); metric stable and SHAP changed: early
+warning. Writes monitor/monitor.json and reports/monitor.md, and exits 1 when a
+trigger fires (`wape_threshold`, `accuracy_threshold`, `metric_degradation`,
+`psi_threshold`, `kl_threshold`), with the reason.
+
+Examples:
+  mlx-monitor                                  the latest window of the log
+  mlx-monitor --as-of 2026-03-08               as it stood on a day
+  mlx-monitor --actuals sales-actuals.csv      actuals from a file
+  mlx-monitor --json | jq .triggers
+
+Exit codes: 0 no trigger fired, 1 a trigger fired, 2 a config or input problem, 3 I/O.";
+
+impl Stage for Monitor {
+    fn name(&self) -> &'static str {
+        "monitor"
+    }
+    fn about(&self) -> &'static str {
+        "Watch the served model: metrics, drift, SHAP shift, retraining triggers"
+    }
+    fn long_about(&self) -> &'static str {
+        LONG_ABOUT
+    }
+    fn sections(&self) -> &'static [&'static str] {
+        &["monitoring", "deploy", "registry", "validation", "explain"]
+    }
+    fn in_pipeline(&self) -> bool {
+        false
+    }
+    fn inputs(&self, _ctx: &Context) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        vec![ctx.workdir.join(REPORT_JSON)]
+    }
+    fn args(&self, cmd: Command) -> Command {
+        cmd.arg(Arg::new("as-of").long("as-of").value_name("DATE").help(
+            "Evaluate the window ending on this day (YYYY-MM-DD) [default: the log's last day]",
+        ))
+        .arg(
+            Arg::new("log")
+                .long("log")
+                .value_name("DIR")
+                .help("The prediction log [default: deploy.prediction_log]"),
+        )
+        .arg(Arg::new("actuals").long("actuals").value_name("FILE").help(
+            "Actual outcomes: request_id and actual, or the entity and time columns and the target",
+        ))
+    }
+    fn run(&self, _ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+        Err(Error::Usage(
+            "`monitor` is not a pipeline stage; run `mlx-monitor`".into(),
+        ))
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        workdir: &Workdir,
+    ) -> Option<Result<Standalone>> {
+        Some((|| {
+            let cfg = config()?.map(|c| c.config).ok_or_else(|| {
+                Error::Usage("mlx-monitor needs the project's config (mlx.yaml or --config)".into())
+            })?;
+            let as_of = args
+                .get_one::<String>("as-of")
+                .map(|d| {
+                    NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                        Error::Usage(format!("--as-of `{d}` is not a date (YYYY-MM-DD)"))
+                    })
+                })
+                .transpose()?;
+            let log = PathBuf::from(
+                args.get_one::<String>("log")
+                    .cloned()
+                    .unwrap_or_else(|| cfg.deploy.prediction_log.clone()),
+            );
+            let actuals = args.get_one::<String>("actuals").map(PathBuf::from);
+            let report = monitor(&cfg, workdir, &log, actuals.as_deref(), as_of)?;
+            let human = summary(&report);
+            Ok(Standalone {
+                status: if report.fired {
+                    Status::Failed
+                } else {
+                    Status::Passed
+                },
+                human,
+                json: serde_json::to_value(&report).unwrap_or_default(),
+            })
+        })())
+    }
+}
+
+fn summary(r: &MonitorReport) -> String {
+    let fired: Vec<&str> = r
+        .triggers
+        .iter()
+        .filter(|t| t.fired)
+        .map(|t| t.message.as_str())
+        .collect();
+    if fired.is_empty() {
+        format!(
+            "{}: {} as of {}; no trigger fired",
+            r.model, r.diagnosis, r.as_of
+        )
+    } else {
+        format!(
+            "{}: {} as of {}; retrain: {} ({})",
+            r.model,
+            r.diagnosis,
+            r.as_of,
+            fired.join("; "),
+            r.recommendation
+        )
+    }
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_path("reading", path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            mlx_contracts::parse_versioned(l, what, PREDICTION_LOG_VERSION).map_err(|source| {
+                Error::Contract {
+                    path: format!("{} line {}", path.display(), i + 1),
+                    source,
+                }
+            })
+        })
+        .collect()
+}
+
+/// Actual outcomes by request id, from the feedback log and an optional file.
+fn actuals(
+    cfg: &Config,
+    log: &Path,
+    file: Option<&Path>,
+    predictions: &[PredictionRecord],
+) -> Result<HashMap<String, Value>> {
+    let mut out = HashMap::new();
+    for f in files(log, Kind::Feedback).with_path("listing", log)? {
+        for r in read_lines::<FeedbackRecord>(&f, "feedback record")? {
+            out.insert(r.request_id, r.actual);
+        }
+    }
+    let Some(file) = file else { return Ok(out) };
+    let df = mlx_data::read_table(file)?;
+    let text = |name: &str| -> Result<Vec<Option<Value>>> {
+        let c = mlx_data::column(&df, name, file)?;
+        Ok((0..df.height())
+            .map(|i| {
+                c.get(i)
+                    .ok()
+                    .map(|v| crate::features::store::any_to_json(&v))
+                    .filter(|v| !v.is_null())
+            })
+            .collect())
+    };
+    if df.column("request_id").is_ok() && df.column("actual").is_ok() {
+        for (id, a) in text("request_id")?.into_iter().zip(text("actual")?) {
+            if let (Some(Value::String(id)), Some(a)) = (id, a) {
+                out.insert(id, a);
+            }
+        }
+        return Ok(out);
+    }
+    // Entity and time: the key columns as the prediction's features hold them.
+    let mut keys: Vec<String> = cfg.data.entity_columns.clone();
+    keys.extend(cfg.data.time_column.clone());
+    let target = cfg.data.target.clone().unwrap_or_default();
+    if keys.is_empty() || df.column(&target).is_err() {
+        return Err(Error::Usage(format!(
+            "{}: actuals need `request_id` and `actual` columns, or the entity and time columns \
+             ({}) and the target `{target}`",
+            file.display(),
+            keys.join(", ")
+        )));
+    }
+    let cols: Vec<Vec<Option<Value>>> = keys.iter().map(|k| text(k)).collect::<Result<_>>()?;
+    let key_of = |vals: Vec<Option<&Value>>| -> Option<String> {
+        vals.into_iter()
+            .map(|v| v.map(key_text))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join("\u{1f}"))
+    };
+    let mut by_key = HashMap::new();
+    for (i, a) in text(&target)?.into_iter().enumerate() {
+        if let (Some(k), Some(a)) = (key_of(cols.iter().map(|c| c[i].as_ref()).collect()), a) {
+            by_key.insert(k, a);
+        }
+    }
+    for p in predictions {
+        if let Some(k) = key_of(keys.iter().map(|c| p.features.get(c)).collect()) {
+            if let Some(a) = by_key.get(&k) {
+                out.insert(p.request_id.clone(), a.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// Per-window error sums.
+#[derive(Default, Clone)]
+struct Sums {
+    n: u64,
+    abs_err: f64,
+    sq_err: f64,
+    err: f64,
+    abs_actual: f64,
+    correct: u64,
+}
+
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.n += o.n;
+        self.abs_err += o.abs_err;
+        self.sq_err += o.sq_err;
+        self.err += o.err;
+        self.abs_actual += o.abs_actual;
+        self.correct += o.correct;
+    }
+
+    fn metrics(&self, classifier: bool) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        if self.n == 0 {
+            return m;
+        }
+        let n = self.n as f64;
+        if classifier {
+            m.insert("accuracy".into(), self.correct as f64 / n);
+        } else {
+            m.insert("mae".into(), self.abs_err / n);
+            m.insert("rmse".into(), (self.sq_err / n).sqrt());
+            m.insert("bias".into(), self.err / n);
+            if self.abs_actual > 0.0 {
+                m.insert("wape".into(), self.abs_err / self.abs_actual);
+            }
+        }
+        m
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+/// The model's first output value (regression value, or the second class's probability).
+fn output_value(o: &Map<String, Value>, classes: Option<&[String]>) -> Option<f64> {
+    match classes {
+        Some(c) if c.len() > 1 => o.get(&format!("proba_{}", c[1])).and_then(as_number),
+        _ => o.get("prediction").and_then(as_number),
+    }
+}
+
+fn column_values(values: impl Iterator<Item = Option<Value>>, numeric: bool) -> ColumnValues {
+    if numeric {
+        let mut v: Vec<f64> = values
+            .flatten()
+            .filter_map(|v| as_number(&v))
+            .filter(|v| !v.is_nan())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        ColumnValues::Numeric(v)
+    } else {
+        let mut m = BTreeMap::new();
+        for v in values.flatten() {
+            *m.entry(key_text(&v)).or_insert(0) += 1;
+        }
+        ColumnValues::Categorical(m)
+    }
+}
+
+fn drift_of(
+    cfg: &Config,
+    column: &str,
+    reference: &ColumnValues,
+    current: &ColumnValues,
+) -> Option<FeatureDrift> {
+    column_drift(
+        column,
+        reference,
+        current,
+        DriftMethod::Psi,
+        &cfg.validation.drift,
+    )
+    .ok()
+    .map(|d| FeatureDrift {
+        column: column.into(),
+        psi: d.statistics.get("psi").copied().unwrap_or(f64::NAN),
+        kl: d.statistics.get("kl").copied().unwrap_or(f64::NAN),
+    })
+}
+
+/// The whole command.
+pub fn monitor(
+    cfg: &Config,
+    workdir: &Workdir,
+    log: &Path,
+    actuals_file: Option<&Path>,
+    as_of: Option<NaiveDate>,
+) -> Result<MonitorReport> {
+    let m = &cfg.monitoring;
+    if !log.is_dir() {
+        return Err(Error::Usage(format!(
+            "there is no prediction log at {}; serve the model with mlx-serve first, or pass --log DIR",
+            log.display()
+        )));
+    }
+    let mut predictions = Vec::new();
+    for f in files(log, Kind::Prediction).with_path("listing", log)? {
+        predictions.extend(
+            read_lines::<PredictionRecord>(&f, "prediction record")?
+                .into_iter()
+                .filter(|p| p.variant != "shadow"),
+        );
+    }
+    if predictions.is_empty() {
+        return Err(Error::Usage(format!(
+            "the prediction log at {} has no predictions yet",
+            log.display()
+        )));
+    }
+    let last = predictions
+        .iter()
+        .map(|p| p.at.date_naive())
+        .max()
+        .expect("some");
+    let as_of = as_of.unwrap_or(last);
+    let window = m.window_days.max(1);
+    let start = as_of - Duration::days(i64::from(window) - 1);
+    predictions.retain(|p| p.at.date_naive() <= as_of);
+    let in_window: Vec<&PredictionRecord> = predictions
+        .iter()
+        .filter(|p| p.at.date_naive() >= start)
+        .collect();
+    if in_window.is_empty() {
+        return Err(Error::Usage(format!(
+            "no predictions between {start} and {as_of}; pick another --as-of"
+        )));
+    }
+    // The version behind most of the window's predictions.
+    let mut counts: BTreeMap<Option<u64>, usize> = BTreeMap::new();
+    for p in &in_window {
+        *counts.entry(p.version).or_insert(0) += 1;
+    }
+    let version = counts.iter().max_by_key(|(_, c)| **c).and_then(|(v, _)| *v);
+    let model = in_window[0].model.clone();
+    let store = crate::promote::open(cfg)?;
+    let registered = match version {
+        Some(n) => Some(crate::promote::fetch(
+            &store,
+            n,
+            &workdir.join(crate::promote::CACHE_DIR),
+        )?),
+        None => None,
+    };
+    let bundle = registered
+        .as_ref()
+        .map(|(_, path)| crate::train::bundle::Bundle::load(path))
+        .transpose()?;
+    let classes: Option<Vec<String>> = bundle.as_ref().and_then(|b| b.manifest.classes.clone());
+    let classifier = classes.is_some()
+        || in_window
+            .iter()
+            .any(|p| matches!(p.output.get("prediction"), Some(Value::String(_))));
+
+    let actual = actuals(cfg, log, actuals_file, &predictions)?;
+    // Daily sums, then rolling windows.
+    let mut daily: BTreeMap<NaiveDate, (u64, Sums)> = BTreeMap::new();
+    for p in &predictions {
+        let day = daily.entry(p.at.date_naive()).or_default();
+        day.0 += 1;
+        let (Some(a), Some(pred)) = (actual.get(&p.request_id), p.output.get("prediction")) else {
+            continue;
+        };
+        let s = &mut day.1;
+        if classifier {
+            s.n += 1;
+            s.correct += u64::from(key_text(a) == key_text(pred));
+        } else if let (Some(a), Some(y)) = (as_number(a), as_number(pred)) {
+            let e = y - a;
+            s.n += 1;
+            s.abs_err += e.abs();
+            s.sq_err += e * e;
+            s.err += e;
+            s.abs_actual += a.abs();
+        }
+    }
+    let rolling_at = |day: NaiveDate| -> Sums {
+        let from = day - Duration::days(i64::from(window) - 1);
+        let mut s = Sums::default();
+        for (_, (_, d)) in daily.range(from..=day) {
+            s.add(d);
+        }
+        s
+    };
+    let days: Vec<DayStats> = daily
+        .iter()
+        .map(|(date, (n, s))| DayStats {
+            date: *date,
+            predictions: *n,
+            labelled: s.n,
+            metrics: s.metrics(classifier),
+            rolling: rolling_at(*date).metrics(classifier),
+        })
+        .collect();
+    let window_sums = rolling_at(as_of);
+    let window_metrics = window_sums.metrics(classifier);
+    let mut bias_persistence_days = 0;
+    if !classifier {
+        let sign = window_metrics.get("bias").map(|b| b.signum());
+        for d in days.iter().rev() {
+            match (d.metrics.get("bias"), sign) {
+                (Some(b), Some(s)) if b.signum() == s && *b != 0.0 => bias_persistence_days += 1,
+                (None, _) => continue,
+                _ => break,
+            }
+        }
+    }
+    let baseline: BTreeMap<String, f64> = registered
+        .as_ref()
+        .map(|(v, _)| v.metrics.clone())
+        .unwrap_or_default();
+
+    // Drift against the training rows, and the predictions on them.
+    let mut feature_drift = Vec::new();
+    let mut prediction_drift = None;
+    let mut shap_shift = None;
+    if let Some(bundle) = &bundle {
+        let held = crate::eval::held_out(cfg, workdir).ok();
+        if let Some(train) = held.as_ref().map(|h| &h.train) {
+            for input in &bundle.manifest.signature.inputs {
+                let Ok(col) = train.column(&input.name) else {
+                    continue;
+                };
+                let numeric = input.kind == mlx_contracts::features::InputKind::Numeric;
+                let reference = column_values(
+                    (0..col.len()).map(|i| {
+                        col.get(i)
+                            .ok()
+                            .map(|v| crate::features::store::any_to_json(&v))
+                            .filter(|v| !v.is_null())
+                    }),
+                    numeric,
+                );
+                let current = column_values(
+                    in_window
+                        .iter()
+                        .map(|p| p.features.get(&input.name).cloned()),
+                    numeric,
+                );
+                feature_drift.extend(drift_of(cfg, &input.name, &reference, &current));
+            }
+            let scorer = crate::serve::predict::Scorer::new(bundle.clone())?;
+            let scored = scorer.score_frame(train)?;
+            let ref_values: Vec<Option<Value>> = (0..scored.height())
+                .map(|i| {
+                    let row: Map<String, Value> = scored
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.name().to_string(),
+                                c.get(i)
+                                    .map(|v| crate::features::store::any_to_json(&v))
+                                    .unwrap_or(Value::Null),
+                            )
+                        })
+                        .collect();
+                    output_value(&row, classes.as_deref()).map(Value::from)
+                })
+                .collect();
+            let reference = column_values(ref_values.into_iter(), true);
+            let current = column_values(
+                in_window
+                    .iter()
+                    .map(|p| output_value(&p.output, classes.as_deref()).map(Value::from)),
+                true,
+            );
+            prediction_drift = drift_of(cfg, "prediction", &reference, &current);
+
+            // SHAP on the recent window, against the report registered with the model.
+            if let (Some(base), true) = (
+                registered.as_ref().and_then(|(v, _)| v.shap.as_ref()),
+                cfg.explain.enabled,
+            ) {
+                let records: Vec<Map<String, Value>> =
+                    in_window.iter().map(|p| p.features.clone()).collect();
+                let cols: Vec<Column> = bundle
+                    .manifest
+                    .signature
+                    .inputs
+                    .iter()
+                    .map(|i| crate::serve::derived::column(&i.name, &records, false))
+                    .collect::<std::result::Result<_, String>>()
+                    .map_err(Error::Usage)?;
+                let recent =
+                    DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))?;
+                let seed = cfg.training.seed;
+                let n = cfg.explain.max_samples.max(1) as usize;
+                let rows = crate::shap::take(
+                    &recent,
+                    &crate::shap::sample_rows(recent.height(), n, seed),
+                )?;
+                let bg_n = cfg.explain.background_samples.max(1) as usize;
+                let background = crate::shap::take(
+                    train,
+                    &crate::shap::sample_rows(train.height(), bg_n, seed.wrapping_add(1)),
+                )?;
+                let dir = workdir.join("monitor/shap");
+                let (now, _) = crate::shap::explain_bundle(
+                    bundle,
+                    &rows,
+                    &background,
+                    &cfg.explain,
+                    seed,
+                    &dir,
+                    "monitor/shap",
+                    "recent",
+                )?;
+                shap_shift = Some(crate::shap::shift(
+                    &now.importance,
+                    &base.importance,
+                    &format!("v{}", version.unwrap_or_default()),
+                    &cfg.explain.shift,
+                    cfg.explain.top_k.max(1) as usize,
+                ));
+            }
+        }
+    }
+
+    let triggers = triggers(
+        cfg,
+        classifier,
+        &window_sums,
+        &window_metrics,
+        &baseline,
+        &feature_drift,
+        prediction_drift.as_ref(),
+    );
+    let metric_rising = triggers
+        .iter()
+        .any(|t| t.fired && ["wape", "accuracy", "metric_degradation"].contains(&t.name.as_str()));
+    let shap_changed = shap_shift
+        .as_ref()
+        .is_some_and(|s| s.flagged || 1.0 - s.spearman > m.shap_shift_threshold);
+    let (diagnosis, recommendation) = match (metric_rising, shap_changed) {
+        (false, false) => ("healthy", "no action"),
+        (true, false) => ("model_aging", "retrain on recent data"),
+        (true, true) => (
+            "concept_drift",
+            "investigate the features and consider a new architecture, then retrain",
+        ),
+        (false, true) => (
+            "early_warning",
+            "watch closely: the model's reasoning changed before its accuracy",
+        ),
+    };
+    let fired = triggers.iter().any(|t| t.fired);
+    let report = MonitorReport {
+        schema_version: MONITOR_REPORT_VERSION,
+        as_of,
+        window_days: window,
+        model,
+        version,
+        days,
+        window: window_metrics,
+        baseline,
+        bias_persistence_days,
+        feature_drift,
+        prediction_drift,
+        shap_shift,
+        triggers,
+        diagnosis: diagnosis.into(),
+        recommendation: recommendation.into(),
+        fired,
+    };
+    let p = workdir.join(REPORT_JSON);
+    write_json(&p, &report).with_path("writing", &p)?;
+    let md = markdown(&report, classifier);
+    let rp = workdir.join(REPORT_MD);
+    write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
+    Ok(report)
+}
+
+fn trigger(
+    name: &str,
+    value: Option<f64>,
+    threshold: f64,
+    fired: bool,
+    message: String,
+) -> Trigger {
+    Trigger {
+        name: name.into(),
+        value,
+        threshold,
+        fired,
+        message,
+    }
+}
+
+fn triggers(
+    cfg: &Config,
+    classifier: bool,
+    sums: &Sums,
+    window: &BTreeMap<String, f64>,
+    baseline: &BTreeMap<String, f64>,
+    drift: &[FeatureDrift],
+    prediction: Option<&FeatureDrift>,
+) -> Vec<Trigger> {
+    let m = &cfg.monitoring;
+    let mut out = Vec::new();
+    let enough = sums.n >= m.min_labelled;
+    let too_few = format!(
+        "{} labelled predictions in the window, fewer than monitoring.min_labelled ({})",
+        sums.n, m.min_labelled
+    );
+    if let (Some(t), false) = (m.wape_threshold, classifier) {
+        let v = window.get("wape").copied();
+        out.push(match (v, enough) {
+            (Some(v), true) => trigger(
+                "wape",
+                Some(v),
+                t,
+                v > t,
+                format!("rolling WAPE {:.1}% (limit {:.1}%)", v * 100.0, t * 100.0),
+            ),
+            _ => trigger("wape", v, t, false, too_few.clone()),
+        });
+    }
+    if let (Some(t), true) = (m.accuracy_threshold, classifier) {
+        let v = window.get("accuracy").copied();
+        out.push(match (v, enough) {
+            (Some(v), true) => trigger(
+                "accuracy",
+                Some(v),
+                t,
+                v < t,
+                format!("rolling accuracy {:.3} (floor {t})", v),
+            ),
+            _ => trigger("accuracy", v, t, false, too_few.clone()),
+        });
+    }
+    let metric = if classifier { "accuracy" } else { "rmse" };
+    let t = m.metric_degradation;
+    out.push(match (window.get(metric), baseline.get(metric), enough) {
+        (Some(&now), Some(&base), true) => {
+            let w = crate::gate::worsening(
+                if classifier {
+                    mlx_contracts::config::Metric::Accuracy
+                } else {
+                    mlx_contracts::config::Metric::Rmse
+                },
+                now,
+                base,
+            );
+            trigger(
+                "metric_degradation",
+                Some(w),
+                t,
+                w > t,
+                format!(
+                    "{metric} {now:.4} against {base:.4} at registration ({:+.1}%, limit {:.1}% worse)",
+                    -w * 100.0 * if classifier { 1.0 } else { -1.0 },
+                    t * 100.0
+                ),
+            )
+        }
+        (_, None, _) => trigger(
+            "metric_degradation",
+            None,
+            t,
+            false,
+            format!("no {metric} was registered with the model"),
+        ),
+        _ => trigger("metric_degradation", None, t, false, too_few.clone()),
+    });
+    let worst = drift.iter().max_by(|a, b| a.psi.total_cmp(&b.psi));
+    out.push(match worst {
+        Some(d) => trigger(
+            "psi",
+            Some(d.psi),
+            m.psi_threshold,
+            d.psi > m.psi_threshold,
+            format!(
+                "largest feature PSI {:.3} ({}; limit {})",
+                d.psi, d.column, m.psi_threshold
+            ),
+        ),
+        None => trigger(
+            "psi",
+            None,
+            m.psi_threshold,
+            false,
+            "no training rows to compare with (the work directory has no features)".into(),
+        ),
+    });
+    if let Some(t) = m.kl_threshold {
+        let w = drift.iter().max_by(|a, b| a.kl.total_cmp(&b.kl));
+        out.push(match w {
+            Some(d) => trigger(
+                "kl",
+                Some(d.kl),
+                t,
+                d.kl > t,
+                format!("largest feature KL {:.3} ({}; limit {t})", d.kl, d.column),
+            ),
+            None => trigger(
+                "kl",
+                None,
+                t,
+                false,
+                "no training rows to compare with".into(),
+            ),
+        });
+    }
+    if let Some(p) = prediction {
+        out.push(trigger(
+            "prediction_drift",
+            Some(p.psi),
+            m.psi_threshold,
+            p.psi > m.psi_threshold,
+            format!(
+                "prediction PSI {:.3} against the training predictions (limit {})",
+                p.psi, m.psi_threshold
+            ),
+        ));
+    }
+    out
+}
+
+fn markdown(r: &MonitorReport, classifier: bool) -> String {
+    let mut md = format!(
+        "# Monitoring: {} {} as of {}\n\n**{}** — {}.\n\n",
+        r.model,
+        r.version.map_or(String::new(), |v| format!("v{v}")),
+        r.as_of,
+        r.diagnosis.replace('_', " "),
+        r.recommendation
+    );
+    md.push_str("| trigger | value | limit | fired | detail |\n|---|---:|---:|---|---|\n");
+    for t in &r.triggers {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            t.name,
+            t.value.map_or("—".into(), |v| format!("{v:.4}")),
+            t.threshold,
+            if t.fired { "**yes**" } else { "no" },
+            t.message
+        ));
+    }
+    let metric = if classifier { "accuracy" } else { "wape" };
+    let points: Vec<(String, f64)> = r
+        .days
+        .iter()
+        .filter_map(|d| {
+            d.rolling
+                .get(metric)
+                .map(|v| (d.date.format("%m-%d").to_string(), *v))
+        })
+        .collect();
+    if !points.is_empty() {
+        md.push_str(&format!(
+            "\n## Rolling {metric} ({} days)\n\n```mermaid\nxychart-beta\n  title \"rolling {metric}\"\n  x-axis [{}]\n  line [{}]\n```\n",
+            r.window_days,
+            points.iter().map(|(d, _)| format!("\"{d}\"")).collect::<Vec<_>>().join(", "),
+            points.iter().map(|(_, v)| format!("{v:.4}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !classifier && r.bias_persistence_days > 0 {
+        md.push_str(&format!(
+            "\nBias {:+.3} over the window, the same sign for {} day(s).\n",
+            r.window.get("bias").copied().unwrap_or_default(),
+            r.bias_persistence_days
+        ));
+    }
+    if !r.feature_drift.is_empty() {
+        md.push_str(
+            "\n## Drift against the training rows\n\n| column | PSI | KL |\n|---|---:|---:|\n",
+        );
+        for d in r.feature_drift.iter().chain(r.prediction_drift.as_ref()) {
+            md.push_str(&format!("| {} | {:.4} | {:.4} |\n", d.column, d.psi, d.kl));
+        }
+    }
+    if let Some(s) = &r.shap_shift {
+        md.push_str(&format!(
+            "\n## SHAP shift of the window\n\nSpearman {:.3}, L1 {:.3}{}\n",
+            s.spearman,
+            s.l1_distance,
+            if s.flagged {
+                format!(": {}", s.reasons.join("; "))
+            } else {
+                String::new()
+            }
+        ));
+    }
+    md
+}
