@@ -1667,9 +1667,11 @@ pub enum PromoteTarget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Deploy {
-    /// Rollout strategy.
+    /// Rollout strategy `mlx-promote deploy` records when `--strategy` is not given
+    /// (`mlx-serve` follows what the registry records).
     pub strategy: DeployStrategy,
-    /// Share of traffic sent to the challenger under `canary`.
+    /// Share of traffic sent to the challenger under `canary` (the default of
+    /// `mlx-promote deploy --fraction`).
     pub canary_fraction: f64,
     /// Column that keeps an entity on one variant under `canary`.
     pub sticky_key: Option<String>,

@@ -167,8 +167,8 @@ impl Stage for Promote {
                     .arg(
                         Arg::new("strategy")
                             .long("strategy")
-                            .required(true)
-                            .value_parser(["direct", "blue_green", "canary", "shadow"]),
+                            .value_parser(["direct", "blue_green", "canary", "shadow"])
+                            .help("How traffic is split [default: deploy.strategy]"),
                     )
                     .arg(
                         Arg::new("challenger")
@@ -179,7 +179,7 @@ impl Stage for Promote {
                         Arg::new("fraction")
                             .long("fraction")
                             .value_parser(value_parser!(f64))
-                            .help("Canary: the challenger's share of traffic [default: 0.1]"),
+                            .help("Canary: the challenger's share of traffic [default: deploy.canary_fraction]"),
                     ),
             )
             .subcommand(
@@ -726,8 +726,13 @@ fn command(
             })?)
         }
         "deploy" => {
-            let strategy = deploy_strategy(sub.get_one::<String>("strategy").expect("required"));
-            let fraction = sub.get_one::<f64>("fraction").copied();
+            let strategy = sub
+                .get_one::<String>("strategy")
+                .map_or(cfg.deploy.strategy, |s| deploy_strategy(s));
+            let fraction = sub
+                .get_one::<f64>("fraction")
+                .copied()
+                .or(Some(cfg.deploy.canary_fraction));
             committed(change(&store, |s| {
                 let c = which(s, "challenger")?;
                 state::deploy(s, strategy, c, fraction, &policy)
