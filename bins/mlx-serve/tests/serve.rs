@@ -396,3 +396,62 @@ fn the_server_follows_the_registry_blue_green_canary_and_shadow() {
     assert_eq!(shadow.len(), 10);
     assert!(shadow.iter().all(|r| r.version == Some(3)));
 }
+
+#[test]
+fn entity_keys_get_their_features_from_the_online_store() {
+    let s = Sandbox::churn(
+        &CONFIG
+            .replace(
+                "  entity_columns: [customer_id]\n",
+                "  entity_columns: [customer_id]\n  time_column: signup\n",
+            )
+            .replace(
+                "    - { kind: scale, strategy: zscore }\n",
+                "    - { kind: scale, strategy: zscore }\n  store:\n    views:\n      - { name: profile, features: [age, tenure_months, income, plan] }\n",
+            ),
+    );
+    // A signup date per customer: the views' time.
+    let csv: String = s
+        .read("customers.csv")
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l},signup\n"),
+            _ => format!("{l},2024-{:02}-{:02}\n", 1 + (i % 12), 1 + (i % 28)),
+        })
+        .collect();
+    s.write("customers.csv", &csv);
+    let d = s.path();
+    ok(mlx(d, "mlx").arg("run"));
+    ok(mlx(d, "mlx-features").arg("materialize"));
+    let server = Server::start(d, &[], None);
+    let rows = customers(&s, 5);
+    let (_, full) = server.post("/v1/predict", &json!(rows).to_string());
+    let keys: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "customer_id": r["customer_id"] }))
+        .collect();
+    let (status, by_key) = server.post("/v1/predict", &json!(keys).to_string());
+    assert_eq!(status, 200, "{by_key}");
+    for (a, b) in full["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(by_key["predictions"].as_array().unwrap())
+    {
+        assert_eq!(a["proba_yes"], b["proba_yes"]);
+    }
+    let (status, e) = server.post(
+        "/v1/predict",
+        &json!([{ "customer_id": 999_999 }]).to_string(),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("no `profile` features for customer_id = 999999"),
+        "{e}"
+    );
+    server.stop();
+}
