@@ -421,6 +421,18 @@ fn score_variants(
     records: &[Map<String, Value>],
     variants: &[Variant],
 ) -> crate::error::Result<Vec<ScoredRecord>> {
+    if variants.iter().all(|v| *v == variants[0]) {
+        // One variant (always, outside a canary): no regrouping, no copies.
+        let model = routing.model(variants[0]);
+        let s = model.scorer.score(records)?;
+        let mut unknown = Some(s.unknown);
+        return Ok(s
+            .outputs
+            .into_iter()
+            .zip(s.values)
+            .map(|(o, v)| (model.clone(), o, unknown.take().unwrap_or_default(), v))
+            .collect());
+    }
     let mut out: Vec<Option<ScoredRecord>> = vec![None; records.len()];
     for v in [Variant::Live, Variant::Challenger] {
         let idx: Vec<usize> = (0..records.len()).filter(|&i| variants[i] == v).collect();
