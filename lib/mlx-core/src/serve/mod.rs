@@ -215,11 +215,14 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
             let (current, source) = (current.clone(), source.clone());
             let every = Duration::from_secs(cfg.deploy.poll_seconds.max(1));
             tokio::spawn(async move {
+                let mut last_error = String::new();
                 loop {
                     tokio::time::sleep(every).await;
                     let (c, s) = (current.clone(), source.clone());
                     match tokio::task::spawn_blocking(move || c.refresh(&s)).await {
+                        Ok(Ok(false)) => last_error.clear(),
                         Ok(Ok(true)) => {
+                            last_error.clear();
                             let r = current.get();
                             eprintln!(
                                 "mlx-serve: now {} (strategy {:?}{})",
@@ -231,7 +234,11 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
                                 ))
                             );
                         }
-                        Ok(Err(e)) => eprintln!("mlx-serve: keeping the current models: {e}"),
+                        // Said once per distinct problem, not every poll.
+                        Ok(Err(e)) if e.to_string() != last_error => {
+                            last_error = e.to_string();
+                            eprintln!("mlx-serve: keeping the current models: {e}");
+                        }
                         _ => {}
                     }
                 }
