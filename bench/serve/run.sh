@@ -8,7 +8,9 @@
 #   DURATION=10 SOAK=60 bash bench/serve/run.sh
 #
 # Every server gets all cores: mlx-serve's runtime has one thread per core; MLflow and
-# uvicorn run one worker per core.
+# uvicorn run one worker per core, each with one XGBoost thread (OMP_NUM_THREADS=1:
+# with more, the workers' OpenMP threads fight over the cores and single-row latency
+# grows tenfold).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/lib.sh
@@ -99,13 +101,13 @@ run_peer() {
 mlx_pid=$!
 run_peer mlx-serve "http://127.0.0.1:18301/v1/predict" row.json
 
-MLFLOW_TRACKING_URI="file://$work/mlruns" "$venv/bin/mlflow" models serve -m mlflow-model \
+OMP_NUM_THREADS=1 PATH="$venv/bin:$PATH" MLFLOW_TRACKING_URI="file://$work/mlruns" "$venv/bin/mlflow" models serve -m mlflow-model \
   --env-manager local -p 18302 -w "$cores" > mlflow.log 2>&1 &
 mlflow_pid=$!
 run_peer "mlflow-serve" "http://127.0.0.1:18302/invocations" row-mlflow.json
 kill "$mlflow_pid"; pkill -f "mlflow-model" || true
 
-MODEL="$model" FEATURES="$features" "$venv/bin/uvicorn" --app-dir "$OLDPWD/bench/serve" \
+OMP_NUM_THREADS=1 MODEL="$model" FEATURES="$features" "$venv/bin/uvicorn" --app-dir "$OLDPWD/bench/serve" \
   fastapi_app:app --port 18303 --workers "$cores" --log-level warning > fastapi.log 2>&1 &
 fastapi_pid=$!
 run_peer fastapi "http://127.0.0.1:18303/predict" row.json
