@@ -100,6 +100,38 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Reads an NDJSON file of versioned records (blank lines skipped); `None` when the
+/// file does not exist. A bad line is an error naming the file and its line number.
+pub fn read_ndjson<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    version: u32,
+) -> crate::error::Result<Option<Vec<T>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(crate::error::Error::io(
+                format!("reading {}", path.display()),
+                e,
+            ))
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            mlx_contracts::parse_versioned(l, what, version).map_err(|source| {
+                crate::error::Error::Contract {
+                    path: format!("{} line {}", path.display(), i + 1),
+                    source,
+                }
+            })
+        })
+        .collect::<crate::error::Result<Vec<T>>>()
+        .map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

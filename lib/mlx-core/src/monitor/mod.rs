@@ -163,19 +163,12 @@ fn summary(r: &MonitorReport) -> String {
 }
 
 fn read_lines<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).with_path("reading", path)?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            mlx_contracts::parse_versioned(l, what, PREDICTION_LOG_VERSION).map_err(|source| {
-                Error::Contract {
-                    path: format!("{} line {}", path.display(), i + 1),
-                    source,
-                }
-            })
-        })
-        .collect()
+    crate::fsutil::read_ndjson(path, what, PREDICTION_LOG_VERSION)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{} disappeared while reading the log",
+            path.display()
+        ))
+    })
 }
 
 /// Actual outcomes by request id, from the feedback log and an optional file.

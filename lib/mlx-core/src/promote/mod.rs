@@ -437,22 +437,10 @@ pub fn register(
 /// The reviews recorded in the work directory's review log.
 pub fn logged_reviews(workdir: &Workdir) -> Result<Vec<Review>> {
     let path = workdir.join(crate::gate::REVIEW_LOG);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            mlx_contracts::parse_versioned(l, "review", mlx_contracts::gate::REVIEW_VERSION)
-                .map_err(|source| Error::Contract {
-                    path: format!("{} line {}", path.display(), i + 1),
-                    source,
-                })
-        })
-        .collect()
+    Ok(
+        crate::fsutil::read_ndjson(&path, "review", mlx_contracts::gate::REVIEW_VERSION)?
+            .unwrap_or_default(),
+    )
 }
 
 /// The pipeline stage: register, then promote as far as the policy allows.
