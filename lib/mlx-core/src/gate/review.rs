@@ -166,24 +166,57 @@ pub fn run(
                 .into(),
         )
     })?;
-    let report = super::read_report(workdir)?;
-    let decision = match args.get_one::<String>("decision").map(String::as_str) {
-        Some("approve") => Decision::Approve,
-        Some("reject") => Decision::Reject,
-        _ => Decision::Defer,
+    let request = Request {
+        decision: match args.get_one::<String>("decision").map(String::as_str) {
+            Some("approve") => Decision::Approve,
+            Some("reject") => Decision::Reject,
+            _ => Decision::Defer,
+        },
+        reviewer: args
+            .get_one::<String>("reviewer")
+            .cloned()
+            .unwrap_or_else(state::actor),
+        notes: args.get_one::<String>("notes").cloned().unwrap_or_default(),
+        evidence: args.get_one::<String>("evidence").cloned(),
+        source: args
+            .get_one::<String>("source")
+            .cloned()
+            .unwrap_or_else(|| "cli".into()),
+        url: args.get_one::<String>("url").cloned(),
     };
-    let reviewer = args
-        .get_one::<String>("reviewer")
-        .cloned()
-        .unwrap_or_else(state::actor);
-    let notes = args.get_one::<String>("notes").cloned().unwrap_or_default();
-    authorize(
-        &report,
-        &cfg,
-        &reviewer,
+    record(&cfg, workdir, request)
+}
+
+/// A decision to record.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Approve, reject or defer.
+    pub decision: Decision,
+    /// Who decides.
+    pub reviewer: String,
+    /// Why (required for reject and defer).
+    pub notes: String,
+    /// The evidence hash (or a prefix of it) the decision was made on.
+    pub evidence: Option<String>,
+    /// `cli`, `pull_request_review` or `issue_comment`.
+    pub source: String,
+    /// Where the decision was made (a PR comment or review).
+    pub url: Option<String>,
+}
+
+/// Checks and records a decision: the registry version, `gate/reviews.ndjson`, and the
+/// alert or retraining request a rejection or deferral produces.
+pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Standalone> {
+    let Request {
         decision,
-        args.get_one::<String>("evidence").map(String::as_str),
-    )?;
+        reviewer,
+        notes,
+        evidence,
+        source,
+        url,
+    } = request;
+    let report = super::read_report(workdir)?;
+    authorize(&report, cfg, &reviewer, decision, evidence.as_deref())?;
     if decision != Decision::Approve && notes.trim().is_empty() {
         return Err(Error::Usage(format!(
             "a {} needs --notes saying why (they go to the {})",
@@ -203,15 +236,12 @@ pub fn run(
         at: Utc::now(),
         evidence_sha256: report.evidence_sha256.clone(),
         run_id: report.candidate.run_id.clone(),
-        source: args
-            .get_one::<String>("source")
-            .cloned()
-            .unwrap_or_else(|| "cli".into()),
-        url: args.get_one::<String>("url").cloned(),
+        source,
+        url,
     };
 
     // The registry first: if it refuses or races, nothing is written anywhere.
-    let store = crate::promote::open(&cfg)?;
+    let store = crate::promote::open(cfg)?;
     let mut archived = None;
     let registered = store.state()?.and_then(|s| {
         s.versions
@@ -224,8 +254,7 @@ pub fn run(
             let n = match registered {
                 Some(n) => n,
                 None => {
-                    crate::promote::register(&store, &cfg, workdir, &report, vec![review.clone()])?
-                        .0
+                    crate::promote::register(&store, cfg, workdir, &report, vec![review.clone()])?.0
                 }
             };
             crate::promote::change(&store, |s| {

@@ -48,6 +48,7 @@ nothing. Loading a version checks its bundle's SHA-256.
 
 Examples:
   mlx-promote                                       register the candidate, promote per policy
+  mlx-promote --up-to staging                       ... but no further than staging
   mlx-promote list                                  versions, stages, aliases
   mlx-promote promote --version 3 --to staging
   mlx-promote promote --version 3 --to production --reason \"beats v2 on f1\"
@@ -114,6 +115,16 @@ impl Stage for Promote {
             )
         };
         target(cmd)
+            .arg(
+                Arg::new("up-to")
+                    .long("up-to")
+                    .value_name("STAGE")
+                    .value_parser(["none", "staging", "production"])
+                    .help(
+                        "In a pipeline: how far to promote, overriding registry.promote_to \
+                         (a workflow promotes to staging and production in separate jobs)",
+                    ),
+            )
             .subcommand(Command::new("list").about("Versions, stages, aliases and deployment"))
             .subcommand(
                 Command::new("show")
@@ -194,8 +205,19 @@ impl Stage for Promote {
                     ),
             )
     }
-    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
-        pipeline_stage(&ctx.config.config, &ctx.workdir)
+    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
+        let up_to = match args
+            .try_get_one::<String>("up-to")
+            .ok()
+            .flatten()
+            .map(String::as_str)
+        {
+            Some("none") => Some(PromoteTarget::None),
+            Some("staging") => Some(PromoteTarget::Staging),
+            Some("production") => Some(PromoteTarget::Production),
+            _ => None,
+        };
+        pipeline_stage(&ctx.config.config, &ctx.workdir, up_to)
     }
     fn standalone(
         &self,
@@ -444,7 +466,11 @@ pub fn logged_reviews(workdir: &Workdir) -> Result<Vec<Review>> {
 }
 
 /// The pipeline stage: register, then promote as far as the policy allows.
-pub fn pipeline_stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
+pub fn pipeline_stage(
+    cfg: &Config,
+    workdir: &Workdir,
+    up_to: Option<PromoteTarget>,
+) -> Result<Outcome> {
     let gate = crate::gate::read_report(workdir)?;
     if gate.outcome == GateOutcome::Failed {
         return Err(Error::Refused(format!(
@@ -455,7 +481,7 @@ pub fn pipeline_stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     let store = open(cfg)?;
     let (n, mut s) = register(&store, cfg, workdir, &gate, logged_reviews(workdir)?)?;
     let policy = policy(cfg);
-    let mut targets = match cfg.registry.promote_to {
+    let mut targets = match up_to.unwrap_or(cfg.registry.promote_to) {
         PromoteTarget::None => vec![],
         PromoteTarget::Staging => vec![RegistryStage::Staging],
         PromoteTarget::Production if cfg.registry.require_staging => {
