@@ -108,6 +108,7 @@ Examples:
 Examples:
   mlx init                                 classification template in .
   mlx init --template time_series --dir forecasting
+  mlx init --github                        mlx.yaml and .github/workflows/mlx-*.yml
   mlx init --list")]
     Init {
         /// Template: classification, regression, time_series, deep_learning.
@@ -125,10 +126,42 @@ Examples:
         /// List the templates and exit.
         #[arg(long)]
         list: bool,
+        /// Also write the GitHub workflows (train, review, promote, monitor) into
+        /// .github/workflows/, configured from the directory's mlx.yaml.
+        #[arg(long)]
+        github: bool,
+        /// The mlx release (tag or commit) the workflows use.
+        #[arg(long = "ref", value_name = "REF", default_value_t = mlx_core::init::default_ref())]
+        git_ref: String,
+        /// The repository the workflows build mlx from.
+        #[arg(long, value_name = "OWNER/NAME", default_value = mlx_core::init::MLX_REPOSITORY)]
+        repository: String,
+    },
+    /// Write the pipeline for another scheduler.
+    #[command(after_help = "\
+Examples:
+  mlx export airflow > dags/churn.py
+  mlx export airflow --output dags/churn.py --mlx /opt/mlx/bin/mlx")]
+    Export {
+        /// The scheduler.
+        #[arg(value_enum)]
+        target: ExportTarget,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// How the DAG's tasks invoke mlx.
+        #[arg(long, default_value = "mlx")]
+        mlx: String,
     },
     /// Check, show or describe mlx.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportTarget {
+    /// Airflow DAGs: training (one task per stage) and monitoring (which triggers it).
+    Airflow,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -187,7 +220,7 @@ pub fn umbrella_main_with(
     stages: &[&dyn Stage],
     args: impl IntoIterator<Item = OsString>,
 ) -> ExitCode {
-    let mut cmd = Umbrella::command();
+    let mut cmd = Umbrella::command().subcommand(mlx_github::cli::command());
     for s in stages {
         cmd = cmd.subcommand(stage_command(*s, s.name()));
     }
@@ -200,7 +233,9 @@ pub fn umbrella_main_with(
         Err(e) => return clap_exit(e),
     };
     let ui = Ui::init(&global);
-    let status = if let Some((name, sub)) = matches
+    let status = if let Some(("github", sub)) = matches.subcommand() {
+        github(sub, &global, &ui)
+    } else if let Some((name, sub)) = matches
         .subcommand()
         .filter(|(n, _)| stages.iter().any(|s| s.name() == *n))
     {
@@ -269,6 +304,18 @@ fn context(global: &GlobalArgs) -> Result<Context, Error> {
         config,
         workdir: Workdir::new(&global.workdir),
     })
+}
+
+/// `mlx github <step>`.
+fn github(args: &clap::ArgMatches, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> {
+    let config = || context(global).map(|c| c.config.config);
+    let result = mlx_github::cli::run(args, &config, &Workdir::new(&global.workdir))?;
+    ui.info(&result.human);
+    ui.outputs(&result.outputs);
+    if global.json {
+        println!("{}", mlx_github::ops::to_json(&result));
+    }
+    Ok(output::status_exit(result.status))
 }
 
 fn run_stage(
@@ -356,6 +403,9 @@ fn builtin(
             name,
             force,
             list,
+            github,
+            git_ref,
+            repository,
         } => {
             if list {
                 for (n, about, _) in mlx_core::init::TEMPLATES {
@@ -363,11 +413,45 @@ fn builtin(
                 }
                 return Ok(ExitStatus::Ok);
             }
-            let path = mlx_core::init::init(&dir, &template, name.as_deref(), force)?;
-            ui.info(&format!(
-                "wrote {} ({template}); check it with `mlx config check`",
-                path.display()
-            ));
+            let config_path = dir.join("mlx.yaml");
+            // With --github, an existing mlx.yaml is kept and configures the workflows.
+            if !(github && config_path.exists() && !force) {
+                let path = mlx_core::init::init(&dir, &template, name.as_deref(), force)?;
+                ui.info(&format!(
+                    "wrote {} ({template}); check it with `mlx config check`",
+                    path.display()
+                ));
+            }
+            if github {
+                let cfg = config::load(&config_path, &ProcessEnv)?.config;
+                let written =
+                    mlx_core::init::github(&dir, "mlx.yaml", &cfg, &repository, &git_ref, force)?;
+                for p in written {
+                    ui.info(&format!("wrote {}", p.display()));
+                }
+                ui.info(
+                    "create the environments named in github.environments (Settings > \
+                     Environments) and add their required reviewers: they are the second \
+                     human gate before production",
+                );
+            }
+            Ok(ExitStatus::Ok)
+        }
+        Builtin::Export {
+            target: ExportTarget::Airflow,
+            output,
+            mlx,
+        } => {
+            let ctx = context(global)?;
+            let text = mlx_core::export::airflow(stages, &ctx, &global.config, &mlx)?;
+            match output {
+                Some(p) => {
+                    mlx_core::fsutil::atomic_write(&p, text.as_bytes())
+                        .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+                    ui.info(&format!("wrote {}", p.display()));
+                }
+                None => print!("{text}"),
+            }
             Ok(ExitStatus::Ok)
         }
         Builtin::Config(c) => config_command(c, global, ui),

@@ -104,6 +104,13 @@ impl Ui {
         }
     }
 
+    /// Step outputs for `$GITHUB_OUTPUT` (inside GitHub Actions only).
+    pub fn outputs(&self, kv: &std::collections::BTreeMap<String, String>) {
+        if let Err(e) = self.actions.set_outputs(kv) {
+            tracing::warn!("cannot write $GITHUB_OUTPUT: {e}");
+        }
+    }
+
     /// A summary table of `mlx run` for the GitHub step summary.
     pub fn github_run_summary(&self, steps: &[(String, Step)]) {
         if steps.is_empty() {

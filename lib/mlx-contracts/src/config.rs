@@ -50,6 +50,9 @@ pub struct Config {
     pub monitoring: Monitoring,
     /// GitHub integration: PR comments, approvals, environments.
     pub github: Github,
+    /// When the pipeline runs and how failures are retried (the GitHub workflows of
+    /// `mlx init --github` and the DAG of `mlx export airflow`).
+    pub orchestration: Orchestration,
 }
 
 /// The top-level section names, in file order. Used for "did you mean" hints and for
@@ -70,6 +73,7 @@ pub const SECTIONS: &[&str] = &[
     "deploy",
     "monitoring",
     "github",
+    "orchestration",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -1832,6 +1836,37 @@ impl Default for Environments {
         Self {
             staging: "staging".into(),
             production: "production".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// orchestration
+
+/// Scheduling and retries, for the schedulers mlx writes for (GitHub Actions, Airflow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Orchestration {
+    /// Cron schedule of the training pipeline (design documents: every Monday 2 AM).
+    pub schedule: String,
+    /// Times a failed stage is retried (Airflow `retries`).
+    pub retries: u32,
+    /// Minutes between retries.
+    pub retry_delay_minutes: u32,
+    /// Who is emailed when a stage fails (Airflow `email_on_failure`); empty: nobody.
+    pub alert_emails: Vec<String>,
+    /// First day the schedule applies to (`YYYY-MM-DD`); earlier runs are not caught up.
+    pub start_date: chrono::NaiveDate,
+}
+
+impl Default for Orchestration {
+    fn default() -> Self {
+        Self {
+            schedule: "0 2 * * 1".into(),
+            retries: 2,
+            retry_delay_minutes: 5,
+            alert_emails: Vec::new(),
+            start_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a valid date"),
         }
     }
 }

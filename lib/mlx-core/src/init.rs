@@ -48,15 +48,122 @@ pub fn render(template: &str, project_name: &str) -> Result<String> {
                 names.join(", ")
             ))
         })?;
-    let mut env = minijinja::Environment::new();
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| Error::Runtime(format!("template syntax: {e}")))?;
-    env.set_syntax(syntax);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(source, minijinja::context! { name => project_name })
+    environment(false)
+        .render_str(source, minijinja::context! { name => project_name })
         .map_err(|e| Error::Runtime(format!("template `{template}`: {e:#}")))
+}
+
+/// The template environment: strict about undefined values, keeping trailing
+/// newlines. `square` selects `[[ ]]` / `[% %]` delimiters, for templates of files
+/// that use `${{ }}` themselves (GitHub workflows).
+pub(crate) fn environment(square: bool) -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+    syntax.keep_trailing_newline(true);
+    if square {
+        syntax
+            .block_delimiters("[%", "%]")
+            .variable_delimiters("[[", "]]")
+            .comment_delimiters("[#", "#]");
+    }
+    env.set_syntax(syntax.build().expect("valid delimiters"));
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env
+}
+
+/// The workflows `mlx init --github` writes under `.github/workflows/`.
+pub const GITHUB_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "mlx-train.yml",
+        include_str!("../../../templates/github/mlx-train.yml.j2"),
+    ),
+    (
+        "mlx-review.yml",
+        include_str!("../../../templates/github/mlx-review.yml.j2"),
+    ),
+    (
+        "mlx-monitor.yml",
+        include_str!("../../../templates/github/mlx-monitor.yml.j2"),
+    ),
+];
+
+/// Where `mlx init --github` points the workflows by default.
+pub const MLX_REPOSITORY: &str = "mlx-dev/mlx";
+
+/// The mlx release the workflows of this build use by default.
+pub fn default_ref() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Writes the calling workflows into `<dir>/.github/workflows/`, configured from
+/// `config` (the path the workflows pass, relative to the repository root) and `cfg`.
+/// Refuses to overwrite without `force`. Returns the files written.
+pub fn github(
+    dir: &Path,
+    config: &str,
+    cfg: &mlx_contracts::Config,
+    repository: &str,
+    git_ref: &str,
+    force: bool,
+) -> Result<Vec<PathBuf>> {
+    let safe = |s: &str, extra: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c) || extra.contains(c))
+    };
+    if !safe(git_ref, "/") {
+        return Err(Error::Usage(format!(
+            "--ref `{git_ref}` is not a git ref (a tag, branch or commit of mlx)"
+        )));
+    }
+    if !safe(repository, "/") || repository.matches('/').count() != 1 {
+        return Err(Error::Usage(format!(
+            "--repository `{repository}` is not OWNER/NAME"
+        )));
+    }
+    if !safe(config, "/") {
+        return Err(Error::Usage(format!(
+            "the config path `{config}` has characters a workflow file cannot carry; use \
+             letters, digits, `-_./`"
+        )));
+    }
+    let out = dir.join(".github/workflows");
+    let targets: Vec<PathBuf> = GITHUB_TEMPLATES.iter().map(|(n, _)| out.join(n)).collect();
+    if let Some(existing) = targets.iter().find(|p| p.exists() && !force) {
+        return Err(Error::Usage(format!(
+            "{} already exists; pass --force to overwrite it",
+            existing.display()
+        )));
+    }
+    let env = environment(true);
+    let mut texts = Vec::new();
+    for (name, source) in GITHUB_TEMPLATES {
+        let schedule = if *name == "mlx-monitor.yml" {
+            &cfg.monitoring.schedule
+        } else {
+            &cfg.orchestration.schedule
+        };
+        let text = env
+            .render_str(
+                source,
+                minijinja::context! {
+                    config => config,
+                    repository => repository,
+                    mlx_ref => git_ref,
+                    schedule => schedule,
+                    prefix => &cfg.github.command_prefix,
+                    staging => &cfg.github.environments.staging,
+                    production => &cfg.github.environments.production,
+                },
+            )
+            .map_err(|e| Error::Runtime(format!("template `{name}`: {e:#}")))?;
+        texts.push(text);
+    }
+    std::fs::create_dir_all(&out).with_path("creating", &out)?;
+    for (text, path) in texts.iter().zip(&targets) {
+        atomic_write(path, text.as_bytes()).with_path("writing", path)?;
+    }
+    Ok(targets)
 }
 
 /// Writes `<dir>/mlx.yaml` from a template; refuses to overwrite without `force`.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dag;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod features;
 pub mod fsutil;
 pub mod gate;

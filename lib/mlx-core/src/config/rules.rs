@@ -534,15 +534,43 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     if c.monitoring.window_days == 0 {
         err("monitoring.window_days", "must be at least 1".into(), None);
     }
-    if c.monitoring.schedule.split_whitespace().count() != 5 {
-        err(
+    for (key, cron, example) in [
+        (
             "monitoring.schedule",
-            format!(
-                "`{}` is not a 5-field cron expression",
-                c.monitoring.schedule
-            ),
-            Some("e.g. `0 6 * * *` (daily at 06:00 UTC)".into()),
-        );
+            &c.monitoring.schedule,
+            "`0 6 * * *` (daily at 06:00 UTC)",
+        ),
+        (
+            "orchestration.schedule",
+            &c.orchestration.schedule,
+            "`0 2 * * 1` (Mondays at 02:00 UTC)",
+        ),
+    ] {
+        // The schedule is written into workflow files and DAGs: cron characters only.
+        let charset = cron
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || " */,-".contains(ch));
+        if cron.split_whitespace().count() != 5 || !charset {
+            err(
+                key,
+                format!("`{cron}` is not a 5-field cron expression"),
+                Some(format!("e.g. {example}")),
+            );
+        }
+    }
+    for (i, e) in c.orchestration.alert_emails.iter().enumerate() {
+        let ok = e.split_once('@').is_some_and(|(u, d)| {
+            !u.is_empty()
+                && d.contains('.')
+                && !e.contains(|ch: char| ch.is_whitespace() || "\"'<>".contains(ch))
+        });
+        if !ok {
+            err(
+                &format!("orchestration.alert_emails[{i}]"),
+                format!("`{e}` is not an email address"),
+                None,
+            );
+        }
     }
     if !c.github.command_prefix.starts_with('/')
         || c.github.command_prefix.contains(char::is_whitespace)

@@ -1,0 +1,86 @@
+//! `mlx export airflow`: the pipeline as Airflow DAGs, for teams that schedule with
+//! Airflow rather than GitHub Actions.
+//!
+//! One task per enabled stage, chained in pipeline order as `mlx run` runs them, the
+//! schedule, retries and failure emails from `orchestration:`, and a monitoring DAG on
+//! `monitoring.schedule` whose `TriggerDagRunOperator` starts training when a retraining
+//! trigger fires.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::stage::{Context, Stage};
+
+const AIRFLOW: &str = include_str!("../../../templates/export/airflow.py.j2");
+
+/// A Python identifier made from a name.
+fn identifier(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_digit()) || s.is_empty() {
+        format!("mlx_{s}")
+    } else {
+        s
+    }
+}
+
+/// The DAG file for the config in `ctx`; `config` is the path the tasks pass to `mlx`.
+pub fn airflow(stages: &[&dyn Stage], ctx: &Context, config: &Path, mlx: &str) -> Result<String> {
+    let cfg = &ctx.config.config;
+    let enabled: Vec<&dyn Stage> = stages
+        .iter()
+        .copied()
+        .filter(|s| s.in_pipeline() && s.enabled(cfg))
+        .collect();
+    let name = identifier(cfg.project.name.as_deref().unwrap_or("mlx"));
+    // Tasks run where the export ran, so relative paths mean what they meant here.
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Runtime(format!("the current directory: {e}")))?;
+    let o = &cfg.orchestration;
+    let stage_names: Vec<&str> = enabled.iter().map(|s| s.name()).collect();
+    let ctx = minijinja::context! {
+        name => name.clone(),
+        description => cfg.project.description.clone().unwrap_or_else(|| format!("mlx pipeline of {name}")),
+        mlx => mlx,
+        config => config.display().to_string(),
+        workdir => ctx.workdir.root().display().to_string(),
+        cwd => cwd.display().to_string(),
+        training_dag => format!("{name}_training"),
+        monitoring_dag => format!("{name}_monitoring"),
+        owner => cfg.project.owner.clone().unwrap_or_else(|| "mlx".into()),
+        retries => o.retries,
+        retry_delay_minutes => o.retry_delay_minutes,
+        emails => &o.alert_emails,
+        schedule => &o.schedule,
+        monitoring_schedule => &cfg.monitoring.schedule,
+        retrain => cfg.monitoring.retrain,
+        start => minijinja::context! {
+            year => chrono::Datelike::year(&o.start_date),
+            month => chrono::Datelike::month(&o.start_date),
+            day => chrono::Datelike::day(&o.start_date),
+        },
+        stages => stage_names,
+    };
+    crate::init::environment(false)
+        .render_str(AIRFLOW, ctx)
+        .map_err(|e| Error::Runtime(format!("Airflow DAG template: {e:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_python_identifiers() {
+        assert_eq!(identifier("ad-sales"), "ad_sales");
+        assert_eq!(identifier("2024 Churn"), "mlx_2024_churn");
+    }
+}
