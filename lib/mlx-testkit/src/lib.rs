@@ -14,6 +14,9 @@
 //! Every run of a fake appends its name to `<workdir>/runs.log`, which tests read to
 //! count executions.
 
+pub mod actions;
+pub mod github;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
