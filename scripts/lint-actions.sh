@@ -21,7 +21,7 @@ fi
 export PATH="$venv/bin:$PATH"
 
 echo "-- actionlint: .github/workflows"
-actionlint -color=never
+actionlint -no-color
 
 # actionlint checks a local action's inputs and outputs where a workflow uses it. The
 # workflows use mlx checked out at ./.mlx-src; a scratch repository with action.yml at
@@ -40,7 +40,7 @@ done
 cp "$scratch"/project/.github/workflows/*.yml "$scratch/.github/workflows/"
 git -C "$scratch" init --quiet
 echo "-- actionlint: action.yml through the workflows, and the init templates"
-(cd "$scratch" && actionlint -color=never)
+(cd "$scratch" && actionlint -no-color)
 
 echo "-- zizmor"
 zizmor --offline --quiet --config .github/zizmor.yml \

@@ -1,0 +1,355 @@
+//! The workflows themselves, end to end, on the local runner (mlx_testkit::actions)
+//! against the fake GitHub API: the workflows `mlx init --github` writes call this
+//! repository's reusable workflows, which call action.yml, which runs mlx.
+//!
+//! The story: a pull request trains a model and reports; a maintainer comments
+//! `/mlx approve`; the model is promoted through the staging and production
+//! environments with a deployment each; production traffic changes; the daily monitor
+//! fires, opens an alert issue and dispatches retraining; the next firing updates the
+//! same issue.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{Duration, TimeZone, Utc};
+use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use mlx_testkit::actions::Runner;
+use mlx_testkit::github::{FakeGitHub, REPO, TOKEN};
+use serde_json::{json, Map, Value};
+
+const HEAD: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+const MAIN: &str = "9999999999999999999999999999999999999999";
+const R: &str = "/repos/acme/churn";
+
+/// A deterministic generator (64-bit LCG and Box-Muller).
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+fn target(x1: f64, x2: f64, noise: f64, changed: bool) -> f64 {
+    100.0 + 10.0 * x1 + 5.0 * x2 + 5.0 * noise + if changed { 14.0 * x1 } else { 0.0 }
+}
+
+fn config(store: &Path) -> String {
+    format!(
+        "\
+project: {{ name: demand }}
+data:
+  sources: [{{ name: history, uri: train.csv }}]
+  target: y
+pipeline: {{ problem_type: regression }}
+split: {{ strategy: random, train: 0.7, validation: 0.15, test: 0.15 }}
+models:
+  - {{ name: linear, type: linear }}
+evaluation: {{ primary_metric: rmse, threshold: 10 }}
+approval_gate: {{ require_human_review: true, min_approvals: 1 }}
+registry: {{ uri: {0}/registry, promote_to: staging }}
+deploy: {{ prediction_log: {0}/predictions }}
+monitoring: {{ window_days: 7, wape_threshold: 0.08, metric_degradation: 0.5 }}
+",
+        store.display()
+    )
+}
+
+fn mlx(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GITHUB_") || k.starts_with("MLX_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn ok(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn event(file: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/github/events")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Two weeks of production traffic after the relationship changed, as mlx-serve logs
+/// it: the production model's predictions and the actuals as feedback.
+fn production_traffic(repo: &Path, store: &Path) {
+    let mut rng = Rng(7);
+    let mut live = String::from("x1,x2\n");
+    let mut actual = Vec::new();
+    for _ in 0..14 * 60 {
+        let (x1, x2) = (rng.normal(), rng.normal());
+        let _ = writeln!(live, "{x1},{x2}");
+        actual.push(target(x1, x2, rng.normal(), true));
+    }
+    std::fs::write(repo.join("live.csv"), live).unwrap();
+    ok(mlx(repo).args([
+        "serve",
+        "batch",
+        "--input",
+        "live.csv",
+        "--output",
+        "scored.csv",
+    ]));
+    let scored = std::fs::read_to_string(repo.join("scored.csv")).unwrap();
+    std::fs::remove_file(repo.join("live.csv")).unwrap();
+    std::fs::remove_file(repo.join("scored.csv")).unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    let (mut predictions, mut feedback) = (String::new(), String::new());
+    for (i, line) in scored.lines().skip(1).enumerate() {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let at = start + Duration::days(i as i64 / 60) + Duration::seconds(i as i64 % 60);
+        let mut features = Map::new();
+        features.insert("x1".into(), json!(f[0]));
+        features.insert("x2".into(), json!(f[1]));
+        let mut output = Map::new();
+        output.insert("prediction".into(), json!(f[2]));
+        let p = PredictionRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: format!("r{i}"),
+            at,
+            model: "demand".into(),
+            version: Some(1),
+            variant: "live".into(),
+            features,
+            output,
+        };
+        let fb = FeedbackRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: format!("r{i}"),
+            at: at + Duration::hours(20),
+            actual: json!(actual[i]),
+        };
+        predictions.push_str(&(serde_json::to_string(&p).unwrap() + "\n"));
+        feedback.push_str(&(serde_json::to_string(&fb).unwrap() + "\n"));
+    }
+    let dir = store.join("predictions");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("predictions-20261101T000000-1-0001.ndjson"),
+        predictions,
+    )
+    .unwrap();
+    std::fs::write(dir.join("feedback-20261101T000000-1-0001.ndjson"), feedback).unwrap();
+}
+
+#[test]
+fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
+    let root = tempfile::tempdir().unwrap();
+    let (repo, store, scratch) = (
+        root.path().join("repo"),
+        root.path().join("store"),
+        root.path().join("runner"),
+    );
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut rng = Rng(42);
+    let mut train = String::from("x1,x2,y\n");
+    for _ in 0..1500 {
+        let (x1, x2) = (rng.normal(), rng.normal());
+        let _ = writeln!(train, "{x1},{x2},{}", target(x1, x2, rng.normal(), false));
+    }
+    std::fs::write(repo.join("train.csv"), train).unwrap();
+    std::fs::write(repo.join("mlx.yaml"), config(&store)).unwrap();
+    ok(mlx(&repo).args([
+        "init",
+        "--github",
+        "--ref",
+        "0123456789abcdef0123456789abcdef01234567",
+    ]));
+    let review_wf = std::fs::read_to_string(repo.join(".github/workflows/mlx-review.yml")).unwrap();
+    assert!(review_wf.contains(
+        "uses: mlx-dev/mlx/.github/workflows/review.yml@0123456789abcdef0123456789abcdef01234567"
+    ));
+
+    let fake = FakeGitHub::start();
+    {
+        let mut d = fake.data();
+        d.roles.insert("maint".into(), "maintain".into());
+        d.pulls
+            .insert(7, ("dana".into(), HEAD.into(), "march-data".into()));
+    }
+    let bin = assert_cmd::cargo::cargo_bin("mlx");
+    let mut runner = Runner::new(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        &repo,
+        &scratch,
+        bin.parent().unwrap(),
+    );
+    runner.api_url = fake.url().to_owned();
+    runner.token = TOKEN.into();
+    runner.repository = REPO.into();
+
+    // 1. The pull request trains and reports.
+    let train = runner.run(
+        ".github/workflows/mlx-train.yml",
+        "pull_request",
+        event("pull_request.json"),
+        HEAD,
+    );
+    let job = train.job("train/train");
+    assert_eq!(job.result, "success", "{}", train.logs());
+    assert_eq!(job.outputs["outcome"], "pending_review", "{}", train.logs());
+    assert!(job.summary.contains("### mlx run"), "{}", job.summary);
+    assert_eq!(
+        fake.lines(),
+        [
+            format!("GET {R}/issues/7/comments?per_page=100&page=1"),
+            format!("POST {R}/issues/7/comments"),
+            format!("POST {R}/statuses/{HEAD}"),
+        ]
+    );
+    assert_eq!(fake.calls()[2].body["state"], "pending");
+    fake.data()
+        .runs
+        .push(("mlx-train.yml".into(), HEAD.into(), train.id));
+    fake.clear_calls();
+
+    // 2. A maintainer approves; the model goes to staging, then production.
+    let mut comment = event("issue_comment.json");
+    comment["comment"]["body"] = json!("/mlx approve");
+    let review = runner.run(
+        ".github/workflows/mlx-review.yml",
+        "issue_comment",
+        comment,
+        MAIN,
+    );
+    assert_eq!(
+        review.job("review/review").result,
+        "success",
+        "{}",
+        review.logs()
+    );
+    assert_eq!(review.job("review").outputs["decision"], "approve");
+    let staging = review.job("promote/staging");
+    assert_eq!(staging.result, "success", "{}", review.logs());
+    assert_eq!(staging.environment.as_deref(), Some("staging"));
+    let production = review.job("promote/production");
+    assert_eq!(production.result, "success", "{}", review.logs());
+    assert_eq!(production.environment.as_deref(), Some("production"));
+    assert_eq!(review.job("promote").outputs["version"], "1");
+    assert_eq!(
+        fake.lines(),
+        [
+            format!("GET {R}/pulls/7"),
+            format!("GET {R}/actions/workflows/mlx-train.yml/runs?head_sha={HEAD}&status=success&per_page=1"),
+            format!("GET {R}/collaborators/maint/permission"),
+            format!("GET {R}/pulls/7"),
+            format!("GET {R}/issues/7/comments?per_page=100&page=1"),
+            format!("POST {R}/issues/comments/5001/reactions"),
+            format!("POST {R}/issues/7/comments"),
+            format!("POST {R}/deployments"),
+            format!("POST {R}/deployments/1005/statuses"),
+            format!("POST {R}/deployments"),
+            format!("POST {R}/deployments/1007/statuses"),
+        ]
+    );
+    let calls = fake.calls();
+    assert_eq!(
+        (
+            calls[7].body["environment"].as_str(),
+            calls[7].body["ref"].as_str()
+        ),
+        (Some("staging"), Some(HEAD))
+    );
+    assert_eq!(calls[9].body["environment"], "production");
+    assert_eq!(calls[9].body["payload"]["version"], "1");
+    assert_eq!(calls[10].body["state"], "success");
+    let list = ok(mlx(&repo).args(["promote", "list", "--json"]));
+    assert!(list.contains("\"production\""), "{list}");
+    fake.clear_calls();
+
+    // 3. Traffic changes; the monitor fires, opens the alert issue, dispatches training.
+    production_traffic(&repo, &store);
+    let monitor = runner.run(
+        ".github/workflows/mlx-monitor.yml",
+        "schedule",
+        json!({ "schedule": "0 6 * * *", "repository": { "default_branch": "main" } }),
+        MAIN,
+    );
+    let job = monitor.job("monitor/monitor");
+    assert_eq!(job.result, "success", "{}", monitor.logs());
+    assert_eq!(job.outputs["fired"], "true", "{}", monitor.logs());
+    assert_eq!(
+        fake.lines(),
+        [
+            format!("GET {R}/issues?labels=mlx-alert&state=open&per_page=100"),
+            format!("POST {R}/issues"),
+            format!("POST {R}/actions/workflows/mlx-train.yml/dispatches"),
+        ]
+    );
+    let calls = fake.calls();
+    assert_eq!(calls[1].body["title"], "mlx: demand needs retraining");
+    assert_eq!(calls[1].body["labels"], json!(["mlx-alert"]));
+    assert!(
+        calls[1].body["body"].as_str().unwrap().contains("wape"),
+        "{}",
+        calls[1].body
+    );
+    assert_eq!(calls[2].body["ref"], "main");
+    assert!(calls[2].body["inputs"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("monitoring: "));
+    fake.clear_calls();
+
+    // 4. It fires again the next day: the same issue is updated, training dispatched again.
+    let again = runner.run(
+        ".github/workflows/mlx-monitor.yml",
+        "schedule",
+        json!({ "schedule": "0 6 * * *", "repository": { "default_branch": "main" } }),
+        MAIN,
+    );
+    assert_eq!(
+        again.job("monitor/monitor").result,
+        "success",
+        "{}",
+        again.logs()
+    );
+    assert_eq!(
+        fake.lines(),
+        [
+            format!("GET {R}/issues?labels=mlx-alert&state=open&per_page=100"),
+            format!("PATCH {R}/issues/101"),
+            format!("POST {R}/issues/101/comments"),
+            format!("POST {R}/actions/workflows/mlx-train.yml/dispatches"),
+        ]
+    );
+    assert_eq!(fake.data().issues.len(), 1);
+
+    // 5. The dispatched retraining runs the train workflow with the reason.
+    let dispatch = json!({ "inputs": { "reason": "monitoring: rolling WAPE", "notes": "retrain" }, "repository": { "default_branch": "main" } });
+    let retrain = runner.run(
+        ".github/workflows/mlx-train.yml",
+        "workflow_dispatch",
+        dispatch,
+        MAIN,
+    );
+    let job = retrain.job("train/train");
+    assert_eq!(job.result, "success", "{}", retrain.logs());
+    assert!(
+        job.summary
+            .contains("### Retraining\n\nmonitoring: rolling WAPE"),
+        "{}",
+        job.summary
+    );
+}
