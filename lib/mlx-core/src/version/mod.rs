@@ -810,7 +810,11 @@ fn find_pointers(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            if !matches!(name.as_str(), ".git" | ".mlx" | "target" | "node_modules") {
+            // `.mlx-src` is where the GitHub workflows check mlx itself out.
+            if !matches!(
+                name.as_str(),
+                ".git" | ".mlx" | ".mlx-src" | "target" | "node_modules"
+            ) {
                 find_pointers(&p, out)?;
             }
         } else if name.ends_with(POINTER_EXT) {
