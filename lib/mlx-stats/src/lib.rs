@@ -4,12 +4,16 @@
 //! Inputs are plain slices: callers drop nulls and sort where a function says so.
 //! This crate has no knowledge of data frames, configs or files.
 
+pub mod arima;
+pub mod baseline;
 pub mod binning;
 pub mod chi2;
 pub mod divergence;
+pub mod ets;
 pub mod kolmogorov;
 pub mod ks;
 pub mod metrics;
+mod optim;
 pub mod sum;
 pub mod wasserstein;
 
