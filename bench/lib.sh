@@ -11,7 +11,10 @@ bench_setup() {
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r "$2"
   [[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p "${3:-mlx}"
-  target="$PWD/${CARGO_TARGET_DIR:-target}"
+  case "${CARGO_TARGET_DIR:-target}" in
+    /*) target="$CARGO_TARGET_DIR" ;;
+    *) target="$PWD/${CARGO_TARGET_DIR:-target}" ;;
+  esac
 }
 
 time_of() {

@@ -49,9 +49,11 @@ pm = auto_arima(y, m=7, seasonal=True, stepwise=True, suppress_warnings=True, er
 pm_auto = time.perf_counter() - t
 py_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-out = subprocess.run([mlx, series], check=True, capture_output=True, text=True).stdout
+# GNU time measures the child alone (a forked Python would count its own pages).
+rss_file = f"{work}/mlx.rss"
+out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file, mlx, series], check=True, capture_output=True, text=True).stdout
 ours = json.loads(out)
-mlx_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+mlx_rss = int(open(rss_file).read().split()[-1]) / 1024
 
 print(f"{'':34} {'mlx':>10} {'python':>10} {'ratio':>7}")
 print(f"{'airline fit + 12-step forecast (s)':34} {ours['airline_seconds']:10.5f} {sm_air:10.5f} {sm_air / ours['airline_seconds']:6.1f}x")
