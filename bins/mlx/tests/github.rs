@@ -466,6 +466,36 @@ fn a_decision_on_stale_evidence_is_refused() {
 }
 
 #[test]
+fn a_decision_before_training_finished_is_answered() {
+    let d = project();
+    let f = fake();
+    reported(d.path(), &f);
+    // The workflow found no finished training run, so nothing was downloaded.
+    std::fs::remove_dir_all(d.path().join(".mlx")).unwrap();
+    let (out, _) = github(
+        d.path(),
+        &f,
+        "issue_comment",
+        &comment_by("maint", "/mlx approve"),
+        &["review"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let reply = last_reply(&f);
+    assert!(
+        reply.contains("there is no finished training run of commit c0ffee00c0ff"),
+        "{reply}"
+    );
+    assert_eq!(
+        f.calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/reactions"))
+            .count(),
+        1
+    );
+    assert!(!d.path().join(".mlx/gate/reviews.ndjson").exists());
+}
+
+#[test]
 fn an_approving_review_is_a_decision() {
     let d = project();
     let f = fake();

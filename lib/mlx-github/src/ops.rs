@@ -320,6 +320,14 @@ pub fn review(
             report_comment.updated_at, said.at
         ));
     }
+    // The training run's work directory (downloaded by the workflow) must be there.
+    if let Err(e) = mlx_core::gate::read_report(workdir) {
+        return refuse(format!(
+            "there is no finished training run of commit {} to decide on ({e}); wait for \
+             the mlx/gate status and decide again",
+            short(&pull.head_sha)
+        ));
+    }
     let evidence = shown_evidence(&report_comment.body)
         .filter(|e| !e.is_empty())
         .map(str::to_owned);
