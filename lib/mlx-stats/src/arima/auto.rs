@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::{fit, ArimaError, Data, Fit, Order};
+use super::{fit_from, ArimaError, Data, Fit, Order, Params};
 
 /// The criterion the search minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -214,7 +214,7 @@ pub fn auto_arima(data: &Data<'_>, opts: &Options) -> Result<Selected, ArimaErro
     };
     // Fits the models not fitted yet (in parallel: the stepwise rounds are independent
     // fits) and returns each key's criterion.
-    let mut evaluate = |keys: &[Key]| -> Vec<f64> {
+    let mut evaluate = |keys: &[Key], start: Option<Params>| -> Vec<(f64, Option<Params>)> {
         let mut fresh: Vec<Key> = Vec::new();
         for k in keys.iter().filter(|k| allowed(k)) {
             if !cache.contains_key(k)
@@ -224,9 +224,13 @@ pub fn auto_arima(data: &Data<'_>, opts: &Options) -> Result<Selected, ArimaErro
                 fresh.push(*k);
             }
         }
+        // Each new model starts from the current best's coefficients.
         let fits: Vec<(Key, Option<Fit>)> = fresh
             .par_iter()
-            .map(|&(p, q, sp, sq, c)| ((p, q, sp, sq, c), fit(data, order(p, q, sp, sq), c).ok()))
+            .map(|&(p, q, sp, sq, c)| {
+                let f = fit_from(data, order(p, q, sp, sq), c, start.as_ref()).ok();
+                ((p, q, sp, sq, c), f)
+            })
             .collect();
         for (k, f) in fits {
             let v = f.as_ref().map_or(f64::INFINITY, |f| opts.criterion.of(f));
@@ -234,7 +238,11 @@ pub fn auto_arima(data: &Data<'_>, opts: &Options) -> Result<Selected, ArimaErro
             cache.insert(k, (v, f));
         }
         keys.iter()
-            .map(|k| cache.get(k).map_or(f64::INFINITY, |(v, _)| *v))
+            .map(|k| {
+                cache.get(k).map_or((f64::INFINITY, None), |(v, f)| {
+                    (*v, f.as_ref().map(|f| f.params.clone()))
+                })
+            })
             .collect()
     };
 
@@ -252,9 +260,11 @@ pub fn auto_arima(data: &Data<'_>, opts: &Options) -> Result<Selected, ArimaErro
         starts.push((0, 0, 0, 0, false));
     }
     let mut best = (f64::INFINITY, (0, 0, 0, 0, constant_ok));
-    for (k, v) in starts.iter().zip(evaluate(&starts)) {
+    let mut best_params = None;
+    for (k, (v, params)) in starts.iter().zip(evaluate(&starts, None)) {
         if v < best.0 {
             best = (v, *k);
+            best_params = params;
         }
     }
     loop {
@@ -288,9 +298,13 @@ pub fn auto_arima(data: &Data<'_>, opts: &Options) -> Result<Selected, ArimaErro
             push(Some(p), Some(q), sp_, sq_, !c);
         }
         let mut improved = false;
-        for (k, v) in candidates.iter().zip(evaluate(&candidates)) {
+        for (k, (v, params)) in candidates
+            .iter()
+            .zip(evaluate(&candidates, best_params.clone()))
+        {
             if v < best.0 - 1e-9 {
                 best = (v, *k);
+                best_params = params;
                 improved = true;
             }
         }

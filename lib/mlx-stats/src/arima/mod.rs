@@ -291,6 +291,18 @@ fn check(order: &Order, y: &[f64], x: &[Vec<f64>], constant: bool) -> Result<usi
 /// Fits `order` to the data by exact maximum likelihood; `constant` adds the mean of
 /// the differenced series (statsmodels' `trend="c"`).
 pub fn fit(data: &Data<'_>, order: Order, constant: bool) -> Result<Fit, ArimaError> {
+    fit_from(data, order, constant, None)
+}
+
+/// [`fit`], starting the search from the coefficients of a related model (the
+/// stepwise search's current best: a lag it lacks starts at zero, a lag this model lacks
+/// is dropped).
+pub fn fit_from(
+    data: &Data<'_>,
+    order: Order,
+    constant: bool,
+    start: Option<&Params>,
+) -> Result<Fit, ArimaError> {
     check(&order, data.y, data.x, constant)?;
     let problem = ssm::Problem::new(&order, data.y, data.x, constant);
     let n_arma = order.n_arma();
@@ -305,7 +317,8 @@ pub fn fit(data: &Data<'_>, order: Order, constant: bool) -> Result<Fit, ArimaEr
     let z = if n_arma == 0 {
         Vec::new()
     } else {
-        crate::optim::bfgs(objective, vec![0.0; n_arma])
+        let z0 = start.map_or_else(|| vec![0.0; n_arma], |p| unconstrain(&order, p));
+        crate::optim::bfgs(objective, z0)
     };
     let coefs = constrain(&order, &z);
     let profile = problem.profile(&coefs).ok_or(ArimaError::Singular)?;
@@ -383,6 +396,40 @@ fn stationary(z: &[f64]) -> Vec<f64> {
     phi
 }
 
+/// The partial autocorrelations of a stationary polynomial `1 − Σ φ_j B^j` (the
+/// Durbin–Levinson recursion run backwards), as the optimiser's unconstrained values,
+/// truncated or padded with zeros to `len`.
+fn unstationary(phi: &[f64], len: usize) -> Vec<f64> {
+    let mut a = phi.to_vec();
+    let mut r = vec![0.0; a.len()];
+    for k in (0..a.len()).rev() {
+        let rk = a[k].clamp(-0.999_999, 0.999_999);
+        r[k] = rk;
+        let prev: Vec<f64> = (0..k)
+            .map(|j| (a[j] + rk * a[k - 1 - j]) / (1.0 - rk * rk))
+            .collect();
+        a.truncate(k);
+        a.copy_from_slice(&prev);
+    }
+    let mut z: Vec<f64> = r.iter().map(|v| v / (1.0 - v * v).sqrt()).collect();
+    z.resize(len, 0.0);
+    z
+}
+
+/// The optimiser's point for a model's coefficients (a start for a related order).
+fn unconstrain(order: &Order, p: &Params) -> Vec<f64> {
+    let neg = |v: &[f64]| v.iter().map(|c| -c).collect::<Vec<f64>>();
+    let mut z = unstationary(&p.ar, order.p);
+    z.extend(unstationary(&neg(&p.ma), order.q));
+    z.extend(unstationary(&p.sar, order.sp));
+    z.extend(unstationary(&neg(&p.sma), order.sq));
+    if z.iter().all(|v| v.is_finite()) {
+        z
+    } else {
+        vec![0.0; order.n_arma()]
+    }
+}
+
 /// The ARMA coefficients for a point of the optimiser's space: a stationary AR and an
 /// invertible MA (the MA polynomial `1 + Σ θ_j B^j` is a stationary one's mirror).
 fn constrain(order: &Order, z: &[f64]) -> Coefs {
@@ -399,6 +446,18 @@ fn constrain(order: &Order, z: &[f64]) -> Coefs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backward_recursion_inverts_the_forward_one() {
+        let z = [0.4, -1.2, 0.7];
+        let back = unstationary(&stationary(&z), 3);
+        for (a, b) in z.iter().zip(&back) {
+            assert!((a - b).abs() < 1e-9, "{z:?} vs {back:?}");
+        }
+        // Padding keeps the polynomial.
+        let padded = stationary(&unstationary(&stationary(&z), 5));
+        assert!(padded[3].abs() < 1e-12 && (padded[0] - stationary(&z)[0]).abs() < 1e-12);
+    }
 
     #[test]
     fn partial_autocorrelations_give_stationary_polynomials() {
