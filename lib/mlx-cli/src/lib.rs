@@ -52,6 +52,8 @@ Examples:
   mlx run                              run the pipeline, skipping up-to-date stages
   mlx run --from train --force         rerun train and everything after it
   mlx dag --format mermaid             draw the stages for a README or PR
+  mlx init --github                    workflows: train on PRs, /mlx approve, monitor
+  mlx export airflow -o dags/model.py  the pipeline as Airflow DAGs
   mlx run --json | jq '.[].status'     machine-readable results
 
 Exit codes: 0 ok, 1 a check said no, 2 usage or config error, 3 runtime error.";
