@@ -23,9 +23,9 @@ Examples:
   mlx github alert                            after mlx monitor: alert issue + retraining
   mlx github find-run --pr 42                 the training run of the PR's head commit
 
-Exit codes: 0 done (or nothing to do), 1 refused (no permission, own model, stale
-evidence) or a monitoring trigger fired, 2 a bad command or input, 3 a GitHub or I/O
-error.";
+Exit codes: 0 done (or nothing to do; `alert` after opening the issue and dispatching),
+1 refused (no permission, own model, stale evidence, no finished training run), 2 a bad
+command or input, 3 a GitHub or I/O error.";
 
 fn workflow_arg() -> Arg {
     Arg::new("train-workflow")
