@@ -11,6 +11,7 @@ use std::process::Command;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use mlx_contracts::monitor::MonitorReport;
 use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use mlx_testkit::sim::{demand, Lcg};
 use mlx_testkit::Sandbox;
 use serde_json::{json, Map};
 
@@ -28,29 +29,6 @@ approval_gate: { auto_approve: true, require_human_review: false }
 registry: { promote_to: production, require_staging: false }
 monitoring: { window_days: 7, wape_threshold: 0.08, metric_degradation: 0.5, psi_threshold: 0.25 }
 ";
-
-/// A deterministic generator (64-bit LCG and Box-Muller): no dependency, same numbers
-/// everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
-/// The target: stable until the change, then x1 matters more.
-fn target(x1: f64, x2: f64, noise: f64, changed: bool) -> f64 {
-    100.0 + 10.0 * x1 + 5.0 * x2 + 5.0 * noise + if changed { 14.0 * x1 } else { 0.0 }
-}
 
 const CHANGE_DAY: i64 = 35;
 const DAYS: i64 = 70;
@@ -80,11 +58,11 @@ fn ok(c: &mut Command) -> String {
 /// mlx-serve writes it (the model's own predictions through `mlx-serve batch`) and the
 /// actuals as feedback.
 fn simulate() -> Sandbox {
-    let mut rng = Rng(42);
+    let mut rng = Lcg(42);
     let mut train = String::from("x1,x2,y\n");
     for _ in 0..2000 {
         let (x1, x2) = (rng.normal(), rng.normal());
-        let _ = writeln!(train, "{x1},{x2},{}", target(x1, x2, rng.normal(), false));
+        let _ = writeln!(train, "{x1},{x2},{}", demand(x1, x2, rng.normal(), false));
     }
     let s = Sandbox::new();
     s.write("train.csv", &train);
@@ -98,7 +76,7 @@ fn simulate() -> Sandbox {
         for _ in 0..PER_DAY {
             let (x1, x2) = (rng.normal(), rng.normal());
             let _ = writeln!(live, "{x1},{x2}");
-            actual.push(target(x1, x2, rng.normal(), day >= CHANGE_DAY));
+            actual.push(demand(x1, x2, rng.normal(), day >= CHANGE_DAY));
         }
     }
     s.write("live.csv", &live);

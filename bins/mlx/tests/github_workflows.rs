@@ -15,32 +15,12 @@ use chrono::{Duration, TimeZone, Utc};
 use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
 use mlx_testkit::actions::Runner;
 use mlx_testkit::github::{FakeGitHub, REPO, TOKEN};
+use mlx_testkit::sim::{demand, Lcg};
 use serde_json::{json, Map, Value};
 
 const HEAD: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 const MAIN: &str = "9999999999999999999999999999999999999999";
 const R: &str = "/repos/acme/churn";
-
-/// A deterministic generator (64-bit LCG and Box-Muller).
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
-fn target(x1: f64, x2: f64, noise: f64, changed: bool) -> f64 {
-    100.0 + 10.0 * x1 + 5.0 * x2 + 5.0 * noise + if changed { 14.0 * x1 } else { 0.0 }
-}
 
 fn config(store: &Path) -> String {
     format!(
@@ -94,13 +74,13 @@ fn event(file: &str) -> Value {
 /// Two weeks of production traffic after the relationship changed, as mlx-serve logs
 /// it: the production model's predictions and the actuals as feedback.
 fn production_traffic(repo: &Path, store: &Path) {
-    let mut rng = Rng(7);
+    let mut rng = Lcg(7);
     let mut live = String::from("x1,x2\n");
     let mut actual = Vec::new();
     for _ in 0..14 * 60 {
         let (x1, x2) = (rng.normal(), rng.normal());
         let _ = writeln!(live, "{x1},{x2}");
-        actual.push(target(x1, x2, rng.normal(), true));
+        actual.push(demand(x1, x2, rng.normal(), true));
     }
     std::fs::write(repo.join("live.csv"), live).unwrap();
     ok(mlx(repo).args([
@@ -162,11 +142,11 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         root.path().join("runner"),
     );
     std::fs::create_dir_all(&repo).unwrap();
-    let mut rng = Rng(42);
+    let mut rng = Lcg(42);
     let mut train = String::from("x1,x2,y\n");
     for _ in 0..1500 {
         let (x1, x2) = (rng.normal(), rng.normal());
-        let _ = writeln!(train, "{x1},{x2},{}", target(x1, x2, rng.normal(), false));
+        let _ = writeln!(train, "{x1},{x2},{}", demand(x1, x2, rng.normal(), false));
     }
     std::fs::write(repo.join("train.csv"), train).unwrap();
     std::fs::write(repo.join("mlx.yaml"), config(&store)).unwrap();

@@ -16,6 +16,7 @@
 
 pub mod actions;
 pub mod github;
+pub mod sim;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
