@@ -101,7 +101,12 @@ impl Server {
         Self {
             child,
             url,
-            http: reqwest::blocking::Client::new(),
+            // A fresh connection per request: a server that answers 413 before reading
+            // the whole body closes the connection, and a pooled one would be stale.
+            http: reqwest::blocking::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
         }
     }
 
