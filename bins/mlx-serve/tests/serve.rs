@@ -141,6 +141,17 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A test that fails before `stop` still ends its server: a server left running
+    /// would keep the test harness's output open.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn customers(s: &Sandbox, n: usize) -> Vec<Value> {
     let text = s.read("customers.csv");
     text.lines()
