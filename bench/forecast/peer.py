@@ -2,6 +2,7 @@
 pmdarima, runs mlx's side on the same file, and prints the comparison."""
 
 import json
+import pathlib
 import resource
 import statistics
 import subprocess
@@ -18,20 +19,10 @@ work, repeat, mlx = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 warnings.simplefilter("ignore")
 
 
-def daily(n=1000, seed=7):
-    # The series of tests/oracles/auto_arima.py.
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    weekly = np.array([0.0, -3.0, -2.0, -1.0, 1.0, 6.0, 4.0])
-    e = rng.normal(0, 2.0, n)
-    ar = np.zeros(n)
-    for i in range(1, n):
-        ar[i] = 0.6 * ar[i - 1] + e[i]
-    return 100 + 0.02 * t + weekly[t % 7] + ar
-
-
 air = np.log(np.asarray(stata.air2_stationary["data"], dtype=float))
-y = daily()
+# The daily series of tests/oracles/auto_arima.py, as its fixture recorded it.
+fixture = pathlib.Path(__file__).resolve().parents[2] / "tests/fixtures/ts/auto_arima.json"
+y = np.asarray(next(c["y"] for c in json.loads(fixture.read_text())["cases"] if c["name"] == "daily_weekly"))
 series = f"{work}/series.json"
 with open(series, "w") as f:
     json.dump({"air_log": air.tolist(), "daily": y.tolist(), "repeat": repeat}, f)

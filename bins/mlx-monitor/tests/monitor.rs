@@ -10,10 +10,9 @@ use std::process::Command;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use mlx_contracts::monitor::MonitorReport;
-use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
-use mlx_testkit::sim::{demand, Lcg};
+use mlx_contracts::serve::{FeedbackRecord, PredictionRecord};
+use mlx_testkit::sim::{demand, demand_logs, Lcg};
 use mlx_testkit::Sandbox;
-use serde_json::{json, Map};
 
 const CONFIG: &str = "\
 project: { name: demand }
@@ -83,36 +82,7 @@ fn simulate() -> Sandbox {
     ok(mlx(d, "mlx-serve").args(["batch", "--input", "live.csv", "--output", "scored.csv"]));
     let scored = s.read("scored.csv");
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
-    let (mut predictions, mut feedback) = (String::new(), String::new());
-    for (i, line) in scored.lines().skip(1).enumerate() {
-        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
-        let day = (i / PER_DAY) as i64;
-        let at = start + Duration::days(day) + Duration::seconds(i as i64 % PER_DAY as i64);
-        let id = format!("r{i}");
-        let mut features = Map::new();
-        features.insert("x1".into(), json!(f[0]));
-        features.insert("x2".into(), json!(f[1]));
-        let mut output = Map::new();
-        output.insert("prediction".into(), json!(f[2]));
-        let p = PredictionRecord {
-            schema_version: PREDICTION_LOG_VERSION,
-            request_id: id.clone(),
-            at,
-            model: "demand".into(),
-            version: Some(1),
-            variant: "live".into(),
-            features,
-            output,
-        };
-        let fb = FeedbackRecord {
-            schema_version: PREDICTION_LOG_VERSION,
-            request_id: id,
-            at: at + Duration::hours(20),
-            actual: json!(actual[i]),
-        };
-        predictions.push_str(&(serde_json::to_string(&p).unwrap() + "\n"));
-        feedback.push_str(&(serde_json::to_string(&fb).unwrap() + "\n"));
-    }
+    let (predictions, feedback) = demand_logs(&scored, &actual, start, PER_DAY);
     s.write(
         ".mlx/predictions/predictions-20260101T000000-1-0001.ndjson",
         &predictions,

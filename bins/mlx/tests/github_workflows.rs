@@ -11,12 +11,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use chrono::{Duration, TimeZone, Utc};
-use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use chrono::{TimeZone, Utc};
 use mlx_testkit::actions::Runner;
 use mlx_testkit::github::{FakeGitHub, REPO, TOKEN};
-use mlx_testkit::sim::{demand, Lcg};
-use serde_json::{json, Map, Value};
+use mlx_testkit::sim::{demand, demand_logs, Lcg};
+use serde_json::{json, Value};
 
 const HEAD: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 const MAIN: &str = "9999999999999999999999999999999999999999";
@@ -95,34 +94,7 @@ fn production_traffic(repo: &Path, store: &Path) {
     std::fs::remove_file(repo.join("live.csv")).unwrap();
     std::fs::remove_file(repo.join("scored.csv")).unwrap();
     let start = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
-    let (mut predictions, mut feedback) = (String::new(), String::new());
-    for (i, line) in scored.lines().skip(1).enumerate() {
-        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
-        let at = start + Duration::days(i as i64 / 60) + Duration::seconds(i as i64 % 60);
-        let mut features = Map::new();
-        features.insert("x1".into(), json!(f[0]));
-        features.insert("x2".into(), json!(f[1]));
-        let mut output = Map::new();
-        output.insert("prediction".into(), json!(f[2]));
-        let p = PredictionRecord {
-            schema_version: PREDICTION_LOG_VERSION,
-            request_id: format!("r{i}"),
-            at,
-            model: "demand".into(),
-            version: Some(1),
-            variant: "live".into(),
-            features,
-            output,
-        };
-        let fb = FeedbackRecord {
-            schema_version: PREDICTION_LOG_VERSION,
-            request_id: format!("r{i}"),
-            at: at + Duration::hours(20),
-            actual: json!(actual[i]),
-        };
-        predictions.push_str(&(serde_json::to_string(&p).unwrap() + "\n"));
-        feedback.push_str(&(serde_json::to_string(&fb).unwrap() + "\n"));
-    }
+    let (predictions, feedback) = demand_logs(&scored, &actual, start, 60);
     let dir = store.join("predictions");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

@@ -26,3 +26,50 @@ impl Lcg {
 pub fn demand(x1: f64, x2: f64, noise: f64, changed: bool) -> f64 {
     100.0 + 10.0 * x1 + 5.0 * x2 + 5.0 * noise + if changed { 14.0 * x1 } else { 0.0 }
 }
+
+/// The prediction and feedback logs (NDJSON) `mlx-serve` would write for the scored
+/// rows of `mlx-serve batch` over `x1,x2` (the `demand` model's version 1), `per_day`
+/// requests a day from `start`, each actual arriving 20 hours after its prediction.
+pub fn demand_logs(
+    scored_csv: &str,
+    actual: &[f64],
+    start: chrono::DateTime<chrono::Utc>,
+    per_day: usize,
+) -> (String, String) {
+    use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+    use serde_json::{json, Map};
+    let (mut predictions, mut feedback) = (String::new(), String::new());
+    for (i, line) in scored_csv.lines().skip(1).enumerate() {
+        let f: Vec<f64> = line
+            .split(',')
+            .map(|v| v.parse().expect("a number"))
+            .collect();
+        let at = start
+            + chrono::Duration::days((i / per_day) as i64)
+            + chrono::Duration::seconds((i % per_day) as i64);
+        let mut features = Map::new();
+        features.insert("x1".into(), json!(f[0]));
+        features.insert("x2".into(), json!(f[1]));
+        let mut output = Map::new();
+        output.insert("prediction".into(), json!(f[2]));
+        let p = PredictionRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: format!("r{i}"),
+            at,
+            model: "demand".into(),
+            version: Some(1),
+            variant: "live".into(),
+            features,
+            output,
+        };
+        let fb = FeedbackRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: format!("r{i}"),
+            at: at + chrono::Duration::hours(20),
+            actual: json!(actual[i]),
+        };
+        predictions.push_str(&(serde_json::to_string(&p).expect("serialisable") + "\n"));
+        feedback.push_str(&(serde_json::to_string(&fb).expect("serialisable") + "\n"));
+    }
+    (predictions, feedback)
+}
