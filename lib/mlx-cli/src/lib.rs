@@ -378,6 +378,8 @@ fn builtin(
                 pipeline::run_pipeline(stages, &ctx, &opts, |name, step| ui.step(name, step))?;
             if global.json {
                 println!("{}", output::steps_json(&steps));
+            } else {
+                ui.run_summary(&ctx, &steps);
             }
             ui.github_run_summary(&steps);
             Ok(output::steps_exit(&steps))

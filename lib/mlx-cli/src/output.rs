@@ -111,6 +111,31 @@ impl Ui {
         }
     }
 
+    /// After `mlx run` has evaluated candidates: the comparison table, and where the
+    /// reports are.
+    pub fn run_summary(&self, ctx: &mlx_core::stage::Context, steps: &[(String, Step)]) {
+        let board = steps.iter().find_map(|(name, step)| match step {
+            Step::Ran { executed, .. } if name == "eval" => {
+                serde_json::from_value::<mlx_contracts::eval::Leaderboard>(
+                    executed.record.details.clone(),
+                )
+                .ok()
+            }
+            _ => None,
+        });
+        let Some(board) = board else {
+            return;
+        };
+        let cfg = &ctx.config.config;
+        self.info(&format!(
+            "\n{} on the {} rows:\n{}\n\nReports: {}",
+            board.primary_metric.as_str(),
+            board.set,
+            mlx_core::eval::report::leaderboard_table(&board, cfg),
+            ctx.workdir.join("reports").display()
+        ));
+    }
+
     /// A summary table of `mlx run` for the GitHub step summary.
     pub fn github_run_summary(&self, steps: &[(String, Step)]) {
         if steps.is_empty() {

@@ -32,6 +32,8 @@ pub struct Config {
     pub split: Split,
     /// What kind of problem this is and which model family is the default.
     pub pipeline: Pipeline,
+    /// Forecasting (`time_series`): horizon, season and multi-step strategy.
+    pub forecast: Forecast,
     /// Candidate models; all are trained on the same split and compared.
     pub models: Vec<ModelSpec>,
     /// Training-loop settings (used by iterative and neural models).
@@ -64,6 +66,7 @@ pub const SECTIONS: &[&str] = &[
     "features",
     "split",
     "pipeline",
+    "forecast",
     "models",
     "training",
     "evaluation",
@@ -973,6 +976,50 @@ impl ModelType {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// forecast
+
+/// How a `time_series` problem forecasts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forecast {
+    /// Steps (rows) ahead of each forecast. Evaluation forecasts the held-out rows in
+    /// blocks of this many, each from the actual values before it (rolling origin);
+    /// default: the season length (7 for daily data).
+    pub horizon: Option<u32>,
+    /// Rows per season (7 for daily data with a weekly cycle, 12 for monthly, 24 for
+    /// hourly); default: from the spacing of `data.time_column` (hourly 24, daily 7,
+    /// weekly 52, monthly 12, quarterly 4), else 1 (no season).
+    pub season: Option<u32>,
+    /// How regression models (gradient boosting, forests, linear models) on lag
+    /// features forecast several steps: `recursive` (one model; each step's prediction
+    /// becomes the next step's lag) or `direct` (one model per step ahead, from the
+    /// features known at the forecast origin).
+    pub strategy: ForecastStrategy,
+    /// Coverage of the prediction intervals written with the forecasts.
+    pub interval: Option<f64>,
+}
+
+/// Multi-step strategies of regression models on lag features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum ForecastStrategy {
+    #[default]
+    Recursive,
+    Direct,
+}
+
+impl ForecastStrategy {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recursive => "recursive",
+            Self::Direct => "direct",
+        }
+    }
+}
+
 /// One candidate model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1219,7 +1266,8 @@ pub struct Evaluation {
     /// Binary classifiers: tune the decision threshold on the validation split for the
     /// primary metric (stored in the bundle and used at serving) instead of 0.5.
     pub tune_threshold: bool,
-    /// The season length of MASE's naive forecast (1: the previous value).
+    /// The season length of MASE's naive forecast (1: the previous value); default:
+    /// the forecast's season for time series, else 1.
     pub seasonal_period: Option<u32>,
     /// Write SVG plots (ROC, precision-recall, confusion matrix, calibration,
     /// residuals, forecast) next to each run's metrics.

@@ -189,4 +189,8 @@ pub struct LeaderboardEntry {
     pub primary: Option<f64>,
     /// Every metric.
     pub metrics: BTreeMap<String, f64>,
+    /// With cross-validation or backtesting folds: each metric's mean and spread over
+    /// the folds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub folds: BTreeMap<String, Spread>,
 }

@@ -25,7 +25,8 @@ pub struct ShapReport {
     pub method: String,
     /// What the values add up to: `margin` (log-odds / raw scores of boosters and
     /// logistic regression), `probability` (forests' and kernel methods' class
-    /// probabilities) or `value`.
+    /// probabilities), `value`, or `regression` (a SARIMAX forecast's regression
+    /// component `x β`; the ARIMA errors' forecast comes from the history).
     pub output_space: String,
     /// The explained outputs: class names, or `prediction`.
     pub outputs: Vec<String>,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod forecast;
 pub mod fsutil;
 pub mod gate;
 pub mod hash;

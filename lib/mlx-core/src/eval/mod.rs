@@ -152,6 +152,43 @@ pub(crate) struct HeldOut {
     pub(crate) train: DataFrame,
     train_target: Option<Vec<f64>>,
     folds: Vec<(Vec<usize>, Vec<usize>)>,
+    /// A time series: every row, in time order, so that held-out rows are forecast
+    /// from the rows before them.
+    pub(crate) series: Option<HeldSeries>,
+}
+
+/// A time series' rows around the held-out ones.
+pub(crate) struct HeldSeries {
+    cfg: Config,
+    /// Every row of the features, in time order.
+    all: DataFrame,
+    /// The first training row.
+    start: usize,
+    /// The held-out rows' positions in `all`.
+    positions: Vec<usize>,
+    horizon: usize,
+}
+
+impl HeldSeries {
+    /// Rolling-origin forecasts of `rows` of `frame` by a bundle's model, from rows
+    /// `start..` before them.
+    fn forecast(
+        &self,
+        bundle: &Bundle,
+        frame: &DataFrame,
+        start: usize,
+        rows: &[usize],
+    ) -> Result<Vec<f64>> {
+        crate::forecast::rolling(
+            &self.cfg,
+            &bundle.model,
+            &bundle.preprocessor,
+            frame,
+            start,
+            rows,
+            self.horizon,
+        )
+    }
 }
 
 /// The split's held-out rows (test, else validation), shared by evaluation and SHAP.
@@ -172,6 +209,26 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
     let (name, rows) = match train::rows(&df, &set, "test")? {
         t if t.height() > 0 => ("test", t),
         _ => ("validation", train::rows(&df, &set, "validation")?),
+    };
+    let series = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
+        crate::forecast::one_series(cfg)?;
+        let positions = |which: &str| -> Vec<usize> {
+            set.iter()
+                .enumerate()
+                .filter(|(_, s)| *s == Some(which))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let season = crate::forecast::season(cfg, &df);
+        Some(HeldSeries {
+            cfg: cfg.clone(),
+            start: positions("train").first().copied().unwrap_or(0),
+            positions: positions(name),
+            horizon: crate::forecast::horizon(cfg, season),
+            all: df.clone(),
+        })
+    } else {
+        None
     };
     if rows.height() == 0 {
         return Err(Error::Usage(
@@ -199,6 +256,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
         train,
         train_target,
         folds: train::split_folds(&split, &set)?,
+        series,
     })
 }
 
@@ -235,13 +293,22 @@ enum Predicted {
 }
 
 impl Predicted {
-    fn of(bundle: &Bundle, rows: &DataFrame) -> Result<Self> {
+    /// A bundle's predictions of the held-out rows: each row as it is, or for a time
+    /// series, forecast from the rows before it.
+    fn of(bundle: &Bundle, held: &HeldOut) -> Result<Self> {
+        let rows = &held.rows;
         let target = &bundle.manifest.target;
         let col = rows.column(target).map_err(|_| {
             Error::Usage(format!(
                 "the target `{target}` is not a column of the held-out rows"
             ))
         })?;
+        if let Some(s) = &held.series {
+            return Ok(Predicted::Values {
+                truth: train::numeric_target(col)?,
+                pred: s.forecast(bundle, &s.all, s.start, &s.positions)?,
+            });
+        }
         let out = bundle.model.predict(&bundle.matrix(rows)?)?;
         Ok(match &bundle.manifest.classes {
             Some(model_classes) => {
@@ -304,12 +371,15 @@ impl Predicted {
 
 /// With a cross-validated or backtested split, every metric over its folds: the run's
 /// model refitted on each fold's training rows (with the run's parameters and the
-/// bundle's preprocessing) and scored on the fold's validation rows.
+/// bundle's preprocessing) and scored on the fold's validation rows (a time series:
+/// forecast from the rows before, with MASE scaled by the fold's training rows and
+/// `season`).
 fn fold_spread(
     bundle: &Bundle,
     run: &RunRecord,
     held: &HeldOut,
     seed: u64,
+    season: usize,
 ) -> Result<BTreeMap<String, Spread>> {
     if held.folds.is_empty() {
         return Ok(BTreeMap::new());
@@ -329,6 +399,13 @@ fn fold_spread(
         None => (Vec::new(), Vec::new(), train::numeric_target(target)?),
     };
     let pick = |rows: &[usize]| DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)]);
+    let context = held.series.as_ref().map(|s| {
+        let names = bundle
+            .matrix_named(&held.train.head(Some(1)))
+            .map(|(_, n)| n)
+            .unwrap_or_default();
+        crate::forecast::Context::new(&s.cfg, &held.train, names)
+    });
     let per_fold: Vec<BTreeMap<String, f64>> = held
         .folds
         .par_iter()
@@ -357,6 +434,21 @@ fn fold_spread(
                     Target::Classes(&cv, &classes),
                 )
             };
+            if let Some(series) = &held.series {
+                let fitted = crate::forecast::fit(
+                    run.model_type,
+                    &run.params,
+                    &pick(tr),
+                    &vt,
+                    context.as_ref().expect("a time series has a context"),
+                    seed,
+                )?;
+                let mut refit = bundle.clone();
+                refit.model = fitted;
+                let pred =
+                    series.forecast(&refit, &held.train, tr.first().copied().unwrap_or(0), va)?;
+                return Ok(scores::regression(&vv, &pred, Some((&vt, season))).metrics);
+            }
             let fit = model::fit(run.model_type, &run.params, &pick(tr), yt, None, seed)?;
             Ok(scores::of_model(
                 &fit.model,
@@ -504,8 +596,13 @@ fn evaluate_run(
     held: &HeldOut,
 ) -> Result<(RunMetrics, Vec<PathBuf>)> {
     let bundle = Bundle::load(&workdir.join(&run.bundle))?;
-    let p = Predicted::of(&bundle, &held.rows)?;
-    let sp = cfg.evaluation.seasonal_period.unwrap_or(1) as usize;
+    let p = Predicted::of(&bundle, held)?;
+    // MASE scales by the in-sample error of the seasonal naive forecast.
+    let sp = match (cfg.evaluation.seasonal_period, &held.series) {
+        (Some(p), _) => p as usize,
+        (None, Some(s)) => crate::forecast::season(cfg, &s.all),
+        (None, None) => 1,
+    };
     let history = held.train_target.as_deref().map(|t| (t, sp));
     let scores = p.scores(None, history);
     let mut slices = Vec::new();
@@ -551,7 +648,7 @@ fn evaluate_run(
         set: held.set.to_string(),
         scores,
         threshold: bundle.manifest.decision_threshold,
-        folds: fold_spread(&bundle, run, held, cfg.training.seed)?,
+        folds: fold_spread(&bundle, run, held, cfg.training.seed, sp)?,
         slices,
         fairness,
         plots: plot_files,
@@ -566,7 +663,7 @@ fn evaluate_run(
 /// beats it.
 pub(crate) fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
     let bundle = Bundle::load(path)?;
-    let s = Predicted::of(&bundle, &held.rows)?.scores(None, None);
+    let s = Predicted::of(&bundle, held)?.scores(None, None);
     let primary = s.metrics.get(board.primary_metric.as_str()).copied();
     let best = board.entries.first().and_then(|e| e.primary);
     let beaten = match (best, primary) {
@@ -597,6 +694,7 @@ pub fn rank(runs: &[RunMetrics], metric: Metric, direction: Direction, set: &str
             model_type: r.model_type,
             primary: r.scores.metrics.get(metric.as_str()).copied(),
             metrics: r.scores.metrics.clone(),
+            folds: r.folds.clone(),
         })
         .collect();
     let key = |e: &LeaderboardEntry| match (e.primary, direction) {

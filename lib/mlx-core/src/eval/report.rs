@@ -37,6 +37,58 @@ fn value(v: Option<&f64>) -> String {
     }
 }
 
+/// The leaderboard as a plain table for terminals: rank, candidate, model and the shown
+/// metrics (with folds, each metric's mean ± standard deviation over them after it).
+pub fn leaderboard_table(board: &Leaderboard, cfg: &Config) -> String {
+    let shown = shown_metrics(cfg);
+    let folded = board.entries.iter().any(|e| !e.folds.is_empty());
+    let mut rows: Vec<Vec<String>> = vec![["rank", "candidate", "model"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(shown.iter().cloned())
+        .collect()];
+    if folded {
+        rows[0].extend(shown.iter().map(|m| format!("{m} (backtest)")));
+    }
+    for e in &board.entries {
+        let mut row = vec![
+            e.rank.to_string(),
+            e.name.clone(),
+            e.model_type.as_str().to_string(),
+        ];
+        row.extend(shown.iter().map(|m| value(e.metrics.get(m))));
+        if folded {
+            row.extend(shown.iter().map(|m| match e.folds.get(m) {
+                Some(s) => format!("{} ± {}", value(Some(&s.mean)), value(Some(&s.std))),
+                None => "–".into(),
+            }));
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|j| rows.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(j, (c, w))| {
+                    if j == 1 || j == 2 {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Every metric of a score set, one per line, then the confusion matrix.
 pub fn metrics_table(s: &Scores) -> String {
     let width = s
@@ -154,6 +206,39 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+    }
+    let folded: Vec<&RunMetrics> = board
+        .entries
+        .iter()
+        .filter_map(|e| runs.iter().find(|r| r.run_id == e.run_id))
+        .filter(|r| !r.folds.is_empty())
+        .collect();
+    if !folded.is_empty() {
+        md.push_str(&format!(
+            "\n### Backtest: {} folds of the training rows (mean ± standard deviation)\n\n\
+             | candidate |",
+            cfg.split.folds
+        ));
+        for m in &shown {
+            md.push_str(&format!(" {m} |"));
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---:|".repeat(shown.len()));
+        md.push('\n');
+        for r in folded {
+            md.push_str(&format!("| {} |", r.name));
+            for m in &shown {
+                match r.folds.get(m) {
+                    Some(sp) => md.push_str(&format!(
+                        " {} ± {} |",
+                        value(Some(&sp.mean)),
+                        value(Some(&sp.std))
+                    )),
+                    None => md.push_str(" – |"),
+                }
+            }
+            md.push('\n');
+        }
     }
     if let Some(c) = &board.champion {
         md.push_str(&format!(

@@ -194,7 +194,8 @@ pub fn booster_trees(
 pub struct Explanation {
     /// `tree`, `linear`, `kernel_exact` or `permutation`.
     pub method: &'static str,
-    /// `margin`, `probability` or `value`.
+    /// `margin`, `probability`, `value`, or `regression` (a forecaster's regression
+    /// component `x β`).
     pub output_space: &'static str,
     /// How the values map to the prediction.
     pub link: Link,
@@ -270,7 +271,17 @@ pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Resul
         model,
         FittedModel::Forest(_) | FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. }
     );
-    let is_linear = matches!(model, FittedModel::Linear(_));
+    if let FittedModel::Forecast(f) = model {
+        if f.coefficients().is_none() {
+            return Err(Error::Usage(format!(
+                "{} has no regressors: its forecasts come from the series' own history, so \
+                 SHAP has no features to attribute them to; give it `exog` (SARIMAX), or \
+                 explain another run with --run",
+                f.describe()
+            )));
+        }
+    }
+    let is_linear = matches!(model, FittedModel::Linear(_) | FittedModel::Forecast(_));
     Ok(match method {
         ShapMethod::Auto if is_tree => ShapMethod::Tree,
         ShapMethod::Auto if is_linear => ShapMethod::Linear,
@@ -355,6 +366,30 @@ pub fn explain(
             };
             (values, base, link, space, "tree")
         }
+        ShapMethod::Linear if matches!(model, FittedModel::Forecast(_)) => {
+            // A regression with ARIMA errors forecasts `x β` plus the errors' forecast,
+            // which comes from the history, not from the row: the regressors' SHAP
+            // values are `β_j (x_j − E[x_j])`, and the explained output is the regression
+            // component `x β`.
+            let (cols, beta) = forecast_coefficients(model);
+            let mean: Vec<f64> = (0..p).map(|j| background.column(j).mean()).collect();
+            let base = cols
+                .iter()
+                .zip(beta)
+                .map(|(&j, b)| b * mean[j])
+                .sum::<f64>();
+            let values: Vec<f64> = rows
+                .iter()
+                .flat_map(|r| {
+                    let mut phi = vec![0.0; p];
+                    for (&j, b) in cols.iter().zip(beta) {
+                        phi[j] = b * (r[j] - mean[j]);
+                    }
+                    phi
+                })
+                .collect();
+            (values, vec![base], Link::Identity, "regression", "linear")
+        }
         ShapMethod::Linear => {
             let FittedModel::Linear(m) = model else {
                 unreachable!("a linear model")
@@ -417,7 +452,15 @@ pub fn explain(
 /// The largest |link(base + Σφ) − prediction| over rows and outputs. A binary model
 /// explained in margin space is compared with its second class's probability.
 pub fn additivity_error(e: &Explanation, model: &FittedModel, x: &DMatrix<f64>) -> Result<f64> {
-    let pred = model.predict(x)?;
+    let pred = match model {
+        FittedModel::Forecast(_) => {
+            let (cols, beta) = forecast_coefficients(model);
+            DMatrix::from_fn(x.nrows(), 1, |i, _| {
+                cols.iter().zip(beta).map(|(&j, b)| b * x[(i, j)]).sum()
+            })
+        }
+        _ => model.predict(x)?,
+    };
     let mut worst: f64 = 0.0;
     for i in 0..e.rows {
         let got = e.link.apply(&e.total(i));
@@ -437,6 +480,15 @@ pub fn additivity_error(e: &Explanation, model: &FittedModel, x: &DMatrix<f64>) 
         }
     }
     Ok(worst)
+}
+
+/// A forecaster's regressor columns and coefficients ([`choose_method`] refuses one
+/// without them).
+fn forecast_coefficients(model: &FittedModel) -> (&[usize], &[f64]) {
+    match model {
+        FittedModel::Forecast(f) => f.coefficients().unwrap_or((&[], &[])),
+        _ => (&[], &[]),
+    }
 }
 
 /// The additivity tolerance: boosters predict in single precision.

@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::features::{self, transform};
+use crate::forecast;
 use crate::fsutil::write_json;
 use crate::stage::{Context, Outcome, Stage};
 use model::{FittedModel, Target};
@@ -286,6 +287,73 @@ fn decision_threshold(
     Ok(crate::eval::scores::tune_threshold(metric, codes, &p1))
 }
 
+/// Whether a candidate searches hyperparameters (lists and ranges); a forecaster's
+/// lists are orders and regressors.
+fn is_search(spec: &ModelSpec) -> bool {
+    !forecast::is_forecaster(spec.model_type) && tune::is_search(&spec.params)
+}
+
+/// A time series' rows, for the forecasters and the rolling-origin validation.
+struct Series<'a> {
+    df: &'a DataFrame,
+    /// The first training row.
+    start: usize,
+    /// The validation rows.
+    validation: Vec<usize>,
+    horizon: usize,
+    context: forecast::Context,
+}
+
+impl<'a> Series<'a> {
+    fn new(
+        cfg: &Config,
+        df: &'a DataFrame,
+        set: &StringChunked,
+        x_train: &DataFrame,
+    ) -> Result<Self> {
+        forecast::one_series(cfg)?;
+        let positions = |which: &str| -> Vec<usize> {
+            set.iter()
+                .enumerate()
+                .filter(|(_, s)| *s == Some(which))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let names = x_train
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let context = forecast::Context::new(cfg, df, names);
+        Ok(Self {
+            df,
+            start: positions("train").first().copied().unwrap_or(0),
+            validation: positions("validation"),
+            horizon: forecast::horizon(cfg, context.season),
+            context,
+        })
+    }
+
+    fn validation_scores(
+        &self,
+        cfg: &Config,
+        model: &FittedModel,
+        pre: &mlx_contracts::features::Preprocessor,
+        truth: &[f64],
+    ) -> Result<BTreeMap<String, f64>> {
+        let pred = forecast::rolling(
+            cfg,
+            model,
+            pre,
+            self.df,
+            self.start,
+            &self.validation,
+            self.horizon,
+        )?;
+        Ok(crate::eval::scores::regression(truth, &pred, None).metrics)
+    }
+}
+
 /// The whole stage.
 pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome> {
     let features_path = workdir.join(features::FEATURES_FILE);
@@ -426,13 +494,16 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         _ => (std::borrow::Cow::Borrowed(&x_val), val_codes.clone()),
     };
     let scoring = tune::Scoring::new(cfg);
+    let series = (cfg.pipeline.problem_type == ProblemType::TimeSeries)
+        .then(|| Series::new(cfg, &df, &set, &x_train_df))
+        .transpose()?;
 
     // Every candidate, in parallel; the bar counts fitted models and search trials.
     let steps: u64 = cfg
         .models
         .iter()
         .map(|m| {
-            if tune::is_search(&m.params) {
+            if is_search(m) {
                 1 + cfg
                     .training
                     .tuning
@@ -460,7 +531,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
                 other => other,
             };
-            let (params, trials) = if tune::is_search(&spec.params) {
+            let (params, trials) = if is_search(spec) {
                 let tuning = cfg.training.tuning.clone();
                 let only_lists = !spec.params.iter().any(|(k, v)| tune::is_range(k, v));
                 let method = tuning.as_ref().map(|t| t.method).unwrap_or(if only_lists {
@@ -491,15 +562,34 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 (_, Some(v)) => Some(Target::Values(v)),
                 _ => None,
             };
-            let fit = model::fit(
-                spec.model_type,
-                &params,
-                &x_train,
-                y,
-                val_target.as_ref().map(|t| (x_val_known.as_ref(), t)),
-                seed,
-            )
-            .map_err(named)?;
+            let fit = match &series {
+                Some(series) if forecast::is_forecaster(spec.model_type) => {
+                    let Target::Values(y) = y else {
+                        unreachable!("a time series has values")
+                    };
+                    model::Fit {
+                        model: forecast::fit(
+                            spec.model_type,
+                            &params,
+                            &x_train,
+                            y,
+                            &series.context,
+                            seed,
+                        )
+                        .map_err(named)?,
+                        history: Vec::new(),
+                    }
+                }
+                _ => model::fit(
+                    spec.model_type,
+                    &params,
+                    &x_train,
+                    y,
+                    val_target.as_ref().map(|t| (x_val_known.as_ref(), t)),
+                    seed,
+                )
+                .map_err(named)?,
+            };
             let fit_seconds = started.elapsed().as_secs_f64();
             bar.inc(1);
             let run_id = {
@@ -545,20 +635,45 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             let run_dir = workdir.join(format!("runs/{run_id}"));
             let bundle_dir = run_dir.join("bundle");
             let bundle_sha256 = bundle::write(&bundle_dir, &mut manifest, &pre, &fit.model)?;
-            // Every metric mlx-eval computes, on the validation rows (none without them).
-            let validation = match (&val_codes, &val_values) {
-                (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
-                (_, Some(v)) => Some(Target::Values(v)),
-                _ => None,
+            // Every metric mlx-eval computes, on the validation rows (none without them);
+            // a time series forecasts them from the rows before, as evaluation does.
+            let validation = match (&series, &val_values) {
+                (Some(series), Some(v)) if !v.is_empty() => series
+                    .validation_scores(cfg, &fit.model, &pre, v)
+                    .map_err(named)?,
+                (Some(_), _) => BTreeMap::new(),
+                (None, _) => match (&val_codes, &val_values) {
+                    (Some(c), _) => {
+                        Some(Target::Classes(c, classes.as_deref().unwrap_or_default()))
+                    }
+                    (_, Some(v)) => Some(Target::Values(v)),
+                    _ => None,
+                }
+                .filter(|_| x_val.nrows() > 0)
+                .map(|y| {
+                    crate::eval::scores::of_model(
+                        &fit.model,
+                        &x_val,
+                        &y,
+                        manifest.decision_threshold,
+                    )
+                })
+                .transpose()
+                .map_err(named)?
+                .map(|s| s.metrics)
+                .unwrap_or_default(),
+            };
+            let mut tags: BTreeMap<String, String> = [
+                ("dataset_sha256".to_string(), dataset_sha256.clone()),
+                (
+                    "git_commit".to_string(),
+                    git_commit.clone().unwrap_or_default(),
+                ),
+            ]
+            .into();
+            if let FittedModel::Forecast(f) = &fit.model {
+                tags.insert("forecaster".into(), f.describe());
             }
-            .filter(|_| x_val.nrows() > 0)
-            .map(|y| {
-                crate::eval::scores::of_model(&fit.model, &x_val, &y, manifest.decision_threshold)
-            })
-            .transpose()
-            .map_err(named)?
-            .map(|s| s.metrics)
-            .unwrap_or_default();
             let record = RunRecord {
                 schema_version: RUN_RECORD_VERSION,
                 run_id: run_id.clone(),
@@ -578,14 +693,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 fit_seconds,
                 validation,
                 trials,
-                tags: [
-                    ("dataset_sha256".to_string(), dataset_sha256.clone()),
-                    (
-                        "git_commit".to_string(),
-                        git_commit.clone().unwrap_or_default(),
-                    ),
-                ]
-                .into(),
+                tags,
                 bundle: format!("runs/{run_id}/bundle"),
                 bundle_sha256,
             };

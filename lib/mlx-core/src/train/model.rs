@@ -115,6 +115,9 @@ pub enum FittedModel {
         /// XGBoost's JSON model.
         json: Vec<u8>,
     },
+    /// A statistical forecaster (ARIMA, SARIMAX, exponential smoothing, a baseline)
+    /// with its training series.
+    Forecast(Box<crate::forecast::Forecaster>),
     /// A LightGBM booster (its own text model; the bundle's model file is that text).
     Lightgbm {
         /// Number of classes (0 for regression).
@@ -134,14 +137,14 @@ pub struct Fit {
 }
 
 /// Reads hyperparameters, refusing unknown ones with the list of known ones.
-struct Params<'a> {
+pub(crate) struct Params<'a> {
     model: ModelType,
     given: &'a BTreeMap<String, ParamValue>,
     known: Vec<&'static str>,
 }
 
 impl<'a> Params<'a> {
-    fn new(
+    pub(crate) fn new(
         model: ModelType,
         given: &'a BTreeMap<String, ParamValue>,
         known: &[&'static str],
@@ -165,7 +168,7 @@ impl<'a> Params<'a> {
         })
     }
 
-    fn float(&self, name: &str, default: f64) -> Result<f64> {
+    pub(crate) fn float(&self, name: &str, default: f64) -> Result<f64> {
         debug_assert!(self.known.contains(&name));
         match self.given.get(name) {
             None => Ok(default),
@@ -179,7 +182,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn int(&self, name: &str, default: usize) -> Result<usize> {
+    pub(crate) fn int(&self, name: &str, default: usize) -> Result<usize> {
         let v = self.float(name, default as f64)?;
         if v >= 1.0 && v.fract() == 0.0 {
             Ok(v as usize)
@@ -192,14 +195,14 @@ impl<'a> Params<'a> {
     }
 
     /// `null` (no limit) or a whole number.
-    fn optional_int(&self, name: &str) -> Result<Option<usize>> {
+    pub(crate) fn optional_int(&self, name: &str) -> Result<Option<usize>> {
         match self.given.get(name) {
             None | Some(ParamValue::Null) => Ok(None),
             Some(_) => self.int(name, 1).map(Some),
         }
     }
 
-    fn flag(&self, name: &str, default: bool) -> Result<bool> {
+    pub(crate) fn flag(&self, name: &str, default: bool) -> Result<bool> {
         match self.given.get(name) {
             None => Ok(default),
             Some(ParamValue::Bool(b)) => Ok(*b),
@@ -238,7 +241,7 @@ impl<'a> Params<'a> {
         Ok(n.max(1))
     }
 
-    fn positive(&self, name: &str, default: f64) -> Result<f64> {
+    pub(crate) fn positive(&self, name: &str, default: f64) -> Result<f64> {
         let v = self.float(name, default)?;
         if v > 0.0 && v.is_finite() {
             Ok(v)
@@ -617,6 +620,7 @@ impl FittedModel {
             FittedModel::Forest(f) => f.predict(x),
             FittedModel::Knn(k) => k.predict(x),
             FittedModel::Svm(m) => m.predict(x),
+            FittedModel::Forecast(f) => f.predict(x)?,
             #[cfg(feature = "xgboost")]
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]

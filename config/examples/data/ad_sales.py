@@ -1,0 +1,71 @@
+"""Writes the ad-sales example beside this file (standard library only, seeded):
+
+- ad_sales.csv: two years of daily sales (2024-01-01 to 2025-12-30) with price,
+  ad_spend, competitor_price, promotion and is_holiday;
+- ad_sales_future.csv: the eight weeks after, in which the relationship changes (a
+  competitor's campaign halves what ad spend buys and makes customers more price
+  sensitive), for monitoring to catch.
+
+Sales have a weekly cycle, a slow trend, AR(1) noise, and real effects: +0.08 units per
+unit of ad spend, -25 per unit of price, +12 per unit the competitor is dearer, +60 on
+promotion days and +80 on holidays.
+
+    python3 config/examples/data/ad_sales.py
+"""
+
+import datetime
+import pathlib
+import random
+
+HERE = pathlib.Path(__file__).resolve().parent
+START = datetime.date(2024, 1, 1)
+DAYS = 730
+FUTURE_DAYS = 56
+WEEKLY = [-40.0, -25.0, -10.0, 0.0, 25.0, 60.0, 30.0]  # Monday .. Sunday
+HOLIDAYS = {(1, 1), (5, 27), (7, 4), (9, 2), (11, 28), (12, 25), (12, 26)}
+
+
+def series(rng):
+    price, competitor, noise = 10.0, 10.5, 0.0
+    promotion_left = 0
+    for t in range(DAYS + FUTURE_DAYS):
+        day = START + datetime.timedelta(days=t)
+        changed = t >= DAYS
+        price = min(12.5, max(8.0, price + rng.gauss(0, 0.15)))
+        competitor = min(13.0, max(8.5, competitor + rng.gauss(0, 0.15)))
+        ad_spend = max(0.0, rng.gauss(1000 + 250 * (day.weekday() >= 4), 300))
+        if promotion_left == 0 and rng.random() < 0.03:
+            promotion_left = rng.randint(2, 5)
+        promotion = 1 if promotion_left > 0 else 0
+        promotion_left = max(0, promotion_left - 1)
+        holiday = 1 if (day.month, day.day) in HOLIDAYS else 0
+        noise = 0.6 * noise + rng.gauss(0, 12)
+        ad_effect, price_effect = (0.04, -40.0) if changed else (0.08, -25.0)
+        sales = (
+            620
+            + 0.1 * t
+            + WEEKLY[day.weekday()]
+            + ad_effect * ad_spend
+            + price_effect * (price - 10)
+            + 12 * (competitor - price)
+            + 60 * promotion
+            + 80 * holiday
+            + noise
+        )
+        yield (
+            f"{day.isoformat()},{round(sales, 1)},{price:.2f},{ad_spend:.0f},"
+            f"{competitor:.2f},{promotion},{holiday}\n"
+        )
+
+
+def main():
+    rows = list(series(random.Random(20240101)))
+    header = "date,sales,price,ad_spend,competitor_price,promotion,is_holiday\n"
+    for name, part in (("ad_sales.csv", rows[:DAYS]), ("ad_sales_future.csv", rows[DAYS:])):
+        with open(HERE / name, "w", encoding="utf-8") as f:
+            f.write(header)
+            f.writelines(part)
+
+
+if __name__ == "__main__":
+    main()
