@@ -996,8 +996,6 @@ pub struct Forecast {
     /// becomes the next step's lag) or `direct` (one model per step ahead, from the
     /// features known at the forecast origin).
     pub strategy: ForecastStrategy,
-    /// Coverage of the prediction intervals written with the forecasts.
-    pub interval: Option<f64>,
 }
 
 /// Multi-step strategies of regression models on lag features.

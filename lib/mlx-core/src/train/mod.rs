@@ -65,10 +65,14 @@ Families in this build: linear, ridge, lasso, elastic_net (regression) and logis
 decision_tree, random_forest, knn and svm (classification and regression); xgboost and
 lightgbm in builds with the `xgboost` / `lightgbm` features. Classifiers take
 `class_weight: balanced` (or a map from class to weight) for imbalanced classes.
+Time series (`pipeline.problem_type: time_series`) add arima and sarimax (exact
+maximum likelihood; `order: auto` searches orders), ets and seasonal_naive; every
+candidate's validation metrics come from rolling `forecast.horizon`-step forecasts.
 
 Examples:
   mlx-train                       train every candidate
   mlx-train --json | jq '.details.runs[] | {name, validation}'
+  mlx-train --json | jq '.details.runs[].tags.forecaster'   the orders auto-ARIMA chose
   mlx run --to train              ingest, validate, features and train";
 
 impl Stage for Train {
