@@ -28,11 +28,13 @@ fn project(edit: impl Fn(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let examples = root().join("config/examples");
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(
-        examples.join("data/ad_sales.csv"),
-        dir.path().join("data/ad_sales.csv"),
-    )
-    .unwrap();
+    for f in ["ad_sales.csv", "ad_sales_future.csv"] {
+        std::fs::copy(
+            examples.join("data").join(f),
+            dir.path().join("data").join(f),
+        )
+        .unwrap();
+    }
     let cfg = std::fs::read_to_string(examples.join("ad-sales.yaml")).unwrap();
     std::fs::write(dir.path().join("mlx.yaml"), edit(cfg)).unwrap();
     dir
@@ -130,6 +132,132 @@ fn the_ad_sales_example_runs_end_to_end() {
         "{top:?}"
     );
     assert_eq!(shap["output_space"], "regression");
+
+    // A forecaster's bundle asks only for its regressors (and the date it forecasts).
+    let sarimax = board.entries[0].run_id.clone();
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join(format!(".mlx/runs/{sarimax}/bundle/manifest.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let inputs: Vec<&str> = manifest["signature"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "price",
+            "ad_spend",
+            "competitor_price",
+            "promotion",
+            "is_holiday"
+        ]
+    );
+
+    // Approved, promoted to production, then scored day by day over the eight later
+    // weeks, in which ad spend buys less each week: monitoring fires retraining.
+    let ok = |args: &[&str]| {
+        let out = mlx(d).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&[
+        "gate",
+        "review",
+        "--decision",
+        "approve",
+        "--reviewer",
+        "alice",
+    ]);
+    ok(&["run"]);
+    ok(&["promote", "promote", "--version", "1", "--to", "production"]);
+    ok(&[
+        "serve",
+        "batch",
+        "--input",
+        "data/ad_sales_future.csv",
+        "--output",
+        "scored.csv",
+        "--log",
+        "--at-column",
+        "date",
+    ]);
+    let monitor = |as_of: &str| {
+        let out = mlx(d)
+            .args([
+                "monitor",
+                "--actuals",
+                "data/ad_sales_future.csv",
+                "--as-of",
+                as_of,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let fired: Vec<String> = v["triggers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["fired"] == true)
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        (out.status.code(), fired)
+    };
+    // The first week forecasts as well as the backtest did: nothing fires.
+    assert_eq!(monitor("2026-01-06"), (Some(0), vec![]));
+    // By the fifth week the rolling WAPE is above the 11% limit.
+    let (code, fired) = monitor("2026-02-03");
+    assert_eq!(code, Some(1));
+    assert!(fired.contains(&"wape".to_string()), "{fired:?}");
+}
+
+#[test]
+fn direct_forecasts_fit_one_model_per_step() {
+    let dir = project(|c| {
+        c.replace("strategy: recursive ", "strategy: direct    ")
+            .replace("n_estimators: 300", "n_estimators: 40")
+    });
+    let d = dir.path();
+    let out = mlx(d).args(["run", "--to", "eval"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let board: Leaderboard =
+        serde_json::from_str(&std::fs::read_to_string(d.join(".mlx/leaderboard.json")).unwrap())
+            .unwrap();
+    let gb = board
+        .entries
+        .iter()
+        .find(|e| e.name == "gradient_boosting")
+        .unwrap();
+    let model: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            d.join(format!(".mlx/runs/{}/bundle/model.direct.json", gb.run_id)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // forecast.horizon is 7: one model per day ahead.
+    assert_eq!(model["steps"].as_array().unwrap().len(), 7);
+    assert!(
+        gb.metrics["wape"]
+            < board
+                .entries
+                .iter()
+                .find(|e| e.name == "seasonal_naive")
+                .unwrap()
+                .metrics["wape"]
+    );
 }
 
 #[test]

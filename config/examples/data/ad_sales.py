@@ -3,8 +3,8 @@
 - ad_sales.csv: two years of daily sales (2024-01-01 to 2025-12-30) with price,
   ad_spend, competitor_price, promotion and is_holiday;
 - ad_sales_future.csv: the eight weeks after, in which the relationship changes (a
-  competitor's campaign halves what ad spend buys and makes customers more price
-  sensitive), for monitoring to catch.
+  competitor's campaign erodes what ad spend buys, by 0.016 units per unit of spend
+  each week, and makes customers more price sensitive), for monitoring to catch.
 
 Sales have a weekly cycle, a slow trend, AR(1) noise, and real effects: +0.08 units per
 unit of ad spend, -25 per unit of price, +12 per unit the competitor is dearer, +60 on
@@ -31,8 +31,9 @@ def series(rng):
     for t in range(DAYS + FUTURE_DAYS):
         day = START + datetime.timedelta(days=t)
         changed = t >= DAYS
-        price = min(12.5, max(8.0, price + rng.gauss(0, 0.15)))
-        competitor = min(13.0, max(8.5, competitor + rng.gauss(0, 0.15)))
+        # Prices wander about their usual levels.
+        price = 10.0 + 0.95 * (price - 10.0) + rng.gauss(0, 0.15)
+        competitor = 10.5 + 0.95 * (competitor - 10.5) + rng.gauss(0, 0.15)
         ad_spend = max(0.0, rng.gauss(1000 + 250 * (day.weekday() >= 4), 300))
         if promotion_left == 0 and rng.random() < 0.03:
             promotion_left = rng.randint(2, 5)
@@ -40,10 +41,14 @@ def series(rng):
         promotion_left = max(0, promotion_left - 1)
         holiday = 1 if (day.month, day.day) in HOLIDAYS else 0
         noise = 0.6 * noise + rng.gauss(0, 12)
-        ad_effect, price_effect = (0.04, -40.0) if changed else (0.08, -25.0)
+        # After the two years, a competitor's campaign erodes what ad spend buys, week by
+        # week, and makes customers more price sensitive.
+        week = (t - DAYS) // 7 if changed else 0
+        ad_effect = max(0.0, 0.08 - 0.016 * week)
+        price_effect = -25.0 - 2.0 * week
         sales = (
             620
-            + 0.1 * t
+            + 0.02 * t
             + WEEKLY[day.weekday()]
             + ad_effect * ad_spend
             + price_effect * (price - 10)

@@ -899,6 +899,7 @@ pub enum ModelType {
     ElasticNet,
     DecisionTree,
     RandomForest,
+    GradientBoosting,
     Knn,
     Svm,
     Xgboost,
@@ -923,6 +924,7 @@ impl ModelType {
         ModelType::ElasticNet,
         ModelType::DecisionTree,
         ModelType::RandomForest,
+        ModelType::GradientBoosting,
         ModelType::Knn,
         ModelType::Svm,
         ModelType::Xgboost,
@@ -947,6 +949,7 @@ impl ModelType {
             ModelType::ElasticNet => "elastic_net",
             ModelType::DecisionTree => "decision_tree",
             ModelType::RandomForest => "random_forest",
+            ModelType::GradientBoosting => "gradient_boosting",
             ModelType::Knn => "knn",
             ModelType::Svm => "svm",
             ModelType::Xgboost => "xgboost",
@@ -968,7 +971,9 @@ impl ModelType {
         use ProblemType::*;
         match self {
             Logistic => problem == Classification,
-            Linear | Ridge | Lasso | ElasticNet => matches!(problem, Regression | TimeSeries),
+            Linear | Ridge | Lasso | ElasticNet | GradientBoosting => {
+                matches!(problem, Regression | TimeSeries)
+            }
             DecisionTree | RandomForest | Knn | Svm | Xgboost | Lightgbm => problem != DeepLearning,
             Arima | Sarimax | Ets | SeasonalNaive => problem == TimeSeries,
             Mlp | Cnn1d | Lstm | Transformer => true,
@@ -1806,6 +1811,9 @@ pub struct Monitoring {
     pub retrain: bool,
     /// Labelled predictions the window needs before its metrics can fire a trigger.
     pub min_labelled: u64,
+    /// Predictions the window needs before its drift statistics (PSI, KL, prediction
+    /// drift) can fire a trigger: over a handful of rows they measure noise.
+    pub min_rows: u64,
 }
 
 impl Default for Monitoring {
@@ -1821,6 +1829,7 @@ impl Default for Monitoring {
             shap_shift_threshold: 0.2,
             retrain: true,
             min_labelled: 30,
+            min_rows: 30,
         }
     }
 }

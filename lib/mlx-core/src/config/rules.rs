@@ -7,8 +7,7 @@
 use std::collections::BTreeSet;
 
 use mlx_contracts::config::{
-    Direction, ForecastStrategy, Metric, MetricBound, ModelType, ProblemType, SourceFormat,
-    SplitStrategy, Task,
+    Direction, Metric, MetricBound, ModelType, ProblemType, SourceFormat, SplitStrategy, Task,
 };
 use mlx_contracts::Config;
 
@@ -181,15 +180,6 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
                 Some("write it as YYYY-MM-DD".into()),
             );
         }
-    }
-    if c.forecast.strategy == ForecastStrategy::Direct {
-        err(
-            "forecast.strategy",
-            "`forecast.strategy: direct` (one model per step ahead) is not available in this \
-             version of mlx"
-                .into(),
-            Some("use `recursive`: each step's prediction feeds the next step's lags".into()),
-        );
     }
     if c.split.max_train_size.is_some() && strategy != SplitStrategy::SlidingWindow {
         err(

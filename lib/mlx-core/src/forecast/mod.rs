@@ -7,7 +7,8 @@ pub mod rolling;
 
 use std::collections::BTreeMap;
 
-use mlx_contracts::config::{Config, FeatureKind, ModelType, ParamValue};
+use mlx_contracts::config::{Config, FeatureKind, ForecastStrategy, ModelType, ParamValue};
+use mlx_contracts::features::Preprocessor;
 use mlx_data::polars::prelude::*;
 use mlx_stats::{arima, baseline, ets};
 use nalgebra::DMatrix;
@@ -73,27 +74,7 @@ pub fn horizon(cfg: &Config, season: usize) -> usize {
 
 /// The median spacing of a time column, in milliseconds.
 fn median_step_ms(df: &DataFrame, time: &str) -> Option<i64> {
-    let c = df.column(time).ok()?;
-    let ms = match c.dtype() {
-        DataType::Date => c
-            .cast(&DataType::Int32)
-            .ok()?
-            .i32()
-            .ok()?
-            .iter()
-            .map(|v| v.map(|d| i64::from(d) * 86_400_000))
-            .collect::<Vec<_>>(),
-        DataType::Datetime(..) => c
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-            .ok()?
-            .cast(&DataType::Int64)
-            .ok()?
-            .i64()
-            .ok()?
-            .iter()
-            .collect(),
-        _ => return None,
-    };
+    let ms = times_ms(df.column(time).ok()?)?;
     let mut steps: Vec<i64> = ms
         .windows(2)
         .filter_map(|w| Some(w[1]? - w[0]?))
@@ -129,10 +110,103 @@ pub fn target_features(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
+/// Direct multi-step forecasting: `steps[k]` forecasts `k + 1` rows ahead. It reads
+/// the regressors of the row it forecasts and the target's features (lags, windows) of
+/// the first row after the forecast origin, the last ones known there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Direct {
+    /// One model per step ahead.
+    pub steps: Vec<FittedModel>,
+    /// The model-matrix columns computed from the target.
+    pub target_columns: Vec<usize>,
+}
+
+impl Direct {
+    /// Fits one model per step `1..=horizon` on the rows of `x` (consecutive, in time
+    /// order): step `k` learns row `t` from row `t`'s regressors and row `t − k + 1`'s
+    /// target features.
+    pub fn fit(
+        model: ModelType,
+        params: &BTreeMap<String, ParamValue>,
+        x: &DMatrix<f64>,
+        y: &[f64],
+        ctx: &Context,
+        seed: u64,
+    ) -> Result<Self> {
+        let target_columns = ctx.target_columns();
+        let n = x.nrows();
+        let steps = (1..=ctx.horizon.max(1))
+            .map(|k| {
+                if n < k + 1 {
+                    return Err(Error::Usage(format!(
+                        "{n} training rows are too few for a direct {k}-step model"
+                    )));
+                }
+                let xk = Self::shifted(x, &target_columns, k, k - 1..n);
+                let m = crate::train::model::fit(
+                    model,
+                    params,
+                    &xk,
+                    Target::Values(&y[k - 1..]),
+                    None,
+                    seed.wrapping_add(k as u64),
+                )?;
+                Ok(m.model)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            steps,
+            target_columns,
+        })
+    }
+
+    /// Rows `rows` of `x`, their target columns taken from `k − 1` rows earlier.
+    fn shifted(
+        x: &DMatrix<f64>,
+        target_columns: &[usize],
+        k: usize,
+        rows: std::ops::Range<usize>,
+    ) -> DMatrix<f64> {
+        let rows: Vec<usize> = rows.collect();
+        DMatrix::from_fn(rows.len(), x.ncols(), |i, j| {
+            let r = rows[i];
+            if target_columns.contains(&j) {
+                x[(r + 1 - k, j)]
+            } else {
+                x[(r, j)]
+            }
+        })
+    }
+
+    /// Forecasts rows `s..s + h` of `x` from the origin `s − 1`.
+    pub fn forecast(&self, x: &DMatrix<f64>, s: usize, h: usize) -> Result<Vec<f64>> {
+        (0..h)
+            .map(|j| {
+                let model = &self.steps[j.min(self.steps.len() - 1)];
+                let row = DMatrix::from_fn(1, x.ncols(), |_, c| {
+                    if self.target_columns.contains(&c) {
+                        x[(s, c)]
+                    } else {
+                        x[(s + j, c)]
+                    }
+                });
+                Ok(model.predict(&row)?[(0, 0)])
+            })
+            .collect()
+    }
+}
+
 /// What a statistical forecaster is fitted with besides its parameters.
 pub struct Context {
     /// Rows per season.
     pub season: usize,
+    /// Rows ahead of each forecast.
+    pub horizon: usize,
+    /// How regression models forecast several steps.
+    pub strategy: ForecastStrategy,
+    /// The model inputs computed from the target.
+    pub from_target: Vec<String>,
     /// The model matrix's column names.
     pub names: Vec<String>,
     /// The regressors SARIMAX uses by default: the model inputs not computed from the
@@ -144,15 +218,26 @@ impl Context {
     /// The context of a config's series `df`, whose model matrix has columns `names`.
     pub fn new(cfg: &Config, df: &DataFrame, names: Vec<String>) -> Self {
         let from_target = target_features(cfg);
+        let season = season(cfg, df);
         Self {
-            season: season(cfg, df),
+            season,
+            horizon: horizon(cfg, season),
+            strategy: cfg.forecast.strategy,
             default_exog: names
                 .iter()
                 .filter(|n| !from_target.contains(n))
                 .cloned()
                 .collect(),
+            from_target,
             names,
         }
+    }
+
+    /// The model-matrix columns computed from the target.
+    pub fn target_columns(&self) -> Vec<usize> {
+        (0..self.names.len())
+            .filter(|&j| self.from_target.contains(&self.names[j]))
+            .collect()
     }
 }
 
@@ -170,6 +255,10 @@ pub fn fit(
         Ok(FittedModel::Forecast(Box::new(Forecaster::fit(
             model, params, x, y, ctx,
         )?)))
+    } else if ctx.strategy == ForecastStrategy::Direct && !ctx.target_columns().is_empty() {
+        Ok(FittedModel::Direct(Box::new(Direct::fit(
+            model, params, x, y, ctx, seed,
+        )?)))
     } else {
         Ok(crate::train::model::fit(model, params, x, Target::Values(y), None, seed)?.model)
     }
@@ -186,13 +275,127 @@ pub struct Forecaster {
     pub exog: Vec<String>,
     /// The regressors' columns in the model matrix.
     pub exog_columns: Vec<usize>,
-    /// The training series.
+    /// The series its forecasts continue: the training rows, and in a trained bundle
+    /// every later row of the features too (the estimates are the training rows').
     pub history: Vec<f64>,
-    /// The regressors' rows over the training series.
+    /// The regressors' rows over `history`.
     pub history_exog: Vec<Vec<f64>>,
     /// Regressors asked for but constant over the training series, left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constant_exog: Vec<String>,
+    /// When `history` ends and how far apart its rows are: scored rows are placed by
+    /// their time (`None`: scored rows are the steps after it, in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
+}
+
+/// The time axis of a training series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    /// `data.time_column`.
+    pub column: String,
+    /// The last row's time (milliseconds since 1970, UTC).
+    pub last_ms: i64,
+    /// The median spacing of the rows (milliseconds).
+    pub step_ms: i64,
+}
+
+impl Clock {
+    /// The clock of the rows `rows` (in time order) of a frame.
+    pub fn of(cfg: &Config, df: &DataFrame, rows: &[usize]) -> Option<Self> {
+        let column = cfg.data.time_column.clone()?;
+        let step_ms = median_step_ms(df, &column)?;
+        let last = *rows.last()?;
+        let last_ms = times_ms(df.column(&column).ok()?)?.get(last).copied()??;
+        Some(Self {
+            column,
+            last_ms,
+            step_ms,
+        })
+    }
+
+    /// Steps ahead of the training series' end of times (milliseconds); an error names
+    /// a time that is not after it.
+    pub fn steps(&self, times: &[Option<i64>]) -> Result<Vec<usize>> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t = t.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "row {i}: `{}` is missing; a forecaster places each row by its time",
+                        self.column
+                    ))
+                })?;
+                let steps = ((t - self.last_ms) as f64 / self.step_ms as f64).round();
+                if steps < 1.0 {
+                    return Err(Error::Usage(format!(
+                        "row {i}: `{}` {} is not after the series the model continues, which ends at {}; \
+                         a forecaster forecasts later rows (retrain to move its origin)",
+                        self.column,
+                        show_ms(t),
+                        show_ms(self.last_ms)
+                    )));
+                }
+                Ok(steps as usize)
+            })
+            .collect()
+    }
+}
+
+fn show_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// A time column's values in milliseconds since 1970 (dates at midnight UTC; text as
+/// a date or an RFC 3339 time).
+pub fn times_ms(c: &Column) -> Option<Vec<Option<i64>>> {
+    match c.dtype() {
+        DataType::Date => Some(
+            c.cast(&DataType::Int32)
+                .ok()?
+                .i32()
+                .ok()?
+                .iter()
+                .map(|v| v.map(|d| i64::from(d) * 86_400_000))
+                .collect(),
+        ),
+        DataType::Datetime(..) => Some(
+            c.cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                .ok()?
+                .cast(&DataType::Int64)
+                .ok()?
+                .i64()
+                .ok()?
+                .iter()
+                .collect(),
+        ),
+        DataType::String => Some(
+            c.str()
+                .ok()?
+                .iter()
+                .map(|v| v.and_then(parse_time_ms))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A date (`YYYY-MM-DD`) or RFC 3339 time, in milliseconds since 1970.
+pub fn parse_time_ms(t: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp_millis())
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc().timestamp_millis())
+        })
 }
 
 /// A forecaster's model and estimates.
@@ -523,6 +726,7 @@ impl Forecaster {
                     history: Vec::new(),
                     history_exog: Vec::new(),
                     constant_exog: Vec::new(),
+                    clock: None,
                 };
                 f.forecast_from(y, &[], &[Vec::new()])
                     .map_err(|e| stats_error(model, e))?;
@@ -543,7 +747,47 @@ impl Forecaster {
             history: y.to_vec(),
             history_exog,
             constant_exog,
+            clock: None,
         })
+    }
+
+    /// The preprocessing of this forecaster's bundle: only what computes its regressors
+    /// (a forecaster reads nothing else, so serving asks for nothing else), with the
+    /// regressors' columns renumbered to it.
+    pub fn restrict(&mut self, pre: &Preprocessor) -> Preprocessor {
+        let feeds = |input: &str| {
+            self.exog
+                .iter()
+                .any(|e| e == input || e.starts_with(&format!("{input}_")))
+        };
+        let inputs: Vec<_> = pre
+            .inputs
+            .iter()
+            .filter(|i| feeds(&i.name))
+            .cloned()
+            .collect();
+        let outputs: Vec<String> = pre
+            .outputs
+            .iter()
+            .filter(|o| self.exog.contains(o))
+            .cloned()
+            .collect();
+        self.exog_columns = self
+            .exog
+            .iter()
+            .map(|e| outputs.iter().position(|o| o == e).unwrap_or_default())
+            .collect();
+        Preprocessor {
+            schema_version: pre.schema_version,
+            steps: pre
+                .steps
+                .iter()
+                .filter(|s| inputs.iter().any(|i| i.name == s.column))
+                .cloned()
+                .collect(),
+            inputs,
+            outputs,
+        }
     }
 
     /// A short description: `ARIMA(1,1,1)(0,1,1,7) with 2 regressors`.
@@ -726,6 +970,29 @@ impl Forecaster {
         Ok(DMatrix::from_vec(f.mean.len(), 1, f.mean))
     }
 
+    /// Forecasts each row of `x` at its step ahead of the training series (`steps[i]`,
+    /// from 1). The forecast is linear in a step's own regressors (a regression with
+    /// ARIMA errors: `x β` plus the errors' forecast, which only the history moves), so
+    /// rows may be any steps, in any order.
+    pub fn predict_at(&self, x: &DMatrix<f64>, steps: &[usize]) -> Result<DMatrix<f64>> {
+        let h = steps.iter().copied().max().unwrap_or(0);
+        let zeros = vec![vec![0.0; self.exog.len()]; h];
+        let base = self.forecast_from(&self.history, &self.history_exog, &zeros)?;
+        let beta: &[f64] = match &self.method {
+            Method::Arima { beta, .. } => beta,
+            _ => &[],
+        };
+        Ok(DMatrix::from_fn(steps.len(), 1, |i, _| {
+            base.mean[steps[i] - 1]
+                + self
+                    .exog_columns
+                    .iter()
+                    .zip(beta)
+                    .map(|(&j, b)| b * x[(i, j)])
+                    .sum::<f64>()
+        }))
+    }
+
     /// A regression with ARIMA errors: its regressors' columns and coefficients (the
     /// forecast is linear in them).
     pub fn coefficients(&self) -> Option<(&[usize], &[f64])> {
@@ -771,6 +1038,9 @@ mod tests {
     fn ctx(names: &[String]) -> Context {
         Context {
             season: 4,
+            horizon: 4,
+            strategy: ForecastStrategy::Recursive,
+            from_target: Vec::new(),
             names: names.to_vec(),
             default_exog: names.to_vec(),
         }
@@ -826,6 +1096,44 @@ mod tests {
             &ctx(&names),
         )
         .unwrap();
+        // Placed by step, rows agree with the sequential forecast, in any order; also
+        // with differences and a seasonal part.
+        let differenced = Forecaster::fit(
+            ModelType::Sarimax,
+            &params(&[
+                (
+                    "order",
+                    ParamValue::List(vec![
+                        ParamValue::Int(1),
+                        ParamValue::Int(1),
+                        ParamValue::Int(1),
+                    ]),
+                ),
+                (
+                    "seasonal_order",
+                    ParamValue::List(vec![
+                        ParamValue::Int(0),
+                        ParamValue::Int(1),
+                        ParamValue::Int(1),
+                        ParamValue::Int(4),
+                    ]),
+                ),
+            ]),
+            &m,
+            &y,
+            &ctx(&names),
+        )
+        .unwrap();
+        let future = DMatrix::from_fn(6, 1, |i, _| (i % 3) as f64);
+        for model in [&f, &differenced] {
+            let seq = model.predict(&future).unwrap();
+            let at = model
+                .predict_at(&future.select_rows(&[5, 0, 2]), &[6, 1, 3])
+                .unwrap();
+            for (k, i) in [5, 0, 2].into_iter().enumerate() {
+                assert!((at[(k, 0)] - seq[(i, 0)]).abs() < 1e-9, "{at} {seq}");
+            }
+        }
         let (cols, beta) = f.coefficients().unwrap();
         assert_eq!(cols, [0]);
         assert!((beta[0] - 3.0).abs() < 0.05, "{beta:?}");
@@ -848,6 +1156,47 @@ mod tests {
             e.contains("`z` is not a model input") && e.contains(": x"),
             "{e}"
         );
+    }
+
+    /// `y_t − 20 = 0.5 (y_{t−1} − 20)`: the step-`k` model of a direct forecast is
+    /// exactly `y_t = 0.5^k y_{t−k} + 20 (1 − 0.5^k)`, so its forecasts from an origin
+    /// are the series' own continuation.
+    #[test]
+    fn direct_models_learn_each_step_ahead() {
+        let y: Vec<f64> = (0..30).map(|t| 20.0 + 80.0 * 0.5f64.powi(t)).collect();
+        // Row t (from 1) holds lag_1 = y[t − 1]; its target is y[t].
+        let x = DMatrix::from_fn(29, 1, |i, _| y[i]);
+        let names = vec!["lag_1".to_string()];
+        let ctx = Context {
+            season: 1,
+            horizon: 3,
+            strategy: ForecastStrategy::Direct,
+            from_target: names.clone(),
+            names: names.clone(),
+            default_exog: Vec::new(),
+        };
+        let FittedModel::Direct(d) = fit(
+            ModelType::Linear,
+            &params(&[]),
+            &x.rows(0, 20).into_owned(),
+            &y[1..21],
+            &ctx,
+            0,
+        )
+        .unwrap() else {
+            panic!("a direct model")
+        };
+        assert_eq!(d.steps.len(), 3);
+        // From the origin after y[20] (row 20 of x holds lag_1 = y[20]): y[21..24].
+        let got = d.forecast(&x, 20, 3).unwrap();
+        for (k, g) in got.iter().enumerate() {
+            assert!(
+                (g - y[21 + k]).abs() < 1e-9,
+                "step {}: {g} vs {}",
+                k + 1,
+                y[21 + k]
+            );
+        }
     }
 
     /// A uniform(-1, 1) generator (no dependency on a random crate's stream).

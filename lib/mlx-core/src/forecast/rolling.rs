@@ -67,6 +67,12 @@ pub fn rolling(
         }
         return Ok(out);
     }
+    if let FittedModel::Direct(d) = model {
+        for (s, k) in blocks(eval, horizon) {
+            out.extend(d.forecast(&x, s, k)?);
+        }
+        return Ok(out);
+    }
     let inputs: Vec<&str> = pre.inputs.iter().map(|i| i.name.as_str()).collect();
     let recomputed: Vec<FeatureDef> = cfg
         .features

@@ -505,8 +505,21 @@ pub fn monitor(
                 );
                 feature_drift.extend(drift_of(cfg, &input.name, &reference, &current));
             }
-            let scorer = crate::serve::predict::Scorer::new(bundle.clone())?;
-            let scored = scorer.score_frame(train)?;
+            // A forecaster's predictions of its own training rows are not forecasts: its
+            // forecasts are compared with the series they continue.
+            let scored = match &bundle.model {
+                crate::train::model::FittedModel::Forecast(_) => train
+                    .select([bundle.manifest.target.as_str()])
+                    .and_then(|d| {
+                        d.lazy()
+                            .select([col(bundle.manifest.target.as_str())
+                                .cast(DataType::Float64)
+                                .alias("prediction")])
+                            .collect()
+                    })
+                    .map_err(|e| Error::Runtime(e.to_string()))?,
+                _ => crate::serve::predict::Scorer::new(bundle.clone())?.score_frame(train)?,
+            };
             let ref_values: Vec<Option<Value>> = (0..scored.height())
                 .map(|i| {
                     let row: Map<String, Value> = scored
@@ -591,6 +604,7 @@ pub fn monitor(
         &baseline,
         &feature_drift,
         prediction_drift.as_ref(),
+        in_window.len() as u64,
     );
     let metric_rising = triggers
         .iter()
@@ -661,9 +675,16 @@ fn triggers(
     baseline: &BTreeMap<String, f64>,
     drift: &[FeatureDrift],
     prediction: Option<&FeatureDrift>,
+    rows: u64,
 ) -> Vec<Trigger> {
     let m = &cfg.monitoring;
     let mut out = Vec::new();
+    // Drift over too few rows is noise: it is reported, but does not fire.
+    let drift_counts = rows >= m.min_rows;
+    let few_rows = format!(
+        " (not fired: {rows} predictions in the window, fewer than monitoring.min_rows ({}))",
+        m.min_rows
+    );
     let enough = sums.n >= m.min_labelled;
     let too_few = format!(
         "{} labelled predictions in the window, fewer than monitoring.min_labelled ({})",
@@ -735,10 +756,13 @@ fn triggers(
             "psi",
             Some(d.psi),
             m.psi_threshold,
-            d.psi > m.psi_threshold,
+            drift_counts && d.psi > m.psi_threshold,
             format!(
-                "largest feature PSI {:.3} ({}; limit {})",
-                d.psi, d.column, m.psi_threshold
+                "largest feature PSI {:.3} ({}; limit {}){}",
+                d.psi,
+                d.column,
+                m.psi_threshold,
+                if drift_counts { "" } else { &few_rows }
             ),
         ),
         None => trigger(
@@ -756,8 +780,13 @@ fn triggers(
                 "kl",
                 Some(d.kl),
                 t,
-                d.kl > t,
-                format!("largest feature KL {:.3} ({}; limit {t})", d.kl, d.column),
+                drift_counts && d.kl > t,
+                format!(
+                    "largest feature KL {:.3} ({}; limit {t}){}",
+                    d.kl,
+                    d.column,
+                    if drift_counts { "" } else { &few_rows }
+                ),
             ),
             None => trigger(
                 "kl",
@@ -773,10 +802,12 @@ fn triggers(
             "prediction_drift",
             Some(p.psi),
             m.psi_threshold,
-            p.psi > m.psi_threshold,
+            drift_counts && p.psi > m.psi_threshold,
             format!(
-                "prediction PSI {:.3} against the training predictions (limit {})",
-                p.psi, m.psi_threshold
+                "prediction PSI {:.3} against the training predictions (limit {}){}",
+                p.psi,
+                m.psi_threshold,
+                if drift_counts { "" } else { &few_rows }
             ),
         ));
     }

@@ -112,6 +112,25 @@ impl Stage for Serve {
                             .required(true)
                             .value_name("FILE")
                             .help("CSV or Parquet, by extension: the input columns and the predictions"),
+                    )
+                    .arg(
+                        Arg::new("log")
+                            .long("log")
+                            .action(clap::ArgAction::SetTrue)
+                            .help(
+                                "Also append the predictions to the prediction log \
+                                 (deploy.prediction_log), for mlx-monitor",
+                            ),
+                    )
+                    .arg(
+                        Arg::new("at-column")
+                            .long("at-column")
+                            .value_name("COLUMN")
+                            .requires("log")
+                            .help(
+                                "With --log: log each row as scored at this column's date or \
+                                 time (backfilling a daily batch job's log) [default: now]",
+                            ),
                     ),
             )
     }
@@ -134,9 +153,7 @@ impl Stage for Serve {
             });
             let source = source(args, &cfg, workdir);
             match args.subcommand() {
-                Some(("batch", sub)) => {
-                    batch(&source, derived::Derivation::new(&cfg).as_ref(), sub)
-                }
+                Some(("batch", sub)) => batch(&cfg, &source, sub),
                 _ => serve(&cfg, workdir, source, args).map(|_| Standalone {
                     status: Status::Passed,
                     human: "stopped".into(),
@@ -266,11 +283,8 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
 }
 
 /// `mlx-serve batch`.
-fn batch(
-    source: &Source,
-    derivation: Option<&derived::Derivation>,
-    args: &ArgMatches,
-) -> Result<Standalone> {
+fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone> {
+    let derivation = derived::Derivation::new(cfg);
     let input = PathBuf::from(args.get_one::<String>("input").expect("required"));
     let output = PathBuf::from(args.get_one::<String>("output").expect("required"));
     let key = models::current_key(source)?;
@@ -282,6 +296,12 @@ fn batch(
         None => df,
     };
     let scored = model.scorer.score_frame(&df)?;
+    let logged = if args.get_flag("log") {
+        let at = args.get_one::<String>("at-column").map(String::as_str);
+        Some(log_batch(cfg, model, &df, &scored, at)?)
+    } else {
+        None
+    };
     for c in scored.columns() {
         df.with_column(c.clone())
             .map_err(|e| Error::Runtime(format!("adding `{}`: {e}", c.name())))?;
@@ -290,15 +310,85 @@ fn batch(
     Ok(Standalone {
         status: Status::Passed,
         human: format!(
-            "{} rows of {} scored by {} {} into {}",
+            "{} rows of {} scored by {} {} into {}{}",
             df.height(),
             input.display(),
             model.name,
             model.label(),
-            output.display()
+            output.display(),
+            logged.map_or(String::new(), |p| format!(", logged to {}", p.display()))
         ),
         json: json!({ "rows": df.height(), "output": output.display().to_string(), "version": model.version }),
     })
+}
+
+/// Appends a batch's predictions to the prediction log, as one new file: each row's
+/// input and output, scored now or at the time in column `at`.
+fn log_batch(
+    cfg: &Config,
+    model: &models::Model,
+    df: &DataFrame,
+    scored: &DataFrame,
+    at: Option<&str>,
+) -> Result<PathBuf> {
+    use mlx_contracts::serve::{PredictionRecord, PREDICTION_LOG_VERSION};
+    let now = chrono::Utc::now();
+    let times = match at {
+        Some(name) => {
+            let c = df.column(name).map_err(|_| {
+                Error::Usage(format!("--at-column: the input has no column `{name}`"))
+            })?;
+            let t = crate::forecast::times_ms(c).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--at-column: `{name}` must hold dates or times, and it is {}",
+                    c.dtype()
+                ))
+            })?;
+            t.into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.and_then(chrono::DateTime::from_timestamp_millis)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("--at-column: `{name}` is missing on row {i}"))
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        None => vec![now; df.height()],
+    };
+    let json_row = |frame: &DataFrame, i: usize| -> serde_json::Map<String, serde_json::Value> {
+        frame
+            .columns()
+            .iter()
+            .map(|c| {
+                let v = c.get(i).map_or(serde_json::Value::Null, |v| {
+                    crate::features::store::any_to_json(&v)
+                });
+                (c.name().to_string(), v)
+            })
+            .collect()
+    };
+    let stamp = now.format("%Y%m%dT%H%M%S%3f");
+    let mut text = String::new();
+    for (i, at) in times.into_iter().enumerate() {
+        let record = PredictionRecord {
+            schema_version: PREDICTION_LOG_VERSION,
+            request_id: format!("batch-{stamp}-{i}"),
+            at,
+            model: model.name.clone(),
+            version: model.version,
+            variant: "live".into(),
+            features: json_row(df, i),
+            output: json_row(scored, i),
+        };
+        text.push_str(&serde_json::to_string(&record).unwrap_or_default());
+        text.push('\n');
+    }
+    let dir = PathBuf::from(&cfg.deploy.prediction_log);
+    std::fs::create_dir_all(&dir).with_path("creating the prediction log in", &dir)?;
+    let path = dir.join(format!("predictions-{stamp}-batch.ndjson"));
+    crate::fsutil::atomic_write(&path, text.as_bytes()).with_path("writing", &path)?;
+    Ok(path)
 }
 
 fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {

@@ -55,8 +55,30 @@ impl Scorer {
 
     /// Checks records against the signature: every input present (null is a missing
     /// value), numbers where numbers belong, text or numbers for categories.
+    /// A forecaster's records also need their time, after the training data.
     pub fn check(&self, records: &[Map<String, Value>]) -> std::result::Result<(), FieldError> {
         for (i, r) in records.iter().enumerate() {
+            if let Some(c) = self.clock() {
+                let at = Some(i).filter(|_| records.len() > 1);
+                let time = match r.get(&c.column) {
+                    Some(Value::String(t)) => crate::forecast::parse_time_ms(t),
+                    _ => None,
+                };
+                let problem = match time {
+                    None => Some(format!(
+                        "must be the date (YYYY-MM-DD) or RFC 3339 time to forecast, got {}",
+                        r.get(&c.column).map_or("nothing".into(), Value::to_string)
+                    )),
+                    Some(t) => c.steps(&[Some(t)]).err().map(|e| e.to_string()),
+                };
+                if let Some(message) = problem {
+                    return Err(FieldError {
+                        record: at,
+                        field: c.column.clone(),
+                        message: message.replace(&format!("row 0: `{}` ", c.column), ""),
+                    });
+                }
+            }
             for input in &self.bundle.manifest.signature.inputs {
                 let at = Some(i).filter(|_| records.len() > 1);
                 let fail = |message: String| FieldError {
@@ -99,7 +121,17 @@ impl Scorer {
             data.extend(row);
         }
         let x = DMatrix::from_row_slice(records.len(), p.outputs.len(), &data);
-        Ok(self.outputs(&self.model_output(&x)?, unknown))
+        let times = self.clock().map(|c| {
+            records
+                .iter()
+                .map(|r| match r.get(&c.column) {
+                    Some(Value::String(t)) => crate::forecast::parse_time_ms(t),
+                    Some(Value::Number(n)) => n.as_i64(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        });
+        Ok(self.outputs(&self.model_output(&x, times.as_deref())?, unknown))
     }
 
     /// Scores a whole frame through the batch preprocessing: `prediction` and, for
@@ -113,7 +145,25 @@ impl Scorer {
                 x[(i, j)] = v.unwrap_or(f64::NAN);
             }
         }
-        let s = self.outputs(&self.model_output(&x)?, BTreeMap::new());
+        let times = match self.clock() {
+            Some(c) => {
+                let col = df.column(&c.column).map_err(|_| {
+                    Error::Usage(format!(
+                        "the input has no `{}` column; a forecaster places each row by its time",
+                        c.column
+                    ))
+                })?;
+                Some(crate::forecast::times_ms(col).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{}` must hold dates or times, and it is {}",
+                        c.column,
+                        col.dtype()
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        let s = self.outputs(&self.model_output(&x, times.as_deref())?, BTreeMap::new());
         let names: Vec<String> = s
             .outputs
             .first()
@@ -135,8 +185,28 @@ impl Scorer {
         DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))
     }
 
-    /// The model's outputs for a matrix: values (`n × 1`) or class probabilities.
-    fn model_output(&self, x: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+    /// A forecaster's time axis, when it has one.
+    fn clock(&self) -> Option<&crate::forecast::Clock> {
+        match &self.bundle.model {
+            crate::train::model::FittedModel::Forecast(f) => f.clock.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The model's outputs for a matrix: values (`n × 1`) or class probabilities. A
+    /// forecaster with a clock forecasts each row at its time (`times`, milliseconds).
+    fn model_output(
+        &self,
+        x: &DMatrix<f64>,
+        times: Option<&[Option<i64>]>,
+    ) -> Result<DMatrix<f64>> {
+        if let (crate::train::model::FittedModel::Forecast(f), Some(times)) =
+            (&self.bundle.model, times)
+        {
+            if let Some(clock) = &f.clock {
+                return f.predict_at(x, &clock.steps(times)?);
+            }
+        }
         Ok(match &self.trees {
             Some((ensemble, link)) => {
                 let rows: Vec<Vec<f64>> = (0..x.nrows())

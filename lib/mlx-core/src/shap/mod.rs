@@ -267,9 +267,15 @@ fn booster_objective(model: &FittedModel) -> String {
 /// The algorithm for a model with `p` features: the one asked for, or with `auto` the
 /// exact one the model allows.
 pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Result<ShapMethod> {
+    if let FittedModel::Direct(d) = model {
+        return choose_method(&d.steps[0], p, method);
+    }
     let is_tree = matches!(
         model,
-        FittedModel::Forest(_) | FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. }
+        FittedModel::Forest(_)
+            | FittedModel::Boosted(_)
+            | FittedModel::Xgboost { .. }
+            | FittedModel::Lightgbm { .. }
     );
     if let FittedModel::Forecast(f) = model {
         if f.coefficients().is_none() {
@@ -290,7 +296,7 @@ pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Resul
         ShapMethod::Tree if !is_tree => {
             return Err(Error::Usage(
                 "`explain.method: tree` needs a tree model (decision_tree, random_forest, \
-                 xgboost, lightgbm); use `auto`"
+                 gradient_boosting, xgboost, lightgbm); use `auto`"
                     .into(),
             ))
         }
@@ -334,6 +340,18 @@ pub fn explain(
     permutations: u32,
     seed: u64,
 ) -> Result<Explanation> {
+    if let FittedModel::Direct(d) = model {
+        // The one-step model: the forecast of the next row.
+        return explain(
+            &d.steps[0],
+            classes,
+            x,
+            background,
+            method,
+            permutations,
+            seed,
+        );
+    }
     let p = x.ncols();
     let rows: Vec<Vec<f64>> = (0..x.nrows())
         .map(|i| x.row(i).iter().copied().collect())
@@ -349,6 +367,7 @@ pub fn explain(
         ShapMethod::Tree => {
             let (ensemble, link) = match model {
                 FittedModel::Forest(f) => (tree::from_forest(f), Link::Identity),
+                FittedModel::Boosted(b) => (tree::from_boosted(b), Link::Identity),
                 _ => booster_trees(model, classes)?.expect("a tree model"),
             };
             let base = ensemble.expected();
@@ -452,6 +471,9 @@ pub fn explain(
 /// The largest |link(base + Σφ) − prediction| over rows and outputs. A binary model
 /// explained in margin space is compared with its second class's probability.
 pub fn additivity_error(e: &Explanation, model: &FittedModel, x: &DMatrix<f64>) -> Result<f64> {
+    if let FittedModel::Direct(d) = model {
+        return additivity_error(e, &d.steps[0], x);
+    }
     let pred = match model {
         FittedModel::Forecast(_) => {
             let (cols, beta) = forecast_coefficients(model);
@@ -494,6 +516,7 @@ fn forecast_coefficients(model: &FittedModel) -> (&[usize], &[f64]) {
 /// The additivity tolerance: boosters predict in single precision.
 fn tolerance(model: &FittedModel) -> f64 {
     match model {
+        FittedModel::Direct(d) => tolerance(&d.steps[0]),
         FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. } => 1e-4,
         _ => 1e-6,
     }

@@ -395,6 +395,33 @@ pub fn from_forest(f: &Forest) -> Ensemble {
     }
 }
 
+/// A gradient-boosted ensemble: each tree's leaf values times the learning rate, on top
+/// of the first guess.
+pub fn from_boosted(b: &crate::train::boosting::Boosted) -> Ensemble {
+    let trees = b
+        .trees
+        .iter()
+        .map(|t| ShapTree {
+            left: t.left.clone(),
+            right: t.right.clone(),
+            feature: t.feature.iter().map(|&f| f.max(0) as usize).collect(),
+            threshold: t.threshold.clone(),
+            default_left: vec![false; t.left.len()],
+            missing: vec![Missing::Nan; t.left.len()],
+            cover: t.cover.clone(),
+            value: t.value.iter().map(|v| v * b.learning_rate).collect(),
+            outputs: 1,
+            offset: 0,
+            rule: Rule::LessEqual,
+        })
+        .collect();
+    Ensemble {
+        trees,
+        outputs: 1,
+        base: vec![b.init],
+    }
+}
+
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Runtime(format!(
         "the {what} model file cannot be read for SHAP: {detail}"

@@ -220,11 +220,13 @@ impl Bundle {
         let preprocessor: Preprocessor = serde_json::from_slice(&pre)
             .map_err(|e| Error::Runtime(format!("{at}: the preprocessor is corrupt: {e}")))?;
         let classes = manifest.classes.as_ref().map_or(0, Vec::len);
-        let model = FittedModel::from_bytes(
-            manifest.model_type,
-            classes,
-            &read_checked(&files, &manifest.model_file, &manifest)?,
-        )?;
+        let bytes = read_checked(&files, &manifest.model_file, &manifest)?;
+        let model = if manifest.model_file == super::model::DIRECT_FILE {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Runtime(format!("{at}: the model file is corrupt: {e}")))?
+        } else {
+            FittedModel::from_bytes(manifest.model_type, classes, &bytes)?
+        };
         Ok(Self {
             dir: path.to_path_buf(),
             manifest,

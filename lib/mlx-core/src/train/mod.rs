@@ -2,6 +2,7 @@
 //! writes one run per candidate (`runs/<run-id>/run.json`) with its model bundle
 //! (`runs/<run-id>/bundle/`), and lists the runs in `train.json`.
 
+pub mod boosting;
 pub mod bundle;
 pub mod knn;
 // LightGBM's C API: the crate's one `unsafe` code, each call with its safety argument.
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{ArgMatches, Command};
-use mlx_contracts::config::{Config, ModelSpec, ProblemType, Task, TuningMethod};
+use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, ProblemType, Task, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
     BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, RUN_RECORD_VERSION,
@@ -306,6 +307,13 @@ struct Series<'a> {
     validation: Vec<usize>,
     horizon: usize,
     context: forecast::Context,
+    /// The time axis of the rows through the last, which places a forecaster's scored
+    /// rows.
+    clock: Option<forecast::Clock>,
+    /// The target of every row.
+    y_all: Vec<f64>,
+    /// The model matrix of every row.
+    x_all: DMatrix<f64>,
 }
 
 impl<'a> Series<'a> {
@@ -314,6 +322,7 @@ impl<'a> Series<'a> {
         df: &'a DataFrame,
         set: &StringChunked,
         x_train: &DataFrame,
+        pre: &mlx_contracts::features::Preprocessor,
     ) -> Result<Self> {
         forecast::one_series(cfg)?;
         let positions = |which: &str| -> Vec<usize> {
@@ -329,13 +338,35 @@ impl<'a> Series<'a> {
             .map(|c| c.to_string())
             .collect();
         let context = forecast::Context::new(cfg, df, names);
+        let start = positions("train").first().copied().unwrap_or(0);
+        let target = cfg.data.target.as_deref().unwrap_or_default();
+        let y_all = numeric_target(
+            df.column(target)
+                .map_err(|e| Error::Runtime(format!("the target `{target}`: {e}")))?,
+        )?;
+        let x_all = bundle::matrix(&transform::transform(pre, df)?.0)?;
+        let all: Vec<usize> = (start..df.height()).collect();
         Ok(Self {
             df,
-            start: positions("train").first().copied().unwrap_or(0),
+            clock: forecast::Clock::of(cfg, df, &all),
+            y_all,
+            x_all,
+            start,
             validation: positions("validation"),
             horizon: forecast::horizon(cfg, context.season),
             context,
         })
+    }
+
+    /// Carries a forecaster's series on through the last row of the features: its
+    /// estimates stay those of the training rows, but it forecasts from the latest data
+    /// (statsmodels' `append(refit=False)`). Evaluation forecasts each held-out block
+    /// from the rows before it, so this changes nothing that is scored.
+    fn extend(&self, f: &mut forecast::Forecaster) {
+        let rows = self.start..self.df.height();
+        f.history_exog = f.exog_rows(&self.x_all, rows.clone());
+        f.history = self.y_all[rows].to_vec();
+        f.clock = self.clock.clone();
     }
 
     fn validation_scores(
@@ -499,7 +530,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     };
     let scoring = tune::Scoring::new(cfg);
     let series = (cfg.pipeline.problem_type == ProblemType::TimeSeries)
-        .then(|| Series::new(cfg, &df, &set, &x_train_df))
+        .then(|| Series::new(cfg, &df, &set, &x_train_df, &pre))
         .transpose()?;
 
     // Every candidate, in parallel; the bar counts fitted models and search trials.
@@ -567,20 +598,21 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 _ => None,
             };
             let fit = match &series {
-                Some(series) if forecast::is_forecaster(spec.model_type) => {
+                Some(series)
+                    if forecast::is_forecaster(spec.model_type)
+                        || cfg.forecast.strategy == ForecastStrategy::Direct =>
+                {
                     let Target::Values(y) = y else {
                         unreachable!("a time series has values")
                     };
+                    let mut model =
+                        forecast::fit(spec.model_type, &params, &x_train, y, &series.context, seed)
+                            .map_err(named)?;
+                    if let FittedModel::Forecast(f) = &mut model {
+                        series.extend(f);
+                    }
                     model::Fit {
-                        model: forecast::fit(
-                            spec.model_type,
-                            &params,
-                            &x_train,
-                            y,
-                            &series.context,
-                            seed,
-                        )
-                        .map_err(named)?,
+                        model,
                         history: Vec::new(),
                     }
                 }
@@ -610,6 +642,17 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 }
                 format!("{name}-{}", &crate::config::hex(&h.finalize())[..12])
             };
+            // A forecaster's bundle asks only for its regressors.
+            let mut fit = fit;
+            let pre = match &mut fit.model {
+                FittedModel::Forecast(f) => std::borrow::Cow::Owned(f.restrict(&pre)),
+                _ => std::borrow::Cow::Borrowed(&pre),
+            };
+            let categories: BTreeMap<String, Vec<String>> = categories
+                .iter()
+                .filter(|(k, _)| pre.inputs.iter().any(|i| &i.name == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let (lib, version) = fit.model.library();
             let mut manifest = BundleManifest {
                 schema_version: mlx_contracts::train::BUNDLE_VERSION,

@@ -7,6 +7,7 @@ use mlx_contracts::config::{ModelType, ParamValue};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+use super::boosting::{self, Boosted};
 use super::knn::Knn;
 use super::linear::{self, LinearModel};
 use super::svm::{self, Kernel, Svm};
@@ -96,6 +97,9 @@ fn per_row(codes: &[usize], weights: Option<&[f64]>) -> Vec<f64> {
     )
 }
 
+/// The model file of a direct multi-step model: every step's model, as mlx's JSON.
+pub const DIRECT_FILE: &str = "model.direct.json";
+
 /// A fitted model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
@@ -104,6 +108,8 @@ pub enum FittedModel {
     Linear(LinearModel),
     /// A decision tree (a forest of one) or a random forest.
     Forest(Forest),
+    /// Gradient-boosted regression trees (mlx's own).
+    Boosted(Boosted),
     /// k-nearest neighbours.
     Knn(Knn),
     /// A support vector machine.
@@ -118,6 +124,8 @@ pub enum FittedModel {
     /// A statistical forecaster (ARIMA, SARIMAX, exponential smoothing, a baseline)
     /// with its training series.
     Forecast(Box<crate::forecast::Forecaster>),
+    /// One model per step ahead of a multi-step forecast (`forecast.strategy: direct`).
+    Direct(Box<crate::forecast::Direct>),
     /// A LightGBM booster (its own text model; the bundle's model file is that text).
     Lightgbm {
         /// Number of classes (0 for regression).
@@ -277,6 +285,7 @@ impl FittedModel {
                 ("xgboost".into(), version)
             }
             FittedModel::Lightgbm { .. } => ("lightgbm".into(), LIGHTGBM_VERSION.into()),
+            FittedModel::Direct(d) => d.steps[0].library(),
             _ => ("mlx".into(), env!("CARGO_PKG_VERSION").into()),
         }
     }
@@ -418,6 +427,53 @@ pub fn fit(
                 history: Vec::new(),
             })
         }
+        (ModelType::GradientBoosting, Target::Values(y)) => {
+            let p = Params::new(
+                model,
+                params,
+                &[
+                    "n_estimators",
+                    "learning_rate",
+                    "max_depth",
+                    "min_samples_split",
+                    "min_samples_leaf",
+                    "max_features",
+                    "subsample",
+                ],
+            )?;
+            let subsample = p.positive("subsample", 1.0)?;
+            if subsample > 1.0 {
+                return Err(Error::Usage(format!(
+                    "`gradient_boosting` parameter `subsample` is a fraction of the rows, at \
+                     most 1, got {subsample}"
+                )));
+            }
+            let settings = boosting::Settings {
+                n_estimators: p.int("n_estimators", 100)?.max(1),
+                learning_rate: p.positive("learning_rate", 0.1)?,
+                subsample,
+                limits: Limits {
+                    max_depth: Some(p.int("max_depth", 3)?.max(1)),
+                    min_samples_split: p.int("min_samples_split", 2)?.max(2),
+                    min_samples_leaf: p.int("min_samples_leaf", 1)?.max(1),
+                    max_features: p.max_features(x.ncols(), "all")?,
+                },
+            };
+            let val = validation.and_then(|(xv, t)| match t {
+                Target::Values(v) => Some((xv, *v)),
+                Target::Classes(..) => None,
+            });
+            let (b, history) = boosting::fit(x, y, settings, val, seed);
+            Ok(Fit {
+                model: FittedModel::Boosted(b),
+                history,
+            })
+        }
+        (ModelType::GradientBoosting, Target::Classes(..)) => Err(Error::Usage(
+            "`gradient_boosting` is mlx's booster for numbers (squared error); for classes \
+             use `xgboost`, `lightgbm` or `random_forest`"
+                .into(),
+        )),
         (ModelType::Knn, y) => {
             let p = Params::new(model, params, &["n_neighbors", "weights"])?;
             let distance_weighted = match params.get("weights") {
@@ -509,7 +565,8 @@ pub fn fit(
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
              families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
-             random_forest, knn, svm and (in builds with them) xgboost and lightgbm",
+             random_forest, gradient_boosting, knn, svm and (in builds with them) xgboost \
+             and lightgbm",
             other.as_str()
         ))),
     }
@@ -618,9 +675,11 @@ impl FittedModel {
         Ok(match self {
             FittedModel::Linear(m) => m.predict(x),
             FittedModel::Forest(f) => f.predict(x),
+            FittedModel::Boosted(b) => b.predict(x),
             FittedModel::Knn(k) => k.predict(x),
             FittedModel::Svm(m) => m.predict(x),
             FittedModel::Forecast(f) => f.predict(x)?,
+            FittedModel::Direct(d) => d.steps[0].predict(x)?,
             #[cfg(feature = "xgboost")]
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]
@@ -635,6 +694,7 @@ impl FittedModel {
     /// The model file's name inside the bundle.
     pub fn file_name(&self) -> &'static str {
         match self {
+            FittedModel::Direct(_) => DIRECT_FILE,
             FittedModel::Xgboost { .. } => "model.xgb.json",
             FittedModel::Lightgbm { .. } => "model.lgb.txt",
             _ => "model.json",
