@@ -602,9 +602,11 @@ pub fn monitor(
         &window_sums,
         &window_metrics,
         &baseline,
-        &feature_drift,
-        prediction_drift.as_ref(),
-        in_window.len() as u64,
+        &WindowDrift {
+            features: &feature_drift,
+            prediction: prediction_drift.as_ref(),
+            rows: in_window.len() as u64,
+        },
     );
     let metric_rising = triggers
         .iter()
@@ -667,16 +669,26 @@ fn trigger(
     }
 }
 
+/// The window's drift statistics and how many predictions they rest on.
+struct WindowDrift<'a> {
+    features: &'a [FeatureDrift],
+    prediction: Option<&'a FeatureDrift>,
+    rows: u64,
+}
+
 fn triggers(
     cfg: &Config,
     classifier: bool,
     sums: &Sums,
     window: &BTreeMap<String, f64>,
     baseline: &BTreeMap<String, f64>,
-    drift: &[FeatureDrift],
-    prediction: Option<&FeatureDrift>,
-    rows: u64,
+    window_drift: &WindowDrift,
 ) -> Vec<Trigger> {
+    let (drift, prediction, rows) = (
+        window_drift.features,
+        window_drift.prediction,
+        window_drift.rows,
+    );
     let m = &cfg.monitoring;
     let mut out = Vec::new();
     // Drift over too few rows is noise: it is reported, but does not fire.
