@@ -189,6 +189,25 @@ fn the_ad_sales_example_runs_end_to_end() {
         "--at-column",
         "date",
     ]);
+    // The forecasts are placed by date: the scored file's first row is one day after the
+    // series the model continues, and a day inside that series is refused.
+    let out = mlx(d)
+        .args([
+            "serve",
+            "batch",
+            "--input",
+            "data/ad_sales.csv",
+            "--output",
+            "old.csv",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("2024-01-01 00:00:00 is not after the series the model continues, which ends at 2025-12-30"),
+        "{err}"
+    );
     let monitor = |as_of: &str| {
         let out = mlx(d)
             .args([
