@@ -189,6 +189,29 @@ fn the_ad_sales_example_runs_end_to_end() {
         "--at-column",
         "date",
     ]);
+    // With 95% prediction intervals around every forecast, wider further ahead.
+    let scored = std::fs::read_to_string(d.join("scored.csv")).unwrap();
+    let header: Vec<&str> = scored.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (p, lo, hi) = (
+        at("prediction"),
+        at("prediction_lower"),
+        at("prediction_upper"),
+    );
+    let widths: Vec<f64> = scored
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l
+                .split(',')
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect();
+            assert!(v[lo] < v[p] && v[p] < v[hi], "{l}");
+            v[hi] - v[lo]
+        })
+        .collect();
+    assert_eq!(widths.len(), 56);
+    assert!(widths[55] > widths[0], "{widths:?}");
     // The forecasts are placed by date: the scored file's first row is one day after the
     // series the model continues, and a day inside that series is refused.
     let out = mlx(d)

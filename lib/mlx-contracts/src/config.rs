@@ -1001,6 +1001,10 @@ pub struct Forecast {
     /// becomes the next step's lag) or `direct` (one model per step ahead, from the
     /// features known at the forecast origin).
     pub strategy: ForecastStrategy,
+    /// Coverage of the prediction intervals served with a forecaster's forecasts
+    /// (`prediction_lower`, `prediction_upper`), where the model defines them (ARIMA,
+    /// SARIMAX, the baselines); default 0.95.
+    pub interval: Option<f64>,
 }
 
 /// Multi-step strategies of regression models on lag features.

@@ -181,6 +181,15 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
+    if let Some(level) = c.forecast.interval {
+        if !(level > 0.0 && level < 1.0) {
+            err(
+                "forecast.interval",
+                format!("the interval's coverage must be between 0 and 1, got {level}"),
+                Some("write a probability such as 0.95 or 0.8".into()),
+            );
+        }
+    }
     if c.split.max_train_size.is_some() && strategy != SplitStrategy::SlidingWindow {
         err(
             "split.max_train_size",

@@ -287,6 +287,9 @@ pub struct Forecaster {
     /// their time (`None`: scored rows are the steps after it, in order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<Clock>,
+    /// Coverage of the prediction intervals it is served with (`forecast.interval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<f64>,
 }
 
 /// The time axis of a training series.
@@ -727,6 +730,7 @@ impl Forecaster {
                     history_exog: Vec::new(),
                     constant_exog: Vec::new(),
                     clock: None,
+                    interval: None,
                 };
                 f.forecast_from(y, &[], &[Vec::new()])
                     .map_err(|e| stats_error(model, e))?;
@@ -748,6 +752,7 @@ impl Forecaster {
             history_exog,
             constant_exog,
             clock: None,
+            interval: None,
         })
     }
 
@@ -970,11 +975,12 @@ impl Forecaster {
         Ok(DMatrix::from_vec(f.mean.len(), 1, f.mean))
     }
 
-    /// Forecasts each row of `x` at its step ahead of the training series (`steps[i]`,
-    /// from 1). The forecast is linear in a step's own regressors (a regression with
-    /// ARIMA errors: `x β` plus the errors' forecast, which only the history moves), so
-    /// rows may be any steps, in any order.
-    pub fn predict_at(&self, x: &DMatrix<f64>, steps: &[usize]) -> Result<DMatrix<f64>> {
+    /// Forecasts each row of `x` at its step ahead of the series (`steps[i]`, from 1),
+    /// with the variances where the model defines them. The forecast is linear in a
+    /// step's own regressors (a regression with ARIMA errors: `x β` plus the errors'
+    /// forecast, which only the history moves) and its variance does not depend on
+    /// them, so rows may be any steps, in any order.
+    pub fn forecast_at(&self, x: &DMatrix<f64>, steps: &[usize]) -> Result<Forecast> {
         let h = steps.iter().copied().max().unwrap_or(0);
         let zeros = vec![vec![0.0; self.exog.len()]; h];
         let base = self.forecast_from(&self.history, &self.history_exog, &zeros)?;
@@ -982,15 +988,65 @@ impl Forecaster {
             Method::Arima { beta, .. } => beta,
             _ => &[],
         };
-        Ok(DMatrix::from_fn(steps.len(), 1, |i, _| {
-            base.mean[steps[i] - 1]
-                + self
-                    .exog_columns
-                    .iter()
-                    .zip(beta)
-                    .map(|(&j, b)| b * x[(i, j)])
-                    .sum::<f64>()
-        }))
+        let mean = steps
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                base.mean[k - 1]
+                    + self
+                        .exog_columns
+                        .iter()
+                        .zip(beta)
+                        .map(|(&j, b)| b * x[(i, j)])
+                        .sum::<f64>()
+            })
+            .collect();
+        Ok(Forecast {
+            mean,
+            var: base.var.map(|v| steps.iter().map(|&k| v[k - 1]).collect()),
+        })
+    }
+
+    /// [`Self::forecast_at`]'s point forecasts (`n × 1`).
+    pub fn predict_at(&self, x: &DMatrix<f64>, steps: &[usize]) -> Result<DMatrix<f64>> {
+        let f = self.forecast_at(x, steps)?;
+        Ok(DMatrix::from_vec(f.mean.len(), 1, f.mean))
+    }
+
+    /// Point forecasts and, with `interval` and a model that defines variances, the
+    /// interval's bounds: `n × 1` or `n × 3` (forecast, lower, upper). Rows are placed
+    /// by `times` with a clock, else they are the steps after the series, in order.
+    pub fn predict_with_interval(
+        &self,
+        x: &DMatrix<f64>,
+        times: Option<&[Option<i64>]>,
+    ) -> Result<DMatrix<f64>> {
+        let steps = match (&self.clock, times) {
+            (Some(c), Some(t)) => c.steps(t)?,
+            _ => (1..=x.nrows()).collect(),
+        };
+        let f = self.forecast_at(x, &steps)?;
+        let n = f.mean.len();
+        match (f.var, self.interval) {
+            (Some(var), Some(level)) => {
+                let bounds = mlx_stats::arima::Forecast {
+                    mean: f.mean.clone(),
+                    var,
+                }
+                .interval(level);
+                Ok(DMatrix::from_fn(n, 3, |i, j| match j {
+                    0 => f.mean[i],
+                    1 => bounds[i].0,
+                    _ => bounds[i].1,
+                }))
+            }
+            _ => Ok(DMatrix::from_vec(n, 1, f.mean)),
+        }
+    }
+
+    /// Whether it is served with prediction intervals.
+    pub fn has_interval(&self) -> bool {
+        self.interval.is_some() && !matches!(self.method, Method::Ets { .. })
     }
 
     /// A regression with ARIMA errors: its regressors' columns and coefficients (the
@@ -1060,6 +1116,19 @@ mod tests {
         .unwrap();
         let p = f.predict(&DMatrix::zeros(6, 0)).unwrap();
         assert_eq!(p.as_slice(), [5.0, 6.0, 7.0, 8.0, 5.0, 6.0]);
+        // With a 95% interval: seasonal naive's variance is (⌊(k−1)/m⌋ + 1) σ², σ² the
+        // mean squared seasonal difference (here 16: every difference is 4).
+        let mut g = f.clone();
+        g.interval = Some(0.95);
+        let p = g
+            .predict_with_interval(&DMatrix::zeros(5, 0), None)
+            .unwrap();
+        let z = 1.959_963_984_540_054;
+        for (k, seasons) in [1.0, 1.0, 1.0, 1.0, 2.0].into_iter().enumerate() {
+            let half = z * (16.0 * seasons as f64).sqrt();
+            assert!((p[(k, 1)] - (p[(k, 0)] - half)).abs() < 1e-9, "{p}");
+            assert!((p[(k, 2)] - (p[(k, 0)] + half)).abs() < 1e-9, "{p}");
+        }
         // From another origin: the history given.
         let g = f.forecast_from(&y[..5], &[], &vec![vec![]; 2]).unwrap();
         assert_eq!(g.mean, [2.0, 3.0]);

@@ -200,12 +200,8 @@ impl Scorer {
         x: &DMatrix<f64>,
         times: Option<&[Option<i64>]>,
     ) -> Result<DMatrix<f64>> {
-        if let (crate::train::model::FittedModel::Forecast(f), Some(times)) =
-            (&self.bundle.model, times)
-        {
-            if let Some(clock) = &f.clock {
-                return f.predict_at(x, &clock.steps(times)?);
-            }
+        if let crate::train::model::FittedModel::Forecast(f) = &self.bundle.model {
+            return f.predict_with_interval(x, times);
         }
         Ok(match &self.trees {
             Some((ensemble, link)) => {
@@ -236,6 +232,11 @@ impl Scorer {
             match &m.classes {
                 None => {
                     o.insert("prediction".into(), json_number(out[(i, 0)]));
+                    // A forecaster's prediction interval.
+                    if out.ncols() == 3 {
+                        o.insert("prediction_lower".into(), json_number(out[(i, 1)]));
+                        o.insert("prediction_upper".into(), json_number(out[(i, 2)]));
+                    }
                     values.push(out[(i, 0)]);
                 }
                 Some(classes) => {

@@ -610,6 +610,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                             .map_err(named)?;
                     if let FittedModel::Forecast(f) = &mut model {
                         series.extend(f);
+                        f.interval = Some(cfg.forecast.interval.unwrap_or(0.95));
                     }
                     model::Fit {
                         model,
@@ -664,7 +665,14 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 signature: Signature {
                     inputs: pre.inputs.clone(),
                     categories: categories.clone(),
-                    outputs: outputs.clone(),
+                    outputs: match &fit.model {
+                        FittedModel::Forecast(f) if f.has_interval() => outputs
+                            .iter()
+                            .cloned()
+                            .chain(["prediction_lower".into(), "prediction_upper".into()])
+                            .collect(),
+                        _ => outputs.clone(),
+                    },
                 },
                 classes: classes.clone(),
                 decision_threshold: None,
