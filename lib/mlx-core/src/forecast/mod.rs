@@ -1124,7 +1124,7 @@ mod tests {
             .predict_with_interval(&DMatrix::zeros(5, 0), None)
             .unwrap();
         let z = 1.959_963_984_540_054;
-        for (k, seasons) in [1.0, 1.0, 1.0, 1.0, 2.0].into_iter().enumerate() {
+        for (k, seasons) in [1.0f64, 1.0, 1.0, 1.0, 2.0].into_iter().enumerate() {
             let half = z * (16.0 * seasons).sqrt();
             assert!((p[(k, 1)] - (p[(k, 0)] - half)).abs() < 1e-9, "{p}");
             assert!((p[(k, 2)] - (p[(k, 0)] + half)).abs() < 1e-9, "{p}");
