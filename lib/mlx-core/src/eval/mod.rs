@@ -212,13 +212,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
     };
     let series = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
         crate::forecast::one_series(cfg)?;
-        let positions = |which: &str| -> Vec<usize> {
-            set.iter()
-                .enumerate()
-                .filter(|(_, s)| *s == Some(which))
-                .map(|(i, _)| i)
-                .collect()
-        };
+        let positions = |which: &str| train::positions(&set, which);
         let season = crate::forecast::season(cfg, &df);
         Some(HeldSeries {
             cfg: cfg.clone(),

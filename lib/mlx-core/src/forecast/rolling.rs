@@ -1,9 +1,10 @@
 //! Rolling-origin forecasts: held-out rows are forecast in blocks of `horizon` rows,
 //! each block from the actual values before it, as a forecast made at the block's
 //! start would have been. Statistical forecasters filter the history with their
-//! estimates; regression models whose inputs are computed from the target (lags,
-//! rolling windows) forecast recursively, each step's prediction becoming the history
-//! of the next step's features.
+//! estimates; direct models use their model for each step ahead; other regression
+//! models whose inputs are computed from the target (lags, rolling windows) forecast
+//! recursively, each step's prediction becoming the history of the next step's
+//! features.
 
 use mlx_contracts::config::{Config, FeatureDef, FeatureKind, IncompleteRows};
 use mlx_contracts::features::Preprocessor;

@@ -216,12 +216,7 @@ pub(crate) fn split_folds(
     split: &DataFrame,
     set: &StringChunked,
 ) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
-    let train_rows: Vec<usize> = set
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| *s == Some("train"))
-        .map(|(i, _)| i)
-        .collect();
+    let train_rows = positions(set, "train");
     let mut folds = Vec::new();
     for name in split.get_column_names() {
         if !name.starts_with("fold_") {
@@ -242,6 +237,15 @@ pub(crate) fn split_folds(
         folds.push((tr, va));
     }
     Ok(folds)
+}
+
+/// The positions of the rows of one set (`train`, `validation`, `test`) of the split.
+pub(crate) fn positions(set: &StringChunked, which: &str) -> Vec<usize> {
+    set.iter()
+        .enumerate()
+        .filter(|(_, s)| *s == Some(which))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 pub(crate) fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
@@ -325,13 +329,7 @@ impl<'a> Series<'a> {
         pre: &mlx_contracts::features::Preprocessor,
     ) -> Result<Self> {
         forecast::one_series(cfg)?;
-        let positions = |which: &str| -> Vec<usize> {
-            set.iter()
-                .enumerate()
-                .filter(|(_, s)| *s == Some(which))
-                .map(|(i, _)| i)
-                .collect()
-        };
+        let positions = |which: &str| positions(set, which);
         let names = x_train
             .get_column_names()
             .iter()
