@@ -1,5 +1,6 @@
 # Starts PostgreSQL on loopback with a `sales` database holding tests/fixtures/ingest/
-# sales.csv as table `daily_sales`, and exports MLX_TEST_PG_{PORT,PASSWORD}. Source it.
+# sales.csv as table `daily_sales` and the ad-sales example's config/examples/data/
+# ad_sales.csv as table `ad_sales`, and exports MLX_TEST_PG_{PORT,PASSWORD}. Source it.
 # Installs Debian's postgresql when it is missing (with sudo when not root).
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 if [[ -z "$pg_bin" ]]; then
@@ -22,6 +23,8 @@ CREATE DATABASE sales;
 \c sales
 CREATE TABLE daily_sales (day date, store_id integer, units bigint, price numeric(8,2), promo boolean, channel text);
 \copy daily_sales FROM '$(pwd)/tests/fixtures/ingest/sales.csv' CSV HEADER
+CREATE TABLE ad_sales (date date, sales double precision, price double precision, ad_spend double precision, competitor_price double precision, promotion integer, is_holiday integer);
+\copy ad_sales FROM '$(pwd)/config/examples/data/ad_sales.csv' CSV HEADER
 SQL
 unset PGPASSWORD
 stop_postgres() { as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop > /dev/null 2>&1 || true; }

@@ -326,3 +326,74 @@ fn forecasting_mistakes_are_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("`seasonal_naive` needs a season"), "{err}");
 }
+
+/// The full example (`time_series.yaml`): the sales from PostgreSQL (table `ad_sales`,
+/// loaded by tests/services/postgres.sh), the ad spend from a CSV file, joined on the
+/// date. Same data, so the same leaderboard as the one-file example.
+#[test]
+#[ignore = "needs PostgreSQL: run `bash tests/run.sh`"]
+fn the_full_example_reads_postgres_and_csv() {
+    let examples = root().join("config/examples");
+    let full = tempfile::tempdir().unwrap();
+    std::fs::create_dir(full.path().join("data")).unwrap();
+    std::fs::copy(
+        examples.join("data/ad_spend.csv"),
+        full.path().join("data/ad_spend.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        examples.join("time_series.yaml"),
+        full.path().join("mlx.yaml"),
+    )
+    .unwrap();
+    let password = std::env::var("MLX_TEST_PG_PASSWORD").expect("set by tests/run.sh");
+    let port = std::env::var("MLX_TEST_PG_PORT").expect("set by tests/run.sh");
+    let out = mlx(full.path())
+        .args(["run", "--to", "eval"])
+        .env("PGUSER", "postgres")
+        .env("PGPASSWORD", &password)
+        .env("PGPORT", &port)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ingest = std::fs::read_to_string(full.path().join(".mlx/ingest.json")).unwrap();
+    assert!(!ingest.contains(&password), "the password leaked");
+
+    let one_file = project(|c| c);
+    let out = mlx(one_file.path())
+        .args(["run", "--to", "eval"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let board = |d: &Path| -> Vec<(String, f64, f64)> {
+        let b: Leaderboard = serde_json::from_str(
+            &std::fs::read_to_string(d.join(".mlx/leaderboard.json")).unwrap(),
+        )
+        .unwrap();
+        b.entries
+            .iter()
+            .map(|e| (e.name.clone(), e.metrics["wape"], e.metrics["rmse"]))
+            .collect()
+    };
+    let (a, b) = (board(full.path()), board(one_file.path()));
+    assert_eq!(a.len(), 4);
+    // The join puts ad_spend last among the columns: the forecasters agree exactly;
+    // gradient boosting's trees break ties between equally good splits by column
+    // order, so its scores agree closely.
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        let tol = if x.0 == "gradient_boosting" {
+            1e-2
+        } else {
+            1e-9
+        };
+        assert!(
+            (x.1 - y.1).abs() <= tol * y.1 && (x.2 - y.2).abs() <= tol * y.2,
+            "{x:?} vs {y:?}"
+        );
+    }
+}

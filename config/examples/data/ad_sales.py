@@ -2,6 +2,8 @@
 
 - ad_sales.csv: two years of daily sales (2024-01-01 to 2025-12-30) with price,
   ad_spend, competitor_price, promotion and is_holiday;
+- ad_spend.csv: the two years' ad spend alone, which the full example
+  (time_series.yaml) joins to the sales it reads from PostgreSQL;
 - ad_sales_future.csv: the eight weeks after, in which the relationship changes (a
   competitor's campaign erodes what ad spend buys, by 0.016 units per unit of spend
   each week, and makes customers more price sensitive), for monitoring to catch.
@@ -70,6 +72,11 @@ def main():
         with open(HERE / name, "w", encoding="utf-8") as f:
             f.write(header)
             f.writelines(part)
+    # The full example (time_series.yaml) reads the sales from PostgreSQL and the ad
+    # spend from marketing's export, joined on the date.
+    with open(HERE / "ad_spend.csv", "w", encoding="utf-8") as f:
+        f.write("date,ad_spend\n")
+        f.writelines(",".join(r.split(",")[0:4:3]) + "\n" for r in rows[:DAYS])
 
 
 if __name__ == "__main__":
