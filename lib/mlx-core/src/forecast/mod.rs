@@ -1227,6 +1227,68 @@ mod tests {
         );
     }
 
+    /// `order: auto` searches as `mlx_stats::arima::auto` does and says what it chose;
+    /// `ets` is mlx-stats' exponential smoothing with the season of the context.
+    #[test]
+    fn auto_orders_and_exponential_smoothing_come_from_mlx_stats() {
+        let mut rng = mlx_stats_free_rng(3);
+        let mut level = 50.0;
+        let y: Vec<f64> = (0..120)
+            .map(|t| {
+                level += 0.3 * rng();
+                level + [3.0, -1.0, -4.0, 2.0][t % 4] + 0.5 * rng()
+            })
+            .collect();
+        let names: Vec<String> = Vec::new();
+        let x = DMatrix::zeros(y.len(), 0);
+        let auto = Forecaster::fit(
+            ModelType::Sarimax,
+            &params(&[("order", ParamValue::String("auto".into()))]),
+            &x,
+            &y,
+            &ctx(&names),
+        )
+        .unwrap();
+        let want = mlx_stats::arima::auto::auto_arima(
+            &arima::Data {
+                y: &y,
+                x: &vec![Vec::new(); y.len()],
+            },
+            &arima::auto::Options {
+                m: 4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let o = want.fit.order;
+        let Method::Arima {
+            order,
+            seasonal_order,
+            loglike,
+            ..
+        } = &auto.method
+        else {
+            panic!("an ARIMA")
+        };
+        assert_eq!(*order, [o.p, o.d, o.q]);
+        assert_eq!(*seasonal_order, [o.sp, o.sd, o.sq, o.s]);
+        assert_eq!(*loglike, want.fit.llf);
+        assert!(auto.describe().starts_with("ARIMA("), "{}", auto.describe());
+
+        let hw = Forecaster::fit(ModelType::Ets, &params(&[]), &x, &y, &ctx(&names)).unwrap();
+        let spec = ets::Spec {
+            trend: false,
+            damped: false,
+            season: Some((ets::Season::Additive, 4)),
+        };
+        let want = ets::fit(&y, spec).unwrap().forecast(6);
+        assert_eq!(hw.predict(&DMatrix::zeros(6, 0)).unwrap().as_slice(), want);
+        assert_eq!(
+            hw.describe(),
+            "exponential smoothing (trend: none, season: add of 4)"
+        );
+    }
+
     /// `y_t − 20 = 0.5 (y_{t−1} − 20)`: the step-`k` model of a direct forecast is
     /// exactly `y_t = 0.5^k y_{t−k} + 20 (1 − 0.5^k)`, so its forecasts from an origin
     /// are the series' own continuation.
