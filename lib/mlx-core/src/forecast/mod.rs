@@ -290,6 +290,27 @@ pub struct Forecaster {
     /// Coverage of the prediction intervals it is served with (`forecast.interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<f64>,
+    /// The forecast without regressors after `history`, kept between calls: serving
+    /// asks for it with every request.
+    #[serde(skip)]
+    base: BaseCache,
+}
+
+/// A forecaster's base forecast, computed once and extended when a longer one is asked
+/// for (the first `h` steps do not depend on how many follow).
+#[derive(Debug, Default)]
+struct BaseCache(std::sync::RwLock<Option<Forecast>>);
+
+impl Clone for BaseCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for BaseCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The time axis of a training series.
@@ -731,6 +752,7 @@ impl Forecaster {
                     constant_exog: Vec::new(),
                     clock: None,
                     interval: None,
+                    base: BaseCache::default(),
                 };
                 f.forecast_from(y, &[], &[Vec::new()])
                     .map_err(|e| stats_error(model, e))?;
@@ -753,6 +775,7 @@ impl Forecaster {
             constant_exog,
             clock: None,
             interval: None,
+            base: BaseCache::default(),
         })
     }
 
@@ -982,8 +1005,7 @@ impl Forecaster {
     /// them, so rows may be any steps, in any order.
     pub fn forecast_at(&self, x: &DMatrix<f64>, steps: &[usize]) -> Result<Forecast> {
         let h = steps.iter().copied().max().unwrap_or(0);
-        let zeros = vec![vec![0.0; self.exog.len()]; h];
-        let base = self.forecast_from(&self.history, &self.history_exog, &zeros)?;
+        let base = self.base(h)?;
         let beta: &[f64] = match &self.method {
             Method::Arima { beta, .. } => beta,
             _ => &[],
@@ -1005,6 +1027,39 @@ impl Forecaster {
             mean,
             var: base.var.map(|v| steps.iter().map(|&k| v[k - 1]).collect()),
         })
+    }
+
+    /// Continues the series with more rows (and their regressors' rows of the model
+    /// matrix `x`), keeping the estimates: forecasts then start after them.
+    pub fn continue_with(
+        &mut self,
+        y: &[f64],
+        x: &DMatrix<f64>,
+        rows: std::ops::Range<usize>,
+        clock: Option<Clock>,
+    ) {
+        self.history_exog = self.exog_rows(x, rows.clone());
+        self.history = y[rows].to_vec();
+        self.clock = clock;
+        self.base = BaseCache::default();
+    }
+
+    /// At least `h` steps of the forecast without regressors after `history` (from the
+    /// cache, or computed for twice the steps asked before).
+    fn base(&self, h: usize) -> Result<Forecast> {
+        let cached = |f: &Option<Forecast>| f.as_ref().filter(|f| f.mean.len() >= h).cloned();
+        if let Some(f) = cached(&self.base.0.read().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(f);
+        }
+        let mut slot = self.base.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = cached(&slot) {
+            return Ok(f);
+        }
+        let before = slot.as_ref().map_or(0, |f| f.mean.len());
+        let zeros = vec![vec![0.0; self.exog.len()]; h.max(2 * before).max(1)];
+        let f = self.forecast_from(&self.history, &self.history_exog, &zeros)?;
+        *slot = Some(f.clone());
+        Ok(f)
     }
 
     /// [`Self::forecast_at`]'s point forecasts (`n × 1`).
@@ -1196,6 +1251,11 @@ mod tests {
         let future = DMatrix::from_fn(6, 1, |i, _| (i % 3) as f64);
         for model in [&f, &differenced] {
             let seq = model.predict(&future).unwrap();
+            // A one-step call first: the cached base forecast then has to grow.
+            let one = model
+                .predict_at(&future.rows(0, 1).into_owned(), &[1])
+                .unwrap();
+            assert!((one[(0, 0)] - seq[(0, 0)]).abs() < 1e-9);
             let at = model
                 .predict_at(&future.select_rows(&[5, 0, 2]), &[6, 1, 3])
                 .unwrap();

@@ -361,10 +361,12 @@ impl<'a> Series<'a> {
     /// (statsmodels' `append(refit=False)`). Evaluation forecasts each held-out block
     /// from the rows before it, so this changes nothing that is scored.
     fn extend(&self, f: &mut forecast::Forecaster) {
-        let rows = self.start..self.df.height();
-        f.history_exog = f.exog_rows(&self.x_all, rows.clone());
-        f.history = self.y_all[rows].to_vec();
-        f.clock = self.clock.clone();
+        f.continue_with(
+            &self.y_all,
+            &self.x_all,
+            self.start..self.df.height(),
+            self.clock.clone(),
+        );
     }
 
     fn validation_scores(
