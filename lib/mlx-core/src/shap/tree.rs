@@ -367,29 +367,29 @@ impl Ensemble {
     }
 }
 
+/// One of mlx's own trees for TreeSHAP, its node values mapped by `value`.
+fn scaled(t: &crate::train::tree::Tree, value: impl Fn(f64) -> f64) -> ShapTree {
+    ShapTree {
+        left: t.left.clone(),
+        right: t.right.clone(),
+        feature: t.feature.iter().map(|&f| f.max(0) as usize).collect(),
+        threshold: t.threshold.clone(),
+        default_left: vec![false; t.left.len()],
+        missing: vec![Missing::Nan; t.left.len()],
+        cover: t.cover.clone(),
+        value: t.value.iter().map(|&v| value(v)).collect(),
+        outputs: t.outputs,
+        offset: 0,
+        rule: Rule::LessEqual,
+    }
+}
+
 /// mlx's own forest: the mean of its trees (class proportions, or values).
 pub fn from_forest(f: &Forest) -> Ensemble {
     let n = f.trees.len().max(1) as f64;
     let outputs = f.trees.first().map_or(1, |t| t.outputs);
-    let trees = f
-        .trees
-        .iter()
-        .map(|t| ShapTree {
-            left: t.left.clone(),
-            right: t.right.clone(),
-            feature: t.feature.iter().map(|&f| f.max(0) as usize).collect(),
-            threshold: t.threshold.clone(),
-            default_left: vec![false; t.left.len()],
-            missing: vec![Missing::Nan; t.left.len()],
-            cover: t.cover.clone(),
-            value: t.value.iter().map(|v| v / n).collect(),
-            outputs: t.outputs,
-            offset: 0,
-            rule: Rule::LessEqual,
-        })
-        .collect();
     Ensemble {
-        trees,
+        trees: f.trees.iter().map(|t| scaled(t, |v| v / n)).collect(),
         outputs,
         base: vec![0.0; outputs],
     }
@@ -398,25 +398,12 @@ pub fn from_forest(f: &Forest) -> Ensemble {
 /// A gradient-boosted ensemble: each tree's leaf values times the learning rate, on top
 /// of the first guess.
 pub fn from_boosted(b: &crate::train::boosting::Boosted) -> Ensemble {
-    let trees = b
-        .trees
-        .iter()
-        .map(|t| ShapTree {
-            left: t.left.clone(),
-            right: t.right.clone(),
-            feature: t.feature.iter().map(|&f| f.max(0) as usize).collect(),
-            threshold: t.threshold.clone(),
-            default_left: vec![false; t.left.len()],
-            missing: vec![Missing::Nan; t.left.len()],
-            cover: t.cover.clone(),
-            value: t.value.iter().map(|v| v * b.learning_rate).collect(),
-            outputs: 1,
-            offset: 0,
-            rule: Rule::LessEqual,
-        })
-        .collect();
     Ensemble {
-        trees,
+        trees: b
+            .trees
+            .iter()
+            .map(|t| scaled(t, |v| v * b.learning_rate))
+            .collect(),
         outputs: 1,
         base: vec![b.init],
     }

@@ -165,6 +165,36 @@ mod tests {
         assert_eq!(history, [(0.5, None)]);
     }
 
+    /// TreeSHAP reads the booster as an ensemble whose output is its prediction, and
+    /// its values add up to it.
+    #[test]
+    fn tree_shap_explains_the_booster() {
+        let x = DMatrix::from_fn(40, 3, |i, j| ((i * (j + 3)) % 7) as f64);
+        let y: Vec<f64> = (0..40)
+            .map(|i| x[(i, 0)] * 2.0 - x[(i, 2)] + 0.1 * i as f64)
+            .collect();
+        let (b, _) = fit(&x, &y, settings(20, 0.3, 2), None, 0);
+        let model = crate::train::model::FittedModel::Boosted(b.clone());
+        let e = crate::shap::explain(
+            &model,
+            0,
+            &x,
+            &x,
+            mlx_contracts::config::ShapMethod::Auto,
+            1,
+            0,
+        )
+        .unwrap();
+        assert_eq!(e.method, "tree");
+        assert!(crate::shap::additivity_error(&e, &model, &x).unwrap() < 1e-9);
+        let pred = b.predict(&x);
+        let ensemble = crate::shap::tree::from_boosted(&b);
+        for i in 0..x.nrows() {
+            let row: Vec<f64> = x.row(i).iter().copied().collect();
+            assert!((ensemble.output(&row)[0] - pred[(i, 0)]).abs() < 1e-9);
+        }
+    }
+
     /// scikit-learn's GradientBoostingRegressor on the diabetes data (recorded by
     /// tests/oracles/boosting.py), given the same single-precision features: the same
     /// predictions on every training row. (Held-out rows can differ: when two features
