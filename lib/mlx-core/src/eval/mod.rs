@@ -166,6 +166,8 @@ pub(crate) struct HeldSeries {
     start: usize,
     /// The held-out rows' positions in `all`.
     positions: Vec<usize>,
+    /// Rows per season (MASE's naive forecast).
+    season: usize,
     horizon: usize,
 }
 
@@ -218,6 +220,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
             cfg: cfg.clone(),
             start: positions("train").first().copied().unwrap_or(0),
             positions: positions(name),
+            season,
             horizon: crate::forecast::horizon(cfg, season),
             all: df.clone(),
         })
@@ -594,7 +597,7 @@ fn evaluate_run(
     // MASE scales by the in-sample error of the seasonal naive forecast.
     let sp = match (cfg.evaluation.seasonal_period, &held.series) {
         (Some(p), _) => p as usize,
-        (None, Some(s)) => crate::forecast::season(cfg, &s.all),
+        (None, Some(s)) => s.season,
         (None, None) => 1,
     };
     let history = held.train_target.as_deref().map(|t| (t, sp));

@@ -74,7 +74,11 @@ pub fn horizon(cfg: &Config, season: usize) -> usize {
 
 /// The median spacing of a time column, in milliseconds.
 fn median_step_ms(df: &DataFrame, time: &str) -> Option<i64> {
-    let ms = times_ms(df.column(time).ok()?)?;
+    median_step(&times_ms(df.column(time).ok()?)?)
+}
+
+/// The median positive spacing of times, in their unit.
+fn median_step(ms: &[Option<i64>]) -> Option<i64> {
     let mut steps: Vec<i64> = ms
         .windows(2)
         .filter_map(|w| Some(w[1]? - w[0]?))
@@ -329,9 +333,9 @@ impl Clock {
     /// The clock of the rows `rows` (in time order) of a frame.
     pub fn of(cfg: &Config, df: &DataFrame, rows: &[usize]) -> Option<Self> {
         let column = cfg.data.time_column.clone()?;
-        let step_ms = median_step_ms(df, &column)?;
-        let last = *rows.last()?;
-        let last_ms = times_ms(df.column(&column).ok()?)?.get(last).copied()??;
+        let times = times_ms(df.column(&column).ok()?)?;
+        let step_ms = median_step(&times)?;
+        let last_ms = times.get(*rows.last()?).copied()??;
         Some(Self {
             column,
             last_ms,

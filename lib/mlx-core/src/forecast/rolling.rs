@@ -75,11 +75,12 @@ pub fn rolling(
         return Ok(out);
     }
     let inputs: Vec<&str> = pre.inputs.iter().map(|i| i.name.as_str()).collect();
+    let from_target = target_features(cfg);
     let recomputed: Vec<FeatureDef> = cfg
         .features
         .derived
         .iter()
-        .filter(|d| target_features(cfg).contains(&d.name) && inputs.contains(&d.name.as_str()))
+        .filter(|d| from_target.contains(&d.name) && inputs.contains(&d.name.as_str()))
         .cloned()
         .collect();
     if recomputed.is_empty() {

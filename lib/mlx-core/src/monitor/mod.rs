@@ -509,13 +509,10 @@ pub fn monitor(
             // forecasts are compared with the series they continue.
             let scored = match &bundle.model {
                 crate::train::model::FittedModel::Forecast(_) => train
-                    .select([bundle.manifest.target.as_str()])
-                    .and_then(|d| {
-                        d.lazy()
-                            .select([col(bundle.manifest.target.as_str())
-                                .cast(DataType::Float64)
-                                .alias("prediction")])
-                            .collect()
+                    .column(&bundle.manifest.target)
+                    .and_then(|c| c.cast(&DataType::Float64))
+                    .and_then(|c| {
+                        DataFrame::new_infer_height(vec![c.with_name("prediction".into())])
                     })
                     .map_err(|e| Error::Runtime(e.to_string()))?,
                 _ => crate::serve::predict::Scorer::new(bundle.clone())?.score_frame(train)?,
