@@ -27,11 +27,13 @@ source tests/services/redis.sh
 # Tests that need a service are #[ignore]d for a plain `cargo test`; here they run.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
 # The XGBoost and LightGBM backends (cargo features): libxgboost.so from PyPI's wheel,
-# LightGBM compiled from its sources, a build with both, and the tests that need them.
+# LightGBM compiled from its sources, the `mlx` binary with both (mlx-shap's tests run
+# it), and the tests that need them. Only the mlx crates are compiled again: see the
+# note on [workspace.dependencies] in Cargo.toml.
 XGBOOST_LIB_DIR="$(bash scripts/xgboost.sh)"
 CMAKE="$(bash scripts/lightgbm.sh)"
 export XGBOOST_LIB_DIR CMAKE
-cargo build -q --workspace --features mlx-train/xgboost,mlx-train/lightgbm
+cargo build -q -p mlx --features xgboost,lightgbm
 for package in mlx-train mlx-shap; do
   cargo test -p "$package" --features xgboost,lightgbm -- xgboost lightgbm 2>&1 | tee -a "$log"
 done

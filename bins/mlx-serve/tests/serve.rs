@@ -77,7 +77,8 @@ fn second_version(s: &Sandbox, to_production: bool) {
 struct Server {
     child: Child,
     url: String,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Server {
@@ -103,31 +104,36 @@ impl Server {
             url,
             // A fresh connection per request: a server that answers 413 before reading
             // the whole body closes the connection, and a pooled one would be stale.
-            http: reqwest::blocking::Client::builder()
+            http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
                 .build()
                 .unwrap(),
         }
     }
 
+    /// Sends a request and waits for its status and body.
+    fn send(&self, request: reqwest::RequestBuilder) -> (u16, String) {
+        self.rt.block_on(async {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
     fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().unwrap_or(Value::Null))
+        let (status, text) = self.send(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .body(body.to_string()),
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     fn get(&self, path: &str) -> String {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap()
+        self.send(self.http.get(format!("{}{path}", self.url))).1
     }
 
     fn stop(mut self) {
@@ -311,14 +317,14 @@ fn a_bearer_token_guards_the_api() {
     let rows = customers(&s, 1);
     let (status, _) = server.post("/v1/predict", &json!(rows).to_string());
     assert_eq!(status, 401);
-    let r = server
-        .http
-        .post(format!("{}/v1/predict", server.url))
-        .bearer_auth("s3cret")
-        .body(json!(rows).to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    let (status, _) = server.send(
+        server
+            .http
+            .post(format!("{}/v1/predict", server.url))
+            .bearer_auth("s3cret")
+            .body(json!(rows).to_string()),
+    );
+    assert_eq!(status, 200);
     assert_eq!(server.get("/healthz"), "{\"status\":\"ok\"}");
     server.stop();
 }
