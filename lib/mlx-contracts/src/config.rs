@@ -1167,6 +1167,20 @@ pub struct Training {
     pub seed: u64,
     /// Hyperparameter search.
     pub tuning: Option<Tuning>,
+    /// SGD's momentum (networks; 0 for plain SGD).
+    pub momentum: f64,
+    /// Weight decay: an L2 penalty in the gradient (`sgd`, `adam`, `rmsprop`) or
+    /// decoupled decay (`adamw`); default 0, and 0.01 for `adamw` (PyTorch's).
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule, stepped once per epoch.
+    pub schedule: Schedule,
+    /// Largest global L2 norm of the gradients; larger ones are scaled down to it.
+    pub gradient_clip: Option<f64>,
+    /// Fraction of the training rows (the last ones) held out to watch the validation
+    /// loss when the split has no validation rows.
+    pub validation_split: Option<f64>,
+    /// Parameters of the losses that have them.
+    pub loss_params: LossParams,
 }
 
 impl Default for Training {
@@ -1180,6 +1194,75 @@ impl Default for Training {
             early_stopping: None,
             seed: 42,
             tuning: None,
+            momentum: 0.9,
+            weight_decay: None,
+            schedule: Schedule::default(),
+            gradient_clip: None,
+            validation_split: None,
+            loss_params: LossParams::default(),
+        }
+    }
+}
+
+/// A learning-rate schedule (PyTorch's `StepLR`, `ExponentialLR`, `CosineAnnealingLR`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Schedule {
+    /// The rule.
+    pub kind: ScheduleKind,
+    /// Epochs between decays (`step`).
+    pub step_size: u32,
+    /// Factor of each decay (`step`, `exponential`).
+    pub gamma: f64,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            step_size: 10,
+            gamma: 0.1,
+        }
+    }
+}
+
+/// Learning-rate schedules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// The same rate every epoch.
+    #[default]
+    Constant,
+    /// Multiplied by `gamma` every `step_size` epochs.
+    Step,
+    /// Multiplied by `gamma` every epoch.
+    Exponential,
+    /// Half a cosine from the rate down to 0 over the epochs.
+    Cosine,
+}
+
+/// Parameters of the losses that have them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossParams {
+    /// Focal loss: weight of the positive class (binary; below 0 for none) or of every
+    /// class (several classes).
+    pub alpha: f64,
+    /// Focal loss: focusing exponent.
+    pub gamma: f64,
+    /// Huber loss: where the quadratic part ends, on the standardised target.
+    pub delta: f64,
+    /// Contrastive and triplet losses: the margin between embeddings.
+    pub margin: f64,
+}
+
+impl Default for LossParams {
+    fn default() -> Self {
+        Self {
+            alpha: 0.25,
+            gamma: 2.0,
+            delta: 1.0,
+            margin: 1.0,
         }
     }
 }
@@ -1978,13 +2061,6 @@ impl Config {
             if m.name.is_none() {
                 m.name = Some(m.model_type.as_str().to_owned());
             }
-        }
-        if self.training.loss.is_none() {
-            self.training.loss = Some(if classification {
-                Loss::BinaryCrossEntropy
-            } else {
-                Loss::Mse
-            });
         }
         if self.evaluation.primary_metric.is_none() {
             self.evaluation.primary_metric = Some(if classification {

@@ -70,6 +70,14 @@ impl From<mlx_data::DataError> for Error {
     }
 }
 
+impl From<candle_core::Error> for Error {
+    /// A tensor operation of a neural network failed: shapes that do not fit a model
+    /// file, or memory.
+    fn from(e: candle_core::Error) -> Self {
+        Error::Runtime(format!("neural network: {e}"))
+    }
+}
+
 impl Error {
     /// The exit code this error maps to.
     pub fn exit_status(&self) -> ExitStatus {

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod ingest;
 pub mod init;
 pub mod monitor;
+pub mod neural;
 pub mod pipeline;
 pub mod progress;
 pub mod promote;

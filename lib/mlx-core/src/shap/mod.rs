@@ -320,8 +320,10 @@ pub fn evaluations_per_row(
 ) -> u64 {
     let b = background as u64;
     match method {
-        ShapMethod::Kernel => (1u64 << p.min(63)) * b,
-        ShapMethod::Permutation => 2 * u64::from(permutations.max(1)) * (p as u64 + 1) * b,
+        ShapMethod::Kernel => (1u64 << p.min(63)).saturating_mul(b),
+        ShapMethod::Permutation => {
+            (2 * u64::from(permutations.max(1)) * (p as u64 + 1)).saturating_mul(b)
+        }
         _ => 0,
     }
 }

@@ -550,8 +550,21 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         })
         .sum();
     let bar = crate::progress::count_bar(steps, "training");
-    let results: Vec<Result<(RunRecord, Vec<PathBuf>)>> = cfg
+    // A network's parameters carry the training loop's settings (`training:`), so the
+    // run record shows them and every refit repeats them.
+    let models: Vec<ModelSpec> = cfg
         .models
+        .iter()
+        .map(|m| ModelSpec {
+            params: if crate::neural::is_network(m.model_type) {
+                crate::neural::with_training(&m.params, &cfg.training)
+            } else {
+                m.params.clone()
+            },
+            ..m.clone()
+        })
+        .collect();
+    let results: Vec<Result<(RunRecord, Vec<PathBuf>)>> = models
         .par_iter()
         .map(|spec| {
             let name = candidate_name(spec);

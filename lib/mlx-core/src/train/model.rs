@@ -126,6 +126,8 @@ pub enum FittedModel {
     Forecast(Box<crate::forecast::Forecaster>),
     /// One model per step ahead of a multi-step forecast (`forecast.strategy: direct`).
     Direct(Box<crate::forecast::Direct>),
+    /// A neural network (MLP, 1-D CNN, LSTM, Transformer) and its weights.
+    Neural(Box<crate::neural::Network>),
     /// A LightGBM booster (its own text model; the bundle's model file is that text).
     Lightgbm {
         /// Number of classes (0 for regression).
@@ -502,6 +504,13 @@ pub fn fit(
                 history: Vec::new(),
             })
         }
+        (m, y) if crate::neural::is_network(m) => {
+            let (net, history) = crate::neural::fit(m, params, x, y, validation, seed)?;
+            Ok(Fit {
+                model: FittedModel::Neural(Box::new(net)),
+                history,
+            })
+        }
         (ModelType::Xgboost | ModelType::Lightgbm, y) => {
             fit_booster(model, params, x, &y, validation, seed)
         }
@@ -565,8 +574,8 @@ pub fn fit(
         (other, _) => Err(Error::Usage(format!(
             "`{}` models are not available in this build of mlx-train yet; the available \
              families are linear, ridge, lasso, elastic_net, logistic, decision_tree, \
-             random_forest, gradient_boosting, knn, svm and (in builds with them) xgboost \
-             and lightgbm",
+             random_forest, gradient_boosting, knn, svm, mlp, cnn1d, lstm, transformer and \
+             (in builds with them) xgboost and lightgbm",
             other.as_str()
         ))),
     }
@@ -680,6 +689,7 @@ impl FittedModel {
             FittedModel::Svm(m) => m.predict(x),
             FittedModel::Forecast(f) => f.predict(x)?,
             FittedModel::Direct(d) => d.steps[0].predict(x)?,
+            FittedModel::Neural(n) => n.predict(x)?,
             #[cfg(feature = "xgboost")]
             FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]

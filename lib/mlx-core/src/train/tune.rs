@@ -23,11 +23,23 @@ pub fn is_range(name: &str, v: &ParamValue) -> bool {
     matches!(v, ParamValue::Map(_)) && name != "class_weight"
 }
 
+/// A network's layer sizes (`hidden: [128, 64]`, `channels: [32, 64]`) are one value;
+/// a list of such lists is a choice between them.
+fn is_layer_sizes(name: &str, v: &ParamValue) -> bool {
+    matches!(name, "hidden" | "channels")
+        && matches!(v, ParamValue::List(l) if l.iter().all(|i| matches!(i, ParamValue::Int(_))))
+}
+
+/// Whether a parameter lists values to choose from.
+fn is_choice(name: &str, v: &ParamValue) -> bool {
+    matches!(v, ParamValue::List(_)) && !is_layer_sizes(name, v)
+}
+
 /// Whether a candidate declares a search (any list or range parameter).
 pub fn is_search(params: &BTreeMap<String, ParamValue>) -> bool {
     params
         .iter()
-        .any(|(k, v)| matches!(v, ParamValue::List(_)) || is_range(k, v))
+        .any(|(k, v)| is_choice(k, v) || is_range(k, v))
 }
 
 fn range(name: &str, m: &BTreeMap<String, ParamValue>) -> Result<(f64, f64, bool, bool)> {
@@ -67,8 +79,8 @@ pub fn trials(
             let mut sets = vec![BTreeMap::new()];
             for (k, v) in params {
                 let values = match v {
-                    ParamValue::List(l) if !l.is_empty() => l.clone(),
-                    ParamValue::List(_) => {
+                    ParamValue::List(l) if !l.is_empty() && is_choice(k, v) => l.clone(),
+                    ParamValue::List(_) if is_choice(k, v) => {
                         return Err(Error::Usage(format!("`{k}` lists no values to try")))
                     }
                     v if is_range(k, v) => {
@@ -100,7 +112,7 @@ pub fn trials(
                         .iter()
                         .map(|(k, v)| {
                             let value = match v {
-                                ParamValue::List(l) if !l.is_empty() => {
+                                ParamValue::List(l) if !l.is_empty() && is_choice(k, v) => {
                                     l[rng.random_range(0..l.len())].clone()
                                 }
                                 ParamValue::Map(m) if is_range(k, v) => {
