@@ -123,6 +123,13 @@ fn every_architecture_learns_the_digits() {
     let epochs = mlp["history"].as_array().unwrap().len();
     assert!((6..=40).contains(&epochs), "{epochs}");
     assert!(mlp["history"][0]["validation"].as_f64().unwrap() > 0.0);
+    // The learning curve is one of the run's plots.
+    let id = mlp["run_id"].as_str().unwrap();
+    let svg = std::fs::read_to_string(d.join(format!(".mlx/runs/{id}/plots/loss.svg"))).unwrap();
+    assert!(
+        svg.contains("mlp: loss per epoch") && svg.contains("validation"),
+        "{svg}"
+    );
     let cnn = run_record(d, &b, "cnn1d");
     assert_eq!(cnn["params"]["epochs"], 25);
     assert!(cnn["history"].as_array().unwrap().len() <= 25);

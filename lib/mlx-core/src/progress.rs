@@ -4,8 +4,9 @@
 //! not ask for `-q`; in CI logs and pipes they are invisible, so stdout stays data.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -14,12 +15,20 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
-fn target() -> ProgressDrawTarget {
-    if QUIET.load(Ordering::Relaxed) {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    }
+/// Every bar is drawn through one `MultiProgress`, so that bars shown at the same time
+/// (the models being trained, and each network's epochs) stack instead of overwriting
+/// each other.
+fn bar(len: u64) -> ProgressBar {
+    static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+    MULTI
+        .get_or_init(|| {
+            MultiProgress::with_draw_target(if QUIET.load(Ordering::Relaxed) {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            })
+        })
+        .add(ProgressBar::new(len))
 }
 
 /// A bar over `len` bytes. Below 64 MiB it stays hidden: such work takes well under
@@ -28,7 +37,7 @@ pub fn bytes_bar(len: u64, message: &str) -> ProgressBar {
     if len < 64 << 20 {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(len), target());
+    let bar = bar(len);
     bar.set_style(
         ProgressStyle::with_template(
             "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -45,7 +54,7 @@ pub fn count_bar(len: u64, message: &str) -> ProgressBar {
     if len < 2 {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(len), target());
+    let bar = bar(len);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())

@@ -620,7 +620,7 @@ fn evaluate_run(
     let mut written = Vec::new();
     let mut plot_files = Vec::new();
     if cfg.evaluation.plots.unwrap_or(true) {
-        let plots = match &p {
+        let mut plots = match &p {
             Predicted::Classes {
                 truth,
                 proba,
@@ -629,6 +629,12 @@ fn evaluate_run(
             } => plots::classification(&run.name, truth, proba, classes, &scores),
             Predicted::Values { truth, pred } => plots::regression(&run.name, truth, pred),
         };
+        let history: Vec<(f64, Option<f64>)> = run
+            .history
+            .iter()
+            .map(|h| (h.train_loss, h.validation))
+            .collect();
+        plots.extend(plots::loss_curve(&run.name, &history));
         for (name, svg) in plots {
             let rel = format!("runs/{}/plots/{name}.svg", run.run_id);
             let path = workdir.join(&rel);

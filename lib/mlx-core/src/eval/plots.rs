@@ -214,6 +214,71 @@ fn scatter(
     })
 }
 
+/// The training loss and, where there is one, the validation loss per epoch (or
+/// boosting round, solver step): the learning curve of a run with a history. `None`
+/// below two points.
+pub fn loss_curve(run: &str, history: &[(f64, Option<f64>)]) -> Option<(String, String)> {
+    if history.len() < 2 {
+        return None;
+    }
+    let train: Vec<(f64, f64)> = (1..)
+        .zip(history)
+        .map(|(i, (l, _))| (f64::from(i), *l))
+        .filter(|p| p.1.is_finite())
+        .collect();
+    let val: Vec<(f64, f64)> = (1..)
+        .zip(history)
+        .filter_map(|(i, (_, v))| v.map(|v| (f64::from(i), v)))
+        .filter(|p| p.1.is_finite())
+        .collect();
+    let (lo, hi) = train
+        .iter()
+        .chain(&val)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let n = history.len() as f64;
+    svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{run}: loss per epoch"), ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1f64..n.max(2.0), (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("loss")
+            .draw()?;
+        for (i, (label, points)) in [("training", &train), ("validation", &val)]
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, p))| !p.is_empty())
+        {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        Ok(())
+    })
+    .map(|s| ("loss".to_string(), s))
+}
+
 /// A classifier's plots: the confusion matrix; ROC (one-vs-rest curves for several
 /// classes); for two classes also precision-recall and calibration.
 pub fn classification(

@@ -569,16 +569,22 @@ impl Network {
                     let w_hh = get(w, &format!("lstm.{l}.w_hh"))?.t()?.contiguous()?;
                     let bias =
                         (get(w, &format!("lstm.{l}.b_ih"))? + get(w, &format!("lstm.{l}.b_hh"))?)?;
-                    // Every step's input projection at once.
-                    let xw = seq.broadcast_matmul(&w_ih)?.broadcast_add(&bias)?;
+                    // Every step's input projection at once, step-major.
+                    let xw = seq
+                        .broadcast_matmul(&w_ih)?
+                        .broadcast_add(&bias)?
+                        .transpose(0, 1)?
+                        .contiguous()?;
                     let mut h = Tensor::zeros((b, *units), x.dtype(), x.device())?;
                     let mut c = h.clone();
                     let mut outs = Vec::with_capacity(steps);
+                    let u = *units;
                     for t in 0..steps {
-                        let gates = (xw.narrow(1, t, 1)?.squeeze(1)? + h.matmul(&w_hh)?)?;
-                        let g = gates.chunk(4, 1)?;
-                        let (i, f) = (loss::sigmoid(&g[0])?, loss::sigmoid(&g[1])?);
-                        let (cand, o) = (g[2].tanh()?, loss::sigmoid(&g[3])?);
+                        let gates = (xw.get(t)? + h.matmul(&w_hh)?)?;
+                        // One sigmoid and one tanh over all four gates (i, f, g, o).
+                        let (sig, th) = (loss::sigmoid(&gates)?, gates.tanh()?);
+                        let (i, f) = (sig.narrow(1, 0, u)?, sig.narrow(1, u, u)?);
+                        let (cand, o) = (th.narrow(1, 2 * u, u)?, sig.narrow(1, 3 * u, u)?);
                         c = ((f * &c)? + (i * cand)?)?;
                         h = (o * c.tanh()?)?;
                         outs.push(h.clone());

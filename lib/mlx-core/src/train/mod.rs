@@ -69,12 +69,16 @@ lightgbm in builds with the `xgboost` / `lightgbm` features. Classifiers take
 Time series (`pipeline.problem_type: time_series`) add arima and sarimax (exact
 maximum likelihood; `order: auto` searches orders), ets and seasonal_naive; every
 candidate's validation metrics come from rolling `forecast.horizon`-step forecasts.
+Neural networks (mlp, cnn1d, lstm, transformer) train with the loop of `training:`
+(optimizer, schedule, batches, epochs, early stopping, gradient clipping, loss); their
+history has one point per epoch.
 
 Examples:
   mlx-train                       train every candidate
   mlx-train --json | jq '.details.runs[] | {name, validation}'
   mlx-train --json | jq '.details.runs[].tags.forecaster'   the orders auto-ARIMA chose
-  mlx run --to train              ingest, validate, features and train";
+  mlx run --to train              ingest, validate, features and train
+  mlx-train --json | jq '.details.runs[] | {name, epochs: (.history | length)}'";
 
 impl Stage for Train {
     fn name(&self) -> &'static str {

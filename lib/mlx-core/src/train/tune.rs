@@ -265,6 +265,31 @@ mod tests {
     }
 
     #[test]
+    fn layer_sizes_are_one_value_and_lists_of_them_a_choice() {
+        let ints = |v: &[i64]| ParamValue::List(v.iter().map(|i| ParamValue::Int(*i)).collect());
+        let fixed: BTreeMap<String, ParamValue> = [("hidden".to_string(), ints(&[128, 64]))].into();
+        assert!(!is_search(&fixed));
+        let p: BTreeMap<String, ParamValue> = [
+            (
+                "hidden".to_string(),
+                ParamValue::List(vec![ints(&[64]), ints(&[128, 64])]),
+            ),
+            ("channels".to_string(), ints(&[16, 32])),
+            (
+                "learning_rate".to_string(),
+                ParamValue::List(vec![ParamValue::Float(0.01), ParamValue::Float(0.001)]),
+            ),
+        ]
+        .into();
+        assert!(is_search(&p));
+        let sets = trials(&p, TuningMethod::Grid, 0, 0).unwrap();
+        assert_eq!(sets.len(), 4);
+        assert!(sets.iter().all(|s| s["channels"] == ints(&[16, 32])));
+        assert_eq!(sets[0]["hidden"], ints(&[64]));
+        assert_eq!(sets[3]["hidden"], ints(&[128, 64]));
+    }
+
+    #[test]
     fn a_grid_is_every_combination() {
         let p: BTreeMap<String, ParamValue> = [
             (
