@@ -32,25 +32,29 @@ pub(crate) fn svg(
     Some(out)
 }
 
-/// Lines from (0, 0)-(1, 1) axes: one series per `(label, points)`.
-fn curves(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-    diagonal: bool,
-) -> Option<String> {
+/// A line chart's frame: title, axis labels and ranges, where the legend goes.
+struct Frame<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    legend: SeriesLabelPosition,
+}
+
+/// One line per `(label, points)`, with a legend; `diagonal` adds y = x.
+fn lines(frame: Frame, series: &[(String, Vec<(f64, f64)>)], diagonal: bool) -> Option<String> {
     svg(SIZE, |root| {
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+            .caption(frame.title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
+            .y_label_area_size(60)
+            .build_cartesian_2d(frame.x, frame.y)?;
         chart
             .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
+            .x_desc(frame.x_label)
+            .y_desc(frame.y_label)
             .draw()?;
         if diagonal {
             chart.draw_series(LineSeries::new(
@@ -72,10 +76,29 @@ fn curves(
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(frame.legend)
             .draw()?;
         Ok(())
     })
+}
+
+/// Lines on (0, 0)-(1, 1) axes: one series per `(label, points)`.
+fn curves(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    diagonal: bool,
+) -> Option<String> {
+    let frame = Frame {
+        title,
+        x_label,
+        y_label,
+        x: 0.0..1.0,
+        y: 0.0..1.02,
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    lines(frame, series, diagonal)
 }
 
 /// sklearn's `calibration_curve(strategy="uniform")`: per non-empty bin of `bins`
@@ -241,42 +264,21 @@ pub fn loss_curve(run: &str, history: &[(f64, Option<f64>)]) -> Option<(String, 
         return None;
     }
     let pad = ((hi - lo) * 0.05).max(1e-9);
-    let n = history.len() as f64;
-    svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{run}: loss per epoch"), ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(1f64..n.max(2.0), (lo - pad)..(hi + pad))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("loss")
-            .draw()?;
-        for (i, (label, points)) in [("training", &train), ("validation", &val)]
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (_, p))| !p.is_empty())
-        {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
-        Ok(())
-    })
-    .map(|s| ("loss".to_string(), s))
+    let series: Vec<(String, Vec<(f64, f64)>)> = [("training", train), ("validation", val)]
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(l, p)| (l.to_string(), p))
+        .collect();
+    let title = format!("{run}: loss per epoch");
+    let frame = Frame {
+        title: &title,
+        x_label: "epoch",
+        y_label: "loss",
+        x: 1.0..(history.len() as f64).max(2.0),
+        y: (lo - pad)..(hi + pad),
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    lines(frame, &series, false).map(|s| ("loss".to_string(), s))
 }
 
 /// A classifier's plots: the confusion matrix; ROC (one-vs-rest curves for several

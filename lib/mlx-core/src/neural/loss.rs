@@ -11,11 +11,6 @@ use crate::error::{Error, Result};
 /// The `eps` PyTorch's `pairwise_distance` adds to each difference.
 const PAIR_EPS: f64 = 1e-6;
 
-/// Maps candle's errors into mlx's.
-pub(crate) fn tensor_error(e: candle_core::Error) -> Error {
-    Error::from(e)
-}
-
 /// Binary cross-entropy of each logit: `max(z, 0) − z·y + log(1 + e^−|z|)`, which never
 /// overflows.
 fn bce_elements(z: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
@@ -40,7 +35,7 @@ pub fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
 pub fn binary_cross_entropy(z: &Tensor, y: &Tensor) -> Result<Tensor> {
     bce_elements(z, y)
         .and_then(|t| t.mean_all())
-        .map_err(tensor_error)
+        .map_err(Error::from)
 }
 
 /// Categorical cross-entropy on logits `z` (`n × k`) against class codes `y` (`n`,
@@ -50,7 +45,7 @@ pub fn cross_entropy(z: &Tensor, y: &Tensor) -> Result<Tensor> {
         let picked = log_softmax(z)?.gather(&y.unsqueeze(1)?, 1)?;
         picked.neg()?.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 /// Focal loss. Binary (`z` is `n × 1`, `y` 0/1 floats): torchvision's
@@ -74,7 +69,7 @@ pub fn focal(z: &Tensor, y: &Tensor, alpha: f64, gamma: f64) -> Result<Tensor> {
         }
         loss.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 /// Mean squared error.
@@ -82,7 +77,7 @@ pub fn mse(o: &Tensor, y: &Tensor) -> Result<Tensor> {
     (o - y)
         .and_then(|d| d.sqr())
         .and_then(|t| t.mean_all())
-        .map_err(tensor_error)
+        .map_err(Error::from)
 }
 
 /// Mean absolute error.
@@ -90,7 +85,7 @@ pub fn mae(o: &Tensor, y: &Tensor) -> Result<Tensor> {
     (o - y)
         .and_then(|d| d.abs())
         .and_then(|t| t.mean_all())
-        .map_err(tensor_error)
+        .map_err(Error::from)
 }
 
 /// Huber loss: `½ r²` where `|r| ≤ δ`, `δ (|r| − ½ δ)` beyond, written as
@@ -101,7 +96,7 @@ pub fn huber(o: &Tensor, y: &Tensor, delta: f64) -> Result<Tensor> {
         let q = r.clamp(0.0, delta)?;
         ((q.sqr()? * 0.5)? + ((r - &q)? * delta)?)?.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 /// Log-cosh loss, `log cosh(r) = |r| + log(1 + e^−2|r|) − log 2` (no overflow).
@@ -111,7 +106,7 @@ pub fn log_cosh(o: &Tensor, y: &Tensor) -> Result<Tensor> {
         let tail = ((a.affine(-2.0, 0.0)?.exp()? + 1.0)?.log()? - std::f64::consts::LN_2)?;
         (a + tail)?.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 /// Euclidean distance between the rows of `a` and `b`, as PyTorch's
@@ -129,7 +124,7 @@ pub fn contrastive(a: &Tensor, b: &Tensor, same: &Tensor, margin: f64) -> Result
         let push = ((same.neg()? + 1.0)? * (d.neg()? + margin)?.relu()?.sqr()?)?;
         ((pull + push)? * 0.5)?.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 /// Triplet margin loss: `max(0, d(a, p) − d(a, n) + m)`.
@@ -138,7 +133,7 @@ pub fn triplet(a: &Tensor, p: &Tensor, n: &Tensor, margin: f64) -> Result<Tensor
         let gap = ((pairwise_distance(a, p)? - pairwise_distance(a, n)?)? + margin)?;
         gap.relu()?.mean_all()
     })()
-    .map_err(tensor_error)
+    .map_err(Error::from)
 }
 
 #[cfg(test)]

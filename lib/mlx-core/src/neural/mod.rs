@@ -14,7 +14,7 @@ pub mod optim;
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{Device, Tensor, Var, D};
 use mlx_contracts::config::{
     Loss, ModelType, Optimizer as OptimizerKind, ParamValue, ScheduleKind, Training,
 };
@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::train::model::{Params, Target};
-use loss::tensor_error;
 
 /// Whether a family is a neural network.
 pub fn is_network(model: ModelType) -> bool {
@@ -727,16 +726,20 @@ impl Network {
         out
     }
 
-    fn tensors(&self, dtype: DType) -> Result<Weights> {
-        self.weights
+    /// The weights as tensors, built once.
+    fn tensors(&self) -> Result<&Weights> {
+        if let Some(w) = self.cache.0.get() {
+            return Ok(w);
+        }
+        let built = self
+            .weights
             .iter()
             .map(|wt| {
                 Tensor::from_slice(&wt.values, wt.shape.as_slice(), &Device::Cpu)
-                    .and_then(|t| t.to_dtype(dtype))
                     .map(|t| (wt.name.clone(), t))
-                    .map_err(tensor_error)
             })
-            .collect()
+            .collect::<candle_core::Result<Weights>>()?;
+        Ok(self.cache.0.get_or_init(|| built))
     }
 
     /// Standardised inputs of rows `rows` of `x`, as a `rows × inputs` tensor.
@@ -748,7 +751,7 @@ impl Network {
                 v.push((x[(r, j)] as f32 - self.input_mean[j]) / self.input_std[j]);
             }
         }
-        Tensor::from_vec(v, (rows.len(), p), &Device::Cpu).map_err(tensor_error)
+        Tensor::from_vec(v, (rows.len(), p), &Device::Cpu).map_err(Error::from)
     }
 
     /// The output layer for every row of `x`, in batches.
@@ -766,8 +769,7 @@ impl Network {
                         rng: None,
                     },
                 )
-                .and_then(|o| o.to_vec2::<f32>())
-                .map_err(tensor_error)?;
+                .and_then(|o| o.to_vec2::<f32>())?;
             out.extend(o);
         }
         Ok(out)
@@ -782,14 +784,7 @@ impl Network {
                 x.ncols()
             )));
         }
-        let w = match self.cache.0.get() {
-            Some(w) => w,
-            None => {
-                let built = self.tensors(DType::F32)?;
-                self.cache.0.get_or_init(|| built)
-            }
-        };
-        let out = self.outputs_of(w, x)?;
+        let out = self.outputs_of(self.tensors()?, x)?;
         let n = x.nrows();
         Ok(match &self.head {
             Head::Value { mean, std } => {
@@ -881,10 +876,9 @@ fn batch_loss(
     rng: &mut Pcg64,
 ) -> Result<Tensor> {
     let dev = &Device::Cpu;
-    let err = tensor_error;
     match (y, r.loss) {
         (Labels::Values(v), loss) => {
-            let t = Tensor::from_slice(v, (v.len(), 1), dev).map_err(err)?;
+            let t = Tensor::from_slice(v, (v.len(), 1), dev)?;
             match loss {
                 Loss::Mae => loss::mae(o, &t),
                 Loss::Huber => loss::huber(o, &t, r.huber_delta),
@@ -895,16 +889,16 @@ fn batch_loss(
         (Labels::Classes(c), Loss::Contrastive | Loss::Triplet) => {
             let (a, b, c3, same) = mine(c, r.loss == Loss::Triplet, rng);
             if a.is_empty() {
-                return Tensor::new(0f32, dev).map_err(err);
+                return Tensor::new(0f32, dev).map_err(Error::from);
             }
             let pick = |idx: &[u32]| {
                 Tensor::from_slice(idx, idx.len(), dev).and_then(|i| o.index_select(&i, 0))
             };
-            let (ea, eb) = (pick(&a).map_err(err)?, pick(&b).map_err(err)?);
+            let (ea, eb) = (pick(&a)?, pick(&b)?);
             if r.loss == Loss::Triplet {
-                loss::triplet(&ea, &eb, &pick(&c3).map_err(err)?, r.margin)
+                loss::triplet(&ea, &eb, &pick(&c3)?, r.margin)
             } else {
-                let s = Tensor::from_slice(&same, same.len(), dev).map_err(err)?;
+                let s = Tensor::from_slice(&same, same.len(), dev)?;
                 loss::contrastive(&ea, &eb, &s, r.margin)
             }
         }
@@ -915,8 +909,7 @@ fn batch_loss(
                 Tensor::from_slice(&f, (f.len(), 1), dev)
             } else {
                 Tensor::from_slice(c, c.len(), dev)
-            }
-            .map_err(err)?;
+            }?;
             match (loss, binary) {
                 (Loss::Focal, _) => loss::focal(o, &t, r.focal.0, r.focal.1),
                 (_, true) => loss::binary_cross_entropy(o, &t),
@@ -1060,12 +1053,15 @@ pub fn fit(
         weights: Vec::new(),
         cache: TensorCache::default(),
     };
-    let labels_of = |t: &Target| match (t, &net.head) {
-        (Target::Values(v), Head::Value { mean, std }) => {
-            Labels::Values(v.iter().map(|a| ((a - mean) / std) as f32).collect())
+    let (y_mean, y_std) = match net.head {
+        Head::Value { mean, std } => (mean, std),
+        _ => (0.0, 1.0),
+    };
+    let labels_of = |t: &Target| match t {
+        Target::Values(v) => {
+            Labels::Values(v.iter().map(|a| ((a - y_mean) / y_std) as f32).collect())
         }
-        (Target::Classes(c, _), _) => Labels::Classes(c.iter().map(|&k| k as u32).collect()),
-        (Target::Values(v), _) => Labels::Values(v.iter().map(|a| *a as f32).collect()),
+        Target::Classes(c, _) => Labels::Classes(c.iter().map(|&k| k as u32).collect()),
     };
     let all = labels_of(&y);
     // Rows that train and rows that watch: the split's validation rows, else the last
@@ -1100,7 +1096,7 @@ pub fn fit(
             Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)
                 .and_then(|t| Var::from_tensor(&t))
                 .map(|v| (name, v))
-                .map_err(tensor_error)
+                .map_err(Error::from)
         })
         .collect::<Result<_>>()?;
     let weights_now = || -> Weights {
@@ -1128,18 +1124,16 @@ pub fn fit(
             let w = weights_now();
             let xb = net.batch(x, chunk)?;
             let yb = all.subset(chunk);
-            let o = net
-                .forward(
-                    &w,
-                    &xb,
-                    &mut Dropout {
-                        rate: recipe.dropout,
-                        rng: Some(&mut rng),
-                    },
-                )
-                .map_err(tensor_error)?;
+            let o = net.forward(
+                &w,
+                &xb,
+                &mut Dropout {
+                    rate: recipe.dropout,
+                    rng: Some(&mut rng),
+                },
+            )?;
             let l = batch_loss(&net, &recipe, &o, &yb, &mut rng)?;
-            let value = l.to_scalar::<f32>().map_err(tensor_error)? as f64;
+            let value = l.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
                 return Err(Error::Runtime(format!(
                     "training diverged at epoch {} (loss {value}); lower `learning_rate` \
@@ -1148,7 +1142,7 @@ pub fn fit(
                     recipe.learning_rate
                 )));
             }
-            let mut grads = l.backward().map_err(tensor_error)?;
+            let mut grads = l.backward()?;
             if let Some(max) = recipe.gradient_clip {
                 optim::clip_grad_norm(&just_vars, &mut grads, max)?;
             }
@@ -1161,20 +1155,18 @@ pub fn fit(
             (Some(vx), Some(vl)) => {
                 let w = weights_now();
                 let rows: Vec<usize> = (0..vx.nrows()).collect();
-                let o = net
-                    .forward(
-                        &w,
-                        &net.batch(vx, &rows)?,
-                        &mut Dropout {
-                            rate: 0.0,
-                            rng: None,
-                        },
-                    )
-                    .map_err(tensor_error)?;
+                let o = net.forward(
+                    &w,
+                    &net.batch(vx, &rows)?,
+                    &mut Dropout {
+                        rate: 0.0,
+                        rng: None,
+                    },
+                )?;
                 // The same pairs every epoch, so that epochs compare.
                 let mut fixed = Pcg64::seed_from_u64(seed ^ 0x9e37_79b9);
                 let l = batch_loss(&net, &recipe, &o, vl, &mut fixed)?;
-                Some(l.to_scalar::<f32>().map_err(tensor_error)? as f64)
+                Some(l.to_scalar::<f32>()? as f64)
             }
             _ => None,
         };
@@ -1196,8 +1188,7 @@ pub fn fit(
                     just_vars
                         .iter()
                         .map(|v| v.as_tensor().copy())
-                        .collect::<candle_core::Result<_>>()
-                        .map_err(tensor_error)?,
+                        .collect::<candle_core::Result<_>>()?,
                 ));
                 waited = 0;
             } else {
@@ -1212,7 +1203,7 @@ pub fn fit(
     // Early stopping keeps the best epoch's weights.
     if let Some((_, kept)) = best {
         for (v, t) in just_vars.iter().zip(kept) {
-            v.set(&t).map_err(tensor_error)?;
+            v.set(&t)?;
         }
     }
     net.weights = vars
@@ -1222,16 +1213,12 @@ pub fn fit(
             Ok(Weight {
                 name: name.clone(),
                 shape: t.dims().to_vec(),
-                values: t
-                    .flatten_all()
-                    .and_then(|f| f.to_vec1::<f32>())
-                    .map_err(tensor_error)?,
+                values: t.flatten_all().and_then(|f| f.to_vec1::<f32>())?,
             })
         })
         .collect::<Result<_>>()?;
     if let (Head::Embedding { .. }, Labels::Classes(codes)) = (&net.head, &all) {
-        let w = net.tensors(DType::F32)?;
-        let emb = net.outputs_of(&w, x)?;
+        let emb = net.outputs_of(net.tensors()?, x)?;
         let mut sums = vec![vec![0f64; outputs]; classes];
         let mut counts = vec![0usize; classes];
         for (e, &c) in emb.iter().zip(codes) {

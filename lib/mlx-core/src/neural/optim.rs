@@ -3,7 +3,6 @@
 
 use candle_core::{backprop::GradStore, Tensor, Var};
 
-use super::loss::tensor_error;
 use crate::error::Result;
 use mlx_contracts::config::{Optimizer as Kind, ScheduleKind};
 
@@ -102,8 +101,8 @@ impl Optimizer {
                     }
                 }
             };
-            let next = update().map_err(tensor_error)?;
-            var.set(&next).map_err(tensor_error)?;
+            let next = update()?;
+            var.set(&next)?;
         }
         Ok(())
     }
@@ -119,8 +118,7 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
                 .sqr()
                 .and_then(|s| s.sum_all())
                 .and_then(|s| s.to_dtype(candle_core::DType::F64))
-                .and_then(|s| s.to_scalar::<f64>())
-                .map_err(tensor_error)?;
+                .and_then(|s| s.to_scalar::<f64>())?;
             total += sq;
         }
     }
@@ -129,7 +127,7 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
     if scale < 1.0 {
         for v in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
-                let clipped = (g * scale).map_err(tensor_error)?;
+                let clipped = (g * scale)?;
                 grads.insert(v.as_tensor(), clipped);
             }
         }
