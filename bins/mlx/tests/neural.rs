@@ -204,6 +204,21 @@ evaluation: {{ metrics: [rmse, mape], primary_metric: rmse }}
         "{:?}",
         b.entries
     );
+
+    // `deep_learning` with `task: forecasting` is the same forecaster: the same rolling
+    // forecasts of the test months (MASE against the season) and the same scores.
+    let deep = config
+        .replace(
+            "problem_type: time_series",
+            "problem_type: deep_learning, task: forecasting",
+        )
+        .replace("  - type: seasonal_naive\n", "");
+    let dir = project(&deep, "airline.csv");
+    run(dir.path(), &["run", "--to", "eval"]);
+    let deep = board(dir.path());
+    for m in ["rmse", "mape", "mase"] {
+        assert_eq!(metric(&deep, "lstm", m), metric(&b, "lstm", m), "{m}");
+    }
 }
 
 const CHURN: &str = "\
@@ -347,7 +362,23 @@ fn recipe_mistakes_are_named() {
         ),
         (
             "{ type: lstm, params: { window: 5 } }",
-            "must divide the 64 model inputs",
+            "must divide the 64 inputs of the sequence",
+        ),
+        (
+            "{ type: lstm, params: { sequence: [p0, nope] } }",
+            "names `nope`, which is not a model input",
+        ),
+        (
+            "{ type: mlp, params: { sequence: [p0] } }",
+            "only cnn1d, lstm and transformer read sequences",
+        ),
+        (
+            "{ type: mlp, params: { backend: torch } }",
+            "needs mlx built with the `torch` feature",
+        ),
+        (
+            "{ type: mlp, params: { device: cuda } }",
+            "`device: cuda` needs `backend: torch`",
         ),
         (
             "{ type: mlp, params: { hiden: [8] } }",

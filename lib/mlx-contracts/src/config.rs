@@ -847,6 +847,16 @@ pub struct Pipeline {
     pub task: Option<Task>,
 }
 
+impl Pipeline {
+    /// Whether the models forecast one series over time: `time_series`, or
+    /// `deep_learning` with `task: forecasting`.
+    pub fn forecasts(&self) -> bool {
+        self.problem_type == ProblemType::TimeSeries
+            || (self.problem_type == ProblemType::DeepLearning
+                && self.task == Some(Task::Forecasting))
+    }
+}
+
 /// Problem types.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -1181,6 +1191,12 @@ pub struct Training {
     pub validation_split: Option<f64>,
     /// Parameters of the losses that have them.
     pub loss_params: LossParams,
+    /// Where networks train: `candle` (pure Rust, CPU; the default) or `torch` (libtorch,
+    /// for GPUs; needs mlx built with the `torch` feature).
+    pub backend: Backend,
+    /// The `torch` backend's device: `cpu`, `cuda`, `cuda:N` or `auto` (the first GPU
+    /// when there is one).
+    pub device: String,
 }
 
 impl Default for Training {
@@ -1200,8 +1216,21 @@ impl Default for Training {
             gradient_clip: None,
             validation_split: None,
             loss_params: LossParams::default(),
+            backend: Backend::default(),
+            device: "auto".into(),
         }
     }
+}
+
+/// The tensor library that trains networks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// candle's CPU tensors: pure Rust, repeatable to the bit with a seed.
+    #[default]
+    Candle,
+    /// libtorch through `tch` (CPU or CUDA), from a PyTorch install.
+    Torch,
 }
 
 /// A learning-rate schedule (PyTorch's `StepLR`, `ExponentialLR`, `CosineAnnealingLR`).
@@ -2026,8 +2055,7 @@ impl Config {
             ProblemType::DeepLearning => task == Some(Task::Classification),
             _ => false,
         };
-        let temporal = problem == ProblemType::TimeSeries
-            || (problem == ProblemType::DeepLearning && task == Some(Task::Forecasting));
+        let temporal = self.pipeline.forecasts();
 
         if self.split.strategy.is_none() {
             self.split.strategy = Some(if temporal {

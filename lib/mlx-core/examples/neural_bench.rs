@@ -2,7 +2,10 @@
 //! a CSV file (numeric columns, the last one the class) and prints one JSON line with the
 //! seconds spent in training and the samples per second.
 //!
-//!   neural_bench <mlp|lstm> <data.csv> <epochs> <batch_size>
+//!   neural_bench <mlp|lstm> <data.csv> <epochs> <batch_size> [candle|torch:<device>]
+//!
+//! The last argument picks the backend (default candle); `torch:cuda` trains on the GPU
+//! in a build with the `torch` feature.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,8 +17,10 @@ use nalgebra::DMatrix;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
-        eprintln!("usage: neural_bench <mlp|lstm> <data.csv> <epochs> <batch_size>");
+    if !(5..=6).contains(&args.len()) {
+        eprintln!(
+            "usage: neural_bench <mlp|lstm> <data.csv> <epochs> <batch_size> [candle|torch:<device>]"
+        );
         std::process::exit(2);
     }
     let text = std::fs::read_to_string(&args[2]).expect("read the data");
@@ -41,6 +46,10 @@ fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(device) = args.get(5).and_then(|b| b.strip_prefix("torch:")) {
+        params.insert("backend".into(), ParamValue::String("torch".into()));
+        params.insert("device".into(), ParamValue::String(device.into()));
+    }
     let model = match args[1].as_str() {
         "mlp" => {
             params.insert(

@@ -27,8 +27,7 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     };
     let problem = c.pipeline.problem_type;
     let task = c.pipeline.task;
-    let temporal_problem = problem == ProblemType::TimeSeries
-        || (problem == ProblemType::DeepLearning && task == Some(Task::Forecasting));
+    let temporal_problem = c.pipeline.forecasts();
     let classification = match problem {
         ProblemType::Classification => true,
         ProblemType::DeepLearning => task == Some(Task::Classification),
@@ -523,6 +522,27 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     }
     if t.epochs == 0 {
         err("training.epochs", "must be at least 1".into(), None);
+    }
+    let gpu = t.device == "cuda"
+        || t.device
+            .strip_prefix("cuda:")
+            .is_some_and(|i| i.parse::<usize>().is_ok());
+    if !(gpu || t.device == "cpu" || t.device == "auto") {
+        err(
+            "training.device",
+            format!("must be cpu, cuda, cuda:N or auto, got `{}`", t.device),
+            None,
+        );
+    } else if gpu && t.backend == mlx_contracts::config::Backend::Candle {
+        err(
+            "training.device",
+            format!(
+                "`{}` needs `training.backend: torch`: the default backend, candle, trains on \
+                 the CPU",
+                t.device
+            ),
+            None,
+        );
     }
 
     // --- deploy and monitoring --------------------------------------------------------

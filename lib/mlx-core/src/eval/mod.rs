@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgMatches, Command};
-use mlx_contracts::config::{Config, Direction, Metric, ProblemType};
+use mlx_contracts::config::{Config, Direction, Metric};
 use mlx_contracts::eval::{
     Champion, Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice,
     Spread, LEADERBOARD_VERSION, RUN_METRICS_VERSION,
@@ -212,7 +212,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
         t if t.height() > 0 => ("test", t),
         _ => ("validation", train::rows(&df, &set, "validation")?),
     };
-    let series = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
+    let series = if cfg.pipeline.forecasts() {
         crate::forecast::one_series(cfg)?;
         let positions = |which: &str| train::positions(&set, which);
         let season = crate::forecast::season(cfg, &df);
@@ -235,7 +235,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
         ));
     }
     let train = train::rows(&df, &set, "train")?;
-    let train_target = if cfg.pipeline.problem_type == ProblemType::TimeSeries {
+    let train_target = if cfg.pipeline.forecasts() {
         let target = cfg.data.target.clone().unwrap_or_default();
         Some(train::numeric_target(train.column(&target).map_err(
             |_| {

@@ -9,7 +9,7 @@ use candle_core::{DType, Tensor, D};
 use crate::error::{Error, Result};
 
 /// The `eps` PyTorch's `pairwise_distance` adds to each difference.
-const PAIR_EPS: f64 = 1e-6;
+pub(crate) const PAIR_EPS: f64 = 1e-6;
 
 /// Binary cross-entropy of each logit: `max(z, 0) − z·y + log(1 + e^−|z|)`, which never
 /// overflows.

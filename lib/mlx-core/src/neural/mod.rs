@@ -11,12 +11,33 @@
 
 pub mod loss;
 pub mod optim;
+#[cfg(feature = "torch")]
+pub mod torch;
+
+/// Stands in for the `torch` backend in a build without it.
+#[cfg(not(feature = "torch"))]
+mod torch {
+    use super::{Epoch, Job, Weight};
+    use crate::error::{Error, Result};
+
+    pub(super) fn train(
+        _: &Job,
+        _: Vec<Weight>,
+        _: &mut rand_pcg::Pcg64,
+    ) -> Result<(Vec<Weight>, Vec<Epoch>)> {
+        Err(Error::Usage(NOT_BUILT.into()))
+    }
+
+    pub(super) const NOT_BUILT: &str =
+        "`training.backend: torch` needs mlx built with the `torch` feature and a PyTorch \
+         install (see docs/deep-learning.md, \"GPUs\"); use `backend: candle` or rebuild";
+}
 
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor, Var, D};
 use mlx_contracts::config::{
-    Loss, ModelType, Optimizer as OptimizerKind, ParamValue, ScheduleKind, Training,
+    Backend, Loss, ModelType, Optimizer as OptimizerKind, ParamValue, ScheduleKind, Training,
 };
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
@@ -130,6 +151,11 @@ pub struct Network {
     pub inputs: usize,
     /// Steps of a sequence model's sequence (1 for the MLP).
     pub window: usize,
+    /// The inputs (by position) that make the sequence, oldest step first; the others
+    /// are static inputs that join the output layer beside the sequence's summary.
+    /// Empty: every input is part of the sequence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<usize>,
     /// Width of the output layer.
     pub outputs: usize,
     /// What the outputs mean.
@@ -185,6 +211,8 @@ pub const TRAINING_KEYS: &[&str] = &[
     "focal_gamma",
     "huber_delta",
     "margin",
+    "backend",
+    "device",
 ];
 
 fn name_of<T: Serialize>(v: T) -> String {
@@ -195,12 +223,74 @@ fn name_of<T: Serialize>(v: T) -> String {
 }
 
 /// A network's parameters with `training:`'s settings filled in, so that the run record
-/// shows the whole recipe and any refit (a backtest fold, a tuning trial) repeats it.
+/// shows the whole recipe and any refit (a backtest fold, a tuning trial) repeats it; a
+/// `sequence` of feature names also gets their positions among `features` (the model
+/// matrix's columns) as `sequence_index`.
 pub fn with_training(
+    model: ModelType,
     params: &BTreeMap<String, ParamValue>,
     t: &Training,
-) -> BTreeMap<String, ParamValue> {
+    features: &[String],
+) -> Result<BTreeMap<String, ParamValue>> {
     let mut p = params.clone();
+    if let Some(seq) = params.get("sequence") {
+        let names: Vec<&str> = match seq {
+            ParamValue::List(items) if !items.is_empty() => items
+                .iter()
+                .map(|i| match i {
+                    ParamValue::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect::<Option<_>>()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if names.is_empty() || model == ModelType::Mlp {
+            return Err(Error::Usage(format!(
+                "`{}` parameter `sequence` must list the features that make the sequence, \
+                 oldest step first, such as [lag_3, lag_2, lag_1]{}",
+                model.as_str(),
+                if model == ModelType::Mlp {
+                    "; only cnn1d, lstm and transformer read sequences"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let index = names
+            .iter()
+            .map(|n| {
+                features.iter().position(|f| f == n).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{}` parameter `sequence` names `{n}`, which is not a model input; \
+                         the inputs are {}",
+                        model.as_str(),
+                        features.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        if let Some(n) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(Error::Usage(format!(
+                "`{}` parameter `sequence` names `{n}` twice; each input is one step of the \
+                 sequence",
+                model.as_str()
+            )));
+        }
+        p.insert(
+            "sequence_index".into(),
+            ParamValue::List(
+                index
+                    .into_iter()
+                    .map(|i| ParamValue::Int(i as i64))
+                    .collect(),
+            ),
+        );
+    }
     let mut put = |k: &str, v: ParamValue| {
         p.entry(k.to_string()).or_insert(v);
     };
@@ -235,6 +325,10 @@ pub fn with_training(
     if let Some(v) = t.validation_split {
         put("validation_split", ParamValue::Float(v));
     }
+    if t.backend == Backend::Torch {
+        put("backend", ParamValue::String(name_of(t.backend)));
+        put("device", ParamValue::String(t.device.clone()));
+    }
     match t.loss {
         Some(Loss::Focal) => {
             put("focal_alpha", ParamValue::Float(t.loss_params.alpha));
@@ -246,7 +340,7 @@ pub fn with_training(
         }
         _ => {}
     }
-    p
+    Ok(p)
 }
 
 /// The training loop's settings, read from a network's parameters.
@@ -265,6 +359,10 @@ struct Recipe {
     huber_delta: f64,
     margin: f64,
     dropout: f64,
+    backend: Backend,
+    /// The torch backend's device (`cpu`, `cuda`, `cuda:N`, `auto`).
+    #[cfg_attr(not(feature = "torch"), allow(dead_code))]
+    device: String,
 }
 
 fn enum_param<T: for<'de> Deserialize<'de>>(
@@ -321,18 +419,30 @@ fn int_list(
 
 /// The parameters every network takes besides its architecture's.
 const COMMON: &[&str] = &["dropout", "embedding_dim"];
+/// The features that make a sequence model's sequence, by name.
+const SEQ: &str = "sequence";
+/// Their positions, filled in by `with_training`.
+const SEQ_INDEX: &str = "sequence_index";
 
 /// Reads the architecture, the window and the recipe from `params`.
 fn read(
     model: ModelType,
     params: &BTreeMap<String, ParamValue>,
     inputs: usize,
-) -> Result<(Arch, usize, Recipe, usize)> {
+) -> Result<(Arch, usize, Vec<usize>, Recipe, usize)> {
     let own: &[&str] = match model {
         ModelType::Mlp => &["hidden", "activation"],
-        ModelType::Cnn1d => &["channels", "kernel_size", "window"],
-        ModelType::Lstm => &["units", "layers", "window"],
-        _ => &["d_model", "heads", "layers", "feedforward", "window"],
+        ModelType::Cnn1d => &["channels", "kernel_size", "window", SEQ, SEQ_INDEX],
+        ModelType::Lstm => &["units", "layers", "window", SEQ, SEQ_INDEX],
+        _ => &[
+            "d_model",
+            "heads",
+            "layers",
+            "feedforward",
+            "window",
+            SEQ,
+            SEQ_INDEX,
+        ],
     };
     let known: Vec<&'static str> = own
         .iter()
@@ -341,14 +451,51 @@ fn read(
         .copied()
         .collect();
     let p = Params::new(model, params, &known)?;
+    let sequence: Vec<usize> = match (params.get(SEQ_INDEX), params.get(SEQ)) {
+        (Some(ParamValue::List(items)), _) => items
+            .iter()
+            .map(|i| match i {
+                ParamValue::Int(j) if *j >= 0 && (*j as usize) < inputs => Ok(*j as usize),
+                other => Err(Error::Usage(format!(
+                    "`{}` parameter `{SEQ_INDEX}` holds input positions below {inputs}, got {}",
+                    model.as_str(),
+                    serde_json::to_string(other).unwrap_or_default()
+                ))),
+            })
+            .collect::<Result<Vec<usize>>>()
+            .and_then(|seq| {
+                let unique: std::collections::BTreeSet<_> = seq.iter().collect();
+                if unique.len() == seq.len() {
+                    Ok(seq)
+                } else {
+                    Err(Error::Usage(format!(
+                        "`{}` parameter `{SEQ_INDEX}` repeats a position",
+                        model.as_str()
+                    )))
+                }
+            })?,
+        (None, None) => Vec::new(),
+        _ => {
+            return Err(Error::Usage(format!(
+                "`{}` parameter `sequence` names features, which mlx-train turns into their \
+                 positions (`{SEQ_INDEX}`); give `{SEQ_INDEX}` when fitting without names",
+                model.as_str()
+            )))
+        }
+    };
+    let length = if sequence.is_empty() {
+        inputs
+    } else {
+        sequence.len()
+    };
     let window = if model == ModelType::Mlp {
         1
     } else {
-        let w = p.int("window", inputs)?;
-        if !inputs.is_multiple_of(w) {
+        let w = p.int("window", length)?;
+        if !length.is_multiple_of(w) {
             return Err(Error::Usage(format!(
-                "`{}` parameter `window` ({w}) must divide the {inputs} model inputs: each \
-                 step of the sequence gets inputs / window of them",
+                "`{}` parameter `window` ({w}) must divide the {length} inputs of the \
+                 sequence: each step gets {length} / window of them",
                 model.as_str()
             )));
         }
@@ -462,9 +609,39 @@ fn read(
         huber_delta: p.positive("huber_delta", 1.0)?,
         margin: p.positive("margin", 1.0)?,
         dropout: fraction("dropout", 0.0)?,
+        backend: enum_param(model, params, "backend", "candle, torch")?.unwrap_or_default(),
+        device: match params.get("device") {
+            None | Some(ParamValue::Null) => "auto".into(),
+            Some(ParamValue::String(d))
+                if matches!(d.as_str(), "cpu" | "cuda" | "auto")
+                    || d.strip_prefix("cuda:")
+                        .is_some_and(|i| i.parse::<usize>().is_ok()) =>
+            {
+                d.clone()
+            }
+            Some(other) => {
+                return Err(Error::Usage(format!(
+                    "`{}` parameter `device` must be cpu, cuda, cuda:N or auto, got {}",
+                    model.as_str(),
+                    serde_json::to_string(other).unwrap_or_default()
+                )))
+            }
+        },
     };
+    #[cfg(not(feature = "torch"))]
+    if recipe.backend == Backend::Torch {
+        return Err(Error::Usage(torch::NOT_BUILT.into()));
+    }
+    if recipe.backend == Backend::Candle && recipe.device.starts_with("cuda") {
+        return Err(Error::Usage(format!(
+            "`{}` parameter `device: {}` needs `backend: torch`: the default backend, \
+             candle, trains on the CPU",
+            model.as_str(),
+            recipe.device
+        )));
+    }
     let embedding = p.int("embedding_dim", 16)?;
-    Ok((arch, window, recipe, embedding))
+    Ok((arch, window, sequence, recipe, embedding))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -492,6 +669,25 @@ fn layer_norm(x: &Tensor, w: &Weights, name: &str) -> candle_core::Result<Tensor
         .broadcast_div(&(var + 1e-5)?.sqrt()?)?
         .broadcast_mul(get(w, &format!("{name}.weight"))?)?
         .broadcast_add(get(w, &format!("{name}.bias"))?)
+}
+
+/// A 1-D convolution (PyTorch's `conv1d` with stride 1 and `pad` zeros on each side) as
+/// one matrix product over the unfolded windows. candle's own `conv1d` gets the kernel's
+/// gradient wrong when there is padding (candle-core 0.11), which the `torch` backend's
+/// test caught: the two backends trained the same CNN apart.
+fn conv1d(x: &Tensor, kernel: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
+    let (b, c_in, len) = x.dims3()?;
+    let (c_out, _, k) = kernel.dims3()?;
+    let padded = x.pad_with_zeros(2, pad, pad)?;
+    let out_len = len + 2 * pad + 1 - k;
+    let windows = (0..k)
+        .map(|j| padded.narrow(2, j, out_len))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    // (b, c_in, k, out_len), flattened to the kernel's (c_in, k) order.
+    let unfolded = Tensor::stack(&windows, 2)?.reshape((b, c_in * k, out_len))?;
+    kernel
+        .reshape((c_out, c_in * k))?
+        .broadcast_matmul(&unfolded)
 }
 
 /// Inverted dropout with masks from the training seed (nothing at prediction time).
@@ -525,7 +721,10 @@ impl Network {
     fn forward(&self, w: &Weights, x: &Tensor, drop: &mut Dropout) -> candle_core::Result<Tensor> {
         let b = x.dim(0)?;
         let steps = self.window;
-        let channels = self.inputs / steps;
+        let (length, statics) = (self.sequence_length(), self.statics());
+        let channels = length / steps;
+        let whole = x;
+        let x = &x.narrow(1, 0, length)?;
         let h = match &self.arch {
             Arch::Mlp { hidden, activation } => {
                 let mut h = x.clone();
@@ -551,8 +750,7 @@ impl Network {
                 for (i, size) in sizes.iter().enumerate() {
                     let k = get(w, &format!("conv.{i}.weight"))?;
                     let bias = get(w, &format!("conv.{i}.bias"))?.reshape((1, *size, 1))?;
-                    h = h
-                        .conv1d(k, kernel_size / 2, 1, 1, 1)?
+                    h = conv1d(&h, k, kernel_size / 2)?
                         .broadcast_add(&bias)?
                         .relu()?;
                     h = drop.apply(&h)?;
@@ -631,7 +829,49 @@ impl Network {
                 h.mean(1)?
             }
         };
+        let h = if statics > 0 {
+            Tensor::cat(&[&h, &whole.narrow(1, length, statics)?], 1)?
+        } else {
+            h
+        };
         linear(&h, w, "out")
+    }
+
+    /// Inputs in the sequence.
+    fn sequence_length(&self) -> usize {
+        if self.sequence.is_empty() {
+            self.inputs
+        } else {
+            self.sequence.len()
+        }
+    }
+
+    /// Static inputs, beside the sequence.
+    fn statics(&self) -> usize {
+        self.inputs - self.sequence_length()
+    }
+
+    /// The input positions in the order the first layer reads them: the sequence, then
+    /// the static inputs.
+    fn input_order(&self) -> Vec<usize> {
+        if self.sequence.is_empty() {
+            return (0..self.inputs).collect();
+        }
+        let mut order = self.sequence.clone();
+        order.extend((0..self.inputs).filter(|j| !self.sequence.contains(j)));
+        order
+    }
+
+    /// Standardised inputs of rows `rows` of `x` in reading order, row-major.
+    fn standardised(&self, x: &DMatrix<f64>, rows: &[usize]) -> Vec<f32> {
+        let order = self.input_order();
+        let mut v = Vec::with_capacity(rows.len() * order.len());
+        for &r in rows {
+            for &j in &order {
+                v.push((x[(r, j)] as f32 - self.input_mean[j]) / self.input_std[j]);
+            }
+        }
+        v
     }
 
     /// Weight shapes and PyTorch's default initialisation bound of each (uniform in
@@ -647,7 +887,7 @@ impl Network {
             out.push((format!("{name}.bias"), vec![outp], Init::Uniform(bound)));
         }
         let mut out = Vec::new();
-        let channels = self.inputs / self.window;
+        let channels = self.sequence_length() / self.window;
         let last = match &self.arch {
             Arch::Mlp { hidden, .. } => {
                 let mut inp = self.inputs;
@@ -722,7 +962,7 @@ impl Network {
                 d
             }
         };
-        lin(&mut out, "out", last, self.outputs);
+        lin(&mut out, "out", last + self.statics(), self.outputs);
         out
     }
 
@@ -744,14 +984,12 @@ impl Network {
 
     /// Standardised inputs of rows `rows` of `x`, as a `rows × inputs` tensor.
     fn batch(&self, x: &DMatrix<f64>, rows: &[usize]) -> Result<Tensor> {
-        let p = self.inputs;
-        let mut v = Vec::with_capacity(rows.len() * p);
-        for &r in rows {
-            for j in 0..p {
-                v.push((x[(r, j)] as f32 - self.input_mean[j]) / self.input_std[j]);
-            }
-        }
-        Tensor::from_vec(v, (rows.len(), p), &Device::Cpu).map_err(Error::from)
+        Tensor::from_vec(
+            self.standardised(x, rows),
+            (rows.len(), self.inputs),
+            &Device::Cpu,
+        )
+        .map_err(Error::from)
     }
 
     /// The output layer for every row of `x`, in batches.
@@ -773,6 +1011,12 @@ impl Network {
             out.extend(o);
         }
         Ok(out)
+    }
+
+    /// The output layer's activations for every row of `x`: logits, an embedding or a
+    /// standardised value.
+    pub fn outputs(&self, x: &DMatrix<f64>) -> Result<Vec<Vec<f32>>> {
+        self.outputs_of(self.tensors()?, x)
     }
 
     /// Values (`n × 1`) or class probabilities (`n × classes`).
@@ -959,16 +1203,262 @@ fn mine(
 /// One epoch's summary, for the run history.
 pub type Epoch = (f64, Option<f64>);
 
-/// Trains a network of family `model` on `x` and `y` (validation rows watched for early
-/// stopping when given) and returns it with its per-epoch training and validation loss.
-pub fn fit(
+/// What a training loop works on: the network to fill in, its recipe and its rows.
+struct Job<'a> {
+    model: ModelType,
+    net: Network,
+    recipe: Recipe,
+    x: &'a DMatrix<f64>,
+    /// Rows of `x` that train.
+    train_rows: Vec<usize>,
+    /// Every row's label.
+    labels: Labels,
+    /// The rows that watch the validation loss.
+    validation: Option<(DMatrix<f64>, Labels)>,
+    /// Classes of the target (0 for numbers).
+    classes: usize,
+    seed: u64,
+}
+
+/// Early stopping: the best watched loss so far and the epochs since it.
+struct Watch {
+    patience: Option<(usize, f64)>,
+    best: Option<f64>,
+    waited: usize,
+}
+
+/// What an epoch's loss means for the loop.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The best epoch yet: keep its weights.
+    Best,
+    /// Not better; go on.
+    Worse,
+    /// Patience ran out: stop.
+    Stop,
+}
+
+impl Watch {
+    fn new(patience: Option<(usize, f64)>) -> Self {
+        Self {
+            patience,
+            best: None,
+            waited: 0,
+        }
+    }
+
+    fn see(&mut self, loss: f64) -> Verdict {
+        let Some((patience, min_delta)) = self.patience else {
+            return Verdict::Worse;
+        };
+        if self.best.is_none_or(|b| loss < b - min_delta) {
+            self.best = Some(loss);
+            self.waited = 0;
+            Verdict::Best
+        } else {
+            self.waited += 1;
+            if self.waited >= patience {
+                Verdict::Stop
+            } else {
+                Verdict::Worse
+            }
+        }
+    }
+}
+
+impl Job<'_> {
+    /// The seeded initial weights: PyTorch's default initialisation.
+    fn initial_weights(&self, rng: &mut Pcg64) -> Vec<Weight> {
+        self.net
+            .shapes()
+            .into_iter()
+            .map(|(name, shape, init)| {
+                let len: usize = shape.iter().product();
+                let values: Vec<f32> = match init {
+                    Init::Uniform(b) => (0..len)
+                        .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * b) as f32)
+                        .collect(),
+                    Init::Ones => vec![1.0; len],
+                    Init::Zeros => vec![0.0; len],
+                };
+                Weight {
+                    name,
+                    shape,
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    /// The error for a loss that is no longer a number.
+    fn check(&self, value: f64, epoch: usize) -> Result<()> {
+        if value.is_finite() {
+            return Ok(());
+        }
+        Err(Error::Runtime(format!(
+            "training diverged at epoch {} (loss {value}); lower `learning_rate` (now {}) \
+             or set `gradient_clip`",
+            epoch + 1,
+            self.recipe.learning_rate
+        )))
+    }
+
+    fn bar(&self) -> indicatif::ProgressBar {
+        crate::progress::count_bar(
+            self.recipe.epochs as u64,
+            &format!("{} epochs", self.model.as_str()),
+        )
+    }
+
+    fn report(&self, bar: &indicatif::ProgressBar, (train, val): Epoch) {
+        bar.set_message(format!(
+            "{} epochs, loss {train:.4}{}",
+            self.model.as_str(),
+            val.map(|v| format!(", validation {v:.4}"))
+                .unwrap_or_default()
+        ));
+        bar.inc(1);
+    }
+
+    /// The training rows of each batch of an epoch, shuffled by `rng`; a lone last row
+    /// is left out (a noisy step, and no pair for the embedding losses).
+    fn batches(&self, rows: &mut [usize], rng: &mut Pcg64) -> Vec<Vec<usize>> {
+        rows.shuffle(rng);
+        let mut out: Vec<Vec<usize>> = rows
+            .chunks(self.recipe.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        if out.len() > 1 && out.last().is_some_and(|b| b.len() < 2) {
+            out.pop();
+        }
+        out
+    }
+
+    /// Seeds the pairs the validation loss is measured on: the same every epoch, so that
+    /// epochs compare.
+    fn validation_rng(&self) -> Pcg64 {
+        Pcg64::seed_from_u64(self.seed ^ 0x9e37_79b9)
+    }
+}
+
+/// Trains with candle on the CPU.
+fn train_candle(
+    job: &Job,
+    init: Vec<Weight>,
+    rng: &mut Pcg64,
+) -> Result<(Vec<Weight>, Vec<Epoch>)> {
+    let (net, recipe) = (&job.net, &job.recipe);
+    let vars: Vec<(String, Var)> = init
+        .into_iter()
+        .map(|w| {
+            Tensor::from_vec(w.values, w.shape.as_slice(), &Device::Cpu)
+                .and_then(|t| Var::from_tensor(&t))
+                .map(|v| (w.name, v))
+                .map_err(Error::from)
+        })
+        .collect::<Result<_>>()?;
+    let weights_now = || -> Weights {
+        vars.iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect()
+    };
+    let just_vars: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = optim::Optimizer::new(recipe.optimizer, just_vars.len());
+    let mut history = Vec::new();
+    let mut kept: Option<Vec<Tensor>> = None;
+    let mut watch = Watch::new(recipe.patience);
+    let mut rows = job.train_rows.clone();
+    let bar = job.bar();
+    for epoch in 0..recipe.epochs {
+        let lr = recipe
+            .schedule
+            .rate(recipe.learning_rate, epoch, recipe.epochs);
+        let (mut total, mut seen) = (0.0, 0usize);
+        for chunk in job.batches(&mut rows, rng) {
+            let w = weights_now();
+            let xb = net.batch(job.x, &chunk)?;
+            let yb = job.labels.subset(&chunk);
+            let o = net.forward(
+                &w,
+                &xb,
+                &mut Dropout {
+                    rate: recipe.dropout,
+                    rng: Some(rng),
+                },
+            )?;
+            let l = batch_loss(net, recipe, &o, &yb, rng)?;
+            let value = l.to_scalar::<f32>()? as f64;
+            job.check(value, epoch)?;
+            let mut grads = l.backward()?;
+            if let Some(max) = recipe.gradient_clip {
+                optim::clip_grad_norm(&just_vars, &mut grads, max)?;
+            }
+            opt.step(&just_vars, &grads, lr)?;
+            total += value * chunk.len() as f64;
+            seen += chunk.len();
+        }
+        let train_loss = total / seen.max(1) as f64;
+        let val_loss = match &job.validation {
+            Some((vx, vl)) => {
+                let rows: Vec<usize> = (0..vx.nrows()).collect();
+                let o = net.forward(
+                    &weights_now(),
+                    &net.batch(vx, &rows)?,
+                    &mut Dropout {
+                        rate: 0.0,
+                        rng: None,
+                    },
+                )?;
+                let l = batch_loss(net, recipe, &o, vl, &mut job.validation_rng())?;
+                Some(l.to_scalar::<f32>()? as f64)
+            }
+            None => None,
+        };
+        history.push((train_loss, val_loss));
+        job.report(&bar, (train_loss, val_loss));
+        match watch.see(val_loss.unwrap_or(train_loss)) {
+            Verdict::Best => {
+                kept = Some(
+                    just_vars
+                        .iter()
+                        .map(|v| v.as_tensor().copy())
+                        .collect::<candle_core::Result<_>>()?,
+                )
+            }
+            Verdict::Worse => {}
+            Verdict::Stop => break,
+        }
+    }
+    bar.finish_and_clear();
+    // Early stopping keeps the best epoch's weights.
+    if let Some(kept) = kept {
+        for (v, t) in just_vars.iter().zip(kept) {
+            v.set(&t)?;
+        }
+    }
+    let weights = vars
+        .iter()
+        .map(|(name, v)| {
+            let t = v.as_tensor();
+            Ok(Weight {
+                name: name.clone(),
+                shape: t.dims().to_vec(),
+                values: t.flatten_all().and_then(|f| f.to_vec1::<f32>())?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((weights, history))
+}
+
+/// Reads the recipe, standardises, picks the head and sets the rows aside.
+fn prepare<'a>(
     model: ModelType,
     params: &BTreeMap<String, ParamValue>,
-    x: &DMatrix<f64>,
+    x: &'a DMatrix<f64>,
     y: Target,
     validation: Option<(&DMatrix<f64>, &Target)>,
     seed: u64,
-) -> Result<(Network, Vec<Epoch>)> {
+) -> Result<Job<'a>> {
     let n = x.nrows();
     let p = x.ncols();
     if n < 2 || p == 0 {
@@ -976,7 +1466,7 @@ pub fn fit(
             "a network needs at least 2 rows and 1 input, got {n} rows and {p} inputs"
         )));
     }
-    let (arch, window, mut recipe, embedding) = read(model, params, p)?;
+    let (arch, window, sequence, mut recipe, embedding) = read(model, params, p)?;
     let classes = match &y {
         Target::Classes(_, names) => names.len(),
         Target::Values(_) => 0,
@@ -1041,10 +1531,11 @@ pub fn fit(
         input_mean[j] = mean as f32;
         input_std[j] = if var > 1e-24 { var.sqrt() as f32 } else { 1.0 };
     }
-    let mut net = Network {
+    let net = Network {
         arch,
         inputs: p,
         window,
+        sequence,
         outputs,
         head,
         dropout: recipe.dropout as f32,
@@ -1080,147 +1571,43 @@ pub fn fit(
         },
     };
 
+    Ok(Job {
+        model,
+        net,
+        recipe,
+        x,
+        train_rows,
+        labels: all,
+        validation: val_x.zip(val_labels),
+        classes,
+        seed,
+    })
+}
+
+/// Trains a network of family `model` on `x` and `y` (validation rows watched for early
+/// stopping when given) and returns it with its per-epoch training and validation loss.
+pub fn fit(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: Target,
+    validation: Option<(&DMatrix<f64>, &Target)>,
+    seed: u64,
+) -> Result<(Network, Vec<Epoch>)> {
+    let job = prepare(model, params, x, y, validation, seed)?;
     let mut rng = Pcg64::seed_from_u64(seed);
-    let vars: Vec<(String, Var)> = net
-        .shapes()
-        .into_iter()
-        .map(|(name, shape, init)| {
-            let len: usize = shape.iter().product();
-            let values: Vec<f32> = match init {
-                Init::Uniform(b) => (0..len)
-                    .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * b) as f32)
-                    .collect(),
-                Init::Ones => vec![1.0; len],
-                Init::Zeros => vec![0.0; len],
-            };
-            Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)
-                .and_then(|t| Var::from_tensor(&t))
-                .map(|v| (name, v))
-                .map_err(Error::from)
-        })
-        .collect::<Result<_>>()?;
-    let weights_now = || -> Weights {
-        vars.iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect()
+    let init = job.initial_weights(&mut rng);
+    let (weights, history) = match job.recipe.backend {
+        Backend::Candle => train_candle(&job, init, &mut rng)?,
+        Backend::Torch => torch::train(&job, init, &mut rng)?,
     };
-    let just_vars: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = optim::Optimizer::new(recipe.optimizer, just_vars.len());
-    let mut history = Vec::new();
-    let mut best: Option<(f64, Vec<Tensor>)> = None;
-    let mut waited = 0;
-    let bar =
-        crate::progress::count_bar(recipe.epochs as u64, &format!("{} epochs", model.as_str()));
-    for epoch in 0..recipe.epochs {
-        let lr = recipe
-            .schedule
-            .rate(recipe.learning_rate, epoch, recipe.epochs);
-        train_rows.shuffle(&mut rng);
-        let (mut total, mut seen) = (0.0, 0usize);
-        for chunk in train_rows.chunks(recipe.batch_size) {
-            if chunk.len() < 2 && seen > 0 {
-                continue; // a lone last row makes a noisy step (and no pair)
-            }
-            let w = weights_now();
-            let xb = net.batch(x, chunk)?;
-            let yb = all.subset(chunk);
-            let o = net.forward(
-                &w,
-                &xb,
-                &mut Dropout {
-                    rate: recipe.dropout,
-                    rng: Some(&mut rng),
-                },
-            )?;
-            let l = batch_loss(&net, &recipe, &o, &yb, &mut rng)?;
-            let value = l.to_scalar::<f32>()? as f64;
-            if !value.is_finite() {
-                return Err(Error::Runtime(format!(
-                    "training diverged at epoch {} (loss {value}); lower `learning_rate` \
-                     (now {}) or set `gradient_clip`",
-                    epoch + 1,
-                    recipe.learning_rate
-                )));
-            }
-            let mut grads = l.backward()?;
-            if let Some(max) = recipe.gradient_clip {
-                optim::clip_grad_norm(&just_vars, &mut grads, max)?;
-            }
-            opt.step(&just_vars, &grads, lr)?;
-            total += value * chunk.len() as f64;
-            seen += chunk.len();
-        }
-        let train_loss = total / seen.max(1) as f64;
-        let val_loss = match (&val_x, &val_labels) {
-            (Some(vx), Some(vl)) => {
-                let w = weights_now();
-                let rows: Vec<usize> = (0..vx.nrows()).collect();
-                let o = net.forward(
-                    &w,
-                    &net.batch(vx, &rows)?,
-                    &mut Dropout {
-                        rate: 0.0,
-                        rng: None,
-                    },
-                )?;
-                // The same pairs every epoch, so that epochs compare.
-                let mut fixed = Pcg64::seed_from_u64(seed ^ 0x9e37_79b9);
-                let l = batch_loss(&net, &recipe, &o, vl, &mut fixed)?;
-                Some(l.to_scalar::<f32>()? as f64)
-            }
-            _ => None,
-        };
-        history.push((train_loss, val_loss));
-        bar.set_message(format!(
-            "{} epochs, loss {train_loss:.4}{}",
-            model.as_str(),
-            val_loss
-                .map(|v| format!(", validation {v:.4}"))
-                .unwrap_or_default()
-        ));
-        bar.inc(1);
-        if let Some((patience, min_delta)) = recipe.patience {
-            let watched = val_loss.unwrap_or(train_loss);
-            let improved = best.as_ref().is_none_or(|(b, _)| watched < b - min_delta);
-            if improved {
-                best = Some((
-                    watched,
-                    just_vars
-                        .iter()
-                        .map(|v| v.as_tensor().copy())
-                        .collect::<candle_core::Result<_>>()?,
-                ));
-                waited = 0;
-            } else {
-                waited += 1;
-                if waited >= patience {
-                    break;
-                }
-            }
-        }
-    }
-    bar.finish_and_clear();
-    // Early stopping keeps the best epoch's weights.
-    if let Some((_, kept)) = best {
-        for (v, t) in just_vars.iter().zip(kept) {
-            v.set(&t)?;
-        }
-    }
-    net.weights = vars
-        .iter()
-        .map(|(name, v)| {
-            let t = v.as_tensor();
-            Ok(Weight {
-                name: name.clone(),
-                shape: t.dims().to_vec(),
-                values: t.flatten_all().and_then(|f| f.to_vec1::<f32>())?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    if let (Head::Embedding { .. }, Labels::Classes(codes)) = (&net.head, &all) {
+    let mut net = job.net;
+    net.weights = weights;
+    if let (Head::Embedding { .. }, Labels::Classes(codes)) = (&net.head, &job.labels) {
         let emb = net.outputs_of(net.tensors()?, x)?;
-        let mut sums = vec![vec![0f64; outputs]; classes];
-        let mut counts = vec![0usize; classes];
+        let (k, width) = (job.classes, net.outputs);
+        let mut sums = vec![vec![0f64; width]; k];
+        let mut counts = vec![0usize; k];
         for (e, &c) in emb.iter().zip(codes) {
             counts[c as usize] += 1;
             for (s, v) in sums[c as usize].iter_mut().zip(e) {
@@ -1240,4 +1627,84 @@ pub fn fit(
         };
     }
     Ok((net, history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution by its definition, `o[b][c][t] = Σ k[c][i][j] · x[b][i][t + j − pad]`.
+    fn direct(
+        x: &[f64],
+        k: &[f64],
+        (b, ci, len, co, kw, pad): (usize, usize, usize, usize, usize, usize),
+    ) -> Vec<f64> {
+        let out_len = len + 2 * pad + 1 - kw;
+        let mut o = vec![0.0; b * co * out_len];
+        for n in 0..b {
+            for c in 0..co {
+                for t in 0..out_len {
+                    let mut acc = 0.0;
+                    for i in 0..ci {
+                        for j in 0..kw {
+                            let at = (t + j) as isize - pad as isize;
+                            if at >= 0 && (at as usize) < len {
+                                acc +=
+                                    k[(c * ci + i) * kw + j] * x[(n * ci + i) * len + at as usize];
+                            }
+                        }
+                    }
+                    o[(n * co + c) * out_len + t] = acc;
+                }
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn the_convolution_and_its_kernel_gradient_match_the_definition() {
+        let dims = (2, 3, 8, 4, 3, 1);
+        let (b, ci, len, co, kw, _) = dims;
+        let xs: Vec<f64> = (0..b * ci * len)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0)
+            .collect();
+        let ks: Vec<f64> = (0..co * ci * kw)
+            .map(|i| ((i * 13 % 7) as f64 - 3.0) / 4.0)
+            .collect();
+        let weights: Vec<f64> = (0..b * co * len).map(|i| (i % 5) as f64 - 2.0).collect();
+        let loss = |k: &[f64]| -> f64 {
+            direct(&xs, k, dims)
+                .iter()
+                .zip(&weights)
+                .map(|(o, w)| o * w)
+                .sum()
+        };
+        let x = Tensor::from_slice(&xs, (b, ci, len), &Device::Cpu).unwrap();
+        let k = Var::from_slice(&ks, (co, ci, kw), &Device::Cpu).unwrap();
+        let o = conv1d(&x, k.as_tensor(), 1).unwrap();
+        let got: Vec<f64> = o.flatten_all().unwrap().to_vec1().unwrap();
+        for (g, want) in got.iter().zip(direct(&xs, &ks, dims)) {
+            assert!((g - want).abs() < 1e-12, "{g} vs {want}");
+        }
+        let w = Tensor::from_slice(&weights, o.shape(), &Device::Cpu).unwrap();
+        let grads = (o * w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gk: Vec<f64> = grads
+            .get(k.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        // The loss is linear in the kernel: central differences are exact up to rounding.
+        for (i, g) in gk.iter().enumerate() {
+            let (mut up, mut down) = (ks.clone(), ks.clone());
+            up[i] += 0.5;
+            down[i] -= 0.5;
+            let fd = loss(&up) - loss(&down);
+            assert!(
+                (g - fd).abs() < 1e-9,
+                "kernel gradient {i}: {g}, by differences {fd}"
+            );
+        }
+    }
 }

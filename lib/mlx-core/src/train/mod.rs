@@ -71,14 +71,18 @@ maximum likelihood; `order: auto` searches orders), ets and seasonal_naive; ever
 candidate's validation metrics come from rolling `forecast.horizon`-step forecasts.
 Neural networks (mlp, cnn1d, lstm, transformer) train with the loop of `training:`
 (optimizer, schedule, batches, epochs, early stopping, gradient clipping, loss); their
-history has one point per epoch.
+history has one point per epoch. A sequence model's `sequence: [lag_14, ..., lag_1]`
+names the inputs of its window; the others join its output layer. `training.backend:
+torch` (builds with the `torch` feature) trains them with libtorch, on a GPU with
+`training.device: cuda`.
 
 Examples:
   mlx-train                       train every candidate
   mlx-train --json | jq '.details.runs[] | {name, validation}'
   mlx-train --json | jq '.details.runs[].tags.forecaster'   the orders auto-ARIMA chose
   mlx run --to train              ingest, validate, features and train
-  mlx-train --json | jq '.details.runs[] | {name, epochs: (.history | length)}'";
+  mlx-train --json | jq '.details.runs[] | {name, epochs: (.history | length)}'
+  bash scripts/torch.sh cargo run -p mlx --features torch -- train   with training.backend: torch";
 
 impl Stage for Train {
     fn name(&self) -> &'static str {
@@ -533,7 +537,9 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         _ => (std::borrow::Cow::Borrowed(&x_val), val_codes.clone()),
     };
     let scoring = tune::Scoring::new(cfg);
-    let series = (cfg.pipeline.problem_type == ProblemType::TimeSeries)
+    let series = cfg
+        .pipeline
+        .forecasts()
         .then(|| Series::new(cfg, &df, &set, &x_train_df, &pre))
         .transpose()?;
 
@@ -556,18 +562,31 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     let bar = crate::progress::count_bar(steps, "training");
     // A network's parameters carry the training loop's settings (`training:`), so the
     // run record shows them and every refit repeats them.
+    let inputs: Vec<String> = x_train_df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let models: Vec<ModelSpec> = cfg
         .models
         .iter()
-        .map(|m| ModelSpec {
-            params: if crate::neural::is_network(m.model_type) {
-                crate::neural::with_training(&m.params, &cfg.training)
-            } else {
-                m.params.clone()
-            },
-            ..m.clone()
+        .map(|m| {
+            Ok(ModelSpec {
+                params: if crate::neural::is_network(m.model_type) {
+                    crate::neural::with_training(m.model_type, &m.params, &cfg.training, &inputs)
+                        .map_err(|e| match e {
+                            Error::Usage(msg) => {
+                                Error::Usage(format!("model `{}`: {msg}", candidate_name(m)))
+                            }
+                            other => other,
+                        })?
+                } else {
+                    m.params.clone()
+                },
+                ..m.clone()
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let results: Vec<Result<(RunRecord, Vec<PathBuf>)>> = models
         .par_iter()
         .map(|spec| {

@@ -23,16 +23,25 @@ pub fn is_range(name: &str, v: &ParamValue) -> bool {
     matches!(v, ParamValue::Map(_)) && name != "class_weight"
 }
 
-/// A network's layer sizes (`hidden: [128, 64]`, `channels: [32, 64]`) are one value;
-/// a list of such lists is a choice between them.
-fn is_layer_sizes(name: &str, v: &ParamValue) -> bool {
-    matches!(name, "hidden" | "channels")
-        && matches!(v, ParamValue::List(l) if l.iter().all(|i| matches!(i, ParamValue::Int(_))))
+/// A network's layer sizes (`hidden: [128, 64]`, `channels: [32, 64]`) and a sequence
+/// model's inputs (`sequence: [lag_2, lag_1]`, and their positions) are one value; a
+/// list of such lists is a choice between them.
+fn is_one_list(name: &str, v: &ParamValue) -> bool {
+    let ParamValue::List(l) = v else {
+        return false;
+    };
+    match name {
+        "hidden" | "channels" | "sequence_index" => {
+            l.iter().all(|i| matches!(i, ParamValue::Int(_)))
+        }
+        "sequence" => l.iter().all(|i| matches!(i, ParamValue::String(_))),
+        _ => false,
+    }
 }
 
 /// Whether a parameter lists values to choose from.
 fn is_choice(name: &str, v: &ParamValue) -> bool {
-    matches!(v, ParamValue::List(_)) && !is_layer_sizes(name, v)
+    matches!(v, ParamValue::List(_)) && !is_one_list(name, v)
 }
 
 /// Whether a candidate declares a search (any list or range parameter).
