@@ -231,3 +231,31 @@ fn a_missing_gpu_is_a_clear_error() {
     let err = gpus.unwrap_err().to_string();
     assert!(err.contains("GPU 7") && err.contains("auto"), "{err}");
 }
+
+#[test]
+fn the_cpu_repeats_a_run_with_a_fixed_seed() {
+    if device() != "cpu" {
+        return;
+    }
+    let (x, y) = digits();
+    let (x, y) = (x.rows(0, 300).into_owned(), &y[..300]);
+    let names: Vec<String> = (0..10).map(|k| k.to_string()).collect();
+    let p = params(&[
+        ("channels", ParamValue::List(vec![i(4)])),
+        ("window", i(8)),
+        ("dropout", f(0.2)),
+        ("epochs", i(3)),
+    ]);
+    let run = || {
+        fit(
+            ModelType::Cnn1d,
+            &p,
+            &x,
+            Target::Classes(y, &names),
+            "torch",
+        )
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.0.weights, b.0.weights);
+    assert_eq!(a.1, b.1);
+}

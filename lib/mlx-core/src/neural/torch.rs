@@ -328,6 +328,19 @@ fn failure(p: Box<dyn std::any::Any + Send>) -> Error {
     Error::Runtime(format!("libtorch failed: {msg}"))
 }
 
+/// Held while libtorch works: its random generator (dropout) and its pool of threads
+/// are one per process, so networks that train at once (mlx-train fits candidates in
+/// parallel) would draw from the generator in turns, and split their sums over the
+/// threads in ways, that differ from run to run. libtorch spreads each operation over
+/// every core (or the GPU) itself.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Trains `job` from the weights `init` with libtorch on the recipe's device.
 pub(super) fn train(
     job: &Job,
@@ -335,6 +348,7 @@ pub(super) fn train(
     rng: &mut Pcg64,
 ) -> Result<(Vec<Weight>, Vec<Epoch>)> {
     let dev = device(&job.recipe.device)?;
+    let _turn = turn();
     tch::manual_seed(job.seed as i64);
     catch_unwind(AssertUnwindSafe(|| run(job, init, rng, dev))).map_err(failure)?
 }
@@ -440,6 +454,7 @@ fn run(
 /// numbers as the network's own (candle) forward pass, up to rounding.
 pub fn outputs(net: &Network, x: &DMatrix<f64>, device_name: &str) -> Result<Vec<Vec<f32>>> {
     let dev = device(device_name)?;
+    let _turn = turn();
     catch_unwind(AssertUnwindSafe(|| {
         let w: Weights = net
             .weights
