@@ -14,6 +14,7 @@ pub mod kolmogorov;
 pub mod ks;
 pub mod metrics;
 mod optim;
+pub mod recurrent;
 pub mod sum;
 pub mod wasserstein;
 

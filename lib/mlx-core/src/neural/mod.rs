@@ -10,6 +10,7 @@
 //! file is mlx's JSON like every other family's.
 
 pub mod loss;
+mod lstm;
 pub mod optim;
 #[cfg(feature = "torch")]
 pub mod torch;
@@ -758,36 +759,22 @@ impl Network {
                 let (_, c, l) = h.dims3()?;
                 h.reshape((b, c * l))?
             }
-            Arch::Lstm { units, layers } => {
+            Arch::Lstm { layers, .. } => {
                 let mut seq = x.reshape((b, steps, channels))?;
                 let mut last = None;
                 for l in 0..*layers {
                     let w_ih = get(w, &format!("lstm.{l}.w_ih"))?.t()?;
-                    let w_hh = get(w, &format!("lstm.{l}.w_hh"))?.t()?.contiguous()?;
                     let bias =
                         (get(w, &format!("lstm.{l}.b_ih"))? + get(w, &format!("lstm.{l}.b_hh"))?)?;
-                    // Every step's input projection at once, step-major.
+                    // Every step's input projection at once, step-major; then the
+                    // recurrence as one operation (lstm.rs).
                     let xw = seq
                         .broadcast_matmul(&w_ih)?
                         .broadcast_add(&bias)?
-                        .transpose(0, 1)?
-                        .contiguous()?;
-                    let mut h = Tensor::zeros((b, *units), x.dtype(), x.device())?;
-                    let mut c = h.clone();
-                    let mut outs = Vec::with_capacity(steps);
-                    let u = *units;
-                    for t in 0..steps {
-                        let gates = (xw.get(t)? + h.matmul(&w_hh)?)?;
-                        // One sigmoid and one tanh over all four gates (i, f, g, o).
-                        let (sig, th) = (loss::sigmoid(&gates)?, gates.tanh()?);
-                        let (i, f) = (sig.narrow(1, 0, u)?, sig.narrow(1, u, u)?);
-                        let (cand, o) = (th.narrow(1, 2 * u, u)?, sig.narrow(1, 3 * u, u)?);
-                        c = ((f * &c)? + (i * cand)?)?;
-                        h = (o * c.tanh()?)?;
-                        outs.push(h.clone());
-                    }
-                    last = Some(h);
-                    seq = Tensor::stack(&outs, 1)?;
+                        .transpose(0, 1)?;
+                    let hs = lstm::layer(&xw, get(w, &format!("lstm.{l}.w_hh"))?)?;
+                    last = Some(hs.get(steps - 1)?);
+                    seq = hs.transpose(0, 1)?;
                     if l + 1 < *layers {
                         seq = drop.apply(&seq)?;
                     }
