@@ -80,7 +80,9 @@ fn fit(
 ) -> (Network, Vec<(f64, Option<f64>)>) {
     let mut p = p.clone();
     p.insert("backend".into(), s(backend));
-    p.insert("device".into(), s(&device()));
+    if backend == "torch" {
+        p.insert("device".into(), s(&device()));
+    }
     neural::fit(model, &p, x, y, None, 7).unwrap()
 }
 
