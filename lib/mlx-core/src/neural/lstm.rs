@@ -103,6 +103,7 @@ impl CustomOp2 for Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neural::loss::sigmoid;
     use candle_core::{Device, Var};
 
     /// The same recurrence from candle's separate operations, differentiated by candle.
@@ -116,17 +117,13 @@ mod tests {
         for t in 0..steps {
             let z = (xw.get(t)? + h.matmul(&wt)?)?;
             let gate = |k: usize| z.narrow(1, k * u, u);
-            let (i, f) = (candle_nn_sigmoid(&gate(0)?)?, candle_nn_sigmoid(&gate(1)?)?);
-            let (g, o) = (gate(2)?.tanh()?, candle_nn_sigmoid(&gate(3)?)?);
+            let (i, f) = (sigmoid(&gate(0)?)?, sigmoid(&gate(1)?)?);
+            let (g, o) = (gate(2)?.tanh()?, sigmoid(&gate(3)?)?);
             c = ((f * &c)? + (i * g)?)?;
             h = (o * c.tanh()?)?;
             out.push(h.clone());
         }
         Tensor::stack(&out, 0)
-    }
-
-    fn candle_nn_sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
-        (x.neg()?.exp()? + 1.0)?.recip()
     }
 
     fn filled(n: usize, seed: usize) -> Vec<f32> {
