@@ -1290,21 +1290,43 @@ impl Job<'_> {
         )))
     }
 
-    fn bar(&self) -> indicatif::ProgressBar {
-        crate::progress::count_bar(
-            self.recipe.epochs as u64,
-            &format!("{} epochs", self.model.as_str()),
-        )
-    }
-
-    fn report(&self, bar: &indicatif::ProgressBar, (train, val): Epoch) {
-        bar.set_message(format!(
-            "{} epochs, loss {train:.4}{}",
-            self.model.as_str(),
-            val.map(|v| format!(", validation {v:.4}"))
-                .unwrap_or_default()
-        ));
-        bar.inc(1);
+    /// The epoch loop both backends share: the learning rate of each epoch, its shuffled
+    /// batches, the history and progress bar, and early stopping. `epoch` trains one
+    /// epoch (its number, rate and batches) and returns its training and validation
+    /// loss; `snapshot` copies the weights of the best epoch so far, which come back
+    /// with the history.
+    fn epochs<S>(
+        &self,
+        rng: &mut Pcg64,
+        mut epoch: impl FnMut(usize, f64, Vec<Vec<usize>>, &mut Pcg64) -> Result<Epoch>,
+        mut snapshot: impl FnMut() -> Result<S>,
+    ) -> Result<(Vec<Epoch>, Option<S>)> {
+        let r = &self.recipe;
+        let name = self.model.as_str();
+        let bar = crate::progress::count_bar(r.epochs as u64, &format!("{name} epochs"));
+        let mut history = Vec::new();
+        let mut kept = None;
+        let mut watch = Watch::new(r.patience);
+        let mut rows = self.train_rows.clone();
+        for e in 0..r.epochs {
+            let lr = r.schedule.rate(r.learning_rate, e, r.epochs);
+            let batches = self.batches(&mut rows, rng);
+            let (train, val) = epoch(e, lr, batches, rng)?;
+            history.push((train, val));
+            bar.set_message(format!(
+                "{name} epochs, loss {train:.4}{}",
+                val.map(|v| format!(", validation {v:.4}"))
+                    .unwrap_or_default()
+            ));
+            bar.inc(1);
+            match watch.see(val.unwrap_or(train)) {
+                Verdict::Best => kept = Some(snapshot()?),
+                Verdict::Worse => {}
+                Verdict::Stop => break,
+            }
+        }
+        bar.finish_and_clear();
+        Ok((history, kept))
     }
 
     /// The training rows of each batch of an epoch, shuffled by `rng`; a lone last row
@@ -1351,72 +1373,59 @@ fn train_candle(
     };
     let just_vars: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
     let mut opt = optim::Optimizer::new(recipe.optimizer, just_vars.len());
-    let mut history = Vec::new();
-    let mut kept: Option<Vec<Tensor>> = None;
-    let mut watch = Watch::new(recipe.patience);
-    let mut rows = job.train_rows.clone();
-    let bar = job.bar();
-    for epoch in 0..recipe.epochs {
-        let lr = recipe
-            .schedule
-            .rate(recipe.learning_rate, epoch, recipe.epochs);
-        let (mut total, mut seen) = (0.0, 0usize);
-        for chunk in job.batches(&mut rows, rng) {
-            let w = weights_now();
-            let xb = net.batch(job.x, &chunk)?;
-            let yb = job.labels.subset(&chunk);
-            let o = net.forward(
-                &w,
-                &xb,
-                &mut Dropout {
-                    rate: recipe.dropout,
-                    rng: Some(rng),
-                },
-            )?;
-            let l = batch_loss(net, recipe, &o, &yb, rng)?;
-            let value = l.to_scalar::<f32>()? as f64;
-            job.check(value, epoch)?;
-            let mut grads = l.backward()?;
-            if let Some(max) = recipe.gradient_clip {
-                optim::clip_grad_norm(&just_vars, &mut grads, max)?;
-            }
-            opt.step(&just_vars, &grads, lr)?;
-            total += value * chunk.len() as f64;
-            seen += chunk.len();
-        }
-        let train_loss = total / seen.max(1) as f64;
-        let val_loss = match &job.validation {
-            Some((vx, vl)) => {
-                let rows: Vec<usize> = (0..vx.nrows()).collect();
+    let (history, kept) = job.epochs(
+        rng,
+        |epoch, lr, batches, rng| {
+            let (mut total, mut seen) = (0.0, 0usize);
+            for chunk in batches {
+                let w = weights_now();
+                let xb = net.batch(job.x, &chunk)?;
+                let yb = job.labels.subset(&chunk);
                 let o = net.forward(
-                    &weights_now(),
-                    &net.batch(vx, &rows)?,
+                    &w,
+                    &xb,
                     &mut Dropout {
-                        rate: 0.0,
-                        rng: None,
+                        rate: recipe.dropout,
+                        rng: Some(rng),
                     },
                 )?;
-                let l = batch_loss(net, recipe, &o, vl, &mut job.validation_rng())?;
-                Some(l.to_scalar::<f32>()? as f64)
+                let l = batch_loss(net, recipe, &o, &yb, rng)?;
+                let value = l.to_scalar::<f32>()? as f64;
+                job.check(value, epoch)?;
+                let mut grads = l.backward()?;
+                if let Some(max) = recipe.gradient_clip {
+                    optim::clip_grad_norm(&just_vars, &mut grads, max)?;
+                }
+                opt.step(&just_vars, &grads, lr)?;
+                total += value * chunk.len() as f64;
+                seen += chunk.len();
             }
-            None => None,
-        };
-        history.push((train_loss, val_loss));
-        job.report(&bar, (train_loss, val_loss));
-        match watch.see(val_loss.unwrap_or(train_loss)) {
-            Verdict::Best => {
-                kept = Some(
-                    just_vars
-                        .iter()
-                        .map(|v| v.as_tensor().copy())
-                        .collect::<candle_core::Result<_>>()?,
-                )
-            }
-            Verdict::Worse => {}
-            Verdict::Stop => break,
-        }
-    }
-    bar.finish_and_clear();
+            let val_loss = match &job.validation {
+                Some((vx, vl)) => {
+                    let rows: Vec<usize> = (0..vx.nrows()).collect();
+                    let o = net.forward(
+                        &weights_now(),
+                        &net.batch(vx, &rows)?,
+                        &mut Dropout {
+                            rate: 0.0,
+                            rng: None,
+                        },
+                    )?;
+                    let l = batch_loss(net, recipe, &o, vl, &mut job.validation_rng())?;
+                    Some(l.to_scalar::<f32>()? as f64)
+                }
+                None => None,
+            };
+            Ok((total / seen.max(1) as f64, val_loss))
+        },
+        || {
+            just_vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<Vec<_>>>()
+                .map_err(Error::from)
+        },
+    )?;
     // Early stopping keeps the best epoch's weights.
     if let Some(kept) = kept {
         for (v, t) in just_vars.iter().zip(kept) {

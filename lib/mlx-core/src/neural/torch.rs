@@ -16,7 +16,7 @@ use rand_pcg::Pcg64;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Reduction, Tensor};
 
-use super::{mine, Activation, Arch, Epoch, Head, Job, Labels, Network, Verdict, Watch, Weight};
+use super::{mine, Activation, Arch, Epoch, Head, Job, Labels, Network, Weight};
 use crate::error::{Error, Result};
 
 type Weights = HashMap<String, Tensor>;
@@ -382,52 +382,45 @@ fn run(
         .validation
         .as_ref()
         .map(|(vx, vl)| (inputs(net, vx, dev), DeviceLabels::new(vl, dev), vl));
-    let mut history = Vec::new();
-    let mut kept: Option<Vec<Tensor>> = None;
-    let mut watch = Watch::new(recipe.patience);
-    let mut rows = job.train_rows.clone();
-    let bar = job.bar();
-    for epoch in 0..recipe.epochs {
-        opt.set_lr(
-            recipe
-                .schedule
-                .rate(recipe.learning_rate, epoch, recipe.epochs),
-        );
-        // The epoch's loss is summed on the device and read once: reading each batch's
-        // would make the CPU wait for the GPU at every step.
-        let mut total = Tensor::zeros([], (tch::Kind::Float, dev));
-        let mut seen = 0usize;
-        for chunk in job.batches(&mut rows, rng) {
-            let i: Vec<i64> = chunk.iter().map(|&r| r as i64).collect();
-            let idx = Tensor::from_slice(&i).to(dev);
-            let o = forward(net, &w, &x.index_select(0, &idx), true);
-            let l = batch_loss(job, &o, &y.rows(&idx), &job.labels.subset(&chunk), rng);
-            opt.zero_grad();
-            l.backward();
-            if let Some(max) = recipe.gradient_clip {
-                opt.clip_grad_norm(max);
+    let (history, kept) = job.epochs(
+        rng,
+        |epoch, lr, batches, rng| {
+            opt.set_lr(lr);
+            // The epoch's loss is summed on the device and read once: reading each
+            // batch's would make the CPU wait for the GPU at every step.
+            let mut total = Tensor::zeros([], (tch::Kind::Float, dev));
+            let mut seen = 0usize;
+            for chunk in batches {
+                let i: Vec<i64> = chunk.iter().map(|&r| r as i64).collect();
+                let idx = Tensor::from_slice(&i).to(dev);
+                let o = forward(net, &w, &x.index_select(0, &idx), true);
+                let l = batch_loss(job, &o, &y.rows(&idx), &job.labels.subset(&chunk), rng);
+                opt.zero_grad();
+                l.backward();
+                if let Some(max) = recipe.gradient_clip {
+                    opt.clip_grad_norm(max);
+                }
+                opt.step();
+                total += l.detach() * chunk.len() as f64;
+                seen += chunk.len();
             }
-            opt.step();
-            total += l.detach() * chunk.len() as f64;
-            seen += chunk.len();
-        }
-        let train_loss = total.double_value(&[]) / seen.max(1) as f64;
-        job.check(train_loss, epoch)?;
-        let val_loss = validation.as_ref().map(|(vx, vy, host)| {
-            tch::no_grad(|| {
-                let o = forward(net, &w, vx, false);
-                batch_loss(job, &o, vy, host, &mut job.validation_rng()).double_value(&[])
-            })
-        });
-        history.push((train_loss, val_loss));
-        job.report(&bar, (train_loss, val_loss));
-        match watch.see(val_loss.unwrap_or(train_loss)) {
-            Verdict::Best => kept = Some(vars.iter().map(|(_, t)| t.detach().copy()).collect()),
-            Verdict::Worse => {}
-            Verdict::Stop => break,
-        }
-    }
-    bar.finish_and_clear();
+            let train_loss = total.double_value(&[]) / seen.max(1) as f64;
+            job.check(train_loss, epoch)?;
+            let val_loss = validation.as_ref().map(|(vx, vy, host)| {
+                tch::no_grad(|| {
+                    let o = forward(net, &w, vx, false);
+                    batch_loss(job, &o, vy, host, &mut job.validation_rng()).double_value(&[])
+                })
+            });
+            Ok((train_loss, val_loss))
+        },
+        || {
+            Ok(vars
+                .iter()
+                .map(|(_, t)| t.detach().copy())
+                .collect::<Vec<_>>())
+        },
+    )?;
     if let Some(kept) = kept {
         tch::no_grad(|| {
             for ((_, t), k) in vars.iter().zip(kept) {
