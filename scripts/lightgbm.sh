@@ -8,10 +8,9 @@
 # libclang-dev when missing (with sudo when not root), and cmake from PyPI into a cache
 # directory when the system's is older (Debian 12 has 3.25).
 set -euo pipefail
-if ! ls /usr/lib/llvm-*/lib/libclang.so* > /dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* > /dev/null 2>&1; then
-  sudo_=""; [[ $EUID -ne 0 ]] && sudo_=sudo
-  { $sudo_ apt-get update -qq && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev; } > /dev/null 2>&1
-fi
+# shellcheck source=scripts/libclang.sh
+source "$(dirname "$0")/libclang.sh"
+ensure_libclang
 recent() { "$1" --version 2>/dev/null | head -n 1 | awk '{ split($3, v, "."); exit !(v[1] > 3 || (v[1] == 3 && v[2] >= 28)) }'; }
 if command -v cmake > /dev/null && recent cmake; then
   command -v cmake

@@ -12,10 +12,9 @@
 set -euo pipefail
 version="${MLX_XGBOOST_VERSION:-3.2.0}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx/xgboost-$version"
-if ! ls /usr/lib/llvm-*/lib/libclang.so* > /dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* > /dev/null 2>&1; then
-  sudo_=""; [[ $EUID -ne 0 ]] && sudo_=sudo
-  { $sudo_ apt-get update -qq && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev; } > /dev/null 2>&1
-fi
+# shellcheck source=scripts/libclang.sh
+source "$(dirname "$0")/libclang.sh"
+ensure_libclang
 lib="$cache/site/xgboost/lib"
 if [[ ! -f "$lib/libxgboost.so" ]]; then
   mkdir -p "$cache"

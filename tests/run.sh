@@ -24,8 +24,12 @@ source tests/services/postgres.sh
 source tests/services/mariadb.sh
 # shellcheck source=tests/services/redis.sh
 source tests/services/redis.sh
+# The project's shell scripts (what they decide on a machine image).
+for t in tests/scripts/*.sh; do
+  bash "$t" 2>&1 | tee -a "$log"
+done
 # Tests that need a service are #[ignore]d for a plain `cargo test`; here they run.
-cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
+cargo test --workspace -- --include-ignored 2>&1 | tee -a "$log"
 # The XGBoost and LightGBM backends (cargo features): libxgboost.so from PyPI's wheel,
 # LightGBM compiled from its sources, the `mlx` binary with both (mlx-shap's tests run
 # it), and the tests that need them. Only the mlx crates are compiled again: see the
