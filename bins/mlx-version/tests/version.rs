@@ -361,3 +361,241 @@ fn copy_mode_keeps_the_file_writable_and_separate() {
         .permissions()
         .readonly());
 }
+
+/// The default link mode never loses a version, whatever writes to the working file:
+/// here an in-place rewrite (`cp new.csv sales.csv` as root ignores the read-only bit
+/// of a hard link, and so does `std::fs::write`).
+#[test]
+fn an_in_place_edit_never_loses_a_version() {
+    let dir = project();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
+    git(d, &["commit", "-q", "-m", "dataset v1"]);
+    git(d, &["tag", "v1"]);
+    let v1 = pointer(d, "sales.csv.mlx").sha256;
+    let object = d.join(".mlx/cache/sha256").join(&v1[..2]).join(&v1[2..]);
+    let mut perms = std::fs::metadata(d.join("sales.csv"))
+        .unwrap()
+        .permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false); // what root's writes amount to
+    std::fs::set_permissions(d.join("sales.csv"), perms).unwrap();
+    std::fs::write(d.join("sales.csv"), "day,units\n1,99\n").unwrap();
+    assert_eq!(
+        mlx_core::hash::sha256_file(&object).unwrap().0,
+        v1,
+        "the cached version is untouched by an in-place write"
+    );
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    git(d, &["commit", "-q", "-am", "dataset v2"]);
+    git(d, &["checkout", "-q", "v1"]);
+    mlxv(d).arg("checkout").assert().success();
+    assert_eq!(
+        std::fs::read_to_string(d.join("sales.csv")).unwrap(),
+        "day,units\n1,10\n2,12\n"
+    );
+}
+
+/// `diff` reads the two versions' tables from the cache: a corrupt object is an error
+/// naming it, never row counts read from the wrong bytes.
+#[test]
+fn diff_verifies_the_objects_it_reads() {
+    let dir = project();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
+    git(d, &["commit", "-q", "-m", "v1"]);
+    git(d, &["tag", "v1"]);
+    let v1 = pointer(d, "sales.csv.mlx").sha256;
+    replace(&d.join("sales.csv"), "day,units\n1,10\n2,12\n3,9\n");
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    git(d, &["commit", "-q", "-am", "v2"]);
+    let object = d.join(".mlx/cache/sha256").join(&v1[..2]).join(&v1[2..]);
+    std::fs::write(&object, "day,units\n1,10\n2,12\n4,4\n5,5\n").unwrap();
+    mlxv(d)
+        .args(["diff", "v1", "main"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("is corrupt"));
+}
+
+/// `add` keeps the cache and the work directory out of git, wherever the cache is.
+#[test]
+fn the_cache_stays_out_of_git() {
+    let dir = project();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        d.join("mlx.yaml"),
+        "data:\n  versioning:\n    cache: store/cache\n",
+    )
+    .unwrap();
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    let status = Proc::new("git")
+        .current_dir(d)
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        !status.contains("store/") && !status.contains("sales.csv\n"),
+        "{status}"
+    );
+    assert!(status.contains("sales.csv.mlx"), "{status}");
+}
+
+/// With no remote configured (the default, as DVC), push says how to set one.
+#[test]
+fn push_without_a_remote_says_how_to_set_one() {
+    let dir = project();
+    let d = dir.path();
+    std::fs::remove_file(d.join("mlx.yaml")).unwrap();
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    mlxv(d)
+        .arg("push")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("data.versioning.remote"));
+    assert!(!d.join(".mlx/remote").exists());
+}
+
+/// A corrupt remote copy: pull refuses it and names the repair, `push --verify`
+/// replaces it, and pull then succeeds.
+#[test]
+fn push_verify_repairs_a_corrupt_remote_copy() {
+    let dir = project();
+    let d = dir.path();
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    mlxv(d).arg("push").assert().success();
+    let sha = pointer(d, "sales.csv.mlx").sha256;
+    let remote = d
+        .join("remote-store/sha256")
+        .join(&sha[..2])
+        .join(&sha[2..]);
+    std::fs::write(&remote, "tampered").unwrap();
+    assert_eq!(
+        json(d, &["push"])["uploaded"],
+        0,
+        "a plain push trusts the remote"
+    );
+    std::fs::remove_dir_all(d.join(".mlx/cache/sha256")).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(d.join("sales.csv"), copy.path().join("sales.csv")).unwrap();
+    std::fs::remove_file(d.join("sales.csv")).unwrap();
+    mlxv(d)
+        .arg("pull")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("push --verify"));
+    std::fs::copy(copy.path().join("sales.csv"), d.join("sales.csv")).unwrap();
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    assert_eq!(json(d, &["push", "--verify"])["uploaded"], 1);
+    assert_eq!(mlx_core::hash::sha256_file(&remote).unwrap().0, sha);
+}
+
+/// Every case of tests/hostile/version (see its README): refused with its message,
+/// never a panic, and nothing written outside `data/`.
+#[test]
+fn hostile_pointers_and_manifests_are_refused() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile/version");
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 8, "corpus shrank: {cases:?}");
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let spec: Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        let d = root.as_path();
+        std::fs::create_dir_all(d.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(
+            d.join("mlx.yaml"),
+            "data:\n  versioning:\n    cache: .mlx/cache\n",
+        )
+        .unwrap();
+        let store = |bytes: &[u8]| -> String {
+            let (sha, _) = mlx_core::hash::sha256_reader(bytes, |_| {}).unwrap();
+            let p = d.join(".mlx/cache/sha256").join(&sha[..2]).join(&sha[2..]);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+            sha
+        };
+        let shas: Vec<String> = spec["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| store(o.as_str().unwrap().as_bytes()))
+            .collect();
+        let fill = |text: String| {
+            shas.iter()
+                .enumerate()
+                .fold(text, |t, (i, s)| t.replace(&format!("OBJECT{i}"), s))
+        };
+        let mut ptr = fill(spec["pointer"].to_string());
+        if !spec["manifest"].is_null() {
+            let manifest = fill(spec["manifest"].to_string());
+            ptr = ptr.replace("MANIFEST", &store(manifest.as_bytes()));
+        }
+        std::fs::write(d.join("data.mlx"), ptr).unwrap();
+        for (link, target) in spec["symlinks"].as_object().into_iter().flatten() {
+            std::os::unix::fs::symlink(target.as_str().unwrap(), d.join(link)).unwrap();
+        }
+        let before = files_outside_data(dir.path());
+        let out = mlxv(d).args(["checkout", "data"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(2 | 3)),
+            "{name}: exit {:?}\n{stderr}",
+            out.status.code()
+        );
+        let expect = spec["expect"].as_str().unwrap();
+        assert!(
+            stderr.contains(expect) && !stderr.contains("panicked"),
+            "{name}: {stderr}"
+        );
+        assert_eq!(
+            files_outside_data(dir.path()),
+            before,
+            "{name} wrote outside data/"
+        );
+        assert!(
+            !Path::new("/tmp/mlx-hostile-absolute-path").exists(),
+            "{name}"
+        );
+    }
+}
+
+/// Every file below `dir`, except under `project/data` and mlx's own `.mlx`.
+fn files_outside_data(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, p: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == "project/data" || rel == "project/.mlx" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

@@ -199,22 +199,26 @@ pub enum JoinType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Versioning {
-    /// Remote store: a local directory, or `s3://`, `gs://`, `az://`.
-    pub remote: String,
+    /// Remote store for `push` and `pull`: a local directory (outside the work
+    /// directory), or `s3://`, `gs://`, `az://`. None by default, as DVC: `push` then
+    /// says how to set one.
+    pub remote: Option<String>,
     /// Local content-addressed cache.
     pub cache: String,
-    /// How `add` puts a file into the cache: `hardlink` (no copy; the file and the
-    /// cache object share one read-only inode, as DVC's protected hardlink mode; falls
-    /// back to a copy across file systems) or `copy`.
+    /// How `add` puts a file into the cache: `copy` (default; the cached version can
+    /// never change, whatever writes to the working file) or `hardlink` (no copy: the
+    /// file and the cache object share one read-only inode; an in-place write by root
+    /// or by a tool that ignores the read-only bit changes the cached version too, and
+    /// that version is lost unless it was pushed).
     pub link: CacheLink,
 }
 
 impl Default for Versioning {
     fn default() -> Self {
         Self {
-            remote: ".mlx/remote".into(),
+            remote: None,
             cache: ".mlx/cache".into(),
-            link: CacheLink::Hardlink,
+            link: CacheLink::Copy,
         }
     }
 }
@@ -223,10 +227,11 @@ impl Default for Versioning {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheLink {
-    /// Hard link, read-only (copy across file systems).
-    #[default]
+    /// Hard link, read-only (copy across file systems). Opt-in: an in-place write to
+    /// the working file rewrites the cached version.
     Hardlink,
-    /// Full copy; the working file stays writable.
+    /// Full copy; the working file stays writable and the cache object cannot change.
+    #[default]
     Copy,
 }
 

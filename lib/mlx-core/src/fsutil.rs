@@ -6,6 +6,11 @@
 //! and the directory is fsynced so the rename itself survives a power cut. A reader
 //! therefore sees the old file or the new one, never a mix; a writer killed half-way
 //! leaves the old file untouched and at most a `.<name>.*.tmp` file behind.
+//!
+//! Modes: a new file gets the usual `0666` less the umask (as `touch` or `cp` would
+//! give it), and a replaced file keeps the mode it had, so a user's `chmod` survives
+//! a rewrite. (Temporary files default to `0600`; that is right for secrets, wrong for
+//! a workflow or a report a user asked for.)
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -29,10 +34,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
+        let tmp = temp_in(&dir, &format!(".{name}."), ".tmp")?;
         Ok(Self {
             target: path.to_path_buf(),
             writer: BufWriter::with_capacity(1 << 20, tmp),
@@ -45,10 +47,29 @@ impl AtomicFile {
             .writer
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.target).map_err(|e| e.error)?;
-        sync_dir(&parent_dir(&self.target))
+        persist(tmp, &self.target)
     }
+}
+
+/// A temporary file in `dir` (for a later [`persist`]) created with mode `0666` less
+/// the umask.
+pub fn temp_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    b.tempfile_in(dir)
+}
+
+/// Fsyncs a temporary file, gives it the mode of the file it replaces (if any), renames
+/// it over `target` and fsyncs the directory.
+pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<()> {
+    if let Ok(meta) = fs::metadata(target) {
+        fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(target).map_err(|e| e.error)?;
+    sync_dir(&parent_dir(target))
 }
 
 impl Write for AtomicFile {
@@ -81,6 +102,44 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()>
     let mut json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     json.push(b'\n');
     write_creating(path, &json)
+}
+
+/// `root/rel` for a `/`-separated path that came from data (a manifest, an archive, a
+/// registry key): refused unless it stays inside `root`, by its text
+/// ([`mlx_contracts::version::check_relative_path`]) and on disk (no part below `root`
+/// that exists may be a symbolic link, which could point anywhere).
+pub fn join_inside(root: &Path, rel: &str) -> crate::error::Result<PathBuf> {
+    let refuse = |why: String| {
+        crate::error::Error::Runtime(format!(
+            "refusing to write `{rel}` under {}: {why}",
+            root.display()
+        ))
+    };
+    mlx_contracts::version::check_relative_path(rel).map_err(refuse)?;
+    let mut path = root.to_path_buf();
+    for part in rel.split('/') {
+        path.push(part);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(refuse(format!(
+                "{} is a symbolic link, which could lead outside it",
+                path.display()
+            )));
+        }
+    }
+    Ok(path)
+}
+
+/// Writes `dir/.gitignore` holding `*` (unless it exists), so git ignores a
+/// directory of mlx's own (the work directory, a cache) wherever it lives.
+pub fn ignore_everything(dir: &Path) -> io::Result<()> {
+    let gi = dir.join(".gitignore");
+    if gi.exists() {
+        return Ok(());
+    }
+    write_creating(
+        &gi,
+        b"# Written by mlx: this directory holds mlx's own files, never committed.\n*\n",
+    )
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -148,6 +207,55 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec!["out.json"]);
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(p).unwrap().permissions()) & 0o777
+    }
+
+    /// The umask of this process, read back from a file `File::create` makes (0666 less
+    /// the umask): the independent truth the atomic writes must agree with.
+    #[cfg(unix)]
+    fn umask_default(dir: &Path) -> u32 {
+        let probe = dir.join("probe");
+        File::create(&probe).unwrap();
+        let m = mode(&probe);
+        fs::remove_file(&probe).unwrap();
+        m
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_follow_the_umask_and_replaced_files_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let expected = umask_default(dir.path());
+        assert_ne!(expected, 0o600, "the test needs a umask that is not 077");
+        let p = dir.path().join("report.md");
+        atomic_write(&p, b"one").unwrap();
+        assert_eq!(mode(&p), expected, "a new file gets 0666 less the umask");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(mode(&p), 0o640, "a rewrite keeps the file's mode");
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+    }
+
+    #[test]
+    fn data_paths_stay_inside_their_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        fs::create_dir_all(&root).unwrap();
+        assert_eq!(join_inside(&root, "a/b.csv").unwrap(), root.join("a/b.csv"));
+        for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
+            assert!(join_inside(&root, bad).is_err(), "{bad}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path(), root.join("link")).unwrap();
+            let e = join_inside(&root, "link/escaped").unwrap_err().to_string();
+            assert!(e.contains("symbolic link"), "{e}");
+        }
     }
 
     #[test]

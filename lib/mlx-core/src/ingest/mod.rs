@@ -225,11 +225,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
     }
     let dir = out.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_path("creating", dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".raw.parquet.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_path("writing in", dir)?;
+    let tmp = crate::fsutil::temp_in(dir, ".raw.parquet.", ".tmp").with_path("writing in", dir)?;
     let target = SinkTarget::Path(PlRefPath::new(tmp.path().to_string_lossy().as_ref()));
     let options = ParquetWriteOptions {
         compression: ParquetCompression::Zstd(None),
@@ -263,9 +259,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
             dtype: DataType::from_arrow_field(field).to_string(),
         })
         .collect();
-    tmp.as_file().sync_all().with_path("writing", out)?;
-    tmp.persist(out)
-        .map_err(|e| Error::io(format!("writing {}", out.display()), e.error))?;
+    crate::fsutil::persist(tmp, out).with_path("writing", out)?;
     let mut digest = crate::hash::digest(&path).with_path("hashing", &path)?;
     digest.path = label;
     Ok(Some(outcome(IngestReport {

@@ -81,7 +81,14 @@ impl Stage for Version {
                 .arg(Arg::new("paths").value_name("PATH").num_args(1..).required(true)),
         )
         .subcommand(Command::new("status").about("Show data that differs from its pointer or is missing from the cache").arg(paths()))
-        .subcommand(Command::new("push").about("Upload cached objects the remote lacks").arg(paths()))
+        .subcommand(
+            Command::new("push")
+                .about("Upload cached objects the remote lacks")
+                .arg(paths())
+                .arg(Arg::new("verify").long("verify").action(ArgAction::SetTrue).help(
+                    "Also download and hash the objects the remote has, and upload again those whose content does not match (repairs a corrupt remote copy)",
+                )),
+        )
         .subcommand(Command::new("pull").about("Download missing objects, then check out").arg(paths()))
         .subcommand(Command::new("checkout").about("Restore data to match the pointers").arg(paths()))
         .subcommand(
@@ -151,7 +158,7 @@ impl Stage for Version {
         let result = match name {
             "add" => repo.cmd_add(&paths(sub)),
             "status" => repo.cmd_status(&paths(sub)),
-            "push" => repo.cmd_push(&paths(sub)),
+            "push" => repo.cmd_push(&paths(sub), sub.get_flag("verify")),
             "pull" => repo.cmd_pull(&paths(sub)),
             "checkout" => repo.cmd_checkout(&paths(sub)),
             "diff" => repo.cmd_diff(
@@ -218,7 +225,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub struct Repo {
     /// The local cache.
     pub cache: Cache,
-    remote: String,
+    remote: Option<String>,
 }
 
 impl Repo {
@@ -236,6 +243,7 @@ impl Repo {
     /// Adds a file or directory; writes its pointer and ignores the data in git.
     pub fn add(&self, path: &Path) -> Result<Pointer> {
         let meta = fs::metadata(path).with_path("reading", path)?;
+        self.cache.create()?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -445,19 +453,29 @@ impl Repo {
         Ok(if same { "unchanged" } else { "modified" })
     }
 
-    fn cmd_push(&self, paths: &[PathBuf]) -> Result<Standalone> {
+    /// The configured remote, or a usage error saying how to configure one.
+    fn remote(&self) -> Result<(Remote, &str)> {
+        let uri = self.remote.as_deref().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+            Error::Usage(
+                "no remote is configured: set `data.versioning.remote` in mlx.yaml to a directory outside the work directory, or to s3://bucket/prefix, gs://… or az://…".into(),
+            )
+        })?;
+        Ok((Remote::open(uri)?, uri))
+    }
+
+    fn cmd_push(&self, paths: &[PathBuf], verify: bool) -> Result<Standalone> {
         let mut wanted = BTreeSet::new();
         for (_, p) in self.pointers(paths)? {
             wanted.extend(self.objects(&p)?);
         }
-        let remote = Remote::open(&self.remote)?;
+        let (remote, uri) = self.remote()?;
         let rt = runtime()?;
         let (uploaded, present) = rt.block_on(async {
             let results: Vec<Result<bool>> = futures::stream::iter(wanted.iter())
                 .map(|sha| {
                     let remote = &remote;
                     async move {
-                        if remote.has(sha).await? {
+                        if remote.has(sha).await? && (!verify || remote.verify(sha).await?) {
                             return Ok(false);
                         }
                         remote.upload(&self.cache, sha).await?;
@@ -481,17 +499,18 @@ impl Repo {
         Ok(Standalone {
             status: Status::Passed,
             human: format!(
-                "pushed {uploaded} object{} to {} ({present} already there)",
+                "pushed {uploaded} object{} to {uri} ({present} already there{})",
                 if uploaded == 1 { "" } else { "s" },
-                self.remote
+                if verify { ", verified" } else { "" }
             ),
-            json: json!({ "uploaded": uploaded, "already_present": present, "remote": self.remote }),
+            json: json!({ "uploaded": uploaded, "already_present": present, "remote": uri, "verified": verify }),
         })
     }
 
     fn cmd_pull(&self, paths: &[PathBuf]) -> Result<Standalone> {
         let pointers = self.pointers(paths)?;
-        let remote = Remote::open(&self.remote)?;
+        let (remote, uri) = self.remote()?;
+        self.cache.create()?;
         let rt = runtime()?;
         // Manifests first (they name the rest), then every object missing or corrupt.
         let mut fetched = 0usize;
@@ -522,9 +541,8 @@ impl Repo {
         Ok(Standalone {
             status: Status::Passed,
             human: format!(
-                "pulled {fetched} object{} from {}; restored {restored} path{}",
+                "pulled {fetched} object{} from {uri}; restored {restored} path{}",
                 if fetched == 1 { "" } else { "s" },
-                self.remote,
                 if restored == 1 { "" } else { "s" }
             ),
             json: json!({ "downloaded": fetched, "restored": restored }),
@@ -559,7 +577,7 @@ impl Repo {
                     m.entries
                         .par_iter()
                         .map(|e| {
-                            let dest = data.join(&e.path);
+                            let dest = crate::fsutil::join_inside(data, &e.path)?;
                             let current = dest
                                 .is_file()
                                 .then(|| self.cache.hash_file(&dest))
@@ -628,7 +646,7 @@ impl Repo {
                         x.size,
                         y.size
                     );
-                    if let Some(t) = self.table_diff(&data, x, y) {
+                    if let Some(t) = self.table_diff(&data, x, y)? {
                         s.push_str(&format!("\n          {t}"));
                         item["table"] = json!(t);
                     }
@@ -648,13 +666,20 @@ impl Repo {
     }
 
     /// Schema and row-count changes of a tabular file between two versions in the cache.
-    fn table_diff(&self, data: &Path, a: &Pointer, b: &Pointer) -> Option<String> {
-        let format = mlx_data::Format::of(data).ok()?;
+    /// Both objects are verified first: a corrupt one is an error, never read.
+    fn table_diff(&self, data: &Path, a: &Pointer, b: &Pointer) -> Result<Option<String>> {
+        let Ok(format) = mlx_data::Format::of(data) else {
+            return Ok(None);
+        };
         if a.kind != PointerKind::File || !self.cache.has(&a.sha256) || !self.cache.has(&b.sha256) {
-            return None;
+            return Ok(None);
         }
-        let da = mlx_data::read_table_as(&self.cache.object(&a.sha256), format).ok()?;
-        let db = mlx_data::read_table_as(&self.cache.object(&b.sha256), format).ok()?;
+        self.cache.check(&a.sha256)?;
+        self.cache.check(&b.sha256)?;
+        let read = |sha: &str| mlx_data::read_table_as(&self.cache.object(sha), format).ok();
+        let (Some(da), Some(db)) = (read(&a.sha256), read(&b.sha256)) else {
+            return Ok(None);
+        };
         let sa: Vec<(String, String)> = da
             .columns()
             .iter()
@@ -683,7 +708,7 @@ impl Repo {
                 parts.push(format!("-column {n}"));
             }
         }
-        Some(parts.join("; "))
+        Ok(Some(parts.join("; ")))
     }
 
     fn cmd_log(&self, path: &Path) -> Result<Standalone> {

@@ -116,9 +116,23 @@ impl Cache {
         }
     }
 
-    /// The object path of a hash.
+    /// The object path of a hash. Every hash reaches here from a parsed pointer or
+    /// manifest (which refuse anything but 64 hex digits) or from the cache's own
+    /// listing; anything else would name a path outside the cache.
     pub fn object(&self, sha: &str) -> PathBuf {
+        assert!(
+            mlx_contracts::version::is_sha256(sha),
+            "not a SHA-256: {sha:?}"
+        );
         self.root.join("sha256").join(&sha[..2]).join(&sha[2..])
+    }
+
+    /// Creates the cache directory, with a `.gitignore` that keeps it out of git
+    /// wherever it is configured.
+    pub fn create(&self) -> Result<()> {
+        let objects = self.root.join("sha256");
+        fs::create_dir_all(&objects).with_path("creating", &objects)?;
+        crate::fsutil::ignore_everything(&self.root).with_path("writing in", &self.root)
     }
 
     /// Whether the cache holds an object (not verified).
@@ -188,11 +202,9 @@ impl Cache {
             return Ok((sha, n));
         }
         let objects = self.root.join("sha256");
-        fs::create_dir_all(&objects).with_path("creating", &objects)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".add.")
-            .tempfile_in(&objects)
-            .with_path("writing in", &objects)?;
+        self.create()?;
+        let mut tmp =
+            crate::fsutil::temp_in(&objects, ".add.", ".tmp").with_path("writing in", &objects)?;
         let src = File::open(path).with_path("reading", path)?;
         let (sha, n) = {
             let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
@@ -204,12 +216,10 @@ impl Cache {
         if dest.is_file() {
             drop(tmp); // already cached: discard the copy
         } else {
-            tmp.as_file().sync_all().with_path("writing", &dest)?;
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).with_path("creating", dir)?;
             }
-            tmp.persist(&dest)
-                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+            crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
         }
         self.remember(stamp, &sha);
         Ok((sha, n))
@@ -305,6 +315,18 @@ impl Cache {
         Ok(bytes)
     }
 
+    /// Verifies an object in place: an error naming it when its content does not
+    /// match its hash (a missing object is not checked here).
+    pub fn check(&self, sha: &str) -> Result<()> {
+        let path = self.object(sha);
+        let (got, _) = crate::hash::sha256_file(&path).with_path("hashing", &path)?;
+        if got == sha {
+            Ok(())
+        } else {
+            Err(corrupt(&path, sha, &got))
+        }
+    }
+
     /// Verifies an object in place.
     pub fn verify(&self, sha: &str) -> Result<bool> {
         let path = self.object(sha);
@@ -352,11 +374,12 @@ impl Cache {
                 .flatten()
             {
                 let name = f.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue; // a temporary file of an interrupted write
+                let sha = format!("{prefix}{name}");
+                if !mlx_contracts::version::is_sha256(&sha) {
+                    continue; // a temporary file of an interrupted write, or not ours
                 }
                 let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push((format!("{prefix}{name}"), size));
+                out.push((sha, size));
             }
         }
         Ok(out)
@@ -467,6 +490,20 @@ impl Remote {
         Ok(())
     }
 
+    /// Whether the remote's copy of an object hashes to its name (streamed, not kept).
+    pub async fn verify(&self, sha: &str) -> Result<bool> {
+        let err = |e: object_store::Error| {
+            Error::Runtime(format!("remote {}: reading {sha}: {e}", self.label))
+        };
+        let got = self.store.get(&self.path(sha)).await.map_err(err)?;
+        let mut h = Sha256::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            h.update(&chunk.map_err(err)?);
+        }
+        Ok(crate::config::hex(&h.finalize()) == sha)
+    }
+
     /// Downloads an object into the cache, verifying it before it becomes visible.
     pub async fn download(&self, cache: &Cache, sha: &str) -> Result<()> {
         let err = |e: object_store::Error| {
@@ -485,7 +522,7 @@ impl Remote {
         let hash = crate::config::hex(&h.finalize());
         if hash != sha {
             return Err(Error::Runtime(format!(
-                "remote {} holds a corrupt copy of {sha} (it hashes to {hash}); push it again from a machine that has it",
+                "remote {} holds a corrupt copy of {sha} (it hashes to {hash}); repair it from a machine that has a good copy with `mlx version push --verify` (or `mlx-version push --verify`)",
                 self.label
             )));
         }
