@@ -10,9 +10,11 @@
 //! - `$$`: a literal `$`. A `$` not followed by `{` or `$` is kept as is.
 //!
 //! Masking: values of variables whose name looks like a secret (contains `PASSWORD`,
-//! `PASSWD`, `SECRET`, `TOKEN`, `KEY`, `CREDENTIAL`, `AUTH` or `PWD`), and the password
-//! part of any URL (`scheme://user:password@host`), are replaced by `***` wherever mlx
-//! shows or records config text.
+//! `PASSWD`, `SECRET`, `TOKEN`, `KEY`, `CREDENTIAL`, `AUTH` or `PWD`), the password
+//! part of any URL (`scheme://user:password@host`, a password with `/` or spaces
+//! included) and secret-named query parameters (`?password=…`, `&token=…`) are
+//! replaced by `***` wherever mlx shows or records config text; the CLI masks every
+//! line it prints with the secrets of the configs it loaded ([`mask_known`]).
 
 /// Looks variables up; `std::env::var` in production, a map in tests.
 pub trait Env {
@@ -159,29 +161,89 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
     for s in sorted {
         out = out.replace(s.as_str(), "***");
     }
-    mask_url_passwords(&out)
+    mask_query_secrets(&mask_url_passwords(&out))
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
+/// Secrets of every config this process loaded ([`remember_secrets`]), so that an
+/// error or a line printed far from the config (a runtime error quoting a value) is
+/// masked too.
+static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds a loaded config's secrets to the process-wide list [`mask_known`] uses.
+pub fn remember_secrets(secrets: &[String]) {
+    if let Ok(mut k) = KNOWN.lock() {
+        for s in secrets {
+            if !s.is_empty() && !k.contains(s) {
+                k.push(s.clone());
+            }
+        }
+    }
+}
+
+/// [`mask`] with every secret of every config this process loaded.
+pub fn mask_known(text: &str) -> String {
+    let known = KNOWN.lock().map(|k| k.clone()).unwrap_or_default();
+    mask(text, &known)
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`. The password runs from
+/// the first `:` of the user part to the first `@` after it on the same line, so a
+/// password holding `/` or a space is masked whole.
 fn mask_url_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(p) = rest.find("://") {
         let (head, tail) = rest.split_at(p + 3);
         out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+        // The user: up to `:`, with no `/`, `@`, space or quote before it.
+        let user_end = tail
+            .find(|c: char| matches!(c, ':' | '/' | '@' | '"' | '\'' | '`') || c.is_whitespace())
             .unwrap_or(tail.len());
-        let authority = &tail[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..=colon]);
+        let line_end = tail.find(['\n', '"', '\'', '`']).unwrap_or(tail.len());
+        let at = tail[..line_end]
+            .get(user_end..)
+            .filter(|_| tail[user_end..].starts_with(':'))
+            .and_then(|pw| {
+                let next_url = pw.find("://").unwrap_or(pw.len());
+                pw[..next_url].find('@')
+            });
+        match at {
+            Some(at) => {
+                out.push_str(&tail[..=user_end]);
                 out.push_str("***");
-                out.push_str(&authority[at..]);
+                rest = &tail[user_end + at..];
             }
-            _ => out.push_str(authority),
+            None => rest = tail,
         }
-        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `?password=…`, `&token=…` and the like (any parameter whose name looks like a
+/// secret, [`is_secret_name`]) → `?password=***`.
+fn mask_query_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(p) = rest.find(['?', '&']) {
+        let (head, tail) = rest.split_at(p + 1);
+        out.push_str(head);
+        let name_end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(tail.len());
+        if name_end > 0 && tail[name_end..].starts_with('=') && is_secret_name(&tail[..name_end]) {
+            let value_start = name_end + 1;
+            let value_end = tail[value_start..]
+                .find(|c: char| matches!(c, '&' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+                .map_or(tail.len(), |e| value_start + e);
+            out.push_str(&tail[..value_start]);
+            if value_end > value_start {
+                out.push_str("***");
+            }
+            rest = &tail[value_end..];
+        } else {
+            rest = tail;
+        }
     }
     out.push_str(rest);
     out
@@ -240,5 +302,31 @@ mod tests {
             "mysql://root:***@h/db and s3://bucket/x"
         );
         assert_eq!(mask("https://h:8080/p", &[]), "https://h:8080/p");
+    }
+
+    #[test]
+    fn masks_passwords_with_slashes_spaces_and_in_query_strings() {
+        let cases = [
+            ("postgres://u:pa/ss@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("uri: postgres://u:pa ss@h/db", "uri: postgres://u:***@h/db"),
+            (
+                "mysql://root:p@h/db and mysql://x:y@z/w",
+                "mysql://root:***@h/db and mysql://x:***@z/w",
+            ),
+            (
+                "postgres://h/db?sslmode=require&password=s3cr/et x",
+                "postgres://h/db?sslmode=require&password=*** x",
+            ),
+            (
+                "https://api/x?api_key=abc&page=2",
+                "https://api/x?api_key=***&page=2",
+            ),
+            ("https://h/x?page=2&q=token", "https://h/x?page=2&q=token"),
+            ("https://h:8080/p", "https://h:8080/p"),
+            ("s3://bucket/a:b@c", "s3://bucket/a:b@c"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mask(text, &[]), want, "{text}");
+        }
     }
 }

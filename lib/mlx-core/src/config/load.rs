@@ -81,6 +81,11 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
 /// Parses config text (`path` is used in messages only).
 pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
     let err1 = |d: Diagnostic| Diagnostics(vec![d]);
+    // A byte-order mark is what some editors write first: not part of the YAML.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if let Some(d) = unread_input(path, source) {
+        return Err(err1(d));
+    }
     let mut node = if is_blank(source) {
         None
     } else {
@@ -96,6 +101,7 @@ pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, D
     if let Some(n) = node.as_mut() {
         walk(n, "", source, path, env, &mut secrets, &mut problems);
     }
+    super::remember_secrets(&secrets);
     if !problems.is_empty() {
         return Err(Diagnostics(problems));
     }
@@ -132,6 +138,60 @@ pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, D
         }
         Err(Diagnostics(problems))
     }
+}
+
+/// Input the YAML parser would not read, or would read only in part: a NUL byte (the
+/// parser stops there, silently dropping the rest of the file), or a second document
+/// (`---` or `...` followed by more content; only the first would be used). The config
+/// is read whole or refused.
+fn unread_input(path: &Path, source: &str) -> Option<Diagnostic> {
+    if let Some(offset) = source.find('\0') {
+        let line = source[..offset].matches('\n').count() + 1;
+        let column = source[..offset]
+            .rsplit('\n')
+            .next()
+            .map_or(0, |l| l.chars().count())
+            + 1;
+        return Some(
+            Diagnostic::new(path, "", "the config holds a NUL byte; everything after it would be ignored")
+                .at(line, column, source)
+                .with_hint("a config is plain text: remove the NUL byte (an editor or a tool that wrote binary data put it there)"),
+        );
+    }
+    let mut seen_content = false;
+    let mut ended = false;
+    for (i, l) in source.lines().enumerate() {
+        let t = l.trim_end();
+        let marker =
+            |m: &str| t == m || t.starts_with(&format!("{m} ")) || t.starts_with(&format!("{m}\t"));
+        let blank = t.trim().is_empty() || t.trim_start().starts_with('#');
+        if marker("---") {
+            if seen_content {
+                return Some(
+                    Diagnostic::new(path, "", "a second YAML document starts here; only the first would be read")
+                        .at(i + 1, 1, source)
+                        .with_hint("mlx.yaml is one document: remove the `---` line, or move the second document to a file of its own"),
+                );
+            }
+            seen_content = t.len() > 3;
+        } else if marker("...") {
+            ended = true;
+        } else if !blank {
+            if ended {
+                return Some(
+                    Diagnostic::new(
+                        path,
+                        "",
+                        "content after the end of the YAML document (`...`) would be ignored",
+                    )
+                    .at(i + 1, 1, source)
+                    .with_hint("remove the `...` line, or the content after it"),
+                );
+            }
+            seen_content = true;
+        }
+    }
+    None
 }
 
 fn is_blank(source: &str) -> bool {

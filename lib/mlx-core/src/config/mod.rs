@@ -11,7 +11,7 @@ mod reference;
 mod rules;
 
 pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
-pub use interpolate::{Env, ProcessEnv};
+pub use interpolate::{mask_known, remember_secrets, Env, ProcessEnv};
 pub use load::{load, parse, LoadedConfig};
 pub use reference::reference_markdown;
 
@@ -105,6 +105,24 @@ pub fn section_hash(config: &Config, sections: &[&str]) -> String {
         h.update([0]);
     }
     hex(&h.finalize())
+}
+
+/// The resolved config as a JSON value with every string masked ([`mask_known`]):
+/// what the registry stores with a version and what the gate compares with it. A
+/// config's secrets never leave the process, whatever field they were put in.
+pub fn masked_value(config: &Config) -> crate::error::Result<serde_json::Value> {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = mask_known(s),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(config)
+        .map_err(|e| crate::error::Error::Runtime(format!("cannot serialise the config: {e}")))?;
+    walk(&mut value);
+    Ok(value)
 }
 
 /// The resolved config as YAML, with secrets masked (`mlx config show`).
