@@ -170,8 +170,9 @@ fn stages_rollback_aliases_and_the_audit_trail() {
             .len()
             == 64
     );
+    // The history is a result: stdout, so `| tail -4` works.
     let text = bin(d, "mlx-promote").args(["history"]).output().unwrap();
-    let text = String::from_utf8_lossy(&text.stderr);
+    let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("rollback  v1    archived -> production (replaces v2)  by erin: latency"),
         "{text}"

@@ -625,7 +625,7 @@ pub fn changes(
     prod: &ModelVersion,
     manifest: &mlx_contracts::train::BundleManifest,
     cfg: &Config,
-) -> Vec<Change> {
+) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     let mut diff = |kind: &str, what: &str, p: Option<String>, c: Option<String>| {
         if p != c {
@@ -651,12 +651,78 @@ pub fn changes(
     );
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     leaves(&prod.config, "", &mut a);
-    leaves(&serde_json::to_value(cfg).unwrap_or_default(), "", &mut b);
+    // Masked as the registry's copy is: a secret never reaches the report, and an
+    // unchanged secret is no difference.
+    leaves(&crate::config::masked_value(cfg)?, "", &mut b);
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     for k in keys {
         diff("config", k, a.get(k).cloned(), b.get(k).cloned());
     }
-    out
+    Ok(out)
+}
+
+/// The status and summary of a gate that asks for human review, with the decision
+/// taken so far on this evidence (the review log): approved, rejected or deferred
+/// by whom, or still awaiting review. Stale reviews (on other evidence) do not count.
+fn review_summary(
+    cfg: &Config,
+    workdir: &Workdir,
+    name: &str,
+    report: &GateReport,
+) -> Result<(Status, String)> {
+    let reviews = crate::fsutil::read_ndjson(
+        &workdir.join(REVIEW_LOG),
+        "review",
+        mlx_contracts::gate::REVIEW_VERSION,
+    )?
+    .unwrap_or_default();
+    let evidence = crate::promote::state::short(&report.evidence_sha256);
+    let a = crate::promote::state::tally(&reviews, &report.evidence_sha256);
+    let need = cfg.approval_gate.min_approvals.max(1) as usize;
+    let who = |rs: &[&mlx_contracts::gate::Review]| {
+        rs.iter()
+            .map(|r| r.reviewer.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(match a.blocking {
+        // Still warned: what a rejection means for the registry is promote's to say.
+        Some(b) => (
+            Status::Warned,
+            format!(
+                "{name} passed the checks and was {} by {} on evidence {evidence}{}",
+                if b.decision == mlx_contracts::gate::Decision::Reject {
+                    "rejected"
+                } else {
+                    "deferred"
+                },
+                b.reviewer,
+                if b.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", b.notes)
+                }
+            ),
+        ),
+        None if a.current.len() >= need => (
+            Status::Passed,
+            format!(
+                "{name} passed the checks and was approved by {} on evidence {evidence}",
+                who(&a.current)
+            ),
+        ),
+        None => (
+            Status::Warned,
+            format!(
+                "{name} passed the checks and awaits human review ({}); evidence {evidence}{}",
+                report.review_reasons.join("; "),
+                match a.current.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} of {need} approvals: {})", who(&a.current)),
+                }
+            ),
+        ),
+    })
 }
 
 /// The whole stage.
@@ -768,6 +834,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
         changes: production
             .as_ref()
             .map(|(v, _)| changes(v, &bundle.manifest, cfg))
+            .transpose()?
             .unwrap_or_default(),
         top_features: shap_report
             .as_ref()
@@ -798,15 +865,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
             Status::Passed,
             format!("{} passed every check; auto-approved", run.name),
         ),
-        GateOutcome::PendingReview => (
-            Status::Warned,
-            format!(
-                "{} passed the checks and awaits human review ({}); evidence {}",
-                run.name,
-                report.review_reasons.join("; "),
-                crate::promote::state::short(&report.evidence_sha256)
-            ),
-        ),
+        GateOutcome::PendingReview => review_summary(cfg, workdir, &run.name, &report)?,
         GateOutcome::Failed => (
             Status::Failed,
             format!("{} failed the gate: {}", run.name, failed.join("; ")),

@@ -384,9 +384,7 @@ pub fn register(
     }
     let dir = workdir.join(&c.bundle);
     let bundle = Bundle::load(&dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".bundle-")
-        .tempfile_in(workdir.root())
+    let tmp = crate::fsutil::temp_in(workdir.root(), ".bundle-", "")
         .with_path("creating a temporary file in", workdir.root())?;
     let archive_sha256 = crate::train::bundle::pack(&dir, tmp.path())?;
     let archive = std::fs::read(tmp.path()).with_path("reading", tmp.path())?;
@@ -416,7 +414,7 @@ pub fn register(
         dataset_sha256: bundle.manifest.dataset_sha256.clone(),
         git_commit: bundle.manifest.git_commit.clone(),
         config_sha256: bundle.manifest.config_sha256.clone(),
-        config: serde_json::to_value(cfg).unwrap_or_default(),
+        config: crate::config::masked_value(cfg)?,
         gate: Some(gate.clone()),
         shap,
         registered_at: Utc::now(),
@@ -557,6 +555,11 @@ fn stage_named(name: &str) -> RegistryStage {
     }
 }
 
+fn state_json(s: &RegistryState) -> Result<serde_json::Value> {
+    serde_json::to_value(s)
+        .map_err(|e| Error::Runtime(format!("cannot serialise the registry state: {e}")))
+}
+
 fn done(human: String, json: serde_json::Value) -> Result<Standalone> {
     Ok(Standalone {
         status: Status::Passed,
@@ -577,7 +580,7 @@ fn list_text(s: &RegistryState) -> String {
         out.push_str(&format!(
             "  v{n:<4} {:<10} gate {:<14} run {}{}\n",
             v.stage.as_str(),
-            v.gate.map_or("none", |g| g.as_str()),
+            state::gate_label(v),
             v.run_id,
             if aliases.is_empty() {
                 String::new()
@@ -636,19 +639,21 @@ fn command(
     };
     let committed = |s: RegistryState| {
         let t = &s.transition;
-        let human = format!(
-            "{} v{}{} (revision {})",
-            t.action,
-            t.version.map_or("-".into(), |v| v.to_string()),
-            t.to.map_or(String::new(), |to| format!(" -> {}", to.as_str())),
-            s.revision
-        );
-        done(human, serde_json::to_value(&s).unwrap_or_default())
+        let v = t.version.map_or("-".into(), |v| format!("v{v}"));
+        let what = match (t.action.as_str(), &t.alias) {
+            ("alias", Some(a)) => format!("alias `{a}` -> {v}"),
+            ("unalias", Some(a)) => format!("removed alias `{a}` (was {v})"),
+            (action, _) => format!(
+                "{action} {v}{}",
+                t.to.map_or(String::new(), |to| format!(" -> {}", to.as_str()))
+            ),
+        };
+        done(format!("{what} (revision {})", s.revision), state_json(&s)?)
     };
     match name {
         "list" => {
             let s = current(&store)?;
-            done(list_text(&s), serde_json::to_value(&s).unwrap_or_default())
+            done(list_text(&s), state_json(&s)?)
         }
         "show" => {
             let s = current(&store)?;

@@ -1,5 +1,18 @@
 //! The registry's rules: each change is a function from the current state to the next
 //! one, or a refusal that says why. Nothing here touches storage.
+//!
+//! The stages of a version form one state machine (docs/promote.md):
+//!
+//! | from \\ to | none | staging | production | archived |
+//! |---|---|---|---|---|
+//! | none | – | gate + approvals | gate + approvals (+ staging first with `require_staging`) | with a reason |
+//! | staging | yes | – | gate + approvals | with a reason |
+//! | production | refused | refused | – | refused |
+//! | archived | refused | refused | refused | – |
+//!
+//! A live (production) version leaves production only by being replaced (another
+//! version promoted to production archives it) or by `rollback`; so what `serve`
+//! follows is always a version in production.
 
 use chrono::Utc;
 use mlx_contracts::config::{ApprovalGate, DeployStrategy, Registry as RegistryConfig};
@@ -19,12 +32,30 @@ pub struct Policy {
     pub registry: RegistryConfig,
 }
 
-/// Who is acting: `MLX_ACTOR`, else `GITHUB_ACTOR`, else `USER`.
+/// Who is acting: `MLX_ACTOR`, else `GITHUB_ACTOR`, else `USER`; where none is set
+/// (a container), git's identity (`user.email`, else `user.name`) marked as such; else
+/// `unknown (set MLX_ACTOR)`.
 pub fn actor() -> String {
-    ["MLX_ACTOR", "GITHUB_ACTOR", "USER"]
+    actor_from(&|k| std::env::var(k).ok(), &|key| {
+        crate::version::git(&["config", "--get", key]).ok()
+    })
+}
+
+fn actor_from(
+    env: &dyn Fn(&str) -> Option<String>,
+    git: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let set = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if let Some(who) = ["MLX_ACTOR", "GITHUB_ACTOR", "USER"]
         .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .find_map(|k| set(env(k)))
+    {
+        return who;
+    }
+    ["user.email", "user.name"]
+        .iter()
+        .find_map(|k| set(git(k)).map(|who| format!("{who} (git {k})")))
+        .unwrap_or_else(|| "unknown (set MLX_ACTOR)".into())
 }
 
 /// A transition with the common fields filled.
@@ -95,13 +126,56 @@ pub struct Approvals<'a> {
     pub blocking: Option<&'a Review>,
 }
 
+/// The gate as a person reads it: the gate's outcome, or for one that asked for
+/// review the decision taken on its current evidence (`approved`, `rejected`,
+/// `deferred`), else `pending_review`.
+pub fn gate_label(v: &VersionState) -> &'static str {
+    match v.gate {
+        None => "none",
+        Some(GateOutcome::PendingReview) => {
+            let a = approvals(v);
+            match a.blocking.map(|b| b.decision) {
+                Some(Decision::Reject) => "rejected",
+                Some(_) => "deferred",
+                None if a.current.is_empty() => "pending_review",
+                None => "approved",
+            }
+        }
+        Some(g) => g.as_str(),
+    }
+}
+
+/// A canary or shadow deployment whose challenger is gone (archived, rolled back,
+/// promoted into production) falls back to serving the live version alone.
+fn settle_deployment(next: &mut RegistryState) {
+    let d = &mut next.deployment;
+    let challenger_ok = d.challenger.is_some_and(|c| {
+        Some(c) != d.live
+            && next
+                .versions
+                .get(&c)
+                .is_some_and(|v| v.stage != Stage::Archived)
+    });
+    if !challenger_ok {
+        d.challenger = None;
+        d.canary_fraction = None;
+        if matches!(d.strategy, DeployStrategy::Canary | DeployStrategy::Shadow) {
+            d.strategy = DeployStrategy::Direct;
+        }
+    }
+}
+
 /// Sorts a version's reviews by the evidence they were made on.
 pub fn approvals(v: &VersionState) -> Approvals<'_> {
-    let evidence = v.evidence_sha256.as_deref().unwrap_or("");
+    tally(&v.reviews, v.evidence_sha256.as_deref().unwrap_or(""))
+}
+
+/// Sorts reviews (oldest first) by whether they were made on `evidence`.
+pub fn tally<'a>(reviews: &'a [Review], evidence: &str) -> Approvals<'a> {
     let mut current: Vec<&Review> = Vec::new();
     let mut stale = Vec::new();
     let mut blocking = None;
-    for r in &v.reviews {
+    for r in reviews {
         if r.evidence_sha256 != evidence {
             stale.push(r);
             continue;
@@ -226,6 +300,13 @@ pub fn promote(
             }
         }
         Stage::Staging | Stage::Production => {
+            if from == Stage::Production {
+                return Err(Error::Refused(format!(
+                    "version {n} is live in production; it leaves production only when another \
+                     version replaces it (`mlx promote promote --version M --to production`) or \
+                     by `mlx promote rollback`"
+                )));
+            }
             if from == Stage::Archived {
                 return Err(Error::Refused(format!(
                     "version {n} is archived ({}); archived versions stay archived for the audit \
@@ -259,13 +340,11 @@ pub fn promote(
             }
             if to == Stage::Production {
                 next.deployment.live = Some(n);
-                if next.deployment.challenger == Some(n) {
-                    next.deployment.challenger = None;
-                }
             }
         }
     }
     next.versions.get_mut(&n).expect("checked").stage = to;
+    settle_deployment(&mut next);
     next.transition = t;
     Ok(next)
 }
@@ -295,9 +374,7 @@ pub fn archive(state: &RegistryState, n: u64, reason: &str) -> Result<RegistrySt
     v.stage = Stage::Archived;
     v.archived_reason = Some(reason.into());
     next.aliases.retain(|_, a| *a != n);
-    if next.deployment.challenger == Some(n) {
-        next.deployment.challenger = None;
-    }
+    settle_deployment(&mut next);
     let mut t = transition("archive", Some(n), reason);
     t.from = Some(from);
     t.to = Some(Stage::Archived);
@@ -336,6 +413,7 @@ pub fn rollback(state: &RegistryState, reason: &str) -> Result<RegistryState> {
     prev.stage = Stage::Production;
     prev.archived_reason = None;
     next.deployment.live = Some(previous);
+    settle_deployment(&mut next);
     let mut t = transition("rollback", Some(previous), reason);
     t.from = Some(Stage::Archived);
     t.to = Some(Stage::Production);
@@ -572,6 +650,34 @@ mod tests {
     }
 
     #[test]
+    fn a_live_version_leaves_production_only_by_replacement_or_rollback() {
+        let mut policy = Policy::default();
+        policy.registry.require_staging = false;
+        let s = with(vec![version(GateOutcome::Passed)]);
+        let s = promote(&s, 1, Stage::Production, &policy, "").unwrap();
+        for to in [Stage::Staging, Stage::None, Stage::Archived] {
+            let e = promote(&s, 1, to, &policy, "demote")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("production"), "{to:?}: {e}");
+        }
+        assert_eq!(s.production(), Some(1));
+        assert_eq!(s.deployment.live, Some(1));
+    }
+
+    #[test]
+    fn the_actor_falls_back_to_the_git_identity_and_says_so() {
+        let none = |_: &str| None;
+        let git = |k: &str| (k == "user.email").then(|| "ci@example.com".to_string());
+        assert_eq!(actor_from(&none, &git), "ci@example.com (git user.email)");
+        assert_eq!(actor_from(&none, &none), "unknown (set MLX_ACTOR)");
+        let env = |k: &str| (k == "USER").then(|| "alice".to_string());
+        assert_eq!(actor_from(&env, &git), "alice");
+        let blank = |_: &str| Some("  ".to_string());
+        assert_eq!(actor_from(&blank, &git), "ci@example.com (git user.email)");
+    }
+
+    #[test]
     fn aliases_and_deployments_are_checked() {
         let mut policy = Policy::default();
         policy.registry.require_staging = false;
@@ -594,5 +700,56 @@ mod tests {
         assert!(deploy(&s, DeployStrategy::Canary, Some(2), Some(1.5), &policy).is_err());
         assert!(deploy(&s, DeployStrategy::Shadow, Some(1), None, &policy).is_err());
         assert!(deploy(&s, DeployStrategy::BlueGreen, Some(2), None, &policy).is_err());
+    }
+
+    /// The canary's challenger goes to production, then is rolled back: the live
+    /// version serves alone again, and nothing says "canary" with no challenger.
+    #[test]
+    fn a_deployment_never_keeps_a_canary_without_its_challenger() {
+        let mut policy = Policy::default();
+        policy.registry.require_staging = false;
+        let s = with(vec![
+            version(GateOutcome::Passed),
+            version(GateOutcome::Passed),
+        ]);
+        let s = promote(&s, 1, Stage::Production, &policy, "").unwrap();
+        let s = deploy(&s, DeployStrategy::Canary, Some(2), Some(0.1), &policy).unwrap();
+        let s = promote(&s, 2, Stage::Production, &policy, "").unwrap();
+        assert_eq!(
+            (
+                s.deployment.strategy,
+                s.deployment.live,
+                s.deployment.challenger,
+                s.deployment.canary_fraction
+            ),
+            (DeployStrategy::Direct, Some(2), None, None)
+        );
+        let s = rollback(&s, "bad canary").unwrap();
+        assert_eq!(
+            (
+                s.deployment.strategy,
+                s.deployment.live,
+                s.deployment.challenger
+            ),
+            (DeployStrategy::Direct, Some(1), None)
+        );
+    }
+
+    #[test]
+    fn the_gate_label_shows_the_decision_taken() {
+        let mut v = version(GateOutcome::PendingReview);
+        v.evidence_sha256 = Some("e1".into());
+        assert_eq!(gate_label(&v), "pending_review");
+        v.reviews.push(review("alice", Decision::Approve, "e1"));
+        assert_eq!(gate_label(&v), "approved");
+        v.reviews.push(review("bob", Decision::Reject, "e1"));
+        assert_eq!(gate_label(&v), "rejected");
+        v.evidence_sha256 = Some("e2".into());
+        assert_eq!(
+            gate_label(&v),
+            "pending_review",
+            "stale reviews do not count"
+        );
+        assert_eq!(gate_label(&version(GateOutcome::Passed)), "passed");
     }
 }

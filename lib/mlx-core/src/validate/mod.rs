@@ -147,10 +147,11 @@ impl Stage for Validate {
             .filter(|c| c.status == Status::Warned)
             .count();
         let mut summary = format!(
-            "{} rows × {} columns: {} checks, {failed} failed, {warned} warned",
+            "{} rows × {} columns: {} check{}, {failed} failed, {warned} warned",
             report.rows,
             report.columns,
-            report.checks.len()
+            report.checks.len(),
+            if report.checks.len() == 1 { "" } else { "s" }
         );
         if let Some(d) = &report.drift {
             summary.push_str(&format!(
