@@ -376,6 +376,32 @@ fn postgres_table_equals_the_csv() {
     );
 }
 
+/// A wrong PostgreSQL password: the server's own message (not the client's bare
+/// "db error"), and never the password.
+#[test]
+#[ignore = "needs PostgreSQL: run `bash tests/run.sh`"]
+fn a_wrong_postgres_password_says_what_the_server_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::env::var("MLX_TEST_PG_PORT").expect("MLX_TEST_PG_PORT (set by tests/run.sh)");
+    write(
+        d,
+        "mlx.yaml",
+        &format!("data:\n  sources:\n    - {{ name: db, uri: 'postgres://postgres:${{PG_WRONG_PASSWORD}}@127.0.0.1:{port}/sales', query: 'select 1' }}\n"),
+    );
+    let out = bin(d)
+        .env("PG_WRONG_PASSWORD", "not-the-pw-4711")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("password authentication failed for user \"postgres\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-pw-4711"), "{stderr}");
+}
+
 /// MariaDB (started by tests/run.sh); BOOLEAN is TINYINT(1) there, so `promo` is cast.
 #[test]
 #[ignore = "needs MariaDB: run `bash tests/run.sh`"]

@@ -253,6 +253,19 @@ fn predictions_match_the_batch_path_and_bad_requests_are_named() {
         "{e}"
     );
     assert!(e["error"].as_str().unwrap().contains("must be a number"));
+    // A one-record body names record 0 too; text that is no finite number is refused
+    // as the JSON literals would be.
+    for text in ["inf", "-Infinity", "NaN", "1e400"] {
+        let mut odd = rows[0].clone();
+        odd["income"] = json!(text);
+        let (status, e) = server.post("/v1/predict", &json!({ "records": [odd] }).to_string());
+        assert_eq!(
+            (status, e["field"].as_str(), e["record"].as_u64()),
+            (422, Some("income"), Some(0)),
+            "{text}: {e}"
+        );
+        assert!(e["error"].as_str().unwrap().contains("finite"), "{e}");
+    }
     let (status, _) = server.post("/v1/predict", "{\"records\": [");
     assert_eq!(status, 400);
     let (status, e) = server.post("/v1/predict", &"x".repeat(2 << 20));
@@ -271,7 +284,7 @@ fn predictions_match_the_batch_path_and_bad_requests_are_named() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("mlx_requests_total{status=\"422\",version=\"none\"} 2"),
+        metrics.contains("mlx_requests_total{status=\"422\",version=\"none\"} 6"),
         "{metrics}"
     );
     assert!(

@@ -67,6 +67,22 @@ fn flush(
     Ok(())
 }
 
+/// What the server said (`password authentication failed for user "mlx"`, with its
+/// SQLSTATE), or the error's whole chain: the client's own text is only "db error".
+/// Neither holds the password.
+fn pg_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 /// Runs a query on PostgreSQL (`postgres://user:password@host:port/db`) and returns
 /// the result. Integers, floats, `numeric` (as float), booleans, text types, dates and
 /// timestamps are supported; other types are read as text when the server can cast
@@ -75,10 +91,10 @@ pub fn read_postgres(url: &str, query: &str) -> Result<DataFrame, String> {
     use postgres::fallible_iterator::FallibleIterator;
     use postgres::types::Type;
     let mut client = postgres::Client::connect(url, postgres::NoTls)
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(|e| format!("cannot connect: {}", pg_error(&e)))?;
     let stmt = client
         .prepare(query)
-        .map_err(|e| format!("the query failed: {e}"))?;
+        .map_err(|e| format!("the query failed: {}", pg_error(&e)))?;
     let columns: Vec<(String, Type)> = stmt
         .columns()
         .iter()
@@ -108,7 +124,7 @@ pub fn read_postgres(url: &str, query: &str) -> Result<DataFrame, String> {
             &stmt,
             std::iter::empty::<&(dyn postgres::types::ToSql + Sync)>(),
         )
-        .map_err(|e| format!("the query failed: {e}"))?;
+        .map_err(|e| format!("the query failed: {}", pg_error(&e)))?;
     let mut n = 0usize;
     while let Some(row) = rows
         .next()

@@ -104,6 +104,22 @@ fn read_frame(df: &DataFrame, inputs: &[InputColumn]) -> Result<Frame> {
     Ok(Frame { cols })
 }
 
+/// A number given as text in a request (`"42"`, `" 1.5e3 "`): only finite values, as
+/// JSON itself has no infinities or NaN (`"inf"`, `"-Infinity"`, `"NaN"` and `"1e400"`,
+/// which overflows, are refused like the JSON literals would be).
+pub fn parse_finite(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Why text that [`parse_finite`] refused is not a number.
+pub fn not_a_number(s: &str) -> String {
+    if s.trim().parse::<f64>().is_ok() {
+        format!("must be a finite number, got \"{s}\" (infinities, NaN and overflowing values are refused)")
+    } else {
+        format!("must be a number, got \"{s}\"")
+    }
+}
+
 /// Reads one JSON row as a one-row frame, exactly as [`read_frame`] reads a batch.
 fn read_row(
     row: &serde_json::Map<String, serde_json::Value>,
@@ -118,9 +134,8 @@ fn read_row(
                 J::Null => f64::NAN,
                 J::Bool(b) => f64::from(u8::from(*b)),
                 J::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                J::String(s) => s.trim().parse().map_err(|_| {
-                    Error::Usage(format!("`{}` must be a number, got \"{s}\"", input.name))
-                })?,
+                J::String(s) => parse_finite(s)
+                    .ok_or_else(|| Error::Usage(format!("`{}` {}", input.name, not_a_number(s))))?,
                 other => {
                     return Err(Error::Usage(format!(
                         "`{}` must be a number, got {other}",

@@ -202,8 +202,8 @@ fn authorized(app: &App, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(token.as_str()) {
+        .and_then(bearer);
+    if given.is_some_and(|g| same_token(g, token)) {
         None
     } else {
         Some(error(
@@ -212,6 +212,25 @@ fn authorized(app: &App, headers: &HeaderMap) -> Option<Response> {
             Value::Null,
         ))
     }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110 section 11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Compares two tokens in time independent of where they differ and of their
+/// lengths: the SHA-256 digests of both, compared in constant time.
+fn same_token(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.as_slice().ct_eq(b.as_slice()).into()
 }
 
 /// Reads the body up to the limit, as JSON.
@@ -663,4 +682,31 @@ pub fn openapi() -> Value {
                 "request_id": { "type": "string" }, "actual": {} } }
         } }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        for header in [
+            "Bearer s3cret",
+            "bearer s3cret",
+            "BEARER  s3cret ",
+            "Bearer\ts3cret",
+        ] {
+            assert_eq!(bearer(header), Some("s3cret"), "{header:?}");
+        }
+        for header in ["Basic s3cret", "Bearers3cret", "s3cret", ""] {
+            assert!(
+                bearer(header).is_none_or(|t| !same_token(t, "s3cret")),
+                "{header:?}"
+            );
+        }
+        assert!(same_token("s3cret", "s3cret"));
+        for wrong in ["s3cre", "s3cret!", "S3CRET", ""] {
+            assert!(!same_token(wrong, "s3cret"), "{wrong:?}");
+        }
+    }
 }

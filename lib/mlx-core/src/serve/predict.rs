@@ -26,7 +26,7 @@ pub struct Scorer {
 /// A request field that is wrong: HTTP 422 naming it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
-    /// Which record (0-based), when the body has several.
+    /// Which record (0-based; named for a one-record body too).
     pub record: Option<usize>,
     /// The field.
     pub field: String,
@@ -59,7 +59,6 @@ impl Scorer {
     pub fn check(&self, records: &[Map<String, Value>]) -> std::result::Result<(), FieldError> {
         for (i, r) in records.iter().enumerate() {
             if let Some(c) = self.clock() {
-                let at = Some(i).filter(|_| records.len() > 1);
                 let time = match r.get(&c.column) {
                     Some(Value::String(t)) => crate::forecast::parse_time_ms(t),
                     _ => None,
@@ -73,16 +72,15 @@ impl Scorer {
                 };
                 if let Some(message) = problem {
                     return Err(FieldError {
-                        record: at,
+                        record: Some(i),
                         field: c.column.clone(),
                         message: message.replace(&format!("row 0: `{}` ", c.column), ""),
                     });
                 }
             }
             for input in &self.bundle.manifest.signature.inputs {
-                let at = Some(i).filter(|_| records.len() > 1);
                 let fail = |message: String| FieldError {
-                    record: at,
+                    record: Some(i),
                     field: input.name.clone(),
                     message,
                 };
@@ -91,8 +89,8 @@ impl Scorer {
                     (Some(Value::Null), _) => {}
                     (Some(Value::Number(_) | Value::Bool(_)), _) => {}
                     (Some(Value::String(s)), InputKind::Numeric) => {
-                        if s.trim().parse::<f64>().is_err() {
-                            return Err(fail(format!("must be a number, got \"{s}\"")));
+                        if crate::features::transform::parse_finite(s).is_none() {
+                            return Err(fail(crate::features::transform::not_a_number(s)));
                         }
                     }
                     (Some(Value::String(_)), InputKind::Categorical) => {}
