@@ -300,7 +300,7 @@ fn score_reads_a_predictions_file_without_a_config() {
         ])
         .assert()
         .success()
-        .stderr(
+        .stdout(
             predicate::str::contains("accuracy")
                 .and(predicate::str::is_match(r"roc_auc +undefined: no probabilities").unwrap()),
         );

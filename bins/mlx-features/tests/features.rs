@@ -216,8 +216,11 @@ mod derived {
             .args(["compute", "--data", "panel.csv", "--out", "scored.parquet"])
             .assert()
             .success()
-            .stderr(predicate::str::contains(
+            .stdout(predicate::str::contains(
                 "117 rows (0 dropped), 16 derived columns",
+            ))
+            .stderr(predicate::str::contains(
+                "warning: feature `rolling_mean_7`",
             ));
         let a = read(&d.join(".mlx/features/features.parquet"));
         let b = read(&d.join("scored.parquet"));
@@ -708,7 +711,7 @@ features:
             .arg("materialize")
             .assert()
             .success()
-            .stderr(predicate::str::contains("view customers: 60 entities"));
+            .stdout(predicate::str::contains("view customers: 60 entities"));
         let out = bin(d)
             .args(["get", "--entity", "c7", "--json"])
             .output()
@@ -731,7 +734,7 @@ features:
             .args(["get", "--entity", "nobody"])
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("no values for nobody"));
+            .stdout(predicate::str::contains("no values for nobody"));
     }
 
     #[test]
@@ -793,7 +796,7 @@ features:
         m.arg("materialize")
             .assert()
             .success()
-            .stderr(predicate::str::contains("view customers: 60 entities"));
+            .stdout(predicate::str::contains("view customers: 60 entities"));
         let out = bin(d)
             .args(["get", "--entity", "c7", "--json"])
             .output()

@@ -224,7 +224,7 @@ fn drift_exit_codes_and_column_selection() {
         .args(["drift", "--reference", "r.csv", "--current", "shifted.csv"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
+        .stdout(predicate::str::contains(
             "1 of 2 columns drifted (50%, limit 50%): dataset drift",
         ));
     bin()

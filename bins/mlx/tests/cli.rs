@@ -331,20 +331,38 @@ mod init {
             .arg(&proj)
             .assert()
             .code(2)
-            .stderr(predicate::str::contains("already exists; pass --force"));
+            .stderr(predicate::str::contains("pass --overwrite-config"));
         assert_eq!(
             std::fs::read_to_string(proj.join("mlx.yaml")).unwrap(),
             text,
             "not overwritten"
         );
+        // --force is for workflow files: with or without --github it never replaces
+        // the user's mlx.yaml.
+        for (args, code) in [
+            (&["init", "--force"][..], 2),
+            (&["init", "--github", "--force"], 0),
+        ] {
+            mlx().args(args).arg("--dir").arg(&proj).assert().code(code);
+            assert_eq!(
+                std::fs::read_to_string(proj.join("mlx.yaml")).unwrap(),
+                text,
+                "{args:?} replaced mlx.yaml"
+            );
+        }
         mlx()
-            .args(["init", "--force", "--name", "x", "--dir"])
+            .args(["init", "--overwrite-config", "--name", "x", "--dir"])
             .arg(&proj)
             .assert()
-            .success();
+            .success()
+            .stderr(predicate::str::contains("mlx.yaml.bak"));
         assert!(std::fs::read_to_string(proj.join("mlx.yaml"))
             .unwrap()
             .contains("problem_type: classification"));
+        assert_eq!(
+            std::fs::read_to_string(proj.join("mlx.yaml.bak")).unwrap(),
+            text
+        );
     }
 
     #[test]
@@ -418,5 +436,138 @@ mod help {
             .stdout(predicate::str::contains(
                 "1. ingest: Read and merge the data sources",
             ));
+    }
+}
+
+/// How mlx behaves in a shell: pipes that close early, results on stdout, errors as
+/// JSON for machines, and files with the usual permissions.
+mod shell {
+    use super::*;
+
+    /// Runs mlx with its stdout a pipe whose reader is already gone, as in
+    /// `mlx config schema | head -0`: the first write fails with EPIPE.
+    fn into_a_closed_pipe(args: &[&str], dir: &Path) -> std::process::Output {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("MLX_CONFIG")
+            .env_remove("MLX_WORKDIR")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped());
+        cmd.output().unwrap()
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_program_quietly() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("r.csv"), "x\n1\n2\n3\n").unwrap();
+        std::fs::write(d.join("c.csv"), "x\n7\n8\n9\n").unwrap();
+        for args in [
+            &["config", "schema"][..],
+            &["init", "--list"],
+            &[
+                "validate",
+                "drift",
+                "--reference",
+                "r.csv",
+                "--current",
+                "c.csv",
+            ],
+            &[
+                "validate",
+                "drift",
+                "--reference",
+                "r.csv",
+                "--current",
+                "c.csv",
+                "--json",
+            ],
+        ] {
+            let out = into_a_closed_pipe(args, d);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+                "{args:?}: {stderr}"
+            );
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        }
+    }
+
+    /// A table the user asked for is stdout; with stderr thrown away it is all there.
+    #[test]
+    fn results_go_to_stdout_and_diagnostics_to_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("r.csv"), "x\n1\n2\n3\n").unwrap();
+        let out = mlx()
+            .current_dir(d)
+            .args([
+                "validate",
+                "drift",
+                "--reference",
+                "r.csv",
+                "--current",
+                "r.csv",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("column") && stdout.contains("drifted"),
+            "{stdout}"
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `mlx --json run` that fails still answers in JSON on stdout.
+    #[test]
+    fn a_failed_json_run_prints_a_json_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mlx.yaml"), "").unwrap();
+        let out = mlx()
+            .current_dir(dir.path())
+            .args(["--json", "run"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["exit_code"], 2);
+        assert!(v["error"].as_str().unwrap().contains("data.sources"), "{v}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_written_for_the_user_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // What this process's umask gives a new file: the independent truth.
+        std::fs::File::create(d.join("probe")).unwrap();
+        let expected = mode(&d.join("probe"));
+        assert_ne!(expected, 0o600, "the test needs a umask that is not 077");
+        mlx()
+            .args(["init", "--github", "--dir"])
+            .arg(d)
+            .assert()
+            .success();
+        let mut written = vec![d.join("mlx.yaml")];
+        written.extend(
+            std::fs::read_dir(d.join(".github/workflows"))
+                .unwrap()
+                .map(|e| e.unwrap().path()),
+        );
+        assert!(written.len() >= 3, "{written:?}");
+        for p in written {
+            assert_eq!(mode(&p), expected, "{}", p.display());
+        }
     }
 }

@@ -122,9 +122,13 @@ Examples:
         /// Project name (default: the directory's name).
         #[arg(long)]
         name: Option<String>,
-        /// Overwrite an existing mlx.yaml.
+        /// Overwrite existing workflow files (with --github). Never touches mlx.yaml.
         #[arg(long)]
         force: bool,
+        /// Replace an existing mlx.yaml with the template, keeping a backup
+        /// (mlx.yaml.bak).
+        #[arg(long)]
+        overwrite_config: bool,
         /// List the templates and exit.
         #[arg(long)]
         list: bool,
@@ -249,7 +253,7 @@ pub fn umbrella_main_with(
             Err(e) => return clap_exit(e),
         }
     };
-    finish(status, &ui)
+    finish(status, &ui, global.json)
 }
 
 /// `main` of `mlx-<name>`: the same code as `mlx <name>`.
@@ -270,7 +274,7 @@ pub fn stage_main(name: &str) -> ExitCode {
     };
     let ui = Ui::init(&global);
     let status = run_stage(stage, &global, &matches, &ui);
-    finish(status, &ui)
+    finish(status, &ui, global.json)
 }
 
 fn stage_command(stage: &dyn Stage, bin: &str) -> clap::Command {
@@ -290,12 +294,23 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     }
 }
 
-fn finish(status: Result<ExitStatus, Error>, ui: &Ui) -> ExitCode {
+/// The exit code; an error is said on stderr, and with `--json` also as a JSON object
+/// on stdout (`{"error": …, "exit_code": …}`), so a machine reading stdout learns why.
+fn finish(status: Result<ExitStatus, Error>, ui: &Ui, json: bool) -> ExitCode {
     match status {
         Ok(s) => ExitCode::from(s as u8),
         Err(e) => {
             ui.error(&e);
-            ExitCode::from(e.exit_status() as u8)
+            let code = e.exit_status() as u8;
+            if json {
+                let message = match &e {
+                    Error::Config(d) => d.to_string(),
+                    other => format!("{other:#}"),
+                };
+                let v = serde_json::json!({ "error": message, "exit_code": code });
+                output::stdout(&format!("{v}\n"));
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -315,7 +330,7 @@ fn github(args: &clap::ArgMatches, global: &GlobalArgs, ui: &Ui) -> Result<ExitS
     ui.info(&result.human);
     ui.outputs(&result.outputs);
     if global.json {
-        println!("{}", mlx_github::ops::to_json(&result));
+        output::stdout(&format!("{}\n", mlx_github::ops::to_json(&result)));
     }
     Ok(output::status_exit(result.status))
 }
@@ -336,20 +351,30 @@ fn run_stage(
     };
     if let Some(result) = stage.standalone(args, &config, &Workdir::new(&global.workdir)) {
         let out = result?;
-        ui.info(&out.human);
+        // What the user asked for is the result: stdout, unless --json asks for the
+        // machine form there (then the human text is a diagnostic on stderr).
         if global.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out.json).unwrap_or_default()
-            );
+            ui.info(&out.human);
+            output::stdout(&format!("{}\n", output::json_text(&out.json)?));
+        } else {
+            // Warnings within a result are diagnostics.
+            let (warnings, result): (Vec<&str>, Vec<&str>) =
+                out.human.lines().partition(|l| l.starts_with("warning: "));
+            for w in warnings {
+                ui.info(w);
+            }
+            if !result.is_empty() {
+                output::stdout(&format!("{}\n", result.join("\n")));
+            }
         }
         return Ok(output::status_exit(out.status));
     }
     let ctx = context(global)?;
+    let _lock = ctx.workdir.lock(&format!("mlx {}", stage.name()))?;
     let executed = pipeline::execute(stage, &ctx, args)?;
     ui.stage_done(&executed, None);
     if global.json {
-        print!("{}", executed.record.to_json());
+        output::stdout(&executed.record.to_json());
     }
     Ok(output::status_exit(executed.record.status))
 }
@@ -368,6 +393,11 @@ fn builtin(
             dry_run,
         } => {
             let ctx = context(global)?;
+            let _lock = if dry_run {
+                None
+            } else {
+                Some(ctx.workdir.lock("mlx run")?)
+            };
             let opts = RunOptions {
                 force,
                 from,
@@ -377,7 +407,7 @@ fn builtin(
             let steps =
                 pipeline::run_pipeline(stages, &ctx, &opts, |name, step| ui.step(name, step))?;
             if global.json {
-                println!("{}", output::steps_json(&steps));
+                output::stdout(&format!("{}\n", output::steps_json(&steps)));
             } else {
                 ui.run_summary(&ctx, &steps);
             }
@@ -398,7 +428,7 @@ fn builtin(
                 DagFormat::Text => mlx_core::dag::text(stages, &ctx),
                 DagFormat::Mermaid => mlx_core::dag::mermaid(stages, &ctx),
             };
-            print!("{text}");
+            output::stdout(&text);
             Ok(ExitStatus::Ok)
         }
         Builtin::Init {
@@ -406,6 +436,7 @@ fn builtin(
             dir,
             name,
             force,
+            overwrite_config,
             list,
             github,
             git_ref,
@@ -413,14 +444,18 @@ fn builtin(
         } => {
             if list {
                 for (n, about, _) in mlx_core::init::TEMPLATES {
-                    println!("{n:<15} {about}");
+                    output::stdout(&format!("{n:<15} {about}\n"));
                 }
                 return Ok(ExitStatus::Ok);
             }
             let config_path = dir.join("mlx.yaml");
             // With --github, an existing mlx.yaml is kept and configures the workflows.
-            if !(github && config_path.exists() && !force) {
-                let path = mlx_core::init::init(&dir, &template, name.as_deref(), force)?;
+            if !(github && config_path.exists() && !overwrite_config) {
+                let (path, backup) =
+                    mlx_core::init::init(&dir, &template, name.as_deref(), overwrite_config)?;
+                if let Some(b) = backup {
+                    ui.info(&format!("kept the previous config as {}", b.display()));
+                }
                 ui.info(&format!(
                     "wrote {} ({template}); check it with `mlx config check`",
                     path.display()
@@ -454,7 +489,7 @@ fn builtin(
                         .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
                     ui.info(&format!("wrote {}", p.display()));
                 }
-                None => print!("{text}"),
+                None => output::stdout(&text),
             }
             Ok(ExitStatus::Ok)
         }
@@ -492,7 +527,7 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
                 }
             }
             if global.json {
-                println!("{}", serde_json::Value::Array(reports));
+                output::stdout(&format!("{}\n", serde_json::Value::Array(reports)));
             }
             Ok(if all_ok {
                 ExitStatus::Ok
@@ -503,8 +538,8 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
         ConfigCommand::Show { format } => {
             let loaded = config::load(&global.config, &ProcessEnv)?;
             match format {
-                ShowFormat::Yaml if !global.json => print!("{}", config::to_yaml(&loaded)),
-                _ => print!("{}", config::to_json(&loaded)),
+                ShowFormat::Yaml if !global.json => output::stdout(&config::to_yaml(&loaded)),
+                _ => output::stdout(&config::to_json(&loaded)),
             }
             Ok(ExitStatus::Ok)
         }
@@ -513,7 +548,7 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
                 None => config::schema_json(),
                 Some(name) => config::contract_schema_json(&name).unwrap_or_default(),
             };
-            print!("{text}");
+            output::stdout(&text);
             Ok(ExitStatus::Ok)
         }
     }

@@ -1,4 +1,7 @@
-//! What the binaries say: human lines on stderr, JSON on stdout, GitHub outputs.
+//! What the binaries say: results on stdout (tables, lists, reports, `--json`),
+//! diagnostics and progress on stderr, GitHub outputs. Every line is masked with the
+//! secrets of the configs the process loaded, and a closed pipe (`mlx … | head`) ends
+//! the program quietly instead of panicking.
 
 use std::path::Path;
 
@@ -11,6 +14,35 @@ use tracing_subscriber::EnvFilter;
 
 use crate::github::Actions;
 use crate::GlobalArgs;
+
+/// Writes a result to stdout, masked. A reader that has gone away (`| head`) ends
+/// the program with exit 0, as it would end `cat`: nothing more can be said to it.
+pub fn stdout(text: &str) {
+    use std::io::Write;
+    let text = mlx_core::config::mask_known(text);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            stderr(&format!("error: writing to stdout: {e}\n"));
+            std::process::exit(ExitStatus::Runtime as i32);
+        }
+    }
+}
+
+/// Writes a diagnostic to stderr, masked; a closed stderr is ignored.
+pub fn stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(mlx_core::config::mask_known(text).as_bytes());
+}
+
+/// Pretty JSON of a result; a value that cannot be serialised is an error, never an
+/// empty line.
+pub fn json_text(value: &serde_json::Value) -> Result<String, Error> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Runtime(format!("cannot serialise the result as JSON: {e}")))
+}
 
 /// Stderr reporting for one invocation.
 pub struct Ui {
@@ -47,15 +79,15 @@ impl Ui {
     /// A line of information (hidden by `-q`).
     pub fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            stderr(&format!("{msg}\n"));
         }
     }
 
     /// An error, always shown.
     pub fn error(&self, e: &Error) {
         match e {
-            Error::Config(d) => eprintln!("error: {d}"),
-            other => eprintln!("error: {other:#}"),
+            Error::Config(d) => stderr(&format!("error: {d}\n")),
+            other => stderr(&format!("error: {other:#}\n")),
         }
     }
 
@@ -127,8 +159,8 @@ impl Ui {
             return;
         };
         let cfg = &ctx.config.config;
-        self.info(&format!(
-            "\n{} on the {} rows:\n{}\n\nReports: {}",
+        stdout(&format!(
+            "\n{} on the {} rows:\n{}\n\nReports: {}\n",
             board.primary_metric.as_str(),
             board.set,
             mlx_core::eval::report::leaderboard_table(&board, cfg),

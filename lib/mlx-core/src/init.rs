@@ -166,28 +166,45 @@ pub fn github(
     Ok(targets)
 }
 
-/// Writes `<dir>/mlx.yaml` from a template; refuses to overwrite without `force`.
+/// Writes `<dir>/mlx.yaml` from a template. An existing mlx.yaml is a user's work: it
+/// is replaced only with `overwrite_config` (`--overwrite-config`, never `--force`),
+/// and then first copied to `mlx.yaml.bak` (or `mlx.yaml.bak.N`, never over an older
+/// backup). Returns the file written and the backup made.
 pub fn init(
     dir: &Path,
     template: &str,
     project_name: Option<&str>,
-    force: bool,
-) -> Result<PathBuf> {
+    overwrite_config: bool,
+) -> Result<(PathBuf, Option<PathBuf>)> {
     let name = match project_name {
         Some(n) => n.to_owned(),
         None => default_name(dir),
     };
     let text = render(template, &name)?;
     let path = dir.join("mlx.yaml");
-    if path.exists() && !force {
-        return Err(Error::Usage(format!(
-            "{} already exists; pass --force to overwrite it",
-            path.display()
-        )));
+    let mut backup = None;
+    if path.exists() {
+        if !overwrite_config {
+            return Err(Error::Usage(format!(
+                "{} already exists; keep it (edit it, or `mlx init --github` to add workflows \
+                 configured from it), or pass --overwrite-config to replace it with the \
+                 template (a backup is kept)",
+                path.display()
+            )));
+        }
+        let free = (0..)
+            .map(|i| match i {
+                0 => dir.join("mlx.yaml.bak"),
+                n => dir.join(format!("mlx.yaml.bak.{n}")),
+            })
+            .find(|p| !p.exists())
+            .expect("an unused backup name");
+        std::fs::copy(&path, &free).with_path("backing up", &path)?;
+        backup = Some(free);
     }
     std::fs::create_dir_all(dir).with_path("creating", dir)?;
     atomic_write(&path, text.as_bytes()).with_path("writing", &path)?;
-    Ok(path)
+    Ok((path, backup))
 }
 
 /// The directory's name, made safe for a registry model name.

@@ -7,6 +7,12 @@ use mlx_contracts::StageRecord;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
 
+/// The lock of a work directory ([`Workdir::lock`]); released when dropped.
+#[derive(Debug)]
+pub struct WorkdirLock {
+    _file: std::fs::File,
+}
+
 /// A work directory.
 #[derive(Debug, Clone)]
 pub struct Workdir {
@@ -45,6 +51,50 @@ impl Workdir {
         }
     }
 
+    /// Creates the work directory (with a `.gitignore` that keeps it out of git) and
+    /// takes its lock for as long as the returned guard lives: one run at a time per
+    /// work directory, or two runs would mix each other's outputs. The lock is an
+    /// advisory lock on `<workdir>/.lock`, released by the operating system when the
+    /// process ends, however it ends; a second run is refused with a message naming
+    /// the holder.
+    pub fn lock(&self, command: &str) -> Result<WorkdirLock> {
+        use std::io::{Seek, Write};
+        std::fs::create_dir_all(&self.root).with_path("creating", &self.root)?;
+        crate::fsutil::ignore_everything(&self.root).with_path("writing in", &self.root)?;
+        let path = self.root.join(".lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_path("opening", &path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(Error::Runtime(format!(
+                    "the work directory {} is in use by another mlx ({}); wait for it to finish, or give this run its own --workdir",
+                    self.root.display(),
+                    if holder.is_empty() { "a process that has not said which" } else { holder }
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e))
+            }
+        }
+        let me = format!(
+            "pid {} running `{command}` since {}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        file.set_len(0).with_path("writing", &path)?;
+        file.rewind().with_path("writing", &path)?;
+        file.write_all(me.as_bytes()).with_path("writing", &path)?;
+        Ok(WorkdirLock { _file: file })
+    }
+
     /// `<workdir>/<stage>.json`.
     pub fn record_path(&self, stage: &str) -> PathBuf {
         self.root.join(format!("{stage}.json"))
@@ -71,5 +121,32 @@ impl Workdir {
         let path = self.record_path(&record.stage);
         atomic_write(&path, record.to_json().as_bytes()).with_path("writing", &path)?;
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_at_a_time_and_the_second_is_told_who() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Workdir::new(dir.path().join(".mlx"));
+        let held = w.lock("mlx run").unwrap();
+        let e = w.lock("mlx train").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("pid {}", std::process::id())) && e.contains("`mlx run`"),
+            "{e}"
+        );
+        drop(held);
+        w.lock("mlx train")
+            .expect("free again once the holder is gone");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".mlx/.gitignore"))
+                .unwrap()
+                .lines()
+                .last(),
+            Some("*")
+        );
     }
 }
