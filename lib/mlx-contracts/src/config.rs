@@ -1871,6 +1871,15 @@ pub struct Deploy {
     /// Environment variable holding the bearer token that `/v1/*` requires (unset or
     /// empty: no authentication).
     pub auth_token_env: String,
+    /// Most connections served at once (further ones are closed at once); never more
+    /// than the process's open-file limit allows.
+    pub max_connections: u64,
+    /// Seconds a client has to send a request's headers (on a new or a kept-alive
+    /// connection) before the connection is closed.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body; a slower or short body gets
+    /// 408 and the connection is closed.
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for Deploy {
@@ -1888,6 +1897,9 @@ impl Default for Deploy {
             log_queue: 10_000,
             log_rotate_bytes: 64 << 20,
             auth_token_env: "MLX_SERVE_TOKEN".into(),
+            max_connections: 1000,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
         }
     }
 }
