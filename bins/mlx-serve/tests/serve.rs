@@ -491,3 +491,78 @@ fn entity_keys_get_their_features_from_the_online_store() {
     );
     server.stop();
 }
+
+/// Hostile clients, bounded in count and time, all on loopback: connections that send
+/// half a request head and wait (slowloris), more of them than the server takes, and
+/// a body shorter than its Content-Length. The server closes the first, refuses the
+/// excess, answers the last with 408, and `/healthz` keeps answering throughout.
+#[test]
+fn slow_and_partial_clients_cannot_starve_the_server() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let s = project();
+    let d = s.path();
+    let cfg = std::fs::read_to_string(d.join("mlx.yaml")).unwrap().replace(
+        "deploy: { poll_seconds: 1, sticky_key: customer_id }",
+        "deploy: { poll_seconds: 1, sticky_key: customer_id, header_timeout_seconds: 1, body_timeout_seconds: 1, max_connections: 100 }",
+    );
+    std::fs::write(d.join("mlx.yaml"), cfg).unwrap();
+    let server = Server::start(d, &[], None);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..250)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // /healthz answers while they hang on (within the header timeout and a margin).
+    let healthz = || {
+        server.rt.block_on(async {
+            match server
+                .http
+                .get(format!("{}/healthz", server.url))
+                .send()
+                .await
+            {
+                Ok(r) => r.status().is_success(),
+                Err(_) => false,
+            }
+        })
+    };
+    let healthy = (0..50).any(|_| {
+        let ok = healthz();
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(
+        healthy,
+        "/healthz stopped answering under {} idle connections",
+        idle.len()
+    );
+    // Every half-open connection is closed by the server: end of stream, not a hang.
+    for c in &mut idle {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        match c.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("a half-open connection was kept: {e}"),
+        }
+    }
+    // A body shorter than its Content-Length: 408 after the body timeout.
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"records\"")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(healthz());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    server.stop();
+}

@@ -127,6 +127,8 @@ pub struct App {
     pub logger: Logger,
     /// Largest accepted body.
     pub max_body: usize,
+    /// Time a client has to send a body (`deploy.body_timeout_seconds`).
+    pub body_timeout: std::time::Duration,
     /// Bearer token required on `/v1/*`, when set.
     pub token: Option<String>,
     /// The canary's sticky key column.
@@ -156,6 +158,7 @@ impl App {
             current,
             logger,
             max_body,
+            body_timeout: std::time::Duration::from_secs(30),
             token,
             sticky_key,
             online: online.map(Mutex::new),
@@ -235,9 +238,20 @@ fn same_token(given: &str, expected: &str) -> bool {
 
 /// Reads the body up to the limit, as JSON.
 async fn json_body(app: &App, body: Body) -> Result<Value, Response> {
-    let bytes: Bytes = match axum::body::to_bytes(body, app.max_body).await {
-        Ok(b) => b,
+    let read = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body));
+    let bytes: Bytes = match read.await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            return Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s (deploy.body_timeout_seconds); send it whole, with a Content-Length that matches",
+                    app.body_timeout.as_secs()
+                ),
+                Value::Null,
+            ))
+        }
+        Ok(Err(_)) => {
             return Err(error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(

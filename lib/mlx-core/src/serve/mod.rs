@@ -4,6 +4,7 @@
 
 pub mod derived;
 pub mod http;
+mod listen;
 pub mod log;
 pub mod models;
 pub mod online;
@@ -206,7 +207,7 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
             cfg.deploy.log_rotate_bytes.max(1),
         )
         .with_path("creating the prediction log in", &log_dir)?;
-        let app = Arc::new(http::App::new(
+        let mut app = http::App::new(
             current.clone(),
             logger,
             cfg.deploy.max_body_bytes as usize,
@@ -214,7 +215,9 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
             cfg.deploy.sticky_key.clone(),
             online,
             derived::Derivation::new(cfg),
-        ));
+        );
+        app.body_timeout = Duration::from_secs(cfg.deploy.body_timeout_seconds.max(1));
+        let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
             .map_err(|e| Error::io(format!("listening on {host}:{port}"), e))?;
@@ -261,20 +264,23 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
                 }
             });
         }
-        let served = axum::serve(listener, http::router(app.clone()))
-            .with_graceful_shutdown(async {
-                let ctrl_c = tokio::signal::ctrl_c();
-                #[cfg(unix)]
-                {
-                    let mut term =
-                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                            .expect("signal handler");
-                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-                }
-                #[cfg(not(unix))]
-                let _ = ctrl_c.await;
-            })
-            .await;
+        let limits = listen::Limits::new(
+            cfg.deploy.max_connections,
+            cfg.deploy.header_timeout_seconds,
+        );
+        let served = listen::serve(listener, http::router(app.clone()), limits, async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("signal handler");
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        })
+        .await;
         // Flush the log: the writer ends when the last sender is gone.
         drop(app);
         let _ = writer.await;
