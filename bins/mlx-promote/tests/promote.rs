@@ -285,6 +285,25 @@ fn a_tampered_bundle_is_refused() {
         .stderr(predicate::str::contains("modified or damaged"));
 }
 
+/// A tampered bundle gets no stage from which it would be served: promotion checks
+/// it first and changes nothing.
+#[test]
+fn a_tampered_bundle_is_not_promoted() {
+    let s = project(".mlx/registry");
+    let d = s.path();
+    let tar = d.join(".mlx/registry/churn/versions/1/bundle.tar");
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 1;
+    std::fs::write(&tar, bytes).unwrap();
+    let before = state(d).revision;
+    // Version 1 is in staging (the pipeline put it there).
+    promote(d, &["promote", "--version", "1", "--to", "production"])
+        .code(3)
+        .stderr(predicate::str::contains("modified or damaged"));
+    assert_eq!(state(d).revision, before, "nothing changed");
+}
+
 /// Many processes change the same registry at once: each either succeeds or fails with
 /// "state changed" (exit 3) having changed nothing, and every success is in the state
 /// and the trail.

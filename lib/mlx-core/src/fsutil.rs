@@ -129,6 +129,36 @@ pub fn join_inside(root: &Path, rel: &str) -> crate::error::Result<PathBuf> {
     Ok(path)
 }
 
+/// How old an unfinished temporary file must be before a sweep removes it: a live
+/// writer touches its file continuously, so one this stale belongs to a killed run.
+pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary files of killed writers below `dir` (`.<name>.*.tmp`, what
+/// [`temp_in`] makes here) last modified more than `min_age` ago; returns how many
+/// and their bytes. Symbolic links are not followed.
+pub fn sweep_stale_temps(dir: &Path, min_age: std::time::Duration) -> io::Result<(u64, u64)> {
+    let (mut n, mut bytes) = (0, 0);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok((0, 0));
+    };
+    for e in entries.flatten() {
+        let ft = e.file_type()?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if ft.is_dir() {
+            let (k, b) = sweep_stale_temps(&e.path(), min_age)?;
+            (n, bytes) = (n + k, bytes + b);
+        } else if ft.is_file() && name.starts_with('.') && name.ends_with(".tmp") {
+            let meta = e.metadata()?;
+            let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
+            if age.is_some_and(|a| a >= min_age) {
+                fs::remove_file(e.path())?;
+                (n, bytes) = (n + 1, bytes + meta.len());
+            }
+        }
+    }
+    Ok((n, bytes))
+}
+
 /// Writes `dir/.gitignore` holding `*` (unless it exists), so git ignores a
 /// directory of mlx's own (the work directory, a cache) wherever it lives.
 pub fn ignore_everything(dir: &Path) -> io::Result<()> {
@@ -239,6 +269,30 @@ mod tests {
         atomic_write(&p, b"two").unwrap();
         assert_eq!(mode(&p), 0o640, "a rewrite keeps the file's mode");
         assert_eq!(fs::read(&p).unwrap(), b"two");
+    }
+
+    #[test]
+    fn a_sweep_removes_only_stale_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("data")).unwrap();
+        let old = d.join("data/.raw.parquet.abc123.tmp");
+        let fresh = d.join("data/.raw.parquet.def456.tmp");
+        let kept = d.join("data/raw.tmp");
+        for p in [&old, &fresh, &kept] {
+            fs::write(p, b"12345").unwrap();
+        }
+        let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for p in [&old, &kept] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(hours_ago)
+                .unwrap();
+        }
+        assert_eq!(sweep_stale_temps(d, STALE_TEMP).unwrap(), (1, 5));
+        assert!(!old.exists() && fresh.exists() && kept.exists());
     }
 
     #[test]

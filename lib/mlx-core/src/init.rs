@@ -127,6 +127,22 @@ pub fn github(
              letters, digits, `-_./`"
         )));
     }
+    // Values written into the workflows are checked here too, not only by
+    // `config check`: a config made in code reaches this function as well.
+    let rules = crate::config::rules::environment_name_problem;
+    if let Some(problem) = [
+        rules(&cfg.github.environments.staging),
+        rules(&cfg.github.environments.production),
+        crate::config::rules::command_prefix_problem(&cfg.github.command_prefix),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    {
+        return Err(Error::Usage(format!(
+            "cannot write the workflows: {problem}"
+        )));
+    }
     let out = dir.join(".github/workflows");
     let targets: Vec<PathBuf> = GITHUB_TEMPLATES.iter().map(|(n, _)| out.join(n)).collect();
     if let Some(existing) = targets.iter().find(|p| p.exists() && !force) {

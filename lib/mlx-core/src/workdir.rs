@@ -92,6 +92,18 @@ impl Workdir {
         file.set_len(0).with_path("writing", &path)?;
         file.rewind().with_path("writing", &path)?;
         file.write_all(me.as_bytes()).with_path("writing", &path)?;
+        // Holding the lock, no other run writes here: the temporaries of killed runs
+        // (a half-written raw.parquet can be hundreds of MB) go.
+        match crate::fsutil::sweep_stale_temps(&self.root, crate::fsutil::STALE_TEMP) {
+            Ok((0, _)) => {}
+            Ok((n, bytes)) => {
+                tracing::info!("removed {n} temporary file(s) of killed runs ({bytes} bytes)")
+            }
+            Err(e) => tracing::warn!(
+                "could not clean temporary files in {}: {e}",
+                self.root.display()
+            ),
+        }
         Ok(WorkdirLock { _file: file })
     }
 

@@ -8,7 +8,7 @@ mod diagnostic;
 pub mod interpolate;
 mod load;
 mod reference;
-mod rules;
+pub(crate) mod rules;
 
 pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 pub use interpolate::{mask_known, remember_secrets, Env, ProcessEnv};

@@ -601,17 +601,58 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
-    if !c.github.command_prefix.starts_with('/')
-        || c.github.command_prefix.contains(char::is_whitespace)
-    {
-        err(
-            "github.command_prefix",
-            "must start with `/` and contain no spaces".into(),
-            Some("e.g. `/mlx`".into()),
-        );
+    if let Some(problem) = command_prefix_problem(&c.github.command_prefix) {
+        err("github.command_prefix", problem, Some("e.g. `/mlx`".into()));
+    }
+    for (key, name) in [
+        (
+            "github.environments.staging",
+            &c.github.environments.staging,
+        ),
+        (
+            "github.environments.production",
+            &c.github.environments.production,
+        ),
+    ] {
+        if let Some(problem) = environment_name_problem(name) {
+            err(
+                key,
+                problem,
+                Some(
+                    "letters, digits, spaces, `-`, `_` and `.`, as GitHub's environment names"
+                        .into(),
+                ),
+            );
+        }
     }
 
     out
+}
+
+/// What is wrong with a GitHub environment name, which is written into workflow
+/// files: anything beyond letters, digits, spaces, `-`, `_`, `.` (a newline or a
+/// quote could add YAML of its own), empty, over 255 characters, or padded.
+pub fn environment_name_problem(name: &str) -> Option<String> {
+    let allowed = |ch: char| ch.is_ascii_alphanumeric() || " -_.".contains(ch);
+    if name.trim().is_empty() || name.len() > 255 || name.trim() != name {
+        Some(format!("{name:?} is not a GitHub environment name (1 to 255 characters, no leading or trailing space)"))
+    } else if !name.chars().all(allowed) {
+        Some(format!("{name:?} is not a GitHub environment name: it may hold only letters, digits, spaces, `-`, `_` and `.`"))
+    } else {
+        None
+    }
+}
+
+/// What is wrong with the `/mlx` command prefix, which is written into workflow files
+/// and matched in comments: `/` then letters, digits, `-` or `_`.
+pub fn command_prefix_problem(prefix: &str) -> Option<String> {
+    let ok = prefix.strip_prefix('/').is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+    });
+    (!ok).then(|| format!("{prefix:?} must be `/` followed by letters, digits, `-` or `_`"))
 }
 
 fn fraction(err: &mut impl FnMut(&str, String, Option<String>), key: &str, v: f64) {

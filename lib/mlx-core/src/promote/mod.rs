@@ -304,7 +304,21 @@ pub fn change(
 ) -> Result<RegistryState> {
     let base = current(store)?;
     let next = f(&base)?;
+    verify_entering(store, &next)?;
     store.commit(Some(&base), next)
+}
+
+/// A version entering staging or production (a promotion, a rollback) has its bundle
+/// checked against its registration first: a tampered `bundle.tar` never gets a stage
+/// from which it would be served.
+fn verify_entering(store: &Store, next: &RegistryState) -> Result<()> {
+    let t = &next.transition;
+    match (t.version, t.to) {
+        (Some(n), Some(RegistryStage::Staging | RegistryStage::Production)) => {
+            store.verify_bundle(n)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Downloads (or reuses a verified copy of) version `n`'s bundle under
@@ -384,7 +398,7 @@ pub fn register(
     }
     let dir = workdir.join(&c.bundle);
     let bundle = Bundle::load(&dir)?;
-    let tmp = crate::fsutil::temp_in(workdir.root(), ".bundle-", "")
+    let tmp = crate::fsutil::temp_in(workdir.root(), ".bundle.", ".tmp")
         .with_path("creating a temporary file in", workdir.root())?;
     let archive_sha256 = crate::train::bundle::pack(&dir, tmp.path())?;
     let archive = std::fs::read(tmp.path()).with_path("reading", tmp.path())?;
@@ -501,10 +515,9 @@ pub fn pipeline_stage(
             waiting = Some(e.to_string());
             break;
         }
-        s = store.commit(
-            Some(&s),
-            state::promote(&s, n, to, &policy, "promoted by the pipeline")?,
-        )?;
+        let next = state::promote(&s, n, to, &policy, "promoted by the pipeline")?;
+        verify_entering(&store, &next)?;
+        s = store.commit(Some(&s), next)?;
     }
     let stage = s.versions[&n].stage;
     let mut o = match &waiting {

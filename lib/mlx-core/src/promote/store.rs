@@ -281,6 +281,21 @@ impl Store {
     /// Downloads version `n`'s bundle to `dest` after checking its SHA-256 against the
     /// version's metadata; a tampered or truncated bundle is refused.
     pub fn fetch_bundle(&self, v: &ModelVersion, dest: &Path) -> Result<()> {
+        let got = self.bundle_bytes(v)?;
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_path("creating", parent)?;
+        }
+        atomic_write(dest, &got).with_path("writing", dest)
+    }
+
+    /// Checks that version `n`'s stored bundle is the one registered (its SHA-256
+    /// against the version's metadata), without keeping it.
+    pub fn verify_bundle(&self, n: u64) -> Result<()> {
+        self.bundle_bytes(&self.version(n)?).map(drop)
+    }
+
+    /// Version `v`'s bundle, verified against its metadata.
+    fn bundle_bytes(&self, v: &ModelVersion) -> Result<Vec<u8>> {
         let rel = format!("versions/{}/bundle.tar", v.version);
         let key = self.key(&rel);
         let got = self.rt.block_on(async {
@@ -300,10 +315,7 @@ impl Store {
                 self.label, v.version, self.model, v.archive_sha256
             )));
         }
-        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_path("creating", parent)?;
-        }
-        atomic_write(dest, &got).with_path("writing", dest)
+        Ok(got)
     }
 }
 

@@ -778,6 +778,14 @@ impl Repo {
                 }
             }
         }
+        let (temporaries, temp_bytes) = if dry_run {
+            (0, 0)
+        } else {
+            // Unfinished copies of killed `add`s and pulls.
+            let root = self.cache.root();
+            crate::fsutil::sweep_stale_temps(root, crate::fsutil::STALE_TEMP)
+                .with_path("cleaning", root)?
+        };
         let (mut removed, mut bytes) = (0u64, 0u64);
         for (sha, size) in self.cache.objects()? {
             if keep.contains(&sha) {
@@ -793,12 +801,17 @@ impl Repo {
         Ok(Standalone {
             status: Status::Passed,
             human: format!(
-                "{} {removed} unreferenced object{} ({bytes} bytes); kept {}",
+                "{} {removed} unreferenced object{} ({bytes} bytes); kept {}{}",
                 if dry_run { "would remove" } else { "removed" },
                 if removed == 1 { "" } else { "s" },
-                keep.len()
+                keep.len(),
+                if temporaries > 0 {
+                    format!("; removed {temporaries} temporary file(s) of killed runs ({temp_bytes} bytes)")
+                } else {
+                    String::new()
+                }
             ),
-            json: json!({ "removed": removed, "bytes": bytes, "kept": keep.len(), "dry_run": dry_run }),
+            json: json!({ "removed": removed, "bytes": bytes, "kept": keep.len(), "dry_run": dry_run, "temporaries": temporaries }),
         })
     }
 }

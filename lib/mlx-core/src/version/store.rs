@@ -116,6 +116,11 @@ impl Cache {
         }
     }
 
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The object path of a hash. Every hash reaches here from a parsed pointer or
     /// manifest (which refuse anything but 64 hex digits) or from the cache's own
     /// listing; anything else would name a path outside the cache.
