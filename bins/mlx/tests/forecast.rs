@@ -277,6 +277,47 @@ fn the_ad_sales_example_runs_end_to_end() {
     assert!(fired.contains(&"wape".to_string()), "{fired:?}");
 }
 
+/// A config whose only candidate is ARIMA without regressors: SHAP has nothing to
+/// attribute, so its stage says it skipped and why, the gate's SHAP check is skipped
+/// with that reason, and the pipeline runs to the end (it used to fail at SHAP).
+#[test]
+fn a_forecaster_without_regressors_skips_shap_and_the_pipeline_goes_on() {
+    let dir = project(|c| {
+        let start = c.find("models:\n").unwrap();
+        let end = c.find("\ntraining:").unwrap();
+        format!(
+            "{}models:\n  - type: arima\n    params: {{ order: [1, 1, 1] }}\n{}",
+            &c[..start],
+            &c[end..]
+        )
+    });
+    let d = dir.path();
+    let out = mlx(d).args(["run"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shap (no previous run): passed")
+            && stderr.contains("skipped: ARIMA(1,1,1) has no regressors"),
+        "{stderr}"
+    );
+    let gate: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(".mlx/gate.json")).unwrap()).unwrap();
+    let checks = gate["details"]["checks"].as_array().unwrap();
+    let shap = checks.iter().find(|c| c["name"] == "shap_shift").unwrap();
+    assert_eq!(shap["result"], "skipped", "{shap}");
+    assert!(
+        shap["message"]
+            .as_str()
+            .unwrap()
+            .contains("SHAP was skipped"),
+        "{shap}"
+    );
+    assert!(
+        d.join(".mlx/promote.json").exists(),
+        "the pipeline went on to promote"
+    );
+}
+
 #[test]
 fn direct_forecasts_fit_one_model_per_step() {
     let dir = project(|c| {

@@ -122,16 +122,29 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
         }
     }
     if !folded {
+        let sized_by_time =
+            c.split.test_rows.is_some() || c.split.test_days.is_some() || c.split.cutoff.is_some();
         let sum = c.split.train + c.split.validation + c.split.test;
-        if (sum - 1.0).abs() > 1e-9 {
+        if sized_by_time {
+            // The test set is sized in rows, days or by a date; validation is a fraction
+            // of all rows and training takes the rest, so no fractions need to add up.
+            if c.split.validation >= 1.0 {
+                err(
+                    "split.validation",
+                    format!(
+                        "`validation` must leave rows to train on, got {}",
+                        c.split.validation
+                    ),
+                    Some("`validation: 0` trains on every row before the test set".into()),
+                );
+            }
+        } else if (sum - 1.0).abs() > 1e-9 {
             err(
                 "split.train",
                 format!("`train + validation + test` must be 1, got {sum}"),
                 Some("e.g. 0.7 / 0.15 / 0.15 (the default)".into()),
             );
         }
-        let sized_by_time =
-            c.split.test_rows.is_some() || c.split.test_days.is_some() || c.split.cutoff.is_some();
         if c.split.train <= 0.0 || (c.split.test <= 0.0 && !sized_by_time) {
             err(
                 "split.test",

@@ -661,6 +661,15 @@ pub fn changes(
     Ok(out)
 }
 
+/// Why the SHAP stage skipped the candidate's run, as its record says.
+fn shap_skipped(workdir: &Workdir, run_id: &str) -> Result<Option<String>> {
+    Ok(workdir.read_record("shap")?.and_then(|r| {
+        (r.details["run_id"] == run_id)
+            .then(|| r.details["skipped"].as_str().map(str::to_owned))
+            .flatten()
+    }))
+}
+
 /// The status and summary of a gate that asks for human review, with the decision
 /// taken so far on this evidence (the review log): approved, rejected or deferred
 /// by whom, or still awaiting review. Stale reviews (on other evidence) do not count.
@@ -786,7 +795,10 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     }
     let shift = match (&shap_report, &production) {
         (None, _) if !cfg.explain.enabled => Err("explain.enabled is false".to_string()),
-        (None, _) => Err("no SHAP report for the candidate; run `mlx-shap`".into()),
+        (None, _) => Err(shap_skipped(workdir, &run.run_id)?.map_or_else(
+            || "no SHAP report for the candidate; run `mlx-shap`".into(),
+            |why| format!("SHAP was skipped: {why}"),
+        )),
         (Some(_), None) => Err("no production model in the registry to compare with".into()),
         (Some(now), Some((v, _))) => match &v.shap {
             None => Err(format!(

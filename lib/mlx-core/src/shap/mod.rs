@@ -264,6 +264,20 @@ fn booster_objective(model: &FittedModel) -> String {
     }
 }
 
+/// Why a model has nothing SHAP could attribute its predictions to (a forecaster
+/// without regressors), or `None`.
+pub fn nothing_to_attribute(model: &FittedModel) -> Option<String> {
+    match model {
+        FittedModel::Direct(d) => nothing_to_attribute(&d.steps[0]),
+        FittedModel::Forecast(f) if f.coefficients().is_none() => Some(format!(
+            "{} has no regressors: its forecasts come from the series' own history, so \
+             SHAP has no features to attribute them to",
+            f.describe()
+        )),
+        _ => None,
+    }
+}
+
 /// The algorithm for a model with `p` features: the one asked for, or with `auto` the
 /// exact one the model allows.
 pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Result<ShapMethod> {
@@ -277,15 +291,10 @@ pub fn choose_method(model: &FittedModel, p: usize, method: ShapMethod) -> Resul
             | FittedModel::Xgboost { .. }
             | FittedModel::Lightgbm { .. }
     );
-    if let FittedModel::Forecast(f) = model {
-        if f.coefficients().is_none() {
-            return Err(Error::Usage(format!(
-                "{} has no regressors: its forecasts come from the series' own history, so \
-                 SHAP has no features to attribute them to; give it `exog` (SARIMAX), or \
-                 explain another run with --run",
-                f.describe()
-            )));
-        }
+    if let Some(why) = nothing_to_attribute(model) {
+        return Err(Error::Usage(format!(
+            "{why}; give it `exog` (SARIMAX), or explain another run with --run"
+        )));
     }
     let is_linear = matches!(model, FittedModel::Linear(_) | FittedModel::Forecast(_));
     Ok(match method {
@@ -876,6 +885,16 @@ pub fn stage(
             ))
         })?;
     let bundle = Bundle::load(&workdir.join(&run.bundle))?;
+    // Nothing to explain is not a failure of the pipeline: the stage says it skipped
+    // and why, and the gate reads that from this record.
+    if let Some(why) = nothing_to_attribute(&bundle.model) {
+        let rp = workdir.join(REPORT_FILE);
+        let md = format!("# SHAP: {}\n\nSkipped: {why}.\n", run.name);
+        write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
+        let mut o = Outcome::passed(format!("skipped: {why}"));
+        o.details = serde_json::json!({ "skipped": why, "run_id": run.run_id });
+        return Ok(o);
+    }
     let crate::eval::HeldOut {
         rows: held,
         train: training,
