@@ -566,3 +566,68 @@ fn slow_and_partial_clients_cannot_starve_the_server() {
     assert!(started.elapsed() < Duration::from_secs(30));
     server.stop();
 }
+
+/// `serve batch` applies the checks of `/v1/predict` to every row: text in a numeric
+/// column and infinities are refused (they used to be scored into empty
+/// probabilities, exit 0); with --skip-invalid the rest is scored, the rejects are
+/// written with their reasons, and the exit code is 1.
+#[test]
+fn batch_refuses_what_the_server_refuses() {
+    let s = project();
+    let d = s.path();
+    let mut lines: Vec<String> = s
+        .read("customers.csv")
+        .lines()
+        .take(6)
+        .map(str::to_owned)
+        .collect();
+    lines[2] = "1,46,60,lots,plus,no".into();
+    lines[4] = "3,51,12,-Infinity,basic,no".into();
+    s.write("batch.csv", &(lines.join("\n") + "\n"));
+    let out = mlx(d, "mlx-serve")
+        .args(["batch", "--input", "batch.csv", "--output", "scored.csv"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 of 5 rows")
+            && stderr.contains("row 1: `income` must be a number, got \"lots\""),
+        "{stderr}"
+    );
+    assert!(!d.join("scored.csv").exists(), "nothing scored");
+    let out = mlx(d, "mlx-serve")
+        .args([
+            "batch",
+            "--input",
+            "batch.csv",
+            "--output",
+            "scored.csv",
+            "--skip-invalid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scored = s.read("scored.csv");
+    assert_eq!(scored.lines().count(), 1 + 3, "{scored}");
+    assert!(
+        scored.lines().skip(1).all(|l| !l.ends_with(',')),
+        "{scored}"
+    );
+    let rejects = s.read("scored.rejects.csv");
+    let rows: Vec<&str> = rejects.lines().collect();
+    assert_eq!(rows[0], "row,field,reason");
+    assert!(
+        rows[1].starts_with("1,income,") && rows[1].contains("must be a number"),
+        "{rejects}"
+    );
+    assert!(
+        rows[2].starts_with("3,income,") && rows[2].contains("finite"),
+        "{rejects}"
+    );
+}

@@ -2,6 +2,7 @@
 //! its deployment state (blue-green, canary, shadow) without a restart, with a
 //! prediction log for `mlx-monitor`; and `mlx-serve batch` for files.
 
+mod batch;
 pub mod derived;
 pub mod http;
 mod listen;
@@ -121,6 +122,16 @@ impl Stage for Serve {
                             .help(
                                 "Also append the predictions to the prediction log \
                                  (deploy.prediction_log), for mlx-monitor",
+                            ),
+                    )
+                    .arg(
+                        Arg::new("skip-invalid")
+                            .long("skip-invalid")
+                            .action(clap::ArgAction::SetTrue)
+                            .help(
+                                "Score the valid rows and write the rejected ones, with their \
+                                 reasons, to <output stem>.rejects.csv; exit 1 when any row was \
+                                 rejected [default: refuse the whole file]",
                             ),
                     )
                     .arg(
@@ -297,10 +308,38 @@ fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone>
     let routing = models::load(source, key.as_ref(), None)?;
     let model = &routing.live;
     let df = mlx_data::read_table(&input)?;
-    let mut df = match derivation {
+    let df = match derivation {
         Some(d) => d.apply_frame(df).map_err(Error::Usage)?.0,
         None => df,
     };
+    // The checks of /v1/predict, on every row.
+    let inputs = &model.scorer.bundle.manifest.signature.inputs;
+    let rejects = batch::check(&df, inputs)?;
+    let skip = args.get_flag("skip-invalid");
+    if !rejects.is_empty() && !skip {
+        let shown: Vec<String> = rejects
+            .iter()
+            .take(5)
+            .map(|r| format!("row {}: `{}` {}", r.row, r.field, r.reason))
+            .collect();
+        return Err(Error::Refused(format!(
+            "{} of {} rows of {} are not valid inputs, so nothing was scored: {}{}; fix them, or pass --skip-invalid to score the rest and write the rejects beside the output",
+            rejects.len(),
+            df.height(),
+            input.display(),
+            shown.join("; "),
+            if rejects.len() > shown.len() { "; …" } else { "" }
+        )));
+    }
+    let rejects_path = (!rejects.is_empty()).then(|| {
+        output.with_file_name(format!(
+            "{}.rejects.csv",
+            output
+                .file_stem()
+                .map_or("output".into(), |s| s.to_string_lossy())
+        ))
+    });
+    let mut df = batch::accepted(&df, inputs, &rejects)?;
     let scored = model.scorer.score_frame(&df)?;
     let logged = if args.get_flag("log") {
         let at = args.get_one::<String>("at-column").map(String::as_str);
@@ -313,18 +352,36 @@ fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone>
             .map_err(|e| Error::Runtime(format!("adding `{}`: {e}", c.name())))?;
     }
     write_table(&output, &mut df)?;
+    if let Some(p) = &rejects_path {
+        write_table(p, &mut batch::rejects_frame(&rejects)?)?;
+    }
     Ok(Standalone {
-        status: Status::Passed,
+        status: if rejects.is_empty() {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
         human: format!(
-            "{} rows of {} scored by {} {} into {}{}",
+            "{} rows of {} scored by {} {} into {}{}{}",
             df.height(),
             input.display(),
             model.name,
             model.label(),
             output.display(),
-            logged.map_or(String::new(), |p| format!(", logged to {}", p.display()))
+            logged.map_or(String::new(), |p| format!(", logged to {}", p.display())),
+            rejects_path.as_ref().map_or(String::new(), |p| format!(
+                "; {} rows rejected, with their reasons in {}",
+                rejects.len(),
+                p.display()
+            ))
         ),
-        json: json!({ "rows": df.height(), "output": output.display().to_string(), "version": model.version }),
+        json: json!({
+            "rows": df.height(),
+            "output": output.display().to_string(),
+            "version": model.version,
+            "rejected": rejects.len(),
+            "rejects": rejects_path.map(|p| p.display().to_string()),
+        }),
     })
 }
 
