@@ -370,17 +370,37 @@ fn an_unknown_command_is_answered_and_a_plain_comment_ignored() {
         &["review"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // Permission first: only someone who may decide is answered.
     assert_eq!(
         f.lines(),
         [
+            format!("GET {R}/collaborators/maint/permission"),
             format!("POST {R}/issues/comments/5001/reactions"),
             format!("POST {R}/issues/7/comments")
         ]
     );
-    assert_eq!(f.calls()[0].body, json!({ "content": "confused" }));
+    assert_eq!(f.calls()[1].body, json!({ "content": "confused" }));
     let reply = last_reply(&f);
     assert!(reply.contains("`/mlx ship` is not a command"), "{reply}");
     assert!(reply.contains("`/mlx reject <reason>`"), "{reply}");
+
+    // An outsider's unknown command, with a mention and an image: not answered at all.
+    f.clear_calls();
+    let (out, _) = github(
+        d.path(),
+        &f,
+        "issue_comment",
+        &comment_by(
+            "stranger",
+            "/mlx @org/team ![x](https://evil.example/x.png)",
+        ),
+        &["review"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        f.lines(),
+        [format!("GET {R}/collaborators/stranger/permission")]
+    );
 
     f.clear_calls();
     let (out, outputs) = github(
@@ -535,10 +555,13 @@ fn a_deferral_dispatches_retraining_with_the_notes() {
         d.path(),
         &f,
         "issue_comment",
-        &comment_by("maint", "/mlx defer add the March churners"),
+        &comment_by("maint", "/mlx defer add the March churners @org/team"),
         &["review"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // The notes echoed into the reply mention nobody.
+    let reply = last_reply(&f);
+    assert!(reply.contains("add the March churners") && !reply.contains("@org"), "{reply}");
     assert_eq!(
         f.lines(),
         [
@@ -552,7 +575,7 @@ fn a_deferral_dispatches_retraining_with_the_notes() {
     );
     assert_eq!(
         f.calls()[3].body,
-        json!({ "ref": "march-data", "inputs": { "notes": "add the March churners", "reason": "deferred by maint on #7" } })
+        json!({ "ref": "march-data", "inputs": { "notes": "add the March churners @org/team", "reason": "deferred by maint on #7" } })
     );
     assert!(outputs.contains("decision=defer\n"));
     assert!(d.path().join(".mlx/gate/retrain-request.json").exists());

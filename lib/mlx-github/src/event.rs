@@ -286,8 +286,20 @@ pub fn parse_command(body: &str, prefix: &str) -> Parsed {
         "defer" if notes.is_empty() => needs("notes"),
         "defer" => Parsed::Command(Command::Defer(notes)),
         "" => Parsed::Invalid(format!("say what to do: {}", usage(prefix))),
-        other => Parsed::Invalid(format!(
-            "`{prefix} {other}` is not a command; use {}",
+        // The word is echoed only when it is a plain word: anything else could break
+        // out of the code span.
+        other
+            if other
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Parsed::Invalid(format!(
+                "`{prefix} {other}` is not a command; use {}",
+                usage(prefix)
+            ))
+        }
+        _ => Parsed::Invalid(format!(
+            "that is not a `{prefix}` command; use {}",
             usage(prefix)
         )),
     }
@@ -341,6 +353,10 @@ mod tests {
         };
         assert!(m.contains("needs reason"), "{m}");
         assert!(matches!(cmd("/mlx"), Parsed::Invalid(_)));
+        let Parsed::Invalid(m) = cmd("/mlx `@org/team`![x](https://e.com/i.png)") else {
+            panic!()
+        };
+        assert!(!m.contains('@') && !m.contains("https"), "{m}");
     }
 
     #[test]

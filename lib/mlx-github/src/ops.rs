@@ -214,6 +214,29 @@ pub struct ReviewOptions {
     pub default_branch: String,
 }
 
+/// Text from a comment made inert before it is echoed into another: no mention
+/// (`@org/team` pings nobody), no image, link, HTML or other markdown, one line, at
+/// most 300 characters.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().take(300) {
+        match c {
+            '@' => out.push_str("@\u{2060}"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c if "\\`*_[]()<>!#|~&".contains(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    if text.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
 fn reply(gh: &GitHub, said: &Said, reaction: &str, text: &str) -> Result<()> {
     if let Some(id) = said.comment_id {
         gh.react(id, reaction)?;
@@ -248,6 +271,17 @@ pub fn review(
             .out("decision", "none"))
         }
         Parsed::Invalid(why) => {
+            // Only people who may decide are answered: an outsider's text is never
+            // echoed into the pull request.
+            let has = gh.permission(&said.actor)?;
+            if has.is_none_or(|p| p < cfg.github.required_permission) {
+                return Err(Error::Refused(format!(
+                    "{} on #{}: not a command, from someone without `{}` permission: not answered",
+                    said.actor,
+                    said.pr,
+                    permission_name(cfg.github.required_permission)
+                )));
+            }
             reply(gh, said, "confused", &why)?;
             return Err(Error::Usage(format!(
                 "{} on #{}: {why}",
@@ -354,8 +388,11 @@ pub fn review(
             "approved the model on evidence `{}`: it goes on to promotion.",
             short(&evidence)
         ),
-        Decision::Reject => format!("rejected the model: {notes}. It is archived."),
-        Decision::Defer => format!("deferred the model: retraining with your notes: {notes}"),
+        Decision::Reject => format!("rejected the model: {}. It is archived.", inert(&notes)),
+        Decision::Defer => format!(
+            "deferred the model: retraining with your notes: {}",
+            inert(&notes)
+        ),
     };
     let mut result = StepResult::new(Status::Passed, recorded.human)
         .out("decision", decision.as_str())
@@ -524,6 +561,17 @@ pub fn to_json(r: &StepResult) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_text_mentions_nobody_and_renders_nothing() {
+        let s = inert("cc @org/team ![img](https://evil.example/x.png) <b>hi</b>\nline `code`");
+        assert!(!s.contains("@o"), "{s}");
+        for raw in ["![", "](", "<b>", "\n", " `code`"] {
+            assert!(!s.contains(raw), "{raw:?} in {s}");
+        }
+        assert_eq!(inert("plain words, no markup"), "plain words, no markup");
+        assert!(inert(&"x".repeat(500)).chars().count() <= 301);
+    }
 
     #[test]
     fn the_marker_carries_the_evidence() {
