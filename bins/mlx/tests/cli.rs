@@ -527,6 +527,35 @@ mod shell {
         );
     }
 
+    /// A column name holding an ANSI escape reaches the terminal escaped, not raw.
+    #[test]
+    fn escapes_in_data_values_do_not_reach_the_terminal() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let name = "x\u{1b}[31m";
+        std::fs::write(d.join("r.csv"), format!("{name}\n1\n2\n3\n")).unwrap();
+        let out = mlx()
+            .current_dir(d)
+            .args([
+                "validate",
+                "drift",
+                "--reference",
+                "r.csv",
+                "--current",
+                "r.csv",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = [out.stdout, out.stderr].concat();
+        assert!(!all.contains(&0x1b), "{}", String::from_utf8_lossy(&all));
+        assert!(String::from_utf8_lossy(&all).contains("x\\u{1b}[31m"));
+    }
+
     /// `mlx --json run` that fails still answers in JSON on stdout.
     #[test]
     fn a_failed_json_run_prints_a_json_error() {

@@ -561,7 +561,10 @@ fn a_deferral_dispatches_retraining_with_the_notes() {
     assert!(out.status.success(), "{}", stderr(&out));
     // The notes echoed into the reply mention nobody.
     let reply = last_reply(&f);
-    assert!(reply.contains("add the March churners") && !reply.contains("@org"), "{reply}");
+    assert!(
+        reply.contains("add the March churners") && !reply.contains("@org"),
+        "{reply}"
+    );
     assert_eq!(
         f.lines(),
         [

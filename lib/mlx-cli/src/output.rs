@@ -19,7 +19,8 @@ use crate::GlobalArgs;
 /// the program with exit 0, as it would end `cat`: nothing more can be said to it.
 pub fn stdout(text: &str) {
     use std::io::Write;
-    let text = mlx_core::config::mask_known(text);
+    let masked = mlx_core::config::mask_known(text);
+    let text = inert(&masked);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => {}
@@ -34,7 +35,27 @@ pub fn stdout(text: &str) {
 /// Writes a diagnostic to stderr, masked; a closed stderr is ignored.
 pub fn stderr(text: &str) {
     use std::io::Write;
-    let _ = std::io::stderr().write_all(mlx_core::config::mask_known(text).as_bytes());
+    let _ = std::io::stderr().write_all(inert(&mlx_core::config::mask_known(text)).as_bytes());
+}
+
+/// Control characters other than line breaks and tabs, shown as `\u{..}` instead of
+/// being sent: a value from the data (a column name, a category) holding an ANSI
+/// escape must not drive the user's terminal.
+fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' | '\r' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Pretty JSON of a result; a value that cannot be serialised is an error, never an

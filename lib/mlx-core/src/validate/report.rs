@@ -66,6 +66,25 @@ pub fn write(
 }
 
 /// Renders the markdown and HTML reports.
+/// Text from the data made safe inside Markdown: `|`, backticks and the other
+/// characters Markdown gives meaning to are backslash-escaped, control characters are
+/// dropped, line breaks become spaces.
+fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c if "\\`*_[]<>|#!~".contains(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn render(report: &ValidationReport, dataset: Option<&Path>) -> Result<(String, String)> {
     let status = report.status();
     let checks: Vec<Value> = report.checks.iter().map(check_value).collect();
@@ -152,6 +171,20 @@ pub fn render(report: &ValidationReport, dataset: Option<&Path>) -> Result<(Stri
         .build()
         .map_err(|e| Error::Runtime(format!("template syntax: {e}")))?;
     env.set_syntax(syntax);
+    // Values come from the data (column names, categories, messages quoting values):
+    // in Markdown they are escaped so a `|` or a backtick cannot break a table or a
+    // code span, and control characters (ANSI escapes) are dropped; the HTML report is
+    // escaped by minijinja's own HTML auto-escaping.
+    env.set_formatter(|out, state, value| {
+        if state.name().ends_with(".md") {
+            if let Some(s) = value.as_str() {
+                return out
+                    .write_str(&markdown_text(s))
+                    .map_err(minijinja::Error::from);
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     let tmpl_err = |e: minijinja::Error| Error::Runtime(format!("report template: {e:#}"));
     env.add_template("validation.md", MD).map_err(tmpl_err)?;
     env.add_template("validation.html", HTML)
@@ -165,4 +198,16 @@ pub fn render(report: &ValidationReport, dataset: Option<&Path>) -> Result<(Stri
         .and_then(|t| t.render(&ctx))
         .map_err(tmpl_err)?;
     Ok((md, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_values_cannot_break_the_markdown() {
+        let s = markdown_text("a|b `c` \u{1b}[31mred\nnext");
+        assert_eq!(s, "a\\|b \\`c\\` [31mred next".replace("[31m", "\\[31m"));
+        assert!(!s.contains('\u{1b}'));
+    }
 }
