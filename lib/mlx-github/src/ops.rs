@@ -218,19 +218,8 @@ pub struct ReviewOptions {
 /// (`@org/team` pings nobody), no image, link, HTML or other markdown, one line, at
 /// most 300 characters.
 pub fn inert(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().take(300) {
-        match c {
-            '@' => out.push_str("@\u{2060}"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c if "\\`*_[]()<>!#|~&".contains(c) => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
+    let short: String = text.chars().take(300).collect();
+    let mut out = mlx_core::markdown::escape(&short).replace('@', "@\u{2060}");
     if text.chars().count() > 300 {
         out.push('…');
     }
