@@ -362,6 +362,16 @@ fn copy_mode_keeps_the_file_writable_and_separate() {
         .readonly());
 }
 
+/// A git repository whose commit tagged `v1` versions sales.csv; its hash.
+fn dataset_v1(d: &Path) -> String {
+    git(d, &["init", "-q", "-b", "main"]);
+    mlxv(d).args(["add", "sales.csv"]).assert().success();
+    git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
+    git(d, &["commit", "-q", "-m", "dataset v1"]);
+    git(d, &["tag", "v1"]);
+    pointer(d, "sales.csv.mlx").sha256
+}
+
 /// The default link mode never loses a version, whatever writes to the working file:
 /// here an in-place rewrite (`cp new.csv sales.csv` as root ignores the read-only bit
 /// of a hard link, and so does `std::fs::write`).
@@ -369,12 +379,7 @@ fn copy_mode_keeps_the_file_writable_and_separate() {
 fn an_in_place_edit_never_loses_a_version() {
     let dir = project();
     let d = dir.path();
-    git(d, &["init", "-q", "-b", "main"]);
-    mlxv(d).args(["add", "sales.csv"]).assert().success();
-    git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
-    git(d, &["commit", "-q", "-m", "dataset v1"]);
-    git(d, &["tag", "v1"]);
-    let v1 = pointer(d, "sales.csv.mlx").sha256;
+    let v1 = dataset_v1(d);
     let object = d.join(".mlx/cache/sha256").join(&v1[..2]).join(&v1[2..]);
     let mut perms = std::fs::metadata(d.join("sales.csv"))
         .unwrap()
@@ -404,12 +409,7 @@ fn an_in_place_edit_never_loses_a_version() {
 fn diff_verifies_the_objects_it_reads() {
     let dir = project();
     let d = dir.path();
-    git(d, &["init", "-q", "-b", "main"]);
-    mlxv(d).args(["add", "sales.csv"]).assert().success();
-    git(d, &["add", "sales.csv.mlx", ".gitignore", "mlx.yaml"]);
-    git(d, &["commit", "-q", "-m", "v1"]);
-    git(d, &["tag", "v1"]);
-    let v1 = pointer(d, "sales.csv.mlx").sha256;
+    let v1 = dataset_v1(d);
     replace(&d.join("sales.csv"), "day,units\n1,10\n2,12\n3,9\n");
     mlxv(d).args(["add", "sales.csv"]).assert().success();
     git(d, &["commit", "-q", "-am", "v2"]);
