@@ -559,6 +559,13 @@ mod tests {
         }
     }
 
+    /// The default policy, with production reachable without staging first.
+    fn without_staging() -> Policy {
+        let mut policy = Policy::default();
+        policy.registry.require_staging = false;
+        policy
+    }
+
     fn with(versions: Vec<VersionState>) -> RegistryState {
         let mut s = empty("m");
         for (i, v) in versions.into_iter().enumerate() {
@@ -624,8 +631,7 @@ mod tests {
 
     #[test]
     fn promotion_archives_the_replaced_version_and_rollback_restores_it() {
-        let mut policy = Policy::default();
-        policy.registry.require_staging = false;
+        let policy = without_staging();
         let s = with(vec![
             version(GateOutcome::Passed),
             version(GateOutcome::Passed),
@@ -651,8 +657,7 @@ mod tests {
 
     #[test]
     fn a_live_version_leaves_production_only_by_replacement_or_rollback() {
-        let mut policy = Policy::default();
-        policy.registry.require_staging = false;
+        let policy = without_staging();
         let s = with(vec![version(GateOutcome::Passed)]);
         let s = promote(&s, 1, Stage::Production, &policy, "").unwrap();
         for to in [Stage::Staging, Stage::None, Stage::Archived] {
@@ -679,8 +684,7 @@ mod tests {
 
     #[test]
     fn aliases_and_deployments_are_checked() {
-        let mut policy = Policy::default();
-        policy.registry.require_staging = false;
+        let policy = without_staging();
         let s = with(vec![
             version(GateOutcome::Passed),
             version(GateOutcome::Passed),
@@ -706,8 +710,7 @@ mod tests {
     /// version serves alone again, and nothing says "canary" with no challenger.
     #[test]
     fn a_deployment_never_keeps_a_canary_without_its_challenger() {
-        let mut policy = Policy::default();
-        policy.registry.require_staging = false;
+        let policy = without_staging();
         let s = with(vec![
             version(GateOutcome::Passed),
             version(GateOutcome::Passed),

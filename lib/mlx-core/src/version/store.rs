@@ -206,8 +206,9 @@ impl Cache {
             self.remember(stamp, &sha);
             return Ok((sha, n));
         }
+        // The caller (Repo::add) created the cache and its .gitignore once.
         let objects = self.root.join("sha256");
-        self.create()?;
+        fs::create_dir_all(&objects).with_path("creating", &objects)?;
         let mut tmp =
             crate::fsutil::temp_in(&objects, ".add.", ".tmp").with_path("writing in", &objects)?;
         let src = File::open(path).with_path("reading", path)?;
@@ -323,23 +324,27 @@ impl Cache {
     /// Verifies an object in place: an error naming it when its content does not
     /// match its hash (a missing object is not checked here).
     pub fn check(&self, sha: &str) -> Result<()> {
-        let path = self.object(sha);
-        let (got, _) = crate::hash::sha256_file(&path).with_path("hashing", &path)?;
+        let got = self.hash_object(sha)?;
         if got == sha {
             Ok(())
         } else {
-            Err(corrupt(&path, sha, &got))
+            Err(corrupt(&self.object(sha), sha, &got))
         }
     }
 
-    /// Verifies an object in place.
+    /// Verifies an object in place; `false` when it is missing or corrupt.
     pub fn verify(&self, sha: &str) -> Result<bool> {
-        let path = self.object(sha);
-        if !path.is_file() {
+        if !self.has(sha) {
             return Ok(false);
         }
+        Ok(self.hash_object(sha)? == sha)
+    }
+
+    /// What an object's content hashes to.
+    fn hash_object(&self, sha: &str) -> Result<String> {
+        let path = self.object(sha);
         let (got, _) = crate::hash::sha256_file(&path).with_path("hashing", &path)?;
-        Ok(got == sha)
+        Ok(got)
     }
 
     /// Writes an object to `dest` atomically, verifying it on the way.
