@@ -260,6 +260,7 @@ fn the_ad_sales_example_runs_end_to_end() {
             .output()
             .unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let diagnosis = v["diagnosis"].as_str().unwrap().to_string();
         let fired: Vec<String> = v["triggers"]
             .as_array()
             .unwrap()
@@ -267,13 +268,29 @@ fn the_ad_sales_example_runs_end_to_end() {
             .filter(|t| t["fired"] == true)
             .map(|t| t["name"].as_str().unwrap().to_string())
             .collect();
-        (out.status.code(), fired)
+        (out.status.code(), diagnosis, fired)
     };
-    // The first week forecasts as well as the backtest did: nothing fires.
-    assert_eq!(monitor("2026-01-06"), (Some(0), vec![]));
-    // By the fifth week the rolling WAPE is above the 11% limit.
-    let (code, fired) = monitor("2026-02-03");
-    assert_eq!(code, Some(1));
+    // What docs/forecasting.md says these two commands print. The first week forecasts
+    // as well as the backtest did: nothing fires, and a week of SHAP values is too few
+    // rows to call the ranking changed.
+    let docs = std::fs::read_to_string(root().join("docs/forecasting.md")).unwrap();
+    assert!(
+        docs.contains("--as-of 2026-01-06   # healthy: exits 0"),
+        "docs/forecasting.md no longer shows the first week's monitor"
+    );
+    assert_eq!(monitor("2026-01-06"), (Some(0), "healthy".into(), vec![]));
+    // By the fifth week the rolling WAPE is above the 11% limit, and over four weeks the
+    // price has left its training range and the SHAP importances moved: concept drift.
+    assert!(
+        docs.contains("--as-of 2026-02-03   # concept_drift: exits 1, retrain"),
+        "docs/forecasting.md no longer shows the fifth week's monitor"
+    );
+    let (code, diagnosis, fired) = monitor("2026-02-03");
+    assert_eq!(
+        (code, diagnosis.as_str()),
+        (Some(1), "concept_drift"),
+        "{fired:?}"
+    );
     assert!(fired.contains(&"wape".to_string()), "{fired:?}");
 }
 

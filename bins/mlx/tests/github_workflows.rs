@@ -252,11 +252,16 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
     let calls = fake.calls();
     assert_eq!(calls[1].body["title"], "mlx: demand needs retraining");
     assert_eq!(calls[1].body["labels"], json!(["mlx-alert"]));
+    let report = calls[1].body["body"].as_str().unwrap();
+    assert!(report.contains("wape"), "{report}");
+    // The runner's work directory is empty: the monitor took the training rows and the
+    // SHAP report from the registry, so drift and the SHAP shift are measured, not "—".
     assert!(
-        calls[1].body["body"].as_str().unwrap().contains("wape"),
-        "{}",
-        calls[1].body
+        report.contains("## Drift against the training rows") && report.contains("| x1 | "),
+        "{report}"
     );
+    assert!(report.contains("## SHAP shift of the window"), "{report}");
+    assert!(!report.contains("| psi | — |"), "{report}");
     assert_eq!(calls[2].body["ref"], "main");
     assert!(calls[2].body["inputs"]["reason"]
         .as_str()

@@ -1940,6 +1940,17 @@ pub struct Monitoring {
     pub accuracy_threshold: Option<f64>,
     /// SHAP shift that counts as "changed" in the drift matrix.
     pub shap_shift_threshold: f64,
+    /// Whether a changed SHAP ranking (the early warning) fires retraining; `false`
+    /// reports it in the diagnosis only.
+    pub shap_shift_retrains: bool,
+    /// Retrain when the daily mean error (bias) has kept one sign for this many
+    /// consecutive days (regressors and forecasters). By chance alone a sign holds for
+    /// `n` days with probability 2^(1-n): 10 days is about 0.2%.
+    pub bias_days: Option<u32>,
+    /// Window, in days, of the drift statistics (PSI, KL, prediction drift, SHAP shift);
+    /// default `window_days`. Longer than the metrics' window when a day holds too few
+    /// predictions for `min_rows`.
+    pub drift_window_days: Option<u32>,
     /// Whether a fired trigger dispatches the training workflow.
     pub retrain: bool,
     /// Labelled predictions the window needs before its metrics can fire a trigger.
@@ -1960,6 +1971,9 @@ impl Default for Monitoring {
             wape_threshold: None,
             accuracy_threshold: None,
             shap_shift_threshold: 0.2,
+            shap_shift_retrains: true,
+            bias_days: None,
+            drift_window_days: None,
             retrain: true,
             min_labelled: 30,
             min_rows: 30,

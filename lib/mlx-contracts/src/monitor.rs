@@ -23,6 +23,9 @@ pub struct MonitorReport {
     pub as_of: NaiveDate,
     /// The window the triggers look at, in days (ending at `as_of`).
     pub window_days: u32,
+    /// The window of the drift statistics (PSI, KL, prediction drift, SHAP shift).
+    #[serde(default)]
+    pub drift_window_days: u32,
     /// The registered model.
     pub model: String,
     /// The version that made most of the window's predictions.
@@ -44,7 +47,9 @@ pub struct MonitorReport {
     /// Every trigger, fired or not.
     pub triggers: Vec<Trigger>,
     /// The drift matrix's verdict: `healthy`, `model_aging`, `concept_drift`,
-    /// `early_warning`.
+    /// `early_warning`, and for a fired trigger the matrix leaves out, `data_drift` or
+    /// `persistent_bias`. `healthy` exactly when no trigger fired and the SHAP ranking
+    /// did not change.
     pub diagnosis: String,
     /// What the diagnosis recommends.
     pub recommendation: String,

@@ -2,6 +2,8 @@
 //!
 //! - `versions/<n>/bundle.tar`: the packed model bundle, written once (its creation
 //!   claims the number `n`);
+//! - `versions/<n>/reference.parquet`: the training rows the model saw (its inputs and
+//!   target), the monitor's reference for drift and SHAP shift, written once;
 //! - `versions/<n>/version.json`: a [`ModelVersion`], written once;
 //! - `state/<revision>.json`: a [`RegistryState`], one per change, each created with a
 //!   conditional write that fails if that revision already exists. The newest revision
@@ -59,10 +61,27 @@ pub struct ModelVersion {
     pub gate: Option<GateReport>,
     /// Its SHAP report (the baseline for the next candidate's SHAP shift).
     pub shap: Option<ShapReport>,
+    /// The training rows stored beside the bundle (`reference.parquet`): what
+    /// `mlx-monitor` compares live traffic with when the work directory is empty, as on a
+    /// scheduled CI runner. Versions registered before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<StoredObject>,
     /// When.
     pub registered_at: DateTime<Utc>,
     /// Who.
     pub registered_by: String,
+}
+
+/// An object stored with a version, checked against its hash whenever it is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredObject {
+    /// SHA-256 of the object's bytes.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Rows, for a table.
+    pub rows: u64,
 }
 
 impl ModelVersion {

@@ -13,6 +13,7 @@ use mlx_contracts::monitor::{
     DayStats, FeatureDrift, MonitorReport, Trigger, MONITOR_REPORT_VERSION,
 };
 use mlx_contracts::serve::{FeedbackRecord, PredictionRecord, PREDICTION_LOG_VERSION};
+use mlx_contracts::shap::ShapShift;
 use mlx_contracts::Status;
 use mlx_data::polars::prelude::*;
 use serde_json::{Map, Value};
@@ -147,8 +148,15 @@ fn summary(r: &MonitorReport) -> String {
         .collect();
     if fired.is_empty() {
         format!(
-            "{}: {} as of {}; no trigger fired",
-            r.model, r.diagnosis, r.as_of
+            "{}: {} as of {}; no trigger fired{}",
+            r.model,
+            r.diagnosis,
+            r.as_of,
+            if r.diagnosis == "healthy" {
+                String::new()
+            } else {
+                format!(" ({})", r.recommendation)
+            }
         )
     } else {
         format!(
@@ -392,6 +400,13 @@ pub fn monitor(
             "no predictions between {start} and {as_of}; pick another --as-of"
         )));
     }
+    // Drift may look further back than the metrics, when a day holds few predictions.
+    let drift_window = m.drift_window_days.unwrap_or(window).max(1);
+    let drift_start = as_of - Duration::days(i64::from(drift_window) - 1);
+    let in_drift_window: Vec<&PredictionRecord> = predictions
+        .iter()
+        .filter(|p| p.at.date_naive() >= drift_start)
+        .collect();
     // The version behind most of the window's predictions.
     let mut counts: BTreeMap<Option<u64>, usize> = BTreeMap::new();
     for p in &in_window {
@@ -481,8 +496,11 @@ pub fn monitor(
     let mut prediction_drift = None;
     let mut shap_shift = None;
     if let Some(bundle) = &bundle {
-        let held = crate::eval::held_out(cfg, workdir).ok();
-        if let Some(train) = held.as_ref().map(|h| &h.train) {
+        let reference = match registered.as_ref() {
+            Some((v, _)) if v.reference.is_some() => Some(registry_reference(&store, v)?),
+            _ => crate::eval::held_out(cfg, workdir).ok().map(|h| h.train),
+        };
+        if let Some(train) = reference.as_ref() {
             for input in &bundle.manifest.signature.inputs {
                 let Ok(col) = train.column(&input.name) else {
                     continue;
@@ -498,7 +516,7 @@ pub fn monitor(
                     numeric,
                 );
                 let current = column_values(
-                    in_window
+                    in_drift_window
                         .iter()
                         .map(|p| p.features.get(&input.name).cloned()),
                     numeric,
@@ -536,7 +554,7 @@ pub fn monitor(
                 .collect();
             let reference = column_values(ref_values.into_iter(), true);
             let current = column_values(
-                in_window
+                in_drift_window
                     .iter()
                     .map(|p| output_value(&p.output, classes.as_deref()).map(Value::from)),
                 true,
@@ -549,7 +567,7 @@ pub fn monitor(
                 cfg.explain.enabled,
             ) {
                 let records: Vec<Map<String, Value>> =
-                    in_window.iter().map(|p| p.features.clone()).collect();
+                    in_drift_window.iter().map(|p| p.features.clone()).collect();
                 let cols: Vec<Column> = bundle
                     .manifest
                     .signature
@@ -593,6 +611,11 @@ pub fn monitor(
         }
     }
 
+    // Over too few rows a SHAP ranking measures noise, as PSI does.
+    let shap_changed = in_drift_window.len() as u64 >= m.min_rows
+        && shap_shift
+            .as_ref()
+            .is_some_and(|s| s.flagged || 1.0 - s.spearman > m.shap_shift_threshold);
     let triggers = triggers(
         cfg,
         classifier,
@@ -602,32 +625,18 @@ pub fn monitor(
         &WindowDrift {
             features: &feature_drift,
             prediction: prediction_drift.as_ref(),
-            rows: in_window.len() as u64,
+            shap: shap_shift.as_ref().map(|s| (s, shap_changed)),
+            rows: in_drift_window.len() as u64,
+            bias_days: bias_persistence_days,
         },
     );
-    let metric_rising = triggers
-        .iter()
-        .any(|t| t.fired && ["wape", "accuracy", "metric_degradation"].contains(&t.name.as_str()));
-    let shap_changed = shap_shift
-        .as_ref()
-        .is_some_and(|s| s.flagged || 1.0 - s.spearman > m.shap_shift_threshold);
-    let (diagnosis, recommendation) = match (metric_rising, shap_changed) {
-        (false, false) => ("healthy", "no action"),
-        (true, false) => ("model_aging", "retrain on recent data"),
-        (true, true) => (
-            "concept_drift",
-            "investigate the features and consider a new architecture, then retrain",
-        ),
-        (false, true) => (
-            "early_warning",
-            "watch closely: the model's reasoning changed before its accuracy",
-        ),
-    };
     let fired = triggers.iter().any(|t| t.fired);
+    let (diagnosis, recommendation) = diagnose(&triggers, shap_changed);
     let report = MonitorReport {
         schema_version: MONITOR_REPORT_VERSION,
         as_of,
         window_days: window,
+        drift_window_days: drift_window,
         model,
         version,
         days,
@@ -650,6 +659,26 @@ pub fn monitor(
     Ok(report)
 }
 
+/// Why drift could not be measured.
+const NO_REFERENCE: &str = "no training rows to compare with: the registry version has no \
+     reference rows (registered before mlx stored them) and the work directory has no features";
+
+/// The training rows stored with version `v` in the registry, checked against its hash.
+fn registry_reference(
+    store: &crate::promote::store::Store,
+    v: &mlx_contracts::registry::ModelVersion,
+) -> Result<DataFrame> {
+    let bytes = store.reference_bytes(v)?.unwrap_or_default();
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "the reference rows of version {} in the registry cannot be read: {e}",
+                v.version
+            ))
+        })
+}
+
 fn trigger(
     name: &str,
     value: Option<f64>,
@@ -670,7 +699,47 @@ fn trigger(
 struct WindowDrift<'a> {
     features: &'a [FeatureDrift],
     prediction: Option<&'a FeatureDrift>,
+    /// The SHAP shift, and whether it counts as changed.
+    shap: Option<(&'a ShapShift, bool)>,
     rows: u64,
+    /// Consecutive days, up to the last, whose bias had one sign.
+    bias_days: u32,
+}
+
+/// The drift matrix of the design documents, extended by the two triggers it leaves
+/// out (drift of the inputs alone, a persistent bias) so that a fired trigger is never
+/// diagnosed `healthy`.
+fn diagnose(triggers: &[Trigger], shap_changed: bool) -> (&'static str, &'static str) {
+    let any = |names: &[&str]| {
+        triggers
+            .iter()
+            .any(|t| t.fired && names.contains(&t.name.as_str()))
+    };
+    let metric_rising = any(&["wape", "accuracy", "metric_degradation"]);
+    match (metric_rising, shap_changed) {
+        (true, true) => (
+            "concept_drift",
+            "investigate the features and consider a new architecture, then retrain",
+        ),
+        (true, false) => ("model_aging", "retrain on recent data"),
+        (false, true) => (
+            "early_warning",
+            "act proactively: the model's reasoning changed before its accuracy; investigate \
+             now, retrain soon",
+        ),
+        (false, false) if any(&["psi", "kl", "prediction_drift"]) => (
+            "data_drift",
+            "retrain on recent data: the inputs moved away from the training rows",
+        ),
+        (false, false) if any(&["bias"]) => (
+            "persistent_bias",
+            "retrain with updated exogenous features: the errors keep one sign",
+        ),
+        (false, false) => {
+            debug_assert!(!triggers.iter().any(|t| t.fired), "{triggers:?}");
+            ("healthy", "no action")
+        }
+    }
 }
 
 fn triggers(
@@ -686,6 +755,10 @@ fn triggers(
         window_drift.prediction,
         window_drift.rows,
     );
+    let window_days = cfg
+        .monitoring
+        .drift_window_days
+        .unwrap_or(cfg.monitoring.window_days);
     let m = &cfg.monitoring;
     let mut out = Vec::new();
     // Drift over too few rows is noise: it is reported, but does not fire.
@@ -774,13 +847,7 @@ fn triggers(
                 if drift_counts { "" } else { &few_rows }
             ),
         ),
-        None => trigger(
-            "psi",
-            None,
-            m.psi_threshold,
-            false,
-            "no training rows to compare with (the work directory has no features)".into(),
-        ),
+        None => trigger("psi", None, m.psi_threshold, false, NO_REFERENCE.into()),
     });
     if let Some(t) = m.kl_threshold {
         let w = drift.iter().max_by(|a, b| a.kl.total_cmp(&b.kl));
@@ -797,13 +864,7 @@ fn triggers(
                     if drift_counts { "" } else { &few_rows }
                 ),
             ),
-            None => trigger(
-                "kl",
-                None,
-                t,
-                false,
-                "no training rows to compare with".into(),
-            ),
+            None => trigger("kl", None, t, false, NO_REFERENCE.into()),
         });
     }
     if let Some(p) = prediction {
@@ -819,6 +880,55 @@ fn triggers(
                 if drift_counts { "" } else { &few_rows }
             ),
         ));
+    }
+    if let Some((s, changed)) = window_drift.shap {
+        let shift = 1.0 - s.spearman;
+        let why = if s.flagged && !s.reasons.is_empty() {
+            format!("; {}", s.reasons.join("; "))
+        } else {
+            String::new()
+        };
+        let not_fired = if !drift_counts {
+            few_rows.clone()
+        } else if changed && !m.shap_shift_retrains {
+            " (not fired: monitoring.shap_shift_retrains is false)".into()
+        } else {
+            String::new()
+        };
+        out.push(trigger(
+            "shap_shift",
+            Some(shift),
+            m.shap_shift_threshold,
+            changed && m.shap_shift_retrains,
+            format!(
+                "SHAP ranking 1 - Spearman {shift:.3} against {} over {window_days} days (limit \
+                 {}){why}{not_fired}",
+                s.baseline, m.shap_shift_threshold
+            ),
+        ));
+    }
+    if let (Some(days), false) = (m.bias_days, classifier) {
+        let bias = window.get("bias").copied();
+        let persisted = window_drift.bias_days;
+        out.push(match (bias, enough) {
+            (Some(b), true) => trigger(
+                "bias",
+                Some(f64::from(persisted)),
+                f64::from(days),
+                persisted >= days,
+                format!(
+                    "mean error {b:+.4} over the window, the same sign for {persisted} day(s) \
+                     (limit {days})"
+                ),
+            ),
+            _ => trigger(
+                "bias",
+                Some(f64::from(persisted)),
+                f64::from(days),
+                false,
+                too_few.clone(),
+            ),
+        });
     }
     out
 }
@@ -889,4 +999,99 @@ fn markdown(r: &MonitorReport, classifier: bool) -> String {
         ));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(names: &[&str]) -> Vec<Trigger> {
+        [
+            "wape",
+            "metric_degradation",
+            "psi",
+            "kl",
+            "shap_shift",
+            "bias",
+        ]
+        .iter()
+        .map(|n| trigger(n, Some(1.0), 0.5, names.contains(n), String::new()))
+        .collect()
+    }
+
+    #[test]
+    fn a_fired_trigger_is_never_diagnosed_healthy() {
+        // The classification example fired PSI alone and called it "healthy — no action".
+        assert_eq!(diagnose(&fired(&["psi"]), false).0, "data_drift");
+        assert_eq!(diagnose(&fired(&["kl"]), false).0, "data_drift");
+        assert_eq!(diagnose(&fired(&["bias"]), false).0, "persistent_bias");
+        assert_eq!(diagnose(&fired(&["wape"]), false).0, "model_aging");
+        assert_eq!(diagnose(&fired(&["wape", "psi"]), true).0, "concept_drift");
+        assert_eq!(diagnose(&fired(&["shap_shift"]), true).0, "early_warning");
+        assert_eq!(diagnose(&fired(&[]), false), ("healthy", "no action"));
+        // A changed ranking that may not fire (shap_shift_retrains: false) still warns.
+        assert_eq!(diagnose(&fired(&[]), true).0, "early_warning");
+    }
+
+    fn config(yaml: &str) -> Config {
+        let env = HashMap::<String, String>::new();
+        crate::config::parse(Path::new("mlx.yaml"), yaml, &env)
+            .unwrap()
+            .config
+    }
+
+    fn run_triggers(cfg: &Config, drift: &WindowDrift) -> Vec<Trigger> {
+        let sums = Sums {
+            n: 100,
+            ..Sums::default()
+        };
+        let window = BTreeMap::from([("bias".to_string(), 0.4)]);
+        triggers(cfg, false, &sums, &window, &BTreeMap::new(), drift)
+    }
+
+    #[test]
+    fn a_persistent_bias_and_a_shap_shift_fire_retraining_when_configured() {
+        let shift = ShapShift {
+            baseline: "v1".into(),
+            spearman: 0.1,
+            l1_distance: 0.9,
+            rank_changes: vec![],
+            flagged: true,
+            reasons: vec!["Spearman correlation of the importances 0.100 is below 0.8".into()],
+        };
+        let drift = |bias_days, rows| WindowDrift {
+            features: &[],
+            prediction: None,
+            shap: Some((&shift, rows >= 30)),
+            rows,
+            bias_days,
+        };
+        let find = |ts: &[Trigger], n: &str| ts.iter().find(|t| t.name == n).cloned();
+        let on = config(
+            "project: { name: p }\ndata: { sources: [{ name: s, uri: a.csv }], target: y }\n\
+             monitoring: { bias_days: 10 }\n",
+        );
+        // Ten days of one sign: fires; nine: does not.
+        let t = run_triggers(&on, &drift(10, 100));
+        assert!(find(&t, "bias").unwrap().fired, "{t:?}");
+        assert!(find(&t, "shap_shift").unwrap().fired, "{t:?}");
+        let t = run_triggers(&on, &drift(9, 100));
+        assert!(!find(&t, "bias").unwrap().fired, "{t:?}");
+        // Over fewer than min_rows predictions the ranking is noise and does not fire.
+        let t = run_triggers(&on, &drift(0, 7));
+        let s = find(&t, "shap_shift").unwrap();
+        assert!(!s.fired && s.message.contains("min_rows"), "{s:?}");
+        // Off unless configured (bias), or switched off (SHAP shift).
+        let off = config(
+            "project: { name: p }\ndata: { sources: [{ name: s, uri: a.csv }], target: y }\n\
+             monitoring: { shap_shift_retrains: false }\n",
+        );
+        let t = run_triggers(&off, &drift(40, 100));
+        assert!(find(&t, "bias").is_none(), "{t:?}");
+        let s = find(&t, "shap_shift").unwrap();
+        assert!(
+            !s.fired && s.message.contains("shap_shift_retrains"),
+            "{s:?}"
+        );
+    }
 }

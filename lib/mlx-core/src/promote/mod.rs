@@ -12,7 +12,8 @@ use clap::{value_parser, Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, DeployStrategy, PromoteTarget};
 use mlx_contracts::gate::{GateOutcome, GateReport, Review};
 use mlx_contracts::registry::{
-    ModelVersion, RegistryState, Stage as RegistryStage, VersionState, MODEL_VERSION_VERSION,
+    ModelVersion, RegistryState, Stage as RegistryStage, StoredObject, VersionState,
+    MODEL_VERSION_VERSION,
 };
 use mlx_contracts::Status;
 use serde_json::json;
@@ -408,6 +409,17 @@ pub fn register(
         .unwrap_or(0)
         + 1;
     let n = store.claim_version(first, archive.clone())?;
+    let reference = reference_rows(cfg, workdir, &bundle)?
+        .map(|(rows, parquet)| -> Result<StoredObject> {
+            let stored = StoredObject {
+                sha256: crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&parquet)),
+                size: parquet.len() as u64,
+                rows,
+            };
+            store.write_reference(n, parquet)?;
+            Ok(stored)
+        })
+        .transpose()?;
     let shap_path = workdir.join(format!("runs/{}/shap.json", c.run_id));
     let shap = if shap_path.exists() {
         Some(crate::shap::read_report(&shap_path)?)
@@ -431,6 +443,7 @@ pub fn register(
         config: crate::config::masked_value(cfg)?,
         gate: Some(gate.clone()),
         shap,
+        reference,
         registered_at: Utc::now(),
         registered_by: state::actor(),
     };
@@ -466,6 +479,38 @@ pub fn register(
          command again",
         store.model()
     )))
+}
+
+/// The training rows of the model in `bundle` (its inputs and its target) as Parquet,
+/// with their count: the reference `mlx-monitor` reads from the registry. `None` when the
+/// work directory holds no split to take them from.
+fn reference_rows(
+    cfg: &Config,
+    workdir: &Workdir,
+    bundle: &Bundle,
+) -> Result<Option<(u64, Vec<u8>)>> {
+    if !workdir.join(crate::features::SPLIT_FILE).exists() {
+        return Ok(None);
+    }
+    let train = crate::eval::held_out(cfg, workdir)?.train;
+    let mut names: Vec<&str> = bundle
+        .manifest
+        .signature
+        .inputs
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    if !names.contains(&bundle.manifest.target.as_str()) {
+        names.push(bundle.manifest.target.as_str());
+    }
+    names.retain(|n| train.column(n).is_ok());
+    let mut rows = train
+        .select(names)
+        .map_err(|e| Error::Runtime(format!("the reference rows: {e}")))?;
+    let mut bytes = Vec::new();
+    mlx_data::write_parquet(&mut rows, &mut bytes)
+        .map_err(|e| Error::Runtime(format!("writing the reference rows: {e}")))?;
+    Ok(Some((rows.height() as u64, bytes)))
 }
 
 /// The reviews recorded in the work directory's review log.

@@ -296,7 +296,33 @@ impl Store {
 
     /// Version `v`'s bundle, verified against its metadata.
     fn bundle_bytes(&self, v: &ModelVersion) -> Result<Vec<u8>> {
-        let rel = format!("versions/{}/bundle.tar", v.version);
+        self.verified(v, "bundle.tar", "bundle", &v.archive_sha256)
+    }
+
+    /// Stores version `n`'s reference rows (once, before its metadata is written).
+    pub fn write_reference(&self, n: u64, parquet: Vec<u8>) -> Result<()> {
+        match self.create(&format!("versions/{n}/{REFERENCE}"), parquet)? {
+            Created::Yes => Ok(()),
+            Created::Exists => Err(Error::Runtime(format!(
+                "registry {}: versions/{n}/{REFERENCE} already exists before version {n} was \
+                 registered; the registry was edited by hand",
+                self.label
+            ))),
+        }
+    }
+
+    /// Version `v`'s reference rows (Parquet bytes), verified against its metadata, or
+    /// `None` for a version registered without them.
+    pub fn reference_bytes(&self, v: &ModelVersion) -> Result<Option<Vec<u8>>> {
+        v.reference
+            .as_ref()
+            .map(|r| self.verified(v, REFERENCE, "reference rows", &r.sha256))
+            .transpose()
+    }
+
+    /// The object `versions/<n>/<name>`, refused unless it hashes to `sha256`.
+    fn verified(&self, v: &ModelVersion, name: &str, what: &str, sha256: &str) -> Result<Vec<u8>> {
+        let rel = format!("versions/{}/{name}", v.version);
         let key = self.key(&rel);
         let got = self.rt.block_on(async {
             let r = self.store.get(&key).await.map_err(self.err(&rel))?;
@@ -308,16 +334,19 @@ impl Store {
             Ok::<_, Error>(buf)
         })?;
         let hash = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&got));
-        if hash != v.archive_sha256 {
+        if hash != sha256 {
             return Err(Error::Runtime(format!(
-                "registry {}: the bundle of version {} of `{}` hashes to {hash}, not the \
-                 {} recorded at registration: it was modified or damaged; refusing to use it",
-                self.label, v.version, self.model, v.archive_sha256
+                "registry {}: the {what} of version {} of `{}` hashes to {hash}, not the \
+                 {sha256} recorded at registration: it was modified or damaged; refusing to use it",
+                self.label, v.version, self.model
             )));
         }
         Ok(got)
     }
 }
+
+/// The name of a version's reference rows in the registry.
+const REFERENCE: &str = "reference.parquet";
 
 #[cfg(test)]
 mod tests {
