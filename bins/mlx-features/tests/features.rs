@@ -486,7 +486,7 @@ mod transforms {
             kind: TransformKind::Encode,
             ..Default::default()
         };
-        let (p, _) = transform::fit(&[def, enc], &cats, inputs, None, 0).unwrap();
+        let (p, _, _) = transform::fit(&[def, enc], &cats, inputs, None, 0).unwrap();
         let StepState::FillCategory { value } = &p.steps[0].state else {
             panic!()
         };
@@ -562,7 +562,7 @@ mod transforms {
                 ..Default::default()
             };
             let inputs = transform::input_columns(&train, &Default::default()).unwrap();
-            let (p, _) = transform::fit(&[def], &train, inputs, Some(&y), 0).unwrap();
+            let (p, _, _) = transform::fit(&[def], &train, inputs, Some(&y), 0).unwrap();
             let StepState::Lookup { values, default } = &p.steps[0].state else {
                 panic!()
             };
@@ -1072,7 +1072,7 @@ mod bad_input {
     }
 
     #[test]
-    fn text_inputs_without_an_encoder_are_named() {
+    fn text_inputs_without_an_encoder_are_one_hot_encoded_with_a_note() {
         let dir = dir_with(&[
             (
                 "d.csv",
@@ -1087,10 +1087,14 @@ mod bad_input {
         bin(d)
             .args(["--data", "d.csv"])
             .assert()
-            .code(2)
+            .success()
             .stderr(predicate::str::contains(
-                "text columns `city` have no encoder",
+                "note: text column `city` has no encoder",
             ));
+        let (_, report) = record(d);
+        assert_eq!(report.outputs, ["x", "city_a", "city_b", "city__unknown"]);
+        assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+        assert!(report.notes[0].contains("one-hot encoded by default into 3 columns"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn dataset(name: &str, standardise: bool) -> (DMatrix<f64>, Column) {
         Vec::new()
     };
     let inputs = transform::input_columns(&x, &Default::default()).unwrap();
-    let (_, m) = transform::fit(&defs, &x, inputs, None, 0).unwrap();
+    let (_, m, _) = transform::fit(&defs, &x, inputs, None, 0).unwrap();
     (bundle::matrix(&m).unwrap(), target)
 }
 

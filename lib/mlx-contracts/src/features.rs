@@ -43,6 +43,9 @@ pub struct FeaturesReport {
     pub outputs: Vec<String>,
     /// Warnings (e.g. a rolling statistic that includes the current row's target).
     pub warnings: Vec<String>,
+    /// What was done by default (a text column with no encoder one-hot encoded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One derived column.

@@ -427,12 +427,13 @@ fn count(v: &[u8], code: u8) -> u64 {
 
 /// Fits the configured transforms on the training rows `train` (every column but the
 /// target, the time column, entity and group keys and `features.exclude` is an input).
-/// Returns the preprocessor and the training matrix (target encodings out of fold).
+/// Returns the preprocessor, the training matrix (target encodings out of fold) and
+/// notes on what was done by default.
 pub fn fit_preprocessor(
     cfg: &Config,
     train: &DataFrame,
     seed: u64,
-) -> Result<(Preprocessor, DataFrame)> {
+) -> Result<(Preprocessor, DataFrame, Vec<String>)> {
     let f = &cfg.features;
     let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
     exclude.extend(cfg.data.target.as_deref());
@@ -643,7 +644,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let train = df
         .filter(&mask)
         .map_err(|e| Error::Runtime(e.to_string()))?;
-    let (pre, _) = fit_preprocessor(cfg, &train, seed)?;
+    let (pre, _, notes) = fit_preprocessor(cfg, &train, seed)?;
     debug_assert_eq!(pre.schema_version, PREPROCESSOR_VERSION);
     let pre_path = workdir.join(PREPROCESSOR_FILE);
     atomic_write(
@@ -663,6 +664,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         inputs: pre.inputs.iter().map(|i| i.name.clone()).collect(),
         outputs: pre.outputs.clone(),
         warnings: derived.warnings,
+        notes,
     };
     let status = if report.warnings.is_empty() {
         Status::Passed
@@ -691,6 +693,9 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     );
     for w in &report.warnings {
         o.summary.push_str(&format!("\nwarning: {w}"));
+    }
+    for n in &report.notes {
+        o.summary.push_str(&format!("\nnote: {n}"));
     }
     o.outputs_kv
         .insert("rows".into(), report.rows_out.to_string());
@@ -747,6 +752,9 @@ fn markdown(r: &FeaturesReport) -> String {
     }
     for w in &r.warnings {
         md.push_str(&format!("\n> **Warning:** {w}\n"));
+    }
+    for n in &r.notes {
+        md.push_str(&format!("\n> **Note:** {}\n", crate::markdown::escape(n)));
     }
     md
 }

@@ -628,16 +628,21 @@ fn shuffled_folds(n: usize, k: usize, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// The most categories a text column with no configured encoder may have to be one-hot
+/// encoded by default.
+pub const DEFAULT_ONEHOT_LIMIT: usize = 32;
+
 /// Fits `defs` on the training rows `train` (with the target `y` when a target
-/// encoding needs it) and returns the preprocessor and the training matrix, in which
-/// target-encoded columns are out-of-fold (each row encoded by the other folds only).
+/// encoding needs it) and returns the preprocessor, the training matrix, in which
+/// target-encoded columns are out-of-fold (each row encoded by the other folds only),
+/// and notes on what was done by default (text columns one-hot encoded).
 pub fn fit(
     defs: &[TransformDef],
     train: &DataFrame,
     inputs: Vec<InputColumn>,
     y: Option<&[f64]>,
     seed: u64,
-) -> Result<(Preprocessor, DataFrame)> {
+) -> Result<(Preprocessor, DataFrame, Vec<String>)> {
     let mut frame = read_frame(train, &inputs)?;
     let mut steps = Vec::new();
     for (d, def) in defs.iter().enumerate() {
@@ -727,21 +732,66 @@ pub fn fit(
             steps.push(step);
         }
     }
-    let text: Vec<&str> = frame
+    // Text columns no transform encoded: one-hot when they have few categories (the
+    // design documents' "encoding" row), with a note; otherwise the user must choose.
+    let mut notes = Vec::new();
+    let mut too_many = Vec::new();
+    let text: Vec<String> = frame
         .cols
         .iter()
         .filter(|(_, v)| matches!(v, Values::Cat(_)))
-        .map(|(n, _)| n.as_str())
+        .map(|(n, _)| n.clone())
         .collect();
-    if !text.is_empty() {
+    for column in text {
+        let i = frame.position(&column).expect("listed above");
+        let def = TransformDef {
+            kind: TransformKind::Encode,
+            strategy: Some(TransformStrategy::Onehot),
+            columns: vec![column.clone()],
+            ..TransformDef::default()
+        };
+        let state = fit_state(
+            TransformStrategy::Onehot,
+            &def,
+            &column,
+            &frame.cols[i].1,
+            None,
+        )?;
+        let StepState::Onehot { categories } = &state else {
+            unreachable!("a one-hot fit of a text column")
+        };
+        if categories.len() > DEFAULT_ONEHOT_LIMIT {
+            too_many.push(format!("`{column}` ({} categories)", categories.len()));
+            continue;
+        }
+        let step = FittedStep {
+            column: column.clone(),
+            strategy: TransformStrategy::Onehot,
+            state,
+        };
+        let made = step_outputs(&column, &step.state);
+        if let Some(out) = made.iter().skip(1).find(|o| frame.position(o).is_some()) {
+            return Err(Error::Usage(format!(
+                "one-hot encoding the text column `{column}` by default makes the column \
+                 `{out}`, which already exists; configure its encoding in `features.transforms`"
+            )));
+        }
+        notes.push(format!(
+            "text column `{column}` has no encoder in `features.transforms`: one-hot encoded \
+             by default into {} columns ({} categories and `{column}__unknown`)",
+            made.len(),
+            made.len() - 1
+        ));
+        apply_step(&mut frame, &step, &mut Unknowns::new())?;
+        steps.push(step);
+    }
+    if !too_many.is_empty() {
         return Err(Error::Usage(format!(
-            "text columns {} have no encoder; add `{{kind: encode, strategy: onehot, columns: \
-             [{}]}}` to `features.transforms`, or list them in `features.exclude`",
-            text.iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            text.join(", ")
+            "text columns {} have no encoder, and more categories than the {DEFAULT_ONEHOT_LIMIT} \
+             a default one-hot encoding takes; add `{{kind: encode, strategy: target, columns: \
+             [...]}}` (or `frequency`, `ordinal`, `onehot`) to `features.transforms`, or list \
+             them in `features.exclude`",
+            too_many.join(", ")
         )));
     }
     let outputs: Vec<String> = frame.cols.iter().map(|(n, _)| n.clone()).collect();
@@ -760,7 +810,7 @@ pub fn fit(
         outputs,
     };
     let df = to_frame(&p.outputs, matrix)?;
-    Ok((p, df))
+    Ok((p, df, notes))
 }
 
 #[cfg(test)]
@@ -805,7 +855,7 @@ mod tests {
             def(TransformKind::Scale, TransformStrategy::Minmax, &["x"]),
             def(TransformKind::Encode, TransformStrategy::Onehot, &["plan"]),
         ];
-        let (p, m) = fit(&defs, &df, inputs(&df), None, 0).unwrap();
+        let (p, m, _) = fit(&defs, &df, inputs(&df), None, 0).unwrap();
         assert_eq!(
             p.outputs,
             ["x", "plan_basic", "plan_pro", "plan__unknown"].map(String::from)
@@ -837,7 +887,7 @@ mod tests {
             def(TransformKind::Impute, TransformStrategy::Ffill, &["x"]),
             def(TransformKind::Encode, TransformStrategy::Frequency, &["c"]),
         ];
-        let (p, m) = fit(&defs, &train, inputs(&train), None, 0).unwrap();
+        let (p, m, _) = fit(&defs, &train, inputs(&train), None, 0).unwrap();
         let x: Vec<f64> = values(&m, "x");
         assert_eq!(x, vec![1.0, 1.0, 4.0, 4.0]);
         let c: Vec<f64> = values(&m, "c");
@@ -853,10 +903,41 @@ mod tests {
     }
 
     #[test]
-    fn text_without_encoder_is_an_error_naming_it() {
+    fn text_without_an_encoder_is_one_hot_encoded_by_default_with_a_note() {
         let df = frame();
+        let (p, m, notes) = fit(&[], &df, inputs(&df), None, 0).unwrap();
+        assert_eq!(
+            p.outputs,
+            ["x", "plan_basic", "plan_pro", "plan__unknown"].map(String::from)
+        );
+        assert_eq!(values(&m, "plan_basic"), vec![1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(values(&m, "plan_pro"), vec![0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("`plan`") && notes[0].contains("one-hot encoded by default"),
+            "{notes:?}"
+        );
+        // The same as configuring it: the default is the configured one-hot encoding.
+        let defs = [def(
+            TransformKind::Encode,
+            TransformStrategy::Onehot,
+            &["plan"],
+        )];
+        let (q, _, none) = fit(&defs, &df, inputs(&df), None, 0).unwrap();
+        assert_eq!((q, none), (p, vec![]));
+    }
+
+    #[test]
+    fn text_with_many_categories_and_no_encoder_is_an_error_naming_it() {
+        let ids: Vec<String> = (0..=DEFAULT_ONEHOT_LIMIT)
+            .map(|i| format!("id{i}"))
+            .collect();
+        let df = df!("id" => ids).unwrap();
         let err = fit(&[], &df, inputs(&df), None, 0).unwrap_err().to_string();
-        assert!(err.contains("`plan`") && err.contains("onehot"), "{err}");
+        assert!(
+            err.contains("`id` (33 categories)") && err.contains("features.exclude"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -870,11 +951,11 @@ mod tests {
             folds: Some(4),
             ..Default::default()
         }];
-        let (_, m1) = fit(&defs, &df, inputs(&df), Some(&y), 7).unwrap();
+        let (_, m1, _) = fit(&defs, &df, inputs(&df), Some(&y), 7).unwrap();
         // Flipping row 0's target changes its neighbours' encodings, never its own.
         let mut y2 = y;
         y2[0] = 0.0;
-        let (_, m2) = fit(&defs, &df, inputs(&df), Some(&y2), 7).unwrap();
+        let (_, m2, _) = fit(&defs, &df, inputs(&df), Some(&y2), 7).unwrap();
         let a = m1.column("city").unwrap().f64().unwrap().get(0);
         let b = m2.column("city").unwrap().f64().unwrap().get(0);
         assert_eq!(a, b);
@@ -893,7 +974,7 @@ mod tests {
                 &["plan"],
             ),
         ];
-        let (p, _) = fit(&defs, &df, inputs(&df), None, 0).unwrap();
+        let (p, _, _) = fit(&defs, &df, inputs(&df), None, 0).unwrap();
         let (batch, _) = transform(&p, &df).unwrap();
         for r in 0..df.height() {
             let mut row = serde_json::Map::new();

@@ -475,7 +475,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     };
 
     // The model matrices.
-    let (pre, x_train_df) = features::fit_preprocessor(cfg, &train_df, seed)?;
+    let (pre, x_train_df, _) = features::fit_preprocessor(cfg, &train_df, seed)?;
     let x_train = bundle::matrix(&x_train_df)?;
     let x_val = if val_df.height() > 0 {
         bundle::matrix(&transform::transform(&pre, &val_df)?.0)?
