@@ -54,14 +54,69 @@ mod config {
         let mut files = yaml_files(&root().join("tests/config/valid"));
         files.extend(yaml_files(&root().join("config/examples")));
         assert!(files.len() >= 5, "corpus missing: {files:?}");
+        // A candidate the build cannot train is refused at its key, naming the build that
+        // can (README's commands and tests/run.sh build with XGBoost and LightGBM).
+        let version = mlx().arg("--version").output().unwrap();
+        let version = String::from_utf8_lossy(&version.stdout).into_owned();
+        let backends = version
+            .split_once("(backends: ")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list.split(", ").map(str::to_owned).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let built = |b: &str| backends.iter().any(|x| x == b);
         for f in files {
-            mlx()
-                .args(["config", "check"])
+            let shown = mlx()
+                .args(["config", "show", "--format", "json", "-c"])
                 .arg(&f)
-                .assert()
-                .success()
-                .stderr(predicate::str::contains(": ok ("));
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+            let types: Vec<&str> = v["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["type"].as_str().unwrap())
+                .collect();
+            let missing = ["xgboost", "lightgbm"]
+                .into_iter()
+                .find(|b| types.contains(b) && !built(b));
+            let check = mlx().args(["config", "check"]).arg(&f).assert();
+            match missing {
+                None => check.success().stderr(predicate::str::contains(": ok (")),
+                Some(b) => check.code(2).stderr(
+                    predicate::str::contains(format!("this build of mlx has no {b}"))
+                        .and(predicate::str::contains("bash scripts/mlx.sh")),
+                ),
+            };
         }
+    }
+
+    #[test]
+    fn a_model_the_build_cannot_train_is_refused_by_config_check() {
+        let version = mlx().arg("--version").output().unwrap();
+        let version = String::from_utf8_lossy(&version.stdout).into_owned();
+        assert!(version.contains("(backends: "), "{version}");
+        if version.contains("xgboost") || version.contains("lightgbm") {
+            return; // Built with XGBoost: the example above runs it.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("mlx.yaml");
+        std::fs::write(
+            &cfg,
+            "data: { sources: [{ name: s, uri: a.csv }], target: y }\n\
+             pipeline:\n  problem_type: classification\n  model_type: xgboost\n",
+        )
+        .unwrap();
+        mlx()
+            .current_dir(dir.path())
+            .args(["config", "check"])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("mlx.yaml:4:")
+                    .and(predicate::str::contains("pipeline.model_type"))
+                    .and(predicate::str::contains("this build of mlx has no xgboost")),
+            );
     }
 
     #[test]

@@ -62,7 +62,7 @@ Exit codes: 0 ok, 1 a check said no, 2 usage or config error, 3 runtime error.";
 /// validation, features, training, evaluation, SHAP, the approval gate, the registry,
 /// serving and monitoring.
 #[derive(Debug, Parser)]
-#[command(name = "mlx", version, after_help = UMBRELLA_EXAMPLES, subcommand_required = true, arg_required_else_help = true)]
+#[command(name = "mlx", version, long_version = mlx_core::long_version(), after_help = UMBRELLA_EXAMPLES, subcommand_required = true, arg_required_else_help = true)]
 struct Umbrella {
     #[command(flatten)]
     global: GlobalArgs,
@@ -508,7 +508,8 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
             let mut all_ok = true;
             let mut reports = Vec::new();
             for f in &files {
-                match config::load(f, &ProcessEnv) {
+                match config::load(f, &ProcessEnv).and_then(|c| config::check_build(&c).map(|()| c))
+                {
                     Ok(c) => {
                         ui.info(&format!(
                             "{}: ok ({}, {} candidate model{})",

@@ -33,3 +33,33 @@ pub mod workdir;
 pub use error::{Error, ExitStatus, Result};
 pub use stage::{Context, Outcome, Stage, Standalone};
 pub use workdir::Workdir;
+
+/// The optional model backends this build was compiled with (cargo features), as
+/// `mlx --version` lists them.
+pub fn backends() -> Vec<&'static str> {
+    [
+        ("xgboost", cfg!(feature = "xgboost")),
+        ("lightgbm", cfg!(feature = "lightgbm")),
+        ("torch", cfg!(feature = "torch")),
+    ]
+    .into_iter()
+    .filter_map(|(name, built)| built.then_some(name))
+    .collect()
+}
+
+/// `mlx --version`'s long form: the version and the backends built in.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let b = backends();
+        format!(
+            "{} (backends: {})",
+            env!("CARGO_PKG_VERSION"),
+            if b.is_empty() {
+                "none".to_string()
+            } else {
+                b.join(", ")
+            }
+        )
+    })
+}

@@ -14,6 +14,7 @@ pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 pub use interpolate::{mask_known, remember_secrets, Env, ProcessEnv};
 pub use load::{load, parse, LoadedConfig};
 pub use reference::reference_markdown;
+pub use rules::{check_build, missing_backend};
 
 use mlx_contracts::config::SECTIONS;
 use mlx_contracts::Config;

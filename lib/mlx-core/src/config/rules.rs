@@ -14,6 +14,57 @@ use mlx_contracts::Config;
 use super::diagnostic::{did_you_mean, Diagnostic};
 use super::load::LoadedConfig;
 
+/// Why this build of mlx cannot train `model`, naming the build that can; `None` when it
+/// can. XGBoost and LightGBM link native libraries, so they are cargo features, which
+/// README's first command, the composite action and `scripts/mlx.sh` always enable.
+pub fn missing_backend(model: ModelType) -> Option<String> {
+    let (built, feature, script) = match model {
+        ModelType::Xgboost => (cfg!(feature = "xgboost"), "xgboost", "xgboost"),
+        ModelType::Lightgbm => (cfg!(feature = "lightgbm"), "lightgbm", "lightgbm"),
+        _ => return None,
+    };
+    let env = if script == "xgboost" {
+        "XGBOOST_LIB_DIR"
+    } else {
+        "CMAKE"
+    };
+    (!built).then(|| {
+        format!(
+            "this build of mlx has no {feature}: it was built without the `{feature}` feature; \
+             from a checkout of mlx, `bash scripts/mlx.sh ARGS...` builds mlx with XGBoost and \
+             LightGBM and runs it, or install it with `{env}=\"$(bash scripts/{script}.sh)\" \
+             cargo install --path bins/mlx --features {feature}`; or pick another model type \
+             (random_forest, gradient_boosting, logistic, ridge, ...)"
+        )
+    })
+}
+
+/// The candidates this build of mlx cannot train, at the key that names each. Not part
+/// of loading (a config that names XGBoost is still a valid config, and `promote` or
+/// `serve` of another model need not refuse it): `mlx config check` and `mlx run` call it.
+pub fn check_build(loaded: &LoadedConfig) -> Result<(), super::Diagnostics> {
+    let written = loaded.locate("models").is_some();
+    let problems: Vec<Diagnostic> = loaded
+        .config
+        .models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let key = if written {
+                format!("models[{i}].type")
+            } else {
+                "pipeline.model_type".to_string()
+            };
+            missing_backend(m.model_type).map(|msg| loaded.diagnostic(&key, msg))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(super::Diagnostics(problems))
+    }
+}
+
 /// Runs every rule; returns all problems found.
 pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();

@@ -662,20 +662,10 @@ fn fit_booster(
 
 /// The error for a model family this build was compiled without.
 fn missing_backend(model: ModelType) -> Error {
-    let how = match model {
-        ModelType::Lightgbm => {
-            "`CMAKE=\"$(bash scripts/lightgbm.sh)\" cargo build --release --features mlx/lightgbm`"
-        }
-        _ => {
-            "`XGBOOST_LIB_DIR=\"$(bash scripts/xgboost.sh)\" cargo build --release --features \
-             mlx/xgboost`"
-        }
-    };
-    Error::Usage(format!(
-        "this build of mlx has no {}; build it with {how}, or pick another model type \
-         (random_forest, logistic, ridge, ...)",
-        model.as_str()
-    ))
+    Error::Usage(
+        crate::config::missing_backend(model)
+            .unwrap_or_else(|| format!("this build of mlx cannot run {}", model.as_str())),
+    )
 }
 
 impl FittedModel {
