@@ -499,6 +499,43 @@ mod help {
 mod shell {
     use super::*;
 
+    /// `cargo run -p mlx` builds no `mlx-gate`: the umbrella's messages name its own
+    /// subcommands (they used to say "run `mlx-gate` first").
+    #[test]
+    fn messages_name_commands_the_umbrella_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("mlx.yaml"),
+            "data: { sources: [{ name: s, uri: a.csv }], target: y }\n\
+             models: [{ name: l, type: logistic }]\n",
+        )
+        .unwrap();
+        for (args, says) in [
+            (
+                &["gate", "review", "--decision", "approve", "--reviewer", "a"][..],
+                "`mlx gate`",
+            ),
+            (&["eval"][..], "`mlx train`"),
+        ] {
+            let out = mlx().current_dir(d).args(args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(says) && !err.contains("mlx-"),
+                "{args:?}: {err}"
+            );
+        }
+        let out = mlx()
+            .current_dir(d)
+            .args(["--json", "eval"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let e = v["error"].as_str().unwrap();
+        assert!(e.contains("`mlx train`") && !e.contains("mlx-"), "{e}");
+    }
+
     /// Runs mlx with its stdout a pipe whose reader is already gone, as in
     /// `mlx config schema | head -0`: the first write fails with EPIPE.
     fn into_a_closed_pipe(args: &[&str], dir: &Path) -> std::process::Output {

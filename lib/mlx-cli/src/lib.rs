@@ -238,6 +238,7 @@ pub fn umbrella_main_with(
         Ok(g) => g,
         Err(e) => return clap_exit(e),
     };
+    output::speak_as_umbrella();
     let ui = Ui::init(&global);
     let status = if let Some(("github", sub)) = matches.subcommand() {
         github(sub, &global, &ui)
@@ -307,6 +308,7 @@ fn finish(status: Result<ExitStatus, Error>, ui: &Ui, json: bool) -> ExitCode {
                     Error::Config(d) => d.to_string(),
                     other => format!("{other:#}"),
                 };
+                let message = output::commands_named(&message).into_owned();
                 let v = serde_json::json!({ "error": message, "exit_code": code });
                 output::stdout(&format!("{v}\n"));
             }

@@ -35,7 +35,72 @@ pub fn stdout(text: &str) {
 /// Writes a diagnostic to stderr, masked; a closed stderr is ignored.
 pub fn stderr(text: &str) {
     use std::io::Write;
-    let _ = std::io::stderr().write_all(inert(&mlx_core::config::mask_known(text)).as_bytes());
+    let text = commands_named(&mlx_core::config::mask_known(text)).into_owned();
+    let _ = std::io::stderr().write_all(inert(&text).as_bytes());
+}
+
+/// Whether this process is the `mlx` umbrella, whose user may have built no `mlx-<stage>`
+/// binary (`cargo run -p mlx`).
+static UMBRELLA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Diagnostics from now on name commands as the umbrella runs them.
+pub fn speak_as_umbrella() {
+    UMBRELLA.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The binaries that are also subcommands of `mlx`.
+const STAGE_BINARIES: [&str; 11] = [
+    "ingest", "version", "validate", "features", "train", "eval", "shap", "gate", "promote",
+    "monitor", "serve",
+];
+
+/// Messages name the standalone binaries (`run \`mlx-gate review\``); under the umbrella
+/// they name its subcommands (`mlx gate review`), which exist in every build that has
+/// `mlx`. File names such as `mlx-train.yml` and paths such as `bins/mlx-gate` are kept.
+pub fn commands_named(text: &str) -> std::borrow::Cow<'_, str> {
+    if !UMBRELLA.load(std::sync::atomic::Ordering::Relaxed) || !text.contains("mlx-") {
+        return text.into();
+    }
+    rename_commands(text).into()
+}
+
+fn rename_commands(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("mlx-") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let word_start = !out
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || "/._-".contains(c));
+        let after = &from[4..];
+        // `mlx-train.yml` is a file, `mlx-train.` ends a sentence.
+        let ends = |tail: &str| {
+            let mut c = tail.chars();
+            match c.next() {
+                None => true,
+                Some('.') => !c.next().is_some_and(char::is_alphanumeric),
+                Some(x) => !(x.is_alphanumeric() || "_-/".contains(x)),
+            }
+        };
+        let stage = STAGE_BINARIES
+            .iter()
+            .find(|s| after.starts_with(**s) && ends(&after[s.len()..]));
+        match stage {
+            Some(s) if word_start => {
+                out.push_str("mlx ");
+                out.push_str(s);
+                rest = &after[s.len()..];
+            }
+            _ => {
+                out.push_str("mlx-");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Control characters other than line breaks and tabs, shown as `\u{..}` instead of
@@ -264,4 +329,32 @@ pub fn check_json(file: &Path, problems: Option<&Diagnostics>) -> serde_json::Va
         })
         .unwrap_or_default();
     json!({"file": file.display().to_string(), "ok": problems.is_none(), "errors": errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_umbrella_names_its_own_subcommands() {
+        assert_eq!(
+            rename_commands("run `mlx-gate review --decision approve` or `mlx-promote rollback`"),
+            "run `mlx gate review --decision approve` or `mlx promote rollback`"
+        );
+        assert_eq!(
+            rename_commands("run mlx-features first; then mlx-train."),
+            "run mlx features first; then mlx train."
+        );
+        // File names, paths, other words and unknown binaries are left alone.
+        for kept in [
+            "dispatched mlx-train.yml",
+            "cargo install --path bins/mlx-gate",
+            "xmlx-gate",
+            "`mlx-trainer`",
+            "mlx-dev/mlx",
+            "mlx-cache",
+        ] {
+            assert_eq!(rename_commands(kept), kept);
+        }
+    }
 }
