@@ -103,7 +103,16 @@ fn the_dag_has_a_task_per_stage_in_order_and_a_retraining_trigger() {
     );
     assert_eq!(
         training["tasks"]["train"]["cwd"],
-        d.path().canonicalize().unwrap().display().to_string()
+        d.path().display().to_string()
+    );
+    // No path of this machine in the DAG (the --mlx given aside): it used to hold the
+    // absolute directory of the export, which breaks on any other machine.
+    let text = std::fs::read_to_string(d.path().join("dag.py")).unwrap();
+    let tmp = d.path().display().to_string();
+    assert_eq!(
+        text.matches(&tmp).count(),
+        text.matches(&fake_mlx.display().to_string()).count(),
+        "{text}"
     );
 
     let monitoring = &dags["ad_sales_monitoring"];
@@ -127,6 +136,50 @@ fn the_dag_has_a_task_per_stage_in_order_and_a_retraining_trigger() {
             .unwrap();
         assert_eq!(status.code(), Some(want), "mlx monitor exiting {rc}");
     }
+}
+
+/// Exported into `dags/`, the tasks run in the project directory wherever the checkout
+/// is, or where the worker's MLX_PROJECT_DIR says.
+#[test]
+fn the_tasks_find_the_project_from_the_dag_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("mlx.yaml"), CONFIG).unwrap();
+    std::fs::create_dir(d.path().join("dags")).unwrap();
+    let out = mlx(d.path())
+        .args(["export", "airflow", "-o", "dags/ad_sales.py"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The checkout moved to another place: the DAG follows it.
+    let moved = tempfile::tempdir().unwrap();
+    let project = moved.path().join("checkout");
+    std::fs::create_dir_all(project.join("dags")).unwrap();
+    std::fs::copy(
+        d.path().join("dags/ad_sales.py"),
+        project.join("dags/ad_sales.py"),
+    )
+    .unwrap();
+    let dags = inspect(&project.join("dags/ad_sales.py"));
+    assert_eq!(
+        dags["ad_sales_training"]["tasks"]["train"]["cwd"],
+        project.display().to_string()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/airflow/inspect_dag.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(project.join("dags/ad_sales.py"))
+        .env("MLX_PROJECT_DIR", "/srv/ad-sales")
+        .output()
+        .unwrap();
+    let dags: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        dags["ad_sales_monitoring"]["tasks"]["monitor"]["cwd"],
+        "/srv/ad-sales"
+    );
 }
 
 #[test]

@@ -499,6 +499,58 @@ mod help {
 mod shell {
     use super::*;
 
+    /// `mlx --config ex/mlx.yaml ingest` from another folder failed: the config's paths
+    /// were read from the current directory. They are read from the config's, and the
+    /// default work directory is the `.mlx` beside it.
+    #[test]
+    fn paths_in_a_config_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ex = dir.path().join("ex");
+        std::fs::create_dir_all(ex.join("data")).unwrap();
+        std::fs::write(ex.join("data/a.csv"), "x,y\n1,2\n3,4\n").unwrap();
+        std::fs::write(
+            ex.join("mlx.yaml"),
+            "data: { sources: [{ name: a, uri: data/a.csv }], target: y }\n",
+        )
+        .unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        for (cwd, config) in [
+            (dir.path(), "ex/mlx.yaml"),
+            (elsewhere.as_path(), "../ex/mlx.yaml"),
+        ] {
+            mlx()
+                .current_dir(cwd)
+                .args(["--config", config, "ingest"])
+                .assert()
+                .success();
+        }
+        assert!(ex.join(".mlx/ingest.json").exists());
+        assert!(!dir.path().join(".mlx").exists() && !elsewhere.join(".mlx").exists());
+        // `config show` says where the files are read from.
+        let out = mlx()
+            .current_dir(dir.path())
+            .args([
+                "--config",
+                "ex/mlx.yaml",
+                "config",
+                "show",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["data"]["sources"][0]["uri"], "ex/data/a.csv");
+        // --workdir is taken as given.
+        mlx()
+            .current_dir(dir.path())
+            .args(["--config", "ex/mlx.yaml", "--workdir", "w", "ingest"])
+            .assert()
+            .success();
+        assert!(dir.path().join("w/ingest.json").exists());
+    }
+
     /// `cargo run -p mlx` builds no `mlx-gate`: the umbrella's messages name its own
     /// subcommands (they used to say "run `mlx-gate` first").
     #[test]

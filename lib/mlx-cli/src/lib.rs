@@ -9,7 +9,7 @@ mod output;
 pub mod registry;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -43,6 +43,23 @@ pub struct GlobalArgs {
     /// Only errors on stderr; no progress bars.
     #[arg(short, long, global = true, env = "MLX_QUIET")]
     pub quiet: bool,
+}
+
+impl GlobalArgs {
+    /// The default work directory is the `.mlx` beside the config, as the config's own
+    /// relative paths are read from its directory: `mlx --config ex/mlx.yaml run` from
+    /// anywhere uses `ex/.mlx`, and two configs in two directories never share one.
+    /// `--workdir` and `MLX_WORKDIR` are taken as given.
+    fn beside_the_config(mut self, matches: &clap::ArgMatches) -> Self {
+        let defaulted =
+            matches.value_source("workdir") == Some(clap::parser::ValueSource::DefaultValue);
+        if let Some(dir) = self.config.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if defaulted {
+                self.workdir = dir.join(&self.workdir);
+            }
+        }
+        self
+    }
 }
 
 const UMBRELLA_EXAMPLES: &str = "\
@@ -235,7 +252,7 @@ pub fn umbrella_main_with(
         Err(e) => return clap_exit(e),
     };
     let global = match GlobalArgs::from_arg_matches(&matches) {
-        Ok(g) => g,
+        Ok(g) => g.beside_the_config(&matches),
         Err(e) => return clap_exit(e),
     };
     output::speak_as_umbrella();
@@ -270,7 +287,7 @@ pub fn stage_main(name: &str) -> ExitCode {
         Err(e) => return clap_exit(e),
     };
     let global = match GlobalArgs::from_arg_matches(&matches) {
-        Ok(g) => g,
+        Ok(g) => g.beside_the_config(&matches),
         Err(e) => return clap_exit(e),
     };
     let ui = Ui::init(&global);
@@ -484,7 +501,10 @@ fn builtin(
             mlx,
         } => {
             let ctx = context(global)?;
-            let text = mlx_core::export::airflow(stages, &ctx, &global.config, &mlx)?;
+            let dag_dir = output
+                .as_deref()
+                .map(|p| p.parent().unwrap_or(Path::new("")));
+            let text = mlx_core::export::airflow(stages, &ctx, &global.config, &mlx, dag_dir)?;
             match output {
                 Some(p) => {
                     mlx_core::fsutil::atomic_write(&p, text.as_bytes())

@@ -32,8 +32,18 @@ fn identifier(name: &str) -> String {
     }
 }
 
-/// The DAG file for the config in `ctx`; `config` is the path the tasks pass to `mlx`.
-pub fn airflow(stages: &[&dyn Stage], ctx: &Context, config: &Path, mlx: &str) -> Result<String> {
+/// The DAG file for the config in `ctx`; `config` is the path the tasks pass to `mlx`,
+/// `dag_dir` the directory the DAG file will be in (relative to the current directory),
+/// when known. Nothing of this machine's absolute paths goes into the DAG: the tasks run
+/// in the project directory, found relative to the DAG file (or from `MLX_PROJECT_DIR`
+/// on the worker), so the repository can be checked out anywhere.
+pub fn airflow(
+    stages: &[&dyn Stage],
+    ctx: &Context,
+    config: &Path,
+    mlx: &str,
+    dag_dir: Option<&Path>,
+) -> Result<String> {
     let cfg = &ctx.config.config;
     let enabled: Vec<&dyn Stage> = stages
         .iter()
@@ -42,8 +52,10 @@ pub fn airflow(stages: &[&dyn Stage], ctx: &Context, config: &Path, mlx: &str) -
         .collect();
     let name = identifier(cfg.project.name.as_deref().unwrap_or("mlx"));
     // Tasks run where the export ran, so relative paths mean what they meant here.
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Runtime(format!("the current directory: {e}")))?;
+    let project_from_dag = match dag_dir {
+        Some(dir) => path_back(dir)?,
+        None => ".".to_string(),
+    };
     let o = &cfg.orchestration;
     let stage_names: Vec<&str> = enabled.iter().map(|s| s.name()).collect();
     let ctx = minijinja::context! {
@@ -52,7 +64,7 @@ pub fn airflow(stages: &[&dyn Stage], ctx: &Context, config: &Path, mlx: &str) -
         mlx => mlx,
         config => config.display().to_string(),
         workdir => ctx.workdir.root().display().to_string(),
-        cwd => cwd.display().to_string(),
+        project_from_dag => project_from_dag,
         training_dag => format!("{name}_training"),
         monitoring_dag => format!("{name}_monitoring"),
         owner => cfg.project.owner.clone().unwrap_or_else(|| "mlx".into()),
@@ -74,9 +86,49 @@ pub fn airflow(stages: &[&dyn Stage], ctx: &Context, config: &Path, mlx: &str) -
         .map_err(|e| Error::Runtime(format!("Airflow DAG template: {e:#}")))
 }
 
+/// The path from directory `dir` (relative to the current directory, or absolute) back
+/// to the current directory: `..` for `dags`, `.` for `` or `.`.
+fn path_back(dir: &Path) -> Result<String> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Runtime(format!("the current directory: {e}")))?;
+    let abs = |p: &Path| -> Vec<String> {
+        let mut parts: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    parts.pop();
+                }
+                std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+                _ => {}
+            }
+        }
+        parts
+    };
+    let here = abs(&cwd);
+    let there = abs(&cwd.join(dir));
+    let common = here.iter().zip(&there).take_while(|(a, b)| a == b).count();
+    let mut rel: Vec<String> = vec!["..".to_string(); there.len() - common];
+    rel.extend(here[common..].iter().cloned());
+    Ok(if rel.is_empty() {
+        ".".to_string()
+    } else {
+        rel.join("/")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_way_back_from_the_dag_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let name = cwd.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(path_back(Path::new("")).unwrap(), ".");
+        assert_eq!(path_back(Path::new("dags")).unwrap(), "..");
+        assert_eq!(path_back(Path::new("a/b/")).unwrap(), "../..");
+        assert_eq!(path_back(Path::new("../x")).unwrap(), format!("../{name}"));
+    }
 
     #[test]
     fn names_become_python_identifiers() {

@@ -75,7 +75,38 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
         )
         .with_hint(hint)])
     })?;
-    parse(path, &source, env)
+    let mut loaded = parse(path, &source, env)?;
+    if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        rebase(&mut loaded.config, base);
+    }
+    Ok(loaded)
+}
+
+/// Makes the config's relative local paths relative to the directory of the file they
+/// were written in (`base`, as given: `ex` for `--config ex/mlx.yaml`), as Docker
+/// Compose and Cargo read theirs: a config means the same files from any directory.
+/// URLs (`s3://`, `postgres://`, `redis://`, ...) and absolute paths are kept.
+pub fn rebase(config: &mut Config, base: &Path) {
+    let join = |p: &mut String| {
+        if !p.is_empty() && !p.contains("://") && !Path::new(p.as_str()).is_absolute() {
+            *p = base.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    };
+    for s in &mut config.data.sources {
+        join(&mut s.uri);
+    }
+    join(&mut config.data.versioning.cache);
+    config.data.versioning.remote.iter_mut().for_each(join);
+    join(&mut config.registry.uri);
+    join(&mut config.deploy.prediction_log);
+    config.features.store.offline.iter_mut().for_each(join);
+    config.features.store.online.iter_mut().for_each(join);
+    for v in &mut config.features.store.views {
+        v.source.iter_mut().for_each(join);
+    }
+    for d in &mut config.features.derived {
+        d.dates_file.iter_mut().for_each(join);
+    }
 }
 
 /// Parses config text (`path` is used in messages only).
