@@ -46,19 +46,30 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
-    /// The default work directory is the `.mlx` beside the config, as the config's own
-    /// relative paths are read from its directory: `mlx --config ex/mlx.yaml run` from
-    /// anywhere uses `ex/.mlx`, and two configs in two directories never share one.
-    /// `--workdir` and `MLX_WORKDIR` are taken as given.
+    /// The default work directory is beside the config, as the config's own relative
+    /// paths are read from its directory, and belongs to that config alone: `.mlx` for
+    /// `mlx.yaml`, `.mlx/<name>` for any other (`classification.yaml`: `.mlx/classification`),
+    /// so two configs never share one. `mlx --config ex/mlx.yaml run` from anywhere uses
+    /// `ex/.mlx`. `--workdir` and `MLX_WORKDIR` are taken as given.
     fn beside_the_config(mut self, matches: &clap::ArgMatches) -> Self {
-        let defaulted =
-            matches.value_source("workdir") == Some(clap::parser::ValueSource::DefaultValue);
-        if let Some(dir) = self.config.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if defaulted {
-                self.workdir = dir.join(&self.workdir);
-            }
+        if matches.value_source("workdir") == Some(clap::parser::ValueSource::DefaultValue) {
+            self.workdir = default_workdir(&self.config);
         }
         self
+    }
+}
+
+/// The work directory of the config at `config` when none is given.
+fn default_workdir(config: &Path) -> PathBuf {
+    let dir = config.parent().unwrap_or(Path::new("")).join(".mlx");
+    let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned());
+    match stem.as_deref() {
+        None | Some("mlx") => dir,
+        // Not the names of what the defaults keep in `.mlx/` beside it.
+        Some(s @ ("cache" | "registry" | "registry-cache" | "predictions")) => {
+            dir.join(format!("{s}-config"))
+        }
+        Some(s) => dir.join(s),
     }
 }
 
@@ -580,6 +591,20 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_config_has_its_own_default_work_directory() {
+        let w = |c: &str| default_workdir(Path::new(c));
+        assert_eq!(w("mlx.yaml"), Path::new(".mlx"));
+        assert_eq!(w("ex/mlx.yaml"), Path::new("ex/.mlx"));
+        // The examples used to share config/examples/.mlx and overwrite each other.
+        assert_eq!(
+            w("config/examples/classification.yaml"),
+            Path::new("config/examples/.mlx/classification")
+        );
+        assert_eq!(w("ad-sales.yaml"), Path::new(".mlx/ad-sales"));
+        assert_eq!(w("registry.yaml"), Path::new(".mlx/registry-config"));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
