@@ -490,6 +490,12 @@ fn builtin(
                     "wrote {} ({template}); check it with `mlx config check`",
                     path.display()
                 ));
+                for p in mlx_core::init::sample_data(&dir, &template)? {
+                    ui.info(&format!(
+                        "wrote {} (sample data the config reads; replace it with yours)",
+                        p.display()
+                    ));
+                }
             }
             if github {
                 let cfg = config::load(&config_path, &ProcessEnv)?.config;

@@ -33,6 +33,57 @@ pub const TEMPLATES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The data each template reads, written beside a new config so that it runs as
+/// written: `(template, path relative to the config, contents)`. The same files as
+/// `config/examples/data/` (each written by a seeded script there). The time-series
+/// template reads its sales from PostgreSQL; `data/ad_sales.csv` is those rows, to load
+/// into its `ad_sales` table (docs/forecasting.md).
+pub const TEMPLATE_DATA: &[(&str, &str, &[u8])] = &[
+    (
+        "classification",
+        "data/customers.csv",
+        include_bytes!("../../../config/examples/data/customers.csv"),
+    ),
+    (
+        "regression",
+        "data/house_sales.csv",
+        include_bytes!("../../../config/examples/data/house_sales.csv"),
+    ),
+    (
+        "time_series",
+        "data/ad_spend.csv",
+        include_bytes!("../../../config/examples/data/ad_spend.csv"),
+    ),
+    (
+        "time_series",
+        "data/ad_sales.csv",
+        include_bytes!("../../../config/examples/data/ad_sales.csv"),
+    ),
+    (
+        "deep_learning",
+        "data/digits.csv",
+        include_bytes!("../../../config/examples/data/digits.csv"),
+    ),
+];
+
+/// Writes `template`'s sample data under `dir` where no file of that name exists (a
+/// user's data is never replaced); returns the files written.
+pub fn sample_data(dir: &Path, template: &str) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (_, rel, bytes) in TEMPLATE_DATA.iter().filter(|(t, _, _)| *t == template) {
+        let path = dir.join(rel);
+        if path.exists() {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_path("creating", parent)?;
+        }
+        atomic_write(&path, bytes).with_path("writing", &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Renders a template for a project name.
 pub fn render(template: &str, project_name: &str) -> Result<String> {
     let (_, _, source) = TEMPLATES
