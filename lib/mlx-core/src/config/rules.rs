@@ -665,6 +665,21 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
+    // The registry stores the model under this name: refused here, not after training.
+    if let Some(name) = &c.registry.model_name {
+        let key = if raw.registry.model_name.is_some() {
+            "registry.model_name"
+        } else {
+            "project.name"
+        };
+        if let Some(problem) = model_name_problem(name) {
+            err(
+                key,
+                problem,
+                Some("letters, digits, `-`, `_` and `.`, e.g. `churn-model`".into()),
+            );
+        }
+    }
     if let Some(problem) = command_prefix_problem(&c.github.command_prefix) {
         err("github.command_prefix", problem, Some("e.g. `/mlx`".into()));
     }
@@ -691,6 +706,20 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     }
 
     out
+}
+
+/// What is wrong with a registry model name (`registry.model_name`, else
+/// `project.name`): it names objects in the registry's store, so only letters, digits,
+/// `-`, `_` and `.`, not empty (an unset `${NAME:-}`) and not starting with `.`.
+pub fn model_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("the model name is empty (an unset variable?)".into());
+    }
+    let bad = !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || name.starts_with('.');
+    bad.then(|| format!("`{name}` is not a usable registry model name"))
 }
 
 /// What is wrong with a GitHub environment name, which is written into workflow

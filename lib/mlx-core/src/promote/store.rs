@@ -37,15 +37,10 @@ impl Store {
     /// Opens the registry at `uri` for `model`. Credentials and endpoints come from the
     /// usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
     pub fn open(uri: &str, model: &str) -> Result<Self> {
-        if model.is_empty()
-            || !model
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            || model.starts_with('.')
-        {
+        if let Some(problem) = crate::config::rules::model_name_problem(model) {
             return Err(Error::Usage(format!(
-                "`{model}` is not a usable registry model name; use letters, digits, `-`, `_` \
-                 and `.` (registry.model_name, or project.name)"
+                "{problem}; use letters, digits, `-`, `_` and `.` (registry.model_name, or \
+                 project.name)"
             )));
         }
         let rt = tokio::runtime::Builder::new_current_thread()
