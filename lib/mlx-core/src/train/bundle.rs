@@ -105,6 +105,13 @@ impl Files {
                 .map_err(corrupt)?
                 .to_string_lossy()
                 .into_owned();
+            if let Some(problem) = member_problem(&name) {
+                return Err(Error::Usage(format!(
+                    "{}: the archive member `{name}` {problem}; this is not a bundle mlx \
+                     packed, refusing it",
+                    path.display()
+                )));
+            }
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(corrupt)?;
             files.insert(name, bytes);
@@ -131,6 +138,16 @@ impl Files {
             }
             Files::Archive(_, files) => Ok(files.get(name).cloned()),
         }
+    }
+}
+
+/// Why `name` cannot be a file of a bundle: a bundle is a flat directory, so its
+/// files are plain names (no `/`, no `..`, not absolute, not hidden).
+fn member_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+        Some("is not a plain file name inside the bundle")
+    } else {
+        None
     }
 }
 
@@ -216,6 +233,14 @@ impl Bundle {
                     source,
                 },
             )?;
+        for name in manifest.files.keys().chain([&manifest.model_file]) {
+            if let Some(problem) = member_problem(name) {
+                return Err(Error::Usage(format!(
+                    "{at}: {MANIFEST} names the file `{name}`, which {problem}; the bundle is \
+                     not one mlx wrote, refusing it"
+                )));
+            }
+        }
         let pre = read_checked(&files, PREPROCESSOR, &manifest)?;
         let preprocessor: Preprocessor = serde_json::from_slice(&pre)
             .map_err(|e| Error::Runtime(format!("{at}: the preprocessor is corrupt: {e}")))?;
@@ -308,4 +333,39 @@ pub fn matrix(df: &DataFrame) -> Result<DMatrix<f64>> {
         }
     }
     Ok(DMatrix::from_vec(n, p, data))
+}
+
+#[cfg(test)]
+mod member_tests {
+    use super::*;
+
+    #[test]
+    fn names_that_leave_the_bundle_are_refused() {
+        for bad in ["../x", "/etc/passwd", "a/b", ".hidden", "", "..", "x\\y"] {
+            assert!(member_problem(bad).is_some(), "{bad:?}");
+        }
+        for ok in ["manifest.json", "model.json", "preprocessor.json"] {
+            assert!(member_problem(ok).is_none(), "{ok:?}");
+        }
+        // A packed bundle with a member outside it is refused before anything is read.
+        let dir = tempfile::tempdir().unwrap();
+        let tar_path = dir.path().join("b.tar");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "../evil", &b"x"[..])
+            .unwrap_or_else(|_| {
+                // tar refuses `..` in append_data: write the name into the header directly.
+                let mut h = tar::Header::new_old();
+                h.as_old_mut().name[..7].copy_from_slice(b"../evil");
+                h.set_size(1);
+                h.set_cksum();
+                b.append(&h, &b"x"[..]).unwrap();
+            });
+        std::fs::write(&tar_path, b.into_inner().unwrap()).unwrap();
+        let e = Bundle::load(&tar_path).err().unwrap().to_string();
+        assert!(e.contains("`../evil`") && e.contains("refusing"), "{e}");
+    }
 }
