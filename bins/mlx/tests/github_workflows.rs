@@ -24,7 +24,7 @@ const R: &str = "/repos/acme/churn";
 fn config(store: &Path) -> String {
     format!(
         "\
-project: {{ name: demand }}
+project: {{ name: demand, tags: {{ token: \"${{API_TOKEN}}\" }} }}
 data:
   sources: [{{ name: history, uri: train.csv }}]
   target: y
@@ -44,7 +44,7 @@ monitoring: {{ window_days: 7, wape_threshold: 0.08, metric_degradation: 0.5 }}
 
 fn mlx(dir: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
-    c.current_dir(dir);
+    c.current_dir(dir).env("API_TOKEN", CANARY);
     for (k, _) in std::env::vars() {
         if k.starts_with("GITHUB_") || k.starts_with("MLX_") {
             c.env_remove(k);
@@ -150,6 +150,10 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
     runner.api_url = fake.url().to_owned();
     runner.token = TOKEN.into();
     runner.repository = REPO.into();
+    // A canary secret in the config, through a secret-named variable: nothing the
+    // workflows send to GitHub, log or store may hold it.
+    runner.env.insert("API_TOKEN".into(), CANARY.into());
+    let mut logs = String::new();
 
     // 1. The pull request trains and reports.
     let train = runner.run(
@@ -158,6 +162,7 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         event("pull_request.json"),
         HEAD,
     );
+    logs.push_str(&train.logs());
     let job = train.job("train/train");
     assert_eq!(job.result, "success", "{}", train.logs());
     assert_eq!(job.outputs["outcome"], "pending_review", "{}", train.logs());
@@ -185,6 +190,7 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         comment,
         MAIN,
     );
+    logs.push_str(&review.logs());
     assert_eq!(
         review.job("review/review").result,
         "success",
@@ -238,6 +244,7 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         json!({ "schedule": "0 6 * * *", "repository": { "default_branch": "main" } }),
         MAIN,
     );
+    logs.push_str(&monitor.logs());
     let job = monitor.job("monitor/monitor");
     assert_eq!(job.result, "success", "{}", monitor.logs());
     assert_eq!(job.outputs["fired"], "true", "{}", monitor.logs());
@@ -276,6 +283,7 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         json!({ "schedule": "0 6 * * *", "repository": { "default_branch": "main" } }),
         MAIN,
     );
+    logs.push_str(&again.logs());
     assert_eq!(
         again.job("monitor/monitor").result,
         "success",
@@ -309,4 +317,42 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         "{}",
         job.summary
     );
+    logs.push_str(&retrain.logs());
+
+    // The canary went nowhere: not to GitHub (comments, statuses, issues, deployments,
+    // dispatches), not into a log or job summary, not into the registry or the logs.
+    let sent: Vec<String> = fake
+        .data()
+        .history
+        .iter()
+        .map(|c| format!("{} {} {}", c.method, c.path, c.body))
+        .filter(|c| c.contains(CANARY))
+        .collect();
+    assert!(sent.is_empty(), "{sent:#?}");
+    assert!(!logs.contains(CANARY), "a log holds the canary");
+    let stored = files_holding(&store, CANARY.as_bytes());
+    assert!(stored.is_empty(), "{stored:?}");
+}
+
+const CANARY: &str = "canary-gh-7d1c0ffee";
+
+/// Every file below `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                found.push(p.display().to_string());
+            }
+        }
+    }
+    found
 }

@@ -46,8 +46,11 @@ impl Call {
 /// What the fake knows and what it was told.
 #[derive(Debug, Default)]
 pub struct Data {
-    /// Every request, in order.
+    /// Every request, in order (since the last `clear_calls`).
     pub calls: Vec<Call>,
+    /// Every request since the fake started, never cleared: what a test checks for
+    /// leaks (a canary secret) over a whole story.
+    pub history: Vec<Call>,
     /// Repository role of each collaborator (`admin`, `maintain`, `write`, `triage`,
     /// `read`); anyone else reads, as on a public repository.
     pub roles: BTreeMap<String, String>,
@@ -230,7 +233,11 @@ async fn record(
         query: parts.uri.query().map(str::to_owned),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     };
-    data.lock().expect("fake state").calls.push(call);
+    {
+        let mut d = data.lock().expect("fake state");
+        d.history.push(call.clone());
+        d.calls.push(call);
+    }
     let auth = parts
         .headers
         .get("authorization")
