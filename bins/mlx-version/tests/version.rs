@@ -362,6 +362,36 @@ fn copy_mode_keeps_the_file_writable_and_separate() {
         .readonly());
 }
 
+/// A file large enough to be copied by the kernel while it is hashed: the object holds
+/// its bytes, under their SHA-256 (computed here with sha2), and the file stays apart.
+#[test]
+fn a_large_file_is_copied_and_hashed_side_by_side() {
+    use sha2::Digest as _;
+    let dir = project();
+    let d = dir.path();
+    let bytes: Vec<u8> = (0..(9u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(d.join("big.bin"), &bytes).unwrap();
+    mlxv(d).args(["add", "big.bin"]).assert().success();
+    let sha = pointer(d, "big.bin.mlx").sha256;
+    let want: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha, want);
+    let object = d.join(".mlx/cache/sha256").join(&sha[..2]).join(&sha[2..]);
+    assert!(
+        std::fs::read(&object).unwrap() == bytes,
+        "the object is a full copy"
+    );
+    std::fs::write(d.join("big.bin"), b"changed").unwrap();
+    assert_eq!(
+        std::fs::metadata(&object).unwrap().len(),
+        bytes.len() as u64
+    );
+}
+
 /// A git repository whose commit tagged `v1` versions sales.csv; its hash.
 fn dataset_v1(d: &Path) -> String {
     git(d, &["init", "-q", "-b", "main"]);

@@ -48,6 +48,7 @@ struct StatEntry {
 }
 
 /// What identifies an unchanged file: absolute path, inode, size, mtime.
+#[derive(PartialEq)]
 struct Stamp {
     key: String,
     ino: u64,
@@ -97,6 +98,10 @@ pub fn copy_hashing(mut r: impl Read, mut w: impl Write) -> io::Result<(String, 
     }
     Ok((crate::config::hex(&h.finalize()), n))
 }
+
+/// Files from this size on are copied and hashed side by side (`add_file`); below it,
+/// one pass over a small buffer is faster than a thread.
+const OVERLAP_FROM: u64 = 8 << 20;
 
 impl Cache {
     /// Opens (without creating) a cache directory.
@@ -212,7 +217,32 @@ impl Cache {
         let mut tmp =
             crate::fsutil::temp_in(&objects, ".add.", ".tmp").with_path("writing in", &objects)?;
         let src = File::open(path).with_path("reading", path)?;
-        let (sha, n) = {
+        let (sha, n) = if stamp.size >= OVERLAP_FROM {
+            // A large file: the kernel copies it (copy_file_range; a reflink where the
+            // file system can) while this thread hashes it from the page cache, so the
+            // two overlap on two cores instead of taking turns.
+            let copied = std::thread::scope(|s| {
+                let dest = tmp.as_file_mut();
+                let copier = s.spawn(move || {
+                    let mut from = File::open(path)?;
+                    io::copy(&mut from, dest)
+                });
+                let hashed = crate::hash::sha256_reader(src, |_| {});
+                let copied = copier
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the copying thread panicked")));
+                hashed.and_then(|h| copied.map(|c| (h, c)))
+            });
+            let ((sha, n), copied) = copied.with_path("copying", path)?;
+            // Both reads saw the same bytes only if the file did not change meanwhile.
+            if copied != n || Stamp::of(path, &self.cwd)? != stamp {
+                return Err(Error::Runtime(format!(
+                    "{} changed while it was being added; add it again",
+                    path.display()
+                )));
+            }
+            (sha, n)
+        } else {
             let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
             let r = copy_hashing(src, &mut w).with_path("copying", path)?;
             w.flush().with_path("writing in", &objects)?;
