@@ -312,6 +312,16 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
+    // A candidate's name names its run directory (`runs/<name>-<hash>/`).
+    for (i, m) in raw.models.iter().enumerate() {
+        if let Some(problem) = m.name.as_deref().and_then(model_name_problem) {
+            err(
+                &format!("models[{i}].name"),
+                problem.replace("registry model name", "candidate name"),
+                Some("letters, digits, `-`, `_` and `.`, e.g. `xgb-deep`".into()),
+            );
+        }
+    }
     for (i, m) in c.models.iter().enumerate() {
         let n = m.name.clone().unwrap_or_default();
         if !names.insert(n.clone()) {
