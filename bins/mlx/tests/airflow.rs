@@ -34,10 +34,16 @@ fn mlx(dir: &Path) -> Command {
 }
 
 fn inspect(dag: &Path) -> Value {
+    inspect_with(dag, &[])
+}
+
+/// As [`inspect`], with environment variables set for the DAG file.
+fn inspect_with(dag: &Path, env: &[(&str, &str)]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/airflow/inspect_dag.py");
     let out = Command::new("python3")
         .arg(script)
         .arg(dag)
+        .envs(env.iter().copied())
         .output()
         .expect("python3");
     assert!(
@@ -168,14 +174,10 @@ fn the_tasks_find_the_project_from_the_dag_file() {
         dags["ad_sales_training"]["tasks"]["train"]["cwd"],
         project.display().to_string()
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/airflow/inspect_dag.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(project.join("dags/ad_sales.py"))
-        .env("MLX_PROJECT_DIR", "/srv/ad-sales")
-        .output()
-        .unwrap();
-    let dags: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dags = inspect_with(
+        &project.join("dags/ad_sales.py"),
+        &[("MLX_PROJECT_DIR", "/srv/ad-sales")],
+    );
     assert_eq!(
         dags["ad_sales_monitoring"]["tasks"]["monitor"]["cwd"],
         "/srv/ad-sales"

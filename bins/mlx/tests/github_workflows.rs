@@ -13,6 +13,7 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use mlx_testkit::actions::Runner;
+use mlx_testkit::files_holding;
 use mlx_testkit::github::{FakeGitHub, REPO, TOKEN};
 use mlx_testkit::sim::{demand, demand_logs, Lcg};
 use serde_json::{json, Value};
@@ -335,24 +336,3 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
 }
 
 const CANARY: &str = "canary-gh-7d1c0ffee";
-
-/// Every file below `dir` that holds `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle)
-            {
-                found.push(p.display().to_string());
-            }
-        }
-    }
-    found
-}
