@@ -1126,7 +1126,12 @@ mod bad_input {
             CSV,
         )
         .code(2)
-        .stderr(predicate::str::contains("model `logistic`: `c` is not a parameter of `logistic`; did you mean `C`?"));
+        // Refused when the config is read, at the key, before any data is read.
+        .stderr(
+            predicate::str::contains("mlx.yaml:7:")
+                .and(predicate::str::contains("`models[0].params.c`: `c` is not a parameter of `logistic`"))
+                .and(predicate::str::contains("did you mean `C`?")),
+        );
     }
 
     #[test]

@@ -312,6 +312,27 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
+    // Parameters a candidate's family does not read: refused here, not after the data
+    // was read and features computed.
+    for (i, m) in raw.models.iter().enumerate() {
+        let Some(known) = crate::train::model::known_params(m.model_type, classification) else {
+            continue;
+        };
+        for k in m.params.keys().filter(|k| !known.contains(&k.as_str())) {
+            let hint = did_you_mean(k, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            err(
+                &format!("models[{i}].params.{k}"),
+                format!("`{k}` is not a parameter of `{}`", model_name(m.model_type)),
+                Some(if known.is_empty() {
+                    format!("{hint}`{}` takes no parameters", model_name(m.model_type))
+                } else {
+                    format!("{hint}its parameters are: {}", known.join(", "))
+                }),
+            );
+        }
+    }
     // A candidate's name names its run directory (`runs/<name>-<hash>/`).
     for (i, m) in raw.models.iter().enumerate() {
         if let Some(problem) = m.name.as_deref().and_then(model_name_problem) {

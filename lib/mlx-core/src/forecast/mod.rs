@@ -564,11 +564,7 @@ impl Forecaster {
         let mut constant_exog = Vec::new();
         let (method, exog) = match model {
             ModelType::Arima | ModelType::Sarimax => {
-                let p = Params::new(
-                    model,
-                    params,
-                    &["order", "seasonal_order", "constant", "exog", "criterion"],
-                )?;
+                let p = Params::of(model, params, false)?;
                 let exog = match params.get("exog") {
                     None => {
                         if model == ModelType::Sarimax {
@@ -663,11 +659,7 @@ impl Forecaster {
                 )
             }
             ModelType::Ets => {
-                let p = Params::new(
-                    model,
-                    params,
-                    &["trend", "damped", "seasonal", "seasonal_periods"],
-                )?;
+                let p = Params::of(model, params, false)?;
                 let trend = choice(model, params, "trend", &["add", "none"], "none")? == "add";
                 let damped = p.flag("damped", false)?;
                 if damped && !trend {
@@ -727,7 +719,7 @@ impl Forecaster {
                 )
             }
             ModelType::SeasonalNaive => {
-                let p = Params::new(model, params, &["season", "method"])?;
+                let p = Params::of(model, params, false)?;
                 let rule = choice(
                     model,
                     params,

@@ -420,18 +420,10 @@ fn int_list(
 
 /// The parameters every network takes besides its architecture's.
 const COMMON: &[&str] = &["dropout", "embedding_dim"];
-/// The features that make a sequence model's sequence, by name.
-const SEQ: &str = "sequence";
-/// Their positions, filled in by `with_training`.
-const SEQ_INDEX: &str = "sequence_index";
 
-/// Reads the architecture, the window and the recipe from `params`.
-fn read(
-    model: ModelType,
-    params: &BTreeMap<String, ParamValue>,
-    inputs: usize,
-) -> Result<(Arch, usize, Vec<usize>, Recipe, usize)> {
-    let own: &[&str] = match model {
+/// A network's parameters: its own, the common ones and those `training:` lends.
+pub(crate) fn known_params(model: ModelType) -> Vec<&'static str> {
+    let own: &[&'static str] = match model {
         ModelType::Mlp => &["hidden", "activation"],
         ModelType::Cnn1d => &["channels", "kernel_size", "window", SEQ, SEQ_INDEX],
         ModelType::Lstm => &["units", "layers", "window", SEQ, SEQ_INDEX],
@@ -445,13 +437,24 @@ fn read(
             SEQ_INDEX,
         ],
     };
-    let known: Vec<&'static str> = own
-        .iter()
+    own.iter()
         .chain(COMMON)
         .chain(TRAINING_KEYS)
         .copied()
-        .collect();
-    let p = Params::new(model, params, &known)?;
+        .collect()
+}
+/// The features that make a sequence model's sequence, by name.
+const SEQ: &str = "sequence";
+/// Their positions, filled in by `with_training`.
+const SEQ_INDEX: &str = "sequence_index";
+
+/// Reads the architecture, the window and the recipe from `params`.
+fn read(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    inputs: usize,
+) -> Result<(Arch, usize, Vec<usize>, Recipe, usize)> {
+    let p = Params::of(model, params, false)?;
     let sequence: Vec<usize> = match (params.get(SEQ_INDEX), params.get(SEQ)) {
         (Some(ParamValue::List(items)), _) => items
             .iter()

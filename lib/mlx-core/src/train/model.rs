@@ -146,6 +146,53 @@ pub struct Fit {
     pub history: Vec<(f64, Option<f64>)>,
 }
 
+/// The hyperparameters each model family reads: its fit refuses any other, and `mlx
+/// config check` refuses them up front, at the key. `None` for XGBoost and LightGBM,
+/// whose parameters go to the library, which checks them when it trains.
+/// `classification`: the candidate predicts classes.
+pub fn known_params(model: ModelType, classification: bool) -> Option<Vec<&'static str>> {
+    use ModelType as M;
+    Some(match model {
+        M::Linear => vec![],
+        M::Ridge => vec!["alpha"],
+        M::Lasso => vec!["alpha", "tol", "max_iter"],
+        M::ElasticNet => vec!["alpha", "l1_ratio", "tol", "max_iter"],
+        M::Logistic => vec!["C", "penalty", "class_weight"],
+        M::DecisionTree | M::RandomForest => {
+            let mut known = vec![
+                "max_depth",
+                "min_samples_split",
+                "min_samples_leaf",
+                "max_features",
+            ];
+            if model == M::RandomForest {
+                known.extend(["n_estimators", "bootstrap"]);
+            }
+            if classification {
+                known.push("class_weight");
+            }
+            known
+        }
+        M::GradientBoosting => vec![
+            "n_estimators",
+            "learning_rate",
+            "max_depth",
+            "min_samples_split",
+            "min_samples_leaf",
+            "max_features",
+            "subsample",
+        ],
+        M::Knn => vec!["n_neighbors", "weights"],
+        M::Svm if classification => vec!["kernel", "C", "gamma", "tol", "class_weight"],
+        M::Svm => vec!["kernel", "C", "gamma", "epsilon", "tol"],
+        M::Arima | M::Sarimax => vec!["order", "seasonal_order", "constant", "exog", "criterion"],
+        M::Ets => vec!["trend", "damped", "seasonal", "seasonal_periods"],
+        M::SeasonalNaive => vec!["season", "method"],
+        M::Mlp | M::Cnn1d | M::Lstm | M::Transformer => crate::neural::known_params(model),
+        M::Xgboost | M::Lightgbm => return None,
+    })
+}
+
 /// Reads hyperparameters, refusing unknown ones with the list of known ones.
 pub(crate) struct Params<'a> {
     model: ModelType,
@@ -154,6 +201,19 @@ pub(crate) struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
+    /// The parameters of `model`, checked against [`known_params`].
+    pub(crate) fn of(
+        model: ModelType,
+        given: &'a BTreeMap<String, ParamValue>,
+        classification: bool,
+    ) -> Result<Self> {
+        Self::new(
+            model,
+            given,
+            &known_params(model, classification).unwrap_or_default(),
+        )
+    }
+
     pub(crate) fn new(
         model: ModelType,
         given: &'a BTreeMap<String, ParamValue>,
@@ -308,22 +368,17 @@ pub fn fit(
     };
     match (model, y) {
         (ModelType::Linear, Target::Values(y)) => {
-            Params::new(model, params, &[])?;
+            Params::of(model, params, false)?;
             Ok(closed(linear::ols(x, y)?))
         }
         (ModelType::Ridge, Target::Values(y)) => {
-            let p = Params::new(model, params, &["alpha"])?;
+            let p = Params::of(model, params, false)?;
             let alpha = p.float("alpha", 1.0)?;
             Ok(closed(linear::ridge(x, y, alpha)?))
         }
         (ModelType::Lasso | ModelType::ElasticNet, Target::Values(y)) => {
             let lasso = model == ModelType::Lasso;
-            let known: &'static [&'static str] = if lasso {
-                &["alpha", "tol", "max_iter"]
-            } else {
-                &["alpha", "l1_ratio", "tol", "max_iter"]
-            };
-            let p = Params::new(model, params, known)?;
+            let p = Params::of(model, params, false)?;
             let l1_ratio = if lasso {
                 1.0
             } else {
@@ -346,7 +401,7 @@ pub fn fit(
             Ok(closed(m))
         }
         (ModelType::Logistic, Target::Classes(y, names)) => {
-            let p = Params::new(model, params, &["C", "penalty", "class_weight"])?;
+            let p = Params::of(model, params, true)?;
             let c = p.positive("C", 1.0)?;
             let k = names.len();
             let sw = per_row(y, class_weights(params, y, names)?.as_deref());
@@ -368,19 +423,7 @@ pub fn fit(
         }
         (ModelType::DecisionTree | ModelType::RandomForest, y) => {
             let forest = model == ModelType::RandomForest;
-            let mut known = vec![
-                "max_depth",
-                "min_samples_split",
-                "min_samples_leaf",
-                "max_features",
-            ];
-            if forest {
-                known.extend(["n_estimators", "bootstrap"]);
-            }
-            if matches!(y, Target::Classes(..)) {
-                known.push("class_weight");
-            }
-            let p = Params::new(model, params, &known)?;
+            let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
             let (labels, weights) = match y {
                 Target::Values(v) => (Labels::Values(v), tree::Weights::None),
                 Target::Classes(c, names) => {
@@ -430,19 +473,7 @@ pub fn fit(
             })
         }
         (ModelType::GradientBoosting, Target::Values(y)) => {
-            let p = Params::new(
-                model,
-                params,
-                &[
-                    "n_estimators",
-                    "learning_rate",
-                    "max_depth",
-                    "min_samples_split",
-                    "min_samples_leaf",
-                    "max_features",
-                    "subsample",
-                ],
-            )?;
+            let p = Params::of(model, params, false)?;
             let subsample = p.positive("subsample", 1.0)?;
             if subsample > 1.0 {
                 return Err(Error::Usage(format!(
@@ -477,7 +508,7 @@ pub fn fit(
                 .into(),
         )),
         (ModelType::Knn, y) => {
-            let p = Params::new(model, params, &["n_neighbors", "weights"])?;
+            let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
             let distance_weighted = match params.get("weights") {
                 None => false,
                 Some(ParamValue::String(s)) if s == "uniform" => false,
@@ -516,12 +547,7 @@ pub fn fit(
         }
         (ModelType::Svm, y) => {
             let regression = matches!(y, Target::Values(_));
-            let known: &'static [&'static str] = if regression {
-                &["kernel", "C", "gamma", "epsilon", "tol"]
-            } else {
-                &["kernel", "C", "gamma", "tol", "class_weight"]
-            };
-            let p = Params::new(model, params, known)?;
+            let p = Params::of(model, params, !regression)?;
             let gamma = match params.get("gamma") {
                 None => svm::scale_gamma(x),
                 Some(ParamValue::String(s)) if s == "scale" => svm::scale_gamma(x),
