@@ -433,6 +433,65 @@ fn the_server_follows_the_registry_blue_green_canary_and_shadow() {
     assert!(shadow.iter().all(|r| r.version == Some(3)));
 }
 
+/// What serve loads is checked against the hash recorded at registration, whatever the
+/// state says and whatever its cache holds: a registry object replaced after its
+/// version entered the deployment is refused, and a server that already runs keeps
+/// serving what it verified.
+#[test]
+fn a_registry_object_that_changed_is_refused_by_serve() {
+    let s = project();
+    let d = s.path();
+    second_version(&s, false);
+    ok(mlx(d, "mlx-promote").args([
+        "deploy",
+        "--strategy",
+        "canary",
+        "--challenger",
+        "2",
+        "--fraction",
+        "0.5",
+    ]));
+    // A running server loads both versions, verified.
+    let server = Server::start(d, &[], None);
+    wait_for(&server, "canary", |v| v["models"][1]["version"] == 2);
+    // Version 2's object changes in the registry; the server's cache is emptied.
+    let tar = d.join(".mlx/registry/churn/versions/2/bundle.tar");
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 1;
+    std::fs::write(&tar, bytes).unwrap();
+    let _ = std::fs::remove_dir_all(d.join(".mlx/registry-cache"));
+    // The running server still answers with what it verified.
+    let (status, body) = server.post("/v1/predict", &json!(customers(&s, 3)).to_string());
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+    // A new server must load version 2 again, and refuses the changed object.
+    let mut child = mlx(d, "mlx-serve")
+        .args(["--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("mlx-serve started on a registry object that changed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("modified or damaged; refusing to use it"),
+        "{err}"
+    );
+}
+
 #[test]
 fn entity_keys_get_their_features_from_the_online_store() {
     let s = Sandbox::churn(
