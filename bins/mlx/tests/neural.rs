@@ -369,8 +369,9 @@ fn recipe_mistakes_are_named() {
             "names `nope`, which is not a model input",
         ),
         (
+            // Refused when the config is read: the MLP has no such parameter.
             "{ type: mlp, params: { sequence: [p0] } }",
-            "only cnn1d, lstm and transformer read sequences",
+            "`sequence` is not a parameter of `mlp`",
         ),
         (
             "{ type: mlp, params: { backend: torch } }",
