@@ -18,21 +18,16 @@ use super::load::LoadedConfig;
 /// can. XGBoost and LightGBM link native libraries, so they are cargo features, which
 /// README's first command, the composite action and `scripts/mlx.sh` always enable.
 pub fn missing_backend(model: ModelType) -> Option<String> {
-    let (built, feature, script) = match model {
-        ModelType::Xgboost => (cfg!(feature = "xgboost"), "xgboost", "xgboost"),
-        ModelType::Lightgbm => (cfg!(feature = "lightgbm"), "lightgbm", "lightgbm"),
+    let (built, feature, env) = match model {
+        ModelType::Xgboost => (cfg!(feature = "xgboost"), "xgboost", "XGBOOST_LIB_DIR"),
+        ModelType::Lightgbm => (cfg!(feature = "lightgbm"), "lightgbm", "CMAKE"),
         _ => return None,
-    };
-    let env = if script == "xgboost" {
-        "XGBOOST_LIB_DIR"
-    } else {
-        "CMAKE"
     };
     (!built).then(|| {
         format!(
             "this build of mlx has no {feature}: it was built without the `{feature}` feature; \
              from a checkout of mlx, `bash scripts/mlx.sh ARGS...` builds mlx with XGBoost and \
-             LightGBM and runs it, or install it with `{env}=\"$(bash scripts/{script}.sh)\" \
+             LightGBM and runs it, or install it with `{env}=\"$(bash scripts/{feature}.sh)\" \
              cargo install --path bins/mlx --features {feature}`; or pick another model type \
              (random_forest, gradient_boosting, logistic, ridge, ...)"
         )

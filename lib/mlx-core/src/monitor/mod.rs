@@ -627,6 +627,7 @@ pub fn monitor(
             prediction: prediction_drift.as_ref(),
             shap: shap_shift.as_ref().map(|s| (s, shap_changed)),
             rows: in_drift_window.len() as u64,
+            days: drift_window,
             bias_days: bias_persistence_days,
         },
     );
@@ -702,6 +703,8 @@ struct WindowDrift<'a> {
     /// The SHAP shift, and whether it counts as changed.
     shap: Option<(&'a ShapShift, bool)>,
     rows: u64,
+    /// The days of the drift window.
+    days: u32,
     /// Consecutive days, up to the last, whose bias had one sign.
     bias_days: u32,
 }
@@ -755,10 +758,7 @@ fn triggers(
         window_drift.prediction,
         window_drift.rows,
     );
-    let window_days = cfg
-        .monitoring
-        .drift_window_days
-        .unwrap_or(cfg.monitoring.window_days);
+    let window_days = window_drift.days;
     let m = &cfg.monitoring;
     let mut out = Vec::new();
     // Drift over too few rows is noise: it is reported, but does not fire.
@@ -1064,6 +1064,7 @@ mod tests {
             prediction: None,
             shap: Some((&shift, rows >= 30)),
             rows,
+            days: 7,
             bias_days,
         };
         let find = |ts: &[Trigger], n: &str| ts.iter().find(|t| t.name == n).cloned();
