@@ -578,8 +578,8 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
         ConfigCommand::Show { format } => {
             let loaded = config::load(&global.config, &ProcessEnv)?;
             match format {
-                ShowFormat::Yaml if !global.json => output::stdout(&config::to_yaml(&loaded)),
-                _ => output::stdout(&config::to_json(&loaded)),
+                ShowFormat::Yaml if !global.json => output::stdout(&config::to_yaml(&loaded)?),
+                _ => output::stdout(&config::to_json(&loaded)?),
             }
             Ok(ExitStatus::Ok)
         }

@@ -1072,6 +1072,13 @@ pub enum ParamValue {
     Map(BTreeMap<String, ParamValue>),
 }
 
+/// The value as compact JSON (`3`, `"rbf"`, `[64, 32]`), as error messages quote it.
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| fmt::Error)?)
+    }
+}
+
 impl ParamValue {
     /// Types a plain YAML scalar by the core schema.
     pub fn from_scalar(s: &str) -> Self {

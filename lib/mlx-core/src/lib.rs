@@ -16,6 +16,7 @@ pub mod gate;
 pub mod hash;
 pub mod ingest;
 pub mod init;
+pub mod json;
 pub mod markdown;
 pub mod monitor;
 pub mod neural;

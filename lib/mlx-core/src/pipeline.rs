@@ -52,7 +52,7 @@ pub fn freshness(stage: &dyn Stage, ctx: &Context) -> Result<Freshness> {
             record.tool_version
         ));
     }
-    if record.config_hash != section_hash(&ctx.config.config, stage.sections()) {
+    if record.config_hash != section_hash(&ctx.config.config, stage.sections())? {
         return stale(format!(
             "config changed in `{}`",
             stage.sections().join("`, `")
@@ -112,7 +112,7 @@ pub struct Executed {
 pub fn execute(stage: &dyn Stage, ctx: &Context, args: &clap::ArgMatches) -> Result<Executed> {
     let started_at = Utc::now();
     let clock = Instant::now();
-    let config_hash = section_hash(&ctx.config.config, stage.sections());
+    let config_hash = section_hash(&ctx.config.config, stage.sections())?;
     let declared_inputs = stage.inputs(ctx);
     let result = stage.run(ctx, args);
     let finished_at = Utc::now();

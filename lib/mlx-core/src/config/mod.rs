@@ -24,9 +24,8 @@ use sha2::{Digest, Sha256};
 /// `config/mlx.schema.json` and checked for staleness by a test).
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(Config);
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    s.push('\n');
-    s
+    // A schema is a JSON tree already: `{:#}` prints it as `to_string_pretty` would.
+    format!("{:#}\n", schema.as_value())
 }
 
 /// The file contracts with a published JSON Schema, by the name `mlx config schema
@@ -85,27 +84,25 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "monitor-report" => schemars::schema_for!(mlx_contracts::monitor::MonitorReport),
         _ => return None,
     };
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    s.push('\n');
-    Some(s)
+    Some(format!("{:#}\n", schema.as_value()))
 }
 
 /// SHA-256 over the canonical JSON of the named sections of the resolved config, in
 /// the order given. A stage's record stores this; when it changes, `mlx run` reruns
 /// the stage. Unknown section names are an error of the stage definition, not of the
 /// user, so they panic in debug builds.
-pub fn section_hash(config: &Config, sections: &[&str]) -> String {
-    let value = serde_json::to_value(config).unwrap_or_default();
+pub fn section_hash(config: &Config, sections: &[&str]) -> crate::error::Result<String> {
+    let value = crate::json::value(config)?;
     let mut h = Sha256::new();
     for s in sections {
         debug_assert!(SECTIONS.contains(s), "unknown config section `{s}`");
         h.update(s.as_bytes());
         h.update([0]);
         let part = value.get(*s).cloned().unwrap_or_default();
-        h.update(serde_json::to_vec(&part).unwrap_or_default());
+        h.update(part.to_string());
         h.update([0]);
     }
-    hex(&h.finalize())
+    Ok(hex(&h.finalize()))
 }
 
 /// The resolved config as a JSON value with every string masked ([`mask_known`]):
@@ -127,15 +124,17 @@ pub fn masked_value(config: &Config) -> crate::error::Result<serde_json::Value> 
 }
 
 /// The resolved config as YAML, with secrets masked (`mlx config show`).
-pub fn to_yaml(loaded: &LoadedConfig) -> String {
-    let text = serde_norway::to_string(&loaded.config).unwrap_or_default();
-    loaded.mask(&text)
+pub fn to_yaml(loaded: &LoadedConfig) -> crate::error::Result<String> {
+    let text = serde_norway::to_string(&loaded.config).map_err(|e| {
+        crate::error::Error::Runtime(format!("cannot serialise the config as YAML: {e}"))
+    })?;
+    Ok(loaded.mask(&text))
 }
 
 /// The resolved config as JSON, with secrets masked.
-pub fn to_json(loaded: &LoadedConfig) -> String {
-    let text = serde_json::to_string_pretty(&loaded.config).unwrap_or_default();
-    loaded.mask(&text) + "\n"
+pub fn to_json(loaded: &LoadedConfig) -> crate::error::Result<String> {
+    let text = crate::json::pretty(&loaded.config)?;
+    Ok(loaded.mask(&text))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -158,17 +157,17 @@ mod tests {
         let mut b = a.clone();
         b.training.epochs = 7;
         assert_eq!(
-            section_hash(&a, &["data", "validation"]),
-            section_hash(&b, &["data", "validation"])
+            section_hash(&a, &["data", "validation"]).unwrap(),
+            section_hash(&b, &["data", "validation"]).unwrap()
         );
         assert_ne!(
-            section_hash(&a, &["training"]),
-            section_hash(&b, &["training"])
+            section_hash(&a, &["training"]).unwrap(),
+            section_hash(&b, &["training"]).unwrap()
         );
         // Section names are part of the hash: moving content between sections counts.
         assert_ne!(
-            section_hash(&a, &["data"]),
-            section_hash(&a, &["validation"])
+            section_hash(&a, &["data"]).unwrap(),
+            section_hash(&a, &["validation"]).unwrap()
         );
     }
 }

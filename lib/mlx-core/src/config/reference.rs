@@ -90,7 +90,7 @@ fn rows(out: &mut String, prefix: &str, obj: &Value, defs: &Value, depth: usize)
                 let _ = v;
                 String::new()
             }
-            Some(v) => format!("`{}`", serde_json::to_string(v).unwrap_or_default()),
+            Some(v) => format!("`{v}`"),
         };
         let desc = prop
             .get("description")

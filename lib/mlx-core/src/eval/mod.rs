@@ -812,7 +812,7 @@ pub fn evaluate(
     o.outputs_kv
         .insert(metric.as_str().to_string(), shown(best.primary));
     o.extra_outputs = written;
-    o.details = serde_json::to_value(&board).unwrap_or_default();
+    o.details = crate::json::value(&board)?;
     o.report_md = Some(md);
     Ok(o)
 }
@@ -1073,6 +1073,6 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
     Ok(Standalone {
         status: Status::Passed,
         human: report::metrics_table(&scores),
-        json: serde_json::to_value(&scores).unwrap_or_default(),
+        json: crate::json::value(&scores)?,
     })
 }

@@ -705,7 +705,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         .insert("test_rows".into(), report.split.test.to_string());
     o.extra_outputs = outputs;
     o.report_md = Some(markdown(&report));
-    o.details = serde_json::to_value(&report).unwrap_or_default();
+    o.details = crate::json::value(&report)?;
     Ok(o)
 }
 
@@ -891,10 +891,7 @@ fn get(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone>
                 for (k, v) in &r.features {
                     lines.push(format!("  {k} = {v}"));
                 }
-                found.insert(
-                    view.name.clone(),
-                    serde_json::to_value(&r).unwrap_or_default(),
-                );
+                found.insert(view.name.clone(), crate::json::value(&r)?);
             }
             None => {
                 lines.push(format!("view {}: no values for {key}", view.name));

@@ -147,7 +147,7 @@ impl Offline {
             rows: rows.height() as u64,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
-        let json = serde_json::to_vec_pretty(&version).unwrap_or_default();
+        let json = crate::json::pretty(&version)?.into_bytes();
         // The data first, then what points at it: a reader never sees a version whose
         // file is missing.
         self.put(&self.path(&view.name, &format!("{sha}.parquet")), bytes)?;
@@ -348,8 +348,8 @@ impl OnlineStore for LocalStore {
         {
             let mut t = tx.open_table(TABLE).map_err(|x| e(x.into()))?;
             for r in records {
-                let value = serde_json::to_vec(r).unwrap_or_default();
-                t.insert(entity_key(&r.view, &r.entity).as_str(), value.as_slice())
+                let value = crate::json::line(r)?;
+                t.insert(entity_key(&r.view, &r.entity).as_str(), value.as_bytes())
                     .map_err(|x| e(x.into()))?;
             }
         }
@@ -406,7 +406,7 @@ impl OnlineStore for RedisStore {
             let mut pipe = redis::pipe();
             pipe.atomic();
             for r in chunk {
-                let value = serde_json::to_string(r).unwrap_or_default();
+                let value = crate::json::line(r)?;
                 pipe.set(entity_key(&r.view, &r.entity), value).ignore();
             }
             pipe.query::<()>(&mut self.con).map_err(|x| {

@@ -490,7 +490,7 @@ fn int_list(model: ModelType, name: &str, v: &ParamValue, len: usize) -> Result<
              got {}",
             model.as_str(),
             if name == "order" { " or `auto`" } else { "" },
-            serde_json::to_string(v).unwrap_or_default()
+            v
         ))
     };
     match v {
@@ -514,7 +514,7 @@ fn names_list(model: ModelType, name: &str, v: &ParamValue) -> Result<Vec<String
                 other => Err(Error::Usage(format!(
                     "`{}` parameter `{name}` must list column names, got {}",
                     model.as_str(),
-                    serde_json::to_string(other).unwrap_or_default()
+                    other
                 ))),
             })
             .collect(),
@@ -522,7 +522,7 @@ fn names_list(model: ModelType, name: &str, v: &ParamValue) -> Result<Vec<String
         other => Err(Error::Usage(format!(
             "`{}` parameter `{name}` must list column names, got {}",
             model.as_str(),
-            serde_json::to_string(other).unwrap_or_default()
+            other
         ))),
     }
 }
@@ -542,7 +542,7 @@ fn choice<'a>(
             "`{}` parameter `{name}` must be one of {}, got {}",
             model.as_str(),
             allowed.join(", "),
-            serde_json::to_string(other).unwrap_or_default()
+            other
         ))),
     }
 }

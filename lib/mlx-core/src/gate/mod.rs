@@ -889,7 +889,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     o.outputs_kv
         .insert("evidence_sha256".into(), report.evidence_sha256.clone());
     o.outputs_kv.insert("run_id".into(), run.run_id.clone());
-    o.details = serde_json::to_value(&report).unwrap_or_default();
+    o.details = crate::json::value(&report)?;
     o.report_md = Some(md);
     Ok(o)
 }

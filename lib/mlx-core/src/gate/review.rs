@@ -355,7 +355,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
     Ok(Standalone {
         status: Status::Passed,
         human,
-        json: serde_json::to_value(&review).unwrap_or_default(),
+        json: crate::json::value(&review)?,
     })
 }
 

@@ -130,7 +130,7 @@ impl Stage for Ingest {
             .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
         f.commit().with_path("writing", &out)?;
 
-        Ok(outcome(IngestReport {
+        outcome(IngestReport {
             schema_version: INGEST_REPORT_VERSION,
             rows: merged.height() as u64,
             columns: merged.width() as u64,
@@ -138,12 +138,12 @@ impl Stage for Ingest {
             sources: reports,
             appended_rows: appended,
             previous_max_time: previous_max,
-        }))
+        })
     }
 }
 
 /// The stage outcome for a written dataset.
-fn outcome(report: IngestReport) -> Outcome {
+fn outcome(report: IngestReport) -> Result<Outcome> {
     {
         let appended = report.appended_rows;
         let mut summary = format!(
@@ -160,8 +160,8 @@ fn outcome(report: IngestReport) -> Outcome {
         o.outputs_kv.insert("rows".into(), report.rows.to_string());
         o.outputs_kv
             .insert("columns".into(), report.columns.to_string());
-        o.details = serde_json::to_value(&report).unwrap_or_default();
-        o
+        o.details = crate::json::value(&report)?;
+        Ok(o)
     }
 }
 
@@ -276,7 +276,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
         schema,
         appended_rows: None,
         previous_max_time: None,
-    })))
+    })?))
 }
 
 fn csv_separator(s: &Source, format: SourceFormat) -> u8 {

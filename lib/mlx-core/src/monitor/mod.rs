@@ -133,7 +133,7 @@ impl Stage for Monitor {
                     Status::Passed
                 },
                 human,
-                json: serde_json::to_value(&report).unwrap_or_default(),
+                json: crate::json::value(&report)?,
             })
         })())
     }

@@ -385,7 +385,7 @@ fn enum_param<T: for<'de> Deserialize<'de>>(
         Some(other) => Err(Error::Usage(format!(
             "`{}` parameter `{name}` must be one of {allowed}, got {}",
             model.as_str(),
-            serde_json::to_string(other).unwrap_or_default()
+            other
         ))),
     }
 }
@@ -406,14 +406,14 @@ fn int_list(
                 other => Err(Error::Usage(format!(
                     "`{}` parameter `{name}` must list whole numbers of at least 1, got {}",
                     model.as_str(),
-                    serde_json::to_string(other).unwrap_or_default()
+                    other
                 ))),
             })
             .collect(),
         Some(other) => Err(Error::Usage(format!(
             "`{}` parameter `{name}` must be a list of layer sizes such as [64, 32], got {}",
             model.as_str(),
-            serde_json::to_string(other).unwrap_or_default()
+            other
         ))),
     }
 }
@@ -463,7 +463,7 @@ fn read(
                 other => Err(Error::Usage(format!(
                     "`{}` parameter `{SEQ_INDEX}` holds input positions below {inputs}, got {}",
                     model.as_str(),
-                    serde_json::to_string(other).unwrap_or_default()
+                    other
                 ))),
             })
             .collect::<Result<Vec<usize>>>()
@@ -627,7 +627,7 @@ fn read(
                 return Err(Error::Usage(format!(
                     "`{}` parameter `device` must be cpu, cuda, cuda:N or auto, got {}",
                     model.as_str(),
-                    serde_json::to_string(other).unwrap_or_default()
+                    other
                 )))
             }
         },

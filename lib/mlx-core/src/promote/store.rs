@@ -207,8 +207,7 @@ impl Store {
         mut next: RegistryState,
     ) -> Result<RegistryState> {
         next.revision = base.map_or(1, |b| b.revision + 1);
-        let mut text = serde_json::to_string_pretty(&next).unwrap_or_default();
-        text.push('\n');
+        let text = crate::json::pretty(&next)?;
         match self.create(&Self::revision_key(next.revision), text.into_bytes())? {
             Created::Yes => {
                 // Best effort: a stale hint only costs readers a few extra reads.
@@ -241,8 +240,7 @@ impl Store {
 
     /// Writes a version's metadata (once).
     pub fn write_version(&self, v: &ModelVersion) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
-        text.push('\n');
+        let text = crate::json::pretty(v)?;
         match self.create(
             &format!("versions/{}/version.json", v.version),
             text.into_bytes(),

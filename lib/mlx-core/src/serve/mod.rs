@@ -444,7 +444,7 @@ fn log_batch(
             features: json_row(df, i),
             output: json_row(scored, i),
         };
-        text.push_str(&serde_json::to_string(&record).unwrap_or_default());
+        text.push_str(&crate::json::line(&record)?);
         text.push('\n');
     }
     let dir = PathBuf::from(&cfg.deploy.prediction_log);

@@ -989,7 +989,7 @@ pub fn stage(
     o.outputs_kv
         .insert("shap_shift".into(), flagged.to_string());
     o.extra_outputs = written;
-    o.details = serde_json::to_value(&shap).unwrap_or_default();
+    o.details = crate::json::value(&shap)?;
     o.report_md = Some(md);
     Ok(o)
 }
@@ -1104,6 +1104,6 @@ fn explain_file(args: &ArgMatches) -> Result<Standalone> {
     Ok(Standalone {
         status: Status::Passed,
         human,
-        json: serde_json::to_value(&report).unwrap_or_default(),
+        json: crate::json::value(&report)?,
     })
 }

@@ -55,9 +55,8 @@ pub fn write(
     model: &FittedModel,
 ) -> Result<String> {
     std::fs::create_dir_all(dir).with_path("creating", dir)?;
-    let mut pre = serde_json::to_vec_pretty(preprocessor).unwrap_or_default();
-    pre.push(b'\n');
-    let model_bytes = model.to_bytes();
+    let pre = crate::json::pretty(preprocessor)?.into_bytes();
+    let model_bytes = model.to_bytes()?;
     manifest.model_file = model.file_name().to_string();
     manifest.files = BTreeMap::from([
         (PREPROCESSOR.to_string(), sha256(&pre)),
@@ -71,8 +70,7 @@ pub fn write(
         atomic_write(&p, bytes).with_path("writing", &p)?;
     }
     // The manifest last: a bundle without one is incomplete, never inconsistent.
-    let mut m = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-    m.push(b'\n');
+    let m = crate::json::pretty(manifest)?.into_bytes();
     let p = dir.join(MANIFEST);
     atomic_write(&p, &m).with_path("writing", &p)?;
     Ok(content_hash(&manifest.files))

@@ -486,7 +486,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     let dataset_sha256 = crate::hash::sha256_file(&features_path)
         .with_path("hashing", &features_path)?
         .0;
-    let config_sha256 = crate::config::section_hash(cfg, SECTIONS);
+    let config_sha256 = crate::config::section_hash(cfg, SECTIONS)?;
     let git_commit = crate::version::git(&["rev-parse", "HEAD"])
         .ok()
         .map(|s| s.trim().to_owned());
@@ -671,7 +671,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                     config_sha256.as_str(),
                     dataset_sha256.as_str(),
                     name.as_str(),
-                    &serde_json::to_string(&params).unwrap_or_default(),
+                    &crate::json::line(&params)?,
                     &seed.to_string(),
                 ] {
                     h.update(part.as_bytes());
@@ -831,6 +831,6 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         validation_rows: x_val.nrows() as u64,
         features: x_train.ncols() as u64,
     };
-    o.details = serde_json::to_value(&report).unwrap_or_default();
+    o.details = crate::json::value(&report)?;
     Ok(o)
 }

@@ -54,7 +54,7 @@ fn class_weights(
                         return Err(Error::Usage(format!(
                             "`class_weight` of class `{label}` must be a number of at least 0, \
                              got {}",
-                            serde_json::to_string(other).unwrap_or_default()
+                            other
                         )))
                     }
                 };
@@ -65,7 +65,7 @@ fn class_weights(
             "`class_weight` must be `balanced` or a map from class to weight (`{{{}: 2}}`), \
              got {}",
             names.first().map_or("yes", String::as_str),
-            serde_json::to_string(other).unwrap_or_default()
+            other
         ))),
     }
 }
@@ -247,7 +247,7 @@ impl<'a> Params<'a> {
             Some(other) => Err(Error::Usage(format!(
                 "`{}` parameter `{name}` must be a number, got {}",
                 self.model.as_str(),
-                serde_json::to_string(other).unwrap_or_default()
+                other
             ))),
         }
     }
@@ -279,7 +279,7 @@ impl<'a> Params<'a> {
             Some(other) => Err(Error::Usage(format!(
                 "`{}` parameter `{name}` must be true or false, got {}",
                 self.model.as_str(),
-                serde_json::to_string(other).unwrap_or_default()
+                other
             ))),
         }
     }
@@ -304,7 +304,7 @@ impl<'a> Params<'a> {
                 return Err(Error::Usage(format!(
                 "`max_features` must be `sqrt`, `log2`, a whole number, a fraction in (0, 1] or \
                      null, got {}",
-                serde_json::to_string(other).unwrap_or_default()
+                other
             )))
             }
         };
@@ -412,7 +412,7 @@ pub fn fit(
                 Some(other) => {
                     return Err(Error::Usage(format!(
                         "`logistic` parameter `penalty` must be `l2` or `l1`, got {}",
-                        serde_json::to_string(other).unwrap_or_default()
+                        other
                     )))
                 }
             };
@@ -516,7 +516,7 @@ pub fn fit(
                 Some(other) => {
                     return Err(Error::Usage(format!(
                         "`knn` parameter `weights` must be `uniform` or `distance`, got {}",
-                        serde_json::to_string(other).unwrap_or_default()
+                        other
                     )))
                 }
             };
@@ -560,7 +560,7 @@ pub fn fit(
                 Some(other) => {
                     return Err(Error::Usage(format!(
                         "`svm` parameter `kernel` must be `rbf` or `linear`, got {}",
-                        serde_json::to_string(other).unwrap_or_default()
+                        other
                     )))
                 }
             };
@@ -728,15 +728,13 @@ impl FittedModel {
     }
 
     /// The model file's bytes: the library's own format.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         match self {
-            FittedModel::Xgboost { json, .. } => return json.clone(),
-            FittedModel::Lightgbm { text, .. } => return text.clone(),
+            FittedModel::Xgboost { json, .. } => return Ok(json.clone()),
+            FittedModel::Lightgbm { text, .. } => return Ok(text.clone()),
             _ => {}
         }
-        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
-        v.push(b'\n');
-        v
+        Ok(crate::json::pretty(self)?.into_bytes())
     }
 
     /// Reads a model file of a family (`classes`: 0 for regression).

@@ -44,7 +44,7 @@ fn text(v: &ParamValue) -> String {
     match v {
         ParamValue::String(s) => s.clone(),
         ParamValue::Bool(b) => u8::from(*b).to_string(),
-        other => serde_json::to_string(other).unwrap_or_default(),
+        other => other.to_string(),
     }
 }
 

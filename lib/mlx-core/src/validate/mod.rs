@@ -181,7 +181,7 @@ impl Stage for Validate {
                 .into_iter()
                 .filter(|_| freeze),
         );
-        o.details = serde_json::to_value(&report).unwrap_or_default();
+        o.details = crate::json::value(&report)?;
         o.report_md = Some(md);
         Ok(o)
     }
@@ -355,7 +355,7 @@ fn standalone_drift(args: &ArgMatches) -> Result<Standalone> {
     Ok(Standalone {
         status,
         human,
-        json: serde_json::to_value(&report).unwrap_or_default(),
+        json: crate::json::value(&report)?,
     })
 }
 

@@ -103,7 +103,7 @@ pub fn freeze(workdir: &Workdir, source: &Path, df: &DataFrame) -> Result<Refere
         rows: df.height() as u64,
         columns,
     };
-    let text = serde_json::to_string_pretty(&reference).unwrap_or_default() + "\n";
+    let text = crate::json::pretty(&reference)?;
     super::write_text(&json_path, &text)?;
     Ok(reference)
 }

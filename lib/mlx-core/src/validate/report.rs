@@ -42,7 +42,7 @@ fn num(v: Option<f64>) -> String {
 
 fn check_value(c: &Check) -> Value {
     Value::from(Serde(serde_json::json!({
-        "kind": serde_json::to_value(c.kind).unwrap_or_default(),
+        "kind": c.kind,
         "column": c.column,
         "status": c.status.to_string(),
         "mark": mark(c.status),

@@ -191,7 +191,7 @@ impl Cache {
         if !s.dirty {
             return Ok(());
         }
-        let text = serde_json::to_string(&*s).unwrap_or_default();
+        let text = crate::json::line(&*s)?;
         atomic_write(&self.state, text.as_bytes()).with_path("writing", &self.state)
     }
 
