@@ -7,6 +7,41 @@ use mlx_contracts::StageRecord;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
 
+/// Every path inside the work directory that one stage writes and another reads: the
+/// map of `.mlx/`. A stage names another stage's file only through this module, never
+/// through that stage's code.
+pub mod paths {
+    /// The dataset every later stage reads (ingest).
+    pub const RAW_DATA: &str = "data/raw.parquet";
+    /// The dataset with derived features, ordered by time (features).
+    pub const FEATURES: &str = "features/features.parquet";
+    /// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with
+    /// [`FEATURES`] (features).
+    pub const SPLIT: &str = "features/split.parquet";
+    /// The fitted preprocessing, a `Preprocessor` (features).
+    pub const PREPROCESSOR: &str = "features/preprocessor.json";
+    /// The leaderboard (eval).
+    pub const LEADERBOARD: &str = "leaderboard.json";
+    /// The evaluation's markdown report (eval).
+    pub const EVAL_REPORT: &str = "reports/eval.md";
+    /// The SHAP stage's markdown report (shap).
+    pub const SHAP_REPORT: &str = "reports/shap.md";
+    /// The append-only review log (gate).
+    pub const GATE_REVIEWS: &str = "gate/reviews.ndjson";
+    /// The gate's markdown summary for reviewers (gate).
+    pub const GATE_REPORT: &str = "reports/gate.md";
+    /// Written after a rejection (gate review).
+    pub const GATE_ALERT: &str = "gate/alert.json";
+    /// Written after a deferral (gate review).
+    pub const RETRAIN_REQUEST: &str = "gate/retrain-request.json";
+    /// Where verified copies of registry bundles are kept (promote, serve, monitor).
+    pub const REGISTRY_CACHE: &str = "registry-cache";
+    /// The monitor's report (monitor).
+    pub const MONITOR_JSON: &str = "monitor/monitor.json";
+    /// The monitor's markdown report (monitor).
+    pub const MONITOR_REPORT: &str = "reports/monitor.md";
+}
+
 /// The lock of a work directory ([`Workdir::lock`]); released when dropped.
 #[derive(Debug)]
 pub struct WorkdirLock {
@@ -40,7 +75,7 @@ impl Workdir {
     pub fn dataset(&self, data: Option<&String>) -> Result<PathBuf> {
         let path = data
             .map(PathBuf::from)
-            .unwrap_or_else(|| self.join(crate::ingest::OUTPUT));
+            .unwrap_or_else(|| self.join(paths::RAW_DATA));
         if path.exists() {
             Ok(path)
         } else {

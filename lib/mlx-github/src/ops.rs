@@ -9,6 +9,7 @@ use mlx_contracts::gate::{Decision, GateOutcome, GateReport};
 use mlx_contracts::monitor::MonitorReport;
 use mlx_contracts::Status;
 use mlx_core::gate::review::{self, Request};
+use mlx_core::workdir::paths;
 use mlx_core::{Error, Result, Workdir};
 use serde_json::{json, Value};
 
@@ -161,11 +162,11 @@ pub fn report(
             return Err(e);
         }
     };
-    let md_path = workdir.join(mlx_core::gate::REPORT_FILE);
+    let md_path = workdir.join(paths::GATE_REPORT);
     let md = std::fs::read_to_string(&md_path).unwrap_or_else(|_| {
         format!(
             "(no {} in the work directory; the gate report is in gate.json)",
-            mlx_core::gate::REPORT_FILE
+            paths::GATE_REPORT
         )
     });
     let primary = mlx_core::eval::primary_metric(cfg).0.to_string();
@@ -450,7 +451,7 @@ pub fn alert(
     git_ref: &str,
     run: &RunInfo,
 ) -> Result<StepResult> {
-    let path = workdir.join(mlx_core::monitor::REPORT_JSON);
+    let path = workdir.join(paths::MONITOR_JSON);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::Usage(format!(
             "no monitoring report at {} ({e}): run `mlx monitor` first",
@@ -468,7 +469,7 @@ pub fn alert(
         )
         .out("fired", "false"));
     }
-    let md = std::fs::read_to_string(workdir.join(mlx_core::monitor::REPORT_MD))
+    let md = std::fs::read_to_string(workdir.join(paths::MONITOR_REPORT))
         .unwrap_or_else(|_| report.diagnosis.clone());
     let fired: Vec<&str> = report
         .triggers

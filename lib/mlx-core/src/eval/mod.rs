@@ -21,23 +21,18 @@ use mlx_data::polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::features;
 use crate::fsutil::{write_creating, write_json};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
 use crate::train::model::{self, Target};
 use crate::train::{self, encode_classes};
+use crate::workdir::paths;
 use nalgebra::DMatrix;
 
 use scores::Classified;
 
 /// The stage.
 pub struct Eval;
-
-/// The leaderboard's file name in the work directory.
-pub const LEADERBOARD_FILE: &str = "leaderboard.json";
-/// The markdown report's path in the work directory.
-pub const REPORT_FILE: &str = "reports/eval.md";
 
 const SECTIONS: &[&str] = &[
     "data",
@@ -89,14 +84,14 @@ impl Stage for Eval {
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![
             ctx.workdir.record_path("train"),
-            ctx.workdir.join(features::FEATURES_FILE),
-            ctx.workdir.join(features::SPLIT_FILE),
+            ctx.workdir.join(paths::FEATURES),
+            ctx.workdir.join(paths::SPLIT),
         ]
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![
-            ctx.workdir.join(LEADERBOARD_FILE),
-            ctx.workdir.join(REPORT_FILE),
+            ctx.workdir.join(paths::LEADERBOARD),
+            ctx.workdir.join(paths::EVAL_REPORT),
         ]
     }
     fn args(&self, cmd: Command) -> Command {
@@ -195,19 +190,19 @@ impl HeldSeries {
 
 /// The split's held-out rows (test, else validation), shared by evaluation and SHAP.
 pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
-    let df = train::read(&workdir.join(features::FEATURES_FILE))?;
-    let split = train::read(&workdir.join(features::SPLIT_FILE))?;
+    let df = train::read(&workdir.join(paths::FEATURES))?;
+    let split = train::read(&workdir.join(paths::SPLIT))?;
     if split.height() != df.height() {
         return Err(Error::Usage(format!(
             "{} and {} disagree on the number of rows; run `mlx-features` again",
-            features::FEATURES_FILE,
-            features::SPLIT_FILE
+            paths::FEATURES,
+            paths::SPLIT
         )));
     }
     let set = split
         .column("set")
         .and_then(|c| c.str().cloned())
-        .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+        .map_err(|e| Error::Runtime(format!("{}: {e}", paths::SPLIT)))?;
     let (name, rows) = match train::rows(&df, &set, "test")? {
         t if t.height() > 0 => ("test", t),
         _ => ("validation", train::rows(&df, &set, "validation")?),
@@ -778,10 +773,10 @@ pub fn evaluate(
         };
         board.champion = Some(score_champion(&path, &held, &board)?);
     }
-    let lb = workdir.join(LEADERBOARD_FILE);
+    let lb = workdir.join(paths::LEADERBOARD);
     write_json(&lb, &board).with_path("writing", &lb)?;
     let md = report::markdown(&board, &runs, cfg);
-    let rp = workdir.join(REPORT_FILE);
+    let rp = workdir.join(paths::EVAL_REPORT);
     write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
 
     let best = &board.entries[0];

@@ -26,17 +26,10 @@ use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{atomic_write, AtomicFile};
 use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::paths;
 use crate::workdir::Workdir;
 use derive::{Roles, Span};
 use store::{Offline, ViewData};
-
-/// The dataset with derived features, ordered by time.
-pub const FEATURES_FILE: &str = "features/features.parquet";
-/// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with
-/// [`FEATURES_FILE`].
-pub const SPLIT_FILE: &str = "features/split.parquet";
-/// The fitted preprocessing ([`Preprocessor`]).
-pub const PREPROCESSOR_FILE: &str = "features/preprocessor.json";
 
 /// The `features` stage.
 pub struct Features;
@@ -73,7 +66,7 @@ impl Stage for Features {
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         let f = &ctx.config.config.features;
-        let mut v = vec![ctx.workdir.join(crate::ingest::OUTPUT)];
+        let mut v = vec![ctx.workdir.join(paths::RAW_DATA)];
         v.extend(
             f.store
                 .views
@@ -88,7 +81,7 @@ impl Stage for Features {
         v
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        [FEATURES_FILE, SPLIT_FILE, PREPROCESSOR_FILE]
+        [paths::FEATURES, paths::SPLIT, paths::PREPROCESSOR]
             .iter()
             .map(|f| ctx.workdir.join(f))
             .collect()
@@ -611,7 +604,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         });
     }
 
-    let features_path = workdir.join(FEATURES_FILE);
+    let features_path = workdir.join(paths::FEATURES);
     write_parquet(&features_path, &mut df)?;
 
     // The split.
@@ -619,7 +612,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let seed = cfg.split.seed.unwrap_or(cfg.training.seed);
     let rows = split_rows(&df, cfg, strategy)?;
     let plan = split::plan(&cfg.split, strategy, &rows, seed)?;
-    write_parquet(&workdir.join(SPLIT_FILE), &mut split_frame(&plan)?)?;
+    write_parquet(&workdir.join(paths::SPLIT), &mut split_frame(&plan)?)?;
     let summary = SplitSummary {
         strategy,
         train: count(&plan.set, split::TRAIN),
@@ -646,12 +639,9 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         .map_err(|e| Error::Runtime(e.to_string()))?;
     let (pre, _, notes) = fit_preprocessor(cfg, &train, seed)?;
     debug_assert_eq!(pre.schema_version, PREPROCESSOR_VERSION);
-    let pre_path = workdir.join(PREPROCESSOR_FILE);
-    atomic_write(
-        &pre_path,
-        &serde_json::to_vec_pretty(&pre).unwrap_or_default(),
-    )
-    .with_path("writing", &pre_path)?;
+    let pre_path = workdir.join(paths::PREPROCESSOR);
+    atomic_write(&pre_path, crate::json::pretty(&pre)?.as_bytes())
+        .with_path("writing", &pre_path)?;
 
     let report = FeaturesReport {
         schema_version: FEATURES_REPORT_VERSION,

@@ -28,15 +28,11 @@ use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_creating;
 use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::paths;
 use crate::workdir::Workdir;
 
 /// The stage.
 pub struct Gate;
-
-/// The append-only review log in the work directory.
-pub const REVIEW_LOG: &str = "gate/reviews.ndjson";
-/// The markdown summary for reviewers.
-pub const REPORT_FILE: &str = "reports/gate.md";
 
 const SECTIONS: &[&str] = &[
     "data",
@@ -97,11 +93,11 @@ impl Stage for Gate {
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![
             ctx.workdir.record_path("train"),
-            ctx.workdir.join(crate::eval::LEADERBOARD_FILE),
+            ctx.workdir.join(paths::LEADERBOARD),
         ]
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.workdir.join(REPORT_FILE)]
+        vec![ctx.workdir.join(paths::GATE_REPORT)]
     }
     fn args(&self, cmd: Command) -> Command {
         cmd.subcommand(review::command())
@@ -680,7 +676,7 @@ fn review_summary(
     report: &GateReport,
 ) -> Result<(Status, String)> {
     let reviews = crate::fsutil::read_ndjson(
-        &workdir.join(REVIEW_LOG),
+        &workdir.join(paths::GATE_REVIEWS),
         "review",
         mlx_contracts::gate::REVIEW_VERSION,
     )?
@@ -741,7 +737,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     })?;
     let train: TrainReport = serde_json::from_value(train.details)
         .map_err(|e| Error::Runtime(format!("train.json is not a training report: {e}")))?;
-    let lb_path = workdir.join(crate::eval::LEADERBOARD_FILE);
+    let lb_path = workdir.join(paths::LEADERBOARD);
     let board: Leaderboard = read_optional(&lb_path, "leaderboard", LEADERBOARD_VERSION)?
         .ok_or_else(|| Error::Usage("there is no leaderboard.json; run `mlx-eval` first".into()))?;
     let best = board
@@ -788,7 +784,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     let state = store.state()?;
     let mut production: Option<(ModelVersion, BTreeMap<String, f64>)> = None;
     if let Some(n) = state.as_ref().and_then(|s| s.production()) {
-        let (v, path) = crate::promote::fetch(&store, n, &workdir.join(crate::promote::CACHE_DIR))?;
+        let (v, path) = crate::promote::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
         let held = crate::eval::held_out(cfg, workdir)?;
         let scored = crate::eval::score_champion(&path, &held, &board)?;
         production = Some((v, scored.metrics));
@@ -863,7 +859,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     };
     report.evidence_sha256 = evidence_hash(&report);
     let md = review::markdown(&report, cfg, validation.as_ref());
-    let rp = workdir.join(REPORT_FILE);
+    let rp = workdir.join(paths::GATE_REPORT);
     write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
 
     let failed: Vec<&str> = report

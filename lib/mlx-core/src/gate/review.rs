@@ -19,12 +19,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_json;
 use crate::promote::state::{self, short};
 use crate::stage::Standalone;
+use crate::workdir::paths;
 use crate::workdir::Workdir;
-
-/// After a rejection.
-pub const ALERT_FILE: &str = "gate/alert.json";
-/// After a deferral.
-pub const RETRAIN_FILE: &str = "gate/retrain-request.json";
 
 /// `mlx-gate review`.
 pub fn command() -> Command {
@@ -305,8 +301,8 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
         (_, None) => {}
     }
 
-    let line = serde_json::to_string(&review).unwrap_or_default();
-    append_line(&workdir.join(super::REVIEW_LOG), &line)?;
+    let line = crate::json::line(&review)?;
+    append_line(&workdir.join(paths::GATE_REVIEWS), &line)?;
     let human = match decision {
         Decision::Approve => format!(
             "{reviewer} approved {} on evidence {}: it may be promoted (`mlx-promote`)",
@@ -324,7 +320,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
                 review: review.clone(),
                 archived_version: archived,
             };
-            let p = workdir.join(ALERT_FILE);
+            let p = workdir.join(paths::GATE_ALERT);
             write_json(&p, &alert).with_path("writing", &p)?;
             format!(
                 "{}; archived as version {} of `{}`; alert written to {}",
@@ -343,7 +339,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
                 at: review.at,
                 run_id: report.candidate.run_id.clone(),
             };
-            let p = workdir.join(RETRAIN_FILE);
+            let p = workdir.join(paths::RETRAIN_REQUEST);
             write_json(&p, &req).with_path("writing", &p)?;
             format!(
                 "{reviewer} deferred {}; retraining request written to {}",

@@ -17,9 +17,7 @@ use mlx_data::polars::prelude::*;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::AtomicFile;
 use crate::stage::{Context, Outcome, Stage};
-
-/// The dataset every later stage reads.
-pub const OUTPUT: &str = "data/raw.parquet";
+use crate::workdir::paths;
 
 /// The `ingest` stage.
 pub struct Ingest;
@@ -70,7 +68,7 @@ impl Stage for Ingest {
         files
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.workdir.join(OUTPUT)]
+        vec![ctx.workdir.join(paths::RAW_DATA)]
     }
     fn args(&self, cmd: Command) -> Command {
         cmd.arg(
@@ -89,7 +87,7 @@ impl Stage for Ingest {
                 "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
             ));
         }
-        let out = ctx.workdir.join(OUTPUT);
+        let out = ctx.workdir.join(paths::RAW_DATA);
         let append = args.get_flag("append") || data.append;
         if let Some(done) = stream_single_source(ctx, &out, append && out.exists())? {
             return Ok(done);

@@ -24,15 +24,11 @@ use crate::fsutil::{write_creating, write_json};
 use crate::serve::log::{files, Kind};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::validate::drift::{column_drift, ColumnValues};
+use crate::workdir::paths;
 use crate::workdir::Workdir;
 
 /// The command.
 pub struct Monitor;
-
-/// The report's path in the work directory.
-pub const REPORT_JSON: &str = "monitor/monitor.json";
-/// The markdown report.
-pub const REPORT_MD: &str = "reports/monitor.md";
 
 const LONG_ABOUT: &str = "\
 Reads the prediction log of mlx-serve (`deploy.prediction_log`: predictions and
@@ -79,7 +75,7 @@ impl Stage for Monitor {
         Vec::new()
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.workdir.join(REPORT_JSON)]
+        vec![ctx.workdir.join(paths::MONITOR_JSON)]
     }
     fn args(&self, cmd: Command) -> Command {
         cmd.arg(Arg::new("as-of").long("as-of").value_name("DATE").help(
@@ -419,7 +415,7 @@ pub fn monitor(
         Some(n) => Some(crate::promote::fetch(
             &store,
             n,
-            &workdir.join(crate::promote::CACHE_DIR),
+            &workdir.join(paths::REGISTRY_CACHE),
         )?),
         None => None,
     };
@@ -652,10 +648,10 @@ pub fn monitor(
         recommendation: recommendation.into(),
         fired,
     };
-    let p = workdir.join(REPORT_JSON);
+    let p = workdir.join(paths::MONITOR_JSON);
     write_json(&p, &report).with_path("writing", &p)?;
     let md = markdown(&report, classifier);
-    let rp = workdir.join(REPORT_MD);
+    let rp = workdir.join(paths::MONITOR_REPORT);
     write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
     Ok(report)
 }

@@ -22,6 +22,7 @@ use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
+use crate::workdir::paths;
 use crate::workdir::Workdir;
 
 pub use state::Policy;
@@ -29,9 +30,6 @@ pub use store::Store;
 
 /// The stage.
 pub struct Promote;
-
-/// Where verified copies of registry bundles are kept, in the work directory.
-pub const CACHE_DIR: &str = "registry-cache";
 
 const SECTIONS: &[&str] = &["approval_gate", "registry"];
 
@@ -343,7 +341,7 @@ pub fn registry_version(
 ) -> Result<(ModelVersion, PathBuf)> {
     let store = open(cfg)?;
     let n = resolve(&current(&store)?, which)?;
-    fetch(&store, n, &workdir.join(CACHE_DIR))
+    fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))
 }
 
 /// Registers the candidate of `gate` (or updates the gate result of the version that
@@ -489,7 +487,7 @@ fn reference_rows(
     workdir: &Workdir,
     bundle: &Bundle,
 ) -> Result<Option<(u64, Vec<u8>)>> {
-    if !workdir.join(crate::features::SPLIT_FILE).exists() {
+    if !workdir.join(paths::SPLIT).exists() {
         return Ok(None);
     }
     let train = crate::eval::held_out(cfg, workdir)?.train;
@@ -515,7 +513,7 @@ fn reference_rows(
 
 /// The reviews recorded in the work directory's review log.
 pub fn logged_reviews(workdir: &Workdir) -> Result<Vec<Review>> {
-    let path = workdir.join(crate::gate::REVIEW_LOG);
+    let path = workdir.join(paths::GATE_REVIEWS);
     Ok(
         crate::fsutil::read_ndjson(&path, "review", mlx_contracts::gate::REVIEW_VERSION)?
             .unwrap_or_default(),

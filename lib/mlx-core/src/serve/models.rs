@@ -15,6 +15,7 @@ use super::predict::Scorer;
 use crate::error::{Error, Result};
 use crate::promote;
 use crate::train::bundle::Bundle;
+use crate::workdir::paths;
 use crate::workdir::Workdir;
 
 /// A loaded model.
@@ -184,7 +185,7 @@ pub fn load(source: &Source, key: Option<&Key>, previous: Option<&Routing>) -> R
                         }
                     }
                 }
-                let (v, path) = promote::fetch(&store, n, &workdir.join(promote::CACHE_DIR))?;
+                let (v, path) = promote::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
                 Ok(Arc::new(Model {
                     name: store.model().to_string(),
                     version: Some(n),

@@ -29,6 +29,7 @@ use crate::fsutil::{write_creating, write_json};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::train::bundle::Bundle;
 use crate::train::model::FittedModel;
+use crate::workdir::paths;
 
 /// The stage.
 pub struct Shap;
@@ -84,13 +85,13 @@ impl Stage for Shap {
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![
             ctx.workdir.record_path("train"),
-            ctx.workdir.join(crate::eval::LEADERBOARD_FILE),
-            ctx.workdir.join(features::FEATURES_FILE),
-            ctx.workdir.join(features::SPLIT_FILE),
+            ctx.workdir.join(paths::LEADERBOARD),
+            ctx.workdir.join(paths::FEATURES),
+            ctx.workdir.join(paths::SPLIT),
         ]
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.workdir.join(REPORT_FILE)]
+        vec![ctx.workdir.join(paths::SHAP_REPORT)]
     }
     fn args(&self, cmd: Command) -> Command {
         cmd.arg(
@@ -126,9 +127,6 @@ impl Stage for Shap {
         (name == "explain").then(|| explain_file(sub))
     }
 }
-
-/// The markdown report's path in the work directory.
-pub const REPORT_FILE: &str = "reports/shap.md";
 
 /// How SHAP values relate to the model's prediction API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -845,7 +843,7 @@ pub fn stage(
     let run_id = match run {
         Some(r) => r.to_string(),
         None => {
-            let lb = workdir.join(crate::eval::LEADERBOARD_FILE);
+            let lb = workdir.join(paths::LEADERBOARD);
             let text = std::fs::read_to_string(&lb).map_err(|_| {
                 Error::Usage(
                     "there is no leaderboard.json to pick the best run from; run `mlx-eval` \
@@ -888,7 +886,7 @@ pub fn stage(
     // Nothing to explain is not a failure of the pipeline: the stage says it skipped
     // and why, and the gate reads that from this record.
     if let Some(why) = nothing_to_attribute(&bundle.model) {
-        let rp = workdir.join(REPORT_FILE);
+        let rp = workdir.join(paths::SHAP_REPORT);
         let md = format!("# SHAP: {}\n\nSkipped: {why}.\n", run.name);
         write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
         let mut o = Outcome::passed(format!("skipped: {why}"));
@@ -959,7 +957,7 @@ pub fn stage(
     write_json(&path, &shap).with_path("writing", &path)?;
     written.push(path);
     let md = plots::markdown(&shap, cfg.explain.top_k.max(1) as usize);
-    let rp = workdir.join(REPORT_FILE);
+    let rp = workdir.join(paths::SHAP_REPORT);
     write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
     let top: Vec<&str> = shap
         .importance

@@ -38,6 +38,7 @@ use crate::features::{self, transform};
 use crate::forecast;
 use crate::fsutil::write_json;
 use crate::stage::{Context, Outcome, Stage};
+use crate::workdir::paths;
 use model::{FittedModel, Target};
 
 /// The `train` stage.
@@ -98,7 +99,7 @@ impl Stage for Train {
         SECTIONS
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        [features::FEATURES_FILE, features::SPLIT_FILE]
+        [paths::FEATURES, paths::SPLIT]
             .iter()
             .map(|f| ctx.workdir.join(f))
             .collect()
@@ -233,7 +234,7 @@ pub(crate) fn split_folds(
         let col = split
             .column(name.as_str())
             .and_then(|c| c.str().cloned())
-            .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+            .map_err(|e| Error::Runtime(format!("{}: {e}", paths::SPLIT)))?;
         let (mut tr, mut va) = (Vec::new(), Vec::new());
         for (pos, &row) in train_rows.iter().enumerate() {
             match col.get(row) {
@@ -399,14 +400,14 @@ impl<'a> Series<'a> {
 
 /// The whole stage.
 pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome> {
-    let features_path = workdir.join(features::FEATURES_FILE);
+    let features_path = workdir.join(paths::FEATURES);
     let df = read(&features_path)?;
-    let split = read(&workdir.join(features::SPLIT_FILE))?;
+    let split = read(&workdir.join(paths::SPLIT))?;
     if split.height() != df.height() {
         return Err(Error::Usage(format!(
             "{} and {} disagree on the number of rows; rerun `mlx-features`",
-            features::FEATURES_FILE,
-            features::SPLIT_FILE
+            paths::FEATURES,
+            paths::SPLIT
         )));
     }
     let target = cfg.data.target.clone().ok_or_else(|| {
@@ -415,13 +416,13 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     if df.column(target.as_str()).is_err() {
         return Err(Error::Usage(format!(
             "the target `{target}` is not a column of {}",
-            features::FEATURES_FILE
+            paths::FEATURES
         )));
     }
     let set = split
         .column("set")
         .and_then(|c| c.str().cloned())
-        .map_err(|e| Error::Runtime(format!("{}: {e}", features::SPLIT_FILE)))?;
+        .map_err(|e| Error::Runtime(format!("{}: {e}", paths::SPLIT)))?;
     let train_df = rows(&df, &set, "train")?;
     let val_df = rows(&df, &set, "validation")?;
     if train_df.height() == 0 {

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::paths;
 use drift::{column_drift, dataset_drift, ColumnValues, DriftError};
 
 /// The `validate` stage.
@@ -57,7 +58,7 @@ impl Stage for Validate {
         &["data", "validation"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        let mut v = vec![ctx.workdir.join(crate::ingest::OUTPUT)];
+        let mut v = vec![ctx.workdir.join(paths::RAW_DATA)];
         for f in reference::files(&ctx.workdir) {
             if f.exists() {
                 v.push(f);

@@ -23,6 +23,7 @@ use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::workdir::paths;
 use store::{Cache, Remote};
 
 /// Pointer files end with this.
@@ -63,10 +64,10 @@ impl Stage for Version {
         &["data"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![ctx.workdir.join(crate::ingest::OUTPUT)]
+        vec![ctx.workdir.join(paths::RAW_DATA)]
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
-        vec![pointer_path(&ctx.workdir.join(crate::ingest::OUTPUT))]
+        vec![pointer_path(&ctx.workdir.join(paths::RAW_DATA))]
     }
     fn args(&self, cmd: Command) -> Command {
         let paths = || {
@@ -107,7 +108,7 @@ impl Stage for Version {
         )
     }
     fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
-        let data = ctx.workdir.join(crate::ingest::OUTPUT);
+        let data = ctx.workdir.join(paths::RAW_DATA);
         if !data.exists() {
             return Err(Error::Usage(format!(
                 "{} does not exist; run `mlx ingest` first",
