@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use mlx_contracts::eval::{Leaderboard, RunMetrics};
 use mlx_contracts::StageRecord;
-use mlx_core::train::bundle::Bundle;
+use mlx_core::model::bundle::Bundle;
 use mlx_data::polars::prelude::*;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -396,7 +396,7 @@ fn the_production_model_is_scored_as_the_champion_to_beat() {
     // The stump plays the production model, packed as the registry keeps bundles.
     let stump = &board.entries[1];
     let packed = d.join("production.tar");
-    mlx_core::train::bundle::pack(&w.join(format!("runs/{}/bundle", stump.run_id)), &packed)
+    mlx_core::model::bundle::pack(&w.join(format!("runs/{}/bundle", stump.run_id)), &packed)
         .unwrap();
     bin(d, "mlx-eval")
         .args(["--champion", packed.to_str().unwrap()])

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use mlx_contracts::features::{FeaturesReport, OnlineRecord, Preprocessor};
 use mlx_contracts::StageRecord;
-use mlx_core::features::{split, store, transform};
+use mlx_core::features::{split, store};
+use mlx_core::model::transform;
 use mlx_data::polars::prelude::*;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -637,7 +638,12 @@ features:
     fn row_json(df: &DataFrame, r: usize) -> serde_json::Map<String, Value> {
         df.columns()
             .iter()
-            .map(|c| (c.name().to_string(), store::any_to_json(&c.get(r).unwrap())))
+            .map(|c| {
+                (
+                    c.name().to_string(),
+                    mlx_data::any_to_json(&c.get(r).unwrap()),
+                )
+            })
             .collect()
     }
 
@@ -663,7 +669,7 @@ features:
         let cfg =
             mlx_core::config::load(&d.join("mlx.yaml"), &mlx_core::config::ProcessEnv).unwrap();
         let raw = read(&d.join("customers.csv"));
-        let roles = mlx_core::features::derive::Roles {
+        let roles = mlx_core::model::derive::Roles {
             time: Some("signup"),
             entities: &["customer_id".to_string()],
             target: Some("churned"),
@@ -679,7 +685,7 @@ features:
             .collect();
         for r in 0..raw.height() {
             let one = raw.slice(r as i64, 1);
-            let derived = mlx_core::features::derive::derive(
+            let derived = mlx_core::model::derive::derive(
                 one,
                 &cfg.config.features.derived,
                 &roles,

@@ -265,7 +265,7 @@ fn a_tampered_bundle_is_refused() {
         &["fetch", "--version", "production", "--output", "prod.tar"],
     )
     .success();
-    assert!(mlx_core::train::bundle::Bundle::load(&d.join("prod.tar")).is_ok());
+    assert!(mlx_core::model::bundle::Bundle::load(&d.join("prod.tar")).is_ok());
     let tar = d.join(".mlx/registry/churn/versions/1/bundle.tar");
     let mut bytes = std::fs::read(&tar).unwrap();
     let i = bytes.len() / 2;
@@ -372,5 +372,5 @@ fn racing_processes_never_lose_a_change_on_s3() {
     race(d);
     // The bundle round-trips through S3 with its hash checked.
     promote(d, &["fetch", "--version", "1", "--output", "v1.tar"]).success();
-    assert!(mlx_core::train::bundle::Bundle::load(&d.join("v1.tar")).is_ok());
+    assert!(mlx_core::model::bundle::Bundle::load(&d.join("v1.tar")).is_ok());
 }

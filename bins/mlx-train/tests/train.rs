@@ -8,9 +8,9 @@ use assert_cmd::Command;
 use mlx_contracts::config::{TransformDef, TransformKind, TransformStrategy};
 use mlx_contracts::train::{RunRecord, TrainReport};
 use mlx_contracts::StageRecord;
-use mlx_core::features::transform;
-use mlx_core::train::bundle::{self, Bundle};
-use mlx_core::train::linear::{self, LinearModel};
+use mlx_core::model::bundle::{self, Bundle};
+use mlx_core::model::linear::{self, LinearModel};
+use mlx_core::model::transform;
 use mlx_data::polars::prelude::*;
 use nalgebra::DMatrix;
 use predicates::prelude::*;
@@ -109,7 +109,7 @@ fn pick(x: &DMatrix<f64>, rows: &[usize]) -> DMatrix<f64> {
 mod oracle {
     use super::*;
     use mlx_contracts::config::{ModelType, ParamValue};
-    use mlx_core::train::model::{self, FittedModel, Target};
+    use mlx_core::model::{self, FittedModel, Target};
     use std::collections::BTreeMap;
 
     #[test]
@@ -118,7 +118,7 @@ mod oracle {
         for name in ["breast_cancer", "wine"] {
             let o = &oracle()[name]["logistic_l1_C0.5"];
             let (x, t) = dataset(name, true);
-            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            let (classes, codes) = mlx_core::model::encode_classes(&t).unwrap();
             let ones = vec![1.0; codes.len()];
             let (m, history) = linear::logistic_l1(&x, &codes, classes.len(), 0.5, &ones).unwrap();
             assert!(history.windows(2).all(|w| w[1] <= w[0]));
@@ -191,7 +191,7 @@ mod oracle {
     fn logistic_regressions_match_scikit_learn() {
         for name in ["breast_cancer", "wine"] {
             let (x, t) = dataset(name, true);
-            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            let (classes, codes) = mlx_core::model::encode_classes(&t).unwrap();
             for (key, c) in [
                 ("logistic_C1", 1.0),
                 ("logistic_C0.1", 0.1),
@@ -260,7 +260,7 @@ mod oracle {
 mod families {
     use super::*;
     use mlx_contracts::config::{ModelType, ParamValue};
-    use mlx_core::train::model::{self, Target};
+    use mlx_core::model::{self, Target};
     use std::collections::BTreeMap;
 
     #[test]
@@ -274,7 +274,7 @@ mod families {
             let (x, t) = dataset(name, false);
             let classification = e["task"] == "classification";
             let (classes, codes) = if classification {
-                mlx_core::train::encode_classes(&t).unwrap()
+                mlx_core::model::encode_classes(&t).unwrap()
             } else {
                 (Vec::new(), Vec::new())
             };
@@ -420,7 +420,7 @@ impl Split {
         let (train, test) = recorded_split(name);
         let (x, t) = dataset(name, false);
         let (classes, codes) = if t.dtype() == &DataType::String {
-            mlx_core::train::encode_classes(&t).unwrap()
+            mlx_core::model::encode_classes(&t).unwrap()
         } else {
             (Vec::new(), Vec::new())
         };
@@ -445,8 +445,8 @@ impl Split {
         }
     }
 
-    fn target<'a>(&'a self, codes: &'a [usize]) -> mlx_core::train::model::Target<'a> {
-        use mlx_core::train::model::Target;
+    fn target<'a>(&'a self, codes: &'a [usize]) -> mlx_core::model::Target<'a> {
+        use mlx_core::model::Target;
         if self.classes.is_empty() {
             Target::Values(&self.train_values)
         } else {
@@ -461,9 +461,9 @@ impl Split {
         model: mlx_contracts::config::ModelType,
         params: &std::collections::BTreeMap<String, mlx_contracts::config::ParamValue>,
         validate: bool,
-    ) -> (mlx_core::train::model::Fit, Vec<Vec<f64>>) {
+    ) -> (mlx_core::model::Fit, Vec<Vec<f64>>) {
         let val = self.target(&self.test_codes);
-        let fit = mlx_core::train::model::fit(
+        let fit = mlx_core::model::fit(
             model,
             params,
             &self.train,
@@ -554,14 +554,14 @@ fn model_file_loads_in_python(
     file: &str,
     library: &str,
 ) {
-    use mlx_core::train::model::FittedModel;
+    use mlx_core::model::FittedModel;
     let params = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let split = Split::of("breast_cancer");
     let (fit, _) = split.fit(model, &params, false);
-    let bytes = fit.model.to_bytes();
+    let bytes = fit.model.to_bytes().unwrap();
     let path = fixtures().join("models").join(file);
     if std::env::var_os("MLX_UPDATE").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -729,7 +729,7 @@ mod xgboost {
 
 mod svm {
     use super::*;
-    use mlx_core::train::svm::{scale_gamma, Kernel, Svm};
+    use mlx_core::model::svm::{scale_gamma, Kernel, Svm};
 
     /// A dataset standardised with its training rows' statistics.
     fn standardised(name: &str, train: &[usize]) -> (DMatrix<f64>, Column) {
@@ -745,7 +745,7 @@ mod svm {
         for (name, kernel) in [("breast_cancer", "rbf"), ("wine", "linear")] {
             let (train, test) = recorded_split(name);
             let (x, t) = standardised(name, &train);
-            let (classes, codes) = mlx_core::train::encode_classes(&t).unwrap();
+            let (classes, codes) = mlx_core::model::encode_classes(&t).unwrap();
             let xt = pick(&x, &train);
             let k = if kernel == "rbf" {
                 Kernel::Rbf {
@@ -891,10 +891,8 @@ mod pipeline {
         assert_eq!(b.manifest.classes, None);
         let raw = mlx_data::read_table(&d.join("diabetes.csv")).unwrap();
         let pred = b.predict(&raw).unwrap();
-        let mlx_core::train::model::FittedModel::Linear(LinearModel::Regression {
-            coef,
-            intercept,
-        }) = &b.model
+        let mlx_core::model::FittedModel::Linear(LinearModel::Regression { coef, intercept }) =
+            &b.model
         else {
             panic!()
         };

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mlx_contracts::config::{ModelType, ParamValue};
-use mlx_core::neural;
-use mlx_core::train::model::Target;
+use mlx_core::model::neural;
+use mlx_core::model::Target;
 use nalgebra::DMatrix;
 
 fn main() {

@@ -2,7 +2,7 @@
 //! tests/oracles/neural_losses.py recorded with them (float64).
 
 use candle_core::{Device, Tensor, Var};
-use mlx_core::neural::loss;
+use mlx_core::model::neural::loss;
 use serde_json::Value;
 
 fn fixture() -> Value {

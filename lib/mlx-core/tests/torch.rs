@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use mlx_contracts::config::{ModelType, ParamValue};
-use mlx_core::neural::{self, Network};
-use mlx_core::train::model::Target;
+use mlx_core::model::neural::{self, Network};
+use mlx_core::model::Target;
 use nalgebra::DMatrix;
 
 fn device() -> String {

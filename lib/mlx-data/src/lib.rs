@@ -313,6 +313,26 @@ pub fn max_timestamp_ms(col: &Column) -> PolarsResult<Option<i64>> {
     Ok(phys.i64()?.max())
 }
 
+/// A Polars value as JSON (NaN as null, dates and times as ISO 8601 text).
+pub fn any_to_json(v: &AnyValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        AnyValue::Null => J::Null,
+        AnyValue::Boolean(b) => J::Bool(*b),
+        AnyValue::String(s) => J::String((*s).to_owned()),
+        AnyValue::StringOwned(s) => J::String(s.to_string()),
+        AnyValue::Float32(f) => {
+            serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number)
+        }
+        AnyValue::Float64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        v if v.dtype().is_integer() => v
+            .extract::<i64>()
+            .map(|i| J::Number(i.into()))
+            .unwrap_or_else(|| J::String(v.to_string())),
+        other => J::String(other.to_string().trim_matches('"').to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

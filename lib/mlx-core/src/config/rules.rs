@@ -310,7 +310,7 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     // Parameters a candidate's family does not read: refused here, not after the data
     // was read and features computed.
     for (i, m) in raw.models.iter().enumerate() {
-        let Some(known) = crate::train::model::known_params(m.model_type, classification) else {
+        let Some(known) = crate::model::known_params(m.model_type, classification) else {
             continue;
         };
         for k in m.params.keys().filter(|k| !known.contains(&k.as_str())) {
@@ -810,7 +810,7 @@ fn metrics_for(problem: ProblemType, task: Option<Task>) -> String {
 fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
     use mlx_contracts::config::{FeatureKind as K, TransformStrategy};
 
-    use crate::features::derive::{Span, Window};
+    use crate::model::derive::{Span, Window};
     let f = &c.features;
     let mut outputs: BTreeSet<String> = BTreeSet::new();
     for (i, d) in f.derived.iter().enumerate() {
@@ -942,7 +942,7 @@ fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
             }
         }
         if let Some(e) = &d.expr {
-            if let Err(m) = crate::features::expr::parse(e) {
+            if let Err(m) = crate::model::expr::parse(e) {
                 err(&key("expr"), m, None);
             }
         }

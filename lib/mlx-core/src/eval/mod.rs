@@ -22,10 +22,11 @@ use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{write_creating, write_json};
+use crate::model::bundle::Bundle;
+use crate::model::encode_classes;
+use crate::model::{self, Target};
 use crate::stage::{Context, Outcome, Stage, Standalone};
-use crate::train::bundle::Bundle;
-use crate::train::model::{self, Target};
-use crate::train::{self, encode_classes};
+use crate::train;
 use crate::workdir::paths;
 use nalgebra::DMatrix;
 
@@ -176,7 +177,7 @@ impl HeldSeries {
         start: usize,
         rows: &[usize],
     ) -> Result<Vec<f64>> {
-        crate::forecast::rolling(
+        crate::model::forecast::rolling(
             &self.cfg,
             &bundle.model,
             &bundle.preprocessor,
@@ -208,15 +209,15 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
         _ => ("validation", train::rows(&df, &set, "validation")?),
     };
     let series = if cfg.pipeline.forecasts() {
-        crate::forecast::one_series(cfg)?;
+        crate::model::forecast::one_series(cfg)?;
         let positions = |which: &str| train::positions(&set, which);
-        let season = crate::forecast::season(cfg, &df);
+        let season = crate::model::forecast::season(cfg, &df);
         Some(HeldSeries {
             cfg: cfg.clone(),
             start: positions("train").first().copied().unwrap_or(0),
             positions: positions(name),
             season,
-            horizon: crate::forecast::horizon(cfg, season),
+            horizon: crate::model::forecast::horizon(cfg, season),
             all: df.clone(),
         })
     } else {
@@ -232,7 +233,7 @@ pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Resul
     let train = train::rows(&df, &set, "train")?;
     let train_target = if cfg.pipeline.forecasts() {
         let target = cfg.data.target.clone().unwrap_or_default();
-        Some(train::numeric_target(train.column(&target).map_err(
+        Some(model::numeric_target(train.column(&target).map_err(
             |_| {
                 Error::Usage(format!(
                     "the target `{target}` is not a column of the features"
@@ -297,7 +298,7 @@ impl Predicted {
         })?;
         if let Some(s) = &held.series {
             return Ok(Predicted::Values {
-                truth: train::numeric_target(col)?,
+                truth: model::numeric_target(col)?,
                 pred: s.forecast(bundle, &s.all, s.start, &s.positions)?,
             });
         }
@@ -320,7 +321,7 @@ impl Predicted {
                 }
             }
             None => Predicted::Values {
-                truth: train::numeric_target(col)?,
+                truth: model::numeric_target(col)?,
                 pred: out.column(0).iter().copied().collect(),
             },
         })
@@ -388,7 +389,7 @@ fn fold_spread(
             let (codes, classes) = class_truth(target, model_classes)?;
             (classes, codes, Vec::new())
         }
-        None => (Vec::new(), Vec::new(), train::numeric_target(target)?),
+        None => (Vec::new(), Vec::new(), model::numeric_target(target)?),
     };
     let pick = |rows: &[usize]| DMatrix::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)]);
     let context = held.series.as_ref().map(|s| {
@@ -396,7 +397,7 @@ fn fold_spread(
             .matrix_named(&held.train.head(Some(1)))
             .map(|(_, n)| n)
             .unwrap_or_default();
-        crate::forecast::Context::new(&s.cfg, &held.train, names)
+        crate::model::forecast::Context::new(&s.cfg, &held.train, names)
     });
     let per_fold: Vec<BTreeMap<String, f64>> = held
         .folds
@@ -427,7 +428,7 @@ fn fold_spread(
                 )
             };
             if let Some(series) = &held.series {
-                let fitted = crate::forecast::fit(
+                let fitted = crate::model::forecast::fit(
                     run.model_type,
                     &run.params,
                     &pick(tr),

@@ -10,7 +10,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::train::model::{FittedModel, Target};
+use crate::model::{FittedModel, Target};
 
 /// A classifier's predictions: the truth as class codes, the `n × k` probabilities
 /// (row-major), and the class names. Codes at or beyond the model's `proba` width are

@@ -4,11 +4,8 @@
 //!
 //! Owns `features/` in the work directory and the feature store.
 
-pub mod derive;
-pub mod expr;
 pub mod split;
 pub mod store;
-pub mod transform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,10 +22,11 @@ use mlx_data::polars::prelude::*;
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{atomic_write, AtomicFile};
+use crate::model::derive::{self, Roles, Span};
+use crate::model::transform;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
 use crate::workdir::Workdir;
-use derive::{Roles, Span};
 use store::{Offline, ViewData};
 
 /// The `features` stage.

@@ -17,6 +17,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::error::{Error, Result};
+pub use crate::model::transform::kfold;
 
 /// Not in any set (rows left out by `gap`).
 pub const UNUSED: u8 = 0;
@@ -66,18 +67,6 @@ fn usage(msg: String) -> Error {
 
 fn rng(seed: u64) -> rand_pcg::Pcg64 {
     rand_pcg::Pcg64::seed_from_u64(seed)
-}
-
-/// scikit-learn `KFold(k)`: test indices per fold, the first `n % k` folds one larger.
-pub fn kfold(n: usize, k: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::with_capacity(k);
-    let mut start = 0;
-    for f in 0..k {
-        let size = n / k + usize::from(f < n % k);
-        out.push((start..start + size).collect());
-        start += size;
-    }
-    out
 }
 
 /// scikit-learn `StratifiedKFold(k)` without shuffling. `classes` are codes in order of

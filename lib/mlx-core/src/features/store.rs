@@ -17,6 +17,8 @@ use mlx_contracts::features::{OnlineRecord, ViewVersion, ONLINE_RECORD_VERSION, 
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
+pub use crate::model::derive::key_text;
+use mlx_data::any_to_json;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -227,7 +229,7 @@ pub fn pit_join(
             )));
         }
     }
-    super::derive::check_unique_keys(features, right_keys, right_time, "the feature view")?;
+    crate::model::derive::check_unique_keys(features, right_keys, right_time, "the feature view")?;
     let millis = |c: &str| col(c).dt().timestamp(TimeUnit::Milliseconds).alias(T);
     let left = labels
         .clone()
@@ -434,26 +436,6 @@ fn parse_record(text: &str) -> Result<OnlineRecord> {
     )
 }
 
-/// A Polars value as JSON (NaN as null, dates and times as ISO 8601 text).
-pub fn any_to_json(v: &AnyValue) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        AnyValue::Null => J::Null,
-        AnyValue::Boolean(b) => J::Bool(*b),
-        AnyValue::String(s) => J::String((*s).to_owned()),
-        AnyValue::StringOwned(s) => J::String(s.to_string()),
-        AnyValue::Float32(f) => {
-            serde_json::Number::from_f64(f64::from(*f)).map_or(J::Null, J::Number)
-        }
-        AnyValue::Float64(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        v if v.dtype().is_integer() => v
-            .extract::<i64>()
-            .map(|i| J::Number(i.into()))
-            .unwrap_or_else(|| J::String(v.to_string())),
-        other => J::String(other.to_string().trim_matches('"').to_string()),
-    }
-}
-
 /// The latest row per entity of a view version, at or before `as_of` (ms) when given and
 /// within `ttl_ms` of it, as online records.
 pub fn latest_records(
@@ -514,14 +496,6 @@ pub fn latest_records(
         });
     }
     Ok(out)
-}
-
-/// An entity key value as the text used in online keys.
-pub fn key_text(v: &AnyValue) -> String {
-    match any_to_json(v) {
-        serde_json::Value::String(s) => s,
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -754,7 +754,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
                 best.run_id
             ))
         })?;
-    let bundle = crate::train::bundle::Bundle::load(&workdir.join(&run.bundle))?;
+    let bundle = crate::model::bundle::Bundle::load(&workdir.join(&run.bundle))?;
     let run_metrics: Option<RunMetrics> = read_optional(
         &workdir.join(format!("runs/{}/metrics.json", run.run_id)),
         "run metrics",

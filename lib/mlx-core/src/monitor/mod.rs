@@ -196,7 +196,7 @@ fn actuals(
             .map(|i| {
                 c.get(i)
                     .ok()
-                    .map(|v| crate::features::store::any_to_json(&v))
+                    .map(|v| mlx_data::any_to_json(&v))
                     .filter(|v| !v.is_null())
             })
             .collect())
@@ -421,7 +421,7 @@ pub fn monitor(
     };
     let bundle = registered
         .as_ref()
-        .map(|(_, path)| crate::train::bundle::Bundle::load(path))
+        .map(|(_, path)| crate::model::bundle::Bundle::load(path))
         .transpose()?;
     let classes: Option<Vec<String>> = bundle.as_ref().and_then(|b| b.manifest.classes.clone());
     let classifier = classes.is_some()
@@ -506,7 +506,7 @@ pub fn monitor(
                     (0..col.len()).map(|i| {
                         col.get(i)
                             .ok()
-                            .map(|v| crate::features::store::any_to_json(&v))
+                            .map(|v| mlx_data::any_to_json(&v))
                             .filter(|v| !v.is_null())
                     }),
                     numeric,
@@ -522,7 +522,7 @@ pub fn monitor(
             // A forecaster's predictions of its own training rows are not forecasts: its
             // forecasts are compared with the series they continue.
             let scored = match &bundle.model {
-                crate::train::model::FittedModel::Forecast(_) => train
+                crate::model::FittedModel::Forecast(_) => train
                     .column(&bundle.manifest.target)
                     .and_then(|c| c.cast(&DataType::Float64))
                     .and_then(|c| {
@@ -540,7 +540,7 @@ pub fn monitor(
                             (
                                 c.name().to_string(),
                                 c.get(i)
-                                    .map(|v| crate::features::store::any_to_json(&v))
+                                    .map(|v| mlx_data::any_to_json(&v))
                                     .unwrap_or(Value::Null),
                             )
                         })

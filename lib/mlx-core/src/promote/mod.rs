@@ -20,8 +20,8 @@ use serde_json::json;
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
+use crate::model::bundle::Bundle;
 use crate::stage::{Context, Outcome, Stage, Standalone};
-use crate::train::bundle::Bundle;
 use crate::workdir::paths;
 use crate::workdir::Workdir;
 
@@ -399,7 +399,7 @@ pub fn register(
     let bundle = Bundle::load(&dir)?;
     let tmp = crate::fsutil::temp_in(workdir.root(), ".bundle.", ".tmp")
         .with_path("creating a temporary file in", workdir.root())?;
-    let archive_sha256 = crate::train::bundle::pack(&dir, tmp.path())?;
+    let archive_sha256 = crate::model::bundle::pack(&dir, tmp.path())?;
     let archive = std::fs::read(tmp.path()).with_path("reading", tmp.path())?;
     let first = base
         .as_ref()

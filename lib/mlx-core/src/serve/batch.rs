@@ -7,7 +7,7 @@ use mlx_contracts::features::{InputColumn, InputKind};
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::features::transform::{not_a_number, parse_finite};
+use crate::model::transform::{not_a_number, parse_finite};
 
 /// A row the checks refused, and why.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use mlx_contracts::config::{Config, FeatureDef, FeatureKind, IncompleteRows};
 use mlx_data::polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::features::derive::{derive, Roles};
+use crate::model::derive::{derive, Roles};
 
 const ROW: &str = "__mlx_row";
 
@@ -68,7 +68,7 @@ impl Derivation {
             let c = out.column(&name).map_err(|e| e.to_string())?;
             for (i, r) in records.iter_mut().enumerate() {
                 let v = c.get(i).map_err(|e| e.to_string())?;
-                r.insert(name.clone(), crate::features::store::any_to_json(&v));
+                r.insert(name.clone(), mlx_data::any_to_json(&v));
             }
         }
         Ok(())

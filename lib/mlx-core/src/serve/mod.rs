@@ -401,7 +401,7 @@ fn log_batch(
             let c = df.column(name).map_err(|_| {
                 Error::Usage(format!("--at-column: the input has no column `{name}`"))
             })?;
-            let t = crate::forecast::times_ms(c).ok_or_else(|| {
+            let t = crate::model::forecast::times_ms(c).ok_or_else(|| {
                 Error::Usage(format!(
                     "--at-column: `{name}` must hold dates or times, and it is {}",
                     c.dtype()
@@ -424,9 +424,9 @@ fn log_batch(
             .columns()
             .iter()
             .map(|c| {
-                let v = c.get(i).map_or(serde_json::Value::Null, |v| {
-                    crate::features::store::any_to_json(&v)
-                });
+                let v = c
+                    .get(i)
+                    .map_or(serde_json::Value::Null, |v| mlx_data::any_to_json(&v));
                 (c.name().to_string(), v)
             })
             .collect()

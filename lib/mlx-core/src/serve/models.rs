@@ -13,8 +13,8 @@ use mlx_contracts::registry::RegistryState;
 
 use super::predict::Scorer;
 use crate::error::{Error, Result};
+use crate::model::bundle::Bundle;
 use crate::promote;
-use crate::train::bundle::Bundle;
 use crate::workdir::paths;
 use crate::workdir::Workdir;
 

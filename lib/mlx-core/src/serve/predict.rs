@@ -11,10 +11,10 @@ use nalgebra::DMatrix;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::features::transform;
+use crate::model::bundle::Bundle;
+use crate::model::transform;
 use crate::shap::tree::Ensemble;
 use crate::shap::Link;
-use crate::train::bundle::Bundle;
 
 /// A bundle ready to score.
 pub struct Scorer {
@@ -60,7 +60,7 @@ impl Scorer {
         for (i, r) in records.iter().enumerate() {
             if let Some(c) = self.clock() {
                 let time = match r.get(&c.column) {
-                    Some(Value::String(t)) => crate::forecast::parse_time_ms(t),
+                    Some(Value::String(t)) => crate::model::forecast::parse_time_ms(t),
                     _ => None,
                 };
                 let problem = match time {
@@ -89,8 +89,8 @@ impl Scorer {
                     (Some(Value::Null), _) => {}
                     (Some(Value::Number(_) | Value::Bool(_)), _) => {}
                     (Some(Value::String(s)), InputKind::Numeric) => {
-                        if crate::features::transform::parse_finite(s).is_none() {
-                            return Err(fail(crate::features::transform::not_a_number(s)));
+                        if crate::model::transform::parse_finite(s).is_none() {
+                            return Err(fail(crate::model::transform::not_a_number(s)));
                         }
                     }
                     (Some(Value::String(_)), InputKind::Categorical) => {}
@@ -123,7 +123,7 @@ impl Scorer {
             records
                 .iter()
                 .map(|r| match r.get(&c.column) {
-                    Some(Value::String(t)) => crate::forecast::parse_time_ms(t),
+                    Some(Value::String(t)) => crate::model::forecast::parse_time_ms(t),
                     Some(Value::Number(n)) => n.as_i64(),
                     _ => None,
                 })
@@ -151,7 +151,7 @@ impl Scorer {
                         c.column
                     ))
                 })?;
-                Some(crate::forecast::times_ms(col).ok_or_else(|| {
+                Some(crate::model::forecast::times_ms(col).ok_or_else(|| {
                     Error::Usage(format!(
                         "`{}` must hold dates or times, and it is {}",
                         c.column,
@@ -184,9 +184,9 @@ impl Scorer {
     }
 
     /// A forecaster's time axis, when it has one.
-    fn clock(&self) -> Option<&crate::forecast::Clock> {
+    fn clock(&self) -> Option<&crate::model::forecast::Clock> {
         match &self.bundle.model {
-            crate::train::model::FittedModel::Forecast(f) => f.clock.as_ref(),
+            crate::model::FittedModel::Forecast(f) => f.clock.as_ref(),
             _ => None,
         }
     }
@@ -198,7 +198,7 @@ impl Scorer {
         x: &DMatrix<f64>,
         times: Option<&[Option<i64>]>,
     ) -> Result<DMatrix<f64>> {
-        if let crate::train::model::FittedModel::Forecast(f) = &self.bundle.model {
+        if let crate::model::FittedModel::Forecast(f) = &self.bundle.model {
             return f.predict_with_interval(x, times);
         }
         Ok(match &self.trees {
@@ -239,7 +239,7 @@ impl Scorer {
                 }
                 Some(classes) => {
                     let k =
-                        crate::train::bundle::decide(out, i, m.decision_threshold, classes.len());
+                        crate::model::bundle::decide(out, i, m.decision_threshold, classes.len());
                     o.insert("prediction".into(), Value::String(classes[k].clone()));
                     for (c, name) in classes.iter().enumerate() {
                         o.insert(format!("proba_{name}"), json_number(out[(i, c)]));

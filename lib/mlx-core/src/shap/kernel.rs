@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::error::Result;
-use crate::train::linear::LinearModel;
+use crate::model::linear::LinearModel;
 
 /// Exact enumeration up to this many features (2^14 coalitions).
 pub const MAX_EXACT_FEATURES: usize = 14;

@@ -26,9 +26,9 @@ use rayon::prelude::*;
 use crate::error::{Error, IoContext, Result};
 use crate::features;
 use crate::fsutil::{write_creating, write_json};
+use crate::model::bundle::Bundle;
+use crate::model::FittedModel;
 use crate::stage::{Context, Outcome, Stage, Standalone};
-use crate::train::bundle::Bundle;
-use crate::train::model::FittedModel;
 use crate::workdir::paths;
 
 /// The stage.

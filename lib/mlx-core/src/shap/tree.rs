@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::train::tree::Forest;
+use crate::model::tree::Forest;
 
 /// Which side a value equal to the threshold goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +368,7 @@ impl Ensemble {
 }
 
 /// One of mlx's own trees for TreeSHAP, its node values mapped by `value`.
-fn scaled(t: &crate::train::tree::Tree, value: impl Fn(f64) -> f64) -> ShapTree {
+fn scaled(t: &crate::model::tree::Tree, value: impl Fn(f64) -> f64) -> ShapTree {
     ShapTree {
         left: t.left.clone(),
         right: t.right.clone(),
@@ -397,7 +397,7 @@ pub fn from_forest(f: &Forest) -> Ensemble {
 
 /// A gradient-boosted ensemble: each tree's leaf values times the learning rate, on top
 /// of the first guess.
-pub fn from_boosted(b: &crate::train::boosting::Boosted) -> Ensemble {
+pub fn from_boosted(b: &crate::model::boosting::Boosted) -> Ensemble {
     Ensemble {
         trees: b
             .trees

@@ -2,22 +2,9 @@
 //! writes one run per candidate (`runs/<run-id>/run.json`) with its model bundle
 //! (`runs/<run-id>/bundle/`), and lists the runs in `train.json`.
 
-pub mod boosting;
-pub mod bundle;
-pub mod knn;
-// LightGBM's C API: the crate's one `unsafe` code, each call with its safety argument.
-#[cfg(feature = "lightgbm")]
-#[allow(unsafe_code)]
-pub mod lightgbm;
-pub mod linear;
-pub mod model;
-pub mod svm;
-pub mod tree;
 pub mod tune;
-#[cfg(feature = "xgboost")]
-pub mod xgboost;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,12 +21,13 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
-use crate::features::{self, transform};
-use crate::forecast;
+use crate::features;
 use crate::fsutil::write_json;
+use crate::model::forecast;
+use crate::model::transform;
+use crate::model::{self, bundle, encode_classes, numeric_target, FittedModel, Target};
 use crate::stage::{Context, Outcome, Stage};
 use crate::workdir::paths;
-use model::{FittedModel, Target};
 
 /// The `train` stage.
 pub struct Train;
@@ -132,91 +120,6 @@ pub fn is_classification(cfg: &Config) -> bool {
         ProblemType::DeepLearning => cfg.pipeline.task == Some(Task::Classification),
         _ => false,
     }
-}
-
-/// The classes of a target column, sorted as scikit-learn sorts them (numbers by value,
-/// text by code point), and each row's class code.
-pub fn encode_classes(c: &Column) -> Result<(Vec<String>, Vec<usize>)> {
-    let name = c.name().to_string();
-    if c.null_count() > 0 {
-        return Err(Error::Usage(format!(
-            "the target `{name}` is missing on {} training rows; drop or fill them",
-            c.null_count()
-        )));
-    }
-    let e = |x: PolarsError| Error::Runtime(format!("reading the target `{name}`: {x}"));
-    // The distinct values (hashed by Polars), named as text and sorted; then one hash
-    // lookup per row.
-    let unique = c.unique().map_err(e)?;
-    let names = unique.cast(&DataType::String).map_err(e)?;
-    let names: Vec<String> = names
-        .str()
-        .map_err(e)?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect();
-    if c.dtype().is_primitive_numeric() {
-        let keys: Vec<f64> = unique
-            .cast(&DataType::Float64)
-            .map_err(e)?
-            .f64()
-            .map_err(e)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect();
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
-        let index: HashMap<u64, usize> = order
-            .iter()
-            .enumerate()
-            .map(|(code, &u)| (keys[u].to_bits(), code))
-            .collect();
-        let values = c.cast(&DataType::Float64).map_err(e)?;
-        let codes = values
-            .f64()
-            .map_err(e)?
-            .iter()
-            .map(|v| index[&v.unwrap_or(f64::NAN).to_bits()])
-            .collect();
-        return Ok((order.into_iter().map(|u| names[u].clone()).collect(), codes));
-    }
-    let mut classes = names;
-    classes.sort();
-    let index: HashMap<&str, usize> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
-    let text = c.cast(&DataType::String).map_err(e)?;
-    let codes = text
-        .str()
-        .map_err(e)?
-        .iter()
-        .map(|v| index[v.unwrap_or_default()])
-        .collect();
-    Ok((classes, codes))
-}
-
-pub(crate) fn numeric_target(c: &Column) -> Result<Vec<f64>> {
-    let name = c.name().to_string();
-    if !c.dtype().is_primitive_numeric() {
-        return Err(Error::Usage(format!(
-            "the target `{name}` is {}, but a regression target must be numeric; is \
-             `pipeline.problem_type` right?",
-            c.dtype()
-        )));
-    }
-    let v: Vec<Option<f64>> = c
-        .cast(&DataType::Float64)
-        .and_then(|s| s.f64().map(|ca| ca.iter().collect()))
-        .map_err(|e| Error::Runtime(e.to_string()))?;
-    let missing = v.iter().filter(|x| x.is_none_or(f64::is_nan)).count();
-    if missing > 0 {
-        return Err(Error::Usage(format!(
-            "the target `{name}` is missing (or NaN) on {missing} training rows; drop or fill them"
-        )));
-    }
-    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
 /// The split's own folds (`fold_<k>` columns) over the training rows: per fold, the
@@ -573,14 +476,19 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         .iter()
         .map(|m| {
             Ok(ModelSpec {
-                params: if crate::neural::is_network(m.model_type) {
-                    crate::neural::with_training(m.model_type, &m.params, &cfg.training, &inputs)
-                        .map_err(|e| match e {
-                            Error::Usage(msg) => {
-                                Error::Usage(format!("model `{}`: {msg}", candidate_name(m)))
-                            }
-                            other => other,
-                        })?
+                params: if crate::model::neural::is_network(m.model_type) {
+                    crate::model::neural::with_training(
+                        m.model_type,
+                        &m.params,
+                        &cfg.training,
+                        &inputs,
+                    )
+                    .map_err(|e| match e {
+                        Error::Usage(msg) => {
+                            Error::Usage(format!("model `{}`: {msg}", candidate_name(m)))
+                        }
+                        other => other,
+                    })?
                 } else {
                     m.params.clone()
                 },

@@ -19,7 +19,7 @@ use lightgbm3_sys as sys;
 use mlx_contracts::config::ParamValue;
 use nalgebra::DMatrix;
 
-use super::model::Rows;
+use super::Rows;
 use crate::error::{Error, Result};
 
 fn err(e: lightgbm3::Error) -> Error {

@@ -13,12 +13,12 @@ use nalgebra::DMatrix;
 
 use super::target_features;
 use crate::error::{Error, Result};
-use crate::features::derive::{derive, Roles, Window};
-use crate::train::model::FittedModel;
+use crate::model::derive::{derive, Roles, Window};
+use crate::model::FittedModel;
 
 /// The model matrix of a frame, through a fitted preprocessor.
 fn matrix(pre: &Preprocessor, df: &DataFrame) -> Result<DMatrix<f64>> {
-    crate::train::bundle::matrix(&crate::features::transform::transform(pre, df)?.0)
+    crate::model::bundle::matrix(&crate::model::transform::transform(pre, df)?.0)
 }
 
 /// Consecutive runs of `positions`, cut into blocks of at most `horizon`: `(start, len)`.
@@ -46,7 +46,7 @@ pub fn rolling(
     horizon: usize,
 ) -> Result<Vec<f64>> {
     let target = cfg.data.target.as_deref().unwrap_or_default();
-    let y = crate::train::numeric_target(frame.column(target).map_err(|_| {
+    let y = crate::model::numeric_target(frame.column(target).map_err(|_| {
         Error::Usage(format!(
             "the target `{target}` is not a column of the features"
         ))

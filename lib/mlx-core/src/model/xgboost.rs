@@ -14,7 +14,7 @@ use nalgebra::DMatrix;
 use xgb::parameters::BoosterParameters;
 use xgb::{Booster, DMatrix as XMatrix};
 
-use super::model::Rows;
+use super::Rows;
 use crate::error::{Error, Result};
 
 fn err(e: xgb::XGBError) -> Error {

@@ -15,7 +15,7 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::train::model::{FittedModel, Params, Target};
+use crate::model::{FittedModel, Params, Target};
 
 pub use rolling::rolling;
 
@@ -148,7 +148,7 @@ impl Direct {
                     )));
                 }
                 let xk = Self::shifted(x, &target_columns, k, k - 1..n);
-                let m = crate::train::model::fit(
+                let m = crate::model::fit(
                     model,
                     params,
                     &xk,
@@ -264,7 +264,7 @@ pub fn fit(
             model, params, x, y, ctx, seed,
         )?)))
     } else {
-        Ok(crate::train::model::fit(model, params, x, Target::Values(y), None, seed)?.model)
+        Ok(crate::model::fit(model, params, x, Target::Values(y), None, seed)?.model)
     }
 }
 

@@ -1,5 +1,32 @@
+//! The model layer: everything a fitted model is at run time, whichever stage holds
+//! it. The bundle (load, verify, pack), the fitted preprocessing and the row-local
+//! derived features, every family (linear, trees, SVM, k-NN, boosting, XGBoost,
+//! LightGBM, networks, forecasters) behind [`FittedModel`], and the target encodings.
+//! Stages (train, eval, shap, serve, monitor) use it; it uses no stage.
+//!
 //! Model families behind one interface: fit on a matrix, predict values or class
 //! probabilities, save and load in the library's own format.
+
+pub mod boosting;
+pub mod bundle;
+pub mod derive;
+pub mod expr;
+pub mod forecast;
+pub mod knn;
+// LightGBM's C API: the crate's one `unsafe` code, each call with its safety argument.
+#[cfg(feature = "lightgbm")]
+#[allow(unsafe_code)]
+pub mod lightgbm;
+pub mod linear;
+pub mod neural;
+pub mod svm;
+pub mod target;
+pub mod transform;
+pub mod tree;
+#[cfg(feature = "xgboost")]
+pub mod xgboost;
+
+pub use target::{encode_classes, numeric_target};
 
 use std::collections::BTreeMap;
 
@@ -7,11 +34,11 @@ use mlx_contracts::config::{ModelType, ParamValue};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::boosting::{self, Boosted};
-use super::knn::Knn;
-use super::linear::{self, LinearModel};
-use super::svm::{self, Kernel, Svm};
-use super::tree::{self, Forest, Labels, Limits};
+use self::boosting::Boosted;
+use self::knn::Knn;
+use self::linear::LinearModel;
+use self::svm::{Kernel, Svm};
+use self::tree::{Forest, Labels, Limits};
 use crate::error::{Error, Result};
 
 /// What a model learns from: a dense matrix and the target.
@@ -123,11 +150,11 @@ pub enum FittedModel {
     },
     /// A statistical forecaster (ARIMA, SARIMAX, exponential smoothing, a baseline)
     /// with its training series.
-    Forecast(Box<crate::forecast::Forecaster>),
+    Forecast(Box<crate::model::forecast::Forecaster>),
     /// One model per step ahead of a multi-step forecast (`forecast.strategy: direct`).
-    Direct(Box<crate::forecast::Direct>),
+    Direct(Box<crate::model::forecast::Direct>),
     /// A neural network (MLP, 1-D CNN, LSTM, Transformer) and its weights.
-    Neural(Box<crate::neural::Network>),
+    Neural(Box<crate::model::neural::Network>),
     /// A LightGBM booster (its own text model; the bundle's model file is that text).
     Lightgbm {
         /// Number of classes (0 for regression).
@@ -188,7 +215,7 @@ pub fn known_params(model: ModelType, classification: bool) -> Option<Vec<&'stat
         M::Arima | M::Sarimax => vec!["order", "seasonal_order", "constant", "exog", "criterion"],
         M::Ets => vec!["trend", "damped", "seasonal", "seasonal_periods"],
         M::SeasonalNaive => vec!["season", "method"],
-        M::Mlp | M::Cnn1d | M::Lstm | M::Transformer => crate::neural::known_params(model),
+        M::Mlp | M::Cnn1d | M::Lstm | M::Transformer => crate::model::neural::known_params(model),
         M::Xgboost | M::Lightgbm => return None,
     })
 }
@@ -535,8 +562,8 @@ pub fn fit(
                 history: Vec::new(),
             })
         }
-        (m, y) if crate::neural::is_network(m) => {
-            let (net, history) = crate::neural::fit(m, params, x, y, validation, seed)?;
+        (m, y) if crate::model::neural::is_network(m) => {
+            let (net, history) = crate::model::neural::fit(m, params, x, y, validation, seed)?;
             Ok(Fit {
                 model: FittedModel::Neural(Box::new(net)),
                 history,
@@ -659,7 +686,7 @@ fn fit_booster(
     match model {
         #[cfg(feature = "xgboost")]
         ModelType::Xgboost => {
-            let fitted = super::xgboost::fit(&params, train, classes, val, seed)?;
+            let fitted = self::xgboost::fit(&params, train, classes, val, seed)?;
             Ok(Fit {
                 model: FittedModel::Xgboost {
                     classes,
@@ -670,7 +697,7 @@ fn fit_booster(
         }
         #[cfg(feature = "lightgbm")]
         ModelType::Lightgbm => {
-            let fitted = super::lightgbm::fit(&params, train, classes, val, seed)?;
+            let fitted = self::lightgbm::fit(&params, train, classes, val, seed)?;
             Ok(Fit {
                 model: FittedModel::Lightgbm {
                     classes,
@@ -707,11 +734,11 @@ impl FittedModel {
             FittedModel::Direct(d) => d.steps[0].predict(x)?,
             FittedModel::Neural(n) => n.predict(x)?,
             #[cfg(feature = "xgboost")]
-            FittedModel::Xgboost { classes, json } => super::xgboost::predict(json, *classes, x)?,
+            FittedModel::Xgboost { classes, json } => self::xgboost::predict(json, *classes, x)?,
             #[cfg(not(feature = "xgboost"))]
             FittedModel::Xgboost { .. } => return Err(missing_backend(ModelType::Xgboost)),
             #[cfg(feature = "lightgbm")]
-            FittedModel::Lightgbm { classes, text } => super::lightgbm::predict(text, *classes, x)?,
+            FittedModel::Lightgbm { classes, text } => self::lightgbm::predict(text, *classes, x)?,
             #[cfg(not(feature = "lightgbm"))]
             FittedModel::Lightgbm { .. } => return Err(missing_backend(ModelType::Lightgbm)),
         })

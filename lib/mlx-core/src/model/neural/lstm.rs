@@ -103,7 +103,7 @@ impl CustomOp2 for Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neural::loss::sigmoid;
+    use crate::model::neural::loss::sigmoid;
     use candle_core::{Device, Var};
 
     /// The same recurrence from candle's separate operations, differentiated by candle.

@@ -18,10 +18,10 @@ use mlx_data::polars::prelude::*;
 use nalgebra::DMatrix;
 use sha2::{Digest, Sha256};
 
-use super::model::FittedModel;
+use super::FittedModel;
 use crate::error::{Error, IoContext, Result};
-use crate::features::transform;
 use crate::fsutil::atomic_write;
+use crate::model::transform;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
@@ -244,7 +244,7 @@ impl Bundle {
             .map_err(|e| Error::Runtime(format!("{at}: the preprocessor is corrupt: {e}")))?;
         let classes = manifest.classes.as_ref().map_or(0, Vec::len);
         let bytes = read_checked(&files, &manifest.model_file, &manifest)?;
-        let model = if manifest.model_file == super::model::DIRECT_FILE {
+        let model = if manifest.model_file == super::DIRECT_FILE {
             serde_json::from_slice(&bytes)
                 .map_err(|e| Error::Runtime(format!("{at}: the model file is corrupt: {e}")))?
         } else {

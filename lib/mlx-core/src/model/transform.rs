@@ -622,7 +622,7 @@ pub fn transform_row(
 fn shuffled_folds(n: usize, k: usize, seed: u64) -> Vec<Vec<usize>> {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
-    super::split::kfold(n, k)
+    kfold(n, k)
         .into_iter()
         .map(|test| test.into_iter().map(|i| idx[i]).collect())
         .collect()
@@ -811,6 +811,18 @@ pub fn fit(
     };
     let df = to_frame(&p.outputs, matrix)?;
     Ok((p, df, notes))
+}
+
+/// scikit-learn `KFold(k)`: test indices per fold, the first `n % k` folds one larger.
+pub fn kfold(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(k);
+    let mut start = 0;
+    for f in 0..k {
+        let size = n / k + usize::from(f < n % k);
+        out.push((start..start + size).collect());
+        start += size;
+    }
+    out
 }
 
 #[cfg(test)]

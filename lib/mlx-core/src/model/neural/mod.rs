@@ -47,7 +47,7 @@ use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::train::model::{Params, Target};
+use crate::model::{Params, Target};
 
 /// Whether a family is a neural network.
 pub fn is_network(model: ModelType) -> bool {

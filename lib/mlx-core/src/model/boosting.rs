@@ -174,7 +174,7 @@ mod tests {
             .map(|i| x[(i, 0)] * 2.0 - x[(i, 2)] + 0.1 * i as f64)
             .collect();
         let (b, _) = fit(&x, &y, settings(20, 0.3, 2), None, 0);
-        let model = crate::train::model::FittedModel::Boosted(b.clone());
+        let model = crate::model::FittedModel::Boosted(b.clone());
         let e = crate::shap::explain(
             &model,
             0,

@@ -540,7 +540,7 @@ pub fn derive(
                 .map(|c| {
                     df.column(c)
                         .and_then(|c| c.get(row))
-                        .map(|v| super::store::key_text(&v))
+                        .map(|v| key_text(&v))
                         .unwrap_or_default()
                 })
                 .collect();
@@ -654,7 +654,7 @@ pub fn check_unique_keys(df: &DataFrame, keys: &[String], time: &str, what: &str
         .map(|r| {
             r.0.iter()
                 .take(keys.len() + 1)
-                .map(super::store::key_text)
+                .map(key_text)
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -665,4 +665,11 @@ pub fn check_unique_keys(df: &DataFrame, keys: &[String], time: &str, what: &str
         dup.height(),
         keys.join(", ")
     )))
+}
+/// An entity key value as the text used in online keys.
+pub fn key_text(v: &AnyValue) -> String {
+    match mlx_data::any_to_json(v) {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
 }
