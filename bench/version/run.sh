@@ -12,7 +12,9 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlx"
 venv="${MLX_BENCH_DVC_VENV:-$cache/bench-dvc-venv}"
 [[ -x "$venv/bin/dvc" ]] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q -r bench/version/requirements.txt; }
 [[ -n "${MLX_BENCH_NO_BUILD:-}" ]] || cargo build --release -q -p mlx
-mlx="$PWD/${CARGO_TARGET_DIR:-target}/release/mlx"
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" == /* ]] || target_dir="$PWD/$target_dir"
+mlx="$target_dir/release/mlx"
 work="${MLX_BENCH_DATA:-$cache/bench-version}"
 big_mib="${BIG_MIB:-2048}"
 small="${SMALL_FILES:-100000}"
@@ -35,6 +37,9 @@ fi
 
 timed() {  # prints "seconds peak_MiB" of a command run in $1
   local dir="$1"; shift
+  # Each starts with nothing left to write back from the one before: mlx ends a
+  # directory add with one syncfs(2), which would otherwise also pay for earlier writes.
+  sync
   ( cd "$dir" && /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > /dev/null 2>&1 )
   awk '{ printf "%s %.0f\n", $1, $2 / 1024 }' "$work/.time"
 }

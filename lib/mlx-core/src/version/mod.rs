@@ -256,18 +256,16 @@ impl Repo {
             })?;
         let pointer = if meta.is_dir() {
             let files = list_files(path)?;
-            let entries: Vec<Result<ManifestEntry>> = files
-                .par_iter()
-                .map(|rel| {
-                    let (sha, size) = self.cache.add_file(&path.join(rel))?;
-                    Ok(ManifestEntry {
-                        path: rel.replace('\\', "/"),
-                        sha256: sha,
-                        size,
-                    })
+            let full: Vec<PathBuf> = files.iter().map(|rel| path.join(rel)).collect();
+            let entries: Vec<ManifestEntry> = files
+                .iter()
+                .zip(self.cache.add_files(&full)?)
+                .map(|(rel, (sha, size))| ManifestEntry {
+                    path: rel.replace('\\', "/"),
+                    sha256: sha,
+                    size,
                 })
                 .collect();
-            let entries = entries.into_iter().collect::<Result<Vec<_>>>()?;
             let manifest = Manifest {
                 schema_version: POINTER_VERSION,
                 entries,

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
@@ -199,6 +200,27 @@ impl Cache {
     /// copied into a temporary file beside the objects while it is hashed, then renamed
     /// to its hash. An unchanged file (stat cache) that is already cached is not read.
     pub fn add_file(&self, path: &Path) -> Result<(String, u64)> {
+        self.add_one(path, false)
+    }
+
+    /// Stores many working files (the files of a versioned directory), in parallel, each
+    /// as [`Cache::add_file`] does but without an fsync per object: one flush of the
+    /// cache's file system ([`crate::fsutil::sync_filesystem`]) makes them all durable
+    /// before this returns, so before any manifest or pointer names them. Where the
+    /// platform cannot flush a file system at once, each object is synced as it is
+    /// stored.
+    pub fn add_files(&self, paths: &[PathBuf]) -> Result<Vec<(String, u64)>> {
+        let defer = cfg!(target_os = "linux");
+        let added: Vec<Result<(String, u64)>> =
+            paths.par_iter().map(|p| self.add_one(p, defer)).collect();
+        if defer {
+            // Also after a failure: what was stored stays sound for the next add.
+            crate::fsutil::sync_filesystem(&self.root).with_path("syncing", &self.root)?;
+        }
+        added.into_iter().collect()
+    }
+
+    fn add_one(&self, path: &Path, defer_sync: bool) -> Result<(String, u64)> {
         let stamp = Stamp::of(path, &self.cwd)?;
         if let Some(sha) = self.known(&stamp) {
             self.ensure_object(path, &sha)?;
@@ -243,19 +265,26 @@ impl Cache {
             }
             (sha, n)
         } else {
-            let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let capacity = usize::try_from(stamp.size).map_or(1 << 20, |s| s.clamp(8 << 10, 1 << 20));
+            let mut w = io::BufWriter::with_capacity(capacity, tmp.as_file_mut());
             let r = copy_hashing(src, &mut w).with_path("copying", path)?;
             w.flush().with_path("writing in", &objects)?;
             r
         };
         let dest = self.object(&sha);
-        if dest.is_file() {
+        // An object of another size under this name is one a crash cut short before
+        // its flush (a rename can reach the disk before the data): replace it.
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == n) {
             drop(tmp); // already cached: discard the copy
         } else {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).with_path("creating", dir)?;
             }
-            crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
+            if defer_sync {
+                crate::fsutil::persist_unsynced(tmp, &dest).with_path("writing", &dest)?;
+            } else {
+                crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
+            }
         }
         self.remember(stamp, &sha);
         Ok((sha, n))
