@@ -423,7 +423,7 @@ pub fn deployment(
     succeeded: bool,
     run: &RunInfo,
 ) -> Result<StepResult> {
-    let model = mlx_core::promote::open(cfg)?.model().to_owned();
+    let model = mlx_core::registry::open(cfg)?.model().to_owned();
     let state = if succeeded { "success" } else { "failure" };
     let description = format!("{model} v{version} to {environment}");
     let id = gh.deployment(

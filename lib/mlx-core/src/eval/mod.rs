@@ -764,7 +764,7 @@ pub fn evaluate(
             path.to_path_buf()
         } else {
             let which = path.to_string_lossy();
-            crate::promote::registry_version(cfg, workdir, &which)
+            crate::registry::registry_version(cfg, workdir, &which)
                 .map_err(|e| {
                     Error::Usage(format!(
                         "the champion `{which}` is neither a bundle file nor a registry version: {e}"

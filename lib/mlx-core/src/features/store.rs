@@ -60,7 +60,7 @@ impl Offline {
             .map_err(|e| Error::io("starting the I/O runtime", e))?;
         let label = crate::config::interpolate::mask(uri, &[]);
         if uri.contains("://") && !uri.starts_with("file://") {
-            let (store, prefix) = crate::version::store::open_url(uri)
+            let (store, prefix) = crate::objects::open_url(uri)
                 .map_err(|e| Error::Usage(format!("offline store {e}")))?;
             return Ok(Self {
                 store,

@@ -157,7 +157,7 @@ fn author() -> Option<String> {
     std::env::var("MLX_AUTHOR")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .or_else(|| Some(crate::promote::state::actor()))
+        .or_else(|| Some(crate::registry::state::actor()))
         .filter(|a| a != "unknown")
 }
 
@@ -681,8 +681,8 @@ fn review_summary(
         mlx_contracts::gate::REVIEW_VERSION,
     )?
     .unwrap_or_default();
-    let evidence = crate::promote::state::short(&report.evidence_sha256);
-    let a = crate::promote::state::tally(&reviews, &report.evidence_sha256);
+    let evidence = crate::registry::state::short(&report.evidence_sha256);
+    let a = crate::registry::state::tally(&reviews, &report.evidence_sha256);
     let need = cfg.approval_gate.min_approvals.max(1) as usize;
     let who = |rs: &[&mlx_contracts::gate::Review]| {
         rs.iter()
@@ -780,11 +780,11 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     };
 
     // The production model, scored on the candidate's held-out rows.
-    let store = crate::promote::open(cfg)?;
+    let store = crate::registry::open(cfg)?;
     let state = store.state()?;
     let mut production: Option<(ModelVersion, BTreeMap<String, f64>)> = None;
     if let Some(n) = state.as_ref().and_then(|s| s.production()) {
-        let (v, path) = crate::promote::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
+        let (v, path) = crate::registry::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
         let held = crate::eval::held_out(cfg, workdir)?;
         let scored = crate::eval::score_champion(&path, &held, &board)?;
         production = Some((v, scored.metrics));

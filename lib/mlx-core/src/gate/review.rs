@@ -17,7 +17,7 @@ use mlx_contracts::Status;
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_json;
-use crate::promote::state::{self, short};
+use crate::registry::state::{self, short};
 use crate::stage::Standalone;
 use crate::workdir::paths;
 use crate::workdir::Workdir;
@@ -237,7 +237,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
     };
 
     // The registry first: if it refuses or races, nothing is written anywhere.
-    let store = crate::promote::open(cfg)?;
+    let store = crate::registry::open(cfg)?;
     let mut archived = None;
     let registered = store.state()?.and_then(|s| {
         s.versions
@@ -253,7 +253,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
                     crate::promote::register(&store, cfg, workdir, &report, vec![review.clone()])?.0
                 }
             };
-            crate::promote::change(&store, |s| {
+            crate::registry::change(&store, |s| {
                 let mut next = s.clone();
                 let v = next.versions.get_mut(&n).expect("registered");
                 if !v.reviews.contains(&review) {
@@ -280,7 +280,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
             archived = Some(n);
         }
         (_, Some(n)) => {
-            crate::promote::change(&store, |s| {
+            crate::registry::change(&store, |s| {
                 let mut next = s.clone();
                 next.versions
                     .get_mut(&n)

@@ -406,7 +406,7 @@ pub fn expand(uri: &str) -> Result<Vec<PathBuf>> {
 fn fetch(uri: &str) -> Result<(tempfile::TempDir, Vec<(PathBuf, String)>)> {
     use futures::{StreamExt, TryStreamExt};
     use object_store::ObjectStoreExt;
-    let (store, path) = crate::version::store::open_url(uri)?;
+    let (store, path) = crate::objects::open_url(uri)?;
     let key = path.to_string();
     let base = uri[..uri.len() - key.len()]
         .trim_end_matches('/')

@@ -410,9 +410,9 @@ pub fn monitor(
     }
     let version = counts.iter().max_by_key(|(_, c)| **c).and_then(|(v, _)| *v);
     let model = in_window[0].model.clone();
-    let store = crate::promote::open(cfg)?;
+    let store = crate::registry::open(cfg)?;
     let registered = match version {
-        Some(n) => Some(crate::promote::fetch(
+        Some(n) => Some(crate::registry::fetch(
             &store,
             n,
             &workdir.join(paths::REGISTRY_CACHE),
@@ -662,7 +662,7 @@ const NO_REFERENCE: &str = "no training rows to compare with: the registry versi
 
 /// The training rows stored with version `v` in the registry, checked against its hash.
 fn registry_reference(
-    store: &crate::promote::store::Store,
+    store: &crate::registry::store::Store,
     v: &mlx_contracts::registry::ModelVersion,
 ) -> Result<DataFrame> {
     let bytes = store.reference_bytes(v)?.unwrap_or_default();

@@ -14,7 +14,7 @@ use mlx_contracts::registry::RegistryState;
 use super::predict::Scorer;
 use crate::error::{Error, Result};
 use crate::model::bundle::Bundle;
-use crate::promote;
+use crate::registry;
 use crate::workdir::paths;
 use crate::workdir::Workdir;
 
@@ -136,7 +136,7 @@ fn key_of(state: &RegistryState, which: &str) -> Result<Key> {
     } else {
         Ok(Key {
             strategy: DeployStrategy::Direct,
-            live: Some(promote::resolve(state, which)?),
+            live: Some(registry::resolve(state, which)?),
             challenger: None,
             fraction: None,
         })
@@ -148,7 +148,7 @@ pub fn current_key(source: &Source) -> Result<Option<Key>> {
     match source {
         Source::Bundle(_) => Ok(None),
         Source::Registry { cfg, which, .. } => {
-            let store = promote::open(cfg)?;
+            let store = registry::open(cfg)?;
             let state = store.state()?.ok_or_else(|| {
                 Error::Usage(format!(
                     "the registry {} has no model `{}`; register and promote one first",
@@ -176,7 +176,7 @@ pub fn load(source: &Source, key: Option<&Key>, previous: Option<&Routing>) -> R
             fraction: 0.0,
         }),
         (Source::Registry { cfg, workdir, .. }, Some(key)) => {
-            let store = promote::open(cfg)?;
+            let store = registry::open(cfg)?;
             let get = |n: u64| -> Result<Arc<Model>> {
                 if let Some(p) = previous {
                     for m in [Some(&p.live), p.challenger.as_ref()].into_iter().flatten() {
@@ -185,7 +185,7 @@ pub fn load(source: &Source, key: Option<&Key>, previous: Option<&Routing>) -> R
                         }
                     }
                 }
-                let (v, path) = promote::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
+                let (v, path) = registry::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
                 Ok(Arc::new(Model {
                     name: store.model().to_string(),
                     version: Some(n),

@@ -928,7 +928,7 @@ pub fn stage(
             read_report(b)?
         } else {
             let which = b.to_string_lossy();
-            let (v, _) = crate::promote::registry_version(cfg, workdir, &which).map_err(|e| {
+            let (v, _) = crate::registry::registry_version(cfg, workdir, &which).map_err(|e| {
                 Error::Usage(format!(
                     "the baseline `{which}` is neither a shap.json nor a registry version: {e}"
                 ))

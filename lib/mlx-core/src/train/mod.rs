@@ -391,7 +391,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         .with_path("hashing", &features_path)?
         .0;
     let config_sha256 = crate::config::section_hash(cfg, SECTIONS)?;
-    let git_commit = crate::version::git(&["rev-parse", "HEAD"])
+    let git_commit = crate::git::git(&["rev-parse", "HEAD"])
         .ok()
         .map(|s| s.trim().to_owned());
     let categories: BTreeMap<String, Vec<String>> = pre

@@ -10,7 +10,6 @@ pub mod store;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command as Proc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use futures::StreamExt;
@@ -22,6 +21,7 @@ use serde_json::json;
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
+use crate::git::git;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
 use store::{Cache, Remote};
@@ -197,21 +197,6 @@ fn data_path(path: &Path) -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(s.trim_end_matches('/')),
     }
-}
-
-pub(crate) fn git(args: &[&str]) -> Result<String> {
-    let out = Proc::new("git")
-        .args(args)
-        .output()
-        .map_err(|e| Error::io("running git", e))?;
-    if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

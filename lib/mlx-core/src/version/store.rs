@@ -265,7 +265,8 @@ impl Cache {
             }
             (sha, n)
         } else {
-            let capacity = usize::try_from(stamp.size).map_or(1 << 20, |s| s.clamp(8 << 10, 1 << 20));
+            let capacity =
+                usize::try_from(stamp.size).map_or(1 << 20, |s| s.clamp(8 << 10, 1 << 20));
             let mut w = io::BufWriter::with_capacity(capacity, tmp.as_file_mut());
             let r = copy_hashing(src, &mut w).with_path("copying", path)?;
             w.flush().with_path("writing in", &objects)?;
@@ -462,21 +463,6 @@ fn corrupt(path: &Path, want: &str, got: &str) -> Error {
     ))
 }
 
-/// Opens the store behind an `s3://`, `gs://`, `az://`, `http(s)://` URL, and the path
-/// in it. Credentials and endpoints come from the usual environment variables
-/// (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
-pub fn open_url(uri: &str) -> Result<(Box<dyn ObjectStore>, ObjectPath)> {
-    let url = url::Url::parse(uri)
-        .map_err(|e| Error::Usage(format!("`{uri}` is not a valid URL: {e}")))?;
-    let env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| {
-            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
-        })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    object_store::parse_url_opts(&url, env).map_err(|e| Error::Usage(format!("`{uri}`: {e}")))
-}
-
 /// A remote store: a local directory or an `s3://`, `gs://`, `az://` URL.
 pub struct Remote {
     store: Box<dyn ObjectStore>,
@@ -501,7 +487,8 @@ impl Remote {
                 label,
             });
         }
-        let (store, prefix) = open_url(uri).map_err(|e| Error::Usage(format!("remote {e}")))?;
+        let (store, prefix) =
+            crate::objects::open_url(uri).map_err(|e| Error::Usage(format!("remote {e}")))?;
         Ok(Self {
             store,
             prefix,

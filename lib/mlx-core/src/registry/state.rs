@@ -37,7 +37,7 @@ pub struct Policy {
 /// `unknown (set MLX_ACTOR)`.
 pub fn actor() -> String {
     actor_from(&|k| std::env::var(k).ok(), &|key| {
-        crate::version::git(&["config", "--get", key]).ok()
+        crate::git::git(&["config", "--get", key]).ok()
     })
 }
 

@@ -50,7 +50,7 @@ impl Store {
         let label = uri.to_owned();
         let is_url = uri.contains("://") && !uri.starts_with("file://");
         let (store, prefix): (Box<dyn ObjectStore>, ObjectPath) = if is_url {
-            let (s, p) = crate::version::store::open_url(uri)
+            let (s, p) = crate::objects::open_url(uri)
                 .map_err(|e| Error::Usage(format!("registry.uri {e}")))?;
             (s, p)
         } else {
@@ -344,7 +344,7 @@ const REFERENCE: &str = "reference.parquet";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::promote::state;
+    use crate::registry::state;
 
     #[test]
     fn a_second_writer_from_the_same_base_conflicts_and_changes_nothing() {
