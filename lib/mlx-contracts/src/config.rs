@@ -1923,6 +1923,18 @@ pub enum DeployStrategy {
     Shadow,
 }
 
+impl DeployStrategy {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployStrategy::Direct => "direct",
+            DeployStrategy::BlueGreen => "blue_green",
+            DeployStrategy::Canary => "canary",
+            DeployStrategy::Shadow => "shadow",
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // monitoring
 
@@ -2234,6 +2246,10 @@ mod tests {
         }
         for m in ModelType::ALL {
             assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        use DeployStrategy::*;
+        for d in [Direct, BlueGreen, Canary, Shadow] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
         }
     }
 }

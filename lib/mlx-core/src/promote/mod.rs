@@ -530,10 +530,7 @@ fn list_text(s: &RegistryState) -> String {
     let d = &s.deployment;
     out.push_str(&format!(
         "  deployment: {} live {}{}",
-        serde_json::to_value(d.strategy)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        d.strategy.as_str(),
         d.live.map_or("none".into(), |v| format!("v{v}")),
         d.challenger.map_or(String::new(), |c| format!(
             ", challenger v{c}{}",
@@ -602,10 +599,7 @@ fn command(
                 "v{n} {} ({}), stage {}, gate {}, {} review(s)\n  bundle sha256 {}\n  data \
                  sha256 {}\n  git {}\n  registered {} by {}",
                 v.name,
-                serde_json::to_value(v.model_type)
-                    .ok()
-                    .and_then(|x| x.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                v.model_type.as_str(),
                 vs.stage.as_str(),
                 vs.gate.map_or("none", |g| g.as_str()),
                 vs.reviews.len(),

@@ -488,10 +488,7 @@ pub fn deploy(
             if challenger.is_some() {
                 return Err(Error::Usage(format!(
                     "--challenger applies to canary and shadow, not {}",
-                    serde_json::to_value(strategy)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
+                    strategy.as_str()
                 )));
             }
         }

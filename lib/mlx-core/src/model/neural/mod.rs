@@ -216,11 +216,12 @@ pub const TRAINING_KEYS: &[&str] = &[
     "device",
 ];
 
-fn name_of<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// The config spelling of a unit variant (`adam`, `huber`).
+fn name_of<T: Serialize>(v: T) -> Result<String> {
+    match crate::json::value(&v)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(Error::Runtime(format!("not a unit variant: {other}"))),
+    }
 }
 
 /// A network's parameters with `training:`'s settings filled in, so that the run record
@@ -295,12 +296,12 @@ pub fn with_training(
     let mut put = |k: &str, v: ParamValue| {
         p.entry(k.to_string()).or_insert(v);
     };
-    put("optimizer", ParamValue::String(name_of(t.optimizer)));
+    put("optimizer", ParamValue::String(name_of(t.optimizer)?));
     put("learning_rate", ParamValue::Float(t.learning_rate));
     put("batch_size", ParamValue::Int(t.batch_size as i64));
     put("epochs", ParamValue::Int(t.epochs as i64));
     if let Some(l) = t.loss {
-        put("loss", ParamValue::String(name_of(l)));
+        put("loss", ParamValue::String(name_of(l)?));
     }
     if t.optimizer == OptimizerKind::Sgd {
         put("momentum", ParamValue::Float(t.momentum));
@@ -309,7 +310,7 @@ pub fn with_training(
         put("weight_decay", ParamValue::Float(w));
     }
     if t.schedule.kind != ScheduleKind::Constant {
-        put("schedule", ParamValue::String(name_of(t.schedule.kind)));
+        put("schedule", ParamValue::String(name_of(t.schedule.kind)?));
         put(
             "schedule_step",
             ParamValue::Int(t.schedule.step_size as i64),
@@ -327,7 +328,7 @@ pub fn with_training(
         put("validation_split", ParamValue::Float(v));
     }
     if t.backend == Backend::Torch {
-        put("backend", ParamValue::String(name_of(t.backend)));
+        put("backend", ParamValue::String(name_of(t.backend)?));
         put("device", ParamValue::String(t.device.clone()));
     }
     match t.loss {
@@ -1487,14 +1488,14 @@ fn prepare<'a>(
         return Err(Error::Usage(format!(
             "loss `{}` is for classes, but the target is numbers; use mse, mae, huber or \
              log_cosh",
-            name_of(recipe.loss)
+            name_of(recipe.loss)?
         )));
     }
     if classes > 0 && regression_loss {
         return Err(Error::Usage(format!(
             "loss `{}` is for numbers, but the target is classes; use \
              categorical_cross_entropy, binary_cross_entropy, focal, contrastive or triplet",
-            name_of(recipe.loss)
+            name_of(recipe.loss)?
         )));
     }
     if classes > 2 && recipe.loss == Loss::BinaryCrossEntropy {
