@@ -52,30 +52,50 @@ fresh() {  # a fresh project holding a link to the data
 
 # The same link mode on both sides: a full copy into the cache (DVC's default is
 # reflink, else copy; mlx's default is copy). Neither overwrites the working file.
-fresh dvcp; ( cd "$work/dvcp" && "$venv/bin/dvc" init -q && "$venv/bin/dvc" config cache.type copy )
-fresh mlxp; printf 'data:\n  versioning:\n    link: copy\n' > "$work/mlxp/mlx.yaml"
-rm -rf "$work/cpdst" && mkdir -p "$work/cpdst"
-
-read -r t_sum m_sum < <(timed "$work" sha256sum big.bin)
-read -r t_cp _ < <(timed "$work" cp big.bin cpdst/big.bin)
-read -r t_dvc m_dvc < <(timed "$work/dvcp" "$venv/bin/dvc" add -q big.bin)
-read -r t_mlx m_mlx < <(timed "$work/mlxp" "$mlx" version add big.bin)
-read -r t_mlx2 _ < <(timed "$work/mlxp" "$mlx" version add big.bin)
-echo "one ${big_mib} MiB file:"
-printf "  sha256sum            %7.2f s  %5s MiB\n" "$t_sum" "$m_sum"
-printf "  cp                   %7.2f s\n" "$t_cp"
-printf "  dvc add              %7.2f s  %5s MiB\n" "$t_dvc" "$m_dvc"
-printf "  mlx version add      %7.2f s  %5s MiB   (again, unchanged: %.2f s)\n" "$t_mlx" "$m_mlx" "$t_mlx2"
-python3 -c "print(f'  mlx is {$t_dvc/$t_mlx:.2f}x faster than dvc; {$t_mlx/max($t_sum,$t_cp):.2f}x the limit (the larger of hashing and copying)')"
-
-read -r t_sum _ < <(timed "$work" sh -c 'find small -type f -print0 | xargs -0 sha256sum')
-read -r t_cp _ < <(timed "$work" cp -r small cpdst/small)
-read -r t_dvc m_dvc < <(timed "$work/dvcp" "$venv/bin/dvc" add -q small)
-read -r t_mlx m_mlx < <(timed "$work/mlxp" "$mlx" version add small)
-echo "${small} small files:"
-printf "  sha256sum            %7.2f s\n" "$t_sum"
-printf "  cp -r                %7.2f s\n" "$t_cp"
-printf "  dvc add              %7.2f s  %5s MiB\n" "$t_dvc" "$m_dvc"
-printf "  mlx version add      %7.2f s  %5s MiB\n" "$t_mlx" "$m_mlx"
-python3 -c "print(f'  mlx is {$t_dvc/$t_mlx:.2f}x faster than dvc; {$t_mlx/max($t_sum,$t_cp):.2f}x the limit (the larger of hashing and copying)')"
+# A shared disk is noisy: each line is the median of $RUNS rounds (3 by default), each
+# round on fresh projects. "cp + sync" is the copy made durable, as mlx makes its
+# cache (fsync of a large object, one syncfs after many small ones); DVC does not sync.
+runs="${RUNS:-3}"
+declare -A t m
+for ((r = 0; r < runs; r++)); do
+  fresh dvcp; ( cd "$work/dvcp" && "$venv/bin/dvc" init -q && "$venv/bin/dvc" config cache.type copy )
+  fresh mlxp; printf 'data:\n  versioning:\n    link: copy\n' > "$work/mlxp/mlx.yaml"
+  rm -rf "$work/cpdst" && mkdir -p "$work/cpdst/a" "$work/cpdst/b"
+  while read -r key dir cmd; do
+    read -r secs mib < <(eval "timed \"$dir\" $cmd")
+    t[$key]+="$secs "; m[$key]+="$mib "
+  done <<EOF2
+big_sum $work sha256sum big.bin
+big_cp $work cp big.bin cpdst/a/big.bin
+big_cps $work sh -c 'cp big.bin cpdst/b/big.bin && sync'
+big_dvc $work/dvcp $venv/bin/dvc add -q big.bin
+big_mlx $work/mlxp $mlx version add big.bin
+big_mlx2 $work/mlxp $mlx version add big.bin
+small_sum $work sh -c 'find small -type f -print0 | xargs -0 sha256sum'
+small_cp $work cp -r small cpdst/a/small
+small_cps $work sh -c 'cp -r small cpdst/b/small && sync'
+small_dvc $work/dvcp $venv/bin/dvc add -q small
+small_mlx $work/mlxp $mlx version add small
+EOF2
+done
+med() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+report() {  # $1: big or small, $2: title
+  local k="$1"
+  echo "$2 (median of $runs):"
+  printf "  sha256sum            %7.2f s\n" "$(med "${t[${k}_sum]}")"
+  printf "  cp                   %7.2f s\n" "$(med "${t[${k}_cp]}")"
+  printf "  cp + sync            %7.2f s\n" "$(med "${t[${k}_cps]}")"
+  printf "  dvc add              %7.2f s  %5s MiB\n" "$(med "${t[${k}_dvc]}")" "$(med "${m[${k}_dvc]}")"
+  printf "  mlx version add      %7.2f s  %5s MiB\n" "$(med "${t[${k}_mlx]}")" "$(med "${m[${k}_mlx]}")"
+  [[ -z "${t[${k}_mlx2]:-}" ]] || printf "  ... again, unchanged %7.2f s\n" "$(med "${t[${k}_mlx2]}")"
+  python3 - "$(med "${t[${k}_sum]}")" "$(med "${t[${k}_cp]}")" "$(med "${t[${k}_cps]}")" \
+    "$(med "${t[${k}_dvc]}")" "$(med "${t[${k}_mlx]}")" <<'PY'
+import sys
+s, c, cs, d, x = map(float, sys.argv[1:])
+print(f"  mlx is {d / x:.2f}x faster than dvc; {x / max(s, c):.2f}x the limit (the larger of "
+      f"hashing and copying), {x / max(s, cs):.2f}x with the copy made durable")
+PY
+}
+report big "one ${big_mib} MiB file"
+report small "${small} small files"
 rm -rf "$work/cpdst"

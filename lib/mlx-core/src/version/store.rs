@@ -233,13 +233,17 @@ impl Cache {
             self.remember(stamp, &sha);
             return Ok((sha, n));
         }
+        if stamp.size < OVERLAP_FROM {
+            let (sha, n) = self.store_small(path, &stamp, defer_sync)?;
+            self.remember(stamp, &sha);
+            return Ok((sha, n));
+        }
         // The caller (Repo::add) created the cache and its .gitignore once.
         let objects = self.root.join("sha256");
-        fs::create_dir_all(&objects).with_path("creating", &objects)?;
         let mut tmp =
             crate::fsutil::temp_in(&objects, ".add.", ".tmp").with_path("writing in", &objects)?;
         let src = File::open(path).with_path("reading", path)?;
-        let (sha, n) = if stamp.size >= OVERLAP_FROM {
+        let (sha, n) = {
             // A large file: the kernel copies it (copy_file_range; a reflink where the
             // file system can) while this thread hashes it from the page cache, so the
             // two overlap on two cores instead of taking turns.
@@ -264,13 +268,6 @@ impl Cache {
                 )));
             }
             (sha, n)
-        } else {
-            let capacity =
-                usize::try_from(stamp.size).map_or(1 << 20, |s| s.clamp(8 << 10, 1 << 20));
-            let mut w = io::BufWriter::with_capacity(capacity, tmp.as_file_mut());
-            let r = copy_hashing(src, &mut w).with_path("copying", path)?;
-            w.flush().with_path("writing in", &objects)?;
-            r
         };
         let dest = self.object(&sha);
         // An object of another size under this name is one a crash cut short before
@@ -288,6 +285,47 @@ impl Cache {
             }
         }
         self.remember(stamp, &sha);
+        Ok((sha, n))
+    }
+
+    /// A small file, read once into memory and hashed, then written beside its object
+    /// only when the cache lacks it: no temporary file for content already cached, and
+    /// each temporary in its object's own shard directory, so that parallel adds do
+    /// not all create and rename in one directory.
+    fn store_small(&self, path: &Path, stamp: &Stamp, defer_sync: bool) -> Result<(String, u64)> {
+        let mut bytes = Vec::with_capacity(usize::try_from(stamp.size).unwrap_or(0) + 1);
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .with_path("reading", path)?;
+        let n = bytes.len() as u64;
+        if n != stamp.size {
+            return Err(Error::Runtime(format!(
+                "{} changed while it was being added; add it again",
+                path.display()
+            )));
+        }
+        let sha = crate::config::hex(&Sha256::digest(&bytes));
+        let dest = self.object(&sha);
+        // An object of another size under this name is one a crash cut short before
+        // its flush (a rename can reach the disk before the data): replace it.
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == n) {
+            return Ok((sha, n));
+        }
+        let dir = dest.parent().unwrap_or(&self.root);
+        let mut tmp = match crate::fsutil::temp_in(dir, ".add.", ".tmp") {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).with_path("creating", dir)?;
+                crate::fsutil::temp_in(dir, ".add.", ".tmp")
+            }
+            other => other,
+        }
+        .with_path("writing in", dir)?;
+        tmp.write_all(&bytes).with_path("writing in", dir)?;
+        if defer_sync {
+            crate::fsutil::persist_unsynced(tmp, &dest).with_path("writing", &dest)?;
+        } else {
+            crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
+        }
         Ok((sha, n))
     }
 
