@@ -292,7 +292,9 @@ pub fn stage_main(name: &str) -> ExitCode {
         eprintln!("error: this build of mlx has no `{name}` stage");
         return ExitCode::from(ExitStatus::Usage as u8);
     };
-    let cmd = GlobalArgs::augment_args(stage_command(stage, &format!("mlx-{name}")));
+    // Augmenting with the global flags would set `about` to GlobalArgs' own doc comment.
+    let cmd =
+        GlobalArgs::augment_args(stage_command(stage, &format!("mlx-{name}"))).about(stage.about());
     let matches = match cmd.try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
