@@ -794,3 +794,64 @@ mod shell {
         }
     }
 }
+
+/// The multi-call install (scripts/install.sh): `mlx` run through a link named
+/// `mlx-<stage>` is that stage's own binary, flag for flag and message for message.
+#[cfg(unix)]
+#[test]
+fn mlx_through_a_stage_link_is_that_stage_binary() {
+    let d = tempfile::tempdir().unwrap();
+    let mlx = assert_cmd::cargo::cargo_bin("mlx");
+    for stage in [
+        "ingest", "version", "validate", "features", "train", "eval", "shap", "gate", "promote",
+        "monitor", "serve",
+    ] {
+        let own = assert_cmd::cargo::cargo_bin(format!("mlx-{stage}"));
+        let link = d.path().join(format!("mlx-{stage}"));
+        std::os::unix::fs::symlink(&mlx, &link).unwrap();
+        // --help, and a run that fails on a missing config (its message names the binary).
+        for args in [vec!["--help"], vec!["--config", "absent.yaml"]] {
+            let run = |bin: &Path| {
+                std::process::Command::new(bin)
+                    .args(&args)
+                    .current_dir(d.path())
+                    .env_remove("GITHUB_ACTIONS")
+                    .env_remove("MLX_CONFIG")
+                    .env_remove("MLX_WORKDIR")
+                    .output()
+                    .unwrap()
+            };
+            let (a, b) = (run(&link), run(&own));
+            assert_eq!(a.status.code(), b.status.code(), "mlx-{stage} {args:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&a.stdout),
+                String::from_utf8_lossy(&b.stdout),
+                "mlx-{stage} {args:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&a.stderr),
+                String::from_utf8_lossy(&b.stderr),
+                "mlx-{stage} {args:?}"
+            );
+        }
+        if stage == "ingest" {
+            let help = run_help(&link);
+            assert!(help.starts_with("Read"), "{help}");
+        }
+    }
+    // Under its own name it is the umbrella.
+    let help = run_help(&mlx);
+    assert!(
+        help.contains("Commands:") && help.contains("ingest"),
+        "{help}"
+    );
+}
+
+#[cfg(unix)]
+fn run_help(bin: &Path) -> String {
+    let out = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

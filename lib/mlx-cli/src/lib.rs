@@ -244,6 +244,24 @@ enum ShowFormat {
     Json,
 }
 
+/// `main` of the installed `mlx`, a multi-call binary: run through a link named
+/// `mlx-<stage>` (`scripts/install.sh` makes one per stage, busybox style) it is that
+/// stage's binary, exactly as `bins/mlx-<stage>` is; under any other name, the umbrella.
+pub fn multicall_main() -> ExitCode {
+    let invoked = std::env::args_os().next().map(std::path::PathBuf::from);
+    let stage = invoked
+        .as_deref()
+        .and_then(std::path::Path::file_stem)
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("mlx-"))
+        .filter(|s| registry::stages().iter().any(|st| st.name() == *s))
+        .map(str::to_owned);
+    match stage {
+        Some(s) => stage_main(&s),
+        None => umbrella_main(),
+    }
+}
+
 /// `main` of the `mlx` umbrella with the built-in stages.
 pub fn umbrella_main() -> ExitCode {
     umbrella_main_with(&registry::stages(), std::env::args_os())
