@@ -855,3 +855,106 @@ fn run_help(bin: &Path) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The commands a help text lists under `Commands:` (not `help`).
+fn listed_commands(help: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if line == "Commands:" {
+            inside = true;
+        } else if inside && !line.starts_with("  ") {
+            inside = false;
+        } else if inside && !line.starts_with("   ") {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if !name.is_empty() && name != "help" {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every binary's `--help` and every (sub)command's, as insta snapshots in
+/// `tests/snapshots/`: a changed flag, default or example shows up as a diff to review
+/// (`INSTA_UPDATE=always cargo test -p mlx --test cli help` accepts it).
+#[test]
+fn every_help_text_is_a_snapshot() {
+    let bins = [
+        "mlx",
+        "mlx-ingest",
+        "mlx-version",
+        "mlx-validate",
+        "mlx-features",
+        "mlx-train",
+        "mlx-eval",
+        "mlx-shap",
+        "mlx-gate",
+        "mlx-promote",
+        "mlx-serve",
+        "mlx-monitor",
+    ];
+    let help = |bin: &str, path: &[String]| -> String {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin(bin))
+            .args(path)
+            .arg("--help")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("MLX_CONFIG")
+            .env_remove("MLX_WORKDIR")
+            .env_remove("MLX_JSON")
+            .env_remove("MLX_QUIET")
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{bin} {path:?} --help");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_path(root().join("bins/mlx/tests/snapshots"));
+    settings.bind(|| {
+        for bin in bins {
+            let mut todo = vec![Vec::<String>::new()];
+            while let Some(path) = todo.pop() {
+                let text = help(bin, &path);
+                for c in listed_commands(&text) {
+                    let mut p = path.clone();
+                    p.push(c);
+                    todo.push(p);
+                }
+                // `help-mlx-version` is the binary, `help-mlx__version` the umbrella's verb.
+                let name = if path.is_empty() {
+                    bin.to_string()
+                } else {
+                    format!("{bin}__{}", path.join("_"))
+                };
+                insta::assert_snapshot!(format!("help-{name}"), text);
+            }
+        }
+    });
+}
+
+/// Every broken config's whole diagnostic (message, source excerpt, caret, hint) as
+/// one insta snapshot, beside the `# expect:` line each file of the corpus carries.
+#[test]
+fn every_broken_config_message_is_a_snapshot() {
+    let dir = root().join("tests/config/broken");
+    let mut all = String::new();
+    for f in yaml_files(&dir) {
+        let out = mlx()
+            .args(["config", "check", "--config"])
+            .arg(&f)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", f.display());
+        let name = f.file_name().unwrap().to_string_lossy();
+        let text =
+            String::from_utf8_lossy(&out.stderr).replace(&*dir.to_string_lossy(), "[broken]");
+        all.push_str(&format!("=== {name}\n{text}\n"));
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_path(root().join("bins/mlx/tests/snapshots"));
+    settings.bind(|| insta::assert_snapshot!("broken-configs", all));
+}
