@@ -340,7 +340,7 @@ mod config {
 
     #[test]
     fn committed_config_reference_is_current() {
-        let md = mlx_core::config::reference_markdown();
+        let md = mlx_core::config::reference_markdown().unwrap();
         assert!(
             md.contains("| `approval_gate.regression_tolerance` | number | `0.02` |"),
             "{md}"

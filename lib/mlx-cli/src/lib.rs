@@ -605,8 +605,11 @@ fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<Ex
         }
         ConfigCommand::Schema { contract } => {
             let text = match contract {
-                None => config::schema_json(),
-                Some(name) => config::contract_schema_json(&name).unwrap_or_default(),
+                None => config::schema_json()?,
+                Some(name) => match config::contract_schema_json(&name) {
+                    Some(text) => text?,
+                    None => String::new(),
+                },
             };
             output::stdout(&text);
             Ok(ExitStatus::Ok)

@@ -22,10 +22,8 @@ use sha2::{Digest, Sha256};
 
 /// The JSON Schema of `mlx.yaml`, generated from the types (committed as
 /// `config/mlx.schema.json` and checked for staleness by a test).
-pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(Config);
-    // A schema is a JSON tree already: `{:#}` prints it as `to_string_pretty` would.
-    format!("{:#}\n", schema.as_value())
+pub fn schema_json() -> crate::error::Result<String> {
+    crate::json::pretty(&schemars::schema_for!(Config))
 }
 
 /// The file contracts with a published JSON Schema, by the name `mlx config schema
@@ -56,7 +54,7 @@ pub const CONTRACTS: &[&str] = &[
 ];
 
 /// The JSON Schema of a file contract (see [`CONTRACTS`]).
-pub fn contract_schema_json(name: &str) -> Option<String> {
+pub fn contract_schema_json(name: &str) -> Option<crate::error::Result<String>> {
     use mlx_contracts::features;
     use mlx_contracts::validate::{Reference, ValidationReport};
     let schema = match name {
@@ -84,7 +82,7 @@ pub fn contract_schema_json(name: &str) -> Option<String> {
         "monitor-report" => schemars::schema_for!(mlx_contracts::monitor::MonitorReport),
         _ => return None,
     };
-    Some(format!("{:#}\n", schema.as_value()))
+    Some(crate::json::pretty(&schema))
 }
 
 /// SHA-256 over the canonical JSON of the named sections of the resolved config, in

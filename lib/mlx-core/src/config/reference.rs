@@ -6,8 +6,10 @@ use std::fmt::Write;
 use serde_json::Value;
 
 /// Markdown: one table per section, one row per key (nested keys dotted).
-pub fn reference_markdown() -> String {
-    let schema: Value = serde_json::from_str(&super::schema_json()).unwrap_or_default();
+pub fn reference_markdown() -> crate::error::Result<String> {
+    let text = super::schema_json()?;
+    let schema: Value = serde_json::from_str(&text)
+        .map_err(|e| crate::error::Error::Runtime(format!("reading back the schema: {e}")))?;
     let defs = schema.get("$defs").cloned().unwrap_or_default();
     let mut out = String::from(
         "# mlx.yaml reference\n\n\
@@ -16,7 +18,7 @@ pub fn reference_markdown() -> String {
          `mlx config show`. Any value may use `${VAR}` or `${VAR:-default}`.\n",
     );
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return out;
+        return Ok(out);
     };
     for (section, prop) in props {
         let _ = write!(out, "\n## `{section}`\n\n");
@@ -37,7 +39,7 @@ pub fn reference_markdown() -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Keys that `Config::resolve` fills from the problem type.
