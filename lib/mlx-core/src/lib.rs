@@ -14,12 +14,14 @@ pub mod fsutil;
 pub mod gate;
 pub mod git;
 pub mod hash;
+pub mod heldout;
 #[cfg(test)]
 mod house;
 pub mod ingest;
 pub mod init;
 pub mod json;
 pub mod markdown;
+pub mod metric;
 pub mod model;
 pub mod monitor;
 pub mod objects;

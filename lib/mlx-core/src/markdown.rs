@@ -20,6 +20,19 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Mermaid's text: quotes and brackets would end a label early.
+pub fn mermaid_label(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if matches!(c, '"' | '[' | ']' | ',') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -169,7 +169,7 @@ pub fn report(
             paths::GATE_REPORT
         )
     });
-    let primary = mlx_core::eval::primary_metric(cfg).0.to_string();
+    let primary = mlx_core::metric::primary_metric(cfg).0.to_string();
     let metric = report
         .candidate
         .metrics

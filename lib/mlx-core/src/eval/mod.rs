@@ -4,7 +4,6 @@
 
 pub mod plots;
 pub mod report;
-pub mod scores;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,11 +25,12 @@ use crate::model::bundle::Bundle;
 use crate::model::encode_classes;
 use crate::model::{self, Target};
 use crate::stage::{Context, Outcome, Stage, Standalone};
-use crate::train;
 use crate::workdir::paths;
 use nalgebra::DMatrix;
 
-use scores::Classified;
+use crate::heldout::{held_out, HeldOut};
+use crate::metric::primary_metric;
+use crate::model::score::{self as scores, Classified};
 
 /// The stage.
 pub struct Eval;
@@ -124,133 +124,6 @@ impl Stage for Eval {
         let (name, sub) = args.subcommand()?;
         (name == "score").then(|| score_file(sub))
     }
-}
-
-/// The metric that ranks candidates: `evaluation.primary_metric`, else accuracy or
-/// RMSE, with its direction.
-pub fn primary_metric(cfg: &Config) -> (Metric, Direction) {
-    let m = cfg
-        .evaluation
-        .primary_metric
-        .unwrap_or(if train::is_classification(cfg) {
-            Metric::Accuracy
-        } else {
-            Metric::Rmse
-        });
-    (m, cfg.evaluation.direction.unwrap_or(m.direction()))
-}
-
-/// Held-out rows, the training rows (and the training target for MASE), and the
-/// split's own folds over the training rows.
-pub(crate) struct HeldOut {
-    pub(crate) set: &'static str,
-    pub(crate) rows: DataFrame,
-    pub(crate) train: DataFrame,
-    train_target: Option<Vec<f64>>,
-    folds: Vec<(Vec<usize>, Vec<usize>)>,
-    /// A time series: every row, in time order, so that held-out rows are forecast
-    /// from the rows before them.
-    pub(crate) series: Option<HeldSeries>,
-}
-
-/// A time series' rows around the held-out ones.
-pub(crate) struct HeldSeries {
-    cfg: Config,
-    /// Every row of the features, in time order.
-    all: DataFrame,
-    /// The first training row.
-    start: usize,
-    /// The held-out rows' positions in `all`.
-    positions: Vec<usize>,
-    /// Rows per season (MASE's naive forecast).
-    season: usize,
-    horizon: usize,
-}
-
-impl HeldSeries {
-    /// Rolling-origin forecasts of `rows` of `frame` by a bundle's model, from rows
-    /// `start..` before them.
-    fn forecast(
-        &self,
-        bundle: &Bundle,
-        frame: &DataFrame,
-        start: usize,
-        rows: &[usize],
-    ) -> Result<Vec<f64>> {
-        crate::model::forecast::rolling(
-            &self.cfg,
-            &bundle.model,
-            &bundle.preprocessor,
-            frame,
-            start,
-            rows,
-            self.horizon,
-        )
-    }
-}
-
-/// The split's held-out rows (test, else validation), shared by evaluation and SHAP.
-pub(crate) fn held_out(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<HeldOut> {
-    let df = train::read(&workdir.join(paths::FEATURES))?;
-    let split = train::read(&workdir.join(paths::SPLIT))?;
-    if split.height() != df.height() {
-        return Err(Error::Usage(format!(
-            "{} and {} disagree on the number of rows; run `mlx-features` again",
-            paths::FEATURES,
-            paths::SPLIT
-        )));
-    }
-    let set = split
-        .column("set")
-        .and_then(|c| c.str().cloned())
-        .map_err(|e| Error::Runtime(format!("{}: {e}", paths::SPLIT)))?;
-    let (name, rows) = match train::rows(&df, &set, "test")? {
-        t if t.height() > 0 => ("test", t),
-        _ => ("validation", train::rows(&df, &set, "validation")?),
-    };
-    let series = if cfg.pipeline.forecasts() {
-        crate::model::forecast::one_series(cfg)?;
-        let positions = |which: &str| train::positions(&set, which);
-        let season = crate::model::forecast::season(cfg, &df);
-        Some(HeldSeries {
-            cfg: cfg.clone(),
-            start: positions("train").first().copied().unwrap_or(0),
-            positions: positions(name),
-            season,
-            horizon: crate::model::forecast::horizon(cfg, season),
-            all: df.clone(),
-        })
-    } else {
-        None
-    };
-    if rows.height() == 0 {
-        return Err(Error::Usage(
-            "the split has no test or validation rows to score or explain; set `split.test` \
-             (or `split.validation`) above 0"
-                .into(),
-        ));
-    }
-    let train = train::rows(&df, &set, "train")?;
-    let train_target = if cfg.pipeline.forecasts() {
-        let target = cfg.data.target.clone().unwrap_or_default();
-        Some(model::numeric_target(train.column(&target).map_err(
-            |_| {
-                Error::Usage(format!(
-                    "the target `{target}` is not a column of the features"
-                ))
-            },
-        )?)?)
-    } else {
-        None
-    };
-    Ok(HeldOut {
-        set: name,
-        rows,
-        train,
-        train_target,
-        folds: train::split_folds(&split, &set)?,
-        series,
-    })
 }
 
 /// The truth of a classifier's rows as codes into `classes`, extended by any class the

@@ -405,7 +405,7 @@ mod tests {
         let classes = vec!["no".to_string(), "yes".to_string()];
         let truth = [0, 1, 1, 0, 1];
         let proba = [0.8, 0.2, 0.3, 0.7, 0.4, 0.6, 0.6, 0.4, 0.1, 0.9];
-        let s = super::super::scores::classification(&super::super::scores::Classified {
+        let s = crate::model::score::classification(&crate::model::score::Classified {
             truth: &truth,
             proba: &proba,
             classes: &classes,

@@ -4,8 +4,6 @@
 use mlx_contracts::config::{Config, Metric};
 use mlx_contracts::eval::{Leaderboard, RunMetrics, Scores};
 
-use crate::train;
-
 /// The metrics shown in tables: `evaluation.metrics`, else the problem's usual ones.
 pub fn shown_metrics(cfg: &Config) -> Vec<String> {
     if !cfg.evaluation.metrics.is_empty() {
@@ -16,7 +14,7 @@ pub fn shown_metrics(cfg: &Config) -> Vec<String> {
             .map(|m| m.as_str().to_string())
             .collect();
     }
-    let usual: &[Metric] = if train::is_classification(cfg) {
+    let usual: &[Metric] = if crate::metric::is_classification(cfg) {
         &[
             Metric::Accuracy,
             Metric::F1Score,
@@ -132,19 +130,6 @@ pub fn metrics_table(s: &Scores) -> String {
     out.trim_end().to_string()
 }
 
-/// Mermaid's text: quotes and brackets would end a label early.
-pub fn mermaid_label(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if matches!(c, '"' | '[' | ']' | ',') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// The PR-comment report: the leaderboard, a bar chart of the primary metric, the best
 /// run's confusion matrix, slices and fairness.
 pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> String {
@@ -195,7 +180,7 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
             "\n```mermaid\nxychart-beta\n    title \"{metric} by candidate\"\n    x-axis [{}]\n    y-axis \"{metric}\" {} --> {}\n    bar [{}]\n```\n",
             defined
                 .iter()
-                .map(|(e, _)| format!("\"{}\"", mermaid_label(&e.name)))
+                .map(|(e, _)| format!("\"{}\"", crate::markdown::mermaid_label(&e.name)))
                 .collect::<Vec<_>>()
                 .join(", "),
             lo,

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_creating;
+use crate::metric::worsening;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
 use crate::workdir::Workdir;
@@ -190,25 +191,6 @@ fn metric_named(name: &str) -> Option<Metric> {
     Metric::ALL.iter().copied().find(|m| m.as_str() == name)
 }
 
-/// How much worse `candidate` is than `production`, relative to production (bias in
-/// absolute value); positive is worse.
-pub fn worsening(metric: Metric, candidate: f64, production: f64) -> f64 {
-    let (c, p) = if metric == Metric::Bias {
-        (candidate.abs(), production.abs())
-    } else {
-        (candidate, production)
-    };
-    let diff = match metric.direction() {
-        Direction::Maximize => p - c,
-        Direction::Minimize => c - p,
-    };
-    if p.abs() > 1e-12 {
-        diff / p.abs()
-    } else {
-        diff
-    }
-}
-
 /// The inputs of the checks.
 pub struct Evidence<'a> {
     /// The config.
@@ -228,7 +210,7 @@ pub struct Evidence<'a> {
 /// Every check of the policy, in a fixed order.
 pub fn checks(e: &Evidence) -> Vec<GateCheck> {
     let g = &e.cfg.approval_gate;
-    let (primary, direction) = crate::eval::primary_metric(e.cfg);
+    let (primary, direction) = crate::metric::primary_metric(e.cfg);
     let mut out = Vec::new();
     let p = primary.as_str();
     match (g.primary_metric_threshold, e.metrics.get(p)) {
@@ -785,7 +767,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     let mut production: Option<(ModelVersion, BTreeMap<String, f64>)> = None;
     if let Some(n) = state.as_ref().and_then(|s| s.production()) {
         let (v, path) = crate::registry::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
-        let held = crate::eval::held_out(cfg, workdir)?;
+        let held = crate::heldout::held_out(cfg, workdir)?;
         let scored = crate::eval::score_champion(&path, &held, &board)?;
         production = Some((v, scored.metrics));
     }

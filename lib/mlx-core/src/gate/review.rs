@@ -389,7 +389,7 @@ pub fn markdown(r: &GateReport, cfg: &Config, validation: Option<&ValidationRepo
     if !r.review_reasons.is_empty() {
         md.push('\n');
     }
-    let (primary, _) = crate::eval::primary_metric(cfg);
+    let (primary, _) = crate::metric::primary_metric(cfg);
     md.push_str(
         "## Metrics\n\n| metric | candidate | threshold | production |\n|---|---:|---:|---:|\n",
     );
@@ -456,7 +456,7 @@ pub fn markdown(r: &GateReport, cfg: &Config, validation: Option<&ValidationRepo
         md.push_str(
             &r.top_features
                 .iter()
-                .map(|(f, _)| format!("\"{}\"", crate::eval::report::mermaid_label(f)))
+                .map(|(f, _)| format!("\"{}\"", crate::markdown::mermaid_label(f)))
                 .collect::<Vec<_>>()
                 .join(", "),
         );

@@ -19,6 +19,7 @@ pub mod knn;
 pub mod lightgbm;
 pub mod linear;
 pub mod neural;
+pub mod score;
 pub mod svm;
 pub mod target;
 pub mod transform;

@@ -494,7 +494,7 @@ pub fn monitor(
     if let Some(bundle) = &bundle {
         let reference = match registered.as_ref() {
             Some((v, _)) if v.reference.is_some() => Some(registry_reference(&store, v)?),
-            _ => crate::eval::held_out(cfg, workdir).ok().map(|h| h.train),
+            _ => crate::heldout::held_out(cfg, workdir).ok().map(|h| h.train),
         };
         if let Some(train) = reference.as_ref() {
             for input in &bundle.manifest.signature.inputs {
@@ -798,7 +798,7 @@ fn triggers(
     let t = m.metric_degradation;
     out.push(match (window.get(metric), baseline.get(metric), enough) {
         (Some(&now), Some(&base), true) => {
-            let w = crate::gate::worsening(
+            let w = crate::metric::worsening(
                 if classifier {
                     mlx_contracts::config::Metric::Accuracy
                 } else {

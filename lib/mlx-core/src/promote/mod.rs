@@ -372,7 +372,7 @@ fn reference_rows(
     if !workdir.join(paths::SPLIT).exists() {
         return Ok(None);
     }
-    let train = crate::eval::held_out(cfg, workdir)?.train;
+    let train = crate::heldout::held_out(cfg, workdir)?.train;
     let mut names: Vec<&str> = bundle
         .manifest
         .signature

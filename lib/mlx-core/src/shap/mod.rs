@@ -893,11 +893,11 @@ pub fn stage(
         o.details = serde_json::json!({ "skipped": why, "run_id": run.run_id });
         return Ok(o);
     }
-    let crate::eval::HeldOut {
+    let crate::heldout::HeldOut {
         rows: held,
         train: training,
         ..
-    } = crate::eval::held_out(cfg, workdir)?;
+    } = crate::heldout::held_out(cfg, workdir)?;
     let seed = cfg.training.seed;
     let explained = take(
         &held,

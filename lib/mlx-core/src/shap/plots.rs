@@ -319,7 +319,7 @@ pub fn markdown(r: &ShapReport, top_k: usize) -> String {
         md.push_str(&format!(
             "\n```mermaid\nxychart-beta horizontal\n    title \"Top features by mean |SHAP|\"\n    x-axis [{}]\n    y-axis \"mean |SHAP|\" 0 --> {}\n    bar [{}]\n```\n",
             top.iter()
-                .map(|i| format!("\"{}\"", crate::eval::report::mermaid_label(&i.feature)))
+                .map(|i| format!("\"{}\"", crate::markdown::mermaid_label(&i.feature)))
                 .collect::<Vec<_>>()
                 .join(", "),
             top.first().map_or(1.0, |i| i.mean_abs) * 1.05,

@@ -5,11 +5,11 @@
 pub mod tune;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{ArgMatches, Command};
-use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, ProblemType, Task, TuningMethod};
+use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
     BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, RUN_RECORD_VERSION,
@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, IoContext, Result};
 use crate::features;
 use crate::fsutil::write_json;
+use crate::heldout::{positions, read, rows, split_folds};
+use crate::metric::is_classification;
 use crate::model::forecast;
 use crate::model::transform;
 use crate::model::{self, bundle, encode_classes, numeric_target, FittedModel, Target};
@@ -103,68 +105,6 @@ impl Stage for Train {
     }
 }
 
-pub(crate) fn read(path: &Path) -> Result<DataFrame> {
-    if !path.exists() {
-        return Err(Error::Usage(format!(
-            "{} does not exist; run `mlx-features` first",
-            path.display()
-        )));
-    }
-    Ok(mlx_data::read_table(path)?)
-}
-
-/// Whether the config's problem predicts classes.
-pub fn is_classification(cfg: &Config) -> bool {
-    match cfg.pipeline.problem_type {
-        ProblemType::Classification => true,
-        ProblemType::DeepLearning => cfg.pipeline.task == Some(Task::Classification),
-        _ => false,
-    }
-}
-
-/// The split's own folds (`fold_<k>` columns) over the training rows: per fold, the
-/// positions among the training rows that train and that validate.
-pub(crate) fn split_folds(
-    split: &DataFrame,
-    set: &StringChunked,
-) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
-    let train_rows = positions(set, "train");
-    let mut folds = Vec::new();
-    for name in split.get_column_names() {
-        if !name.starts_with("fold_") {
-            continue;
-        }
-        let col = split
-            .column(name.as_str())
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| Error::Runtime(format!("{}: {e}", paths::SPLIT)))?;
-        let (mut tr, mut va) = (Vec::new(), Vec::new());
-        for (pos, &row) in train_rows.iter().enumerate() {
-            match col.get(row) {
-                Some("train") => tr.push(pos),
-                Some("validation") => va.push(pos),
-                _ => {}
-            }
-        }
-        folds.push((tr, va));
-    }
-    Ok(folds)
-}
-
-/// The positions of the rows of one set (`train`, `validation`, `test`) of the split.
-pub(crate) fn positions(set: &StringChunked, which: &str) -> Vec<usize> {
-    set.iter()
-        .enumerate()
-        .filter(|(_, s)| *s == Some(which))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-pub(crate) fn rows(df: &DataFrame, set: &StringChunked, which: &str) -> Result<DataFrame> {
-    let mask: BooleanChunked = set.iter().map(|s| Some(s == Some(which))).collect();
-    df.filter(&mask).map_err(|e| Error::Runtime(e.to_string()))
-}
-
 fn candidate_name(spec: &ModelSpec) -> String {
     spec.name
         .clone()
@@ -182,7 +122,7 @@ fn decision_threshold(
     if !cfg.evaluation.tune_threshold {
         return Ok(None);
     }
-    let metric = crate::eval::primary_metric(cfg).0;
+    let metric = crate::metric::primary_metric(cfg).0;
     if !metric.uses_threshold() {
         return Err(Error::Usage(format!(
             "`evaluation.tune_threshold` tunes for the primary metric, and `{}` does not \
@@ -205,7 +145,7 @@ fn decision_threshold(
         )));
     }
     let p1: Vec<f64> = out.column(1).iter().copied().collect();
-    Ok(crate::eval::scores::tune_threshold(metric, codes, &p1))
+    Ok(crate::model::score::tune_threshold(metric, codes, &p1))
 }
 
 /// Whether a candidate searches hyperparameters (lists and ranges); a forecaster's
@@ -297,7 +237,7 @@ impl<'a> Series<'a> {
             &self.validation,
             self.horizon,
         )?;
-        Ok(crate::eval::scores::regression(truth, &pred, None).metrics)
+        Ok(crate::model::score::regression(truth, &pred, None).metrics)
     }
 }
 
@@ -651,7 +591,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
                 }
                 .filter(|_| x_val.nrows() > 0)
                 .map(|y| {
-                    crate::eval::scores::of_model(
+                    crate::model::score::of_model(
                         &fit.model,
                         &x_val,
                         &y,

@@ -162,14 +162,14 @@ pub struct Scoring {
 impl Scoring {
     /// The config's primary metric (accuracy or RMSE by default).
     pub fn new(cfg: &mlx_contracts::Config) -> Self {
-        let (metric, direction) = crate::eval::primary_metric(cfg);
+        let (metric, direction) = crate::metric::primary_metric(cfg);
         Self { metric, direction }
     }
 
     /// The score of `model` on `x` against `y` (NaN where the metric is undefined on
     /// these rows, which never wins).
     pub fn score(&self, model: &FittedModel, x: &DMatrix<f64>, y: &Target) -> Result<f64> {
-        let s = crate::eval::scores::of_model(model, x, y, None)?;
+        let s = crate::model::score::of_model(model, x, y, None)?;
         Ok(s.metrics
             .get(self.metric.as_str())
             .copied()
