@@ -6,10 +6,12 @@
 
 pub mod config;
 pub mod dag;
+pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod featurestore;
 pub mod fsutil;
 pub mod gate;
 pub mod git;
@@ -26,6 +28,7 @@ pub mod model;
 pub mod monitor;
 pub mod objects;
 pub mod pipeline;
+pub mod plots;
 pub mod progress;
 pub mod promote;
 pub mod registry;

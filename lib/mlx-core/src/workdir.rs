@@ -2,10 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use mlx_contracts::gate::GateReport;
+use mlx_contracts::shap::{ShapReport, SHAP_REPORT_VERSION};
 use mlx_contracts::StageRecord;
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::atomic_write;
+use crate::fsutil::{atomic_write, AtomicFile};
+use mlx_data::polars::prelude::DataFrame;
 
 /// Every path inside the work directory that one stage writes and another reads: the
 /// map of `.mlx/`. A stage names another stage's file only through this module, never
@@ -169,6 +172,44 @@ impl Workdir {
         atomic_write(&path, record.to_json().as_bytes()).with_path("writing", &path)?;
         Ok(path)
     }
+}
+
+/// The gate report of the work directory (`gate.json`'s details).
+pub fn read_gate_report(workdir: &Workdir) -> Result<GateReport> {
+    let record = workdir.read_record("gate")?.ok_or_else(|| {
+        Error::Usage("there is no gate.json in the work directory; run `mlx-gate` first".into())
+    })?;
+    if record.details.is_null() {
+        return Err(Error::Usage(format!(
+            "gate.json holds no verdict (the last gate run ended with: {}); run `mlx-gate` first",
+            record.summary
+        )));
+    }
+    GateReport::from_json(&record.details.to_string()).map_err(|source| Error::Contract {
+        path: workdir.record_path("gate").display().to_string(),
+        source,
+    })
+}
+
+/// A SHAP report (`runs/<run>/shap.json`, or one stored with a registry version).
+pub fn read_shap_report(path: &Path) -> Result<ShapReport> {
+    let text = std::fs::read_to_string(path).with_path("reading", path)?;
+    mlx_contracts::parse_versioned(&text, "SHAP report", SHAP_REPORT_VERSION).map_err(|source| {
+        Error::Contract {
+            path: path.display().to_string(),
+            source,
+        }
+    })
+}
+
+/// Writes a frame as Parquet atomically, creating its directory first.
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_path("creating", dir)?;
+    }
+    let mut f = AtomicFile::create(path).with_path("writing", path)?;
+    mlx_data::write_parquet(df, &mut f).map_err(Error::Runtime)?;
+    f.commit().with_path("writing", path)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mlx_contracts::config::{Drift, DriftMethod};
-use mlx_core::validate::drift::{column_drift, dataset_drift, method_name, ColumnValues};
+use mlx_core::drift::{column_drift, dataset_drift, method_name, ColumnValues};
 use serde_json::Value;
 
 struct Rng(u64);

@@ -149,7 +149,7 @@ pub fn report(
     sha: &str,
     run: &RunInfo,
 ) -> Result<StepResult> {
-    let report = match mlx_core::gate::read_report(workdir) {
+    let report = match mlx_core::workdir::read_gate_report(workdir) {
         Ok(r) => r,
         Err(e) => {
             gh.status(
@@ -345,7 +345,7 @@ pub fn review(
         ));
     }
     // The training run's work directory (downloaded by the workflow) must be there.
-    if let Err(e) = mlx_core::gate::read_report(workdir) {
+    if let Err(e) = mlx_core::workdir::read_gate_report(workdir) {
         return refuse(format!(
             "there is no finished training run of commit {} to decide on ({e}); wait for \
              the mlx/gate status and decide again",

@@ -2,7 +2,6 @@
 //! metric into `leaderboard.json`, with slices, fairness, plots and a markdown report;
 //! and `mlx-eval score`, which scores any predictions file without a config.
 
-pub mod plots;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -31,6 +30,7 @@ use nalgebra::DMatrix;
 use crate::heldout::{held_out, HeldOut};
 use crate::metric::primary_metric;
 use crate::model::score::{self as scores, Classified};
+use crate::plots;
 
 /// The stage.
 pub struct Eval;

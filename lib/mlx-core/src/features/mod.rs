@@ -5,13 +5,12 @@
 //! Owns `features/` in the work directory and the feature store.
 
 pub mod split;
-pub mod store;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use mlx_contracts::config::{Config, FeatureView, SplitStrategy, TransformStrategy};
+use mlx_contracts::config::{Config, FeatureView, SplitStrategy};
 use mlx_contracts::features::{
     FeaturesReport, FoldSummary, Preprocessor, SplitSummary, ViewReport, FEATURES_REPORT_VERSION,
     PREPROCESSOR_VERSION,
@@ -21,13 +20,14 @@ use mlx_data::polars::prelude::*;
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{atomic_write, AtomicFile};
+use crate::featurestore::{offline_uri, online_uri, Offline, ViewData};
+use crate::fsutil::atomic_write;
 use crate::model::derive::{self, Roles, Span};
-use crate::model::transform;
+use crate::model::transform::fit_preprocessor;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
+use crate::workdir::write_parquet;
 use crate::workdir::Workdir;
-use store::{Offline, ViewData};
 
 /// The `features` stage.
 pub struct Features;
@@ -168,34 +168,6 @@ impl Stage for Features {
             _ => return None,
         })
     }
-}
-
-pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_path("creating", dir)?;
-    }
-    let mut f = AtomicFile::create(path).with_path("writing", path)?;
-    mlx_data::write_parquet(df, &mut f).map_err(Error::Runtime)?;
-    f.commit().with_path("writing", path)
-}
-
-/// The offline store's location.
-pub fn offline_uri(cfg: &Config, workdir: &Workdir) -> String {
-    cfg.features
-        .store
-        .offline
-        .clone()
-        .unwrap_or_else(|| workdir.join("feature-store/offline").display().to_string())
-}
-
-/// The online store's URI.
-pub fn online_uri(cfg: &Config, workdir: &Workdir) -> String {
-    cfg.features.store.online.clone().unwrap_or_else(|| {
-        workdir
-            .join("feature-store/online.redb")
-            .display()
-            .to_string()
-    })
 }
 
 fn ttl_ms(view: &FeatureView) -> Result<Option<i64>> {
@@ -350,7 +322,7 @@ fn split_rows(df: &DataFrame, cfg: &Config, strategy: SplitStrategy) -> Result<s
             if let Some((_, (_, row))) = counts.iter().find(|(_, (n, _))| *n < 2) {
                 let value = target
                     .get(*row)
-                    .map(|v| store::key_text(&v))
+                    .map(|v| crate::featurestore::key_text(&v))
                     .unwrap_or_default();
                 return Err(Error::Usage(format!(
                     "class `{value}` of the target `{}` has a single row, too few to stratify \
@@ -414,42 +386,6 @@ fn split_frame(plan: &split::Plan) -> Result<DataFrame> {
 
 fn count(v: &[u8], code: u8) -> u64 {
     v.iter().filter(|&&c| c == code).count() as u64
-}
-
-/// Fits the configured transforms on the training rows `train` (every column but the
-/// target, the time column, entity and group keys and `features.exclude` is an input).
-/// Returns the preprocessor, the training matrix (target encodings out of fold) and
-/// notes on what was done by default.
-pub fn fit_preprocessor(
-    cfg: &Config,
-    train: &DataFrame,
-    seed: u64,
-) -> Result<(Preprocessor, DataFrame, Vec<String>)> {
-    let f = &cfg.features;
-    let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
-    exclude.extend(cfg.data.target.as_deref());
-    exclude.extend(cfg.data.time_column.as_deref());
-    exclude.extend(cfg.data.entity_columns.iter().map(String::as_str));
-    exclude.extend(cfg.data.group_column.as_deref());
-    let inputs = transform::input_columns(train, &exclude)?;
-    let needs_target = f
-        .transforms
-        .iter()
-        .any(|t| t.strategy == Some(TransformStrategy::Target));
-    let y = match (&cfg.data.target, needs_target) {
-        (Some(t), true) => Some(transform::encode_target(
-            train
-                .column(t.as_str())
-                .map_err(|e| Error::Runtime(e.to_string()))?,
-        )?),
-        (None, true) => {
-            return Err(Error::Usage(
-                "a `target` encoding needs `data.target`".into(),
-            ))
-        }
-        _ => None,
-    };
-    transform::fit(&f.transforms, train, inputs, y.as_deref(), seed)
 }
 
 fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
@@ -550,7 +486,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
             }
         }
         let before = df.height();
-        df = store::pit_join(
+        df = crate::featurestore::pit_join(
             &df,
             &data.entity,
             label_time,
@@ -794,13 +730,13 @@ fn materialize(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Sta
         .transpose()?;
     let offline = Offline::open(&offline_uri(cfg, workdir))?;
     let uri = online_uri(cfg, workdir);
-    let mut online = store::open_online(&uri)?;
+    let mut online = crate::featurestore::open_online(&uri)?;
     let mut lines = Vec::new();
     let mut json = Vec::new();
     for view in selected_views(cfg, &wanted)? {
         let version = offline.latest(&view.name)?;
         let df = offline.read(&version)?;
-        let records = store::latest_records(&version, &df, as_of, ttl_ms(view)?)?;
+        let records = crate::featurestore::latest_records(&version, &df, as_of, ttl_ms(view)?)?;
         online.write(&records)?;
         lines.push(format!(
             "view {}: {} entities from version {} into {}",
@@ -863,7 +799,7 @@ fn get(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone>
         .into_iter()
         .collect();
     let uri = online_uri(cfg, workdir);
-    let mut online = store::open_online(&uri)?;
+    let mut online = crate::featurestore::open_online(&uri)?;
     let mut found = serde_json::Map::new();
     let mut lines = Vec::new();
     for view in selected_views(cfg, &wanted)? {
@@ -956,7 +892,7 @@ fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
                 .map_err(|m| Error::Usage(format!("--ttl: {m}")))
         })
         .transpose()?;
-    let mut out = store::pit_join(
+    let mut out = crate::featurestore::pit_join(
         &labels, &entity, &time, &features, &entity, &ftime, &columns, ttl,
     )?;
     let out_path = PathBuf::from(s("out"));

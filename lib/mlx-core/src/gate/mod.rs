@@ -136,23 +136,6 @@ fn read_optional<T: serde::de::DeserializeOwned>(
         })
 }
 
-/// The gate report of the work directory (`gate.json`'s details).
-pub fn read_report(workdir: &Workdir) -> Result<GateReport> {
-    let record = workdir.read_record("gate")?.ok_or_else(|| {
-        Error::Usage("there is no gate.json in the work directory; run `mlx-gate` first".into())
-    })?;
-    if record.details.is_null() {
-        return Err(Error::Usage(format!(
-            "gate.json holds no verdict (the last gate run ended with: {}); run `mlx-gate` first",
-            record.summary
-        )));
-    }
-    GateReport::from_json(&record.details.to_string()).map_err(|source| Error::Contract {
-        path: workdir.record_path("gate").display().to_string(),
-        source,
-    })
-}
-
 /// Who produced the candidate: `MLX_AUTHOR`, else the acting user.
 fn author() -> Option<String> {
     std::env::var("MLX_AUTHOR")
@@ -755,7 +738,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     let shap_report: Option<ShapReport> = if cfg.explain.enabled {
         let p = workdir.join(format!("runs/{}/shap.json", run.run_id));
         p.exists()
-            .then(|| crate::shap::read_report(&p))
+            .then(|| crate::workdir::read_shap_report(&p))
             .transpose()?
     } else {
         None

@@ -211,7 +211,7 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
         source,
         url,
     } = request;
-    let report = super::read_report(workdir)?;
+    let report = crate::workdir::read_gate_report(workdir)?;
     authorize(&report, cfg, &reviewer, decision, evidence.as_deref())?;
     if decision != Decision::Approve && notes.trim().is_empty() {
         return Err(Error::Usage(format!(

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mlx_contracts::config::{TransformDef, TransformKind, TransformStrategy};
+use mlx_contracts::config::{Config, TransformDef, TransformKind, TransformStrategy};
 use mlx_contracts::features::{
     FittedStep, InputColumn, InputKind, Preprocessor, StepState, PREPROCESSOR_VERSION,
 };
@@ -823,6 +823,42 @@ pub fn kfold(n: usize, k: usize) -> Vec<Vec<usize>> {
         start += size;
     }
     out
+}
+
+/// Fits the configured transforms on the training rows `train` (every column but the
+/// target, the time column, entity and group keys and `features.exclude` is an input).
+/// Returns the preprocessor, the training matrix (target encodings out of fold) and
+/// notes on what was done by default.
+pub fn fit_preprocessor(
+    cfg: &Config,
+    train: &DataFrame,
+    seed: u64,
+) -> Result<(Preprocessor, DataFrame, Vec<String>)> {
+    let f = &cfg.features;
+    let mut exclude: BTreeSet<&str> = f.exclude.iter().map(String::as_str).collect();
+    exclude.extend(cfg.data.target.as_deref());
+    exclude.extend(cfg.data.time_column.as_deref());
+    exclude.extend(cfg.data.entity_columns.iter().map(String::as_str));
+    exclude.extend(cfg.data.group_column.as_deref());
+    let inputs = input_columns(train, &exclude)?;
+    let needs_target = f
+        .transforms
+        .iter()
+        .any(|t| t.strategy == Some(TransformStrategy::Target));
+    let y = match (&cfg.data.target, needs_target) {
+        (Some(t), true) => Some(encode_target(
+            train
+                .column(t.as_str())
+                .map_err(|e| Error::Runtime(e.to_string()))?,
+        )?),
+        (None, true) => {
+            return Err(Error::Usage(
+                "a `target` encoding needs `data.target`".into(),
+            ))
+        }
+        _ => None,
+    };
+    fit(&f.transforms, train, inputs, y.as_deref(), seed)
 }
 
 #[cfg(test)]

@@ -19,11 +19,11 @@ use mlx_data::polars::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::config::LoadedConfig;
+use crate::drift::{column_drift, ColumnValues};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{write_creating, write_json};
 use crate::serve::log::{files, Kind};
 use crate::stage::{Context, Outcome, Stage, Standalone};
-use crate::validate::drift::{column_drift, ColumnValues};
 use crate::workdir::paths;
 use crate::workdir::Workdir;
 

@@ -302,7 +302,7 @@ pub fn register(
         .transpose()?;
     let shap_path = workdir.join(format!("runs/{}/shap.json", c.run_id));
     let shap = if shap_path.exists() {
-        Some(crate::shap::read_report(&shap_path)?)
+        Some(crate::workdir::read_shap_report(&shap_path)?)
     } else {
         None
     };
@@ -408,7 +408,7 @@ pub fn pipeline_stage(
     workdir: &Workdir,
     up_to: Option<PromoteTarget>,
 ) -> Result<Outcome> {
-    let gate = crate::gate::read_report(workdir)?;
+    let gate = crate::workdir::read_gate_report(workdir)?;
     if gate.outcome == GateOutcome::Failed {
         return Err(Error::Refused(format!(
             "the gate failed for {} (see reports/gate.md); there is nothing to promote",

@@ -456,7 +456,7 @@ fn log_batch(
 
 fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => crate::features::write_parquet(path, df),
+        Some("parquet") => crate::workdir::write_parquet(path, df),
         Some("csv") => {
             let mut out = crate::fsutil::AtomicFile::create(path).with_path("writing", path)?;
             CsvWriter::new(&mut out)

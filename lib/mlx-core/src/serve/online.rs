@@ -8,7 +8,7 @@ use mlx_contracts::features::InputColumn;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::features::store::{open_online, OnlineStore};
+use crate::featurestore::{open_online, OnlineStore};
 use crate::workdir::Workdir;
 
 /// The online store and the views to read.
@@ -38,7 +38,7 @@ impl Online {
         if views.is_empty() {
             return Ok(None);
         }
-        let uri = crate::features::online_uri(cfg, workdir);
+        let uri = crate::featurestore::online_uri(cfg, workdir);
         Ok(Some(Self {
             store: open_online(&uri)?,
             views,

@@ -24,7 +24,6 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
-use crate::features;
 use crate::fsutil::{write_creating, write_json};
 use crate::model::bundle::Bundle;
 use crate::model::FittedModel;
@@ -785,7 +784,7 @@ pub(crate) fn explain_bundle(
     std::fs::create_dir_all(dir).with_path("creating", dir)?;
     let values_path = dir.join("shap_values.parquet");
     let mut frame = values_frame(&e, &features, &outputs)?;
-    features::write_parquet(&values_path, &mut frame)?;
+    crate::workdir::write_parquet(&values_path, &mut frame)?;
     written.push(values_path);
     let ranking = importance(&features, &e.mean_abs());
     let mut plot_files = Vec::new();
@@ -816,16 +815,6 @@ pub(crate) fn explain_bundle(
         shift: None,
     };
     Ok((report, written))
-}
-
-pub(crate) fn read_report(path: &Path) -> Result<ShapReport> {
-    let text = std::fs::read_to_string(path).with_path("reading", path)?;
-    mlx_contracts::parse_versioned(&text, "SHAP report", SHAP_REPORT_VERSION).map_err(|source| {
-        Error::Contract {
-            path: path.display().to_string(),
-            source,
-        }
-    })
 }
 
 /// The whole stage.
@@ -925,7 +914,7 @@ pub fn stage(
     )?;
     if let Some(b) = baseline {
         let base = if b.exists() {
-            read_report(b)?
+            crate::workdir::read_shap_report(b)?
         } else {
             let which = b.to_string_lossy();
             let (v, _) = crate::registry::registry_version(cfg, workdir, &which).map_err(|e| {

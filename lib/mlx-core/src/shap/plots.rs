@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 use plotters::prelude::*;
 
 use super::Explanation;
-use crate::eval::plots::{self, Drawn};
+use crate::plots::{self, Drawn};
 use plotters::coord::types::RangedCoordf64;
 
 /// A plot of one labelled row per entry (top to bottom), `n` rows high.

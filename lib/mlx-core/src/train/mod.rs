@@ -21,7 +21,6 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
-use crate::features;
 use crate::fsutil::write_json;
 use crate::heldout::{positions, read, rows, split_folds};
 use crate::metric::is_classification;
@@ -319,7 +318,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     };
 
     // The model matrices.
-    let (pre, x_train_df, _) = features::fit_preprocessor(cfg, &train_df, seed)?;
+    let (pre, x_train_df, _) = crate::model::transform::fit_preprocessor(cfg, &train_df, seed)?;
     let x_train = bundle::matrix(&x_train_df)?;
     let x_val = if val_df.height() > 0 {
         bundle::matrix(&transform::transform(&pre, &val_df)?.0)?

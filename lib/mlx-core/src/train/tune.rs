@@ -247,7 +247,7 @@ pub fn kfold(n: usize, k: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usize>)> {
     use rand::seq::SliceRandom;
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
-    crate::features::split::kfold(n, k.min(n).max(2))
+    crate::model::transform::kfold(n, k.min(n).max(2))
         .into_iter()
         .map(|test| {
             let valid: Vec<usize> = test.iter().map(|&p| order[p]).collect();

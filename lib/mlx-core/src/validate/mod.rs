@@ -5,7 +5,6 @@
 //! reads the dataset other stages wrote and never modifies it.
 
 pub mod checks;
-pub mod drift;
 pub mod reference;
 pub mod report;
 
@@ -21,11 +20,11 @@ use mlx_data::polars::prelude::DataFrame;
 use mlx_data::{kind_of, Kind};
 use rayon::prelude::*;
 
+use crate::drift::{self, column_drift, dataset_drift, ColumnValues, DriftError};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
-use drift::{column_drift, dataset_drift, ColumnValues, DriftError};
 
 /// The `validate` stage.
 pub struct Validate;

@@ -16,7 +16,7 @@ use mlx_data::polars::prelude::{Column, DataFrame, IntoColumn, NamedFrom, Series
 use mlx_data::{kind_of, Kind};
 
 use super::checks::dtype_of;
-use super::drift::ColumnValues;
+use crate::drift::ColumnValues;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::AtomicFile;
 use crate::workdir::Workdir;

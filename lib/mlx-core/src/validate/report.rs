@@ -83,7 +83,7 @@ pub fn render(report: &ValidationReport, dataset: Option<&Path>) -> Result<(Stri
         .map(|c| {
             Value::from(Serde(serde_json::json!({
                 "column": c.column,
-                "method": super::drift::method_name(c.method),
+                "method": crate::drift::method_name(c.method),
                 "value": c.value,
                 "threshold": c.threshold,
                 "psi": c.statistics["psi"],
@@ -123,7 +123,7 @@ pub fn render(report: &ValidationReport, dataset: Option<&Path>) -> Result<(Stri
                 .collect();
             Value::from(Serde(serde_json::json!({
                 "column": c.column,
-                "method": super::drift::method_name(c.method),
+                "method": crate::drift::method_name(c.method),
                 "value": c.value,
                 "drifted": c.drifted,
                 "psi": c.statistics["psi"],

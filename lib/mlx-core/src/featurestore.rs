@@ -18,6 +18,8 @@ use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 pub use crate::model::derive::key_text;
+use crate::workdir::Workdir;
+use mlx_contracts::config::Config;
 use mlx_data::any_to_json;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -496,6 +498,25 @@ pub fn latest_records(
         });
     }
     Ok(out)
+}
+
+/// The offline store's location.
+pub fn offline_uri(cfg: &Config, workdir: &Workdir) -> String {
+    cfg.features
+        .store
+        .offline
+        .clone()
+        .unwrap_or_else(|| workdir.join("feature-store/offline").display().to_string())
+}
+
+/// The online store's URI.
+pub fn online_uri(cfg: &Config, workdir: &Workdir) -> String {
+    cfg.features.store.online.clone().unwrap_or_else(|| {
+        workdir
+            .join("feature-store/online.redb")
+            .display()
+            .to_string()
+    })
 }
 
 #[cfg(test)]
