@@ -44,14 +44,14 @@ const SHARED: &[&str] = &[
 ];
 
 /// Stage-to-stage edges not yet cut (#23), as `(from, to)`: the gate scores the
-/// production model with eval's scorer and registers through promote; the monitor
-/// reads serve's prediction log and scorer; SHAP (explanations, shift) is called by
-/// the gate, the monitor and serve. Each goes when what both need moves to a shared
-/// layer (the prediction log and scorer to the model layer, the SHAP algorithms to
-/// an `explain` layer beside it).
+/// production model with eval's `score_champion`; the monitor reads serve's
+/// prediction log and scores through serve's `Scorer`; the gate and the monitor call
+/// SHAP's `shift` and `explain_bundle`, and serve evaluates tree ensembles through
+/// `shap::tree`. Each goes when what both need moves to a shared layer (the scorers
+/// and the tree-ensemble evaluation to the model layer, the prediction log's reader
+/// to the kernel, the SHAP algorithms to an `explain` layer beside the model).
 const LEFT: &[(&str, &str)] = &[
     ("gate", "eval"),
-    ("gate", "promote"),
     ("gate", "shap"),
     ("monitor", "serve"),
     ("monitor", "shap"),

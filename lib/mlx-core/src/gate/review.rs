@@ -250,7 +250,8 @@ pub fn record(cfg: &Config, workdir: &Workdir, request: Request) -> Result<Stand
             let n = match registered {
                 Some(n) => n,
                 None => {
-                    crate::promote::register(&store, cfg, workdir, &report, vec![review.clone()])?.0
+                    crate::registry::register(&store, cfg, workdir, &report, vec![review.clone()])?
+                        .0
                 }
             };
             crate::registry::change(&store, |s| {

@@ -1,7 +1,9 @@
 //! The model registry: versions (bundle, metadata, gate report, SHAP report, training
 //! reference rows), stages, aliases and the deployment, in an object store changed
 //! only by create-only conditional writes (`store`), and its rules as pure functions
-//! of its state (`state`). `mlx promote` and `mlx gate review` are verbs over it;
+//! of its state (`state`), and registration of a gate's candidate (`register`, with
+//! its SHAP report and training reference rows). `mlx promote` and `mlx gate review`
+//! are verbs over it;
 //! serve, monitor, eval and shap read from it.
 
 pub mod state;
@@ -9,10 +11,16 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
+use chrono::Utc;
 use mlx_contracts::config::Config;
-use mlx_contracts::registry::{ModelVersion, RegistryState, Stage as RegistryStage};
+use mlx_contracts::gate::{GateReport, Review};
+use mlx_contracts::registry::{
+    ModelVersion, RegistryState, Stage as RegistryStage, StoredObject, VersionState,
+    MODEL_VERSION_VERSION,
+};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
+use crate::model::bundle::Bundle;
 use crate::workdir::{paths, Workdir};
 
 pub use state::Policy;
@@ -131,4 +139,171 @@ pub fn registry_version(
     let store = open(cfg)?;
     let n = resolve(&current(&store)?, which)?;
     fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))
+}
+
+/// Registers the candidate of `gate` (or updates the gate result of the version that
+/// holds the same bundle) and returns its number and the new state.
+pub fn register(
+    store: &Store,
+    cfg: &Config,
+    workdir: &Workdir,
+    gate: &GateReport,
+    reviews: Vec<Review>,
+) -> Result<(u64, RegistryState)> {
+    let c = &gate.candidate;
+    let reviews: Vec<Review> = reviews
+        .into_iter()
+        .filter(|r| r.run_id == c.run_id)
+        .collect();
+    let base = store.state()?;
+    if let Some(base) = &base {
+        if let Some((&n, v)) = base
+            .versions
+            .iter()
+            .find(|(_, v)| v.bundle_sha256 == c.bundle_sha256)
+        {
+            let mut vs = v.clone();
+            let new_reviews: Vec<Review> = reviews
+                .into_iter()
+                .filter(|r| !vs.reviews.contains(r))
+                .collect();
+            if vs.evidence_sha256.as_deref() == Some(gate.evidence_sha256.as_str())
+                && new_reviews.is_empty()
+            {
+                return Ok((n, base.clone()));
+            }
+            let mut next = base.clone();
+            let mut t = state::transition("gate", Some(n), "");
+            if vs.evidence_sha256.as_deref() != Some(gate.evidence_sha256.as_str()) {
+                t.reason = format!(
+                    "gate ran again: {} on evidence {}",
+                    gate.outcome.as_str(),
+                    state::short(&gate.evidence_sha256)
+                );
+                vs.gate = Some(gate.outcome);
+                vs.evidence_sha256 = Some(gate.evidence_sha256.clone());
+            } else {
+                t.action = "review".into();
+            }
+            vs.reviews.extend(new_reviews);
+            t.evidence_sha256 = Some(gate.evidence_sha256.clone());
+            next.versions.insert(n, vs);
+            next.transition = t;
+            return Ok((n, store.commit(Some(base), next)?));
+        }
+    }
+    let dir = workdir.join(&c.bundle);
+    let bundle = Bundle::load(&dir)?;
+    let tmp = crate::fsutil::temp_in(workdir.root(), ".bundle.", ".tmp")
+        .with_path("creating a temporary file in", workdir.root())?;
+    let archive_sha256 = crate::model::bundle::pack(&dir, tmp.path())?;
+    let archive = std::fs::read(tmp.path()).with_path("reading", tmp.path())?;
+    let first = base
+        .as_ref()
+        .and_then(|b| b.versions.keys().next_back().copied())
+        .unwrap_or(0)
+        + 1;
+    let n = store.claim_version(first, archive.clone())?;
+    let reference = reference_rows(cfg, workdir, &bundle)?
+        .map(|(rows, parquet)| -> Result<StoredObject> {
+            let stored = StoredObject {
+                sha256: crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&parquet)),
+                size: parquet.len() as u64,
+                rows,
+            };
+            store.write_reference(n, parquet)?;
+            Ok(stored)
+        })
+        .transpose()?;
+    let shap_path = workdir.join(format!("runs/{}/shap.json", c.run_id));
+    let shap = if shap_path.exists() {
+        Some(crate::workdir::read_shap_report(&shap_path)?)
+    } else {
+        None
+    };
+    let version = ModelVersion {
+        schema_version: MODEL_VERSION_VERSION,
+        model: store.model().into(),
+        version: n,
+        run_id: c.run_id.clone(),
+        name: c.name.clone(),
+        model_type: c.model_type,
+        bundle_sha256: c.bundle_sha256.clone(),
+        archive_sha256,
+        archive_size: archive.len() as u64,
+        metrics: c.metrics.clone(),
+        dataset_sha256: bundle.manifest.dataset_sha256.clone(),
+        git_commit: bundle.manifest.git_commit.clone(),
+        config_sha256: bundle.manifest.config_sha256.clone(),
+        config: crate::config::masked_value(cfg)?,
+        gate: Some(gate.clone()),
+        shap,
+        reference,
+        registered_at: Utc::now(),
+        registered_by: state::actor(),
+    };
+    store.write_version(&version)?;
+    // Registration commutes with other changes, so a lost race is simply retried.
+    let mut base = base;
+    for _ in 0..50 {
+        let mut next = base.clone().unwrap_or_else(|| state::empty(store.model()));
+        next.versions.insert(
+            n,
+            VersionState {
+                stage: RegistryStage::None,
+                gate: Some(gate.outcome),
+                evidence_sha256: Some(gate.evidence_sha256.clone()),
+                bundle_sha256: c.bundle_sha256.clone(),
+                run_id: c.run_id.clone(),
+                reviews: reviews.clone(),
+                archived_reason: None,
+            },
+        );
+        let mut t = state::transition("register", Some(n), &format!("run {}", c.run_id));
+        t.to = Some(RegistryStage::None);
+        t.evidence_sha256 = Some(gate.evidence_sha256.clone());
+        next.transition = t;
+        match store.commit(base.as_ref(), next) {
+            Ok(s) => return Ok((n, s)),
+            Err(Error::Conflict(_)) => base = store.state()?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "the registry state of `{}` kept changing while registering version {n}; run the \
+         command again",
+        store.model()
+    )))
+}
+
+/// The training rows of the model in `bundle` (its inputs and its target) as Parquet,
+/// with their count: the reference `mlx-monitor` reads from the registry. `None` when the
+/// work directory holds no split to take them from.
+fn reference_rows(
+    cfg: &Config,
+    workdir: &Workdir,
+    bundle: &Bundle,
+) -> Result<Option<(u64, Vec<u8>)>> {
+    if !workdir.join(paths::SPLIT).exists() {
+        return Ok(None);
+    }
+    let train = crate::heldout::held_out(cfg, workdir)?.train;
+    let mut names: Vec<&str> = bundle
+        .manifest
+        .signature
+        .inputs
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    if !names.contains(&bundle.manifest.target.as_str()) {
+        names.push(bundle.manifest.target.as_str());
+    }
+    names.retain(|n| train.column(n).is_ok());
+    let mut rows = train
+        .select(names)
+        .map_err(|e| Error::Runtime(format!("the reference rows: {e}")))?;
+    let mut bytes = Vec::new();
+    mlx_data::write_parquet(&mut rows, &mut bytes)
+        .map_err(|e| Error::Runtime(format!("writing the reference rows: {e}")))?;
+    Ok(Some((rows.height() as u64, bytes)))
 }
