@@ -795,6 +795,14 @@ mod shell {
     }
 }
 
+/// Every stage the build registers; each has its `bins/mlx-<stage>` binary.
+fn stage_names() -> Vec<&'static str> {
+    mlx_cli::registry::stages()
+        .iter()
+        .map(|s| s.name())
+        .collect()
+}
+
 /// The multi-call install (scripts/install.sh): `mlx` run through a link named
 /// `mlx-<stage>` is that stage's own binary, flag for flag and message for message.
 #[cfg(unix)]
@@ -802,10 +810,7 @@ mod shell {
 fn mlx_through_a_stage_link_is_that_stage_binary() {
     let d = tempfile::tempdir().unwrap();
     let mlx = assert_cmd::cargo::cargo_bin("mlx");
-    for stage in [
-        "ingest", "version", "validate", "features", "train", "eval", "shap", "gate", "promote",
-        "monitor", "serve",
-    ] {
+    for stage in stage_names() {
         let own = assert_cmd::cargo::cargo_bin(format!("mlx-{stage}"));
         let link = d.path().join(format!("mlx-{stage}"));
         std::os::unix::fs::symlink(&mlx, &link).unwrap();
@@ -880,20 +885,9 @@ fn listed_commands(help: &str) -> Vec<String> {
 /// (`INSTA_UPDATE=always cargo test -p mlx --test cli help` accepts it).
 #[test]
 fn every_help_text_is_a_snapshot() {
-    let bins = [
-        "mlx",
-        "mlx-ingest",
-        "mlx-version",
-        "mlx-validate",
-        "mlx-features",
-        "mlx-train",
-        "mlx-eval",
-        "mlx-shap",
-        "mlx-gate",
-        "mlx-promote",
-        "mlx-serve",
-        "mlx-monitor",
-    ];
+    let bins: Vec<String> = std::iter::once("mlx".to_string())
+        .chain(stage_names().iter().map(|s| format!("mlx-{s}")))
+        .collect();
     let help = |bin: &str, path: &[String]| -> String {
         let out = std::process::Command::new(assert_cmd::cargo::cargo_bin(bin))
             .args(path)
@@ -913,7 +907,7 @@ fn every_help_text_is_a_snapshot() {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_snapshot_path(root().join("bins/mlx/tests/snapshots"));
     settings.bind(|| {
-        for bin in bins {
+        for bin in &bins {
             let mut todo = vec![Vec::<String>::new()];
             while let Some(path) = todo.pop() {
                 let text = help(bin, &path);

@@ -64,12 +64,18 @@ pub fn temp_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<NamedTempFi
 /// Fsyncs a temporary file, gives it the mode of the file it replaces (if any), renames
 /// it over `target` and fsyncs the directory.
 pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<()> {
-    if let Ok(meta) = fs::metadata(target) {
-        fs::set_permissions(tmp.path(), meta.permissions())?;
-    }
+    keep_mode(&tmp, target)?;
     tmp.as_file().sync_all()?;
     tmp.persist(target).map_err(|e| e.error)?;
     sync_dir(&parent_dir(target))
+}
+
+/// Gives a temporary file the mode of the file it is about to replace, if any.
+fn keep_mode(tmp: &NamedTempFile, target: &Path) -> io::Result<()> {
+    match fs::metadata(target) {
+        Ok(meta) => fs::set_permissions(tmp.path(), meta.permissions()),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Renames a temporary file over `target` (giving it the mode of the file it replaces)
@@ -78,28 +84,32 @@ pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<()> {
 /// written. A crash before that sync can lose such an object, never leave a torn one
 /// under its name (the rename is atomic) nor a pointer to a missing one.
 pub fn persist_unsynced(tmp: NamedTempFile, target: &Path) -> io::Result<()> {
-    if let Ok(meta) = fs::metadata(target) {
-        fs::set_permissions(tmp.path(), meta.permissions())?;
-    }
+    keep_mode(&tmp, target)?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
 }
 
+/// Whether this platform can flush a whole file system at once ([`sync_filesystem`]);
+/// where it cannot, callers [`persist`] each file instead of [`persist_unsynced`].
+pub const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");
+
 /// Flushes every written file and directory entry of the file system holding `dir` to
 /// its disk (Linux `syncfs(2)`): after [`persist_unsynced`], one call in place of two
-/// fsyncs per file. `false` where the platform has no such call; the caller then
-/// syncs each file itself.
-pub fn sync_filesystem(dir: &Path) -> io::Result<bool> {
+/// fsyncs per file. Elsewhere ([`CAN_SYNC_FILESYSTEM`] false) an error.
+pub fn sync_filesystem(dir: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         let d = fs::File::open(dir)?;
         rustix::fs::syncfs(&d)?;
-        Ok(true)
+        Ok(())
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = dir;
-        Ok(false)
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this platform cannot flush a file system at once",
+        ))
     }
 }
 

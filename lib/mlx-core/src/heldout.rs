@@ -2,13 +2,14 @@
 //! held-out rows (test, else validation) that eval scores, shap explains, the gate and
 //! the registry compare on, and the monitor takes its reference from.
 
+use std::path::Path;
+
 use mlx_contracts::config::Config;
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::bundle::Bundle;
 use crate::workdir::{paths, Workdir};
-use std::path::Path;
 
 /// A table features wrote; a missing one is a usage error saying how to make it.
 pub(crate) fn read(path: &Path) -> Result<DataFrame> {

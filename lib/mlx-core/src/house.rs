@@ -79,13 +79,13 @@ fn code() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
+    // A test module (`mod tests {`, `mod member_tests {`) is the file's end.
+    let tests = regex::Regex::new(r"\n#\[cfg\(test\)\]\nmod [a-z_]+ \{").unwrap();
     files.sort();
     files
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            // A test module (`mod tests {`, `mod member_tests {`) is the file's end.
-            let tests = regex::Regex::new(r"\n#\[cfg\(test\)\]\nmod [a-z_]+ \{").unwrap();
             let body = tests.split(&text).next().unwrap_or("");
             let body: Vec<&str> = body
                 .lines()

@@ -9,8 +9,11 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 fn refused<T: ?Sized>(e: serde_json::Error) -> Error {
+    // `alloc::vec::Vec<mlx_contracts::gate::Review>` is named `Vec`: the path before
+    // its generic arguments, without its module.
     let name = std::any::type_name::<T>();
-    let short = name.rsplit("::").next().unwrap_or(name);
+    let path = name.split('<').next().unwrap_or(name);
+    let short = path.rsplit("::").next().unwrap_or(path);
     Error::Runtime(format!("cannot serialise {short} as JSON: {e}"))
 }
 

@@ -96,7 +96,7 @@ pub fn section_hash(config: &Config, sections: &[&str]) -> crate::error::Result<
         debug_assert!(SECTIONS.contains(s), "unknown config section `{s}`");
         h.update(s.as_bytes());
         h.update([0]);
-        let part = value.get(*s).cloned().unwrap_or_default();
+        let part = value.get(*s).unwrap_or(&serde_json::Value::Null);
         h.update(part.to_string());
         h.update([0]);
     }

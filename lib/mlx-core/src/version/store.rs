@@ -210,7 +210,7 @@ impl Cache {
     /// platform cannot flush a file system at once, each object is synced as it is
     /// stored.
     pub fn add_files(&self, paths: &[PathBuf]) -> Result<Vec<(String, u64)>> {
-        let defer = cfg!(target_os = "linux");
+        let defer = crate::fsutil::CAN_SYNC_FILESYSTEM;
         let added: Vec<Result<(String, u64)>> =
             paths.par_iter().map(|p| self.add_one(p, defer)).collect();
         if defer {
@@ -270,20 +270,12 @@ impl Cache {
             (sha, n)
         };
         let dest = self.object(&sha);
-        // An object of another size under this name is one a crash cut short before
-        // its flush (a rename can reach the disk before the data): replace it.
-        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == n) {
-            drop(tmp); // already cached: discard the copy
-        } else {
+        if !holds(&dest, n) {
             if let Some(dir) = dest.parent() {
                 fs::create_dir_all(dir).with_path("creating", dir)?;
             }
-            if defer_sync {
-                crate::fsutil::persist_unsynced(tmp, &dest).with_path("writing", &dest)?;
-            } else {
-                crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
-            }
-        }
+            place(tmp, &dest, defer_sync)?;
+        } // else already cached: dropping `tmp` discards the copy
         self.remember(stamp, &sha);
         Ok((sha, n))
     }
@@ -306,9 +298,7 @@ impl Cache {
         }
         let sha = crate::config::hex(&Sha256::digest(&bytes));
         let dest = self.object(&sha);
-        // An object of another size under this name is one a crash cut short before
-        // its flush (a rename can reach the disk before the data): replace it.
-        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == n) {
+        if holds(&dest, n) {
             return Ok((sha, n));
         }
         let dir = dest.parent().unwrap_or(&self.root);
@@ -321,11 +311,7 @@ impl Cache {
         }
         .with_path("writing in", dir)?;
         tmp.write_all(&bytes).with_path("writing in", dir)?;
-        if defer_sync {
-            crate::fsutil::persist_unsynced(tmp, &dest).with_path("writing", &dest)?;
-        } else {
-            crate::fsutil::persist(tmp, &dest).with_path("writing", &dest)?;
-        }
+        place(tmp, &dest, defer_sync)?;
         Ok((sha, n))
     }
 
@@ -492,6 +478,24 @@ impl Cache {
         }
         Ok(out)
     }
+}
+
+/// Whether the object at `dest` is there with `n` bytes. An object of another size
+/// under its name is one a crash cut short before its flush (a rename can reach the
+/// disk before the data): it is replaced.
+fn holds(dest: &Path, n: u64) -> bool {
+    fs::metadata(dest).is_ok_and(|m| m.is_file() && m.len() == n)
+}
+
+/// Renames a finished temporary copy to its object path: synced now, or (`defer_sync`)
+/// left for the one flush of [`Cache::add_files`].
+fn place(tmp: tempfile::NamedTempFile, dest: &Path, defer_sync: bool) -> Result<()> {
+    if defer_sync {
+        crate::fsutil::persist_unsynced(tmp, dest)
+    } else {
+        crate::fsutil::persist(tmp, dest)
+    }
+    .with_path("writing", dest)
 }
 
 fn corrupt(path: &Path, want: &str, got: &str) -> Error {
