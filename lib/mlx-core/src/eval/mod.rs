@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, Direction, Metric};
 use mlx_contracts::eval::{
-    Champion, Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Scores, Slice,
-    Spread, LEADERBOARD_VERSION, RUN_METRICS_VERSION,
+    Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Slice, Spread,
+    LEADERBOARD_VERSION, RUN_METRICS_VERSION,
 };
 use mlx_contracts::train::{RunRecord, TrainReport};
 use mlx_contracts::Status;
@@ -27,7 +27,7 @@ use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
 use nalgebra::DMatrix;
 
-use crate::heldout::{held_out, HeldOut};
+use crate::heldout::{class_truth, held_out, score_champion, HeldOut, Predicted};
 use crate::metric::primary_metric;
 use crate::model::score::{self as scores, Classified};
 use crate::plots;
@@ -123,115 +123,6 @@ impl Stage for Eval {
     ) -> Option<Result<Standalone>> {
         let (name, sub) = args.subcommand()?;
         (name == "score").then(|| score_file(sub))
-    }
-}
-
-/// The truth of a classifier's rows as codes into `classes`, extended by any class the
-/// model never saw (its probabilities are 0).
-fn class_truth(col: &Column, model_classes: &[String]) -> Result<(Vec<usize>, Vec<String>)> {
-    let (seen, codes) = encode_classes(col)?;
-    let mut classes = model_classes.to_vec();
-    let map: Vec<usize> = seen
-        .iter()
-        .map(|c| match classes.iter().position(|m| m == c) {
-            Some(i) => i,
-            None => {
-                classes.push(c.clone());
-                classes.len() - 1
-            }
-        })
-        .collect();
-    Ok((codes.into_iter().map(|c| map[c]).collect(), classes))
-}
-
-/// Predictions of one run on the held-out rows.
-enum Predicted {
-    Classes {
-        truth: Vec<usize>,
-        proba: Vec<f64>,
-        classes: Vec<String>,
-        threshold: Option<f64>,
-    },
-    Values {
-        truth: Vec<f64>,
-        pred: Vec<f64>,
-    },
-}
-
-impl Predicted {
-    /// A bundle's predictions of the held-out rows: each row as it is, or for a time
-    /// series, forecast from the rows before it.
-    fn of(bundle: &Bundle, held: &HeldOut) -> Result<Self> {
-        let rows = &held.rows;
-        let target = &bundle.manifest.target;
-        let col = rows.column(target).map_err(|_| {
-            Error::Usage(format!(
-                "the target `{target}` is not a column of the held-out rows"
-            ))
-        })?;
-        if let Some(s) = &held.series {
-            return Ok(Predicted::Values {
-                truth: model::numeric_target(col)?,
-                pred: s.forecast(bundle, &s.all, s.start, &s.positions)?,
-            });
-        }
-        let out = bundle.model.predict(&bundle.matrix(rows)?)?;
-        Ok(match &bundle.manifest.classes {
-            Some(model_classes) => {
-                let (truth, classes) = class_truth(col, model_classes)?;
-                let k = classes.len();
-                let mut proba = vec![0.0; truth.len() * k];
-                for i in 0..truth.len() {
-                    for c in 0..out.ncols() {
-                        proba[i * k + c] = out[(i, c)];
-                    }
-                }
-                Predicted::Classes {
-                    truth,
-                    proba,
-                    classes,
-                    threshold: bundle.manifest.decision_threshold,
-                }
-            }
-            None => Predicted::Values {
-                truth: model::numeric_target(col)?,
-                pred: out.column(0).iter().copied().collect(),
-            },
-        })
-    }
-
-    /// Scores of the rows `keep` (all when `None`).
-    fn scores(&self, keep: Option<&[usize]>, history: Option<(&[f64], usize)>) -> Scores {
-        let pick =
-            |n: usize| -> Vec<usize> { keep.map_or_else(|| (0..n).collect(), <[usize]>::to_vec) };
-        match self {
-            Predicted::Classes {
-                truth,
-                proba,
-                classes,
-                threshold,
-            } => {
-                let k = classes.len();
-                let rows = pick(truth.len());
-                let t: Vec<usize> = rows.iter().map(|&i| truth[i]).collect();
-                let p: Vec<f64> = rows
-                    .iter()
-                    .flat_map(|&i| proba[i * k..(i + 1) * k].iter().copied())
-                    .collect();
-                scores::classification(&Classified {
-                    truth: &t,
-                    proba: &p,
-                    classes,
-                    threshold: *threshold,
-                })
-            }
-            Predicted::Values { truth, pred } => {
-                let rows = pick(truth.len());
-                let t: Vec<f64> = rows.iter().map(|&i| truth[i]).collect();
-                let p: Vec<f64> = rows.iter().map(|&i| pred[i]).collect();
-                scores::regression(&t, &p, history)
-            }
-        }
     }
 }
 
@@ -529,30 +420,6 @@ fn evaluate_run(
     write_json(&path, &metrics).with_path("writing", &path)?;
     written.push(path);
     Ok((metrics, written))
-}
-
-/// The production model's scores on the held-out rows, and whether the best candidate
-/// beats it.
-pub(crate) fn score_champion(path: &Path, held: &HeldOut, board: &Leaderboard) -> Result<Champion> {
-    let bundle = Bundle::load(path)?;
-    let s = Predicted::of(&bundle, held)?.scores(None, None);
-    let primary = s.metrics.get(board.primary_metric.as_str()).copied();
-    let best = board.entries.first().and_then(|e| e.primary);
-    let beaten = match (best, primary) {
-        (Some(b), Some(c)) => Some(match board.direction {
-            Direction::Maximize => b > c,
-            Direction::Minimize => b < c,
-        }),
-        _ => None,
-    };
-    Ok(Champion {
-        bundle: path.display().to_string(),
-        name: bundle.manifest.name.clone(),
-        model_type: bundle.manifest.model_type,
-        primary,
-        metrics: s.metrics,
-        beaten,
-    })
 }
 
 /// Ranks runs by the primary metric (undefined values last, config order on ties).

@@ -751,7 +751,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     if let Some(n) = state.as_ref().and_then(|s| s.production()) {
         let (v, path) = crate::registry::fetch(&store, n, &workdir.join(paths::REGISTRY_CACHE))?;
         let held = crate::heldout::held_out(cfg, workdir)?;
-        let scored = crate::eval::score_champion(&path, &held, &board)?;
+        let scored = crate::heldout::score_champion(&path, &held, &board)?;
         production = Some((v, scored.metrics));
     }
     let shift = match (&shap_report, &production) {
@@ -766,7 +766,7 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
                 "production version {} was registered without a SHAP report",
                 v.version
             )),
-            Some(base) => Ok(crate::shap::shift(
+            Some(base) => Ok(crate::explain::shift(
                 &now.importance,
                 &base.importance,
                 &format!("v{}", v.version),

@@ -175,7 +175,7 @@ mod tests {
             .collect();
         let (b, _) = fit(&x, &y, settings(20, 0.3, 2), None, 0);
         let model = crate::model::FittedModel::Boosted(b.clone());
-        let e = crate::shap::explain(
+        let e = crate::explain::explain(
             &model,
             0,
             &x,
@@ -186,9 +186,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.method, "tree");
-        assert!(crate::shap::additivity_error(&e, &model, &x).unwrap() < 1e-9);
+        assert!(crate::explain::additivity_error(&e, &model, &x).unwrap() < 1e-9);
         let pred = b.predict(&x);
-        let ensemble = crate::shap::tree::from_boosted(&b);
+        let ensemble = crate::model::ensemble::from_boosted(&b);
         for i in 0..x.nrows() {
             let row: Vec<f64> = x.row(i).iter().copied().collect();
             assert!((ensemble.output(&row)[0] - pred[(i, 0)]).abs() < 1e-9);

@@ -10,6 +10,7 @@
 pub mod boosting;
 pub mod bundle;
 pub mod derive;
+pub mod ensemble;
 pub mod expr;
 pub mod forecast;
 pub mod knn;
@@ -19,7 +20,9 @@ pub mod knn;
 pub mod lightgbm;
 pub mod linear;
 pub mod neural;
+pub mod records;
 pub mod score;
+pub mod scorer;
 pub mod svm;
 pub mod target;
 pub mod transform;

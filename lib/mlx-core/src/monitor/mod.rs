@@ -22,7 +22,7 @@ use crate::config::LoadedConfig;
 use crate::drift::{column_drift, ColumnValues};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{write_creating, write_json};
-use crate::serve::log::{files, Kind};
+use crate::predlog::{files, Kind};
 use crate::stage::{Context, Outcome, Stage, Standalone};
 use crate::workdir::paths;
 use crate::workdir::Workdir;
@@ -529,7 +529,7 @@ pub fn monitor(
                         DataFrame::new_infer_height(vec![c.with_name("prediction".into())])
                     })
                     .map_err(|e| Error::Runtime(e.to_string()))?,
-                _ => crate::serve::predict::Scorer::new(bundle.clone())?.score_frame(train)?,
+                _ => crate::model::scorer::Scorer::new(bundle.clone())?.score_frame(train)?,
             };
             let ref_values: Vec<Option<Value>> = (0..scored.height())
                 .map(|i| {
@@ -569,24 +569,24 @@ pub fn monitor(
                     .signature
                     .inputs
                     .iter()
-                    .map(|i| crate::serve::derived::column(&i.name, &records, false))
+                    .map(|i| crate::model::records::column(&i.name, &records, false))
                     .collect::<std::result::Result<_, String>>()
                     .map_err(Error::Usage)?;
                 let recent =
                     DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))?;
                 let seed = cfg.training.seed;
                 let n = cfg.explain.max_samples.max(1) as usize;
-                let rows = crate::shap::take(
+                let rows = crate::explain::take(
                     &recent,
-                    &crate::shap::sample_rows(recent.height(), n, seed),
+                    &crate::explain::sample_rows(recent.height(), n, seed),
                 )?;
                 let bg_n = cfg.explain.background_samples.max(1) as usize;
-                let background = crate::shap::take(
+                let background = crate::explain::take(
                     train,
-                    &crate::shap::sample_rows(train.height(), bg_n, seed.wrapping_add(1)),
+                    &crate::explain::sample_rows(train.height(), bg_n, seed.wrapping_add(1)),
                 )?;
                 let dir = workdir.join("monitor/shap");
-                let (now, _) = crate::shap::explain_bundle(
+                let (now, _) = crate::explain::explain_bundle(
                     bundle,
                     &rows,
                     &background,
@@ -596,7 +596,7 @@ pub fn monitor(
                     "monitor/shap",
                     "recent",
                 )?;
-                shap_shift = Some(crate::shap::shift(
+                shap_shift = Some(crate::explain::shift(
                     &now.importance,
                     &base.importance,
                     &format!("v{}", version.unwrap_or_default()),

@@ -1,5 +1,5 @@
 //! `mlx-serve batch`'s input checks: the same rules as `/v1/predict` applies to a
-//! record ([`super::predict`]), applied to every row of a file, so a batch never scores
+//! record ([`crate::model::scorer`]), applied to every row of a file, so a batch never scores
 //! what the server would refuse (text in a numeric column, infinities) into empty
 //! predictions.
 

@@ -23,10 +23,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde_json::{json, Map, Value};
 
-use super::derived::Derivation;
-use super::log::{Kind, Logger};
 use super::models::{Current, Model, Routing, Variant};
 use super::online::Online;
+use crate::model::records::Derivation;
+use crate::predlog::{Kind, Logger};
 
 /// Labels of the request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -307,7 +307,7 @@ async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode,
         Ok(v) => v,
         Err(r) => return fail(r),
     };
-    let mut records = match super::predict::records(value) {
+    let mut records = match crate::model::scorer::records(value) {
         Ok(r) => r,
         Err(m) => return fail(error(StatusCode::BAD_REQUEST, m, Value::Null)),
     };

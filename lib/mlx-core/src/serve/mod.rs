@@ -3,13 +3,10 @@
 //! prediction log for `mlx-monitor`; and `mlx-serve batch` for files.
 
 mod batch;
-pub mod derived;
 pub mod http;
 mod listen;
-pub mod log;
 pub mod models;
 pub mod online;
-pub mod predict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -212,7 +209,7 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
         .map_err(|e| Error::io("starting the server runtime", e))?;
     let log_dir = PathBuf::from(&cfg.deploy.prediction_log);
     rt.block_on(async move {
-        let (logger, writer) = log::start(
+        let (logger, writer) = crate::predlog::start(
             &log_dir,
             cfg.deploy.log_queue as usize,
             cfg.deploy.log_rotate_bytes.max(1),
@@ -225,7 +222,7 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
             token,
             cfg.deploy.sticky_key.clone(),
             online,
-            derived::Derivation::new(cfg),
+            crate::model::records::Derivation::new(cfg),
         );
         app.body_timeout = Duration::from_secs(cfg.deploy.body_timeout_seconds.max(1));
         let app = Arc::new(app);
@@ -301,7 +298,7 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
 
 /// `mlx-serve batch`.
 fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone> {
-    let derivation = derived::Derivation::new(cfg);
+    let derivation = crate::model::records::Derivation::new(cfg);
     let input = PathBuf::from(args.get_one::<String>("input").expect("required"));
     let output = PathBuf::from(args.get_one::<String>("output").expect("required"));
     let key = models::current_key(source)?;

@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 use mlx_contracts::config::{Config, DeployStrategy};
 use mlx_contracts::registry::RegistryState;
 
-use super::predict::Scorer;
 use crate::error::{Error, Result};
 use crate::model::bundle::Bundle;
+use crate::model::scorer::Scorer;
 use crate::registry;
 use crate::workdir::paths;
 use crate::workdir::Workdir;

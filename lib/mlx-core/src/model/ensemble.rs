@@ -1,16 +1,14 @@
-//! TreeSHAP: the exact path-dependent algorithm of Lundberg et al. (2018, "Consistent
-//! individualized feature attribution for tree ensembles", Algorithm 2), polynomial in
-//! the tree's depth, over one tree representation that mlx's own forests, XGBoost's
-//! JSON models and LightGBM's text models are read into.
-//!
-//! The expectation at a split follows the training cover (mlx: weighted samples,
-//! XGBoost: the sum of hessians, LightGBM: the data count), which is what makes the
-//! values equal XGBoost's `pred_contribs` and LightGBM's `pred_contrib`.
+//! Tree ensembles as the model layer evaluates them: one tree representation that
+//! mlx's own forests, XGBoost's JSON models and LightGBM's text models are read into,
+//! the walk of a row to its leaf, and the link from an ensemble's margins to a model's
+//! predictions. Serving scores boosters with it (so it needs neither library), and
+//! TreeSHAP ([`crate::explain::tree`]) attributes over the same trees.
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::tree::Forest;
+use crate::model::FittedModel;
 
 /// Which side a value equal to the threshold goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,21 +57,13 @@ pub struct ShapTree {
     pub rule: Rule,
 }
 
-#[derive(Clone, Copy, Default)]
-struct PathElement {
-    feature: i64,
-    zero: f64,
-    one: f64,
-    weight: f64,
-}
-
 impl ShapTree {
-    fn is_leaf(&self, n: usize) -> bool {
+    pub(crate) fn is_leaf(&self, n: usize) -> bool {
         self.left[n] < 0
     }
 
     /// The child a row goes to at internal node `n`.
-    fn next(&self, n: usize, row: &[f64]) -> usize {
+    pub(crate) fn next(&self, n: usize, row: &[f64]) -> usize {
         let mut x = row[self.feature[n]];
         let default = if self.default_left[n] {
             self.left[n]
@@ -128,180 +118,6 @@ impl ShapTree {
         }
         go(self, 0)
     }
-
-    /// Adds the tree's SHAP values for `row` to `phi` (`features × total outputs`,
-    /// row-major by feature: `phi[f * total + o]`). `buf` must hold
-    /// [`scratch_len`]`(depth)` elements.
-    fn shap(&self, row: &[f64], phi: &mut [f64], total: usize, buf: &mut [PathElement]) {
-        self.recurse(row, phi, total, buf, 0, 0, 0, 1.0, 1.0, -1);
-    }
-
-    /// One node of Algorithm 2. The parent's path is `buf[parent..=parent + depth]`;
-    /// this node's path is written right after it.
-    #[allow(clippy::too_many_arguments)]
-    fn recurse(
-        &self,
-        row: &[f64],
-        phi: &mut [f64],
-        total: usize,
-        buf: &mut [PathElement],
-        parent: usize,
-        depth: usize,
-        node: usize,
-        zero: f64,
-        one: f64,
-        feature: i64,
-    ) {
-        let me = parent + depth + 1;
-        buf.copy_within(parent..parent + depth + 1, me);
-        let path = &mut buf[me..me + depth + 2];
-        extend(path, depth, zero, one, feature);
-        if self.is_leaf(node) {
-            for i in 1..=depth {
-                let e = path[i];
-                let scale = unwound_sum(path, depth, i) * (e.one - e.zero);
-                let f = e.feature as usize;
-                let values = &self.value[node * self.outputs..(node + 1) * self.outputs];
-                for (o, v) in values.iter().enumerate() {
-                    phi[f * total + self.offset + o] += scale * v;
-                }
-            }
-            return;
-        }
-        let hot = self.next(node, row);
-        let cold = if hot == self.left[node] as usize {
-            self.right[node] as usize
-        } else {
-            self.left[node] as usize
-        };
-        let split = self.feature[node] as i64;
-        let (mut in_zero, mut in_one) = (1.0, 1.0);
-        let mut depth = depth;
-        if let Some(k) = (1..=depth).find(|&k| path[k].feature == split) {
-            in_zero = path[k].zero;
-            in_one = path[k].one;
-            unwind(path, depth, k);
-            depth -= 1;
-        }
-        let cover = self.cover[node];
-        let share = |c: usize| {
-            if cover > 0.0 {
-                self.cover[c] / cover
-            } else {
-                0.0
-            }
-        };
-        let (hot_zero, cold_zero) = (share(hot) * in_zero, share(cold) * in_zero);
-        self.recurse(
-            row,
-            phi,
-            total,
-            buf,
-            me,
-            depth + 1,
-            hot,
-            hot_zero,
-            in_one,
-            split,
-        );
-        self.recurse(
-            row,
-            phi,
-            total,
-            buf,
-            me,
-            depth + 1,
-            cold,
-            cold_zero,
-            0.0,
-            split,
-        );
-    }
-}
-
-/// Scratch elements TreeSHAP needs for a tree of this depth.
-fn scratch_len(depth: usize) -> usize {
-    (depth + 2) * (depth + 3) / 2 + depth + 2
-}
-
-/// `1 / k` for small `k` (the divisions are most of TreeSHAP's arithmetic).
-const RECIPROCALS: [f64; 130] = {
-    let mut r = [0.0; 130];
-    let mut k = 1;
-    while k < 130 {
-        r[k] = 1.0 / k as f64;
-        k += 1;
-    }
-    r
-};
-
-fn recip(k: usize) -> f64 {
-    if k < RECIPROCALS.len() {
-        RECIPROCALS[k]
-    } else {
-        1.0 / k as f64
-    }
-}
-
-/// Adds a split to the path (`path[l]` becomes the new element), updating the weights
-/// of every subset size.
-fn extend(path: &mut [PathElement], l: usize, zero: f64, one: f64, feature: i64) {
-    path[l] = PathElement {
-        feature,
-        zero,
-        one,
-        weight: if l == 0 { 1.0 } else { 0.0 },
-    };
-    let inv_n = recip(l + 1);
-    for i in (0..l).rev() {
-        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 * inv_n;
-        path[i].weight = zero * path[i].weight * (l - i) as f64 * inv_n;
-    }
-}
-
-/// Removes element `i` from a path of `l + 1` elements, undoing its `extend`.
-fn unwind(path: &mut [PathElement], l: usize, i: usize) {
-    let (one, zero) = (path[i].one, path[i].zero);
-    let n = (l + 1) as f64;
-    let inv_n = recip(l + 1);
-    let mut next = path[l].weight;
-    for j in (0..l).rev() {
-        if one != 0.0 {
-            let tmp = path[j].weight;
-            path[j].weight = next * n * recip(j + 1) / one;
-            next = tmp - path[j].weight * zero * (l - j) as f64 * inv_n;
-        } else {
-            path[j].weight = path[j].weight * n * recip(l - j) / zero;
-        }
-    }
-    for j in i..l {
-        path[j].feature = path[j + 1].feature;
-        path[j].zero = path[j + 1].zero;
-        path[j].one = path[j + 1].one;
-    }
-}
-
-/// The total weight of the path with element `i` unwound, without changing it.
-fn unwound_sum(path: &[PathElement], l: usize, i: usize) -> f64 {
-    let (one, zero) = (path[i].one, path[i].zero);
-    let n = (l + 1) as f64;
-    let inv_n = recip(l + 1);
-    let mut next = path[l].weight;
-    let mut total = 0.0;
-    if one != 0.0 {
-        let scale = n / one;
-        for j in (0..l).rev() {
-            let tmp = next * scale * recip(j + 1);
-            total += tmp;
-            next = path[j].weight - tmp * zero * (l - j) as f64 * inv_n;
-        }
-    } else if zero != 0.0 {
-        let scale = n / zero;
-        for j in (0..l).rev() {
-            total += path[j].weight * scale * recip(l - j);
-        }
-    }
-    total
 }
 
 /// A tree ensemble in TreeSHAP's terms: its trees, how many outputs they add up to,
@@ -339,31 +155,6 @@ impl Ensemble {
             }
         }
         out
-    }
-
-    /// SHAP values of one row: `features × outputs`, row-major by feature.
-    pub fn shap(&self, row: &[f64], features: usize) -> Vec<f64> {
-        self.shap_rows(std::slice::from_ref(&row.to_vec()), features)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// SHAP values of many rows (in parallel, one scratch buffer per worker).
-    pub fn shap_rows(&self, rows: &[Vec<f64>], features: usize) -> Vec<Vec<f64>> {
-        use rayon::prelude::*;
-        let depth = self.trees.iter().map(ShapTree::depth).max().unwrap_or(0);
-        rows.par_iter()
-            .map_init(
-                || vec![PathElement::default(); scratch_len(depth)],
-                |buf, row| {
-                    let mut phi = vec![0.0; features * self.outputs];
-                    for t in &self.trees {
-                        t.shap(row, &mut phi, self.outputs, buf);
-                    }
-                    phi
-                },
-            )
-            .collect()
     }
 }
 
@@ -639,4 +430,75 @@ pub fn from_lightgbm(text: &[u8], classes: usize) -> Result<Ensemble> {
         outputs,
         base: vec![0.0; outputs],
     })
+}
+
+/// How SHAP values relate to the model's prediction API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The values add up to the prediction.
+    Identity,
+    /// One margin; the prediction is its sigmoid (the second class's probability).
+    Logistic,
+    /// One margin per class; the prediction is their softmax.
+    Softmax,
+    /// The prediction is the exponential of the margin (Poisson, gamma, Tweedie).
+    Exp,
+}
+
+impl Link {
+    /// Applies the link to one row's outputs.
+    pub fn apply(self, z: &[f64]) -> Vec<f64> {
+        match self {
+            Link::Identity => z.to_vec(),
+            Link::Logistic => vec![1.0 / (1.0 + (-z[0]).exp())],
+            Link::Exp => z.iter().map(|v| v.exp()).collect(),
+            Link::Softmax => {
+                let m = z.iter().copied().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+                let s: f64 = e.iter().sum();
+                e.iter().map(|v| v / s).collect()
+            }
+        }
+    }
+}
+
+/// An XGBoost or LightGBM model as mlx's own tree ensemble (margins) and the link from
+/// margins to its predictions; `None` for other models.
+pub fn booster_trees(model: &FittedModel, classes: usize) -> Result<Option<(Ensemble, Link)>> {
+    let ensemble = match model {
+        FittedModel::Xgboost { json, .. } => from_xgboost(json, classes)?,
+        FittedModel::Lightgbm { text, .. } => from_lightgbm(text, classes)?,
+        _ => return Ok(None),
+    };
+    let link = match classes {
+        2 => Link::Logistic,
+        k if k > 2 => Link::Softmax,
+        _ => {
+            let o = booster_objective(model);
+            if ["poisson", "gamma", "tweedie"]
+                .iter()
+                .any(|k| o.contains(k))
+            {
+                Link::Exp
+            } else {
+                Link::Identity
+            }
+        }
+    };
+    Ok(Some((ensemble, link)))
+}
+
+/// The objective a booster's model file names, to pick the link.
+fn booster_objective(model: &FittedModel) -> String {
+    match model {
+        FittedModel::Xgboost { json, .. } => serde_json::from_slice::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v["learner"]["objective"]["name"].as_str().map(String::from))
+            .unwrap_or_default(),
+        FittedModel::Lightgbm { text, .. } => String::from_utf8_lossy(text)
+            .lines()
+            .find_map(|l| l.strip_prefix("objective=").map(String::from))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }

@@ -1,4 +1,5 @@
-//! Derived features at serving: the row-local ones (`expr`, `calendar`, `cyclical`,
+//! Records (JSON objects, as requests and the prediction log hold them) as model
+//! input. Derived features: the row-local ones (`expr`, `calendar`, `cyclical`,
 //! `holiday`) are computed for records that lack them by the same code that computed
 //! them for training. Features that need history (lags, windows, group statistics)
 //! come from the online feature store, where `mlx-features materialize` put them.

@@ -1,7 +1,8 @@
 //! Scoring records with a bundle: request bodies checked against the bundle's
 //! signature, the fitted preprocessing row by row (the same code as training), and the
 //! model. XGBoost and LightGBM models are scored by mlx's own tree walker (the trees of
-//! the model file, as TreeSHAP reads them), so serving needs neither library.
+//! the model file, [`crate::model::ensemble`]), so serving needs neither library.
+//! `mlx-serve` and `mlx-monitor` both score through [`Scorer`].
 
 use std::collections::BTreeMap;
 
@@ -12,9 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::model::bundle::Bundle;
+use crate::model::ensemble::{booster_trees, Ensemble, Link};
 use crate::model::transform;
-use crate::shap::tree::Ensemble;
-use crate::shap::Link;
 
 /// A bundle ready to score.
 pub struct Scorer {
@@ -49,7 +49,7 @@ impl Scorer {
     /// Prepares a bundle.
     pub fn new(bundle: Bundle) -> Result<Self> {
         let classes = bundle.manifest.classes.as_ref().map_or(0, Vec::len);
-        let trees = crate::shap::booster_trees(&bundle.model, classes)?;
+        let trees = booster_trees(&bundle.model, classes)?;
         Ok(Self { bundle, trees })
     }
 
