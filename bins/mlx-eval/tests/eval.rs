@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use mlx_contracts::eval::{Leaderboard, RunMetrics};
 use mlx_contracts::StageRecord;
 use mlx_core::model::bundle::Bundle;
@@ -13,18 +12,7 @@ use mlx_data::polars::prelude::*;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bin(dir: &Path, name: &str) -> Command {
-    let mut c = Command::cargo_bin(name).unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
-}
+use mlx_testkit::{command_in as bin, root};
 
 fn read<T: serde::de::DeserializeOwned>(p: &Path) -> T {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()

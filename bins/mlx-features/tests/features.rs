@@ -4,7 +4,7 @@
 //! the online and batch paths, and bad input.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use mlx_contracts::features::{FeaturesReport, OnlineRecord, Preprocessor};
@@ -13,12 +13,9 @@ use mlx_core::features::split;
 use mlx_core::featurestore as store;
 use mlx_core::model::transform;
 use mlx_data::polars::prelude::*;
+use mlx_testkit::{command_in, root};
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixture(name: &str) -> Value {
     let p = root().join("tests/fixtures/features").join(name);
@@ -26,13 +23,7 @@ fn fixture(name: &str) -> Value {
 }
 
 fn bin(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("mlx-features").unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env_remove("MLX_FEATURES_DATA");
-    c
+    command_in(dir, "mlx-features")
 }
 
 fn read(path: &Path) -> DataFrame {
@@ -274,9 +265,7 @@ fn the_classification_example_runs_through_features() {
         d.join("data/customers.csv"),
     )
     .unwrap();
-    let mut mlx = Command::cargo_bin("mlx").unwrap();
-    mlx.current_dir(d)
-        .env_remove("GITHUB_ACTIONS")
+    command_in(d, "mlx")
         .args(["run", "--to", "features"])
         .assert()
         .success();

@@ -39,14 +39,8 @@ approval_gate:
 ";
 
 fn bin(dir: &Path, name: &str) -> Command {
-    let mut c = Command::cargo_bin(name).unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_ACTOR")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env("MLX_AUTHOR", "dana")
-        .env("MLX_ACTOR", "ci");
+    let mut c = mlx_testkit::command_in(dir, name);
+    c.env("MLX_AUTHOR", "dana").env("MLX_ACTOR", "ci");
     c
 }
 

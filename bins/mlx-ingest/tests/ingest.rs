@@ -6,15 +6,11 @@ use std::path::Path;
 use assert_cmd::Command;
 use mlx_contracts::ingest::IngestReport;
 use mlx_contracts::StageRecord;
+use mlx_testkit::command_in;
 use predicates::prelude::*;
 
 fn bin(d: &Path) -> Command {
-    let mut c = Command::cargo_bin("mlx-ingest").unwrap();
-    c.current_dir(d)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
+    command_in(d, "mlx-ingest")
 }
 
 fn write(d: &Path, rel: &str, text: &str) {
@@ -232,16 +228,12 @@ fn mlx_run_ingests_then_validates_and_skips_when_nothing_changed() {
         "mlx.yaml",
         &format!("{cfg}validation:\n  max_missing_fraction: 0.1\n"),
     );
-    let mut mlx = Command::cargo_bin("mlx").unwrap();
-    mlx.current_dir(d)
-        .env_remove("GITHUB_ACTIONS")
+    command_in(d, "mlx")
         .args(["run", "--to", "validate"])
         .assert()
         .success();
     assert!(d.join(".mlx/validate.json").exists());
-    let mut again = Command::cargo_bin("mlx").unwrap();
-    again
-        .current_dir(d)
+    command_in(d, "mlx")
         .args(["run", "--to", "validate"])
         .assert()
         .success()
@@ -329,8 +321,7 @@ fn ingests_objects_and_globs_from_s3() {
 /// give the same frame and that the password (from `password_var`) stays out of the
 /// record.
 fn file_vs_database(db_uri: &str, dtypes: &str, password_var: &str) {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ingest/sales.csv");
+    let fixture = mlx_testkit::root().join("tests/fixtures/ingest/sales.csv");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(

@@ -34,12 +34,8 @@ const DAYS: i64 = 70;
 const PER_DAY: usize = 100;
 
 fn mlx(dir: &Path, bin: &str) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin(bin));
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env("MLX_ACTOR", "ci");
+    let mut c = mlx_testkit::std_command(bin);
+    c.current_dir(dir).env("MLX_ACTOR", "ci");
     c
 }
 

@@ -34,13 +34,8 @@ registry: { uri: REGISTRY }
 
 /// The binary, run in `dir`, with the S3 test server's settings when there is one.
 fn std_bin(dir: &Path, name: &str) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin(name));
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_ACTOR")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env("MLX_ACTOR", "erin");
+    let mut c = mlx_testkit::std_command(name);
+    c.current_dir(dir).env("MLX_ACTOR", "erin");
     if let Ok(endpoint) = std::env::var("MLX_TEST_S3_ENDPOINT") {
         c.env("AWS_ENDPOINT", endpoint)
             .env("AWS_ALLOW_HTTP", "true")

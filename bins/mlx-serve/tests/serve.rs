@@ -37,13 +37,8 @@ deploy: { poll_seconds: 1, sticky_key: customer_id }
 ";
 
 fn mlx(dir: &Path, bin: &str) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin(bin));
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env_remove("MLX_SERVE_TOKEN")
-        .env("MLX_ACTOR", "ci");
+    let mut c = mlx_testkit::std_command(bin);
+    c.current_dir(dir).env("MLX_ACTOR", "ci");
     c
 }
 

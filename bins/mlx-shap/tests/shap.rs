@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use mlx_contracts::config::{ModelType, ParamValue};
 use mlx_contracts::shap::ShapReport;
 use mlx_core::explain::kernel;
@@ -15,10 +14,6 @@ use mlx_core::model::{self, FittedModel, Target};
 use nalgebra::DMatrix;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixture() -> Value {
     serde_json::from_str(
@@ -352,31 +347,21 @@ fn exact_kernel_shap_matches_the_shap_package_enumerating_every_coalition() {
     }
 }
 
-fn bin(dir: &Path, name: &str) -> Command {
-    let mut c = Command::cargo_bin(name).unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env_remove("MLX_SHAP_BASELINE");
-    c
-}
+use mlx_testkit::{command_in as bin, root, Sandbox};
 
-fn project(models: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        root().join("tests/fixtures/train/breast_cancer.csv"),
-        dir.path().join("breast_cancer.csv"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("mlx.yaml"),
-        format!(
+fn project(models: &str) -> Sandbox {
+    let s = Sandbox::new();
+    s.copy(
+        &root().join("tests/fixtures/train/breast_cancer.csv"),
+        "breast_cancer.csv",
+    );
+    s.write(
+        "mlx.yaml",
+        &format!(
             "data:\n  sources: [{{ name: bc, uri: breast_cancer.csv }}]\n  target: target\npipeline:\n  problem_type: classification\nfeatures:\n  transforms: [{{ kind: scale, strategy: zscore }}]\nmodels:\n{models}explain:\n  max_samples: 40\n  top_k: 5\n"
         ),
-    )
-    .unwrap();
-    dir
+    );
+    s
 }
 
 fn report(dir: &Path, run: &str) -> ShapReport {

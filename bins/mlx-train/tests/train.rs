@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use mlx_contracts::config::{TransformDef, TransformKind, TransformStrategy};
 use mlx_contracts::train::{RunRecord, TrainReport};
 use mlx_contracts::StageRecord;
@@ -15,10 +14,6 @@ use mlx_data::polars::prelude::*;
 use nalgebra::DMatrix;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixtures() -> PathBuf {
     root().join("tests/fixtures/train")
@@ -818,14 +813,7 @@ mod svm {
     }
 }
 
-fn bin(dir: &Path, name: &str) -> Command {
-    let mut c = Command::cargo_bin(name).unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
-}
+use mlx_testkit::{command_in as bin, root};
 
 fn record(dir: &Path) -> (StageRecord, TrainReport) {
     let rec =
@@ -851,12 +839,12 @@ models:
 ";
 
 /// A project directory holding a fixture dataset (under its own name) and `config`.
-fn project(dataset: &str, config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn project(dataset: &str, config: &str) -> mlx_testkit::Sandbox {
+    let s = mlx_testkit::Sandbox::new();
     let file = format!("{dataset}.csv");
-    std::fs::copy(fixtures().join(&file), dir.path().join(&file)).unwrap();
-    std::fs::write(dir.path().join("mlx.yaml"), config).unwrap();
-    dir
+    s.copy(&fixtures().join(&file), &file);
+    s.write("mlx.yaml", config);
+    s
 }
 
 /// `mlx run --to train` in `dir`, which must succeed; the train report.

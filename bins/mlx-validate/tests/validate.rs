@@ -10,15 +10,11 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 fn bin() -> Command {
-    let mut c = Command::cargo_bin("mlx-validate").unwrap();
-    c.env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
+    mlx_testkit::command("mlx-validate")
 }
 
 fn fixture() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stats/drift.json");
+    let path = mlx_testkit::root().join("tests/fixtures/stats/drift.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -7,16 +7,12 @@ use std::process::Command as Proc;
 
 use assert_cmd::Command;
 use mlx_contracts::version::{Pointer, PointerKind};
+use mlx_testkit::command_in;
 use predicates::prelude::*;
 use serde_json::Value;
 
 fn mlxv(d: &Path) -> Command {
-    let mut c = Command::cargo_bin("mlx-version").unwrap();
-    c.current_dir(d)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
+    command_in(d, "mlx-version")
 }
 
 fn json(d: &Path, args: &[&str]) -> Value {
@@ -46,19 +42,16 @@ fn git(d: &Path, args: &[&str]) {
     );
 }
 
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(
-        d.join("mlx.yaml"),
+fn project() -> mlx_testkit::Sandbox {
+    let s = mlx_testkit::Sandbox::new();
+    s.write(
+        "mlx.yaml",
         "data:\n  versioning:\n    remote: remote-store\n    cache: .mlx/cache\n",
-    )
-    .unwrap();
-    std::fs::write(d.join("sales.csv"), "day,units\n1,10\n2,12\n").unwrap();
-    std::fs::create_dir_all(d.join("images/sub")).unwrap();
-    std::fs::write(d.join("images/a.bin"), b"aaaa").unwrap();
-    std::fs::write(d.join("images/sub/b.bin"), b"bbbbbb").unwrap();
-    dir
+    );
+    s.write("sales.csv", "day,units\n1,10\n2,12\n");
+    s.write("images/a.bin", "aaaa");
+    s.write("images/sub/b.bin", "bbbbbb");
+    s
 }
 
 /// Writes new content the way data tools do: a new file renamed over the old one.
@@ -272,8 +265,7 @@ fn the_stage_versions_the_ingested_dataset_in_mlx_run() {
         "data:\n  sources:\n    - { name: a, uri: a.csv }\n",
     )
     .unwrap();
-    let mut mlx = Command::cargo_bin("mlx").unwrap();
-    mlx.current_dir(d)
+    command_in(d, "mlx")
         .args(["run", "--to", "version"])
         .assert()
         .success();
@@ -530,7 +522,7 @@ fn push_verify_repairs_a_corrupt_remote_copy() {
 /// never a panic, and nothing written outside `data/`.
 #[test]
 fn hostile_pointers_and_manifests_are_refused() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile/version");
+    let corpus = mlx_testkit::root().join("tests/hostile/version");
     let mut cases: Vec<_> = std::fs::read_dir(&corpus)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -26,10 +26,8 @@ monitoring: { schedule: \"30 6 * * *\" }
 ";
 
 fn mlx(dir: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("mlx"));
-    c.current_dir(dir)
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
+    let mut c = mlx_testkit::std_command("mlx");
+    c.current_dir(dir);
     c
 }
 
@@ -39,7 +37,7 @@ fn inspect(dag: &Path) -> Value {
 
 /// As [`inspect`], with environment variables set for the DAG file.
 fn inspect_with(dag: &Path, env: &[(&str, &str)]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/airflow/inspect_dag.py");
+    let script = mlx_testkit::root().join("tests/airflow/inspect_dag.py");
     let out = Command::new("python3")
         .arg(script)
         .arg(dag)

@@ -8,17 +8,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use mlx_testkit::root;
 
 fn mlx() -> Command {
-    let mut c = Command::cargo_bin("mlx").unwrap();
-    c.env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env_remove("MLX_LOG");
-    c
+    mlx_testkit::command("mlx")
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -649,12 +642,9 @@ mod shell {
     fn into_a_closed_pipe(args: &[&str], dir: &Path) -> std::process::Output {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
+        let mut cmd = mlx_testkit::std_command("mlx");
         cmd.args(args)
             .current_dir(dir)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("MLX_CONFIG")
-            .env_remove("MLX_WORKDIR")
             .stdout(writer)
             .stderr(std::process::Stdio::piped());
         cmd.output().unwrap()
@@ -817,12 +807,9 @@ fn mlx_through_a_stage_link_is_that_stage_binary() {
         // --help, and a run that fails on a missing config (its message names the binary).
         for args in [vec!["--help"], vec!["--config", "absent.yaml"]] {
             let run = |bin: &Path| {
-                std::process::Command::new(bin)
+                mlx_testkit::program(bin)
                     .args(&args)
                     .current_dir(d.path())
-                    .env_remove("GITHUB_ACTIONS")
-                    .env_remove("MLX_CONFIG")
-                    .env_remove("MLX_WORKDIR")
                     .output()
                     .unwrap()
             };
@@ -889,14 +876,9 @@ fn every_help_text_is_a_snapshot() {
         .chain(stage_names().iter().map(|s| format!("mlx-{s}")))
         .collect();
     let help = |bin: &str, path: &[String]| -> String {
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin(bin))
+        let out = mlx_testkit::std_command(bin)
             .args(path)
             .arg("--help")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("MLX_CONFIG")
-            .env_remove("MLX_WORKDIR")
-            .env_remove("MLX_JSON")
-            .env_remove("MLX_QUIET")
             .env("COLUMNS", "100")
             .output()
             .unwrap();

@@ -3,41 +3,29 @@
 //! the seasonal naive baseline's scores recounted by hand from the CSV file. The
 //! models themselves are checked against statsmodels and pmdarima in mlx-stats.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use mlx_contracts::eval::Leaderboard;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use mlx_testkit::root;
 
 fn mlx(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("mlx").unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
+    mlx_testkit::command_in(dir, "mlx")
 }
 
 /// The example copied into a fresh directory (config and data), with `edit` applied
 /// to the config.
-fn project(edit: impl Fn(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+fn project(edit: impl Fn(String) -> String) -> mlx_testkit::Sandbox {
+    let s = mlx_testkit::Sandbox::new();
     let examples = root().join("config/examples");
-    std::fs::create_dir(dir.path().join("data")).unwrap();
     for f in ["ad_sales.csv", "ad_sales_future.csv"] {
-        std::fs::copy(
-            examples.join("data").join(f),
-            dir.path().join("data").join(f),
-        )
-        .unwrap();
+        s.copy(&examples.join("data").join(f), &format!("data/{f}"));
     }
     let cfg = std::fs::read_to_string(examples.join("ad-sales.yaml")).unwrap();
-    std::fs::write(dir.path().join("mlx.yaml"), edit(cfg)).unwrap();
-    dir
+    s.write("mlx.yaml", &edit(cfg));
+    s
 }
 
 /// The sales column of the example's CSV file.

@@ -54,21 +54,15 @@ fn trained() -> &'static Path {
     })
 }
 
-fn project() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    mlx_testkit::actions::copy_dir(trained(), d.path());
-    d
+fn project() -> Sandbox {
+    let s = Sandbox::new();
+    mlx_testkit::actions::copy_dir(trained(), s.path());
+    s
 }
 
 fn mlx(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("GITHUB_") || k.starts_with("MLX_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("MLX_AUTHOR", "dana");
+    let mut c = mlx_testkit::std_command("mlx");
+    c.current_dir(dir).env("MLX_AUTHOR", "dana");
     c
 }
 
@@ -86,9 +80,7 @@ fn fake() -> FakeGitHub {
 }
 
 fn event(file: &str) -> Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/github/events")
-        .join(file);
+    let p = mlx_testkit::root().join("tests/github/events").join(file);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 

@@ -44,13 +44,8 @@ monitoring: {{ window_days: 7, wape_threshold: 0.08, metric_degradation: 0.5 }}
 }
 
 fn mlx(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
+    let mut c = mlx_testkit::std_command("mlx");
     c.current_dir(dir).env("API_TOKEN", CANARY);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("GITHUB_") || k.starts_with("MLX_") {
-            c.env_remove(k);
-        }
-    }
     c
 }
 
@@ -65,9 +60,7 @@ fn ok(c: &mut std::process::Command) -> String {
 }
 
 fn event(file: &str) -> Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/github/events")
-        .join(file);
+    let p = mlx_testkit::root().join("tests/github/events").join(file);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -142,12 +135,7 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
             .insert(7, ("dana".into(), HEAD.into(), "march-data".into()));
     }
     let bin = assert_cmd::cargo::cargo_bin("mlx");
-    let mut runner = Runner::new(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
-        &repo,
-        &scratch,
-        bin.parent().unwrap(),
-    );
+    let mut runner = Runner::new(&mlx_testkit::root(), &repo, &scratch, bin.parent().unwrap());
     runner.api_url = fake.url().to_owned();
     runner.token = TOKEN.into();
     runner.repository = REPO.into();

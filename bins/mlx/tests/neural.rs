@@ -4,36 +4,27 @@
 //! gated, registered and served like any other, and mistakes in the recipe are named.
 //! The losses themselves are checked against PyTorch in mlx-core's tests.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use mlx_contracts::eval::Leaderboard;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use mlx_testkit::root;
 
 fn mlx(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("mlx").unwrap();
-    c.current_dir(dir)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR");
-    c
+    mlx_testkit::command_in(dir, "mlx")
 }
 
 /// A directory with `mlx.yaml` and the example data file `data`.
-fn project(config: &str, data: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::copy(
-        root().join("config/examples/data").join(data),
-        dir.path().join("data").join(data),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("mlx.yaml"), config).unwrap();
-    dir
+fn project(config: &str, data: &str) -> mlx_testkit::Sandbox {
+    let s = mlx_testkit::Sandbox::new();
+    s.copy(
+        &root().join("config/examples/data").join(data),
+        &format!("data/{data}"),
+    );
+    s.write("mlx.yaml", config);
+    s
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
@@ -257,9 +248,7 @@ fn a_network_is_explained_gated_registered_and_served() {
     );
     // Production serves it: the batch scorer answers with the registry's version.
     let out = d.join("scored.csv");
-    let scored = Command::cargo_bin("mlx-serve")
-        .unwrap()
-        .current_dir(d)
+    let scored = mlx_testkit::command_in(d, "mlx-serve")
         .args([
             "batch",
             "--model",

@@ -13,13 +13,8 @@ use mlx_testkit::sim::{demand, Lcg};
 const CANARY: &str = "canary-s3cr3t-9f4e";
 
 fn mlx(dir: &Path, args: &[&str]) -> (bool, String) {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlx"));
+    let mut c = mlx_testkit::std_command("mlx");
     c.current_dir(dir).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("GITHUB_") || k.starts_with("MLX_") {
-            c.env_remove(k);
-        }
-    }
     c.env("API_TOKEN", CANARY).env("MLX_ACTOR", "ci-bot");
     let out = c.output().unwrap();
     let text = format!(

@@ -13,9 +13,13 @@
 //!
 //! Every run of a fake appends its name to `<workdir>/runs.log`, which tests read to
 //! count executions.
+//!
+//! Every integration test of the workspace runs binaries through [`harness`] (one
+//! command builder, its environment scrubbed) in a [`Sandbox`].
 
 pub mod actions;
 pub mod github;
+pub mod harness;
 pub mod sim;
 
 use std::io::Write;
@@ -25,6 +29,8 @@ use mlx_contracts::Status;
 use mlx_core::error::IoContext;
 use mlx_core::fsutil::atomic_write;
 use mlx_core::{Context, Error, Outcome, Result, Stage};
+
+pub use harness::{command, command_in, program, root, std_command};
 
 fn log_run(ctx: &Context, name: &str) -> Result<()> {
     let path = ctx.workdir.join("runs.log");
@@ -244,11 +250,23 @@ impl Sandbox {
     /// tenure, plan and income) with `config` as its mlx.yaml.
     pub fn churn(config: &str) -> Self {
         let s = Self::new();
-        let data =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples/data/customers.csv");
-        std::fs::copy(&data, s.path().join("customers.csv")).expect("copy the example data");
+        s.copy(
+            &root().join("config/examples/data/customers.csv"),
+            "customers.csv",
+        );
         s.write("mlx.yaml", config);
         s
+    }
+
+    /// Copies a file into the sandbox (creating parent directories) and returns its
+    /// path there.
+    pub fn copy(&self, from: &Path, rel: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::copy(from, &p).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        p
     }
 
     /// Reads a file as text.

@@ -1,7 +1,7 @@
 //! The runner, stage records, skipping, exit codes, `--json` and GitHub outputs,
 //! end to end through the umbrella CLI over the fake stages.
 
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Stdio;
 
 use assert_cmd::Command;
 use mlx_contracts::{StageRecord, Status};
@@ -26,13 +26,7 @@ fn project() -> Sandbox {
 }
 
 fn mlx(sb: &Sandbox) -> Command {
-    let mut c = Command::cargo_bin("mlx-testkit").unwrap();
-    c.current_dir(sb.path())
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("MLX_CONFIG")
-        .env_remove("MLX_WORKDIR")
-        .env_remove("MLX_FORCE");
-    c
+    mlx_testkit::command_in(sb.path(), "mlx-testkit")
 }
 
 fn runs(sb: &Sandbox) -> Vec<String> {
@@ -380,7 +374,7 @@ fn a_writer_killed_mid_write_leaves_the_old_file_intact() {
     let sb = project();
     let target = sb.path().join("record.json");
     std::fs::write(&target, "old complete content\n").unwrap();
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mlx-testkit"))
+    let mut child = mlx_testkit::std_command("mlx-testkit")
         .arg("__slow-write")
         .arg(&target)
         .stdout(Stdio::piped())
