@@ -60,10 +60,21 @@ pub fn check_build(loaded: &LoadedConfig) -> Result<(), super::Diagnostics> {
     }
 }
 
-/// Runs every rule; returns all problems found.
+/// What every rule reads: the resolved config, the one as written (to say whether a
+/// value was written or defaulted), and what the problem is.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    c: &'a Config,
+    raw: &'a Config,
+    problem: ProblemType,
+    task: Option<Task>,
+    temporal_problem: bool,
+    classification: bool,
+}
+
+/// Runs every rule, one function per config section; returns all problems found.
 pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let c = &loaded.config;
     let mut err = |key: &str, msg: String, hint: Option<String>| {
         let mut d = loaded.diagnostic(key, msg);
         if let Some(h) = hint {
@@ -71,16 +82,44 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
         }
         out.push(d);
     };
+    let c = &loaded.config;
     let problem = c.pipeline.problem_type;
     let task = c.pipeline.task;
-    let temporal_problem = c.pipeline.forecasts();
-    let classification = match problem {
-        ProblemType::Classification => true,
-        ProblemType::DeepLearning => task == Some(Task::Classification),
-        _ => false,
+    let s = Scope {
+        c,
+        raw,
+        problem,
+        task,
+        temporal_problem: c.pipeline.forecasts(),
+        classification: match problem {
+            ProblemType::Classification => true,
+            ProblemType::DeepLearning => task == Some(Task::Classification),
+            _ => false,
+        },
     };
+    split_strategy(s, &mut err);
+    split_sizes(s, &mut err);
+    features(c, &mut err);
+    models(s, &mut err);
+    evaluation(s, &mut err);
+    gate(s, &mut err);
+    data(s, &mut err);
+    validation(s, &mut err);
+    training(s, &mut err);
+    deploy(s, &mut err);
+    out
+}
 
-    // --- split -------------------------------------------------------------------
+/// Rules of `split:`: the strategy against the problem and the columns it needs.
+fn split_strategy(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope {
+        c,
+        raw,
+        problem,
+        temporal_problem,
+        classification,
+        ..
+    } = s;
     let strategy = c.split.strategy.unwrap_or(SplitStrategy::Random);
     let strategy_key = if raw.split.strategy.is_some() {
         "split.strategy"
@@ -142,6 +181,18 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             Some("set `data.group_column` to the column whose values must not cross splits".into()),
         );
     }
+}
+
+/// Rules of `split:`: folds, fractions and windows.
+fn split_sizes(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, raw, .. } = s;
+    let strategy = c.split.strategy.unwrap_or(SplitStrategy::Random);
+    let strategy_key = if raw.split.strategy.is_some() {
+        "split.strategy"
+    } else {
+        "pipeline.problem_type"
+    };
+    let name = |s: SplitStrategy| s.as_str();
     let folded = strategy.is_folded();
     if folded && c.split.folds < 2 {
         err(
@@ -280,11 +331,18 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             Some("remove it, or pick a window strategy".into()),
         );
     }
+}
 
-    // --- features ---------------------------------------------------------------------
-    features(c, &mut err);
-
-    // --- pipeline and models --------------------------------------------------------
+/// Rules of `pipeline:` and `models:`.
+fn models(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope {
+        c,
+        raw,
+        problem,
+        task,
+        classification,
+        ..
+    } = s;
     if let (Some(t), Some(_)) = (c.pipeline.model_type, raw.pipeline.model_type) {
         if !t.supports(problem) {
             err(
@@ -356,8 +414,17 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             Some("add `task: classification` under `pipeline:`".into()),
         );
     }
+}
 
-    // --- evaluation -------------------------------------------------------------------
+/// Rules of `evaluation:`.
+fn evaluation(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope {
+        c,
+        raw,
+        problem,
+        task,
+        ..
+    } = s;
     let applies = |m: Metric| m.applies_to(problem, task);
     if let Some(p) = c.evaluation.primary_metric {
         if !applies(p) {
@@ -430,8 +497,11 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             }
         }
     }
+}
 
-    // --- approval gate --------------------------------------------------------------
+/// Rules of `gate:`.
+fn gate(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, .. } = s;
     let g = &c.approval_gate;
     if g.auto_approve && g.require_human_review {
         err(
@@ -459,8 +529,11 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             err("approval_gate.max_psi", "must be above 0".into(), None);
         }
     }
+}
 
-    // --- data ---------------------------------------------------------------------------
+/// Rules of `data:`.
+fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, .. } = s;
     let mut source_names = BTreeSet::new();
     for (i, s) in c.data.sources.iter().enumerate() {
         let key = format!("data.sources[{i}]");
@@ -528,21 +601,24 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             None,
         );
     }
+}
 
-    // --- validation -----------------------------------------------------------------
+/// Rules of `validation:`.
+fn validation(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, .. } = s;
     let v = &c.validation;
     fraction(
-        &mut err,
+        err,
         "validation.max_missing_fraction",
         v.max_missing_fraction,
     );
     fraction(
-        &mut err,
+        err,
         "validation.drift.dataset_drift_share",
         v.drift.dataset_drift_share,
     );
     fraction(
-        &mut err,
+        err,
         "validation.outliers.max_fraction",
         v.outliers.max_fraction,
     );
@@ -591,14 +667,17 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
         }
         if let Some(f) = r.max_missing_fraction {
             fraction(
-                &mut err,
+                err,
                 &format!("validation.columns.{col}.max_missing_fraction"),
                 f,
             );
         }
     }
+}
 
-    // --- training ---------------------------------------------------------------------
+/// Rules of `training:`.
+fn training(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, .. } = s;
     let t = &c.training;
     if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
         err(
@@ -634,8 +713,11 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             None,
         );
     }
+}
 
-    // --- deploy and monitoring --------------------------------------------------------
+/// Rules of `deploy:`, `monitoring:`, `registry:` and `github:`.
+fn deploy(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Scope { c, raw, .. } = s;
     let d = &c.deploy;
     if !(d.canary_fraction > 0.0 && d.canary_fraction < 1.0) {
         err(
@@ -730,8 +812,6 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
             );
         }
     }
-
-    out
 }
 
 /// What is wrong with a registry model name (`registry.model_name`, else
