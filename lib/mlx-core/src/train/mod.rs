@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{ArgMatches, Command};
-use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, TuningMethod};
+use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, ParamValue, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
-    BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, RUN_RECORD_VERSION,
-    TRAIN_REPORT_VERSION,
+    BundleManifest, HistoryPoint, Library, RunRecord, Signature, TrainReport, Trial,
+    RUN_RECORD_VERSION, TRAIN_REPORT_VERSION,
 };
 use mlx_data::polars::prelude::*;
 use nalgebra::DMatrix;
@@ -278,43 +278,12 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
             .map_err(|e| Error::Runtime(e.to_string()))
     };
 
-    // The target.
-    let (classes, train_codes, train_values) = if classification {
-        let (classes, codes) = encode_classes(&target_col(&train_df)?)?;
-        if classes.len() < 2 {
-            return Err(Error::Usage(format!(
-                "the target `{target}` has one class (`{}`) in the training rows; a classifier \
-                 needs at least two",
-                classes.first().cloned().unwrap_or_default()
-            )));
-        }
-        (Some(classes), Some(codes), None)
-    } else {
-        let v = numeric_target(&target_col(&train_df)?)?;
-        if v.iter().all(|x| *x == v[0]) {
-            return Err(Error::Usage(format!(
-                "the target `{target}` is constant ({}) in the training rows; there is nothing \
-                 to learn",
-                v[0]
-            )));
-        }
-        (None, None, Some(v))
-    };
+    let (classes, train_codes, train_values) =
+        train_target(&target, &target_col(&train_df)?, classification)?;
     let (val_codes, val_values) = if val_df.height() == 0 {
         (None, None)
-    } else if let Some(classes) = &classes {
-        // Validation rows of a class unseen in training cannot be scored as that class.
-        let (vc, codes) = encode_classes(&target_col(&val_df)?)?;
-        let map: Vec<usize> = vc
-            .iter()
-            .map(|c| classes.iter().position(|x| x == c).unwrap_or(usize::MAX))
-            .collect();
-        (
-            Some(codes.into_iter().map(|c| map[c]).collect::<Vec<_>>()),
-            None,
-        )
     } else {
-        (None, Some(numeric_target(&target_col(&val_df)?)?))
+        val_target(classes.as_deref(), &target_col(&val_df)?)?
     };
 
     // The model matrices.
@@ -333,26 +302,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     let git_commit = crate::git::git(&["rev-parse", "HEAD"])
         .ok()
         .map(|s| s.trim().to_owned());
-    let categories: BTreeMap<String, Vec<String>> = pre
-        .inputs
-        .iter()
-        .filter(|i| i.kind == InputKind::Categorical)
-        .filter_map(|i| {
-            pre.steps
-                .iter()
-                .find(|s| s.column == i.name)
-                .and_then(|s| match &s.state {
-                    mlx_contracts::features::StepState::Onehot { categories }
-                    | mlx_contracts::features::StepState::Ordinal { categories } => {
-                        Some((i.name.clone(), categories.clone()))
-                    }
-                    mlx_contracts::features::StepState::Lookup { values, .. } => {
-                        Some((i.name.clone(), values.keys().cloned().collect()))
-                    }
-                    _ => None,
-                })
-        })
-        .collect();
+    let categories = categories(&pre);
     let mut outputs = vec!["prediction".to_string()];
     if let Some(c) = &classes {
         outputs.extend(c.iter().map(|c| format!("proba_{c}")));
@@ -364,21 +314,7 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     if folds.is_empty() {
         folds = tune::kfold(x_train.nrows(), cfg.split.folds.max(2) as usize, seed);
     }
-    // Early stopping can only score validation rows whose class the model knows.
-    let (x_val_known, known_val_codes) = match &val_codes {
-        Some(codes) if codes.contains(&usize::MAX) => {
-            let keep: Vec<usize> = (0..codes.len())
-                .filter(|&i| codes[i] != usize::MAX)
-                .collect();
-            (
-                std::borrow::Cow::Owned(DMatrix::from_fn(keep.len(), x_val.ncols(), |i, j| {
-                    x_val[(keep[i], j)]
-                })),
-                Some(keep.iter().map(|&i| codes[i]).collect::<Vec<_>>()),
-            )
-        }
-        _ => (std::borrow::Cow::Borrowed(&x_val), val_codes.clone()),
-    };
+    let (x_val_known, known_val_codes) = known_validation(&x_val, &val_codes);
     let scoring = tune::Scoring::new(cfg);
     let series = cfg
         .pipeline
@@ -387,264 +323,42 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
         .transpose()?;
 
     // Every candidate, in parallel; the bar counts fitted models and search trials.
-    let steps: u64 = cfg
-        .models
-        .iter()
-        .map(|m| {
-            if is_search(m) {
-                1 + cfg
-                    .training
-                    .tuning
-                    .as_ref()
-                    .map_or(20, |t| u64::from(t.trials))
-            } else {
-                1
-            }
-        })
-        .sum();
+    let steps = progress_steps(cfg);
     let bar = crate::progress::count_bar(steps, "training");
-    // A network's parameters carry the training loop's settings (`training:`), so the
-    // run record shows them and every refit repeats them.
     let inputs: Vec<String> = x_train_df
         .get_column_names()
         .iter()
         .map(|c| c.to_string())
         .collect();
-    let models: Vec<ModelSpec> = cfg
-        .models
-        .iter()
-        .map(|m| {
-            Ok(ModelSpec {
-                params: if crate::model::neural::is_network(m.model_type) {
-                    crate::model::neural::with_training(
-                        m.model_type,
-                        &m.params,
-                        &cfg.training,
-                        &inputs,
-                    )
-                    .map_err(|e| match e {
-                        Error::Usage(msg) => {
-                            Error::Usage(format!("model `{}`: {msg}", candidate_name(m)))
-                        }
-                        other => other,
-                    })?
-                } else {
-                    m.params.clone()
-                },
-                ..m.clone()
-            })
-        })
-        .collect::<Result<_>>()?;
+    let models = with_training_params(cfg, &inputs)?;
+    let ground = Ground {
+        cfg,
+        workdir,
+        target: &target,
+        classes: &classes,
+        train_codes: &train_codes,
+        train_values: &train_values,
+        val_codes: &val_codes,
+        val_values: &val_values,
+        known_val_codes: &known_val_codes,
+        pre: &pre,
+        x_train: &x_train,
+        x_val: &x_val,
+        x_val_known: &x_val_known,
+        folds: &folds,
+        scoring,
+        series: &series,
+        seed,
+        dataset_sha256: &dataset_sha256,
+        config_sha256: &config_sha256,
+        git_commit: &git_commit,
+        categories: &categories,
+        outputs: &outputs,
+        bar: &bar,
+    };
     let results: Vec<Result<(RunRecord, Vec<PathBuf>)>> = models
         .par_iter()
-        .map(|spec| {
-            let name = candidate_name(spec);
-            let started = Instant::now();
-            let y = match (&train_codes, &train_values) {
-                (Some(codes), _) => Target::Classes(codes, classes.as_deref().unwrap_or_default()),
-                (_, Some(v)) => Target::Values(v),
-                _ => unreachable!("the target is classes or values"),
-            };
-            let named = |e: Error| match e {
-                Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
-                Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
-                other => other,
-            };
-            let (params, trials) = if is_search(spec) {
-                let tuning = cfg.training.tuning.clone();
-                let only_lists = !spec.params.iter().any(|(k, v)| tune::is_range(k, v));
-                let method = tuning.as_ref().map(|t| t.method).unwrap_or(if only_lists {
-                    TuningMethod::Grid
-                } else {
-                    TuningMethod::Random
-                });
-                let n = tuning.as_ref().map_or(20, |t| t.trials);
-                let sets = tune::trials(&spec.params, method, n, seed).map_err(named)?;
-                let (trials, best) = tune::search(
-                    spec.model_type,
-                    sets,
-                    &x_train,
-                    train_codes.as_deref().zip(classes.as_deref()),
-                    train_values.as_deref(),
-                    &folds,
-                    scoring,
-                    seed,
-                )
-                .map_err(named)?;
-                bar.inc(trials.len() as u64);
-                (trials[best].params.clone(), trials)
-            } else {
-                (spec.params.clone(), Vec::new())
-            };
-            let val_target = match (&known_val_codes, &val_values) {
-                (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
-                (_, Some(v)) => Some(Target::Values(v)),
-                _ => None,
-            };
-            let fit = match &series {
-                Some(series)
-                    if forecast::is_forecaster(spec.model_type)
-                        || cfg.forecast.strategy == ForecastStrategy::Direct =>
-                {
-                    let Target::Values(y) = y else {
-                        unreachable!("a time series has values")
-                    };
-                    let mut model =
-                        forecast::fit(spec.model_type, &params, &x_train, y, &series.context, seed)
-                            .map_err(named)?;
-                    if let FittedModel::Forecast(f) = &mut model {
-                        series.extend(f);
-                        f.interval = Some(cfg.forecast.interval.unwrap_or(0.95));
-                    }
-                    model::Fit {
-                        model,
-                        history: Vec::new(),
-                    }
-                }
-                _ => model::fit(
-                    spec.model_type,
-                    &params,
-                    &x_train,
-                    y,
-                    val_target.as_ref().map(|t| (x_val_known.as_ref(), t)),
-                    seed,
-                )
-                .map_err(named)?,
-            };
-            let fit_seconds = started.elapsed().as_secs_f64();
-            bar.inc(1);
-            let run_id = {
-                let mut h = Sha256::new();
-                for part in [
-                    config_sha256.as_str(),
-                    dataset_sha256.as_str(),
-                    name.as_str(),
-                    &crate::json::line(&params)?,
-                    &seed.to_string(),
-                ] {
-                    h.update(part.as_bytes());
-                    h.update([0]);
-                }
-                format!("{name}-{}", &crate::config::hex(&h.finalize())[..12])
-            };
-            // A forecaster's bundle asks only for its regressors.
-            let mut fit = fit;
-            let pre = match &mut fit.model {
-                FittedModel::Forecast(f) => std::borrow::Cow::Owned(f.restrict(&pre)),
-                _ => std::borrow::Cow::Borrowed(&pre),
-            };
-            let categories: BTreeMap<String, Vec<String>> = categories
-                .iter()
-                .filter(|(k, _)| pre.inputs.iter().any(|i| &i.name == *k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let (lib, version) = fit.model.library();
-            let mut manifest = BundleManifest {
-                schema_version: mlx_contracts::train::BUNDLE_VERSION,
-                name: name.clone(),
-                problem_type: cfg.pipeline.problem_type,
-                model_type: spec.model_type,
-                library: Library { name: lib, version },
-                model_file: String::new(),
-                signature: Signature {
-                    inputs: pre.inputs.clone(),
-                    categories: categories.clone(),
-                    outputs: match &fit.model {
-                        FittedModel::Forecast(f) if f.has_interval() => outputs
-                            .iter()
-                            .cloned()
-                            .chain(["prediction_lower".into(), "prediction_upper".into()])
-                            .collect(),
-                        _ => outputs.clone(),
-                    },
-                },
-                classes: classes.clone(),
-                decision_threshold: None,
-                target: target.clone(),
-                params: params.clone(),
-                dataset_sha256: dataset_sha256.clone(),
-                git_commit: git_commit.clone(),
-                config_sha256: config_sha256.clone(),
-                trained_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                files: BTreeMap::new(),
-            };
-            manifest.decision_threshold =
-                decision_threshold(cfg, &fit.model, &x_val_known, known_val_codes.as_deref())
-                    .map_err(named)?;
-            let run_dir = workdir.join(format!("runs/{run_id}"));
-            let bundle_dir = run_dir.join("bundle");
-            let bundle_sha256 = bundle::write(&bundle_dir, &mut manifest, &pre, &fit.model)?;
-            // Every metric mlx-eval computes, on the validation rows (none without them);
-            // a time series forecasts them from the rows before, as evaluation does.
-            let validation = match (&series, &val_values) {
-                (Some(series), Some(v)) if !v.is_empty() => series
-                    .validation_scores(cfg, &fit.model, &pre, v)
-                    .map_err(named)?,
-                (Some(_), _) => BTreeMap::new(),
-                (None, _) => match (&val_codes, &val_values) {
-                    (Some(c), _) => {
-                        Some(Target::Classes(c, classes.as_deref().unwrap_or_default()))
-                    }
-                    (_, Some(v)) => Some(Target::Values(v)),
-                    _ => None,
-                }
-                .filter(|_| x_val.nrows() > 0)
-                .map(|y| {
-                    crate::model::score::of_model(
-                        &fit.model,
-                        &x_val,
-                        &y,
-                        manifest.decision_threshold,
-                    )
-                })
-                .transpose()
-                .map_err(named)?
-                .map(|s| s.metrics)
-                .unwrap_or_default(),
-            };
-            let mut tags: BTreeMap<String, String> = [
-                ("dataset_sha256".to_string(), dataset_sha256.clone()),
-                (
-                    "git_commit".to_string(),
-                    git_commit.clone().unwrap_or_default(),
-                ),
-            ]
-            .into();
-            if let FittedModel::Forecast(f) = &fit.model {
-                tags.insert("forecaster".into(), f.describe());
-            }
-            let record = RunRecord {
-                schema_version: RUN_RECORD_VERSION,
-                run_id: run_id.clone(),
-                name,
-                model_type: spec.model_type,
-                params,
-                history: fit
-                    .history
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (l, v))| HistoryPoint {
-                        iteration: i as u32 + 1,
-                        train_loss: *l,
-                        validation: *v,
-                    })
-                    .collect(),
-                fit_seconds,
-                validation,
-                trials,
-                tags,
-                bundle: format!("runs/{run_id}/bundle"),
-                bundle_sha256,
-            };
-            let p = run_dir.join("run.json");
-            write_json(&p, &record).with_path("writing", &p)?;
-            let written = [bundle::MANIFEST, bundle::PREPROCESSOR, &manifest.model_file]
-                .map(|f| bundle_dir.join(f))
-                .into_iter()
-                .chain([p])
-                .collect();
-            Ok((record, written))
-        })
+        .map(|spec| candidate(&ground, spec))
         .collect();
     bar.finish_and_clear();
     let mut runs = Vec::new();
@@ -681,4 +395,436 @@ pub fn train(cfg: &Config, workdir: &crate::workdir::Workdir) -> Result<Outcome>
     };
     o.details = crate::json::value(&report)?;
     Ok(o)
+}
+
+/// What every candidate is trained on: the config, the rows as matrices, the target,
+/// the folds and the provenance every run records.
+struct Ground<'a> {
+    cfg: &'a Config,
+    workdir: &'a crate::workdir::Workdir,
+    target: &'a String,
+    classes: &'a Option<Vec<String>>,
+    train_codes: &'a Option<Vec<usize>>,
+    train_values: &'a Option<Vec<f64>>,
+    val_codes: &'a Option<Vec<usize>>,
+    val_values: &'a Option<Vec<f64>>,
+    /// The validation rows' classes that the model knows (early stopping scores them).
+    known_val_codes: &'a Option<Vec<usize>>,
+    pre: &'a mlx_contracts::features::Preprocessor,
+    x_train: &'a DMatrix<f64>,
+    x_val: &'a DMatrix<f64>,
+    x_val_known: &'a std::borrow::Cow<'a, DMatrix<f64>>,
+    folds: &'a Vec<(Vec<usize>, Vec<usize>)>,
+    scoring: tune::Scoring,
+    series: &'a Option<Series<'a>>,
+    seed: u64,
+    dataset_sha256: &'a String,
+    config_sha256: &'a String,
+    git_commit: &'a Option<String>,
+    categories: &'a BTreeMap<String, Vec<String>>,
+    outputs: &'a Vec<String>,
+    bar: &'a indicatif::ProgressBar,
+}
+
+/// Trains one candidate (searching its parameters when it lists several), writes its
+/// bundle and run record, and returns the record and the files written.
+fn candidate(g: &Ground, spec: &ModelSpec) -> Result<(RunRecord, Vec<PathBuf>)> {
+    let Ground {
+        cfg,
+        workdir,
+        target,
+        classes,
+        val_codes,
+        val_values,
+        known_val_codes,
+        pre,
+        x_val,
+        x_val_known,
+        series,
+        seed,
+        dataset_sha256,
+        config_sha256,
+        git_commit,
+        categories,
+        outputs,
+        bar,
+        ..
+    } = *g;
+    let name = candidate_name(spec);
+    let started = Instant::now();
+    let named = |e: Error| match e {
+        Error::Usage(m) => Error::Usage(format!("model `{name}`: {m}")),
+        Error::Runtime(m) => Error::Runtime(format!("model `{name}`: {m}")),
+        other => other,
+    };
+    let (params, trials, fit) = fit_candidate(g, spec).map_err(named)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    bar.inc(1);
+    let run_id = run_id(config_sha256, dataset_sha256, &name, &params, seed)?;
+    // A forecaster's bundle asks only for its regressors.
+    let mut fit = fit;
+    let pre = match &mut fit.model {
+        FittedModel::Forecast(f) => std::borrow::Cow::Owned(f.restrict(pre)),
+        _ => std::borrow::Cow::Borrowed(pre),
+    };
+    let categories: BTreeMap<String, Vec<String>> = categories
+        .iter()
+        .filter(|(k, _)| pre.inputs.iter().any(|i| &i.name == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (lib, version) = fit.model.library();
+    let mut manifest = BundleManifest {
+        schema_version: mlx_contracts::train::BUNDLE_VERSION,
+        name: name.clone(),
+        problem_type: cfg.pipeline.problem_type,
+        model_type: spec.model_type,
+        library: Library { name: lib, version },
+        model_file: String::new(),
+        signature: Signature {
+            inputs: pre.inputs.clone(),
+            categories: categories.clone(),
+            outputs: match &fit.model {
+                FittedModel::Forecast(f) if f.has_interval() => outputs
+                    .iter()
+                    .cloned()
+                    .chain(["prediction_lower".into(), "prediction_upper".into()])
+                    .collect(),
+                _ => outputs.clone(),
+            },
+        },
+        classes: classes.clone(),
+        decision_threshold: None,
+        target: target.clone(),
+        params: params.clone(),
+        dataset_sha256: dataset_sha256.clone(),
+        git_commit: git_commit.clone(),
+        config_sha256: config_sha256.clone(),
+        trained_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        files: BTreeMap::new(),
+    };
+    manifest.decision_threshold =
+        decision_threshold(cfg, &fit.model, x_val_known, known_val_codes.as_deref())
+            .map_err(named)?;
+    let run_dir = workdir.join(format!("runs/{run_id}"));
+    let bundle_dir = run_dir.join("bundle");
+    let bundle_sha256 = bundle::write(&bundle_dir, &mut manifest, &pre, &fit.model)?;
+    // Every metric mlx-eval computes, on the validation rows (none without them);
+    // a time series forecasts them from the rows before, as evaluation does.
+    let validation = match (&series, &val_values) {
+        (Some(series), Some(v)) if !v.is_empty() => series
+            .validation_scores(cfg, &fit.model, &pre, v)
+            .map_err(named)?,
+        (Some(_), _) => BTreeMap::new(),
+        (None, _) => match (&val_codes, &val_values) {
+            (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
+            (_, Some(v)) => Some(Target::Values(v)),
+            _ => None,
+        }
+        .filter(|_| x_val.nrows() > 0)
+        .map(|y| crate::model::score::of_model(&fit.model, x_val, &y, manifest.decision_threshold))
+        .transpose()
+        .map_err(named)?
+        .map(|s| s.metrics)
+        .unwrap_or_default(),
+    };
+    let mut tags: BTreeMap<String, String> = [
+        ("dataset_sha256".to_string(), dataset_sha256.clone()),
+        (
+            "git_commit".to_string(),
+            git_commit.clone().unwrap_or_default(),
+        ),
+    ]
+    .into();
+    if let FittedModel::Forecast(f) = &fit.model {
+        tags.insert("forecaster".into(), f.describe());
+    }
+    let record = RunRecord {
+        schema_version: RUN_RECORD_VERSION,
+        run_id: run_id.clone(),
+        name,
+        model_type: spec.model_type,
+        params,
+        history: fit
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, (l, v))| HistoryPoint {
+                iteration: i as u32 + 1,
+                train_loss: *l,
+                validation: *v,
+            })
+            .collect(),
+        fit_seconds,
+        validation,
+        trials,
+        tags,
+        bundle: format!("runs/{run_id}/bundle"),
+        bundle_sha256,
+    };
+    let p = run_dir.join("run.json");
+    write_json(&p, &record).with_path("writing", &p)?;
+    let written = [bundle::MANIFEST, bundle::PREPROCESSOR, &manifest.model_file]
+        .map(|f| bundle_dir.join(f))
+        .into_iter()
+        .chain([p])
+        .collect();
+    Ok((record, written))
+}
+
+/// A run's id: the candidate's name and a hash of what decides its model (the config's
+/// training sections, the data, the parameters, the seed).
+fn run_id(
+    config_sha256: &str,
+    dataset_sha256: &str,
+    name: &str,
+    params: &BTreeMap<String, ParamValue>,
+    seed: u64,
+) -> Result<String> {
+    let mut h = Sha256::new();
+    for part in [
+        config_sha256,
+        dataset_sha256,
+        name,
+        &crate::json::line(params)?,
+        &seed.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    Ok(format!(
+        "{name}-{}",
+        &crate::config::hex(&h.finalize())[..12]
+    ))
+}
+
+/// A fitted candidate: its parameters, the search's trials, the fit.
+type Fitted = (BTreeMap<String, ParamValue>, Vec<Trial>, model::Fit);
+
+/// Fits one candidate on the training rows: its parameters searched over the folds when
+/// it lists several (the trials returned), a forecaster on the series.
+fn fit_candidate(g: &Ground, spec: &ModelSpec) -> Result<Fitted> {
+    let Ground {
+        cfg,
+        classes,
+        train_codes,
+        train_values,
+        val_values,
+        known_val_codes,
+        x_train,
+        x_val_known,
+        folds,
+        scoring,
+        series,
+        seed,
+        bar,
+        ..
+    } = *g;
+    let y = match (&train_codes, &train_values) {
+        (Some(codes), _) => Target::Classes(codes, classes.as_deref().unwrap_or_default()),
+        (_, Some(v)) => Target::Values(v),
+        _ => unreachable!("the target is classes or values"),
+    };
+    let (params, trials) = if is_search(spec) {
+        let tuning = cfg.training.tuning.clone();
+        let only_lists = !spec.params.iter().any(|(k, v)| tune::is_range(k, v));
+        let method = tuning.as_ref().map(|t| t.method).unwrap_or(if only_lists {
+            TuningMethod::Grid
+        } else {
+            TuningMethod::Random
+        });
+        let n = tuning.as_ref().map_or(20, |t| t.trials);
+        let sets = tune::trials(&spec.params, method, n, seed)?;
+        let (trials, best) = tune::search(
+            spec.model_type,
+            sets,
+            x_train,
+            train_codes.as_deref().zip(classes.as_deref()),
+            train_values.as_deref(),
+            folds,
+            scoring,
+            seed,
+        )?;
+        bar.inc(trials.len() as u64);
+        (trials[best].params.clone(), trials)
+    } else {
+        (spec.params.clone(), Vec::new())
+    };
+    let val_target = match (&known_val_codes, &val_values) {
+        (Some(c), _) => Some(Target::Classes(c, classes.as_deref().unwrap_or_default())),
+        (_, Some(v)) => Some(Target::Values(v)),
+        _ => None,
+    };
+    let fit = match &series {
+        Some(series)
+            if forecast::is_forecaster(spec.model_type)
+                || cfg.forecast.strategy == ForecastStrategy::Direct =>
+        {
+            let Target::Values(y) = y else {
+                unreachable!("a time series has values")
+            };
+            let mut model =
+                forecast::fit(spec.model_type, &params, x_train, y, &series.context, seed)?;
+            if let FittedModel::Forecast(f) = &mut model {
+                series.extend(f);
+                f.interval = Some(cfg.forecast.interval.unwrap_or(0.95));
+            }
+            model::Fit {
+                model,
+                history: Vec::new(),
+            }
+        }
+        _ => model::fit(
+            spec.model_type,
+            &params,
+            x_train,
+            y,
+            val_target.as_ref().map(|t| (x_val_known.as_ref(), t)),
+            seed,
+        )?,
+    };
+    Ok((params, trials, fit))
+}
+
+/// A classifier's classes and codes, or a regressor's values.
+type TrainTarget = (Option<Vec<String>>, Option<Vec<usize>>, Option<Vec<f64>>);
+
+/// The training rows' target: the classes and their codes for a classifier, else the
+/// values; refused when there is nothing to learn.
+fn train_target(target: &str, col: &Column, classification: bool) -> Result<TrainTarget> {
+    Ok(if classification {
+        let (classes, codes) = encode_classes(col)?;
+        if classes.len() < 2 {
+            return Err(Error::Usage(format!(
+                "the target `{target}` has one class (`{}`) in the training rows; a classifier \
+                 needs at least two",
+                classes.first().cloned().unwrap_or_default()
+            )));
+        }
+        (Some(classes), Some(codes), None)
+    } else {
+        let v = numeric_target(col)?;
+        if v.iter().all(|x| *x == v[0]) {
+            return Err(Error::Usage(format!(
+                "the target `{target}` is constant ({}) in the training rows; there is nothing \
+                 to learn",
+                v[0]
+            )));
+        }
+        (None, None, Some(v))
+    })
+}
+
+/// The validation rows early stopping can score: those whose class the model knows
+/// (all of them for a regressor), and their codes.
+fn known_validation<'a>(
+    x_val: &'a DMatrix<f64>,
+    val_codes: &Option<Vec<usize>>,
+) -> (std::borrow::Cow<'a, DMatrix<f64>>, Option<Vec<usize>>) {
+    match val_codes {
+        Some(codes) if codes.contains(&usize::MAX) => {
+            let keep: Vec<usize> = (0..codes.len())
+                .filter(|&i| codes[i] != usize::MAX)
+                .collect();
+            (
+                std::borrow::Cow::Owned(DMatrix::from_fn(keep.len(), x_val.ncols(), |i, j| {
+                    x_val[(keep[i], j)]
+                })),
+                Some(keep.iter().map(|&i| codes[i]).collect::<Vec<_>>()),
+            )
+        }
+        _ => (std::borrow::Cow::Borrowed(x_val), val_codes.clone()),
+    }
+}
+
+/// What the training bar counts: one fit per candidate, and each search's trials.
+fn progress_steps(cfg: &Config) -> u64 {
+    cfg.models
+        .iter()
+        .map(|m| {
+            if is_search(m) {
+                1 + cfg
+                    .training
+                    .tuning
+                    .as_ref()
+                    .map_or(20, |t| u64::from(t.trials))
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// A validation target: codes or values.
+type ValTarget = (Option<Vec<usize>>, Option<Vec<f64>>);
+
+/// The validation rows' target: codes into the training classes (`usize::MAX` for a
+/// class unseen in training, which cannot be scored as that class), else the values.
+fn val_target(classes: Option<&[String]>, col: &Column) -> Result<ValTarget> {
+    Ok(match classes {
+        Some(classes) => {
+            let (vc, codes) = encode_classes(col)?;
+            let map: Vec<usize> = vc
+                .iter()
+                .map(|c| classes.iter().position(|x| x == c).unwrap_or(usize::MAX))
+                .collect();
+            (
+                Some(codes.into_iter().map(|c| map[c]).collect::<Vec<_>>()),
+                None,
+            )
+        }
+        None => (None, Some(numeric_target(col)?)),
+    })
+}
+
+/// The categories the fitted preprocessing knows, per categorical input (the bundle's
+/// signature lists them).
+fn categories(pre: &mlx_contracts::features::Preprocessor) -> BTreeMap<String, Vec<String>> {
+    pre.inputs
+        .iter()
+        .filter(|i| i.kind == InputKind::Categorical)
+        .filter_map(|i| {
+            pre.steps
+                .iter()
+                .find(|s| s.column == i.name)
+                .and_then(|s| match &s.state {
+                    mlx_contracts::features::StepState::Onehot { categories }
+                    | mlx_contracts::features::StepState::Ordinal { categories } => {
+                        Some((i.name.clone(), categories.clone()))
+                    }
+                    mlx_contracts::features::StepState::Lookup { values, .. } => {
+                        Some((i.name.clone(), values.keys().cloned().collect()))
+                    }
+                    _ => None,
+                })
+        })
+        .collect()
+}
+
+/// The candidates of the config; a network's parameters carry the training loop's
+/// settings (`training:`), so the run record shows them and every refit repeats them.
+fn with_training_params(cfg: &Config, inputs: &[String]) -> Result<Vec<ModelSpec>> {
+    cfg.models
+        .iter()
+        .map(|m| {
+            Ok(ModelSpec {
+                params: if crate::model::neural::is_network(m.model_type) {
+                    crate::model::neural::with_training(
+                        m.model_type,
+                        &m.params,
+                        &cfg.training,
+                        inputs,
+                    )
+                    .map_err(|e| match e {
+                        Error::Usage(msg) => {
+                            Error::Usage(format!("model `{}`: {msg}", candidate_name(m)))
+                        }
+                        other => other,
+                    })?
+                } else {
+                    m.params.clone()
+                },
+                ..m.clone()
+            })
+        })
+        .collect::<Result<_>>()
 }
