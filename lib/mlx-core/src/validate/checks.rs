@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use mlx_contracts::config::{DType, OutlierMethod, Validation};
+use mlx_contracts::config::{ColumnRule, DType, OutlierMethod, Validation};
 use mlx_contracts::validate::{Check, CheckKind, ColumnKind, Reference};
 use mlx_contracts::Status;
-use mlx_data::polars::prelude::{DataFrame, DataType};
+use mlx_data::polars::prelude::{Column, DataFrame, DataType};
 use mlx_data::{kind_of, Kind};
 
 use crate::error::{Error, Result};
@@ -140,8 +140,41 @@ pub fn run(
         .iter()
         .map(|s| s.to_string())
         .collect();
+    if !row_checks(v, rows, &mut out) {
+        return Ok(out);
+    }
+    if let Some(r) = reference {
+        reference_checks(df, r, &mut out);
+    }
+    // Overall missing cells.
+    let total_cells = rows * df.width() as u64;
+    let missing: u64 = df.columns().iter().map(mlx_data::missing_count).sum();
+    let frac = missing as f64 / total_cells.max(1) as f64;
+    out.push(limit_check(
+        CheckKind::MissingFraction,
+        None,
+        frac,
+        v.max_missing_fraction,
+        format!(
+            "{:.2}% of all cells are missing (limit {:.2}%)",
+            frac * 100.0,
+            v.max_missing_fraction * 100.0
+        ),
+    ));
 
-    // Row count.
+    for (name, rule) in &v.columns {
+        column_checks(df, name, rule, rows, &names, &mut out)?;
+    }
+    if !freshness_check(df, v, time_column, now_ms, &mut out)? {
+        return Ok(out);
+    }
+    outlier_checks(df, v, &mut out)?;
+    Ok(out)
+}
+
+/// The row count against `validation.min_rows` and `max_rows`, and a failure for no
+/// rows at all; `false` when there are none (no other check can run).
+fn row_checks(v: &Validation, rows: u64, out: &mut Vec<Check>) -> bool {
     if let Some(min) = v.min_rows {
         let ok = rows >= min;
         out.push(check(
@@ -181,218 +214,227 @@ pub fn run(
             Some(1.0),
             "the dataset has no rows; check the ingest step and its sources".into(),
         ));
-        return Ok(out);
+        return false;
     }
+    true
+}
 
-    // The frozen reference's schema: every reference column must still be there, with
-    // a compatible type.
-    if let Some(r) = reference {
-        for c in &r.columns {
-            match df.column(&c.name) {
-                Err(_) => out.push(check(
-                    CheckKind::RequiredColumn,
-                    Some(&c.name),
-                    Status::Failed,
-                    None,
-                    None,
-                    format!("column `{}` of the frozen reference is missing; restore it, or re-freeze the reference with `mlx-validate --freeze`", c.name),
-                )),
-                Ok(col) => {
-                    let kind = kind_of(col.dtype());
-                    let compatible = match c.kind {
-                        ColumnKind::Numeric => kind == Kind::Numeric,
-                        ColumnKind::Categorical => kind != Kind::Numeric,
-                    };
-                    if !compatible {
-                        out.push(check(
-                            CheckKind::Dtype,
-                            Some(&c.name),
-                            Status::Failed,
-                            None,
-                            None,
-                            format!("column `{}` was {} in the reference but is {} now; cast it back or re-freeze the reference", c.name, dtype_name(c.dtype), dtype_name(dtype_of(col.dtype()))),
-                        ));
-                    }
+/// The frozen reference's schema: every reference column must still be there, with a
+/// compatible type.
+fn reference_checks(df: &DataFrame, r: &Reference, out: &mut Vec<Check>) {
+    for c in &r.columns {
+        match df.column(&c.name) {
+            Err(_) => out.push(check(
+                CheckKind::RequiredColumn,
+                Some(&c.name),
+                Status::Failed,
+                None,
+                None,
+                format!("column `{}` of the frozen reference is missing; restore it, or re-freeze the reference with `mlx-validate --freeze`", c.name),
+            )),
+            Ok(col) => {
+                let kind = kind_of(col.dtype());
+                let compatible = match c.kind {
+                    ColumnKind::Numeric => kind == Kind::Numeric,
+                    ColumnKind::Categorical => kind != Kind::Numeric,
+                };
+                if !compatible {
+                    out.push(check(
+                        CheckKind::Dtype,
+                        Some(&c.name),
+                        Status::Failed,
+                        None,
+                        None,
+                        format!("column `{}` was {} in the reference but is {} now; cast it back or re-freeze the reference", c.name, dtype_name(c.dtype), dtype_name(dtype_of(col.dtype()))),
+                    ));
                 }
             }
         }
     }
+}
 
-    // Overall missing cells.
-    let total_cells = rows * df.width() as u64;
-    let missing: u64 = df.columns().iter().map(mlx_data::missing_count).sum();
-    let frac = missing as f64 / total_cells.max(1) as f64;
-    out.push(limit_check(
-        CheckKind::MissingFraction,
-        None,
-        frac,
-        v.max_missing_fraction,
-        format!(
-            "{:.2}% of all cells are missing (limit {:.2}%)",
-            frac * 100.0,
-            v.max_missing_fraction * 100.0
-        ),
-    ));
-
-    for (name, rule) in &v.columns {
-        let Ok(col) = df.column(name) else {
-            if rule.required != Some(false) {
-                let have: Vec<&str> = names.iter().map(String::as_str).collect();
-                out.push(check(
-                    CheckKind::RequiredColumn,
-                    Some(name),
-                    Status::Failed,
-                    None,
-                    None,
-                    format!(
-                        "column `{name}` is required by validation.columns but missing (the data has: {})",
-                        have.join(", ")
-                    ),
-                ));
-            }
-            continue;
-        };
-        if let Some(want) = rule.dtype {
-            let wrong = u64::from(!dtype_matches(want, col.dtype()));
-            out.push(count_check(
-                CheckKind::Dtype,
-                name,
-                wrong,
-                format!("`{name}` is {}", dtype_name(want)),
-                || {
-                    format!(
-                        "`{name}` should be {} but is {} ({})",
-                        dtype_name(want),
-                        dtype_name(dtype_of(col.dtype())),
-                        col.dtype()
-                    )
-                },
-            ));
-        }
-        let col_missing = mlx_data::missing_count(col);
-        if rule.nullable == Some(false) {
-            out.push(count_check(
-                CheckKind::Nullable,
-                name,
-                col_missing,
-                format!("`{name}` has no missing values"),
-                || format!("`{name}` has {col_missing} missing values and must have none"),
-            ));
-        }
-        if let Some(limit) = rule.max_missing_fraction {
-            let f = col_missing as f64 / rows as f64;
-            out.push(limit_check(
-                CheckKind::MissingFraction,
+/// One column's rules (`validation.columns.<name>`): presence, type, missing values,
+/// then its values.
+fn column_checks(
+    df: &DataFrame,
+    name: &str,
+    rule: &ColumnRule,
+    rows: u64,
+    names: &BTreeSet<String>,
+    out: &mut Vec<Check>,
+) -> Result<()> {
+    let Ok(col) = df.column(name) else {
+        if rule.required != Some(false) {
+            let have: Vec<&str> = names.iter().map(String::as_str).collect();
+            out.push(check(
+                CheckKind::RequiredColumn,
                 Some(name),
-                f,
-                limit,
+                Status::Failed,
+                None,
+                None,
                 format!(
-                    "{:.2}% of `{name}` is missing (limit {:.2}%)",
-                    f * 100.0,
-                    limit * 100.0
+                    "column `{name}` is required by validation.columns but missing (the data has: {})",
+                    have.join(", ")
                 ),
             ));
         }
-        if !rule.allowed.is_empty() {
-            let allowed: BTreeSet<&str> = rule.allowed.iter().map(String::as_str).collect();
-            let values = mlx_data::category_counts(col).map_err(data_err)?;
-            let bad: Vec<(&String, &u64)> = values
-                .iter()
-                .filter(|(k, _)| !allowed.contains(k.as_str()))
-                .collect();
-            let n_bad: u64 = bad.iter().map(|(_, n)| **n).sum();
+        return Ok(());
+    };
+    if let Some(want) = rule.dtype {
+        let wrong = u64::from(!dtype_matches(want, col.dtype()));
+        out.push(count_check(
+            CheckKind::Dtype,
+            name,
+            wrong,
+            format!("`{name}` is {}", dtype_name(want)),
+            || {
+                format!(
+                    "`{name}` should be {} but is {} ({})",
+                    dtype_name(want),
+                    dtype_name(dtype_of(col.dtype())),
+                    col.dtype()
+                )
+            },
+        ));
+    }
+    let col_missing = mlx_data::missing_count(col);
+    if rule.nullable == Some(false) {
+        out.push(count_check(
+            CheckKind::Nullable,
+            name,
+            col_missing,
+            format!("`{name}` has no missing values"),
+            || format!("`{name}` has {col_missing} missing values and must have none"),
+        ));
+    }
+    if let Some(limit) = rule.max_missing_fraction {
+        let f = col_missing as f64 / rows as f64;
+        out.push(limit_check(
+            CheckKind::MissingFraction,
+            Some(name),
+            f,
+            limit,
+            format!(
+                "{:.2}% of `{name}` is missing (limit {:.2}%)",
+                f * 100.0,
+                limit * 100.0
+            ),
+        ));
+    }
+    value_checks(name, col, rule, out)
+}
+
+/// One column's values against its rules: allowed values, range, pattern, uniqueness.
+fn value_checks(name: &str, col: &Column, rule: &ColumnRule, out: &mut Vec<Check>) -> Result<()> {
+    if !rule.allowed.is_empty() {
+        let allowed: BTreeSet<&str> = rule.allowed.iter().map(String::as_str).collect();
+        let values = mlx_data::category_counts(col).map_err(data_err)?;
+        let bad: Vec<(&String, &u64)> = values
+            .iter()
+            .filter(|(k, _)| !allowed.contains(k.as_str()))
+            .collect();
+        let n_bad: u64 = bad.iter().map(|(_, n)| **n).sum();
+        out.push(count_check(
+            CheckKind::AllowedValues,
+            name,
+            n_bad,
+            format!("`{name}` holds only allowed values"),
+            || {
+                let examples: Vec<String> = bad
+                    .iter()
+                    .take(5)
+                    .map(|(k, n)| format!("`{k}` ({n})"))
+                    .collect();
+                format!(
+                    "`{name}` has {n_bad} values outside the allowed list: {}",
+                    examples.join(", ")
+                )
+            },
+        ));
+    }
+    if rule.min.is_some() || rule.max.is_some() {
+        let range = format!(
+            "[{}, {}]",
+            rule.min.map_or("-inf".into(), |m| m.to_string()),
+            rule.max.map_or("inf".into(), |m| m.to_string())
+        );
+        if kind_of(col.dtype()) != Kind::Numeric {
+            out.push(count_check(CheckKind::Range, name, 1, String::new(), || {
+                format!(
+                    "`{name}` is {}, so its range {range} cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes",
+                    col.dtype()
+                )
+            }));
+        } else {
+            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
+            let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
+            let above = rule
+                .max
+                .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
             out.push(count_check(
-                CheckKind::AllowedValues,
+                CheckKind::Range,
                 name,
-                n_bad,
-                format!("`{name}` holds only allowed values"),
+                (below + above) as u64,
+                format!("`{name}` is within {range}"),
                 || {
-                    let examples: Vec<String> = bad
-                        .iter()
-                        .take(5)
-                        .map(|(k, n)| format!("`{k}` ({n})"))
-                        .collect();
                     format!(
-                        "`{name}` has {n_bad} values outside the allowed list: {}",
-                        examples.join(", ")
+                        "`{name}` has {} values outside {range} (observed min {}, max {})",
+                        below + above,
+                        values.first().copied().unwrap_or(f64::NAN),
+                        values.last().copied().unwrap_or(f64::NAN)
                     )
                 },
-            ));
-        }
-        if rule.min.is_some() || rule.max.is_some() {
-            let range = format!(
-                "[{}, {}]",
-                rule.min.map_or("-inf".into(), |m| m.to_string()),
-                rule.max.map_or("inf".into(), |m| m.to_string())
-            );
-            if kind_of(col.dtype()) != Kind::Numeric {
-                out.push(count_check(CheckKind::Range, name, 1, String::new(), || {
-                    format!(
-                        "`{name}` is {}, so its range {range} cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes",
-                        col.dtype()
-                    )
-                }));
-            } else {
-                let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
-                let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
-                let above = rule
-                    .max
-                    .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
-                out.push(count_check(
-                    CheckKind::Range,
-                    name,
-                    (below + above) as u64,
-                    format!("`{name}` is within {range}"),
-                    || {
-                        format!(
-                            "`{name}` has {} values outside {range} (observed min {}, max {})",
-                            below + above,
-                            values.first().copied().unwrap_or(f64::NAN),
-                            values.last().copied().unwrap_or(f64::NAN)
-                        )
-                    },
-                ));
-            }
-        }
-        if let Some(p) = &rule.pattern {
-            let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
-                Error::Usage(format!(
-                    "validation.columns.{name}.pattern is not a valid regular expression: {e}"
-                ))
-            })?;
-            let values = mlx_data::text_values(col).map_err(data_err)?;
-            let bad: Vec<&String> = values
-                .iter()
-                .flatten()
-                .filter(|s| !re.is_match(s))
-                .collect();
-            out.push(count_check(
-                CheckKind::Pattern,
-                name,
-                bad.len() as u64,
-                format!("`{name}` matches `{p}`"),
-                || {
-                    format!(
-                        "`{name}` has {} values not matching `{p}`, e.g. `{}`",
-                        bad.len(),
-                        bad[0]
-                    )
-                },
-            ));
-        }
-        if rule.unique {
-            let dup = u64::from(mlx_data::has_duplicates(col).map_err(data_err)?);
-            out.push(count_check(
-                CheckKind::Unique,
-                name,
-                dup,
-                format!("`{name}` is unique"),
-                || format!("`{name}` must be unique but has duplicate values"),
             ));
         }
     }
+    if let Some(p) = &rule.pattern {
+        let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+            Error::Usage(format!(
+                "validation.columns.{name}.pattern is not a valid regular expression: {e}"
+            ))
+        })?;
+        let values = mlx_data::text_values(col).map_err(data_err)?;
+        let bad: Vec<&String> = values
+            .iter()
+            .flatten()
+            .filter(|s| !re.is_match(s))
+            .collect();
+        out.push(count_check(
+            CheckKind::Pattern,
+            name,
+            bad.len() as u64,
+            format!("`{name}` matches `{p}`"),
+            || {
+                format!(
+                    "`{name}` has {} values not matching `{p}`, e.g. `{}`",
+                    bad.len(),
+                    bad[0]
+                )
+            },
+        ));
+    }
+    if rule.unique {
+        let dup = u64::from(mlx_data::has_duplicates(col).map_err(data_err)?);
+        out.push(count_check(
+            CheckKind::Unique,
+            name,
+            dup,
+            format!("`{name}` is unique"),
+            || format!("`{name}` must be unique but has duplicate values"),
+        ));
+    }
+    Ok(())
+}
 
-    // Freshness of the time column.
+/// The time column's freshness against `validation.max_staleness`; `false` when the
+/// time column cannot be read (the checks stop there).
+fn freshness_check(
+    df: &DataFrame,
+    v: &Validation,
+    time_column: Option<&str>,
+    now_ms: i64,
+    out: &mut Vec<Check>,
+) -> Result<bool> {
     if let (Some(limit), Some(tc)) = (&v.max_staleness, time_column) {
         let limit_ms = parse_duration_ms(limit).ok_or_else(|| Error::Usage(format!("validation.max_staleness: `{limit}` is not a duration; write e.g. `2d`, `12h`, `30m`")))?;
         let problem = match df.column(tc) {
@@ -412,7 +454,7 @@ pub fn run(
                 None,
                 message,
             ));
-            return Ok(out);
+            return Ok(false);
         }
         let col = df.column(tc).map_err(data_err)?;
         let newest = mlx_data::max_timestamp_ms(col).map_err(data_err)?;
@@ -433,8 +475,11 @@ pub fn run(
             },
         ));
     }
+    Ok(true)
+}
 
-    // Outlier rates of numeric columns.
+/// Outlier rates of the numeric columns (`validation.outliers`).
+fn outlier_checks(df: &DataFrame, v: &Validation, out: &mut Vec<Check>) -> Result<()> {
     if v.outliers.method != OutlierMethod::None {
         for col in df.columns() {
             if kind_of(col.dtype()) != Kind::Numeric {
@@ -470,7 +515,7 @@ pub fn run(
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Outliers in a sorted sample: outside `[Q1 - k IQR, Q3 + k IQR]` (quartiles as
