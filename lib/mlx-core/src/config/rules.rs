@@ -888,168 +888,12 @@ fn metrics_for(problem: ProblemType, task: Option<Task>) -> String {
 
 /// Rules of `features:`.
 fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
-    use mlx_contracts::config::{FeatureKind as K, TransformStrategy};
-
-    use crate::model::derive::{Span, Window};
+    use mlx_contracts::config::TransformStrategy;
     let f = &c.features;
     let mut outputs: BTreeSet<String> = BTreeSet::new();
     for (i, d) in f.derived.iter().enumerate() {
-        let key = |k: &str| format!("features.derived[{i}].{k}");
-        let kind = d.kind.as_str();
-        if d.name.trim().is_empty() {
-            err(
-                &format!("features.derived[{i}]"),
-                "a derived feature needs `name`".into(),
-                None,
-            );
-        }
-        let names = if d.kind == K::Cyclical {
-            vec![format!("{}_sin", d.name), format!("{}_cos", d.name)]
-        } else {
-            vec![d.name.clone()]
-        };
-        for n in names {
-            if !outputs.insert(n.clone()) {
-                err(
-                    &key("name"),
-                    format!("two derived features are named `{n}`"),
-                    None,
-                );
-            }
-        }
-        // Which keys each kind reads.
-        let uses: &[&str] = match d.kind {
-            K::Lag | K::Diff => &["column", "periods", "over"],
-            K::Rolling => &["column", "window", "agg", "min_periods", "periods", "over"],
-            K::Expanding => &["column", "agg", "min_periods", "periods", "over"],
-            K::GroupAgg => &["column", "agg", "over"],
-            K::Calendar | K::Cyclical => &["column", "part"],
-            K::Holiday => &["column", "dates", "dates_file"],
-            K::Expr => &["expr"],
-        };
-        let set = [
-            ("column", d.column.is_some()),
-            ("periods", d.periods.is_some()),
-            ("window", d.window.is_some()),
-            ("min_periods", d.min_periods.is_some()),
-            ("agg", d.agg.is_some()),
-            ("over", d.over.is_some()),
-            ("part", d.part.is_some()),
-            ("dates", !d.dates.is_empty()),
-            ("dates_file", d.dates_file.is_some()),
-            ("expr", d.expr.is_some()),
-        ];
-        for (k, present) in set {
-            if present && !uses.contains(&k) {
-                err(
-                    &key(k),
-                    format!("`{k}` has no meaning for a `{kind}` feature"),
-                    Some(format!("a `{kind}` feature reads: {}", uses.join(", "))),
-                );
-            }
-        }
-        let needs = |k: &str, present: bool, err: &mut dyn FnMut(&str, String, Option<String>)| {
-            if !present {
-                err(
-                    &format!("features.derived[{i}]"),
-                    format!("the `{kind}` feature `{}` needs `{k}`", d.name),
-                    None,
-                );
-            }
-        };
-        match d.kind {
-            K::Lag | K::Diff => needs("column", d.column.is_some(), err),
-            K::Rolling => {
-                needs("column", d.column.is_some(), err);
-                needs("window", d.window.is_some(), err);
-                needs("agg", d.agg.is_some(), err);
-            }
-            K::Expanding | K::GroupAgg => {
-                needs("column", d.column.is_some(), err);
-                needs("agg", d.agg.is_some(), err);
-            }
-            K::Calendar | K::Cyclical => needs("part", d.part.is_some(), err),
-            K::Holiday => needs("dates", !d.dates.is_empty() || d.dates_file.is_some(), err),
-            K::Expr => needs("expr", d.expr.is_some(), err),
-        }
-        if matches!(d.kind, K::Lag | K::Diff) && d.periods == Some(0) {
-            err(
-                &key("periods"),
-                "`periods: 0` is the row itself; use 1 or more".into(),
-                None,
-            );
-        }
-        if let Some(w) = &d.window {
-            match Window::parse(w) {
-                Err(m) => err(&key("window"), m, None),
-                Ok(Window::Time(_)) if c.data.time_column.is_none() => err(
-                    &key("window"),
-                    format!("the time window `{w}` needs `data.time_column`"),
-                    Some("set `data.time_column`, or give the window in rows (`7`)".into()),
-                ),
-                Ok(Window::Rows(n)) if d.min_periods.is_some_and(|m| m as usize > n) => err(
-                    &key("min_periods"),
-                    format!("`min_periods` is larger than the window of {n} rows"),
-                    None,
-                ),
-                _ => {}
-            }
-        }
-        if d.kind == K::Cyclical && d.part == Some(mlx_contracts::config::CalendarPart::Year) {
-            err(
-                &key("part"),
-                "`year` has no cycle; use `calendar` for the year".into(),
-                None,
-            );
-        }
-        if matches!(d.kind, K::Calendar | K::Cyclical | K::Holiday)
-            && d.column.is_none()
-            && c.data.time_column.is_none()
-        {
-            err(
-                &format!("features.derived[{i}]"),
-                format!("the `{kind}` feature `{}` needs a timestamp", d.name),
-                Some("set `column`, or `data.time_column`".into()),
-            );
-        }
-        for (j, date) in d.dates.iter().enumerate() {
-            if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
-                err(
-                    &format!("features.derived[{i}].dates[{j}]"),
-                    format!("`{date}` is not a date"),
-                    Some("write it as YYYY-MM-DD".into()),
-                );
-            }
-        }
-        if let Some(e) = &d.expr {
-            if let Err(m) = crate::model::expr::parse(e) {
-                err(&key("expr"), m, None);
-            }
-        }
-        if d.kind == K::GroupAgg && d.column.is_some() && d.column == c.data.target {
-            err(
-                &key("column"),
-                format!(
-                    "a group aggregate of the target `{}` is computed over every row, test rows \
-                     included, so it leaks test labels into training",
-                    d.column.as_deref().unwrap_or_default()
-                ),
-                Some("use a `target` encoding transform, which is fitted on training rows out of fold".into()),
-            );
-        }
-        if d.kind == K::GroupAgg
-            && d.over.as_ref().is_none_or(Vec::is_empty)
-            && c.data.entity_columns.is_empty()
-        {
-            err(
-                &format!("features.derived[{i}]"),
-                format!(
-                    "the `group_agg` feature `{}` needs `over` (the group columns)",
-                    d.name
-                ),
-                None,
-            );
-        }
+        derived_keys(i, d, &mut outputs, err);
+        derived_values(c, i, d, err);
     }
     if let Some(t) = &c.data.target {
         if f.exclude.contains(t) {
@@ -1135,6 +979,198 @@ fn features(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
             }
         }
     }
+    store(c, err);
+}
+
+/// Rules of one derived feature (`features.derived[i]`): its name, which keys its kind
+/// reads and needs.
+fn derived_keys(
+    i: usize,
+    d: &mlx_contracts::config::FeatureDef,
+    outputs: &mut BTreeSet<String>,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    use mlx_contracts::config::FeatureKind as K;
+    let key = |k: &str| format!("features.derived[{i}].{k}");
+    let kind = d.kind.as_str();
+    if d.name.trim().is_empty() {
+        err(
+            &format!("features.derived[{i}]"),
+            "a derived feature needs `name`".into(),
+            None,
+        );
+    }
+    let names = if d.kind == K::Cyclical {
+        vec![format!("{}_sin", d.name), format!("{}_cos", d.name)]
+    } else {
+        vec![d.name.clone()]
+    };
+    for n in names {
+        if !outputs.insert(n.clone()) {
+            err(
+                &key("name"),
+                format!("two derived features are named `{n}`"),
+                None,
+            );
+        }
+    }
+    // Which keys each kind reads.
+    let uses: &[&str] = match d.kind {
+        K::Lag | K::Diff => &["column", "periods", "over"],
+        K::Rolling => &["column", "window", "agg", "min_periods", "periods", "over"],
+        K::Expanding => &["column", "agg", "min_periods", "periods", "over"],
+        K::GroupAgg => &["column", "agg", "over"],
+        K::Calendar | K::Cyclical => &["column", "part"],
+        K::Holiday => &["column", "dates", "dates_file"],
+        K::Expr => &["expr"],
+    };
+    let set = [
+        ("column", d.column.is_some()),
+        ("periods", d.periods.is_some()),
+        ("window", d.window.is_some()),
+        ("min_periods", d.min_periods.is_some()),
+        ("agg", d.agg.is_some()),
+        ("over", d.over.is_some()),
+        ("part", d.part.is_some()),
+        ("dates", !d.dates.is_empty()),
+        ("dates_file", d.dates_file.is_some()),
+        ("expr", d.expr.is_some()),
+    ];
+    for (k, present) in set {
+        if present && !uses.contains(&k) {
+            err(
+                &key(k),
+                format!("`{k}` has no meaning for a `{kind}` feature"),
+                Some(format!("a `{kind}` feature reads: {}", uses.join(", "))),
+            );
+        }
+    }
+    let needs = |k: &str, present: bool, err: &mut dyn FnMut(&str, String, Option<String>)| {
+        if !present {
+            err(
+                &format!("features.derived[{i}]"),
+                format!("the `{kind}` feature `{}` needs `{k}`", d.name),
+                None,
+            );
+        }
+    };
+    match d.kind {
+        K::Lag | K::Diff => needs("column", d.column.is_some(), err),
+        K::Rolling => {
+            needs("column", d.column.is_some(), err);
+            needs("window", d.window.is_some(), err);
+            needs("agg", d.agg.is_some(), err);
+        }
+        K::Expanding | K::GroupAgg => {
+            needs("column", d.column.is_some(), err);
+            needs("agg", d.agg.is_some(), err);
+        }
+        K::Calendar | K::Cyclical => needs("part", d.part.is_some(), err),
+        K::Holiday => needs("dates", !d.dates.is_empty() || d.dates_file.is_some(), err),
+        K::Expr => needs("expr", d.expr.is_some(), err),
+    }
+}
+
+/// Rules of one derived feature's values: periods, windows, calendar parts, dates,
+/// expressions, group aggregates.
+fn derived_values(
+    c: &Config,
+    i: usize,
+    d: &mlx_contracts::config::FeatureDef,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    use mlx_contracts::config::FeatureKind as K;
+
+    use crate::model::derive::Window;
+    let key = |k: &str| format!("features.derived[{i}].{k}");
+    let kind = d.kind.as_str();
+    if matches!(d.kind, K::Lag | K::Diff) && d.periods == Some(0) {
+        err(
+            &key("periods"),
+            "`periods: 0` is the row itself; use 1 or more".into(),
+            None,
+        );
+    }
+    if let Some(w) = &d.window {
+        match Window::parse(w) {
+            Err(m) => err(&key("window"), m, None),
+            Ok(Window::Time(_)) if c.data.time_column.is_none() => err(
+                &key("window"),
+                format!("the time window `{w}` needs `data.time_column`"),
+                Some("set `data.time_column`, or give the window in rows (`7`)".into()),
+            ),
+            Ok(Window::Rows(n)) if d.min_periods.is_some_and(|m| m as usize > n) => err(
+                &key("min_periods"),
+                format!("`min_periods` is larger than the window of {n} rows"),
+                None,
+            ),
+            _ => {}
+        }
+    }
+    if d.kind == K::Cyclical && d.part == Some(mlx_contracts::config::CalendarPart::Year) {
+        err(
+            &key("part"),
+            "`year` has no cycle; use `calendar` for the year".into(),
+            None,
+        );
+    }
+    if matches!(d.kind, K::Calendar | K::Cyclical | K::Holiday)
+        && d.column.is_none()
+        && c.data.time_column.is_none()
+    {
+        err(
+            &format!("features.derived[{i}]"),
+            format!("the `{kind}` feature `{}` needs a timestamp", d.name),
+            Some("set `column`, or `data.time_column`".into()),
+        );
+    }
+    for (j, date) in d.dates.iter().enumerate() {
+        if chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err() {
+            err(
+                &format!("features.derived[{i}].dates[{j}]"),
+                format!("`{date}` is not a date"),
+                Some("write it as YYYY-MM-DD".into()),
+            );
+        }
+    }
+    if let Some(e) = &d.expr {
+        if let Err(m) = crate::model::expr::parse(e) {
+            err(&key("expr"), m, None);
+        }
+    }
+    if d.kind == K::GroupAgg && d.column.is_some() && d.column == c.data.target {
+        err(
+            &key("column"),
+            format!(
+                "a group aggregate of the target `{}` is computed over every row, test rows \
+                 included, so it leaks test labels into training",
+                d.column.as_deref().unwrap_or_default()
+            ),
+            Some(
+                "use a `target` encoding transform, which is fitted on training rows out of fold"
+                    .into(),
+            ),
+        );
+    }
+    if d.kind == K::GroupAgg
+        && d.over.as_ref().is_none_or(Vec::is_empty)
+        && c.data.entity_columns.is_empty()
+    {
+        err(
+            &format!("features.derived[{i}]"),
+            format!(
+                "the `group_agg` feature `{}` needs `over` (the group columns)",
+                d.name
+            ),
+            None,
+        );
+    }
+}
+
+/// Rules of `features.store`: the online store and the feature views.
+fn store(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
+    use crate::model::derive::Span;
+    let f = &c.features;
     if let Some(online) = &f.store.online {
         if online.contains("://")
             && !["redis://", "rediss://", "redis+unix://", "file://"]
