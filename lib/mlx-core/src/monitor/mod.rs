@@ -358,26 +358,7 @@ pub fn monitor(
     as_of: Option<NaiveDate>,
 ) -> Result<MonitorReport> {
     let m = &cfg.monitoring;
-    if !log.is_dir() {
-        return Err(Error::Usage(format!(
-            "there is no prediction log at {}; serve the model with mlx-serve first, or pass --log DIR",
-            log.display()
-        )));
-    }
-    let mut predictions = Vec::new();
-    for f in files(log, Kind::Prediction).with_path("listing", log)? {
-        predictions.extend(
-            read_lines::<PredictionRecord>(&f, "prediction record")?
-                .into_iter()
-                .filter(|p| p.variant != "shadow"),
-        );
-    }
-    if predictions.is_empty() {
-        return Err(Error::Usage(format!(
-            "the prediction log at {} has no predictions yet",
-            log.display()
-        )));
-    }
+    let mut predictions = read_log(log)?;
     let last = predictions
         .iter()
         .map(|p| p.at.date_naive())
@@ -403,12 +384,7 @@ pub fn monitor(
         .iter()
         .filter(|p| p.at.date_naive() >= drift_start)
         .collect();
-    // The version behind most of the window's predictions.
-    let mut counts: BTreeMap<Option<u64>, usize> = BTreeMap::new();
-    for p in &in_window {
-        *counts.entry(p.version).or_insert(0) += 1;
-    }
-    let version = counts.iter().max_by_key(|(_, c)| **c).and_then(|(v, _)| *v);
+    let version = main_version(&in_window);
     let model = in_window[0].model.clone();
     let store = crate::registry::open(cfg)?;
     let registered = match version {
@@ -431,57 +407,15 @@ pub fn monitor(
 
     let actual = actuals(cfg, log, actuals_file, &predictions)?;
     // Daily sums, then rolling windows.
-    let mut daily: BTreeMap<NaiveDate, (u64, Sums)> = BTreeMap::new();
-    for p in &predictions {
-        let day = daily.entry(p.at.date_naive()).or_default();
-        day.0 += 1;
-        let (Some(a), Some(pred)) = (actual.get(&p.request_id), p.output.get("prediction")) else {
-            continue;
-        };
-        let s = &mut day.1;
-        if classifier {
-            s.n += 1;
-            s.correct += u64::from(key_text(a) == key_text(pred));
-        } else if let (Some(a), Some(y)) = (as_number(a), as_number(pred)) {
-            let e = y - a;
-            s.n += 1;
-            s.abs_err += e.abs();
-            s.sq_err += e * e;
-            s.err += e;
-            s.abs_actual += a.abs();
-        }
-    }
-    let rolling_at = |day: NaiveDate| -> Sums {
-        let from = day - Duration::days(i64::from(window) - 1);
-        let mut s = Sums::default();
-        for (_, (_, d)) in daily.range(from..=day) {
-            s.add(d);
-        }
-        s
-    };
-    let days: Vec<DayStats> = daily
-        .iter()
-        .map(|(date, (n, s))| DayStats {
-            date: *date,
-            predictions: *n,
-            labelled: s.n,
-            metrics: s.metrics(classifier),
-            rolling: rolling_at(*date).metrics(classifier),
-        })
-        .collect();
-    let window_sums = rolling_at(as_of);
+    let daily = daily_sums(&predictions, &actual, classifier);
+    let days = day_stats(&daily, window, classifier);
+    let window_sums = rolling(&daily, as_of, window);
     let window_metrics = window_sums.metrics(classifier);
-    let mut bias_persistence_days = 0;
-    if !classifier {
-        let sign = window_metrics.get("bias").map(|b| b.signum());
-        for d in days.iter().rev() {
-            match (d.metrics.get("bias"), sign) {
-                (Some(b), Some(s)) if b.signum() == s && *b != 0.0 => bias_persistence_days += 1,
-                (None, _) => continue,
-                _ => break,
-            }
-        }
-    }
+    let bias_persistence_days = if classifier {
+        0
+    } else {
+        bias_persistence(&days, &window_metrics)
+    };
     let baseline: BTreeMap<String, f64> = registered
         .as_ref()
         .map(|(v, _)| v.metrics.clone())
@@ -497,112 +431,24 @@ pub fn monitor(
             _ => crate::heldout::held_out(cfg, workdir).ok().map(|h| h.train),
         };
         if let Some(train) = reference.as_ref() {
-            for input in &bundle.manifest.signature.inputs {
-                let Ok(col) = train.column(&input.name) else {
-                    continue;
-                };
-                let numeric = input.kind == mlx_contracts::features::InputKind::Numeric;
-                let reference = column_values(
-                    (0..col.len()).map(|i| {
-                        col.get(i)
-                            .ok()
-                            .map(|v| mlx_data::any_to_json(&v))
-                            .filter(|v| !v.is_null())
-                    }),
-                    numeric,
-                );
-                let current = column_values(
-                    in_drift_window
-                        .iter()
-                        .map(|p| p.features.get(&input.name).cloned()),
-                    numeric,
-                );
-                feature_drift.extend(drift_of(cfg, &input.name, &reference, &current));
-            }
-            // A forecaster's predictions of its own training rows are not forecasts: its
-            // forecasts are compared with the series they continue.
-            let scored = match &bundle.model {
-                crate::model::FittedModel::Forecast(_) => train
-                    .column(&bundle.manifest.target)
-                    .and_then(|c| c.cast(&DataType::Float64))
-                    .and_then(|c| {
-                        DataFrame::new_infer_height(vec![c.with_name("prediction".into())])
-                    })
-                    .map_err(|e| Error::Runtime(e.to_string()))?,
-                _ => crate::model::scorer::Scorer::new(bundle.clone())?.score_frame(train)?,
-            };
-            let ref_values: Vec<Option<Value>> = (0..scored.height())
-                .map(|i| {
-                    let row: Map<String, Value> = scored
-                        .columns()
-                        .iter()
-                        .map(|c| {
-                            (
-                                c.name().to_string(),
-                                c.get(i)
-                                    .map(|v| mlx_data::any_to_json(&v))
-                                    .unwrap_or(Value::Null),
-                            )
-                        })
-                        .collect();
-                    output_value(&row, classes.as_deref()).map(Value::from)
-                })
-                .collect();
-            let reference = column_values(ref_values.into_iter(), true);
-            let current = column_values(
-                in_drift_window
-                    .iter()
-                    .map(|p| output_value(&p.output, classes.as_deref()).map(Value::from)),
-                true,
-            );
-            prediction_drift = drift_of(cfg, "prediction", &reference, &current);
+            feature_drift = feature_drifts(cfg, bundle, train, &in_drift_window);
+            prediction_drift =
+                prediction_drift_of(cfg, bundle, train, &in_drift_window, classes.as_deref())?;
 
             // SHAP on the recent window, against the report registered with the model.
             if let (Some(base), true) = (
                 registered.as_ref().and_then(|(v, _)| v.shap.as_ref()),
                 cfg.explain.enabled,
             ) {
-                let records: Vec<Map<String, Value>> =
-                    in_drift_window.iter().map(|p| p.features.clone()).collect();
-                let cols: Vec<Column> = bundle
-                    .manifest
-                    .signature
-                    .inputs
-                    .iter()
-                    .map(|i| crate::model::records::column(&i.name, &records, false))
-                    .collect::<std::result::Result<_, String>>()
-                    .map_err(Error::Usage)?;
-                let recent =
-                    DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))?;
-                let seed = cfg.training.seed;
-                let n = cfg.explain.max_samples.max(1) as usize;
-                let rows = crate::explain::take(
-                    &recent,
-                    &crate::explain::sample_rows(recent.height(), n, seed),
-                )?;
-                let bg_n = cfg.explain.background_samples.max(1) as usize;
-                let background = crate::explain::take(
-                    train,
-                    &crate::explain::sample_rows(train.height(), bg_n, seed.wrapping_add(1)),
-                )?;
-                let dir = workdir.join("monitor/shap");
-                let (now, _) = crate::explain::explain_bundle(
+                shap_shift = Some(recent_shap_shift(
+                    cfg,
+                    workdir,
                     bundle,
-                    &rows,
-                    &background,
-                    &cfg.explain,
-                    seed,
-                    &dir,
-                    "monitor/shap",
-                    "recent",
-                )?;
-                shap_shift = Some(crate::explain::shift(
-                    &now.importance,
-                    &base.importance,
-                    &format!("v{}", version.unwrap_or_default()),
-                    &cfg.explain.shift,
-                    cfg.explain.top_k.max(1) as usize,
-                ));
+                    train,
+                    &in_drift_window,
+                    base,
+                    version,
+                )?);
             }
         }
     }
@@ -654,6 +500,240 @@ pub fn monitor(
     let rp = workdir.join(paths::MONITOR_REPORT);
     write_creating(&rp, md.as_bytes()).with_path("writing", &rp)?;
     Ok(report)
+}
+
+/// The sums over the `window` days up to `day`.
+fn rolling(daily: &BTreeMap<NaiveDate, (u64, Sums)>, day: NaiveDate, window: u32) -> Sums {
+    let from = day - Duration::days(i64::from(window) - 1);
+    let mut s = Sums::default();
+    for (_, (_, d)) in daily.range(from..=day) {
+        s.add(d);
+    }
+    s
+}
+
+/// Each day's counts and metrics, and the rolling window's metrics up to it.
+fn day_stats(
+    daily: &BTreeMap<NaiveDate, (u64, Sums)>,
+    window: u32,
+    classifier: bool,
+) -> Vec<DayStats> {
+    daily
+        .iter()
+        .map(|(date, (n, s))| DayStats {
+            date: *date,
+            predictions: *n,
+            labelled: s.n,
+            metrics: s.metrics(classifier),
+            rolling: rolling(daily, *date, window).metrics(classifier),
+        })
+        .collect()
+}
+
+/// The version behind most of the window's predictions.
+fn main_version(in_window: &[&PredictionRecord]) -> Option<u64> {
+    let mut counts: BTreeMap<Option<u64>, usize> = BTreeMap::new();
+    for p in in_window {
+        *counts.entry(p.version).or_insert(0) += 1;
+    }
+    counts.iter().max_by_key(|(_, c)| **c).and_then(|(v, _)| *v)
+}
+
+/// The prediction log's records (without the shadow variant's); an error when there
+/// is no log or no prediction in it.
+fn read_log(log: &Path) -> Result<Vec<PredictionRecord>> {
+    if !log.is_dir() {
+        return Err(Error::Usage(format!(
+            "there is no prediction log at {}; serve the model with mlx-serve first, or pass --log DIR",
+            log.display()
+        )));
+    }
+    let mut predictions = Vec::new();
+    for f in files(log, Kind::Prediction).with_path("listing", log)? {
+        predictions.extend(
+            read_lines::<PredictionRecord>(&f, "prediction record")?
+                .into_iter()
+                .filter(|p| p.variant != "shadow"),
+        );
+    }
+    if predictions.is_empty() {
+        return Err(Error::Usage(format!(
+            "the prediction log at {} has no predictions yet",
+            log.display()
+        )));
+    }
+    Ok(predictions)
+}
+
+/// Per day: the predictions logged, and the sums of the labelled ones' errors.
+fn daily_sums(
+    predictions: &[PredictionRecord],
+    actual: &HashMap<String, Value>,
+    classifier: bool,
+) -> BTreeMap<NaiveDate, (u64, Sums)> {
+    let mut daily: BTreeMap<NaiveDate, (u64, Sums)> = BTreeMap::new();
+    for p in predictions {
+        let day = daily.entry(p.at.date_naive()).or_default();
+        day.0 += 1;
+        let (Some(a), Some(pred)) = (actual.get(&p.request_id), p.output.get("prediction")) else {
+            continue;
+        };
+        let s = &mut day.1;
+        if classifier {
+            s.n += 1;
+            s.correct += u64::from(key_text(a) == key_text(pred));
+        } else if let (Some(a), Some(y)) = (as_number(a), as_number(pred)) {
+            let e = y - a;
+            s.n += 1;
+            s.abs_err += e.abs();
+            s.sq_err += e * e;
+            s.err += e;
+            s.abs_actual += a.abs();
+        }
+    }
+    daily
+}
+
+/// How many of the last days (with labels) the bias kept the window's sign.
+fn bias_persistence(days: &[DayStats], window_metrics: &BTreeMap<String, f64>) -> u32 {
+    let mut bias_persistence_days = 0;
+    let sign = window_metrics.get("bias").map(|b| b.signum());
+    for d in days.iter().rev() {
+        match (d.metrics.get("bias"), sign) {
+            (Some(b), Some(s)) if b.signum() == s && *b != 0.0 => bias_persistence_days += 1,
+            (None, _) => continue,
+            _ => break,
+        }
+    }
+    bias_persistence_days
+}
+
+/// Each input's drift: the window's values against the training rows'.
+fn feature_drifts(
+    cfg: &Config,
+    bundle: &crate::model::bundle::Bundle,
+    train: &DataFrame,
+    recent: &[&PredictionRecord],
+) -> Vec<FeatureDrift> {
+    let mut feature_drift = Vec::new();
+    for input in &bundle.manifest.signature.inputs {
+        let Ok(col) = train.column(&input.name) else {
+            continue;
+        };
+        let numeric = input.kind == mlx_contracts::features::InputKind::Numeric;
+        let reference = column_values(
+            (0..col.len()).map(|i| {
+                col.get(i)
+                    .ok()
+                    .map(|v| mlx_data::any_to_json(&v))
+                    .filter(|v| !v.is_null())
+            }),
+            numeric,
+        );
+        let current = column_values(
+            recent.iter().map(|p| p.features.get(&input.name).cloned()),
+            numeric,
+        );
+        feature_drift.extend(drift_of(cfg, &input.name, &reference, &current));
+    }
+    feature_drift
+}
+
+/// The drift of the window's predictions against the model's predictions of its
+/// training rows.
+fn prediction_drift_of(
+    cfg: &Config,
+    bundle: &crate::model::bundle::Bundle,
+    train: &DataFrame,
+    recent: &[&PredictionRecord],
+    classes: Option<&[String]>,
+) -> Result<Option<FeatureDrift>> {
+    // A forecaster's predictions of its own training rows are not forecasts: its
+    // forecasts are compared with the series they continue.
+    let scored = match &bundle.model {
+        crate::model::FittedModel::Forecast(_) => train
+            .column(&bundle.manifest.target)
+            .and_then(|c| c.cast(&DataType::Float64))
+            .and_then(|c| DataFrame::new_infer_height(vec![c.with_name("prediction".into())]))
+            .map_err(|e| Error::Runtime(e.to_string()))?,
+        _ => crate::model::scorer::Scorer::new(bundle.clone())?.score_frame(train)?,
+    };
+    let ref_values: Vec<Option<Value>> = (0..scored.height())
+        .map(|i| {
+            let row: Map<String, Value> = scored
+                .columns()
+                .iter()
+                .map(|c| {
+                    (
+                        c.name().to_string(),
+                        c.get(i)
+                            .map(|v| mlx_data::any_to_json(&v))
+                            .unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            output_value(&row, classes).map(Value::from)
+        })
+        .collect();
+    let reference = column_values(ref_values.into_iter(), true);
+    let current = column_values(
+        recent
+            .iter()
+            .map(|p| output_value(&p.output, classes).map(Value::from)),
+        true,
+    );
+    Ok(drift_of(cfg, "prediction", &reference, &current))
+}
+
+/// SHAP on the window's records against the report registered with the model.
+fn recent_shap_shift(
+    cfg: &Config,
+    workdir: &Workdir,
+    bundle: &crate::model::bundle::Bundle,
+    train: &DataFrame,
+    recent: &[&PredictionRecord],
+    base: &mlx_contracts::shap::ShapReport,
+    version: Option<u64>,
+) -> Result<ShapShift> {
+    let records: Vec<Map<String, Value>> = recent.iter().map(|p| p.features.clone()).collect();
+    let cols: Vec<Column> = bundle
+        .manifest
+        .signature
+        .inputs
+        .iter()
+        .map(|i| crate::model::records::column(&i.name, &records, false))
+        .collect::<std::result::Result<_, String>>()
+        .map_err(Error::Usage)?;
+    let recent = DataFrame::new_infer_height(cols).map_err(|e| Error::Runtime(e.to_string()))?;
+    let seed = cfg.training.seed;
+    let n = cfg.explain.max_samples.max(1) as usize;
+    let rows = crate::explain::take(
+        &recent,
+        &crate::explain::sample_rows(recent.height(), n, seed),
+    )?;
+    let bg_n = cfg.explain.background_samples.max(1) as usize;
+    let background = crate::explain::take(
+        train,
+        &crate::explain::sample_rows(train.height(), bg_n, seed.wrapping_add(1)),
+    )?;
+    let dir = workdir.join("monitor/shap");
+    let (now, _) = crate::explain::explain_bundle(
+        bundle,
+        &rows,
+        &background,
+        &cfg.explain,
+        seed,
+        &dir,
+        "monitor/shap",
+        "recent",
+    )?;
+    Ok(crate::explain::shift(
+        &now.importance,
+        &base.importance,
+        &format!("v{}", version.unwrap_or_default()),
+        &cfg.explain.shift,
+        cfg.explain.top_k.max(1) as usize,
+    ))
 }
 
 /// Why drift could not be measured.
@@ -749,25 +829,52 @@ fn triggers(
     baseline: &BTreeMap<String, f64>,
     window_drift: &WindowDrift,
 ) -> Vec<Trigger> {
-    let (drift, prediction, rows) = (
-        window_drift.features,
-        window_drift.prediction,
-        window_drift.rows,
-    );
-    let window_days = window_drift.days;
     let m = &cfg.monitoring;
-    let mut out = Vec::new();
-    // Drift over too few rows is noise: it is reported, but does not fire.
-    let drift_counts = rows >= m.min_rows;
-    let few_rows = format!(
-        " (not fired: {rows} predictions in the window, fewer than monitoring.min_rows ({}))",
-        m.min_rows
-    );
     let enough = sums.n >= m.min_labelled;
     let too_few = format!(
         "{} labelled predictions in the window, fewer than monitoring.min_labelled ({})",
         sums.n, m.min_labelled
     );
+    let mut out = performance_triggers(cfg, classifier, enough, &too_few, window, baseline);
+    out.extend(drift_triggers(cfg, window_drift));
+    if let (Some(days), false) = (m.bias_days, classifier) {
+        let bias = window.get("bias").copied();
+        let persisted = window_drift.bias_days;
+        out.push(match (bias, enough) {
+            (Some(b), true) => trigger(
+                "bias",
+                Some(f64::from(persisted)),
+                f64::from(days),
+                persisted >= days,
+                format!(
+                    "mean error {b:+.4} over the window, the same sign for {persisted} day(s) \
+                     (limit {days})"
+                ),
+            ),
+            _ => trigger(
+                "bias",
+                Some(f64::from(persisted)),
+                f64::from(days),
+                false,
+                too_few.clone(),
+            ),
+        });
+    }
+    out
+}
+
+/// The labelled predictions' triggers: WAPE, accuracy, and the primary metric against
+/// the one registered with the model.
+fn performance_triggers(
+    cfg: &Config,
+    classifier: bool,
+    enough: bool,
+    too_few: &str,
+    window: &BTreeMap<String, f64>,
+    baseline: &BTreeMap<String, f64>,
+) -> Vec<Trigger> {
+    let m = &cfg.monitoring;
+    let mut out = Vec::new();
     if let (Some(t), false) = (m.wape_threshold, classifier) {
         let v = window.get("wape").copied();
         out.push(match (v, enough) {
@@ -778,7 +885,7 @@ fn triggers(
                 v > t,
                 format!("rolling WAPE {:.1}% (limit {:.1}%)", v * 100.0, t * 100.0),
             ),
-            _ => trigger("wape", v, t, false, too_few.clone()),
+            _ => trigger("wape", v, t, false, too_few.to_string()),
         });
     }
     if let (Some(t), true) = (m.accuracy_threshold, classifier) {
@@ -791,7 +898,7 @@ fn triggers(
                 v < t,
                 format!("rolling accuracy {:.3} (floor {t})", v),
             ),
-            _ => trigger("accuracy", v, t, false, too_few.clone()),
+            _ => trigger("accuracy", v, t, false, too_few.to_string()),
         });
     }
     let metric = if classifier { "accuracy" } else { "rmse" };
@@ -826,8 +933,27 @@ fn triggers(
             false,
             format!("no {metric} was registered with the model"),
         ),
-        _ => trigger("metric_degradation", None, t, false, too_few.clone()),
+        _ => trigger("metric_degradation", None, t, false, too_few.to_string()),
     });
+    out
+}
+
+/// The drift triggers: feature PSI and KL, the predictions' PSI, the SHAP shift. Drift
+/// over too few rows is noise: it is reported, but does not fire.
+fn drift_triggers(cfg: &Config, window_drift: &WindowDrift) -> Vec<Trigger> {
+    let (drift, prediction, rows) = (
+        window_drift.features,
+        window_drift.prediction,
+        window_drift.rows,
+    );
+    let window_days = window_drift.days;
+    let m = &cfg.monitoring;
+    let mut out = Vec::new();
+    let drift_counts = rows >= m.min_rows;
+    let few_rows = format!(
+        " (not fired: {rows} predictions in the window, fewer than monitoring.min_rows ({}))",
+        m.min_rows
+    );
     let worst = drift.iter().max_by(|a, b| a.psi.total_cmp(&b.psi));
     out.push(match worst {
         Some(d) => trigger(
@@ -902,29 +1028,6 @@ fn triggers(
                 s.baseline, m.shap_shift_threshold
             ),
         ));
-    }
-    if let (Some(days), false) = (m.bias_days, classifier) {
-        let bias = window.get("bias").copied();
-        let persisted = window_drift.bias_days;
-        out.push(match (bias, enough) {
-            (Some(b), true) => trigger(
-                "bias",
-                Some(f64::from(persisted)),
-                f64::from(days),
-                persisted >= days,
-                format!(
-                    "mean error {b:+.4} over the window, the same sign for {persisted} day(s) \
-                     (limit {days})"
-                ),
-            ),
-            _ => trigger(
-                "bias",
-                Some(f64::from(persisted)),
-                f64::from(days),
-                false,
-                too_few.clone(),
-            ),
-        });
     }
     out
 }
