@@ -192,6 +192,15 @@ pub struct Evidence<'a> {
 
 /// Every check of the policy, in a fixed order.
 pub fn checks(e: &Evidence) -> Vec<GateCheck> {
+    let mut out = metric_checks(e);
+    out.extend(data_checks(e));
+    out.extend(fairness_checks(e));
+    out
+}
+
+/// The candidate's metrics: the primary metric's threshold, no regression against
+/// production, the metric baselines.
+fn metric_checks(e: &Evidence) -> Vec<GateCheck> {
     let g = &e.cfg.approval_gate;
     let (primary, direction) = crate::metric::primary_metric(e.cfg);
     let mut out = Vec::new();
@@ -310,6 +319,13 @@ pub fn checks(e: &Evidence) -> Vec<GateCheck> {
             msg,
         ));
     }
+    out
+}
+
+/// The data behind the candidate: validation's checks, drift, the SHAP shift.
+fn data_checks(e: &Evidence) -> Vec<GateCheck> {
+    let g = &e.cfg.approval_gate;
+    let mut out = Vec::new();
     match e.validation {
         None => out.push(check(
             "data_quality",
@@ -434,7 +450,6 @@ pub fn checks(e: &Evidence) -> Vec<GateCheck> {
             )
         }
     });
-    out.extend(fairness_checks(e));
     out
 }
 
@@ -695,6 +710,37 @@ fn review_summary(
     })
 }
 
+/// The candidate's SHAP ranking against production's, or why there is none to compare.
+fn shap_shift(
+    cfg: &Config,
+    workdir: &Workdir,
+    run_id: &str,
+    shap_report: Option<&ShapReport>,
+    production: Option<&(ModelVersion, BTreeMap<String, f64>)>,
+) -> Result<std::result::Result<ShapShift, String>> {
+    Ok(match (shap_report, production) {
+        (None, _) if !cfg.explain.enabled => Err("explain.enabled is false".to_string()),
+        (None, _) => Err(shap_skipped(workdir, run_id)?.map_or_else(
+            || "no SHAP report for the candidate; run `mlx-shap`".into(),
+            |why| format!("SHAP was skipped: {why}"),
+        )),
+        (Some(_), None) => Err("no production model in the registry to compare with".into()),
+        (Some(now), Some((v, _))) => match &v.shap {
+            None => Err(format!(
+                "production version {} was registered without a SHAP report",
+                v.version
+            )),
+            Some(base) => Ok(crate::explain::shift(
+                &now.importance,
+                &base.importance,
+                &format!("v{}", v.version),
+                &cfg.explain.shift,
+                cfg.explain.top_k.max(1) as usize,
+            )),
+        },
+    })
+}
+
 /// The whole stage.
 pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
     let train = workdir.read_record("train")?.ok_or_else(|| {
@@ -754,27 +800,13 @@ pub fn stage(cfg: &Config, workdir: &Workdir) -> Result<Outcome> {
         let scored = crate::heldout::score_champion(&path, &held, &board)?;
         production = Some((v, scored.metrics));
     }
-    let shift = match (&shap_report, &production) {
-        (None, _) if !cfg.explain.enabled => Err("explain.enabled is false".to_string()),
-        (None, _) => Err(shap_skipped(workdir, &run.run_id)?.map_or_else(
-            || "no SHAP report for the candidate; run `mlx-shap`".into(),
-            |why| format!("SHAP was skipped: {why}"),
-        )),
-        (Some(_), None) => Err("no production model in the registry to compare with".into()),
-        (Some(now), Some((v, _))) => match &v.shap {
-            None => Err(format!(
-                "production version {} was registered without a SHAP report",
-                v.version
-            )),
-            Some(base) => Ok(crate::explain::shift(
-                &now.importance,
-                &base.importance,
-                &format!("v{}", v.version),
-                &cfg.explain.shift,
-                cfg.explain.top_k.max(1) as usize,
-            )),
-        },
-    };
+    let shift = shap_shift(
+        cfg,
+        workdir,
+        &run.run_id,
+        shap_report.as_ref(),
+        production.as_ref(),
+    )?;
     let evidence = Evidence {
         cfg,
         metrics: &best.metrics,
