@@ -453,119 +453,17 @@ pub fn fit(
             })
         }
         (ModelType::DecisionTree | ModelType::RandomForest, y) => {
-            let forest = model == ModelType::RandomForest;
-            let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
-            let (labels, weights) = match y {
-                Target::Values(v) => (Labels::Values(v), tree::Weights::None),
-                Target::Classes(c, names) => {
-                    let subsample = matches!(params.get("class_weight"),
-                        Some(ParamValue::String(s)) if s == "balanced_subsample");
-                    let w = match class_weights(params, c, names) {
-                        _ if forest && subsample => tree::Weights::BalancedSubsample,
-                        Ok(Some(w)) => tree::Weights::Classes(w),
-                        Ok(None) => tree::Weights::None,
-                        Err(e) => return Err(e),
-                    };
-                    (Labels::Classes(c, names.len()), w)
-                }
-            };
-            // scikit-learn's defaults: forests of classifiers try sqrt(p) features per
-            // split, regression forests and single trees every feature.
-            let default_features = match (forest, labels) {
-                (true, Labels::Classes(..)) => "sqrt",
-                _ => "all",
-            };
-            let limits = Limits {
-                max_depth: p.optional_int("max_depth")?,
-                min_samples_split: p.int("min_samples_split", 2)?.max(2),
-                min_samples_leaf: p.int("min_samples_leaf", 1)?,
-                max_features: p.max_features(x.ncols(), default_features)?,
-            };
-            let f = if forest {
-                tree::fit_forest(
-                    x,
-                    labels,
-                    &weights,
-                    p.int("n_estimators", 100)?,
-                    p.flag("bootstrap", true)?,
-                    limits,
-                    seed,
-                )
-            } else {
-                let mut w = vec![1.0; x.nrows()];
-                tree::weigh(&mut w, labels, &weights);
-                Forest {
-                    trees: vec![tree::fit_tree(x, labels, &w, limits, seed)],
-                }
-            };
-            Ok(Fit {
-                model: FittedModel::Forest(f),
-                history: Vec::new(),
-            })
+            fit_tree_family(model, params, x, y, seed)
         }
         (ModelType::GradientBoosting, Target::Values(y)) => {
-            let p = Params::of(model, params, false)?;
-            let subsample = p.positive("subsample", 1.0)?;
-            if subsample > 1.0 {
-                return Err(Error::Usage(format!(
-                    "`gradient_boosting` parameter `subsample` is a fraction of the rows, at \
-                     most 1, got {subsample}"
-                )));
-            }
-            let settings = boosting::Settings {
-                n_estimators: p.int("n_estimators", 100)?.max(1),
-                learning_rate: p.positive("learning_rate", 0.1)?,
-                subsample,
-                limits: Limits {
-                    max_depth: Some(p.int("max_depth", 3)?.max(1)),
-                    min_samples_split: p.int("min_samples_split", 2)?.max(2),
-                    min_samples_leaf: p.int("min_samples_leaf", 1)?.max(1),
-                    max_features: p.max_features(x.ncols(), "all")?,
-                },
-            };
-            let val = validation.and_then(|(xv, t)| match t {
-                Target::Values(v) => Some((xv, *v)),
-                Target::Classes(..) => None,
-            });
-            let (b, history) = boosting::fit(x, y, settings, val, seed);
-            Ok(Fit {
-                model: FittedModel::Boosted(b),
-                history,
-            })
+            fit_gradient_boosting(model, params, x, y, validation, seed)
         }
         (ModelType::GradientBoosting, Target::Classes(..)) => Err(Error::Usage(
             "`gradient_boosting` is mlx's booster for numbers (squared error); for classes \
              use `xgboost`, `lightgbm` or `random_forest`"
                 .into(),
         )),
-        (ModelType::Knn, y) => {
-            let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
-            let distance_weighted = match params.get("weights") {
-                None => false,
-                Some(ParamValue::String(s)) if s == "uniform" => false,
-                Some(ParamValue::String(s)) if s == "distance" => true,
-                Some(other) => {
-                    return Err(Error::Usage(format!(
-                        "`knn` parameter `weights` must be `uniform` or `distance`, got {}",
-                        other
-                    )))
-                }
-            };
-            let (targets, classes) = match y {
-                Target::Values(v) => (v.to_vec(), 0),
-                Target::Classes(c, names) => (c.iter().map(|&i| i as f64).collect(), names.len()),
-            };
-            Ok(Fit {
-                model: FittedModel::Knn(Knn::fit(
-                    x,
-                    targets,
-                    classes,
-                    p.int("n_neighbors", 5)?,
-                    distance_weighted,
-                )),
-                history: Vec::new(),
-            })
-        }
+        (ModelType::Knn, y) => fit_knn(model, params, x, y),
         (m, y) if crate::model::neural::is_network(m) => {
             let (net, history) = crate::model::neural::fit(m, params, x, y, validation, seed)?;
             Ok(Fit {
@@ -576,47 +474,7 @@ pub fn fit(
         (ModelType::Xgboost | ModelType::Lightgbm, y) => {
             fit_booster(model, params, x, &y, validation, seed)
         }
-        (ModelType::Svm, y) => {
-            let regression = matches!(y, Target::Values(_));
-            let p = Params::of(model, params, !regression)?;
-            let gamma = match params.get("gamma") {
-                None => svm::scale_gamma(x),
-                Some(ParamValue::String(s)) if s == "scale" => svm::scale_gamma(x),
-                Some(_) => p.positive("gamma", 1.0)?,
-            };
-            let kernel = match params.get("kernel") {
-                None => Kernel::Rbf { gamma },
-                Some(ParamValue::String(s)) if s == "rbf" => Kernel::Rbf { gamma },
-                Some(ParamValue::String(s)) if s == "linear" => Kernel::Linear,
-                Some(other) => {
-                    return Err(Error::Usage(format!(
-                        "`svm` parameter `kernel` must be `rbf` or `linear`, got {}",
-                        other
-                    )))
-                }
-            };
-            let (c, tol) = (p.positive("C", 1.0)?, p.positive("tol", 1e-3)?);
-            let m = match y {
-                Target::Values(v) => {
-                    let eps = p.float("epsilon", 0.1)?;
-                    if eps < 0.0 {
-                        return Err(Error::Usage(format!(
-                            "`epsilon` must be at least 0, got {eps}"
-                        )));
-                    }
-                    Svm::regressor(x, v, kernel, c, eps, tol)
-                }
-                Target::Classes(codes, names) => {
-                    let w = class_weights(params, codes, names)?;
-                    let w = w.unwrap_or_else(|| vec![1.0; names.len()]);
-                    Svm::classifier(x, codes, names.len(), kernel, c, &w, tol)
-                }
-            };
-            Ok(Fit {
-                model: FittedModel::Svm(m),
-                history: Vec::new(),
-            })
-        }
+        (ModelType::Svm, y) => fit_svm(model, params, x, y),
         (
             ModelType::Linear | ModelType::Ridge | ModelType::Lasso | ModelType::ElasticNet,
             Target::Classes(..),
@@ -636,6 +494,187 @@ pub fn fit(
             other.as_str()
         ))),
     }
+}
+
+/// A decision tree or a random forest (scikit-learn's defaults).
+fn fit_tree_family(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: Target,
+    seed: u64,
+) -> Result<Fit> {
+    let forest = model == ModelType::RandomForest;
+    let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
+    let (labels, weights) = match y {
+        Target::Values(v) => (Labels::Values(v), tree::Weights::None),
+        Target::Classes(c, names) => {
+            let subsample = matches!(params.get("class_weight"),
+                Some(ParamValue::String(s)) if s == "balanced_subsample");
+            let w = match class_weights(params, c, names) {
+                _ if forest && subsample => tree::Weights::BalancedSubsample,
+                Ok(Some(w)) => tree::Weights::Classes(w),
+                Ok(None) => tree::Weights::None,
+                Err(e) => return Err(e),
+            };
+            (Labels::Classes(c, names.len()), w)
+        }
+    };
+    // scikit-learn's defaults: forests of classifiers try sqrt(p) features per
+    // split, regression forests and single trees every feature.
+    let default_features = match (forest, labels) {
+        (true, Labels::Classes(..)) => "sqrt",
+        _ => "all",
+    };
+    let limits = Limits {
+        max_depth: p.optional_int("max_depth")?,
+        min_samples_split: p.int("min_samples_split", 2)?.max(2),
+        min_samples_leaf: p.int("min_samples_leaf", 1)?,
+        max_features: p.max_features(x.ncols(), default_features)?,
+    };
+    let f = if forest {
+        tree::fit_forest(
+            x,
+            labels,
+            &weights,
+            p.int("n_estimators", 100)?,
+            p.flag("bootstrap", true)?,
+            limits,
+            seed,
+        )
+    } else {
+        let mut w = vec![1.0; x.nrows()];
+        tree::weigh(&mut w, labels, &weights);
+        Forest {
+            trees: vec![tree::fit_tree(x, labels, &w, limits, seed)],
+        }
+    };
+    Ok(Fit {
+        model: FittedModel::Forest(f),
+        history: Vec::new(),
+    })
+}
+
+/// mlx's gradient-boosted trees (squared error), early stopping on the validation rows.
+fn fit_gradient_boosting(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: &[f64],
+    validation: Option<(&DMatrix<f64>, &Target)>,
+    seed: u64,
+) -> Result<Fit> {
+    let p = Params::of(model, params, false)?;
+    let subsample = p.positive("subsample", 1.0)?;
+    if subsample > 1.0 {
+        return Err(Error::Usage(format!(
+            "`gradient_boosting` parameter `subsample` is a fraction of the rows, at \
+             most 1, got {subsample}"
+        )));
+    }
+    let settings = boosting::Settings {
+        n_estimators: p.int("n_estimators", 100)?.max(1),
+        learning_rate: p.positive("learning_rate", 0.1)?,
+        subsample,
+        limits: Limits {
+            max_depth: Some(p.int("max_depth", 3)?.max(1)),
+            min_samples_split: p.int("min_samples_split", 2)?.max(2),
+            min_samples_leaf: p.int("min_samples_leaf", 1)?.max(1),
+            max_features: p.max_features(x.ncols(), "all")?,
+        },
+    };
+    let val = validation.and_then(|(xv, t)| match t {
+        Target::Values(v) => Some((xv, *v)),
+        Target::Classes(..) => None,
+    });
+    let (b, history) = boosting::fit(x, y, settings, val, seed);
+    Ok(Fit {
+        model: FittedModel::Boosted(b),
+        history,
+    })
+}
+
+/// k nearest neighbours.
+fn fit_knn(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: Target,
+) -> Result<Fit> {
+    let p = Params::of(model, params, matches!(y, Target::Classes(..)))?;
+    let distance_weighted = match params.get("weights") {
+        None => false,
+        Some(ParamValue::String(s)) if s == "uniform" => false,
+        Some(ParamValue::String(s)) if s == "distance" => true,
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "`knn` parameter `weights` must be `uniform` or `distance`, got {}",
+                other
+            )))
+        }
+    };
+    let (targets, classes) = match y {
+        Target::Values(v) => (v.to_vec(), 0),
+        Target::Classes(c, names) => (c.iter().map(|&i| i as f64).collect(), names.len()),
+    };
+    Ok(Fit {
+        model: FittedModel::Knn(Knn::fit(
+            x,
+            targets,
+            classes,
+            p.int("n_neighbors", 5)?,
+            distance_weighted,
+        )),
+        history: Vec::new(),
+    })
+}
+
+/// A support vector machine (classifier or regressor, RBF or linear kernel).
+fn fit_svm(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: Target,
+) -> Result<Fit> {
+    let regression = matches!(y, Target::Values(_));
+    let p = Params::of(model, params, !regression)?;
+    let gamma = match params.get("gamma") {
+        None => svm::scale_gamma(x),
+        Some(ParamValue::String(s)) if s == "scale" => svm::scale_gamma(x),
+        Some(_) => p.positive("gamma", 1.0)?,
+    };
+    let kernel = match params.get("kernel") {
+        None => Kernel::Rbf { gamma },
+        Some(ParamValue::String(s)) if s == "rbf" => Kernel::Rbf { gamma },
+        Some(ParamValue::String(s)) if s == "linear" => Kernel::Linear,
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "`svm` parameter `kernel` must be `rbf` or `linear`, got {}",
+                other
+            )))
+        }
+    };
+    let (c, tol) = (p.positive("C", 1.0)?, p.positive("tol", 1e-3)?);
+    let m = match y {
+        Target::Values(v) => {
+            let eps = p.float("epsilon", 0.1)?;
+            if eps < 0.0 {
+                return Err(Error::Usage(format!(
+                    "`epsilon` must be at least 0, got {eps}"
+                )));
+            }
+            Svm::regressor(x, v, kernel, c, eps, tol)
+        }
+        Target::Classes(codes, names) => {
+            let w = class_weights(params, codes, names)?;
+            let w = w.unwrap_or_else(|| vec![1.0; names.len()]);
+            Svm::classifier(x, codes, names.len(), kernel, c, &w, tol)
+        }
+    };
+    Ok(Fit {
+        model: FittedModel::Svm(m),
+        history: Vec::new(),
+    })
 }
 
 /// A booster's training rows: the features, labels (class codes as numbers) and, with
