@@ -551,6 +551,173 @@ fn stats_error(model: ModelType, e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("{} cannot be fitted: {e}", model.as_str()))
 }
 
+/// The regressors a forecaster uses: their names, their model-matrix columns and the
+/// training rows' values.
+type Exog = (Vec<String>, Vec<usize>, Vec<Vec<f64>>);
+
+/// ARIMA or SARIMAX: a given order, or auto-ARIMA's choice. Returns the method, the
+/// regressors kept and those left out for being constant.
+fn fit_arima(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    x: &DMatrix<f64>,
+    y: &[f64],
+    ctx: &Context,
+) -> Result<(Method, Exog, Vec<String>)> {
+    let p = Params::of(model, params, false)?;
+    let exog = match params.get("exog") {
+        None => {
+            if model == ModelType::Sarimax {
+                ctx.default_exog.to_vec()
+            } else {
+                Vec::new()
+            }
+        }
+        Some(ParamValue::Null) => Vec::new(),
+        Some(v) => names_list(model, "exog", v)?,
+    };
+    // A regressor constant over the series (a holiday flag in a stretch without
+    // holidays) carries no information and makes the regression singular: it
+    // is left out, with its coefficient taken as 0.
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for (j, name) in exog_columns(model, &exog, &ctx.names)?
+        .into_iter()
+        .zip(exog)
+    {
+        let first = x.get((0, j)).copied().unwrap_or_default();
+        if x.column(j).iter().any(|v| *v != first) {
+            kept.push(name);
+        } else {
+            dropped.push(name);
+        }
+    }
+    let exog = kept;
+    let columns = exog_columns(model, &exog, &ctx.names)?;
+    let rows = rows_of(x, &columns, 0..x.nrows());
+    let data = arima::Data { y, x: &rows };
+    let constant = match params.get("constant") {
+        None | Some(ParamValue::Null) => None,
+        Some(_) => Some(p.flag("constant", false)?),
+    };
+    let fit = match params.get("order") {
+        None | Some(ParamValue::Null) => None,
+        Some(ParamValue::String(s)) if s == "auto" => None,
+        Some(v) => Some(int_list(model, "order", v, 3)?),
+    };
+    let fitted = match fit {
+        None => {
+            let criterion =
+                match choice(model, params, "criterion", &["aic", "aicc", "bic"], "aic")? {
+                    "aicc" => arima::auto::Criterion::Aicc,
+                    "bic" => arima::auto::Criterion::Bic,
+                    _ => arima::auto::Criterion::Aic,
+                };
+            let seasonal = model == ModelType::Sarimax && ctx.season > 1;
+            let opts = arima::auto::Options {
+                m: if seasonal { ctx.season } else { 1 },
+                criterion,
+                ..Default::default()
+            };
+            arima::auto::auto_arima(&data, &opts)
+                .map_err(|e| stats_error(model, e))?
+                .fit
+        }
+        Some(o) => {
+            let s = match params.get("seasonal_order") {
+                None | Some(ParamValue::Null) => vec![0, 0, 0, 0],
+                Some(v) => int_list(model, "seasonal_order", v, 4)?,
+            };
+            let order = arima::Order::sarima(o[0], o[1], o[2], s[0], s[1], s[2], s[3]);
+            let constant = constant.unwrap_or(o[1] + s[1] == 0);
+            arima::fit(&data, order, constant).map_err(|e| stats_error(model, e))?
+        }
+    };
+    let o = fitted.order;
+    let pr = &fitted.params;
+    Ok((
+        Method::Arima {
+            order: [o.p, o.d, o.q],
+            seasonal_order: [o.sp, o.sd, o.sq, o.s],
+            ar: pr.ar.clone(),
+            ma: pr.ma.clone(),
+            sar: pr.sar.clone(),
+            sma: pr.sma.clone(),
+            mean: pr.mean,
+            beta: pr.beta.clone(),
+            sigma2: pr.sigma2,
+            loglike: fitted.llf,
+            aic: fitted.aic(),
+        },
+        (exog, columns, rows),
+        dropped,
+    ))
+}
+
+/// Exponential smoothing (Holt-Winters).
+fn fit_ets(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    y: &[f64],
+    ctx: &Context,
+) -> Result<Method> {
+    let p = Params::of(model, params, false)?;
+    let trend = choice(model, params, "trend", &["add", "none"], "none")? == "add";
+    let damped = p.flag("damped", false)?;
+    if damped && !trend {
+        return Err(Error::Usage(
+            "`ets` parameter `damped: true` damps a trend; add `trend: add`".into(),
+        ));
+    }
+    let m = p.int("seasonal_periods", ctx.season)?;
+    let default_season = if m > 1 { "add" } else { "none" };
+    let seasonal = match choice(
+        model,
+        params,
+        "seasonal",
+        &["add", "mul", "none"],
+        default_season,
+    )? {
+        "add" => Some(ets::Season::Additive),
+        "mul" => Some(ets::Season::Multiplicative),
+        _ => None,
+    };
+    if seasonal.is_some() && m < 2 {
+        return Err(Error::Usage(
+            "`ets` with `seasonal` needs a season of at least 2 rows; set \
+             `seasonal_periods` or `forecast.season`"
+                .into(),
+        ));
+    }
+    let spec = ets::Spec {
+        trend,
+        damped,
+        season: seasonal.map(|s| (s, m)),
+    };
+    let f = ets::fit(y, spec).map_err(|e| stats_error(model, e))?;
+    Ok(Method::Ets {
+        trend,
+        damped,
+        seasonal: seasonal.map(|s| {
+            match s {
+                ets::Season::Additive => "add",
+                ets::Season::Multiplicative => "mul",
+            }
+            .to_string()
+        }),
+        season: m,
+        alpha: f.params.alpha,
+        beta: f.params.beta,
+        gamma: f.params.gamma,
+        phi: f.params.phi,
+        level: f.params.level,
+        slope: f.params.trend,
+        initial_season: f.params.season.clone(),
+        sse: f.sse,
+        aic: f.aic(),
+    })
+}
+
 impl Forecaster {
     /// Fits a forecaster of family `model` to the series `y`, whose model-matrix rows
     /// are `x`.
@@ -564,160 +731,14 @@ impl Forecaster {
         let mut constant_exog = Vec::new();
         let (method, exog) = match model {
             ModelType::Arima | ModelType::Sarimax => {
-                let p = Params::of(model, params, false)?;
-                let exog = match params.get("exog") {
-                    None => {
-                        if model == ModelType::Sarimax {
-                            ctx.default_exog.to_vec()
-                        } else {
-                            Vec::new()
-                        }
-                    }
-                    Some(ParamValue::Null) => Vec::new(),
-                    Some(v) => names_list(model, "exog", v)?,
-                };
-                // A regressor constant over the series (a holiday flag in a stretch without
-                // holidays) carries no information and makes the regression singular: it
-                // is left out, with its coefficient taken as 0.
-                let mut kept = Vec::new();
-                let mut dropped = Vec::new();
-                for (j, name) in exog_columns(model, &exog, &ctx.names)?
-                    .into_iter()
-                    .zip(exog)
-                {
-                    let first = x.get((0, j)).copied().unwrap_or_default();
-                    if x.column(j).iter().any(|v| *v != first) {
-                        kept.push(name);
-                    } else {
-                        dropped.push(name);
-                    }
-                }
-                let exog = kept;
+                let (method, exog, dropped) = fit_arima(model, params, x, y, ctx)?;
                 constant_exog = dropped;
-                let columns = exog_columns(model, &exog, &ctx.names)?;
-                let rows = rows_of(x, &columns, 0..x.nrows());
-                let data = arima::Data { y, x: &rows };
-                let constant = match params.get("constant") {
-                    None | Some(ParamValue::Null) => None,
-                    Some(_) => Some(p.flag("constant", false)?),
-                };
-                let fit = match params.get("order") {
-                    None | Some(ParamValue::Null) => None,
-                    Some(ParamValue::String(s)) if s == "auto" => None,
-                    Some(v) => Some(int_list(model, "order", v, 3)?),
-                };
-                let fitted = match fit {
-                    None => {
-                        let criterion = match choice(
-                            model,
-                            params,
-                            "criterion",
-                            &["aic", "aicc", "bic"],
-                            "aic",
-                        )? {
-                            "aicc" => arima::auto::Criterion::Aicc,
-                            "bic" => arima::auto::Criterion::Bic,
-                            _ => arima::auto::Criterion::Aic,
-                        };
-                        let seasonal = model == ModelType::Sarimax && ctx.season > 1;
-                        let opts = arima::auto::Options {
-                            m: if seasonal { ctx.season } else { 1 },
-                            criterion,
-                            ..Default::default()
-                        };
-                        arima::auto::auto_arima(&data, &opts)
-                            .map_err(|e| stats_error(model, e))?
-                            .fit
-                    }
-                    Some(o) => {
-                        let s = match params.get("seasonal_order") {
-                            None | Some(ParamValue::Null) => vec![0, 0, 0, 0],
-                            Some(v) => int_list(model, "seasonal_order", v, 4)?,
-                        };
-                        let order = arima::Order::sarima(o[0], o[1], o[2], s[0], s[1], s[2], s[3]);
-                        let constant = constant.unwrap_or(o[1] + s[1] == 0);
-                        arima::fit(&data, order, constant).map_err(|e| stats_error(model, e))?
-                    }
-                };
-                let o = fitted.order;
-                let pr = &fitted.params;
-                (
-                    Method::Arima {
-                        order: [o.p, o.d, o.q],
-                        seasonal_order: [o.sp, o.sd, o.sq, o.s],
-                        ar: pr.ar.clone(),
-                        ma: pr.ma.clone(),
-                        sar: pr.sar.clone(),
-                        sma: pr.sma.clone(),
-                        mean: pr.mean,
-                        beta: pr.beta.clone(),
-                        sigma2: pr.sigma2,
-                        loglike: fitted.llf,
-                        aic: fitted.aic(),
-                    },
-                    (exog, columns, rows),
-                )
+                (method, exog)
             }
-            ModelType::Ets => {
-                let p = Params::of(model, params, false)?;
-                let trend = choice(model, params, "trend", &["add", "none"], "none")? == "add";
-                let damped = p.flag("damped", false)?;
-                if damped && !trend {
-                    return Err(Error::Usage(
-                        "`ets` parameter `damped: true` damps a trend; add `trend: add`".into(),
-                    ));
-                }
-                let m = p.int("seasonal_periods", ctx.season)?;
-                let default_season = if m > 1 { "add" } else { "none" };
-                let seasonal = match choice(
-                    model,
-                    params,
-                    "seasonal",
-                    &["add", "mul", "none"],
-                    default_season,
-                )? {
-                    "add" => Some(ets::Season::Additive),
-                    "mul" => Some(ets::Season::Multiplicative),
-                    _ => None,
-                };
-                if seasonal.is_some() && m < 2 {
-                    return Err(Error::Usage(
-                        "`ets` with `seasonal` needs a season of at least 2 rows; set \
-                         `seasonal_periods` or `forecast.season`"
-                            .into(),
-                    ));
-                }
-                let spec = ets::Spec {
-                    trend,
-                    damped,
-                    season: seasonal.map(|s| (s, m)),
-                };
-                let f = ets::fit(y, spec).map_err(|e| stats_error(model, e))?;
-                (
-                    Method::Ets {
-                        trend,
-                        damped,
-                        seasonal: seasonal.map(|s| {
-                            match s {
-                                ets::Season::Additive => "add",
-                                ets::Season::Multiplicative => "mul",
-                            }
-                            .to_string()
-                        }),
-                        season: m,
-                        alpha: f.params.alpha,
-                        beta: f.params.beta,
-                        gamma: f.params.gamma,
-                        phi: f.params.phi,
-                        level: f.params.level,
-                        slope: f.params.trend,
-                        initial_season: f.params.season.clone(),
-                        sse: f.sse,
-                        aic: f.aic(),
-                    },
-                    (Vec::new(), Vec::new(), Vec::new()),
-                )
-            }
+            ModelType::Ets => (
+                fit_ets(model, params, y, ctx)?,
+                (Vec::new(), Vec::new(), Vec::new()),
+            ),
             ModelType::SeasonalNaive => {
                 let p = Params::of(model, params, false)?;
                 let rule = choice(
