@@ -456,7 +456,51 @@ fn read(
     inputs: usize,
 ) -> Result<(Arch, usize, Vec<usize>, Recipe, usize)> {
     let p = Params::of(model, params, false)?;
-    let sequence: Vec<usize> = match (params.get(SEQ_INDEX), params.get(SEQ)) {
+    let sequence = read_sequence(model, params, inputs)?;
+    let length = if sequence.is_empty() {
+        inputs
+    } else {
+        sequence.len()
+    };
+    let window = if model == ModelType::Mlp {
+        1
+    } else {
+        let w = p.int("window", length)?;
+        if !length.is_multiple_of(w) {
+            return Err(Error::Usage(format!(
+                "`{}` parameter `window` ({w}) must divide the {length} inputs of the \
+                 sequence: each step gets {length} / window of them",
+                model.as_str()
+            )));
+        }
+        w
+    };
+    let arch = read_arch(model, params, &p)?;
+    let recipe = read_recipe(model, params, &p)?;
+    #[cfg(not(feature = "torch"))]
+    if recipe.backend == Backend::Torch {
+        return Err(Error::Usage(torch::NOT_BUILT.into()));
+    }
+    if recipe.backend == Backend::Candle && recipe.device.starts_with("cuda") {
+        return Err(Error::Usage(format!(
+            "`{}` parameter `device: {}` needs `backend: torch`: the default backend, \
+             candle, trains on the CPU",
+            model.as_str(),
+            recipe.device
+        )));
+    }
+    let embedding = p.int("embedding_dim", 16)?;
+    Ok((arch, window, sequence, recipe, embedding))
+}
+
+/// The positions of the inputs that make a sequence model's sequence (`sequence_index`,
+/// filled in from `sequence` by `with_training`); none for every input.
+fn read_sequence(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    inputs: usize,
+) -> Result<Vec<usize>> {
+    Ok(match (params.get(SEQ_INDEX), params.get(SEQ)) {
         (Some(ParamValue::List(items)), _) => items
             .iter()
             .map(|i| match i {
@@ -487,26 +531,12 @@ fn read(
                 model.as_str()
             )))
         }
-    };
-    let length = if sequence.is_empty() {
-        inputs
-    } else {
-        sequence.len()
-    };
-    let window = if model == ModelType::Mlp {
-        1
-    } else {
-        let w = p.int("window", length)?;
-        if !length.is_multiple_of(w) {
-            return Err(Error::Usage(format!(
-                "`{}` parameter `window` ({w}) must divide the {length} inputs of the \
-                 sequence: each step gets {length} / window of them",
-                model.as_str()
-            )));
-        }
-        w
-    };
-    let arch = match model {
+    })
+}
+
+/// The network's architecture from its family's parameters.
+fn read_arch(model: ModelType, params: &BTreeMap<String, ParamValue>, p: &Params) -> Result<Arch> {
+    Ok(match model {
         ModelType::Mlp => Arch::Mlp {
             hidden: int_list(model, "hidden", params.get("hidden"), &[64])?,
             activation: enum_param(model, params, "activation", "relu, tanh, gelu")?
@@ -536,7 +566,15 @@ fn read(
                 feedforward: p.int("feedforward", 64)?,
             }
         }
-    };
+    })
+}
+
+/// The training recipe: optimiser, schedule, loss, regularisation, backend and device.
+fn read_recipe(
+    model: ModelType,
+    params: &BTreeMap<String, ParamValue>,
+    p: &Params,
+) -> Result<Recipe> {
     let kind: OptimizerKind =
         enum_param(model, params, "optimizer", "sgd, adam, adamw, rmsprop")?.unwrap_or_default();
     let fraction = |name: &str, default: f64| -> Result<f64> {
@@ -561,7 +599,7 @@ fn read(
         step_size: p.int("schedule_step", 10)?,
         gamma: p.positive("schedule_gamma", 0.1)?,
     };
-    let recipe = Recipe {
+    Ok(Recipe {
         optimizer: optim::Settings {
             kind,
             momentum: fraction(
@@ -632,21 +670,7 @@ fn read(
                 )))
             }
         },
-    };
-    #[cfg(not(feature = "torch"))]
-    if recipe.backend == Backend::Torch {
-        return Err(Error::Usage(torch::NOT_BUILT.into()));
-    }
-    if recipe.backend == Backend::Candle && recipe.device.starts_with("cuda") {
-        return Err(Error::Usage(format!(
-            "`{}` parameter `device: {}` needs `backend: torch`: the default backend, \
-             candle, trains on the CPU",
-            model.as_str(),
-            recipe.device
-        )));
-    }
-    let embedding = p.int("embedding_dim", 16)?;
-    Ok((arch, window, sequence, recipe, embedding))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
