@@ -454,63 +454,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     }
 
     // Feature views with a source: version them, join them point in time.
-    let mut df = df;
-    let mut views = Vec::new();
-    let mut outputs = Vec::new();
-    for view in f.store.views.iter().filter(|v| v.source.is_some()) {
-        let source = PathBuf::from(view.source.clone().unwrap_or_default());
-        if !source.exists() {
-            return Err(Error::Usage(format!(
-                "view `{}`: source {} does not exist",
-                view.name,
-                source.display()
-            )));
-        }
-        let table = mlx_data::read_table(&source)?;
-        let cols = names(&table);
-        let data = view_data(view, cfg, &cols, &cols)?;
-        let version = offline.write(&data, &table)?;
-        let label_time = cfg.data.time_column.as_deref().ok_or_else(|| {
-            Error::Usage(format!(
-                "joining view `{}` needs `data.time_column`: the time of each row, at which \
-                 feature values are looked up",
-                view.name
-            ))
-        })?;
-        for k in &data.entity {
-            if df.column(k.as_str()).is_err() {
-                return Err(Error::Usage(format!(
-                    "view `{}` is keyed by `{k}`, which the dataset does not have",
-                    view.name
-                )));
-            }
-        }
-        let before = df.height();
-        df = crate::featurestore::pit_join(
-            &df,
-            &data.entity,
-            label_time,
-            &table,
-            &data.entity,
-            &data.timestamp,
-            &data.features,
-            ttl_ms(view)?,
-        )?;
-        debug_assert_eq!(before, df.height());
-        let unmatched = data
-            .features
-            .first()
-            .and_then(|c| df.column(c.as_str()).ok())
-            .map_or(0, |c| c.null_count() as u64);
-        outputs.extend(offline.local_file(&data.name, &version.version));
-        views.push(ViewReport {
-            name: view.name.clone(),
-            version: version.version,
-            rows: version.rows,
-            joined: true,
-            unmatched,
-        });
-    }
+    let (df, mut views, mut outputs) = join_views(cfg, &offline, df)?;
 
     let derived = derive::derive(df, &f.derived, &roles, f.incomplete_rows)?;
     let mut df = derived.df;
@@ -547,21 +491,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let rows = split_rows(&df, cfg, strategy)?;
     let plan = split::plan(&cfg.split, strategy, &rows, seed)?;
     write_parquet(&workdir.join(paths::SPLIT), &mut split_frame(&plan)?)?;
-    let summary = SplitSummary {
-        strategy,
-        train: count(&plan.set, split::TRAIN),
-        validation: count(&plan.set, split::VALIDATION),
-        test: count(&plan.set, split::TEST),
-        folds: plan
-            .folds
-            .iter()
-            .map(|fold| FoldSummary {
-                train: count(fold, split::TRAIN),
-                validation: count(fold, split::VALIDATION),
-            })
-            .collect(),
-        seed,
-    };
+    let summary = split_summary(&plan, strategy, seed);
 
     // The preprocessing, fitted on the training rows only.
     let mask = BooleanChunked::from_iter_values(
@@ -631,6 +561,99 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     o.report_md = Some(markdown(&report));
     o.details = crate::json::value(&report)?;
     Ok(o)
+}
+
+/// Joins every feature view with a source to the dataset, point in time, after writing
+/// the view's version to the offline store; returns the joined rows, the views' reports
+/// and the files written.
+fn join_views(
+    cfg: &Config,
+    offline: &Offline,
+    df: DataFrame,
+) -> Result<(DataFrame, Vec<ViewReport>, Vec<PathBuf>)> {
+    let mut df = df;
+    let mut views = Vec::new();
+    let mut outputs = Vec::new();
+    for view in cfg
+        .features
+        .store
+        .views
+        .iter()
+        .filter(|v| v.source.is_some())
+    {
+        let source = PathBuf::from(view.source.clone().unwrap_or_default());
+        if !source.exists() {
+            return Err(Error::Usage(format!(
+                "view `{}`: source {} does not exist",
+                view.name,
+                source.display()
+            )));
+        }
+        let table = mlx_data::read_table(&source)?;
+        let cols = names(&table);
+        let data = view_data(view, cfg, &cols, &cols)?;
+        let version = offline.write(&data, &table)?;
+        let label_time = cfg.data.time_column.as_deref().ok_or_else(|| {
+            Error::Usage(format!(
+                "joining view `{}` needs `data.time_column`: the time of each row, at which \
+                 feature values are looked up",
+                view.name
+            ))
+        })?;
+        for k in &data.entity {
+            if df.column(k.as_str()).is_err() {
+                return Err(Error::Usage(format!(
+                    "view `{}` is keyed by `{k}`, which the dataset does not have",
+                    view.name
+                )));
+            }
+        }
+        let before = df.height();
+        df = crate::featurestore::pit_join(
+            &df,
+            &data.entity,
+            label_time,
+            &table,
+            &data.entity,
+            &data.timestamp,
+            &data.features,
+            ttl_ms(view)?,
+        )?;
+        debug_assert_eq!(before, df.height());
+        let unmatched = data
+            .features
+            .first()
+            .and_then(|c| df.column(c.as_str()).ok())
+            .map_or(0, |c| c.null_count() as u64);
+        outputs.extend(offline.local_file(&data.name, &version.version));
+        views.push(ViewReport {
+            name: view.name.clone(),
+            version: version.version,
+            rows: version.rows,
+            joined: true,
+            unmatched,
+        });
+    }
+    Ok((df, views, outputs))
+}
+
+/// How many rows each set and each fold of a split holds.
+fn split_summary(plan: &split::Plan, strategy: SplitStrategy, seed: u64) -> SplitSummary {
+    SplitSummary {
+        strategy,
+        train: count(&plan.set, split::TRAIN),
+        validation: count(&plan.set, split::VALIDATION),
+        test: count(&plan.set, split::TEST),
+        folds: plan
+            .folds
+            .iter()
+            .map(|fold| FoldSummary {
+                train: count(fold, split::TRAIN),
+                validation: count(fold, split::VALIDATION),
+            })
+            .collect(),
+        seed,
+    }
 }
 
 /// The step summary / PR comment section.
