@@ -238,6 +238,61 @@ fn is_temporal(dtype: &DataType) -> bool {
     matches!(dtype, DataType::Date | DataType::Datetime(_, _))
 }
 
+/// A rolling window over `x` (the input, shifted by `periods`): a row window, or a time
+/// window over `data.time_column`.
+fn rolling_window(
+    def: &FeatureDef,
+    roles: &Roles,
+    schema: &Schema,
+    x: Expr,
+    agg: Agg,
+) -> Result<Expr> {
+    let window_text = def.window.clone().unwrap_or_default();
+    let window = Window::parse(&window_text)
+        .map_err(|m| Error::Usage(format!("feature `{}`: {m}", def.name)))?;
+    Ok(match window {
+        Window::Rows(w) => {
+            let mp = def.min_periods.map_or(w, |m| m as usize);
+            rolling_rows(x, agg, fixed(w, mp, agg))
+        }
+        Window::Time(span) => {
+            let t = roles.time.ok_or_else(|| {
+                Error::Usage(format!(
+                    "feature `{}`: a time window needs `data.time_column`",
+                    def.name
+                ))
+            })?;
+            let dtype = schema.get(t).cloned().unwrap_or(DataType::Null);
+            if !is_temporal(&dtype) {
+                return Err(Error::Usage(format!(
+                    "feature `{}`: a time window needs `{t}` to be a date or datetime, \
+                     but it is {dtype}",
+                    def.name
+                )));
+            }
+            let mp = def.min_periods.map_or(1, |m| m as usize);
+            rolling_time(x, col(t), agg, span, mp)
+        }
+    })
+}
+
+/// Whether the date of `t` is one of the feature's holidays.
+fn holiday(def: &FeatureDef, t: &str) -> Result<Expr> {
+    let days: Vec<i32> = holiday_dates(def)?
+        .into_iter()
+        .map(|d| {
+            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+        })
+        .collect();
+    let set = Series::new("holidays".into(), days)
+        .cast(&DataType::Date)
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    let date = col(t).dt().date();
+    Ok(date
+        .is_in(lit(set).implode(false), false)
+        .fill_null(lit(false)))
+}
+
 /// One feature's expression(s): `(output name, expression)`.
 fn feature_exprs(
     def: &FeatureDef,
@@ -315,33 +370,7 @@ fn feature_exprs(
         FeatureKind::Rolling => {
             let c = input()?;
             let agg = agg()?;
-            let window_text = def.window.clone().unwrap_or_default();
-            let window = Window::parse(&window_text)
-                .map_err(|m| Error::Usage(format!("feature `{}`: {m}", def.name)))?;
-            let e = match window {
-                Window::Rows(w) => {
-                    let mp = def.min_periods.map_or(w, |m| m as usize);
-                    rolling_rows(shifted(&c), agg, fixed(w, mp, agg))
-                }
-                Window::Time(span) => {
-                    let t = roles.time.ok_or_else(|| {
-                        Error::Usage(format!(
-                            "feature `{}`: a time window needs `data.time_column`",
-                            def.name
-                        ))
-                    })?;
-                    let dtype = schema.get(t).cloned().unwrap_or(DataType::Null);
-                    if !is_temporal(&dtype) {
-                        return Err(Error::Usage(format!(
-                            "feature `{}`: a time window needs `{t}` to be a date or datetime, \
-                             but it is {dtype}",
-                            def.name
-                        )));
-                    }
-                    let mp = def.min_periods.map_or(1, |m| m as usize);
-                    rolling_time(shifted(&c), col(t), agg, span, mp)
-                }
-            };
+            let e = rolling_window(def, roles, schema, shifted(&c), agg)?;
             one(over(e, &keys)?)
         }
         FeatureKind::Expanding => {
@@ -397,20 +426,7 @@ fn feature_exprs(
         }
         FeatureKind::Holiday => {
             let t = timestamp()?;
-            let days: Vec<i32> = holiday_dates(def)?
-                .into_iter()
-                .map(|d| {
-                    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
-                        as i32
-                })
-                .collect();
-            let set = Series::new("holidays".into(), days)
-                .cast(&DataType::Date)
-                .map_err(|e| Error::Runtime(e.to_string()))?;
-            let date = col(t.as_str()).dt().date();
-            one(date
-                .is_in(lit(set).implode(false), false)
-                .fill_null(lit(false)))
+            one(holiday(def, &t)?)
         }
         FeatureKind::Expr => {
             let text = def.expr.clone().unwrap_or_default();
@@ -521,39 +537,7 @@ pub fn derive(
         lf = lf.with_columns(pending);
     }
     let mut df = lf.collect().map_err(polars)?;
-    for (i, keys) in checked.iter().enumerate() {
-        let name = format!("{DUPLICATE}{i}");
-        let flags = df
-            .column(&name)
-            .map_err(polars)?
-            .bool()
-            .map_err(polars)?
-            .clone();
-        let n = flags.sum().unwrap_or(0);
-        if n > 0 {
-            let row = flags.iter().position(|v| v == Some(true)).unwrap_or(0);
-            let t = time.unwrap_or_default();
-            let example: Vec<String> = keys
-                .iter()
-                .map(String::as_str)
-                .chain([t])
-                .map(|c| {
-                    df.column(c)
-                        .and_then(|c| c.get(row))
-                        .map(|v| key_text(&v))
-                        .unwrap_or_default()
-                })
-                .collect();
-            return Err(Error::Runtime(format!(
-                "the dataset has {n} rows repeating the ({}, {t}) of an earlier row, e.g. ({}); \
-                 lags and windows need one row per entity and time: remove the duplicates \
-                 (keep the latest version of each row) and rerun",
-                keys.join(", "),
-                example.join(", ")
-            )));
-        }
-        df.drop_in_place(&name).map_err(polars)?;
-    }
+    drop_duplicate_flags(&mut df, &checked, time.unwrap_or_default())?;
     for c in &mut columns {
         c.missing = df
             .column(c.name.as_str())
@@ -582,6 +566,62 @@ pub fn derive(
         }
     }
     let names: Vec<String> = history.iter().map(|(n, _)| n.clone()).collect();
+    let (df, dropped) = incomplete_rows(df, &names, incomplete)?;
+    Ok(Derived {
+        df,
+        columns,
+        dropped,
+        warnings,
+    })
+}
+
+/// Fails on a duplicated (entity, time) pair, which the flag columns `checked` (one per
+/// set of keys) mark; drops the flags.
+fn drop_duplicate_flags(df: &mut DataFrame, checked: &[Vec<String>], t: &str) -> Result<()> {
+    let polars = |e: PolarsError| Error::Runtime(format!("computing features: {e}"));
+    for (i, keys) in checked.iter().enumerate() {
+        let name = format!("{DUPLICATE}{i}");
+        let flags = df
+            .column(&name)
+            .map_err(polars)?
+            .bool()
+            .map_err(polars)?
+            .clone();
+        let n = flags.sum().unwrap_or(0);
+        if n > 0 {
+            let row = flags.iter().position(|v| v == Some(true)).unwrap_or(0);
+            let example: Vec<String> = keys
+                .iter()
+                .map(String::as_str)
+                .chain([t])
+                .map(|c| {
+                    df.column(c)
+                        .and_then(|c| c.get(row))
+                        .map(|v| key_text(&v))
+                        .unwrap_or_default()
+                })
+                .collect();
+            return Err(Error::Runtime(format!(
+                "the dataset has {n} rows repeating the ({}, {t}) of an earlier row, e.g. ({}); \
+                 lags and windows need one row per entity and time: remove the duplicates \
+                 (keep the latest version of each row) and rerun",
+                keys.join(", "),
+                example.join(", ")
+            )));
+        }
+        df.drop_in_place(&name).map_err(polars)?;
+    }
+    Ok(())
+}
+
+/// Rows missing a lag or window feature, kept, dropped or zero-filled
+/// (`features.incomplete_rows`); returns the rows and how many were dropped.
+fn incomplete_rows(
+    mut df: DataFrame,
+    names: &[String],
+    incomplete: IncompleteRows,
+) -> Result<(DataFrame, u64)> {
+    let polars = |e: PolarsError| Error::Runtime(format!("computing features: {e}"));
     let mut dropped = 0;
     if !names.is_empty() {
         match incomplete {
@@ -610,12 +650,7 @@ pub fn derive(
             }
         }
     }
-    Ok(Derived {
-        df,
-        columns,
-        dropped,
-        warnings,
-    })
+    Ok((df, dropped))
 }
 
 fn longest_group(df: &DataFrame, keys: &[String]) -> PolarsResult<u64> {
