@@ -136,8 +136,24 @@ pub fn all(
     );
     let o = shown_output(e, row);
     let label = &outputs[o.min(outputs.len() - 1)];
-    // Beeswarm: one line per top feature, each row a dot at its SHAP value, coloured by
-    // the feature's value (rank within the column), spread vertically by a hash.
+    out.extend(beeswarm(e, x, features, &top, o, label).map(|s| ("beeswarm".to_string(), s)));
+    out.extend(
+        waterfall(e, x, features, top_k, row, o, label).map(|s| ("waterfall".to_string(), s)),
+    );
+    out.extend(force(e, features, row, o, label).map(|s| ("force".to_string(), s)));
+    out
+}
+
+/// Beeswarm: one line per top feature, each row a dot at its SHAP value, coloured by
+/// the feature's value (rank within the column), spread vertically by a hash.
+fn beeswarm(
+    e: &Explanation,
+    x: &DMatrix<f64>,
+    features: &[String],
+    top: &[usize],
+    o: usize,
+    label: &str,
+) -> Option<String> {
     let n = top.len().max(1);
     let (lo, hi) = top
         .iter()
@@ -147,34 +163,41 @@ pub fn all(
         });
     let pad = ((hi - lo) * 0.05).max(1e-12);
     let names: Vec<String> = top.iter().map(|&f| features[f].clone()).collect();
-    out.extend(
-        svg(n, |root| {
-            let mut chart = labelled_rows(
-                &root,
-                &format!("SHAP values ({label})"),
-                "SHAP value (red: high feature value, blue: low)",
-                &names,
-                lo - pad..hi + pad,
-            )?;
-            for (k, &f) in top.iter().enumerate() {
-                let col: Vec<f64> = (0..e.rows).map(|i| x[(i, f)]).collect();
-                let mut sorted = col.clone();
-                sorted.sort_by(f64::total_cmp);
-                let y0 = (n - 1 - k) as f64;
-                chart.draw_series((0..e.rows).map(|i| {
-                    let v = e.row(i)[f * e.outputs + o];
-                    let rank =
-                        sorted.partition_point(|s| *s < col[i]) as f64 / (e.rows.max(2) - 1) as f64;
-                    let jitter =
-                        ((i.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 - 0.5) * 0.6;
-                    Circle::new((v, y0 + 0.5 + jitter), 2, heat(rank).mix(0.8).filled())
-                }))?;
-            }
-            Ok(())
-        })
-        .map(|s| ("beeswarm".to_string(), s)),
-    );
-    // Waterfall of one row: from the base value, each top feature's step, then the rest.
+    svg(n, |root| {
+        let mut chart = labelled_rows(
+            &root,
+            &format!("SHAP values ({label})"),
+            "SHAP value (red: high feature value, blue: low)",
+            &names,
+            lo - pad..hi + pad,
+        )?;
+        for (k, &f) in top.iter().enumerate() {
+            let col: Vec<f64> = (0..e.rows).map(|i| x[(i, f)]).collect();
+            let mut sorted = col.clone();
+            sorted.sort_by(f64::total_cmp);
+            let y0 = (n - 1 - k) as f64;
+            chart.draw_series((0..e.rows).map(|i| {
+                let v = e.row(i)[f * e.outputs + o];
+                let rank =
+                    sorted.partition_point(|s| *s < col[i]) as f64 / (e.rows.max(2) - 1) as f64;
+                let jitter = ((i.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 - 0.5) * 0.6;
+                Circle::new((v, y0 + 0.5 + jitter), 2, heat(rank).mix(0.8).filled())
+            }))?;
+        }
+        Ok(())
+    })
+}
+
+/// Waterfall of one row: from the base value, each top feature's step, then the rest.
+fn waterfall(
+    e: &Explanation,
+    x: &DMatrix<f64>,
+    features: &[String],
+    top_k: usize,
+    row: usize,
+    o: usize,
+    label: &str,
+) -> Option<String> {
     let r = e.row(row);
     let mut order: Vec<usize> = (0..e.features).collect();
     order.sort_by(|&a, &b| {
@@ -202,20 +225,27 @@ pub fn all(
             at + rest,
         ));
     }
-    out.extend(
-        bars(
-            &format!(
-                "row {row} ({label}): base {:.4} → output {:.4}",
-                e.base[o],
-                e.total(row)[o]
-            ),
-            "model output",
-            &steps,
-        )
-        .map(|s| ("waterfall".to_string(), s)),
-    );
-    // Force plot: the same contributions as one line, pushes up in red from the left of
-    // the output, pushes down in blue from its right.
+    bars(
+        &format!(
+            "row {row} ({label}): base {:.4} → output {:.4}",
+            e.base[o],
+            e.total(row)[o]
+        ),
+        "model output",
+        &steps,
+    )
+}
+
+/// Force plot: the same contributions as one line, pushes up in red from the left of
+/// the output, pushes down in blue from its right.
+fn force(
+    e: &Explanation,
+    features: &[String],
+    row: usize,
+    o: usize,
+    label: &str,
+) -> Option<String> {
+    let r = e.row(row);
     let total = e.total(row)[o];
     let mut pos: Vec<(usize, f64)> = (0..e.features)
         .map(|f| (f, r[f * e.outputs + o]))
@@ -231,63 +261,59 @@ pub fn all(
     let down: f64 = neg.iter().map(|p| p.1).sum();
     let (lo, hi) = (total - up, total - down);
     let pad = ((hi - lo) * 0.05).max(1e-12);
-    out.extend(
-        plots::svg((720, 260), |root| {
-            let mut chart = ChartBuilder::on(&root)
-                .caption(
-                    format!(
-                        "row {row} ({label}): base {:.4}, output {total:.4}",
-                        e.base[o]
-                    ),
-                    ("sans-serif", 18),
-                )
-                .margin(10)
-                .x_label_area_size(36)
-                .build_cartesian_2d(lo - pad..hi + pad, 0f64..3f64)?;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .disable_y_axis()
-                .x_desc("model output")
-                .draw()?;
-            let mut a = lo;
-            for (k, (f, v)) in pos.iter().rev().enumerate() {
-                chart.draw_series([Rectangle::new(
-                    [(a, 1.2), (a + v, 1.8)],
-                    POSITIVE.mix(0.6 + 0.4 * ((k % 2) as f64)).filled(),
+    plots::svg((720, 260), |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "row {row} ({label}): base {:.4}, output {total:.4}",
+                    e.base[o]
+                ),
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(36)
+            .build_cartesian_2d(lo - pad..hi + pad, 0f64..3f64)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_desc("model output")
+            .draw()?;
+        let mut a = lo;
+        for (k, (f, v)) in pos.iter().rev().enumerate() {
+            chart.draw_series([Rectangle::new(
+                [(a, 1.2), (a + v, 1.8)],
+                POSITIVE.mix(0.6 + 0.4 * ((k % 2) as f64)).filled(),
+            )])?;
+            if k + 3 >= pos.len() {
+                chart.draw_series([Text::new(
+                    features[*f].clone(),
+                    (a, 2.1),
+                    ("sans-serif", 12).into_font().color(&POSITIVE),
                 )])?;
-                if k + 3 >= pos.len() {
-                    chart.draw_series([Text::new(
-                        features[*f].clone(),
-                        (a, 2.1),
-                        ("sans-serif", 12).into_font().color(&POSITIVE),
-                    )])?;
-                }
-                a += v;
             }
-            for (k, (f, v)) in neg.iter().enumerate() {
-                chart.draw_series([Rectangle::new(
-                    [(a, 1.2), (a - v, 1.8)],
-                    NEGATIVE.mix(0.6 + 0.4 * ((k % 2) as f64)).filled(),
+            a += v;
+        }
+        for (k, (f, v)) in neg.iter().enumerate() {
+            chart.draw_series([Rectangle::new(
+                [(a, 1.2), (a - v, 1.8)],
+                NEGATIVE.mix(0.6 + 0.4 * ((k % 2) as f64)).filled(),
+            )])?;
+            if k < 3 {
+                chart.draw_series([Text::new(
+                    features[*f].clone(),
+                    (a, 0.8),
+                    ("sans-serif", 12).into_font().color(&NEGATIVE),
                 )])?;
-                if k < 3 {
-                    chart.draw_series([Text::new(
-                        features[*f].clone(),
-                        (a, 0.8),
-                        ("sans-serif", 12).into_font().color(&NEGATIVE),
-                    )])?;
-                }
-                a -= v;
             }
-            chart.draw_series(LineSeries::new(
-                [(total, 1.0), (total, 2.0)],
-                BLACK.stroke_width(2),
-            ))?;
-            Ok(())
-        })
-        .map(|s| ("force".to_string(), s)),
-    );
-    out
+            a -= v;
+        }
+        chart.draw_series(LineSeries::new(
+            [(total, 1.0), (total, 2.0)],
+            BLACK.stroke_width(2),
+        ))?;
+        Ok(())
+    })
 }
 
 /// The PR-comment section: the top features as a table and a mermaid bar chart, and
