@@ -164,6 +164,34 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
         }
         md.push('\n');
     }
+    bar_chart(&mut md, board, metric);
+    backtest(&mut md, board, runs, cfg, &shown);
+    if let Some(c) = &board.champion {
+        md.push_str(&format!(
+            "\n**Champion to beat** (production): `{}` ({}), {metric} {}; the best candidate {}.\n",
+            c.name,
+            c.model_type.as_str(),
+            value(c.primary.as_ref()),
+            match c.beaten {
+                Some(true) => "beats it",
+                Some(false) => "does not beat it",
+                None => "cannot be compared with it",
+            }
+        ));
+    }
+    let Some(best) = board
+        .entries
+        .first()
+        .and_then(|b| runs.iter().find(|r| r.run_id == b.run_id))
+    else {
+        return md;
+    };
+    best_run(&mut md, best, metric);
+    md
+}
+
+/// A mermaid bar chart of the primary metric by candidate.
+fn bar_chart(md: &mut String, board: &Leaderboard, metric: &str) {
     let defined: Vec<_> = board
         .entries
         .iter()
@@ -192,6 +220,16 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
                 .join(", ")
         ));
     }
+}
+
+/// Each candidate's metrics over the split's folds (mean ± standard deviation).
+fn backtest(
+    md: &mut String,
+    board: &Leaderboard,
+    runs: &[RunMetrics],
+    cfg: &Config,
+    shown: &[String],
+) {
     let folded: Vec<&RunMetrics> = board
         .entries
         .iter()
@@ -204,7 +242,7 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
              | candidate |",
             cfg.split.folds
         ));
-        for m in &shown {
+        for m in shown {
             md.push_str(&format!(" {m} |"));
         }
         md.push_str("\n|---|");
@@ -212,7 +250,7 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
         md.push('\n');
         for r in folded {
             md.push_str(&format!("| {} |", r.name));
-            for m in &shown {
+            for m in shown {
                 match r.folds.get(m) {
                     Some(sp) => md.push_str(&format!(
                         " {} ± {} |",
@@ -225,26 +263,10 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
             md.push('\n');
         }
     }
-    if let Some(c) = &board.champion {
-        md.push_str(&format!(
-            "\n**Champion to beat** (production): `{}` ({}), {metric} {}; the best candidate {}.\n",
-            c.name,
-            c.model_type.as_str(),
-            value(c.primary.as_ref()),
-            match c.beaten {
-                Some(true) => "beats it",
-                Some(false) => "does not beat it",
-                None => "cannot be compared with it",
-            }
-        ));
-    }
-    let Some(best) = board
-        .entries
-        .first()
-        .and_then(|b| runs.iter().find(|r| r.run_id == b.run_id))
-    else {
-        return md;
-    };
+}
+
+/// The best run's confusion matrix, slices and fairness.
+fn best_run(md: &mut String, best: &RunMetrics, metric: &str) {
     if let Some(cm) = &best.scores.confusion_matrix {
         md.push_str(&format!(
             "\n### Confusion matrix of `{}` (rows: actual, columns: predicted)\n\n|  |",
@@ -300,5 +322,4 @@ pub fn markdown(board: &Leaderboard, runs: &[RunMetrics], cfg: &Config) -> Strin
             ));
         }
     }
-    md
 }
