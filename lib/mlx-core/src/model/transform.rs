@@ -702,29 +702,7 @@ pub fn fit(
                 let Values::Cat(values) = &frame.cols[i].1 else {
                     unreachable!("fit_state accepted a text column")
                 };
-                let y = y.unwrap_or_default();
-                let mut encoded = vec![f64::NAN; values.len()];
-                let k = def.folds.unwrap_or(5).max(2) as usize;
-                let smooth = smoothing(def)?;
-                let pick = |rows: &[usize]| -> Vec<Option<String>> {
-                    rows.iter().map(|&r| values[r].clone()).collect()
-                };
-                for fold in shuffled_folds(values.len(), k.min(values.len().max(1)), seed) {
-                    let mut in_fold = vec![false; values.len()];
-                    for &r in &fold {
-                        in_fold[r] = true;
-                    }
-                    let rest: Vec<usize> = (0..values.len()).filter(|&r| !in_fold[r]).collect();
-                    let ys: Vec<f64> = rest.iter().map(|&r| y[r]).collect();
-                    let state = target_encoding(&pick(&rest), &ys, smooth);
-                    let mut none = 0;
-                    let applied = apply_state(&state, Values::Cat(pick(&fold)), &mut none);
-                    if let Some(Values::Num(v)) = applied.into_iter().next() {
-                        for (&r, e) in fold.iter().zip(v) {
-                            encoded[r] = e;
-                        }
-                    }
-                }
+                let encoded = out_of_fold_target(values, y.unwrap_or_default(), def, seed)?;
                 frame.cols[i].1 = Values::Num(encoded);
             } else {
                 apply_step(&mut frame, &step, &mut Unknowns::new())?;
@@ -732,8 +710,62 @@ pub fn fit(
             steps.push(step);
         }
     }
-    // Text columns no transform encoded: one-hot when they have few categories (the
-    // design documents' "encoding" row), with a note; otherwise the user must choose.
+    let notes = default_onehot(&mut frame, &mut steps)?;
+    let outputs: Vec<String> = frame.cols.iter().map(|(n, _)| n.clone()).collect();
+    let matrix: Vec<Vec<f64>> = frame
+        .cols
+        .into_iter()
+        .map(|(_, v)| match v {
+            Values::Num(v) => v,
+            Values::Cat(_) => Vec::new(),
+        })
+        .collect();
+    let p = Preprocessor {
+        schema_version: PREPROCESSOR_VERSION,
+        inputs,
+        steps,
+        outputs,
+    };
+    let df = to_frame(&p.outputs, matrix)?;
+    Ok((p, df, notes))
+}
+
+/// A target encoding of the training rows out of fold: each row encoded by the other
+/// folds only, so no row sees its own target.
+fn out_of_fold_target(
+    values: &[Option<String>],
+    y: &[f64],
+    def: &TransformDef,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    let mut encoded = vec![f64::NAN; values.len()];
+    let k = def.folds.unwrap_or(5).max(2) as usize;
+    let smooth = smoothing(def)?;
+    let pick = |rows: &[usize]| -> Vec<Option<String>> {
+        rows.iter().map(|&r| values[r].clone()).collect()
+    };
+    for fold in shuffled_folds(values.len(), k.min(values.len().max(1)), seed) {
+        let mut in_fold = vec![false; values.len()];
+        for &r in &fold {
+            in_fold[r] = true;
+        }
+        let rest: Vec<usize> = (0..values.len()).filter(|&r| !in_fold[r]).collect();
+        let ys: Vec<f64> = rest.iter().map(|&r| y[r]).collect();
+        let state = target_encoding(&pick(&rest), &ys, smooth);
+        let mut none = 0;
+        let applied = apply_state(&state, Values::Cat(pick(&fold)), &mut none);
+        if let Some(Values::Num(v)) = applied.into_iter().next() {
+            for (&r, e) in fold.iter().zip(v) {
+                encoded[r] = e;
+            }
+        }
+    }
+    Ok(encoded)
+}
+
+/// Text columns no transform encoded: one-hot when they have few categories (the
+/// design documents' "encoding" row), with a note; otherwise the user must choose.
+fn default_onehot(frame: &mut Frame, steps: &mut Vec<FittedStep>) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let mut too_many = Vec::new();
     let text: Vec<String> = frame
@@ -782,7 +814,7 @@ pub fn fit(
             made.len(),
             made.len() - 1
         ));
-        apply_step(&mut frame, &step, &mut Unknowns::new())?;
+        apply_step(frame, &step, &mut Unknowns::new())?;
         steps.push(step);
     }
     if !too_many.is_empty() {
@@ -794,23 +826,7 @@ pub fn fit(
             too_many.join(", ")
         )));
     }
-    let outputs: Vec<String> = frame.cols.iter().map(|(n, _)| n.clone()).collect();
-    let matrix: Vec<Vec<f64>> = frame
-        .cols
-        .into_iter()
-        .map(|(_, v)| match v {
-            Values::Num(v) => v,
-            Values::Cat(_) => Vec::new(),
-        })
-        .collect();
-    let p = Preprocessor {
-        schema_version: PREPROCESSOR_VERSION,
-        inputs,
-        steps,
-        outputs,
-    };
-    let df = to_frame(&p.outputs, matrix)?;
-    Ok((p, df, notes))
+    Ok(notes)
 }
 
 /// scikit-learn `KFold(k)`: test indices per fold, the first `n % k` folds one larger.
