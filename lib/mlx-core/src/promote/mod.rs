@@ -422,62 +422,9 @@ fn command(
         "show" => {
             let s = current(&store)?;
             let n = which(&s, "version")?.expect("required");
-            let v = store.version(n)?;
-            let vs = &s.versions[&n];
-            let human = format!(
-                "v{n} {} ({}), stage {}, gate {}, {} review(s)\n  bundle sha256 {}\n  data \
-                 sha256 {}\n  git {}\n  registered {} by {}",
-                v.name,
-                v.model_type.as_str(),
-                vs.stage.as_str(),
-                vs.gate.map_or("none", |g| g.as_str()),
-                vs.reviews.len(),
-                v.bundle_sha256,
-                v.dataset_sha256,
-                v.git_commit.as_deref().unwrap_or("unknown"),
-                v.registered_at.to_rfc3339(),
-                v.registered_by
-            );
-            done(human, json!({ "version": v, "state": vs }))
+            show(&store, &s, n)
         }
-        "history" => {
-            let all = store.history()?;
-            let mut human = String::new();
-            for s in &all {
-                let t = &s.transition;
-                human.push_str(&format!(
-                    "{:>4}  {}  {:<9} v{:<4} {}{}  by {}{}{}\n",
-                    s.revision,
-                    t.at.format("%Y-%m-%d %H:%M:%S"),
-                    t.action,
-                    t.version.map_or("-".into(), |v| v.to_string()),
-                    match (t.from, t.to) {
-                        (Some(f), Some(to)) => format!("{} -> {}", f.as_str(), to.as_str()),
-                        (None, Some(to)) => to.as_str().to_string(),
-                        _ => t.alias.clone().unwrap_or_default(),
-                    },
-                    t.replaced
-                        .map_or(String::new(), |r| format!(" (replaces v{r})")),
-                    t.actor,
-                    if t.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", t.reason)
-                    },
-                    t.evidence_sha256
-                        .as_deref()
-                        .map_or(String::new(), |e| format!(
-                            " [evidence {}]",
-                            state::short(e)
-                        ))
-                ));
-            }
-            let trail: Vec<_> = all
-                .iter()
-                .map(|s| json!({ "revision": s.revision, "transition": s.transition }))
-                .collect();
-            done(human.trim_end().to_string(), json!(trail))
-        }
+        "history" => history(&store),
         "promote" => {
             let to = stage_named(sub.get_one::<String>("to").expect("required"));
             committed(change(&store, |s| {
@@ -536,4 +483,65 @@ fn command(
         }
         other => Err(Error::Usage(format!("unknown subcommand `{other}`"))),
     }
+}
+
+/// `mlx-promote show`: one version, its provenance and its state.
+fn show(store: &Store, s: &RegistryState, n: u64) -> Result<Standalone> {
+    let v = store.version(n)?;
+    let vs = &s.versions[&n];
+    let human = format!(
+        "v{n} {} ({}), stage {}, gate {}, {} review(s)\n  bundle sha256 {}\n  data \
+         sha256 {}\n  git {}\n  registered {} by {}",
+        v.name,
+        v.model_type.as_str(),
+        vs.stage.as_str(),
+        vs.gate.map_or("none", |g| g.as_str()),
+        vs.reviews.len(),
+        v.bundle_sha256,
+        v.dataset_sha256,
+        v.git_commit.as_deref().unwrap_or("unknown"),
+        v.registered_at.to_rfc3339(),
+        v.registered_by
+    );
+    done(human, json!({ "version": v, "state": vs }))
+}
+
+/// `mlx-promote history`: every transition of the registry, oldest first.
+fn history(store: &Store) -> Result<Standalone> {
+    let all = store.history()?;
+    let mut human = String::new();
+    for s in &all {
+        let t = &s.transition;
+        human.push_str(&format!(
+            "{:>4}  {}  {:<9} v{:<4} {}{}  by {}{}{}\n",
+            s.revision,
+            t.at.format("%Y-%m-%d %H:%M:%S"),
+            t.action,
+            t.version.map_or("-".into(), |v| v.to_string()),
+            match (t.from, t.to) {
+                (Some(f), Some(to)) => format!("{} -> {}", f.as_str(), to.as_str()),
+                (None, Some(to)) => to.as_str().to_string(),
+                _ => t.alias.clone().unwrap_or_default(),
+            },
+            t.replaced
+                .map_or(String::new(), |r| format!(" (replaces v{r})")),
+            t.actor,
+            if t.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", t.reason)
+            },
+            t.evidence_sha256
+                .as_deref()
+                .map_or(String::new(), |e| format!(
+                    " [evidence {}]",
+                    state::short(e)
+                ))
+        ));
+    }
+    let trail: Vec<_> = all
+        .iter()
+        .map(|s| json!({ "revision": s.revision, "transition": s.transition }))
+        .collect();
+    done(human.trim_end().to_string(), json!(trail))
 }
