@@ -133,30 +133,7 @@ pub fn stage(
         .map_err(|e| Error::Runtime(format!("train.json is not a training report: {e}")))?;
     let run_id = match run {
         Some(r) => r.to_string(),
-        None => {
-            let lb = workdir.join(paths::LEADERBOARD);
-            let text = std::fs::read_to_string(&lb).map_err(|_| {
-                Error::Usage(
-                    "there is no leaderboard.json to pick the best run from; run `mlx-eval` \
-                     first, or name a run with --run"
-                        .into(),
-                )
-            })?;
-            let board: Leaderboard = mlx_contracts::parse_versioned(
-                &text,
-                "leaderboard",
-                mlx_contracts::eval::LEADERBOARD_VERSION,
-            )
-            .map_err(|source| Error::Contract {
-                path: lb.display().to_string(),
-                source,
-            })?;
-            board
-                .entries
-                .first()
-                .map(|e| e.run_id.clone())
-                .ok_or_else(|| Error::Usage("leaderboard.json ranks no runs".into()))?
-        }
+        None => best_run(workdir)?,
     };
     let run = report
         .runs
@@ -215,22 +192,7 @@ pub fn stage(
         &run.run_id,
     )?;
     if let Some(b) = baseline {
-        let base = if b.exists() {
-            crate::workdir::read_shap_report(b)?
-        } else {
-            let which = b.to_string_lossy();
-            let (v, _) = crate::registry::registry_version(cfg, workdir, &which).map_err(|e| {
-                Error::Usage(format!(
-                    "the baseline `{which}` is neither a shap.json nor a registry version: {e}"
-                ))
-            })?;
-            v.shap.ok_or_else(|| {
-                Error::Usage(format!(
-                    "registry version {} was registered without a SHAP report",
-                    v.version
-                ))
-            })?
-        };
+        let base = baseline_report(cfg, workdir, b)?;
         let name = if base.run_id.is_empty() {
             b.display().to_string()
         } else {
@@ -281,6 +243,57 @@ pub fn stage(
     o.details = crate::json::value(&shap)?;
     o.report_md = Some(md);
     Ok(o)
+}
+
+/// The run the leaderboard ranks first.
+fn best_run(workdir: &crate::workdir::Workdir) -> Result<String> {
+    let lb = workdir.join(paths::LEADERBOARD);
+    let text = std::fs::read_to_string(&lb).map_err(|_| {
+        Error::Usage(
+            "there is no leaderboard.json to pick the best run from; run `mlx-eval` \
+             first, or name a run with --run"
+                .into(),
+        )
+    })?;
+    let board: Leaderboard = mlx_contracts::parse_versioned(
+        &text,
+        "leaderboard",
+        mlx_contracts::eval::LEADERBOARD_VERSION,
+    )
+    .map_err(|source| Error::Contract {
+        path: lb.display().to_string(),
+        source,
+    })?;
+    board
+        .entries
+        .first()
+        .map(|e| e.run_id.clone())
+        .ok_or_else(|| Error::Usage("leaderboard.json ranks no runs".into()))
+}
+
+/// The baseline explanation to compare with: a `shap.json`, or the report a registry
+/// version was registered with.
+fn baseline_report(
+    cfg: &Config,
+    workdir: &crate::workdir::Workdir,
+    b: &Path,
+) -> Result<mlx_contracts::shap::ShapReport> {
+    Ok(if b.exists() {
+        crate::workdir::read_shap_report(b)?
+    } else {
+        let which = b.to_string_lossy();
+        let (v, _) = crate::registry::registry_version(cfg, workdir, &which).map_err(|e| {
+            Error::Usage(format!(
+                "the baseline `{which}` is neither a shap.json nor a registry version: {e}"
+            ))
+        })?;
+        v.shap.ok_or_else(|| {
+            Error::Usage(format!(
+                "registry version {} was registered without a SHAP report",
+                v.version
+            ))
+        })?
+    })
 }
 
 fn explain_command() -> Command {
