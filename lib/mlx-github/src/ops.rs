@@ -235,6 +235,74 @@ fn reply(gh: &GitHub, said: &Said, reaction: &str, text: &str) -> Result<()> {
         .map(drop)
 }
 
+/// Checks a decision before it is recorded: who made it (permission on the repository,
+/// then authorship) and what they saw (the head commit's report, unchanged since they
+/// spoke, over a finished training run). Returns the report comment's body, or why the
+/// decision is refused.
+fn vet(
+    gh: &GitHub,
+    cfg: &Config,
+    workdir: &Workdir,
+    said: &Said,
+    decision: Decision,
+    pull: &crate::api::Pull,
+) -> Result<std::result::Result<String, String>> {
+    // Who: permission on the repository, then authorship.
+    let needed = cfg.github.required_permission;
+    let has = gh.permission(&said.actor)?;
+    if has.is_none_or(|p| p < needed) {
+        return Ok(Err(format!(
+            "deciding on a model needs `{}` permission on {} or more, and you have `{}`",
+            permission_name(needed),
+            gh.repo(),
+            has.map_or("none", permission_name)
+        )));
+    }
+    if decision == Decision::Approve
+        && !cfg.approval_gate.allow_self_approval
+        && said.actor.eq_ignore_ascii_case(&said.pr_author)
+    {
+        return Ok(Err(
+            "you opened this pull request, and its author may not approve its model \
+             (approval_gate.allow_self_approval is false); ask another reviewer"
+                .into(),
+        ));
+    }
+
+    // What they saw: the head commit's report, unchanged since they spoke.
+    if let Some(c) = said.commit.as_deref().filter(|c| *c != pull.head_sha) {
+        return Ok(Err(format!(
+            "the review was made on commit {}, but the pull request is now at {}: the \
+             model was retrained since; read the new report and review again",
+            short(c),
+            short(&pull.head_sha)
+        )));
+    }
+    let report_comment = gh
+        .comments(said.pr)?
+        .into_iter()
+        .find(|c| c.body.contains(REPORT_MARKER));
+    let Some(report_comment) = report_comment else {
+        return Ok(Err("there is no mlx report on this pull request yet: wait for the training workflow to post it".into()));
+    };
+    if later(&report_comment.updated_at, &said.at) {
+        return Ok(Err(format!(
+            "the report changed at {} after you spoke at {}: read it again and decide on \
+             the current evidence",
+            report_comment.updated_at, said.at
+        )));
+    }
+    // The training run's work directory (downloaded by the workflow) must be there.
+    if let Err(e) = mlx_core::workdir::read_gate_report(workdir) {
+        return Ok(Err(format!(
+            "there is no finished training run of commit {} to decide on ({e}); wait for \
+             the mlx/gate status and decide again",
+            short(&pull.head_sha)
+        )));
+    }
+    Ok(Ok(report_comment.body))
+}
+
 /// `mlx github review`: turns a PR comment or review into a recorded decision, after
 /// checking the person's permission and the evidence they saw.
 pub fn review(
@@ -298,61 +366,12 @@ pub fn review(
         )))
     };
 
-    // Who: permission on the repository, then authorship.
-    let needed = cfg.github.required_permission;
-    let has = gh.permission(&said.actor)?;
-    if has.is_none_or(|p| p < needed) {
-        return refuse(format!(
-            "deciding on a model needs `{}` permission on {} or more, and you have `{}`",
-            permission_name(needed),
-            gh.repo(),
-            has.map_or("none", permission_name)
-        ));
-    }
-    if decision == Decision::Approve
-        && !cfg.approval_gate.allow_self_approval
-        && said.actor.eq_ignore_ascii_case(&said.pr_author)
-    {
-        return refuse(
-            "you opened this pull request, and its author may not approve its model \
-             (approval_gate.allow_self_approval is false); ask another reviewer"
-                .into(),
-        );
-    }
-
-    // What they saw: the head commit's report, unchanged since they spoke.
     let pull = gh.pull(said.pr)?;
-    if let Some(c) = said.commit.as_deref().filter(|c| *c != pull.head_sha) {
-        return refuse(format!(
-            "the review was made on commit {}, but the pull request is now at {}: the \
-             model was retrained since; read the new report and review again",
-            short(c),
-            short(&pull.head_sha)
-        ));
-    }
-    let report_comment = gh
-        .comments(said.pr)?
-        .into_iter()
-        .find(|c| c.body.contains(REPORT_MARKER));
-    let Some(report_comment) = report_comment else {
-        return refuse("there is no mlx report on this pull request yet: wait for the training workflow to post it".into());
+    let report = match vet(gh, cfg, workdir, said, decision, &pull)? {
+        Ok(report) => report,
+        Err(why) => return refuse(why),
     };
-    if later(&report_comment.updated_at, &said.at) {
-        return refuse(format!(
-            "the report changed at {} after you spoke at {}: read it again and decide on \
-             the current evidence",
-            report_comment.updated_at, said.at
-        ));
-    }
-    // The training run's work directory (downloaded by the workflow) must be there.
-    if let Err(e) = mlx_core::workdir::read_gate_report(workdir) {
-        return refuse(format!(
-            "there is no finished training run of commit {} to decide on ({e}); wait for \
-             the mlx/gate status and decide again",
-            short(&pull.head_sha)
-        ));
-    }
-    let evidence = shown_evidence(&report_comment.body)
+    let evidence = shown_evidence(&report)
         .filter(|e| !e.is_empty())
         .map(str::to_owned);
     let source = match said.what {
