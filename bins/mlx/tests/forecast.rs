@@ -112,6 +112,12 @@ fn the_ad_sales_example_runs_end_to_end() {
     let report = std::fs::read_to_string(d.join(".mlx/reports/eval.md")).unwrap();
     assert!(report.contains("### Backtest: 4 folds"), "{report}");
 
+    explained_and_packed(d, &board);
+    served_and_monitored(d);
+}
+
+/// The example's SHAP report and the forecaster's bundle.
+fn explained_and_packed(d: &Path, board: &Leaderboard) {
     // SHAP explains SARIMAX's regressors; the generator made ad spend and price matter.
     let shap: Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -160,7 +166,10 @@ fn the_ad_sales_example_runs_end_to_end() {
             "is_holiday"
         ]
     );
+}
 
+/// The example approved, promoted, served and monitored over the later weeks.
+fn served_and_monitored(d: &Path) {
     // Approved, promoted to production, then scored day by day over the eight later
     // weeks, in which ad spend buys less each week: monitoring fires retraining.
     let ok = |args: &[&str]| {

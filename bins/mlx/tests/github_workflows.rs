@@ -170,7 +170,44 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         .push(("mlx-train.yml".into(), HEAD.into(), train.id));
     fake.clear_calls();
 
-    // 2. A maintainer approves; the model goes to staging, then production.
+    approve_and_promote(&mut runner, &fake, &repo, &mut logs);
+    monitor_fires_twice(&mut runner, &fake, &repo, &store, &mut logs);
+
+    // 5. The dispatched retraining runs the train workflow with the reason.
+    let dispatch = json!({ "inputs": { "reason": "monitoring: rolling WAPE", "notes": "retrain" }, "repository": { "default_branch": "main" } });
+    let retrain = runner.run(
+        ".github/workflows/mlx-train.yml",
+        "workflow_dispatch",
+        dispatch,
+        MAIN,
+    );
+    let job = retrain.job("train/train");
+    assert_eq!(job.result, "success", "{}", retrain.logs());
+    assert!(
+        job.summary
+            .contains("### Retraining\n\nmonitoring: rolling WAPE"),
+        "{}",
+        job.summary
+    );
+    logs.push_str(&retrain.logs());
+
+    // The canary went nowhere: not to GitHub (comments, statuses, issues, deployments,
+    // dispatches), not into a log or job summary, not into the registry or the logs.
+    let sent: Vec<String> = fake
+        .data()
+        .history
+        .iter()
+        .map(|c| format!("{} {} {}", c.method, c.path, c.body))
+        .filter(|c| c.contains(CANARY))
+        .collect();
+    assert!(sent.is_empty(), "{sent:#?}");
+    assert!(!logs.contains(CANARY), "a log holds the canary");
+    let stored = files_holding(&store, CANARY.as_bytes());
+    assert!(stored.is_empty(), "{stored:?}");
+}
+
+/// Step 2: a maintainer approves; the model goes to staging, then production.
+fn approve_and_promote(runner: &mut Runner, fake: &FakeGitHub, repo: &Path, logs: &mut String) {
     let mut comment = event("issue_comment.json");
     comment["comment"]["body"] = json!("/mlx approve");
     let review = runner.run(
@@ -221,12 +258,22 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
     assert_eq!(calls[9].body["environment"], "production");
     assert_eq!(calls[9].body["payload"]["version"], "1");
     assert_eq!(calls[10].body["state"], "success");
-    let list = ok(mlx(&repo).args(["promote", "list", "--json"]));
+    let list = ok(mlx(repo).args(["promote", "list", "--json"]));
     assert!(list.contains("\"production\""), "{list}");
     fake.clear_calls();
+}
 
+/// Steps 3 and 4: traffic changes; the monitor fires, opens the alert issue and
+/// dispatches training; it fires again the next day and updates the same issue.
+fn monitor_fires_twice(
+    runner: &mut Runner,
+    fake: &FakeGitHub,
+    repo: &Path,
+    store: &Path,
+    logs: &mut String,
+) {
     // 3. Traffic changes; the monitor fires, opens the alert issue, dispatches training.
-    production_traffic(&repo, &store);
+    production_traffic(repo, store);
     let monitor = runner.run(
         ".github/workflows/mlx-monitor.yml",
         "schedule",
@@ -289,38 +336,6 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         ]
     );
     assert_eq!(fake.data().issues.len(), 1);
-
-    // 5. The dispatched retraining runs the train workflow with the reason.
-    let dispatch = json!({ "inputs": { "reason": "monitoring: rolling WAPE", "notes": "retrain" }, "repository": { "default_branch": "main" } });
-    let retrain = runner.run(
-        ".github/workflows/mlx-train.yml",
-        "workflow_dispatch",
-        dispatch,
-        MAIN,
-    );
-    let job = retrain.job("train/train");
-    assert_eq!(job.result, "success", "{}", retrain.logs());
-    assert!(
-        job.summary
-            .contains("### Retraining\n\nmonitoring: rolling WAPE"),
-        "{}",
-        job.summary
-    );
-    logs.push_str(&retrain.logs());
-
-    // The canary went nowhere: not to GitHub (comments, statuses, issues, deployments,
-    // dispatches), not into a log or job summary, not into the registry or the logs.
-    let sent: Vec<String> = fake
-        .data()
-        .history
-        .iter()
-        .map(|c| format!("{} {} {}", c.method, c.path, c.body))
-        .filter(|c| c.contains(CANARY))
-        .collect();
-    assert!(sent.is_empty(), "{sent:#?}");
-    assert!(!logs.contains(CANARY), "a log holds the canary");
-    let stored = files_holding(&store, CANARY.as_bytes());
-    assert!(stored.is_empty(), "{stored:?}");
 }
 
 const CANARY: &str = "canary-gh-7d1c0ffee";
