@@ -237,16 +237,15 @@ fn reply(gh: &GitHub, said: &Said, reaction: &str, text: &str) -> Result<()> {
 
 /// Checks a decision before it is recorded: who made it (permission on the repository,
 /// then authorship) and what they saw (the head commit's report, unchanged since they
-/// spoke, over a finished training run). Returns the report comment's body, or why the
-/// decision is refused.
+/// spoke, over a finished training run). Returns the pull request and the report
+/// comment's body, or why the decision is refused.
 fn vet(
     gh: &GitHub,
     cfg: &Config,
     workdir: &Workdir,
     said: &Said,
     decision: Decision,
-    pull: &crate::api::Pull,
-) -> Result<std::result::Result<String, String>> {
+) -> Result<std::result::Result<(crate::api::Pull, String), String>> {
     // Who: permission on the repository, then authorship.
     let needed = cfg.github.required_permission;
     let has = gh.permission(&said.actor)?;
@@ -270,6 +269,7 @@ fn vet(
     }
 
     // What they saw: the head commit's report, unchanged since they spoke.
+    let pull = gh.pull(said.pr)?;
     if let Some(c) = said.commit.as_deref().filter(|c| *c != pull.head_sha) {
         return Ok(Err(format!(
             "the review was made on commit {}, but the pull request is now at {}: the \
@@ -300,7 +300,7 @@ fn vet(
             short(&pull.head_sha)
         )));
     }
-    Ok(Ok(report_comment.body))
+    Ok(Ok((pull, report_comment.body)))
 }
 
 /// `mlx github review`: turns a PR comment or review into a recorded decision, after
@@ -366,9 +366,8 @@ pub fn review(
         )))
     };
 
-    let pull = gh.pull(said.pr)?;
-    let report = match vet(gh, cfg, workdir, said, decision, &pull)? {
-        Ok(report) => report,
+    let (pull, report) = match vet(gh, cfg, workdir, said, decision)? {
+        Ok(seen) => seen,
         Err(why) => return refuse(why),
     };
     let evidence = shown_evidence(&report)
