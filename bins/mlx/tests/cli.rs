@@ -787,9 +787,9 @@ mod shell {
 
 /// Every stage the build registers; each has its `bins/mlx-<stage>` binary.
 fn stage_names() -> Vec<&'static str> {
-    mlx_cli::registry::stages()
+    mlx_cli::registry::verbs()
         .iter()
-        .map(|s| s.name())
+        .map(|v| v.stage().name())
         .collect()
 }
 

@@ -7,6 +7,7 @@
 pub mod github;
 mod output;
 pub mod registry;
+pub mod verbs;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use mlx_core::config::{self, LoadedConfig, ProcessEnv};
 use mlx_core::pipeline::{self, RunOptions};
 use mlx_core::{Context, Error, ExitStatus, Stage, Workdir};
+
+use crate::verbs::Verb;
 
 pub use output::Ui;
 
@@ -254,7 +257,7 @@ pub fn multicall_main() -> ExitCode {
         .and_then(std::path::Path::file_stem)
         .and_then(|s| s.to_str())
         .and_then(|s| s.strip_prefix("mlx-"))
-        .filter(|s| registry::stages().iter().any(|st| st.name() == *s))
+        .filter(|s| registry::verbs().iter().any(|v| v.stage().name() == *s))
         .map(str::to_owned);
     match stage {
         Some(s) => stage_main(&s),
@@ -264,17 +267,17 @@ pub fn multicall_main() -> ExitCode {
 
 /// `main` of the `mlx` umbrella with the built-in stages.
 pub fn umbrella_main() -> ExitCode {
-    umbrella_main_with(&registry::stages(), std::env::args_os())
+    umbrella_main_with(&registry::verbs(), std::env::args_os())
 }
 
-/// `main` of an umbrella over the given stages (the test harness passes fakes).
+/// `main` of an umbrella over the given stages' verbs (the test harness passes fakes).
 pub fn umbrella_main_with(
-    stages: &[&dyn Stage],
+    verbs: &[&dyn Verb],
     args: impl IntoIterator<Item = OsString>,
 ) -> ExitCode {
-    let mut cmd = Umbrella::command().subcommand(mlx_github::cli::command());
-    for s in stages {
-        cmd = cmd.subcommand(stage_command(*s, s.name()));
+    let mut cmd = Umbrella::command().subcommand(crate::verbs::github::command());
+    for v in verbs {
+        cmd = cmd.subcommand(stage_command(*v, v.stage().name()));
     }
     let matches = match cmd.try_get_matches_from(args) {
         Ok(m) => m,
@@ -290,13 +293,13 @@ pub fn umbrella_main_with(
         github(sub, &global, &ui)
     } else if let Some((name, sub)) = matches
         .subcommand()
-        .filter(|(n, _)| stages.iter().any(|s| s.name() == *n))
+        .filter(|(n, _)| verbs.iter().any(|v| v.stage().name() == *n))
     {
-        let stage = stages.iter().find(|s| s.name() == name).copied();
-        stage.map_or(Ok(ExitStatus::Usage), |s| run_stage(s, &global, sub, &ui))
+        let verb = verbs.iter().find(|v| v.stage().name() == name).copied();
+        verb.map_or(Ok(ExitStatus::Usage), |v| run_stage(v, &global, sub, &ui))
     } else {
         match Umbrella::from_arg_matches(&matches) {
-            Ok(u) => builtin(u.command, stages, &global, &ui),
+            Ok(u) => builtin(u.command, verbs, &global, &ui),
             Err(e) => return clap_exit(e),
         }
     };
@@ -305,14 +308,14 @@ pub fn umbrella_main_with(
 
 /// `main` of `mlx-<name>`: the same code as `mlx <name>`.
 pub fn stage_main(name: &str) -> ExitCode {
-    let stages = registry::stages();
-    let Some(stage) = stages.iter().find(|s| s.name() == name).copied() else {
+    let verbs = registry::verbs();
+    let Some(verb) = verbs.iter().find(|v| v.stage().name() == name).copied() else {
         eprintln!("error: this build of mlx has no `{name}` stage");
         return ExitCode::from(ExitStatus::Usage as u8);
     };
     // Augmenting with the global flags would set `about` to GlobalArgs' own doc comment.
-    let cmd =
-        GlobalArgs::augment_args(stage_command(stage, &format!("mlx-{name}"))).about(stage.about());
+    let cmd = GlobalArgs::augment_args(stage_command(verb, &format!("mlx-{name}")))
+        .about(verb.stage().about());
     let matches = match cmd.try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
@@ -322,16 +325,17 @@ pub fn stage_main(name: &str) -> ExitCode {
         Err(e) => return clap_exit(e),
     };
     let ui = Ui::init(&global);
-    let status = run_stage(stage, &global, &matches, &ui);
+    let status = run_stage(verb, &global, &matches, &ui);
     finish(status, &ui, global.json)
 }
 
-fn stage_command(stage: &dyn Stage, bin: &str) -> clap::Command {
+fn stage_command(verb: &dyn Verb, bin: &str) -> clap::Command {
+    let stage = verb.stage();
     let mut c = clap::Command::new(bin.to_owned()).about(stage.about());
     if !stage.long_about().is_empty() {
         c = c.after_help(stage.long_about());
     }
-    stage.args(c)
+    verb.args(c)
 }
 
 fn clap_exit(e: clap::Error) -> ExitCode {
@@ -376,7 +380,7 @@ fn context(global: &GlobalArgs) -> Result<Context, Error> {
 /// `mlx github <step>`.
 fn github(args: &clap::ArgMatches, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> {
     let config = || context(global).map(|c| c.config.config);
-    let result = mlx_github::cli::run(args, &config, &Workdir::new(&global.workdir))?;
+    let result = crate::verbs::github::run(args, &config, &Workdir::new(&global.workdir))?;
     ui.info(&result.human);
     ui.outputs(&result.outputs);
     if global.json {
@@ -386,7 +390,7 @@ fn github(args: &clap::ArgMatches, global: &GlobalArgs, ui: &Ui) -> Result<ExitS
 }
 
 fn run_stage(
-    stage: &dyn Stage,
+    verb: &dyn Verb,
     global: &GlobalArgs,
     args: &clap::ArgMatches,
     ui: &Ui,
@@ -399,7 +403,7 @@ fn run_stage(
             Ok(None)
         }
     };
-    if let Some(result) = stage.standalone(args, &config, &Workdir::new(&global.workdir)) {
+    if let Some(result) = verb.standalone(args, &config, &Workdir::new(&global.workdir)) {
         let out = result?;
         // What the user asked for is the result: stdout, unless --json asks for the
         // machine form there (then the human text is a diagnostic on stderr).
@@ -420,8 +424,8 @@ fn run_stage(
         return Ok(output::status_exit(out.status));
     }
     let ctx = context(global)?;
-    let _lock = ctx.workdir.lock(&format!("mlx {}", stage.name()))?;
-    let executed = pipeline::execute(stage, &ctx, args)?;
+    let _lock = ctx.workdir.lock(&format!("mlx {}", verb.stage().name()))?;
+    let executed = pipeline::execute(verb.stage(), &ctx, |c| verb.run(c, args))?;
     ui.stage_done(&executed, None);
     if global.json {
         output::stdout(&executed.record.to_json());
@@ -431,10 +435,12 @@ fn run_stage(
 
 fn builtin(
     cmd: Builtin,
-    stages: &[&dyn Stage],
+    verbs: &[&dyn Verb],
     global: &GlobalArgs,
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
+    let stages: Vec<&dyn Stage> = verbs.iter().map(|v| v.stage()).collect();
+    let stages = stages.as_slice();
     match cmd {
         Builtin::Run {
             force,
@@ -454,8 +460,13 @@ fn builtin(
                 to,
                 dry_run,
             };
-            let steps =
-                pipeline::run_pipeline(stages, &ctx, &opts, |name, step| ui.step(name, step))?;
+            let steps = pipeline::run_pipeline(
+                stages,
+                &ctx,
+                &opts,
+                |stage, ctx| crate::verbs::run_in_pipeline(verbs, stage, ctx),
+                |name, step| ui.step(name, step),
+            )?;
             if global.json {
                 output::stdout(&format!("{}\n", output::steps_json(&steps)));
             } else {

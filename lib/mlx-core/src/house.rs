@@ -4,7 +4,9 @@
 //! - a stage (one module per verb) names no other stage: stages talk through the work
 //!   directory's files ([`crate::workdir::paths`]), the contracts and the stores;
 //! - the shared layers below the stages (the model layer, the kernel) name no stage;
-//! - no serialisation result is swallowed by `unwrap_or_default` ([`crate::json`]).
+//! - no serialisation result is swallowed by `unwrap_or_default` ([`crate::json`]);
+//! - the command line is `mlx-cli`'s: no library crate but it (and the test harness's
+//!   fake verbs) depends on clap.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -186,4 +188,22 @@ fn the_checks_see_what_they_look_for() {
     let lib = &files.iter().find(|(f, _)| f == "lib.rs").unwrap().1;
     assert!(!lib.contains("//!"), "comments are left out");
     assert!(files.iter().any(|(f, _)| f == "model/mod.rs"));
+}
+
+#[test]
+fn only_the_command_line_depends_on_clap() {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut with_clap = Vec::new();
+    for e in std::fs::read_dir(&lib).unwrap() {
+        let manifest = e.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if text.lines().any(|l| l.trim_start().starts_with("clap")) {
+            let name = manifest.parent().unwrap().file_name().unwrap();
+            with_clap.push(name.to_string_lossy().into_owned());
+        }
+    }
+    with_clap.sort();
+    assert_eq!(with_clap, ["mlx-cli", "mlx-testkit"]);
 }

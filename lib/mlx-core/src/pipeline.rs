@@ -109,12 +109,17 @@ pub struct Executed {
 
 /// Runs one stage and writes its record (also when the stage fails or errors, so CI
 /// can read why; a failed record is never considered up to date).
-pub fn execute(stage: &dyn Stage, ctx: &Context, args: &clap::ArgMatches) -> Result<Executed> {
+/// `run` does the stage's work (its command line's flags applied), `stage` describes it.
+pub fn execute(
+    stage: &dyn Stage,
+    ctx: &Context,
+    run: impl FnOnce(&Context) -> Result<Outcome>,
+) -> Result<Executed> {
     let started_at = Utc::now();
     let clock = Instant::now();
     let config_hash = section_hash(&ctx.config.config, stage.sections())?;
     let declared_inputs = stage.inputs(ctx);
-    let result = stage.run(ctx, args);
+    let result = run(ctx);
     let finished_at = Utc::now();
     let mut record = StageRecord {
         schema_version: STAGE_RECORD_VERSION,
@@ -220,11 +225,13 @@ pub enum Step {
     WouldRun(String),
 }
 
-/// Runs the stages in order, stopping at the first failed one.
+/// Runs the stages in order, stopping at the first failed one. `run` runs one stage as
+/// the pipeline does (its flags at their defaults).
 pub fn run_pipeline(
     stages: &[&dyn Stage],
     ctx: &Context,
     opts: &RunOptions,
+    run: impl Fn(&dyn Stage, &Context) -> Result<Outcome>,
     mut on_step: impl FnMut(&str, &Step),
 ) -> Result<Vec<(String, Step)>> {
     let stages: Vec<&dyn Stage> = stages.iter().copied().filter(|s| s.in_pipeline()).collect();
@@ -272,16 +279,7 @@ pub fn run_pipeline(
             if opts.dry_run {
                 Step::WouldRun(reason)
             } else {
-                let args = stage
-                    .args(clap::Command::new(stage.name()))
-                    .try_get_matches_from([stage.name()])
-                    .map_err(|e| {
-                        Error::Runtime(format!(
-                            "stage `{}` has required flags and cannot run in a pipeline: {e}",
-                            stage.name()
-                        ))
-                    })?;
-                let executed = execute(*stage, ctx, &args)?;
+                let executed = execute(*stage, ctx, |c| run(*stage, c))?;
                 Step::Ran {
                     reason,
                     executed: Box::new(executed),

@@ -1,7 +1,8 @@
 //! The `Stage` trait: what a pipeline stage declares and does.
 //!
-//! Adding a stage is one module in this crate implementing [`Stage`], one
-//! registration in `mlx_cli::registry`, and one thin package under `bins/`.
+//! Adding a stage is one module in this crate implementing [`Stage`] (with typed
+//! functions for its flags), its command line in `mlx_cli::verbs`, one registration in
+//! `mlx_cli::registry`, and one thin package under `bins/`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,29 +90,14 @@ pub trait Stage: Send + Sync {
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf>;
     /// Files the stage writes (besides its record).
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf>;
-    /// Adds the stage's own flags to its subcommand.
-    fn args(&self, cmd: clap::Command) -> clap::Command {
-        cmd
-    }
-    /// Does the work. `args` holds the stage's own flags (defaults under `mlx run`).
-    fn run(&self, ctx: &Context, args: &clap::ArgMatches) -> Result<Outcome>;
-    /// A use of the binary that needs neither config nor work directory (for shell
-    /// pipelines, e.g. `mlx-validate drift --reference A --current B`). `None` when
-    /// `args` ask for the normal stage run.
-    /// `config` loads the config when there is a config file (only uses that need
-    /// it call it, so a broken `mlx.yaml` does not stop a config-free use); `workdir` is
-    /// the work directory from `--workdir`.
-    fn standalone(
-        &self,
-        _args: &clap::ArgMatches,
-        _config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        _workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        None
-    }
+    /// Does the work with the config's own settings and no flags. A stage's flags and
+    /// its uses beside the pipeline (`mlx-validate drift`, `mlx-promote list`) are its
+    /// command line's (`mlx_cli::verbs`), which calls the stage's typed functions.
+    fn run(&self, ctx: &Context) -> Result<Outcome>;
 }
 
-/// The result of a standalone use of a stage binary.
+/// The result of a use of a stage binary beside the pipeline (for shell pipelines, e.g.
+/// `mlx-validate drift --reference A --current B`), which writes no stage record.
 #[derive(Debug, Clone)]
 pub struct Standalone {
     /// Exit status: `failed` exits 1.

@@ -3,9 +3,8 @@
 //! - [`api`]: every REST call, on octocrab (`GITHUB_TOKEN`, `GITHUB_API_URL`).
 //! - [`event`]: the webhook payloads (`GITHUB_EVENT_PATH`) and `/mlx` commands.
 //! - [`ops`]: report, review, deployment, alert, find-run.
-//! - [`cli`]: `mlx github <step>`.
+//! - `mlx github <step>` is the command line's (`mlx_cli::verbs::github`).
 
 pub mod api;
-pub mod cli;
 pub mod event;
 pub mod ops;

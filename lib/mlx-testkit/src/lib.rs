@@ -25,6 +25,7 @@ pub mod sim;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use mlx_cli::verbs::{Plain, Verb};
 use mlx_contracts::Status;
 use mlx_core::error::IoContext;
 use mlx_core::fsutil::atomic_write;
@@ -77,6 +78,41 @@ impl Stage for Prepare {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join("prepared.txt")]
     }
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        prepare(ctx, "")
+    }
+}
+
+/// The fake `prepare`, each line ending in `suffix`.
+fn prepare(ctx: &Context, suffix: &str) -> Result<Outcome> {
+    log_run(ctx, "prepare")?;
+    let mut text = String::new();
+    for s in &ctx.config.config.data.sources {
+        let p = Path::new(&s.uri);
+        let content =
+            std::fs::read_to_string(p).with_path(&format!("reading source `{}` at", s.name), p)?;
+        for line in content.lines() {
+            text.push_str(&line.to_uppercase());
+            text.push_str(suffix);
+            text.push('\n');
+        }
+    }
+    let out = ctx.workdir.join("prepared.txt");
+    atomic_write(&out, text.as_bytes()).with_path("writing", &out)?;
+    let lines = text.lines().count();
+    let mut o = Outcome::passed(format!("{lines} lines prepared"));
+    o.outputs_kv.insert("lines".into(), lines.to_string());
+    o.details = serde_json::json!({ "lines": lines });
+    Ok(o)
+}
+
+/// `prepare --suffix`.
+struct PrepareVerb;
+
+impl Verb for PrepareVerb {
+    fn stage(&self) -> &'static dyn Stage {
+        &Prepare
+    }
     fn args(&self, cmd: clap::Command) -> clap::Command {
         cmd.arg(
             clap::Arg::new("suffix")
@@ -86,29 +122,10 @@ impl Stage for Prepare {
         )
     }
     fn run(&self, ctx: &Context, args: &clap::ArgMatches) -> Result<Outcome> {
-        log_run(ctx, self.name())?;
-        let suffix = args
-            .get_one::<String>("suffix")
-            .cloned()
-            .unwrap_or_default();
-        let mut text = String::new();
-        for s in &ctx.config.config.data.sources {
-            let p = Path::new(&s.uri);
-            let content = std::fs::read_to_string(p)
-                .with_path(&format!("reading source `{}` at", s.name), p)?;
-            for line in content.lines() {
-                text.push_str(&line.to_uppercase());
-                text.push_str(&suffix);
-                text.push('\n');
-            }
-        }
-        let out = ctx.workdir.join("prepared.txt");
-        atomic_write(&out, text.as_bytes()).with_path("writing", &out)?;
-        let lines = text.lines().count();
-        let mut o = Outcome::passed(format!("{lines} lines prepared"));
-        o.outputs_kv.insert("lines".into(), lines.to_string());
-        o.details = serde_json::json!({ "lines": lines });
-        Ok(o)
+        prepare(
+            ctx,
+            args.get_one::<String>("suffix").map_or("", String::as_str),
+        )
     }
 }
 
@@ -128,7 +145,7 @@ impl Stage for Fit {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join("model.txt")]
     }
-    fn run(&self, ctx: &Context, _args: &clap::ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         log_run(ctx, self.name())?;
         let input = ctx.workdir.join("prepared.txt");
         let data = std::fs::read_to_string(&input).map_err(|e| {
@@ -164,7 +181,7 @@ impl Stage for Check {
     fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
         Vec::new()
     }
-    fn run(&self, ctx: &Context, _args: &clap::ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         log_run(ctx, self.name())?;
         let t = ctx.config.config.evaluation.threshold.unwrap_or(0.5);
         let (status, summary) = if t > 1.0 {
@@ -205,7 +222,7 @@ impl Stage for Explain {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join("explain.txt")]
     }
-    fn run(&self, ctx: &Context, _args: &clap::ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         log_run(ctx, self.name())?;
         let out = ctx.workdir.join("explain.txt");
         atomic_write(&out, b"explained\n").with_path("writing", &out)?;
@@ -213,9 +230,13 @@ impl Stage for Explain {
     }
 }
 
-/// The fake pipeline, in order.
-pub fn fake_stages() -> Vec<&'static dyn Stage> {
-    vec![&Prepare, &Fit, &Check, &Explain]
+static FIT: Plain = Plain(&Fit);
+static CHECK: Plain = Plain(&Check);
+static EXPLAIN: Plain = Plain(&Explain);
+
+/// The fake pipeline's verbs, in order.
+pub fn fake_verbs() -> Vec<&'static dyn Verb> {
+    vec![&PrepareVerb, &FIT, &CHECK, &EXPLAIN]
 }
 
 /// A temporary project directory with helpers to write files into it.

@@ -7,7 +7,6 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, Direction, Metric};
 use mlx_contracts::eval::{
     Fairness, GroupRates, Leaderboard, LeaderboardEntry, RunMetrics, Slice, Spread,
@@ -95,34 +94,8 @@ impl Stage for Eval {
             ctx.workdir.join(paths::EVAL_REPORT),
         ]
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(
-            Arg::new("champion")
-                .long("champion")
-                .value_name("BUNDLE|VERSION")
-                .env("MLX_CHAMPION")
-                .help(
-                    "The model to beat, scored on the same rows: a bundle, or a registry \
-                     version (`production`, an alias, a number)",
-                ),
-        )
-        .subcommand(score_command())
-    }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        evaluate(
-            &ctx.config.config,
-            &ctx.workdir,
-            args.get_one::<String>("champion").map(Path::new),
-        )
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
-        _workdir: &crate::workdir::Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        (name == "score").then(|| score_file(sub))
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        evaluate(&ctx.config.config, &ctx.workdir, None)
     }
 }
 
@@ -553,75 +526,6 @@ pub fn evaluate(
     Ok(o)
 }
 
-fn score_command() -> Command {
-    Command::new("score")
-        .about("Score a predictions file (CSV or Parquet) without a config or work directory")
-        .after_help(
-            "Classification reads the predicted labels from --y-pred and, for the metrics that \
-need scores (roc_auc, average_precision, log_loss, brier), the probabilities from --y-score: one \
-column (two classes: the probability of the second class in sorted order), or one column per \
-class in sorted class order; without --y-score the file's proba_<class> columns (what mlx \
-bundles predict) are used when present.
-
-Examples:
-  mlx-eval score --predictions preds.csv --task classification --y-true label --y-pred predicted
-  mlx-eval score --predictions preds.parquet --task classification --y-score p1 --json
-  mlx-eval score --predictions out.csv --task regression --json | jq .metrics.rmse
-  mlx-eval score --predictions fc.csv --task forecast --history train.csv --season 7
-
-Exit codes: 0 scored, 2 a missing column or bad flag, 3 an unreadable file.",
-        )
-        .arg(
-            Arg::new("predictions")
-                .long("predictions")
-                .value_name("FILE")
-                .required(true)
-                .help("CSV or Parquet file with the truth and the predictions"),
-        )
-        .arg(
-            Arg::new("task")
-                .long("task")
-                .value_parser(["classification", "regression", "forecast"])
-                .required(true)
-                .help("What the predictions are"),
-        )
-        .arg(
-            Arg::new("y-true")
-                .long("y-true")
-                .value_name("COL")
-                .default_value("y_true")
-                .help("Column with the actual values"),
-        )
-        .arg(
-            Arg::new("y-pred")
-                .long("y-pred")
-                .value_name("COL")
-                .default_value("y_pred")
-                .help("Column with the predicted labels or values"),
-        )
-        .arg(
-            Arg::new("y-score")
-                .long("y-score")
-                .value_name("COLS")
-                .value_delimiter(',')
-                .help("Probability column(s) of a classifier"),
-        )
-        .arg(
-            Arg::new("history")
-                .long("history")
-                .value_name("FILE")
-                .help("Forecast: the training series (its --y-true column), for MASE"),
-        )
-        .arg(
-            Arg::new("season")
-                .long("season")
-                .value_name("N")
-                .value_parser(clap::value_parser!(u32).range(1..))
-                .default_value("1")
-                .help("Forecast: MASE's season length"),
-        )
-}
-
 fn column<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column> {
     df.column(name).map_err(|_| {
         Error::Usage(format!(
@@ -671,33 +575,46 @@ fn floats(c: &Column, path: &Path) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// What `mlx-eval score` reads: the predictions file, what they are, and the columns.
+#[derive(Debug, Clone)]
+pub struct ScoreFile {
+    /// CSV or Parquet file with the truth and the predictions.
+    pub predictions: PathBuf,
+    /// `classification`, `regression` or `forecast`.
+    pub task: String,
+    /// The column with the actual values.
+    pub y_true: String,
+    /// The column with the predicted labels or values.
+    pub y_pred: String,
+    /// A classifier's probability column(s).
+    pub y_score: Option<Vec<String>>,
+    /// A forecast's training series (its `y_true` column), for MASE.
+    pub history: Option<PathBuf>,
+    /// MASE's season length.
+    pub season: u32,
+}
+
 /// `mlx-eval score`.
-fn score_file(args: &ArgMatches) -> Result<Standalone> {
-    let get = |k: &str| args.get_one::<String>(k).cloned().unwrap_or_default();
-    let path = PathBuf::from(get("predictions"));
+pub fn score_file(o: &ScoreFile) -> Result<Standalone> {
+    let path = o.predictions.clone();
     if !path.exists() {
         return Err(Error::Usage(format!("{} does not exist", path.display())));
     }
     // Only the columns used (Parquet reads just those), unless a classifier's
     // probability columns are to be found by name.
-    let mut wanted = vec![get("y-true"), get("y-pred")];
-    wanted.extend(
-        args.get_many::<String>("y-score")
-            .into_iter()
-            .flatten()
-            .cloned(),
-    );
-    let df = if get("task") == "classification" && args.get_many::<String>("y-score").is_none() {
+    let mut wanted = vec![o.y_true.clone(), o.y_pred.clone()];
+    wanted.extend(o.y_score.iter().flatten().cloned());
+    let df = if o.task == "classification" && o.y_score.is_none() {
         mlx_data::read_table(&path)?
     } else {
         mlx_data::read_columns(&path, &wanted)?
     };
-    let truth = column(&df, &get("y-true"), &path)?;
-    let scores = match get("task").as_str() {
+    let truth = column(&df, &o.y_true, &path)?;
+    let scores = match o.task.as_str() {
         "classification" => {
             let (classes, codes) = encode_classes(truth)?;
-            let score_cols: Vec<String> = match args.get_many::<String>("y-score") {
-                Some(c) => c.cloned().collect(),
+            let score_cols: Vec<String> = match &o.y_score {
+                Some(c) => c.clone(),
                 None => {
                     let auto: Vec<String> = classes.iter().map(|c| format!("proba_{c}")).collect();
                     if auto.iter().all(|c| df.column(c).is_ok()) {
@@ -709,8 +626,8 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
             };
             let k = classes.len();
             // The labels: --y-pred when the file has it, else the most probable class.
-            let pred_col = if score_cols.is_empty() || df.column(&get("y-pred")).is_ok() {
-                Some(column(&df, &get("y-pred"), &path)?)
+            let pred_col = if score_cols.is_empty() || df.column(&o.y_pred).is_ok() {
+                Some(column(&df, &o.y_pred, &path)?)
             } else {
                 None
             };
@@ -785,19 +702,19 @@ fn score_file(args: &ArgMatches) -> Result<Standalone> {
         }
         task => {
             let t = floats(truth, &path)?;
-            let p = floats(column(&df, &get("y-pred"), &path)?, &path)?;
-            let history = match (task, args.get_one::<String>("history")) {
+            let p = floats(column(&df, &o.y_pred, &path)?, &path)?;
+            let history = match (task, &o.history) {
                 ("forecast", Some(h)) => {
-                    let hp = PathBuf::from(h);
+                    let hp = h.clone();
                     if !hp.exists() {
                         return Err(Error::Usage(format!("{} does not exist", hp.display())));
                     }
                     let hdf = mlx_data::read_table(&hp)?;
-                    Some(floats(column(&hdf, &get("y-true"), &hp)?, &hp)?)
+                    Some(floats(column(&hdf, &o.y_true, &hp)?, &hp)?)
                 }
                 _ => None,
             };
-            let sp = args.get_one::<u32>("season").copied().unwrap_or(1) as usize;
+            let sp = o.season as usize;
             let mut s = scores::regression(&t, &p, history.as_deref().map(|h| (h, sp)));
             if task == "forecast" && history.is_none() {
                 s.undefined

@@ -9,7 +9,6 @@ pub mod split;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
 use mlx_contracts::config::{Config, FeatureView, SplitStrategy};
 use mlx_contracts::features::{
     FeaturesReport, FoldSummary, Preprocessor, SplitSummary, ViewReport, FEATURES_REPORT_VERSION,
@@ -18,7 +17,6 @@ use mlx_contracts::features::{
 use mlx_contracts::Status;
 use mlx_data::polars::prelude::*;
 
-use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::featurestore::{offline_uri, online_uri, Offline, ViewData};
 use crate::fsutil::atomic_write;
@@ -84,90 +82,16 @@ impl Stage for Features {
             .map(|f| ctx.workdir.join(f))
             .collect()
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(
-            Arg::new("data")
-                .long("data")
-                .value_name("FILE")
-                .env("MLX_FEATURES_DATA")
-                .help("Dataset to compute features on [default: <workdir>/data/raw.parquet]"),
-        )
-        .subcommand(
-            Command::new("materialize")
-                .about("Write the latest feature values per entity to the online store")
-                .after_help(
-                    "Examples:\n  mlx-features materialize\n  mlx-features materialize --view customer_stats --as-of 2024-06-30",
-                )
-                .arg(Arg::new("view").long("view").value_name("NAME").action(ArgAction::Append).help("Only this view (repeatable) [default: every view]"))
-                .arg(Arg::new("as-of").long("as-of").value_name("TIME").help("Latest values at or before this time (YYYY-MM-DD or RFC 3339); the view's TTL counts back from it")),
-        )
-        .subcommand(
-            Command::new("get")
-                .about("Read an entity's latest feature values from the online store")
-                .after_help(
-                    "Examples:\n  mlx-features get --entity 42\n  mlx-features get --entity store=7,item=3 --view sales --json\n\nExit codes: 0 found, 1 not found in any view.",
-                )
-                .arg(Arg::new("entity").long("entity").value_name("KEY").required(true).help("The entity key: a value, or COLUMN=VALUE pairs separated by commas"))
-                .arg(Arg::new("view").long("view").value_name("NAME").help("Only this view [default: every view]")),
-        )
-        .subcommand(
-            Command::new("compute")
-                .about("Compute the config's derived features on any table (no split, no store)")
-                .after_help(
-                    "Batch scoring computes features with the same definitions as training:\n  mlx-features compute --data new.parquet --out new-features.parquet",
-                )
-                .arg(Arg::new("data").long("data").value_name("FILE").required(true).help("Input table (CSV, Parquet, ...)"))
-                .arg(Arg::new("out").long("out").value_name("FILE").required(true).help("Output Parquet file")),
-        )
-        .subcommand(
-            Command::new("join")
-                .about("Point-in-time join of a label table and a feature table, without a config")
-                .after_help(
-                    "For each label row: the latest feature row of the same entity at or before the label's\ntime (and within --ttl), as Feast's get_historical_features.\n\nExample:\n  mlx-features join --labels labels.parquet --features clicks.parquet --entity user_id \\\n      --timestamp ts --ttl 30d --out train.parquet",
-                )
-                .arg(Arg::new("labels").long("labels").value_name("FILE").required(true).help("Label rows (entity key, timestamp, ...)"))
-                .arg(Arg::new("features").long("features").value_name("FILE").required(true).help("Feature rows (entity key, timestamp, features)"))
-                .arg(Arg::new("entity").long("entity").value_name("A,B").required(true).value_delimiter(',').help("Entity key columns (in both files)"))
-                .arg(Arg::new("timestamp").long("timestamp").value_name("COL").required(true).help("Event-time column of the labels"))
-                .arg(Arg::new("feature-timestamp").long("feature-timestamp").value_name("COL").help("Event-time column of the features [default: --timestamp]"))
-                .arg(Arg::new("columns").long("columns").value_name("A,B").value_delimiter(',').help("Feature columns [default: every other column of --features]"))
-                .arg(Arg::new("ttl").long("ttl").value_name("DURATION").help("Ignore feature rows older than this at the label's time (30d, 12h)"))
-                .arg(Arg::new("out").long("out").value_name("FILE").required(true).help("Output Parquet file")),
-        )
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        features(ctx, None)
     }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let data = ctx.workdir.dataset(args.get_one::<String>("data"))?;
-        let df = mlx_data::read_table(&data)?;
-        compute(&ctx.config.config, &ctx.workdir, df)
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        if name == "join" {
-            return Some(standalone_join(sub));
-        }
-        let loaded = match config() {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Some(Err(Error::Usage(format!(
-                    "`mlx-features {name}` reads the feature views and stores from mlx.yaml, and \
-                     there is none here; pass --config FILE"
-                ))))
-            }
-            Err(e) => return Some(Err(e)),
-        };
-        let cfg = &loaded.config;
-        Some(match name {
-            "compute" => standalone_compute(cfg, sub),
-            "materialize" => materialize(cfg, workdir, sub),
-            "get" => get(cfg, workdir, sub),
-            _ => return None,
-        })
-    }
+}
+
+/// The whole stage on `data` [default: the ingested dataset].
+pub fn features(ctx: &Context, data: Option<&String>) -> Result<Outcome> {
+    let data = ctx.workdir.dataset(data)?;
+    let df = mlx_data::read_table(&data)?;
+    compute(&ctx.config.config, &ctx.workdir, df)
 }
 
 fn ttl_ms(view: &FeatureView) -> Result<Option<i64>> {
@@ -388,8 +312,10 @@ fn count(v: &[u8], code: u8) -> u64 {
     v.iter().filter(|&&c| c == code).count() as u64
 }
 
-fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
-    let data = PathBuf::from(args.get_one::<String>("data").cloned().unwrap_or_default());
+/// `mlx-features compute`: the config's derived features on any table (no split, no
+/// store), written to `out`.
+pub fn compute_file(cfg: &Config, data: &Path, out: &Path) -> Result<Standalone> {
+    let data = data.to_path_buf();
     if !data.exists() {
         return Err(Error::Usage(format!("{} does not exist", data.display())));
     }
@@ -410,7 +336,7 @@ fn standalone_compute(cfg: &Config, args: &ArgMatches) -> Result<Standalone> {
     )?;
     tracing::debug!("derived features in {:?}", started.elapsed());
     let started = std::time::Instant::now();
-    let out = PathBuf::from(args.get_one::<String>("out").cloned().unwrap_or_default());
+    let out = out.to_path_buf();
     write_parquet(&out, &mut derived.df)?;
     tracing::debug!("wrote {} in {:?}", out.display(), started.elapsed());
     let mut human = format!(
@@ -742,15 +668,16 @@ fn selected_views<'a>(cfg: &'a Config, wanted: &[String]) -> Result<Vec<&'a Feat
         .collect()
 }
 
-fn materialize(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone> {
-    let wanted: Vec<String> = args
-        .get_many::<String>("view")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
-    let as_of = args
-        .get_one::<String>("as-of")
-        .map(|t| parse_time(t))
-        .transpose()?;
+/// `mlx-features materialize`: the latest feature values per entity of `views` [default:
+/// every view], at or before `as_of`, written to the online store.
+pub fn materialize(
+    cfg: &Config,
+    workdir: &Workdir,
+    wanted: &[String],
+    as_of: Option<&str>,
+) -> Result<Standalone> {
+    let wanted = wanted.to_vec();
+    let as_of = as_of.map(parse_time).transpose()?;
     let offline = Offline::open(&offline_uri(cfg, workdir))?;
     let uri = online_uri(cfg, workdir);
     let mut online = crate::featurestore::open_online(&uri)?;
@@ -811,16 +738,11 @@ fn entity_values(text: &str, keys: &[String]) -> Result<Vec<String>> {
     Ok(parts.into_iter().map(str::to_owned).collect())
 }
 
-fn get(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone> {
-    let key = args
-        .get_one::<String>("entity")
-        .cloned()
-        .unwrap_or_default();
-    let wanted: Vec<String> = args
-        .get_one::<String>("view")
-        .cloned()
-        .into_iter()
-        .collect();
+/// `mlx-features get`: an entity's latest feature values from the online store, from
+/// `view` [default: every view]; `key` is a value or `COLUMN=VALUE` pairs.
+pub fn get(cfg: &Config, workdir: &Workdir, key: &str, view: Option<&str>) -> Result<Standalone> {
+    let key = key.to_string();
+    let wanted: Vec<String> = view.map(str::to_string).into_iter().collect();
     let uri = online_uri(cfg, workdir);
     let mut online = crate::featurestore::open_online(&uri)?;
     let mut found = serde_json::Map::new();
@@ -859,10 +781,32 @@ fn get(cfg: &Config, workdir: &Workdir, args: &ArgMatches) -> Result<Standalone>
     })
 }
 
-fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
-    let s = |k: &str| args.get_one::<String>(k).cloned().unwrap_or_default();
-    let labels_path = PathBuf::from(s("labels"));
-    let features_path = PathBuf::from(s("features"));
+/// What `mlx-features join` joins.
+#[derive(Debug, Clone)]
+pub struct JoinFiles {
+    /// Label rows (entity key, timestamp, ...).
+    pub labels: PathBuf,
+    /// Feature rows (entity key, timestamp, features).
+    pub features: PathBuf,
+    /// Entity key columns (in both files).
+    pub entity: Vec<String>,
+    /// The labels' event-time column.
+    pub timestamp: String,
+    /// The features' event-time column [default: `timestamp`].
+    pub feature_timestamp: Option<String>,
+    /// Feature columns [default: every other column of the features].
+    pub columns: Option<Vec<String>>,
+    /// Feature rows older than this at the label's time are ignored (`30d`, `12h`).
+    pub ttl: Option<String>,
+    /// The Parquet file written.
+    pub out: PathBuf,
+}
+
+/// `mlx-features join`: a point-in-time join of a label table and a feature table,
+/// without a config, as Feast's `get_historical_features`.
+pub fn join_files(o: &JoinFiles) -> Result<Standalone> {
+    let labels_path = o.labels.clone();
+    let features_path = o.features.clone();
     for p in [&labels_path, &features_path] {
         if !p.exists() {
             return Err(Error::Usage(format!("{} does not exist", p.display())));
@@ -870,17 +814,11 @@ fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
     }
     let labels = mlx_data::read_table(&labels_path)?;
     let features = mlx_data::read_table(&features_path)?;
-    let entity: Vec<String> = args
-        .get_many::<String>("entity")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
-    let time = s("timestamp");
-    let ftime = args
-        .get_one::<String>("feature-timestamp")
-        .cloned()
-        .unwrap_or_else(|| time.clone());
-    let columns: Vec<String> = match args.get_many::<String>("columns") {
-        Some(v) => v.cloned().collect(),
+    let entity = o.entity.clone();
+    let time = o.timestamp.clone();
+    let ftime = o.feature_timestamp.clone().unwrap_or_else(|| time.clone());
+    let columns: Vec<String> = match &o.columns {
+        Some(v) => v.clone(),
         None => names(&features)
             .into_iter()
             .filter(|c| !entity.contains(c) && *c != ftime)
@@ -907,8 +845,9 @@ fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
             }
         }
     }
-    let ttl = args
-        .get_one::<String>("ttl")
+    let ttl = o
+        .ttl
+        .as_deref()
         .map(|t| {
             Span::parse(t)
                 .map(Span::millis)
@@ -918,7 +857,7 @@ fn standalone_join(args: &ArgMatches) -> Result<Standalone> {
     let mut out = crate::featurestore::pit_join(
         &labels, &entity, &time, &features, &entity, &ftime, &columns, ttl,
     )?;
-    let out_path = PathBuf::from(s("out"));
+    let out_path = o.out.clone();
     write_parquet(&out_path, &mut out)?;
     let unmatched = columns
         .first()

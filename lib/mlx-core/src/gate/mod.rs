@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use clap::{ArgMatches, Command};
 use mlx_contracts::config::{Config, Direction, Metric};
 use mlx_contracts::eval::{Leaderboard, RunMetrics, LEADERBOARD_VERSION, RUN_METRICS_VERSION};
 use mlx_contracts::gate::{
@@ -24,11 +23,10 @@ use mlx_contracts::validate::ValidationReport;
 use mlx_contracts::Status;
 use sha2::{Digest, Sha256};
 
-use crate::config::LoadedConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_creating;
 use crate::metric::worsening;
-use crate::stage::{Context, Outcome, Stage, Standalone};
+use crate::stage::{Context, Outcome, Stage};
 use crate::workdir::paths;
 use crate::workdir::Workdir;
 
@@ -100,20 +98,8 @@ impl Stage for Gate {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join(paths::GATE_REPORT)]
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.subcommand(review::command())
-    }
-    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         stage(&ctx.config.config, &ctx.workdir)
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        (name == "review").then(|| review::run(sub, config, workdir))
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
 use mlx_contracts::config::{DType, JoinType, Source, SourceFormat};
 use mlx_contracts::ingest::{ColumnType, IngestReport, SourceReport, INGEST_REPORT_VERSION};
 use mlx_contracts::FileDigest;
@@ -70,74 +69,70 @@ impl Stage for Ingest {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join(paths::RAW_DATA)]
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(
-            Arg::new("append")
-                .long("append")
-                .action(ArgAction::SetTrue)
-                .help(
-                    "Only add rows newer than the newest `data.time_column` value already ingested",
-                ),
-        )
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        ingest(ctx, false)
     }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let data = &ctx.config.config.data;
-        if data.sources.is_empty() {
-            return Err(Error::Usage(
-                "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
-            ));
-        }
-        let out = ctx.workdir.join(paths::RAW_DATA);
-        let append = args.get_flag("append") || data.append;
-        if let Some(done) = stream_single_source(ctx, &out, append && out.exists())? {
-            return Ok(done);
-        }
-        let mut reports = Vec::new();
-        let mut frames = Vec::new();
-        for s in &data.sources {
-            let (df, files) = read_source(s).map_err(|e| e.masked(&ctx.config))?;
-            reports.push(SourceReport {
-                name: s.name.clone(),
-                uri: ctx.config.mask(&s.uri),
-                files,
-                rows: df.height() as u64,
-                schema: schema_of(&df),
-            });
-            frames.push((s.name.as_str(), df));
-        }
-        let mut merged = merge(frames, data.merge.as_ref())?;
-        if merged.height() == 0 {
-            return Err(Error::Runtime(
-                "the sources produced no rows; check the files and the join keys (an inner join of sources with no common key value is empty)".into(),
-            ));
-        }
+}
 
-        let (mut appended, mut previous_max) = (None, None);
-        if append && out.exists() {
-            let tc = data.time_column.as_deref().ok_or_else(|| {
-                Error::Usage("--append needs `data.time_column` to know which rows are new".into())
-            })?;
-            let old = mlx_data::read_table(&out).map_err(|e| Error::Runtime(e.to_string()))?;
-            let (combined, added, max) = append_new(old, merged, tc)?;
-            merged = combined;
-            appended = Some(added);
-            previous_max = max;
-        }
-        let mut f = AtomicFile::create(&out).with_path("writing", &out)?;
-        mlx_data::write_parquet(&mut merged, &mut f)
-            .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
-        f.commit().with_path("writing", &out)?;
-
-        outcome(IngestReport {
-            schema_version: INGEST_REPORT_VERSION,
-            rows: merged.height() as u64,
-            columns: merged.width() as u64,
-            schema: schema_of(&merged),
-            sources: reports,
-            appended_rows: appended,
-            previous_max_time: previous_max,
-        })
+/// The whole stage; `append` (`--append`) adds only the rows newer than the newest
+/// `data.time_column` value already ingested, as `data.append` does.
+pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
+    let data = &ctx.config.config.data;
+    if data.sources.is_empty() {
+        return Err(Error::Usage(
+            "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
+        ));
     }
+    let out = ctx.workdir.join(paths::RAW_DATA);
+    let append = append || data.append;
+    if let Some(done) = stream_single_source(ctx, &out, append && out.exists())? {
+        return Ok(done);
+    }
+    let mut reports = Vec::new();
+    let mut frames = Vec::new();
+    for s in &data.sources {
+        let (df, files) = read_source(s).map_err(|e| e.masked(&ctx.config))?;
+        reports.push(SourceReport {
+            name: s.name.clone(),
+            uri: ctx.config.mask(&s.uri),
+            files,
+            rows: df.height() as u64,
+            schema: schema_of(&df),
+        });
+        frames.push((s.name.as_str(), df));
+    }
+    let mut merged = merge(frames, data.merge.as_ref())?;
+    if merged.height() == 0 {
+        return Err(Error::Runtime(
+            "the sources produced no rows; check the files and the join keys (an inner join of sources with no common key value is empty)".into(),
+        ));
+    }
+
+    let (mut appended, mut previous_max) = (None, None);
+    if append && out.exists() {
+        let tc = data.time_column.as_deref().ok_or_else(|| {
+            Error::Usage("--append needs `data.time_column` to know which rows are new".into())
+        })?;
+        let old = mlx_data::read_table(&out).map_err(|e| Error::Runtime(e.to_string()))?;
+        let (combined, added, max) = append_new(old, merged, tc)?;
+        merged = combined;
+        appended = Some(added);
+        previous_max = max;
+    }
+    let mut f = AtomicFile::create(&out).with_path("writing", &out)?;
+    mlx_data::write_parquet(&mut merged, &mut f)
+        .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
+    f.commit().with_path("writing", &out)?;
+
+    outcome(IngestReport {
+        schema_version: INGEST_REPORT_VERSION,
+        rows: merged.height() as u64,
+        columns: merged.width() as u64,
+        schema: schema_of(&merged),
+        sources: reports,
+        appended_rows: appended,
+        previous_max_time: previous_max,
+    })
 }
 
 /// The stage outcome for a written dataset.

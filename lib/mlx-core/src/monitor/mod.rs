@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
-use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, DriftMethod};
 use mlx_contracts::monitor::{
     DayStats, FeatureDrift, MonitorReport, Trigger, MONITOR_REPORT_VERSION,
@@ -77,62 +76,47 @@ impl Stage for Monitor {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join(paths::MONITOR_JSON)]
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(Arg::new("as-of").long("as-of").value_name("DATE").help(
-            "Evaluate the window ending on this day (YYYY-MM-DD) [default: the log's last day]",
-        ))
-        .arg(
-            Arg::new("log")
-                .long("log")
-                .value_name("DIR")
-                .help("The prediction log [default: deploy.prediction_log]"),
-        )
-        .arg(Arg::new("actuals").long("actuals").value_name("FILE").help(
-            "Actual outcomes: request_id and actual, or the entity and time columns and the target",
-        ))
-    }
-    fn run(&self, _ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+    fn run(&self, _ctx: &Context) -> Result<Outcome> {
         Err(Error::Usage(
             "`monitor` is not a pipeline stage; run `mlx-monitor`".into(),
         ))
     }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        Some((|| {
-            let cfg = config()?.map(|c| c.config).ok_or_else(|| {
-                Error::Usage("mlx-monitor needs the project's config (mlx.yaml or --config)".into())
-            })?;
-            let as_of = args
-                .get_one::<String>("as-of")
-                .map(|d| {
-                    NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                        Error::Usage(format!("--as-of `{d}` is not a date (YYYY-MM-DD)"))
-                    })
-                })
-                .transpose()?;
-            let log = PathBuf::from(
-                args.get_one::<String>("log")
-                    .cloned()
-                    .unwrap_or_else(|| cfg.deploy.prediction_log.clone()),
-            );
-            let actuals = args.get_one::<String>("actuals").map(PathBuf::from);
-            let report = monitor(&cfg, workdir, &log, actuals.as_deref(), as_of)?;
-            let human = summary(&report);
-            Ok(Standalone {
-                status: if report.fired {
-                    Status::Failed
-                } else {
-                    Status::Passed
-                },
-                human,
-                json: crate::json::value(&report)?,
-            })
-        })())
-    }
+}
+
+/// `mlx-monitor`: the report over the prediction log `log` [default:
+/// `deploy.prediction_log`] as of the day `as_of` (`YYYY-MM-DD`) [default: the log's
+/// last day], with the actual outcomes of `actuals`; failed when a trigger fired.
+pub fn run(
+    config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+    workdir: &Workdir,
+    log: Option<&Path>,
+    actuals: Option<&Path>,
+    as_of: Option<&str>,
+) -> Result<Standalone> {
+    let cfg = config()?.map(|c| c.config).ok_or_else(|| {
+        Error::Usage("mlx-monitor needs the project's config (mlx.yaml or --config)".into())
+    })?;
+    let as_of = as_of
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| Error::Usage(format!("--as-of `{d}` is not a date (YYYY-MM-DD)")))
+        })
+        .transpose()?;
+    let log = log.map_or_else(
+        || PathBuf::from(&cfg.deploy.prediction_log),
+        Path::to_path_buf,
+    );
+    let report = monitor(&cfg, workdir, &log, actuals, as_of)?;
+    let human = summary(&report);
+    Ok(Standalone {
+        status: if report.fired {
+            Status::Failed
+        } else {
+            Status::Passed
+        },
+        human,
+        json: crate::json::value(&report)?,
+    })
 }
 
 fn summary(r: &MonitorReport) -> String {

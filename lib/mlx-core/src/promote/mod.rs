@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use clap::{value_parser, Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, DeployStrategy, PromoteTarget};
 use mlx_contracts::gate::{GateOutcome, Review};
 use mlx_contracts::registry::{RegistryState, Stage as RegistryStage};
@@ -75,150 +74,8 @@ impl Stage for Promote {
     fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
         Vec::new()
     }
-    fn args(&self, cmd: Command) -> Command {
-        let version = || {
-            Arg::new("version")
-                .long("version")
-                .value_name("N|STAGE|ALIAS")
-                .required(true)
-                .help("A version number, a stage (`production`, `staging`) or an alias")
-        };
-        let reason = || {
-            Arg::new("reason")
-                .long("reason")
-                .value_name("TEXT")
-                .default_value("")
-                .help("Why; recorded in the audit trail")
-        };
-        let target = |c: Command| {
-            c.arg(
-                Arg::new("registry")
-                    .long("registry")
-                    .value_name("URI")
-                    .global(true)
-                    .help("The registry [default: registry.uri of the config]"),
-            )
-            .arg(
-                Arg::new("model")
-                    .long("model")
-                    .value_name("NAME")
-                    .global(true)
-                    .help("The registered model [default: registry.model_name]"),
-            )
-        };
-        target(cmd)
-            .arg(
-                Arg::new("up-to")
-                    .long("up-to")
-                    .value_name("STAGE")
-                    .value_parser(["none", "staging", "production"])
-                    .help(
-                        "In a pipeline: how far to promote, overriding registry.promote_to \
-                         (a workflow promotes to staging and production in separate jobs)",
-                    ),
-            )
-            .subcommand(Command::new("list").about("Versions, stages, aliases and deployment"))
-            .subcommand(
-                Command::new("show")
-                    .about("One version's metadata and state")
-                    .arg(version()),
-            )
-            .subcommand(
-                Command::new("history").about("Every change: who, when, why, on which evidence"),
-            )
-            .subcommand(
-                Command::new("promote")
-                    .about("Move a version to a stage")
-                    .arg(version())
-                    .arg(Arg::new("to").long("to").required(true).value_parser([
-                        "none",
-                        "staging",
-                        "production",
-                        "archived",
-                    ]))
-                    .arg(reason()),
-            )
-            .subcommand(
-                Command::new("archive")
-                    .about("Archive a version")
-                    .arg(version())
-                    .arg(reason()),
-            )
-            .subcommand(
-                Command::new("rollback")
-                    .about("Return production to the version it replaced")
-                    .arg(reason()),
-            )
-            .subcommand(
-                Command::new("alias")
-                    .about("Set or remove a named alias")
-                    .arg(
-                        Arg::new("action")
-                            .required(true)
-                            .value_parser(["set", "remove"]),
-                    )
-                    .arg(Arg::new("name").required(true))
-                    .arg(
-                        Arg::new("version")
-                            .long("version")
-                            .value_name("N|STAGE|ALIAS"),
-                    ),
-            )
-            .subcommand(
-                Command::new("deploy")
-                    .about("Record the deployment strategy mlx-serve follows")
-                    .arg(
-                        Arg::new("strategy")
-                            .long("strategy")
-                            .value_parser(["direct", "blue_green", "canary", "shadow"])
-                            .help("How traffic is split [default: deploy.strategy]"),
-                    )
-                    .arg(
-                        Arg::new("challenger")
-                            .long("challenger")
-                            .value_name("N|ALIAS"),
-                    )
-                    .arg(
-                        Arg::new("fraction")
-                            .long("fraction")
-                            .value_parser(value_parser!(f64))
-                            .help("Canary: the challenger's share of traffic [default: deploy.canary_fraction]"),
-                    ),
-            )
-            .subcommand(
-                Command::new("fetch")
-                    .about("Download a version's bundle, verified against its SHA-256")
-                    .arg(version())
-                    .arg(
-                        Arg::new("output")
-                            .long("output")
-                            .required(true)
-                            .value_name("FILE"),
-                    ),
-            )
-    }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let up_to = match args
-            .try_get_one::<String>("up-to")
-            .ok()
-            .flatten()
-            .map(String::as_str)
-        {
-            Some("none") => Some(PromoteTarget::None),
-            Some("staging") => Some(PromoteTarget::Staging),
-            Some("production") => Some(PromoteTarget::Production),
-            _ => None,
-        };
-        pipeline_stage(&ctx.config.config, &ctx.workdir, up_to)
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        _workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        Some(command(name, sub, args, config))
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        pipeline_stage(&ctx.config.config, &ctx.workdir, None)
     }
 }
 
@@ -370,36 +227,95 @@ fn list_text(s: &RegistryState) -> String {
     out
 }
 
-fn command(
-    name: &str,
-    sub: &ArgMatches,
-    top: &ArgMatches,
+/// A use of `mlx-promote` beside the pipeline: what to do to the registry.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Every version, its stage and the aliases.
+    List,
+    /// One version (a number, a stage or an alias).
+    Show {
+        /// The version.
+        version: String,
+    },
+    /// Every transition, oldest first.
+    History,
+    /// A version moved to a stage.
+    Promote {
+        /// The version.
+        version: String,
+        /// `staging`, `production` or `archived`.
+        to: String,
+    },
+    /// A version archived.
+    Archive {
+        /// The version.
+        version: String,
+    },
+    /// Production back to the version before it.
+    Rollback,
+    /// An alias set to `version`, or removed.
+    Alias {
+        /// The alias.
+        name: String,
+        /// Set (`true`) or remove.
+        set: bool,
+        /// The version it names.
+        version: Option<String>,
+    },
+    /// The deployment strategy `mlx-serve` follows.
+    Deploy {
+        /// `direct`, `blue_green`, `canary` or `shadow` [default: `deploy.strategy`].
+        strategy: Option<String>,
+        /// The challenger version.
+        challenger: Option<String>,
+        /// A canary's share of traffic [default: `deploy.canary_fraction`].
+        fraction: Option<f64>,
+    },
+    /// A version's bundle downloaded and verified.
+    Fetch {
+        /// The version.
+        version: String,
+        /// The file written.
+        output: PathBuf,
+    },
+}
+
+/// Which registry an action is on, and why it is done (recorded with a change).
+#[derive(Debug, Clone, Default)]
+pub struct On {
+    /// The registry's URI [default: `registry.uri`].
+    pub registry: Option<String>,
+    /// The model's name [default: `registry.model_name`].
+    pub model: Option<String>,
+    /// Why (recorded with the transition).
+    pub reason: String,
+}
+
+/// `mlx-promote <action>`.
+pub fn command(
     config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+    on: &On,
+    action: &Action,
 ) -> Result<Standalone> {
     let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
         let mut c = Config::default();
         c.resolve();
         c
     });
-    let flag = |k: &str| {
-        sub.get_one::<String>(k)
-            .or_else(|| top.get_one::<String>(k))
-            .cloned()
-    };
-    let uri = flag("registry").unwrap_or_else(|| cfg.registry.uri.clone());
-    let model = flag("model")
+    let uri = on
+        .registry
+        .clone()
+        .unwrap_or_else(|| cfg.registry.uri.clone());
+    let model = on
+        .model
+        .clone()
         .or_else(|| cfg.registry.model_name.clone())
         .unwrap_or_else(|| "model".into());
     let store = Store::open(&uri, &model)?;
     let policy = policy(&cfg);
-    let reason = sub
-        .try_get_one::<String>("reason")
-        .ok()
-        .flatten()
-        .cloned()
-        .unwrap_or_default();
-    let which = |s: &RegistryState, k: &str| -> Result<Option<u64>> {
-        sub.get_one::<String>(k).map(|w| resolve(s, w)).transpose()
+    let reason = &on.reason;
+    let which = |s: &RegistryState, w: Option<&String>| -> Result<Option<u64>> {
+        w.map(|w| resolve(s, w)).transpose()
     };
     let committed = |s: RegistryState| {
         let t = &s.transition;
@@ -414,61 +330,58 @@ fn command(
         };
         done(format!("{what} (revision {})", s.revision), state_json(&s)?)
     };
-    match name {
-        "list" => {
+    match action {
+        Action::List => {
             let s = current(&store)?;
             done(list_text(&s), state_json(&s)?)
         }
-        "show" => {
+        Action::Show { version } => {
             let s = current(&store)?;
-            let n = which(&s, "version")?.expect("required");
+            let n = resolve(&s, version)?;
             show(&store, &s, n)
         }
-        "history" => history(&store),
-        "promote" => {
-            let to = stage_named(sub.get_one::<String>("to").expect("required"));
+        Action::History => history(&store),
+        Action::Promote { version, to } => {
+            let to = stage_named(to);
             committed(change(&store, |s| {
-                let n = resolve(s, sub.get_one::<String>("version").expect("required"))?;
-                state::promote(s, n, to, &policy, &reason)
+                let n = resolve(s, version)?;
+                state::promote(s, n, to, &policy, reason)
             })?)
         }
-        "archive" => committed(change(&store, |s| {
-            let n = resolve(s, sub.get_one::<String>("version").expect("required"))?;
-            state::archive(s, n, &reason)
+        Action::Archive { version } => committed(change(&store, |s| {
+            let n = resolve(s, version)?;
+            state::archive(s, n, reason)
         })?),
-        "rollback" => committed(change(&store, |s| state::rollback(s, &reason))?),
-        "alias" => {
-            let name = sub.get_one::<String>("name").expect("required");
-            let set = sub.get_one::<String>("action").map(String::as_str) == Some("set");
+        Action::Rollback => committed(change(&store, |s| state::rollback(s, reason))?),
+        Action::Alias { name, set, version } => committed(change(&store, |s| {
+            let n = if *set {
+                Some(
+                    which(s, version.as_ref())?
+                        .ok_or_else(|| Error::Usage("`alias set` needs --version N".into()))?,
+                )
+            } else {
+                None
+            };
+            state::alias(s, name, n)
+        })?),
+        Action::Deploy {
+            strategy,
+            challenger,
+            fraction,
+        } => {
+            let strategy = strategy
+                .as_deref()
+                .map_or(cfg.deploy.strategy, deploy_strategy);
+            let fraction = fraction.or(Some(cfg.deploy.canary_fraction));
             committed(change(&store, |s| {
-                let n = if set {
-                    Some(
-                        which(s, "version")?
-                            .ok_or_else(|| Error::Usage("`alias set` needs --version N".into()))?,
-                    )
-                } else {
-                    None
-                };
-                state::alias(s, name, n)
-            })?)
-        }
-        "deploy" => {
-            let strategy = sub
-                .get_one::<String>("strategy")
-                .map_or(cfg.deploy.strategy, |s| deploy_strategy(s));
-            let fraction = sub
-                .get_one::<f64>("fraction")
-                .copied()
-                .or(Some(cfg.deploy.canary_fraction));
-            committed(change(&store, |s| {
-                let c = which(s, "challenger")?;
+                let c = which(s, challenger.as_ref())?;
                 state::deploy(s, strategy, c, fraction, &policy)
             })?)
         }
-        "fetch" => {
+        Action::Fetch { version, output } => {
             let s = current(&store)?;
-            let n = which(&s, "version")?.expect("required");
-            let out = PathBuf::from(sub.get_one::<String>("output").expect("required"));
+            let n = resolve(&s, version)?;
+            let out = output.clone();
             let v = store.version(n)?;
             store.fetch_bundle(&v, &out)?;
             Bundle::load(&out)?;
@@ -481,7 +394,6 @@ fn command(
                 json!({ "version": n, "path": out.display().to_string(), "sha256": v.archive_sha256 }),
             )
         }
-        other => Err(Error::Usage(format!("unknown subcommand `{other}`"))),
     }
 }
 

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{value_parser, Arg, ArgMatches, Command};
 use mlx_contracts::config::Config;
 use mlx_contracts::Status;
 use mlx_data::polars::prelude::*;
@@ -76,129 +75,83 @@ impl Stage for Serve {
     fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
         Vec::new()
     }
-    fn args(&self, cmd: Command) -> Command {
-        let source = |c: Command| {
-            c.arg(
-                Arg::new("bundle")
-                    .long("bundle")
-                    .value_name("PATH")
-                    .global(true)
-                    .help("Serve this bundle (directory or packed file) instead of the registry"),
-            )
-            .arg(
-                Arg::new("model")
-                    .long("model")
-                    .value_name("VERSION")
-                    .global(true)
-                    .help("The registry version: production, staging, an alias or a number [default: deploy.model]"),
-            )
-        };
-        source(cmd)
-            .arg(Arg::new("host").long("host").help("Listen address [default: deploy.host]"))
-            .arg(
-                Arg::new("port")
-                    .long("port")
-                    .value_parser(value_parser!(u16))
-                    .help("Listen port; 0 picks a free one [default: deploy.port]"),
-            )
-            .subcommand(
-                Command::new("batch")
-                    .about("Score a file (CSV or Parquet) with the same bundle and pipeline")
-                    .arg(Arg::new("input").long("input").required(true).value_name("FILE"))
-                    .arg(
-                        Arg::new("output")
-                            .long("output")
-                            .required(true)
-                            .value_name("FILE")
-                            .help("CSV or Parquet, by extension: the input columns and the predictions"),
-                    )
-                    .arg(
-                        Arg::new("log")
-                            .long("log")
-                            .action(clap::ArgAction::SetTrue)
-                            .help(
-                                "Also append the predictions to the prediction log \
-                                 (deploy.prediction_log), for mlx-monitor",
-                            ),
-                    )
-                    .arg(
-                        Arg::new("skip-invalid")
-                            .long("skip-invalid")
-                            .action(clap::ArgAction::SetTrue)
-                            .help(
-                                "Score the valid rows and write the rejected ones, with their \
-                                 reasons, to <output stem>.rejects.csv; exit 1 when any row was \
-                                 rejected [default: refuse the whole file]",
-                            ),
-                    )
-                    .arg(
-                        Arg::new("at-column")
-                            .long("at-column")
-                            .value_name("COLUMN")
-                            .requires("log")
-                            .help(
-                                "With --log: log each row as scored at this column's date or \
-                                 time (backfilling a daily batch job's log) [default: now]",
-                            ),
-                    ),
-            )
-    }
-    fn run(&self, _ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+    fn run(&self, _ctx: &Context) -> Result<Outcome> {
         Err(Error::Usage(
             "`serve` is not a pipeline stage; run `mlx-serve`".into(),
         ))
     }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        workdir: &Workdir,
-    ) -> Option<Result<Standalone>> {
-        Some((|| {
-            let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
-                let mut c = Config::default();
-                c.resolve();
-                c
-            });
-            let source = source(args, &cfg, workdir);
-            match args.subcommand() {
-                Some(("batch", sub)) => batch(&cfg, &source, sub),
-                _ => serve(&cfg, workdir, source, args).map(|_| Standalone {
-                    status: Status::Passed,
-                    human: "stopped".into(),
-                    json: json!({ "stopped": true }),
-                }),
-            }
-        })())
+}
+
+/// What `mlx-serve` serves, where, and `mlx-serve batch`'s file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A bundle (directory or packed file) instead of the registry.
+    pub bundle: Option<PathBuf>,
+    /// The registry version: production, staging, an alias or a number [default:
+    /// `deploy.model`].
+    pub model: Option<String>,
+    /// The listen address [default: `deploy.host`].
+    pub host: Option<String>,
+    /// The listen port; 0 picks a free one [default: `deploy.port`].
+    pub port: Option<u16>,
+    /// `mlx-serve batch`: score a file instead of serving.
+    pub batch: Option<Batch>,
+}
+
+/// `mlx-serve batch`: a file scored with the same bundle and pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// CSV or Parquet.
+    pub input: PathBuf,
+    /// CSV or Parquet, by extension: the input columns and the predictions.
+    pub output: PathBuf,
+    /// Also append the predictions to the prediction log.
+    pub log: bool,
+    /// Score the valid rows and write the rejected ones to `<output stem>.rejects.csv`.
+    pub skip_invalid: bool,
+    /// With `log`: each row logged as scored at this column's date or time.
+    pub at_column: Option<String>,
+}
+
+/// `mlx-serve`: serves until stopped, or scores a file (`batch`).
+pub fn run(
+    config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+    workdir: &Workdir,
+    o: &Options,
+) -> Result<Standalone> {
+    let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
+        let mut c = Config::default();
+        c.resolve();
+        c
+    });
+    let source = source(o, &cfg, workdir);
+    match &o.batch {
+        Some(b) => batch(&cfg, &source, b),
+        None => serve(&cfg, workdir, source, o).map(|_| Standalone {
+            status: Status::Passed,
+            human: "stopped".into(),
+            json: json!({ "stopped": true }),
+        }),
     }
 }
 
-fn source(args: &ArgMatches, cfg: &Config, workdir: &Workdir) -> Source {
-    match args.get_one::<String>("bundle") {
-        Some(b) => Source::Bundle(PathBuf::from(b)),
+fn source(o: &Options, cfg: &Config, workdir: &Workdir) -> Source {
+    match &o.bundle {
+        Some(b) => Source::Bundle(b.clone()),
         None => Source::Registry {
             cfg: Box::new(cfg.clone()),
             workdir: workdir.clone(),
-            which: args
-                .get_one::<String>("model")
-                .cloned()
-                .unwrap_or_else(|| cfg.deploy.model.clone()),
+            which: o.model.clone().unwrap_or_else(|| cfg.deploy.model.clone()),
         },
     }
 }
 
-fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> Result<()> {
+fn serve(cfg: &Config, workdir: &Workdir, source: Source, o: &Options) -> Result<()> {
     let key = models::current_key(&source)?;
     let routing = models::load(&source, key.as_ref(), None)?;
     let current = Arc::new(Current::new(routing, key));
-    let host = args
-        .get_one::<String>("host")
-        .cloned()
-        .unwrap_or_else(|| cfg.deploy.host.clone());
-    let port = args
-        .get_one::<u16>("port")
-        .copied()
-        .unwrap_or(cfg.deploy.port);
+    let host = o.host.clone().unwrap_or_else(|| cfg.deploy.host.clone());
+    let port = o.port.unwrap_or(cfg.deploy.port);
     let token = std::env::var(&cfg.deploy.auth_token_env)
         .ok()
         .filter(|t| !t.is_empty());
@@ -297,10 +250,10 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, args: &ArgMatches) -> 
 }
 
 /// `mlx-serve batch`.
-fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone> {
+fn batch(cfg: &Config, source: &Source, b: &Batch) -> Result<Standalone> {
     let derivation = crate::model::records::Derivation::new(cfg);
-    let input = PathBuf::from(args.get_one::<String>("input").expect("required"));
-    let output = PathBuf::from(args.get_one::<String>("output").expect("required"));
+    let input = b.input.clone();
+    let output = b.output.clone();
     let key = models::current_key(source)?;
     let routing = models::load(source, key.as_ref(), None)?;
     let model = &routing.live;
@@ -312,7 +265,7 @@ fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone>
     // The checks of /v1/predict, on every row.
     let inputs = &model.scorer.bundle.manifest.signature.inputs;
     let rejects = batch::check(&df, inputs)?;
-    let skip = args.get_flag("skip-invalid");
+    let skip = b.skip_invalid;
     if !rejects.is_empty() && !skip {
         let shown: Vec<String> = rejects
             .iter()
@@ -338,8 +291,8 @@ fn batch(cfg: &Config, source: &Source, args: &ArgMatches) -> Result<Standalone>
     });
     let mut df = batch::accepted(&df, inputs, &rejects)?;
     let scored = model.scorer.score_frame(&df)?;
-    let logged = if args.get_flag("log") {
-        let at = args.get_one::<String>("at-column").map(String::as_str);
+    let logged = if b.log {
+        let at = b.at_column.as_deref();
         Some(log_batch(cfg, model, &df, &scored, at)?)
     } else {
         None

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgMatches, Command};
 use mlx_contracts::config::{Config, ShapMethod};
 use mlx_contracts::eval::Leaderboard;
 use mlx_contracts::train::TrainReport;
@@ -84,38 +83,8 @@ impl Stage for Shap {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![ctx.workdir.join(paths::SHAP_REPORT)]
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(
-            Arg::new("run")
-                .long("run")
-                .value_name("RUN_ID")
-                .help("Explain this run [default: the best of leaderboard.json]"),
-        )
-        .arg(
-            Arg::new("baseline")
-                .long("baseline")
-                .value_name("SHAP_JSON|VERSION")
-                .env("MLX_SHAP_BASELINE")
-                .help("A shap.json to compare the importance profile with (SHAP shift)"),
-        )
-        .subcommand(explain_command())
-    }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        stage(
-            &ctx.config.config,
-            &ctx.workdir,
-            args.get_one::<String>("run").map(String::as_str),
-            args.get_one::<String>("baseline").map(Path::new),
-        )
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
-        _workdir: &crate::workdir::Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        (name == "explain").then(|| explain_file(sub))
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        stage(&ctx.config.config, &ctx.workdir, None, None)
     }
 }
 
@@ -296,83 +265,47 @@ fn baseline_report(
     })
 }
 
-fn explain_command() -> Command {
-    Command::new("explain")
-        .about("Explain the rows of a data file with a bundle, without a config")
-        .after_help(
-            "Examples:
-  mlx-shap explain --bundle .mlx/runs/xgboost-3f2a/bundle --data rows.parquet
-  mlx-shap explain --bundle model.tar --data new.csv --background train.csv --out shap/ --json
-
-Exit codes: 0 explained, 2 a missing file or bad flag, 3 unreadable input.",
-        )
-        .arg(
-            Arg::new("bundle")
-                .long("bundle")
-                .value_name("PATH")
-                .required(true)
-                .help("A bundle directory or packed bundle"),
-        )
-        .arg(
-            Arg::new("data")
-                .long("data")
-                .value_name("FILE")
-                .required(true)
-                .help("Rows to explain (CSV, Parquet, JSON) with the bundle's input columns"),
-        )
-        .arg(
-            Arg::new("background")
-                .long("background")
-                .value_name("FILE")
-                .help("Background rows for linear and model-agnostic SHAP [default: --data]"),
-        )
-        .arg(
-            Arg::new("method")
-                .long("method")
-                .value_parser(["auto", "tree", "linear", "kernel", "permutation"])
-                .default_value("auto"),
-        )
-        .arg(
-            Arg::new("max-rows")
-                .long("max-rows")
-                .value_parser(clap::value_parser!(u32).range(1..))
-                .default_value("1000")
-                .help("Explain at most this many rows (a seeded sample)"),
-        )
-        .arg(
-            Arg::new("out")
-                .long("out")
-                .value_name("DIR")
-                .default_value("shap")
-                .help("Where shap.json, shap_values.parquet and the plots go"),
-        )
+/// What `mlx-shap explain` reads.
+#[derive(Debug, Clone)]
+pub struct ExplainFile {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// The rows to explain.
+    pub data: PathBuf,
+    /// The background rows [default: the rows explained].
+    pub background: Option<PathBuf>,
+    /// `auto`, `tree`, `linear`, `kernel` or `permutation`.
+    pub method: String,
+    /// The most rows explained (a seeded sample).
+    pub max_rows: u32,
+    /// The directory written.
+    pub out: PathBuf,
 }
 
-/// `mlx-shap explain`.
-fn explain_file(args: &ArgMatches) -> Result<Standalone> {
-    let get = |k: &str| args.get_one::<String>(k).cloned().unwrap_or_default();
-    let existing = |k: &str| -> Result<PathBuf> {
-        let p = PathBuf::from(get(k));
+/// `mlx-shap explain`: a bundle explained on a file, without a config or work directory.
+pub fn explain_file(o: &ExplainFile) -> Result<Standalone> {
+    let existing = |p: &Path| -> Result<PathBuf> {
+        let p = p.to_path_buf();
         if p.exists() {
             Ok(p)
         } else {
             Err(Error::Usage(format!("{} does not exist", p.display())))
         }
     };
-    let bundle = Bundle::load(&existing("bundle")?)?;
-    let data = mlx_data::read_table(&existing("data")?)?;
-    let background = match args.get_one::<String>("background") {
-        Some(_) => mlx_data::read_table(&existing("background")?)?,
+    let bundle = Bundle::load(&existing(&o.bundle)?)?;
+    let data = mlx_data::read_table(&existing(&o.data)?)?;
+    let background = match &o.background {
+        Some(b) => mlx_data::read_table(&existing(b)?)?,
         None => data.clone(),
     };
-    let method = match get("method").as_str() {
+    let method = match o.method.as_str() {
         "tree" => ShapMethod::Tree,
         "linear" => ShapMethod::Linear,
         "kernel" => ShapMethod::Kernel,
         "permutation" => ShapMethod::Permutation,
         _ => ShapMethod::Auto,
     };
-    let max_rows = args.get_one::<u32>("max-rows").copied().unwrap_or(1000) as usize;
+    let max_rows = o.max_rows as usize;
     let cfg = mlx_contracts::config::Explain {
         method,
         max_samples: max_rows as u32,
@@ -383,7 +316,7 @@ fn explain_file(args: &ArgMatches) -> Result<Standalone> {
         &background,
         &sample_rows(background.height(), cfg.background_samples as usize, 43),
     )?;
-    let out = PathBuf::from(get("out"));
+    let out = o.out.clone();
     let rel = out.display().to_string();
     let (report, _) = explain_bundle(&bundle, &rows, &bg, &cfg, 42, &out, &rel, "")?;
     let path = out.join("shap.json");

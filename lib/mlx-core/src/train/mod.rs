@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{ArgMatches, Command};
 use mlx_contracts::config::{Config, ForecastStrategy, ModelSpec, ParamValue, TuningMethod};
 use mlx_contracts::features::InputKind;
 use mlx_contracts::train::{
@@ -96,10 +95,7 @@ impl Stage for Train {
     fn outputs(&self, _ctx: &Context) -> Vec<PathBuf> {
         Vec::new()
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd
-    }
-    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         train(&ctx.config.config, &ctx.workdir)
     }
 }

@@ -10,7 +10,6 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
 use mlx_contracts::config::{Drift, DriftMethod, PsiBins};
 use mlx_contracts::validate::{
     worst, Check, CheckKind, ColumnDrift, DriftReport, ValidationReport, VALIDATION_REPORT_VERSION,
@@ -68,170 +67,112 @@ impl Stage for Validate {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         report::paths(&ctx.workdir).to_vec()
     }
-    fn args(&self, cmd: Command) -> Command {
-        cmd.arg(
-            Arg::new("data")
-                .long("data")
-                .value_name("FILE")
-                .env("MLX_VALIDATE_DATA")
-                .help("Dataset to validate [default: <workdir>/data/raw.parquet]"),
-        )
-        .arg(
-            Arg::new("freeze")
-                .long("freeze")
-                .action(ArgAction::SetTrue)
-                .help("Freeze this dataset as the reference (schema and baseline statistics)"),
-        )
-        .subcommand(drift_command())
-    }
-    fn run(&self, ctx: &Context, args: &ArgMatches) -> Result<Outcome> {
-        let data = ctx.workdir.dataset(args.get_one::<String>("data"))?;
-        let df = mlx_data::read_table(&data)?;
-        let cfg = &ctx.config.config;
-        let freeze = args.get_flag("freeze");
-        let frozen = if freeze {
-            None
-        } else {
-            reference::load(&ctx.workdir)?
-        };
-        let now = chrono::Utc::now().timestamp_millis();
-        let mut checks = checks::run(
-            &df,
-            &cfg.validation,
-            cfg.data.time_column.as_deref(),
-            frozen.as_ref().map(|(r, _)| r),
-            now,
-        )?;
-        let drift = match &frozen {
-            Some((r, values)) => Some(drift_against_reference(
-                &df,
-                r,
-                values,
-                &cfg.validation.drift,
-                &mut checks,
-            )?),
-            None => None,
-        };
-        if freeze {
-            let r = reference::freeze(&ctx.workdir, &data, &df)?;
-            checks.push(Check {
-                kind: CheckKind::RowCount,
-                column: None,
-                status: Status::Passed,
-                value: Some(r.rows as f64),
-                threshold: None,
-                message: format!(
-                    "froze {} columns of {} rows as the reference",
-                    r.columns.len(),
-                    r.rows
-                ),
-            });
-        }
-        let report = ValidationReport {
-            schema_version: VALIDATION_REPORT_VERSION,
-            rows: df.height() as u64,
-            columns: df.width() as u64,
-            checks,
-            drift,
-        };
-        let status = report.status();
-        let md = report::write(&ctx.workdir, &report, Some(&data))?;
-        let failed = report
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Failed)
-            .count();
-        let warned = report
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Warned)
-            .count();
-        let mut summary = format!(
-            "{} rows × {} columns: {} check{}, {failed} failed, {warned} warned",
-            report.rows,
-            report.columns,
-            report.checks.len(),
-            if report.checks.len() == 1 { "" } else { "s" }
-        );
-        if let Some(d) = &report.drift {
-            summary.push_str(&format!(
-                "; {} of {} columns drifted",
-                d.drifted_columns,
-                d.columns.len()
-            ));
-        }
-        if let Some(first) = report.checks.iter().find(|c| c.status == Status::Failed) {
-            summary.push_str(&format!(" (first failure: {})", first.message));
-        }
-        let mut o = Outcome::with_status(status, summary);
-        o.outputs_kv.insert("rows".into(), report.rows.to_string());
-        o.outputs_kv
-            .insert("failed_checks".into(), failed.to_string());
-        o.outputs_kv
-            .insert("warned_checks".into(), warned.to_string());
-        if let Some(d) = &report.drift {
-            o.outputs_kv
-                .insert("drifted_columns".into(), d.drifted_columns.to_string());
-            o.outputs_kv
-                .insert("dataset_drift".into(), d.dataset_drift.to_string());
-        }
-        o.extra_inputs.push(data);
-        o.extra_outputs.extend(
-            reference::files(&ctx.workdir)
-                .into_iter()
-                .filter(|_| freeze),
-        );
-        o.details = crate::json::value(&report)?;
-        o.report_md = Some(md);
-        Ok(o)
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        _config: &dyn Fn() -> Result<Option<crate::config::LoadedConfig>>,
-        _workdir: &crate::workdir::Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        (name == "drift").then(|| standalone_drift(sub))
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        validate(ctx, None, false)
     }
 }
 
-fn drift_command() -> Command {
-    Command::new("drift")
-        .about("Compare two CSV/Parquet/JSON files column by column, without a config")
-        .after_help(
-            "Examples:\n  mlx-validate drift --reference train.parquet --current today.parquet\n  mlx-validate drift --reference a.csv --current b.csv --method ks --json | jq '.columns[] | select(.drifted)'\n\nExit codes: 0 no dataset drift, 1 dataset drift, 2 usage error, 3 unreadable input.",
-        )
-        .arg(Arg::new("reference").long("reference").value_name("FILE").required(true).help("Reference data"))
-        .arg(Arg::new("current").long("current").value_name("FILE").required(true).help("Current data"))
-        .arg(
-            Arg::new("columns")
-                .long("columns")
-                .value_name("A,B")
-                .value_delimiter(',')
-                .help("Columns to compare [default: every column in both files]"),
-        )
-        .arg(
-            Arg::new("method")
-                .long("method")
-                .value_parser(["auto", "psi", "kl", "js", "wasserstein", "ks", "chi2", "ztest"])
-                .default_value("auto")
-                .help("Drift statistic that decides"),
-        )
-        .arg(
-            Arg::new("psi-bins")
-                .long("psi-bins")
-                .value_parser(["quantile", "sturges"])
-                .default_value("quantile")
-                .help("Bins for PSI/KL/JS: reference deciles, or Evidently's Sturges bins"),
-        )
-        .arg(
-            Arg::new("drift-share")
-                .long("drift-share")
-                .value_parser(clap::value_parser!(f64))
-                .default_value("0.5")
-                .help("Share of drifted columns at which the dataset counts as drifted"),
-        )
+/// The whole stage on `data` [default: the ingested dataset]; `freeze` freezes it as the
+/// reference (schema and baseline statistics) instead of comparing with the frozen one.
+pub fn validate(ctx: &Context, data: Option<&String>, freeze: bool) -> Result<Outcome> {
+    let data = ctx.workdir.dataset(data)?;
+    let df = mlx_data::read_table(&data)?;
+    let cfg = &ctx.config.config;
+    let frozen = if freeze {
+        None
+    } else {
+        reference::load(&ctx.workdir)?
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut checks = checks::run(
+        &df,
+        &cfg.validation,
+        cfg.data.time_column.as_deref(),
+        frozen.as_ref().map(|(r, _)| r),
+        now,
+    )?;
+    let drift = match &frozen {
+        Some((r, values)) => Some(drift_against_reference(
+            &df,
+            r,
+            values,
+            &cfg.validation.drift,
+            &mut checks,
+        )?),
+        None => None,
+    };
+    if freeze {
+        let r = reference::freeze(&ctx.workdir, &data, &df)?;
+        checks.push(Check {
+            kind: CheckKind::RowCount,
+            column: None,
+            status: Status::Passed,
+            value: Some(r.rows as f64),
+            threshold: None,
+            message: format!(
+                "froze {} columns of {} rows as the reference",
+                r.columns.len(),
+                r.rows
+            ),
+        });
+    }
+    let report = ValidationReport {
+        schema_version: VALIDATION_REPORT_VERSION,
+        rows: df.height() as u64,
+        columns: df.width() as u64,
+        checks,
+        drift,
+    };
+    let status = report.status();
+    let md = report::write(&ctx.workdir, &report, Some(&data))?;
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Failed)
+        .count();
+    let warned = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Warned)
+        .count();
+    let mut summary = format!(
+        "{} rows × {} columns: {} check{}, {failed} failed, {warned} warned",
+        report.rows,
+        report.columns,
+        report.checks.len(),
+        if report.checks.len() == 1 { "" } else { "s" }
+    );
+    if let Some(d) = &report.drift {
+        summary.push_str(&format!(
+            "; {} of {} columns drifted",
+            d.drifted_columns,
+            d.columns.len()
+        ));
+    }
+    if let Some(first) = report.checks.iter().find(|c| c.status == Status::Failed) {
+        summary.push_str(&format!(" (first failure: {})", first.message));
+    }
+    let mut o = Outcome::with_status(status, summary);
+    o.outputs_kv.insert("rows".into(), report.rows.to_string());
+    o.outputs_kv
+        .insert("failed_checks".into(), failed.to_string());
+    o.outputs_kv
+        .insert("warned_checks".into(), warned.to_string());
+    if let Some(d) = &report.drift {
+        o.outputs_kv
+            .insert("drifted_columns".into(), d.drifted_columns.to_string());
+        o.outputs_kv
+            .insert("dataset_drift".into(), d.dataset_drift.to_string());
+    }
+    o.extra_inputs.push(data);
+    o.extra_outputs.extend(
+        reference::files(&ctx.workdir)
+            .into_iter()
+            .filter(|_| freeze),
+    );
+    o.details = crate::json::value(&report)?;
+    o.report_md = Some(md);
+    Ok(o)
 }
 
 fn parse_method(s: &str) -> DriftMethod {
@@ -264,41 +205,49 @@ pub fn column_values(df: &DataFrame, name: &str, path: &Path) -> Result<Option<C
     })
 }
 
-fn standalone_drift(args: &ArgMatches) -> Result<Standalone> {
-    let rpath = PathBuf::from(
-        args.get_one::<String>("reference")
-            .cloned()
-            .unwrap_or_default(),
-    );
-    let cpath = PathBuf::from(
-        args.get_one::<String>("current")
-            .cloned()
-            .unwrap_or_default(),
-    );
+/// What `mlx-validate drift` compares, and how.
+#[derive(Debug, Clone)]
+pub struct DriftFiles {
+    /// The reference data.
+    pub reference: PathBuf,
+    /// The current data.
+    pub current: PathBuf,
+    /// The columns compared [default: every column in both files].
+    pub columns: Option<Vec<String>>,
+    /// The drift statistic that decides (`auto`, `psi`, `kl`, ...).
+    pub method: String,
+    /// `quantile` or `sturges`.
+    pub psi_bins: String,
+    /// The share of drifted columns at which the dataset counts as drifted.
+    pub drift_share: f64,
+}
+
+/// `mlx-validate drift`: two files compared column by column, without a config.
+pub fn drift_files(o: &DriftFiles) -> Result<Standalone> {
+    let rpath = o.reference.clone();
+    let cpath = o.current.clone();
     for p in [&rpath, &cpath] {
         if !p.exists() {
             return Err(Error::Usage(format!("{} does not exist", p.display())));
         }
     }
     let cfg = Drift {
-        method: parse_method(
-            args.get_one::<String>("method")
-                .map_or("auto", String::as_str),
-        ),
-        psi_bins: if args.get_one::<String>("psi-bins").map(String::as_str) == Some("sturges") {
+        method: parse_method(&o.method),
+        psi_bins: if o.psi_bins == "sturges" {
             PsiBins::Sturges
         } else {
             PsiBins::Quantile
         },
-        dataset_drift_share: args.get_one::<f64>("drift-share").copied().unwrap_or(0.5),
+        dataset_drift_share: o.drift_share,
         ..Drift::default()
     };
     if !(0.0..=1.0).contains(&cfg.dataset_drift_share) {
         return Err(Error::Usage("--drift-share must be between 0 and 1".into()));
     }
     let (rdf, cdf) = (mlx_data::read_table(&rpath)?, mlx_data::read_table(&cpath)?);
-    let columns: Vec<String> = match args.get_many::<String>("columns") {
+    let columns: Vec<String> = match &o.columns {
         Some(cols) => cols
+            .iter()
             .map(|c| c.trim().to_owned())
             .filter(|c| !c.is_empty())
             .collect(),

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
 use futures::StreamExt;
 use mlx_contracts::version::{Manifest, ManifestEntry, Pointer, PointerKind, POINTER_VERSION};
 use mlx_contracts::Status;
@@ -69,45 +68,7 @@ impl Stage for Version {
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
         vec![pointer_path(&ctx.workdir.join(paths::RAW_DATA))]
     }
-    fn args(&self, cmd: Command) -> Command {
-        let paths = || {
-            Arg::new("paths")
-                .value_name("PATH")
-                .num_args(0..)
-                .help("Data paths or their .mlx pointers [default: every pointer below .]")
-        };
-        cmd.subcommand(
-            Command::new("add")
-                .about("Store files or directories and write PATH.mlx pointers")
-                .arg(Arg::new("paths").value_name("PATH").num_args(1..).required(true)),
-        )
-        .subcommand(Command::new("status").about("Show data that differs from its pointer or is missing from the cache").arg(paths()))
-        .subcommand(
-            Command::new("push")
-                .about("Upload cached objects the remote lacks")
-                .arg(paths())
-                .arg(Arg::new("verify").long("verify").action(ArgAction::SetTrue).help(
-                    "Also download and hash the objects the remote has, and upload again those whose content does not match (repairs a corrupt remote copy)",
-                )),
-        )
-        .subcommand(Command::new("pull").about("Download missing objects, then check out").arg(paths()))
-        .subcommand(Command::new("checkout").about("Restore data to match the pointers").arg(paths()))
-        .subcommand(
-            Command::new("diff")
-                .about("Compare pointers between two git revisions (schema and rows for tables)")
-                .arg(Arg::new("rev_a").required(true))
-                .arg(Arg::new("rev_b").required(true))
-                .arg(paths()),
-        )
-        .subcommand(Command::new("log").about("History of a pointer through git").arg(Arg::new("path").required(true)))
-        .subcommand(
-            Command::new("gc")
-                .about("Delete cache objects no pointer references (working tree plus --rev revisions)")
-                .arg(Arg::new("rev").long("rev").action(ArgAction::Append).value_name("REV"))
-                .arg(Arg::new("dry-run").long("dry-run").action(ArgAction::SetTrue)),
-        )
-    }
-    fn run(&self, ctx: &Context, _args: &ArgMatches) -> Result<Outcome> {
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
         let data = ctx.workdir.join(paths::RAW_DATA);
         if !data.exists() {
             return Err(Error::Usage(format!(
@@ -138,48 +99,6 @@ impl Stage for Version {
         }
         o.details = json!({ "dataset": data.display().to_string(), "sha256": pointer.sha256, "size": pointer.size, "git_commit": commit });
         Ok(o)
-    }
-    fn standalone(
-        &self,
-        args: &ArgMatches,
-        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
-        _workdir: &crate::workdir::Workdir,
-    ) -> Option<Result<Standalone>> {
-        let (name, sub) = args.subcommand()?;
-        let config = match config() {
-            Ok(c) => c,
-            Err(e) => return Some(Err(e)),
-        };
-        let repo = Repo::from_config(config.as_ref());
-        let paths = |sub: &ArgMatches| -> Vec<PathBuf> {
-            sub.get_many::<String>("paths")
-                .map(|v| v.map(PathBuf::from).collect())
-                .unwrap_or_default()
-        };
-        let result = match name {
-            "add" => repo.cmd_add(&paths(sub)),
-            "status" => repo.cmd_status(&paths(sub)),
-            "push" => repo.cmd_push(&paths(sub), sub.get_flag("verify")),
-            "pull" => repo.cmd_pull(&paths(sub)),
-            "checkout" => repo.cmd_checkout(&paths(sub)),
-            "diff" => repo.cmd_diff(
-                sub.get_one::<String>("rev_a").map_or("", String::as_str),
-                sub.get_one::<String>("rev_b").map_or("", String::as_str),
-                &paths(sub),
-            ),
-            "log" => repo.cmd_log(Path::new(
-                sub.get_one::<String>("path").map_or("", String::as_str),
-            )),
-            "gc" => repo.cmd_gc(
-                &sub.get_many::<String>("rev")
-                    .map(|v| v.cloned().collect::<Vec<_>>())
-                    .unwrap_or_default(),
-                sub.get_flag("dry-run"),
-            ),
-            _ => return None,
-        };
-        let result = result.and_then(|s| repo.cache.save_state().map(|_| s));
-        Some(result)
     }
 }
 
@@ -336,7 +255,8 @@ impl Repo {
         })
     }
 
-    fn cmd_add(&self, paths: &[PathBuf]) -> Result<Standalone> {
+    /// `mlx-version add`: stores files or directories and writes their pointers.
+    pub fn cmd_add(&self, paths: &[PathBuf]) -> Result<Standalone> {
         let mut lines = Vec::new();
         let mut items = Vec::new();
         for p in paths {
@@ -363,7 +283,8 @@ impl Repo {
         })
     }
 
-    fn cmd_status(&self, paths: &[PathBuf]) -> Result<Standalone> {
+    /// `mlx-version status`: data that differs from its pointer or is missing from the cache.
+    pub fn cmd_status(&self, paths: &[PathBuf]) -> Result<Standalone> {
         let mut lines = Vec::new();
         let mut items = Vec::new();
         let mut dirty = false;
@@ -447,7 +368,8 @@ impl Repo {
         Ok((Remote::open(uri)?, uri))
     }
 
-    fn cmd_push(&self, paths: &[PathBuf], verify: bool) -> Result<Standalone> {
+    /// `mlx-version push`: uploads the cached objects the remote lacks (`verify`: and re-uploads those whose remote copy is corrupt).
+    pub fn cmd_push(&self, paths: &[PathBuf], verify: bool) -> Result<Standalone> {
         let mut wanted = BTreeSet::new();
         for (_, p) in self.pointers(paths)? {
             wanted.extend(self.objects(&p)?);
@@ -491,7 +413,8 @@ impl Repo {
         })
     }
 
-    fn cmd_pull(&self, paths: &[PathBuf]) -> Result<Standalone> {
+    /// `mlx-version pull`: downloads missing objects, then checks out.
+    pub fn cmd_pull(&self, paths: &[PathBuf]) -> Result<Standalone> {
         let pointers = self.pointers(paths)?;
         let (remote, uri) = self.remote()?;
         self.cache.create()?;
@@ -533,7 +456,8 @@ impl Repo {
         })
     }
 
-    fn cmd_checkout(&self, paths: &[PathBuf]) -> Result<Standalone> {
+    /// `mlx-version checkout`: restores data to match the pointers.
+    pub fn cmd_checkout(&self, paths: &[PathBuf]) -> Result<Standalone> {
         let pointers = self.pointers(paths)?;
         let restored = self.checkout(&pointers)?;
         Ok(Standalone {
@@ -592,7 +516,8 @@ impl Repo {
         }
     }
 
-    fn cmd_diff(&self, a: &str, b: &str, paths: &[PathBuf]) -> Result<Standalone> {
+    /// `mlx-version diff`: pointers compared between two git revisions.
+    pub fn cmd_diff(&self, a: &str, b: &str, paths: &[PathBuf]) -> Result<Standalone> {
         for rev in [a, b] {
             git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
                 .map_err(|_| Error::Usage(format!("`{rev}` is not a git revision here")))?;
@@ -695,7 +620,8 @@ impl Repo {
         Ok(Some(parts.join("; ")))
     }
 
-    fn cmd_log(&self, path: &Path) -> Result<Standalone> {
+    /// `mlx-version log`: the history of a pointer through git.
+    pub fn cmd_log(&self, path: &Path) -> Result<Standalone> {
         let ptr = pointer_path(&data_path(path));
         let out = git(&[
             "log",
@@ -737,7 +663,8 @@ impl Repo {
         })
     }
 
-    fn cmd_gc(&self, revs: &[String], dry_run: bool) -> Result<Standalone> {
+    /// `mlx-version gc`: deletes the cache objects no pointer references.
+    pub fn cmd_gc(&self, revs: &[String], dry_run: bool) -> Result<Standalone> {
         let mut keep = BTreeSet::new();
         let mut pointers = Vec::new();
         let mut found = Vec::new();

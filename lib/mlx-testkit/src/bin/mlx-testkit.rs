@@ -30,5 +30,5 @@ fn main() -> ExitCode {
         f.commit().expect("commit");
         return ExitCode::SUCCESS;
     }
-    mlx_cli::umbrella_main_with(&mlx_testkit::fake_stages(), args)
+    mlx_cli::umbrella_main_with(&mlx_testkit::fake_verbs(), args)
 }

@@ -4,9 +4,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use mlx_contracts::config::Config;
 use mlx_core::{Error, Result, Workdir};
 
-use crate::api::GitHub;
-use crate::event;
-use crate::ops::{self, ReviewOptions, RunInfo, StepResult};
+use mlx_github::api::GitHub;
+use mlx_github::event;
+use mlx_github::ops::{self, ReviewOptions, RunInfo, StepResult};
 
 const ABOUT: &str = "The GitHub side of the workflows: PR report, decisions from comments \
 and reviews, deployments, monitoring alerts";

@@ -1,0 +1,112 @@
+//! `mlx-serve`: what to serve and where, and `mlx-serve batch` for a file.
+
+use std::path::PathBuf;
+
+use clap::{value_parser, Arg, ArgMatches, Command};
+use mlx_core::config::LoadedConfig;
+use mlx_core::serve::{Batch, Options};
+use mlx_core::stage::Standalone;
+use mlx_core::{Result, Stage, Workdir};
+
+use super::Verb;
+
+/// The verb.
+pub struct Serve;
+
+impl Verb for Serve {
+    fn stage(&self) -> &'static dyn Stage {
+        &mlx_core::serve::Serve
+    }
+    fn args(&self, cmd: Command) -> Command {
+        let source = |c: Command| {
+            c.arg(
+                Arg::new("bundle")
+                    .long("bundle")
+                    .value_name("PATH")
+                    .global(true)
+                    .help("Serve this bundle (directory or packed file) instead of the registry"),
+            )
+            .arg(
+                Arg::new("model")
+                    .long("model")
+                    .value_name("VERSION")
+                    .global(true)
+                    .help("The registry version: production, staging, an alias or a number [default: deploy.model]"),
+            )
+        };
+        source(cmd)
+            .arg(Arg::new("host").long("host").help("Listen address [default: deploy.host]"))
+            .arg(
+                Arg::new("port")
+                    .long("port")
+                    .value_parser(value_parser!(u16))
+                    .help("Listen port; 0 picks a free one [default: deploy.port]"),
+            )
+            .subcommand(
+                Command::new("batch")
+                    .about("Score a file (CSV or Parquet) with the same bundle and pipeline")
+                    .arg(Arg::new("input").long("input").required(true).value_name("FILE"))
+                    .arg(
+                        Arg::new("output")
+                            .long("output")
+                            .required(true)
+                            .value_name("FILE")
+                            .help("CSV or Parquet, by extension: the input columns and the predictions"),
+                    )
+                    .arg(
+                        Arg::new("log")
+                            .long("log")
+                            .action(clap::ArgAction::SetTrue)
+                            .help(
+                                "Also append the predictions to the prediction log \
+                                 (deploy.prediction_log), for mlx-monitor",
+                            ),
+                    )
+                    .arg(
+                        Arg::new("skip-invalid")
+                            .long("skip-invalid")
+                            .action(clap::ArgAction::SetTrue)
+                            .help(
+                                "Score the valid rows and write the rejected ones, with their \
+                                 reasons, to <output stem>.rejects.csv; exit 1 when any row was \
+                                 rejected [default: refuse the whole file]",
+                            ),
+                    )
+                    .arg(
+                        Arg::new("at-column")
+                            .long("at-column")
+                            .value_name("COLUMN")
+                            .requires("log")
+                            .help(
+                                "With --log: log each row as scored at this column's date or \
+                                 time (backfilling a daily batch job's log) [default: now]",
+                            ),
+                    ),
+            )
+    }
+    fn standalone(
+        &self,
+        args: &ArgMatches,
+        config: &dyn Fn() -> Result<Option<LoadedConfig>>,
+        workdir: &Workdir,
+    ) -> Option<Result<Standalone>> {
+        let batch = match args.subcommand() {
+            Some(("batch", sub)) => Some(Batch {
+                input: PathBuf::from(sub.get_one::<String>("input").cloned().unwrap_or_default()),
+                output: PathBuf::from(sub.get_one::<String>("output").cloned().unwrap_or_default()),
+                log: sub.get_flag("log"),
+                skip_invalid: sub.get_flag("skip-invalid"),
+                at_column: sub.get_one::<String>("at-column").cloned(),
+            }),
+            _ => None,
+        };
+        let options = Options {
+            bundle: args.get_one::<String>("bundle").map(PathBuf::from),
+            model: args.get_one::<String>("model").cloned(),
+            host: args.get_one::<String>("host").cloned(),
+            port: args.get_one::<u16>("port").copied(),
+            batch,
+        };
+        Some(mlx_core::serve::run(config, workdir, &options))
+    }
+}
