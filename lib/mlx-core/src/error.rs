@@ -5,7 +5,7 @@ use std::path::Path;
 
 use mlx_contracts::ContractError;
 
-use crate::config::Diagnostics;
+use crate::config::diagnostic::Diagnostics;
 
 /// Exit codes, the same for every binary; CI pipelines rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +92,14 @@ impl Error {
 
     /// The same error with secrets (interpolated values, URL passwords) masked in its
     /// message, for errors that may quote a source URI.
-    pub fn masked(self, config: &crate::config::LoadedConfig) -> Self {
+    /// `mask` is the config's ([`crate::config::LoadedConfig::mask`]).
+    pub fn masked(self, mask: impl Fn(&str) -> String) -> Self {
         match self {
-            Error::Usage(m) => Error::Usage(config.mask(&m)),
-            Error::Runtime(m) => Error::Runtime(config.mask(&m)),
-            Error::Refused(m) => Error::Refused(config.mask(&m)),
+            Error::Usage(m) => Error::Usage(mask(&m)),
+            Error::Runtime(m) => Error::Runtime(mask(&m)),
+            Error::Refused(m) => Error::Refused(mask(&m)),
             Error::Io { context, source } => Error::Io {
-                context: config.mask(&context),
+                context: mask(&context),
                 source,
             },
             other => other,

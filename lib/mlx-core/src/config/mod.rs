@@ -4,15 +4,17 @@
 //! The types themselves live in `mlx_contracts::config`; this module must not add
 //! fields, only read them.
 
-mod diagnostic;
+pub(crate) mod diagnostic;
 pub mod interpolate;
 mod load;
+mod loaded;
 mod reference;
 pub(crate) mod rules;
 
 pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
 pub use interpolate::{mask_known, remember_secrets, Env, ProcessEnv};
-pub use load::{load, parse, LoadedConfig};
+pub use load::{load, parse};
+pub use loaded::LoadedConfig;
 pub use reference::reference_markdown;
 pub use rules::{check_build, missing_backend};
 

@@ -12,7 +12,7 @@ use mlx_contracts::config::{
 use mlx_contracts::Config;
 
 use super::diagnostic::{did_you_mean, Diagnostic};
-use super::load::LoadedConfig;
+use super::loaded::LoadedConfig;
 
 /// Why this build of mlx cannot train `model`, naming the build that can; `None` when it
 /// can. XGBoost and LightGBM link native libraries, so they are cargo features, which

@@ -91,7 +91,7 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
     let mut reports = Vec::new();
     let mut frames = Vec::new();
     for s in &data.sources {
-        let (df, files) = read_source(s).map_err(|e| e.masked(&ctx.config))?;
+        let (df, files) = read_source(s).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
         reports.push(SourceReport {
             name: s.name.clone(),
             uri: ctx.config.mask(&s.uri),
