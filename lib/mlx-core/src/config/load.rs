@@ -12,7 +12,6 @@ use super::interpolate::{interpolate, mask, Env};
 use super::loaded::{locate, locate_node, LoadedConfig};
 use super::rules;
 
-
 /// Reads and checks a config file.
 pub fn load(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
     let source = std::fs::read_to_string(path).map_err(|e| {
