@@ -1,6 +1,7 @@
 //! Command-line plumbing shared by `mlx` and every `mlx-<stage>` binary: global flags,
-//! logging, error rendering, exit codes, `--json`, GitHub Actions outputs, and the
-//! umbrella's built-in commands (`run`, `dag`, `init`, `config`).
+//! logging, error rendering, exit codes, `--json`, GitHub Actions outputs, the
+//! umbrella's built-in commands (`run`, `dag`, `init`, `config`), and each stage's
+//! command line ([`verbs`]).
 //!
 //! A binary's `main` is one call: [`umbrella_main`] or [`stage_main`].
 

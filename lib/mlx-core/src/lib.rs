@@ -1,8 +1,10 @@
-//! The operations of mlx, one module per verb, plus what every stage shares: the
-//! config loader, stage records, atomic writes, hashing and the pipeline runner.
+//! The operations of mlx, one module per verb, over the layers every stage shares: the
+//! model layer (`model`), the explainers (`explain`) and the kernel (the config loader,
+//! the work directory's map, the stores, stage records, atomic writes, hashing and the
+//! pipeline runner). `lib/README.md` is the map; `src/house.rs` keeps it true.
 //!
-//! Nothing here prints to stdout or parses command lines beyond a stage's own flags;
-//! that is `mlx-cli`'s job.
+//! Nothing here prints to stdout or parses a command line: a stage's flags are its
+//! command line's (`mlx_cli::verbs`), which calls the stage's typed functions.
 
 pub mod config;
 pub mod dag;
