@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::stage::{Context, Stage};
 
-const AIRFLOW: &str = include_str!("../../../templates/export/airflow.py.j2");
+const AIRFLOW: &str = include_str!("../../../../templates/export/airflow.py.j2");
 
 /// A Python identifier made from a name.
 fn identifier(name: &str) -> String {
