@@ -96,14 +96,34 @@ pub fn start(
     ))
 }
 
+/// This machine's name as a file-name part: servers that share one log directory
+/// (replicas on a shared volume, each pid 1 in its container) never write one file.
+fn host() -> String {
+    let name = rustix::system::uname();
+    let name = name.nodename().to_string_lossy();
+    let part: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(63)
+        .collect();
+    if part.is_empty() {
+        "host".into()
+    } else {
+        part
+    }
+}
+
+/// A new file of the log: `<kind>-<UTC time>-<host>-<pid>-<seq>.ndjson`, so names sort
+/// by the time they were opened.
 fn open(dir: &Path, kind: Kind, seq: u64) -> std::io::Result<File> {
     let name = format!(
-        "{}-{}-{}-{seq:04}.ndjson",
+        "{}-{}-{}-{}-{seq:04}.ndjson",
         match kind {
             Kind::Prediction => "predictions",
             Kind::Feedback => "feedback",
         },
         chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        host(),
         std::process::id()
     );
     let path: PathBuf = dir.join(name);
@@ -133,4 +153,38 @@ pub fn files(dir: &Path, kind: Kind) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_named_by_time_host_pid_and_sequence() {
+        let d = tempfile::tempdir().unwrap();
+        drop(open(d.path(), Kind::Prediction, 7).unwrap());
+        drop(open(d.path(), Kind::Feedback, 8).unwrap());
+        let names: Vec<String> = files(d.path(), Kind::Prediction)
+            .unwrap()
+            .into_iter()
+            .chain(files(d.path(), Kind::Feedback).unwrap())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let host = host();
+        assert!(!host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        for (name, kind, seq) in [(&names[0], "predictions", 7), (&names[1], "feedback", 8)] {
+            let rest = name.strip_prefix(&format!("{kind}-")).unwrap();
+            let (time, rest) = rest.split_at(15);
+            assert!(
+                chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%S").is_ok(),
+                "{name}"
+            );
+            assert_eq!(
+                rest,
+                format!("-{host}-{}-{seq:04}.ndjson", std::process::id()),
+                "{name}"
+            );
+        }
+    }
 }
