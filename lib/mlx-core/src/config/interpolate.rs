@@ -55,8 +55,18 @@ pub struct Interpolated {
     pub value: String,
     /// Substituted values that must never be shown (see the module docs).
     pub secrets: Vec<String>,
-    /// Names of the variables used.
-    pub variables: Vec<String>,
+    /// The variables used, in order.
+    pub variables: Vec<Variable>,
+}
+
+/// A variable a config refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Whether the reference gives a default (`${NAME:-default}`), so the config loads
+    /// without it.
+    pub optional: bool,
 }
 
 /// Whether a variable name looks like it holds a secret.
@@ -138,7 +148,10 @@ pub fn interpolate(text: &str, env: &dyn Env) -> Result<Interpolated, Interpolat
                 if is_secret_name(name) && !substituted.is_empty() {
                     out.secrets.push(substituted.clone());
                 }
-                out.variables.push(name.to_owned());
+                out.variables.push(Variable {
+                    name: name.to_owned(),
+                    optional: default.is_some(),
+                });
                 value.push_str(&substituted);
                 i = close + 1;
             }
@@ -186,7 +199,19 @@ pub fn mask_known(text: &str) -> String {
     mask(text, &known)
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`. The password runs from
+/// Whether a password or parameter value is one `${NAME}` reference: config text as
+/// written (the diagnostics' excerpts, `mlx export kubernetes`), not a secret.
+fn is_reference(value: &str) -> bool {
+    value
+        .strip_prefix("${")
+        .and_then(|v| v.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host` (a `${NAME}` reference in
+/// the password's place is kept: it is not the secret). The password runs from
 /// the first `:` of the user part to the first `@` after it on the same line, so a
 /// password holding `/` or a space is masked whole.
 fn mask_url_passwords(text: &str) -> String {
@@ -207,7 +232,7 @@ fn mask_url_passwords(text: &str) -> String {
                 let next_url = pw.find("://").unwrap_or(pw.len());
                 pw[..next_url].find('@')
             });
-        match at {
+        match at.filter(|&at| !is_reference(&tail[user_end + 1..user_end + at])) {
             Some(at) => {
                 out.push_str(&tail[..=user_end]);
                 out.push_str("***");
@@ -237,7 +262,9 @@ fn mask_query_secrets(text: &str) -> String {
                 .find(|c: char| matches!(c, '&' | '#' | '"' | '\'' | '`') || c.is_whitespace())
                 .map_or(tail.len(), |e| value_start + e);
             out.push_str(&tail[..value_start]);
-            if value_end > value_start {
+            if is_reference(&tail[value_start..value_end]) {
+                out.push_str(&tail[value_start..value_end]);
+            } else if value_end > value_start {
                 out.push_str("***");
             }
             rest = &tail[value_end..];
@@ -268,7 +295,10 @@ mod tests {
         let r = interpolate("postgres://u:${DB_PASSWORD}@${HOST}:5432/x", &e).unwrap();
         assert_eq!(r.value, "postgres://u:hunter2@db.local:5432/x");
         assert_eq!(r.secrets, vec!["hunter2".to_string()]);
-        assert_eq!(r.variables, vec!["DB_PASSWORD", "HOST"]);
+        let names: Vec<&str> = r.variables.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, vec!["DB_PASSWORD", "HOST"]);
+        assert!(r.variables.iter().all(|v| !v.optional));
+        assert!(interpolate("${NOPE:-50}", &e).unwrap().variables[0].optional);
         assert_eq!(interpolate("${NOPE:-50}", &e).unwrap().value, "50");
         assert_eq!(interpolate("${EMPTY:-d}", &e).unwrap().value, "d");
         assert_eq!(interpolate("${EMPTY}", &e).unwrap().value, "");
@@ -324,6 +354,14 @@ mod tests {
             ("https://h/x?page=2&q=token", "https://h/x?page=2&q=token"),
             ("https://h:8080/p", "https://h:8080/p"),
             ("s3://bucket/a:b@c", "s3://bucket/a:b@c"),
+            // A reference as written is not the secret; anything more is masked.
+            ("postgres://u:${PG_PW}@h/db", "postgres://u:${PG_PW}@h/db"),
+            ("postgres://u:x${PG_PW}@h/db", "postgres://u:***@h/db"),
+            (
+                "https://h/x?token=${API_TOKEN}&p=1",
+                "https://h/x?token=${API_TOKEN}&p=1",
+            ),
+            ("https://h/x?token=${A}${B}", "https://h/x?token=***"),
         ];
         for (text, want) in cases {
             assert_eq!(mask(text, &[]), want, "{text}");

@@ -8,7 +8,7 @@ use mlx_contracts::config::SECTIONS;
 use mlx_contracts::Config;
 
 use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
-use super::interpolate::{interpolate, mask, Env};
+use super::interpolate::{interpolate, mask, Env, Interpolated, Variable};
 use super::loaded::{locate, locate_node, LoadedConfig};
 use super::rules;
 
@@ -79,11 +79,12 @@ pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, D
         )
     };
 
-    let mut secrets = Vec::new();
+    let mut found = Found::default();
     let mut problems = Vec::new();
     if let Some(n) = node.as_mut() {
-        walk(n, "", source, path, env, &mut secrets, &mut problems);
+        walk(n, "", source, path, env, &mut found, &mut problems);
     }
+    let Found { secrets, variables } = found;
     super::remember_secrets(&secrets);
     if !problems.is_empty() {
         return Err(Diagnostics(problems));
@@ -108,6 +109,7 @@ pub fn parse(path: &Path, source: &str, env: &dyn Env) -> Result<LoadedConfig, D
         node,
         source: source.to_owned(),
         secrets,
+        variables,
     };
     let raw = loaded.config.clone();
     loaded.config.resolve();
@@ -184,6 +186,26 @@ fn is_blank(source: &str) -> bool {
     })
 }
 
+/// What interpolation met on the way: secret values, and the variables referred to
+/// (each once, required if any reference to it has no default).
+#[derive(Default)]
+struct Found {
+    secrets: Vec<String>,
+    variables: Vec<Variable>,
+}
+
+impl Found {
+    fn add(&mut self, r: Interpolated) {
+        self.secrets.extend(r.secrets);
+        for v in r.variables {
+            match self.variables.iter_mut().find(|w| w.name == v.name) {
+                Some(w) => w.optional &= v.optional,
+                None => self.variables.push(v),
+            }
+        }
+    }
+}
+
 /// Interpolates scalar values in place and drops `key: null` entries, so that an
 /// explicit null means "use the default" for every field.
 fn walk(
@@ -192,7 +214,7 @@ fn walk(
     source: &str,
     path: &Path,
     env: &dyn Env,
-    secrets: &mut Vec<String>,
+    found: &mut Found,
     problems: &mut Vec<Diagnostic>,
 ) {
     match node {
@@ -203,10 +225,10 @@ fn walk(
             }
             match interpolate(text, env) {
                 Ok(r) => {
-                    secrets.extend(r.secrets);
                     let span = *s.span();
                     let coerce = s.may_coerce();
-                    let mut new = MarkedScalarNode::new(span, r.value);
+                    let mut new = MarkedScalarNode::new(span, r.value.clone());
+                    found.add(r);
                     new.set_coerce(coerce);
                     *s = new;
                 }
@@ -233,7 +255,7 @@ fn walk(
                     source,
                     path,
                     env,
-                    secrets,
+                    found,
                     problems,
                 );
             }
@@ -246,7 +268,7 @@ fn walk(
                 } else {
                     format!("{key}.{}", k.as_str())
                 };
-                walk(v, &child, source, path, env, secrets, problems);
+                walk(v, &child, source, path, env, found, problems);
             }
         }
     }

@@ -8,7 +8,7 @@ use marked_yaml::{Marker, Node};
 use mlx_contracts::Config;
 
 use super::diagnostic::Diagnostic;
-use super::interpolate::mask;
+use super::interpolate::{mask, Variable};
 
 /// A loaded, interpolated, resolved and checked config.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct LoadedConfig {
     pub(crate) source: String,
     /// Interpolated secret values, masked wherever config text is shown.
     pub secrets: Vec<String>,
+    /// The environment variables the config refers to (`${NAME}`), each once.
+    pub variables: Vec<Variable>,
 }
 
 impl LoadedConfig {
@@ -40,6 +42,7 @@ impl LoadedConfig {
             node: None,
             source: String::new(),
             secrets: Vec::new(),
+            variables: Vec::new(),
         }
     }
 
