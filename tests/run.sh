@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
-# S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), and runs
-# every test in a build with the XGBoost and LightGBM backends.
+# S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), installs
+# the Kubernetes schema validator, and runs every test in a build with the XGBoost and
+# LightGBM backends.
 # README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ source tests/services/postgres.sh
 source tests/services/mariadb.sh
 # shellcheck source=tests/services/redis.sh
 source tests/services/redis.sh
+# shellcheck source=tests/kubernetes/validate.sh
+source tests/kubernetes/validate.sh
 # The project's shell scripts (what they decide on a machine image).
 for t in tests/scripts/*.sh; do
   bash "$t" 2>&1 | tee -a "$log"

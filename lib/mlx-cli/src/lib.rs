@@ -86,6 +86,7 @@ Examples:
   mlx dag --format mermaid             draw the stages for a README or PR
   mlx init --github                    workflows: train on PRs, /mlx approve, monitor
   mlx export airflow -o dags/model.py  the pipeline as Airflow DAGs
+  mlx export kubernetes --image IMG    Kubernetes manifests: serving, jobs
   mlx run --json | jq '.[].status'     machine-readable results
 
 Exit codes: 0 ok, 1 a check said no, 2 usage or config error, 3 runtime error.";
@@ -175,15 +176,22 @@ Examples:
         #[arg(long, value_name = "OWNER/NAME", default_value = mlx_core::init::MLX_REPOSITORY)]
         repository: String,
     },
-    /// Write the pipeline for another scheduler.
+    /// Write the pipeline for another scheduler: Airflow DAGs, Kubernetes manifests.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Check, show or describe mlx.yaml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Airflow DAGs: training (one task per stage) and monitoring (which triggers it).
     #[command(after_help = "\
 Examples:
   mlx export airflow > dags/churn.py
   mlx export airflow --output dags/churn.py --mlx /opt/mlx/bin/mlx")]
-    Export {
-        /// The scheduler.
-        #[arg(value_enum)]
-        target: ExportTarget,
+    Airflow {
         /// Write here instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -191,15 +199,47 @@ Examples:
         #[arg(long, default_value = "mlx")]
         mlx: String,
     },
-    /// Check, show or describe mlx.yaml.
-    #[command(subcommand)]
-    Config(ConfigCommand),
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ExportTarget {
-    /// Airflow DAGs: training (one task per stage) and monitoring (which triggers it).
-    Airflow,
+    /// Kubernetes manifests: the served model (Deployment, Service, autoscaler,
+    /// disruption budget), the config, the prediction log's volume, and CronJobs for
+    /// training and monitoring (docs/deploy.md).
+    #[command(after_help = "\
+Examples:
+  mlx export kubernetes --image ghcr.io/acme/mlx:1.4 --output k8s && kubectl apply -k k8s
+  mlx export kubernetes --image ghcr.io/acme/mlx:1.4 | kubectl apply -f -
+  mlx export kubernetes --image ghcr.io/acme/mlx:1.4 --namespace ml --replicas 3 --max-replicas 12")]
+    Kubernetes {
+        /// The image the containers run; it must hold mlx (docs/deploy.md).
+        #[arg(long)]
+        image: String,
+        /// Write one file per object and a kustomization.yaml into this directory,
+        /// instead of one stream on standard output.
+        #[arg(long, short, value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Namespace of every object [default: kubectl's].
+        #[arg(long)]
+        namespace: Option<String>,
+        /// How the containers invoke mlx in the image.
+        #[arg(long, default_value = "mlx")]
+        mlx: String,
+        /// Serving replicas at least (the autoscaler's minimum).
+        #[arg(long, default_value_t = 2)]
+        replicas: u32,
+        /// Serving replicas at most (the autoscaler's maximum).
+        #[arg(long, default_value_t = 10)]
+        max_replicas: u32,
+        /// CPU requested per serving replica.
+        #[arg(long, default_value = "500m")]
+        cpu: String,
+        /// Memory requested, and its limit, per serving replica.
+        #[arg(long, default_value = "512Mi")]
+        memory: String,
+        /// Size of the prediction log's volume (ReadWriteMany).
+        #[arg(long, default_value = "10Gi")]
+        log_storage: String,
+        /// Storage class of the prediction log's volume [default: the cluster's].
+        #[arg(long)]
+        storage_class: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -544,11 +584,7 @@ fn builtin(
             }
             Ok(ExitStatus::Ok)
         }
-        Builtin::Export {
-            target: ExportTarget::Airflow,
-            output,
-            mlx,
-        } => {
+        Builtin::Export(ExportCommand::Airflow { output, mlx }) => {
             let ctx = context(global)?;
             let dag_dir = output
                 .as_deref()
@@ -564,8 +600,84 @@ fn builtin(
             }
             Ok(ExitStatus::Ok)
         }
+        Builtin::Export(k @ ExportCommand::Kubernetes { .. }) => export_kubernetes(k, global, ui),
         Builtin::Config(c) => config_command(c, global, ui),
     }
+}
+
+/// `mlx export kubernetes`: one stream on stdout, or a file per object and a
+/// kustomization in a directory (each written atomically).
+fn export_kubernetes(
+    cmd: ExportCommand,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    let ExportCommand::Kubernetes {
+        image,
+        output,
+        namespace,
+        mlx,
+        replicas,
+        max_replicas,
+        cpu,
+        memory,
+        log_storage,
+        storage_class,
+    } = cmd
+    else {
+        unreachable!("called for kubernetes only")
+    };
+    let config = config::load(&global.config, &ProcessEnv)?;
+    let opts = mlx_core::export::kubernetes::Options {
+        image,
+        namespace,
+        mlx,
+        replicas,
+        max_replicas,
+        cpu,
+        memory,
+        log_storage,
+        storage_class,
+    };
+    let export = mlx_core::export::kubernetes::kubernetes(&config, &opts)?;
+    let Some(dir) = output else {
+        output::stdout(&export.stream()?);
+        return Ok(ExitStatus::Ok);
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let mut files = Vec::new();
+    for m in &export.manifests {
+        files.push((m.file.clone(), export.text(m)?));
+    }
+    files.push((
+        "kustomization.yaml".into(),
+        export.kustomization(opts.namespace.as_deref())?,
+    ));
+    for (name, text) in &files {
+        let p = dir.join(name);
+        mlx_core::fsutil::atomic_write(&p, text.as_bytes())
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+    }
+    ui.info(&format!(
+        "wrote {} files into {}: kubectl apply -k {}",
+        files.len(),
+        dir.display(),
+        dir.display()
+    ));
+    if !export.variables.is_empty() {
+        ui.info(&format!(
+            "the pods read {} from the Secret {}: create it before applying",
+            export
+                .variables
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            export.secret
+        ));
+    }
+    Ok(ExitStatus::Ok)
 }
 
 fn config_command(cmd: ConfigCommand, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> {

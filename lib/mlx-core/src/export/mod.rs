@@ -1,10 +1,13 @@
-//! `mlx export airflow`: the pipeline as Airflow DAGs, for teams that schedule with
-//! Airflow rather than GitHub Actions.
+//! `mlx export`: the pipeline for another scheduler. Here `airflow`, the pipeline as
+//! Airflow DAGs for teams that schedule with Airflow rather than GitHub Actions;
+//! [`kubernetes`], the served model and the scheduled jobs as Kubernetes manifests.
 //!
-//! One task per enabled stage, chained in pipeline order as `mlx run` runs them, the
+//! The Airflow DAGs: one task per enabled stage, chained in pipeline order as `mlx run` runs them, the
 //! schedule, retries and failure emails from `orchestration:`, and a monitoring DAG on
 //! `monitoring.schedule` whose `TriggerDagRunOperator` starts training when a retraining
 //! trigger fires.
+
+pub mod kubernetes;
 
 use std::path::Path;
 
