@@ -282,6 +282,11 @@ fn the_classification_example_runs_through_features() {
     let p =
         mlx_core::features::load_preprocessor(&d.join(".mlx/features/preprocessor.json")).unwrap();
     assert_eq!(p.outputs.last().unwrap(), "income_per_tenure_year");
+    // Byte for byte as it has always been written: pretty JSON, no final newline.
+    let text = std::fs::read_to_string(d.join(".mlx/features/preprocessor.json")).unwrap();
+    assert!(!text.ends_with('\n'), "a final newline the file never had");
+    let tree: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(text, serde_json::to_string_pretty(&tree).unwrap());
 }
 
 mod splits {

@@ -151,7 +151,7 @@ impl Offline {
             rows: rows.height() as u64,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
-        let json = crate::json::pretty(&version)?.into_bytes();
+        let json = crate::json::pretty_bare(&version)?.into_bytes();
         // The data first, then what points at it: a reader never sees a version whose
         // file is missing.
         self.put(&self.path(&view.name, &format!("{sha}.parquet")), bytes)?;

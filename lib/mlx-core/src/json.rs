@@ -34,6 +34,13 @@ pub fn pretty<T: Serialize + ?Sized>(v: &T) -> Result<String> {
     Ok(s)
 }
 
+/// [`pretty`] without the final newline: for the files that have always been written
+/// so (the work directory's fitted preprocessor, a feature-store version record), whose
+/// bytes, and so their hashes, stay what they were.
+pub fn pretty_bare<T: Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(refused::<T>)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -51,6 +58,7 @@ mod tests {
             assert!(text.contains("key must be a string"), "{text}");
         }
         assert_eq!(super::pretty(&[1, 2]).unwrap(), "[\n  1,\n  2\n]\n");
+        assert_eq!(super::pretty_bare(&[1, 2]).unwrap(), "[\n  1,\n  2\n]");
         assert_eq!(super::line(&[1, 2]).unwrap(), "[1,2]");
     }
 }

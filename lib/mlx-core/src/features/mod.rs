@@ -430,7 +430,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
     let (pre, _, notes) = fit_preprocessor(cfg, &train, seed)?;
     debug_assert_eq!(pre.schema_version, PREPROCESSOR_VERSION);
     let pre_path = workdir.join(paths::PREPROCESSOR);
-    atomic_write(&pre_path, crate::json::pretty(&pre)?.as_bytes())
+    atomic_write(&pre_path, crate::json::pretty_bare(&pre)?.as_bytes())
         .with_path("writing", &pre_path)?;
 
     let report = FeaturesReport {
