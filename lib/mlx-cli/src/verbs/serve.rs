@@ -43,6 +43,19 @@ impl Verb for Serve {
                     .help("Listen port; 0 picks a free one [default: deploy.port]"),
             )
             .subcommand(
+                Command::new("health")
+                    .about(
+                        "Exit 0 when the server on this machine answers /healthz, 1 when \
+                         not: a container's health check",
+                    )
+                    .arg(
+                        Arg::new("port")
+                            .long("port")
+                            .value_parser(value_parser!(u16))
+                            .help("The server's port [default: deploy.port]"),
+                    ),
+            )
+            .subcommand(
                 Command::new("batch")
                     .about("Score a file (CSV or Parquet) with the same bundle and pipeline")
                     .arg(Arg::new("input").long("input").required(true).value_name("FILE"))
@@ -104,8 +117,12 @@ impl Verb for Serve {
             bundle: args.get_one::<String>("bundle").map(PathBuf::from),
             model: args.get_one::<String>("model").cloned(),
             host: args.get_one::<String>("host").cloned(),
-            port: args.get_one::<u16>("port").copied(),
+            port: match args.subcommand() {
+                Some(("health", sub)) => sub.get_one::<u16>("port").copied(),
+                _ => args.get_one::<u16>("port").copied(),
+            },
             batch,
+            health: matches!(args.subcommand(), Some(("health", _))),
         };
         Some(mlx_core::serve::run(config, workdir, &options))
     }

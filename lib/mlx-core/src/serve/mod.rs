@@ -50,6 +50,7 @@ Examples:
   mlx-serve --bundle .mlx/runs/forest-1a2b/bundle    serve a bundle, no registry
   curl -s localhost:8080/v1/predict -d '{\"records\": [{\"age\": 41, \"plan\": \"pro\"}]}'
   mlx-serve batch --input new.csv --output scored.parquet
+  mlx-serve health --port 9000                       exit 0 when it answers /healthz
 
 Exit codes: 0 stopped cleanly, 2 a config or input problem, 3 I/O (e.g. the port is taken).";
 
@@ -96,6 +97,8 @@ pub struct Options {
     pub port: Option<u16>,
     /// `mlx-serve batch`: score a file instead of serving.
     pub batch: Option<Batch>,
+    /// `mlx-serve health`: ask the server on this machine instead of serving.
+    pub health: bool,
 }
 
 /// `mlx-serve batch`: a file scored with the same bundle and pipeline.
@@ -124,6 +127,9 @@ pub fn run(
         c.resolve();
         c
     });
+    if o.health {
+        return Ok(health(o.port.unwrap_or(cfg.deploy.port)));
+    }
     let source = source(o, &cfg, workdir);
     match &o.batch {
         Some(b) => batch(&cfg, &source, b),
@@ -132,6 +138,49 @@ pub fn run(
             human: "stopped".into(),
             json: json!({ "stopped": true }),
         }),
+    }
+}
+
+/// `mlx-serve health`: whether the server on this machine answers `GET /healthz` with
+/// 200 within two seconds; the health check of `mlx image build`'s images, which hold no
+/// HTTP client of their own. Unhealthy exits 1.
+pub fn health(port: u16) -> Standalone {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let limit = Duration::from_secs(2);
+    let ask = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, limit)?;
+        s.set_read_timeout(Some(limit))?;
+        s.set_write_timeout(Some(limit))?;
+        s.write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        let mut head = Vec::new();
+        s.take(4096).read_to_end(&mut head)?;
+        Ok(String::from_utf8_lossy(&head).into_owned())
+    };
+    let (healthy, human) = match ask() {
+        Ok(a) if a.starts_with("HTTP/1.1 200") || a.starts_with("HTTP/1.0 200") => {
+            (true, format!("healthy: {addr} answers /healthz"))
+        }
+        Ok(a) => (
+            false,
+            format!(
+                "unhealthy: /healthz on {addr} answered `{}`",
+                a.lines().next().unwrap_or_default()
+            ),
+        ),
+        Err(e) => (false, format!("unhealthy: {addr}: {e}")),
+    };
+    Standalone {
+        status: if healthy {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
+        human,
+        json: json!({ "healthy": healthy, "port": port }),
     }
 }
 
