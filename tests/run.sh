@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
 # S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), installs
-# the Kubernetes schema validator, and runs every test in a build with the XGBoost and
-# LightGBM backends.
+# the Kubernetes schema validator and podman, and runs every test in a build with the
+# XGBoost and LightGBM backends.
 # README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ stop_services() {
   declare -F stop_postgres > /dev/null && stop_postgres
   declare -F stop_mariadb > /dev/null && stop_mariadb
   declare -F stop_redis > /dev/null && stop_redis
+  declare -F stop_podman > /dev/null && stop_podman
   true
 }
 trap stop_services EXIT
@@ -27,6 +28,8 @@ source tests/services/mariadb.sh
 source tests/services/redis.sh
 # shellcheck source=tests/kubernetes/validate.sh
 source tests/kubernetes/validate.sh
+# shellcheck source=tests/services/podman.sh
+source tests/services/podman.sh
 # The project's shell scripts (what they decide on a machine image).
 for t in tests/scripts/*.sh; do
   bash "$t" 2>&1 | tee -a "$log"

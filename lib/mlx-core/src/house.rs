@@ -43,9 +43,9 @@ const SHARED: &[&str] = &[
     "dag",
 ];
 
-/// The umbrella's own verbs (`mlx init`, `mlx export`), this file and the crate root:
-/// above the stages, so they may name any.
-const ABOVE: &[&str] = &["init", "export", "house", "lib"];
+/// The umbrella's own verbs (`mlx init`, `mlx export`, `mlx image`), this file and the
+/// crate root: above the stages, so they may name any.
+const ABOVE: &[&str] = &["init", "export", "image", "house", "lib"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

@@ -22,6 +22,7 @@ pub mod hash;
 pub mod heldout;
 #[cfg(test)]
 mod house;
+pub mod image;
 pub mod ingest;
 pub mod init;
 pub mod json;

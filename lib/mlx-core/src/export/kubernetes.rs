@@ -709,3 +709,39 @@ impl Builder<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_rfc_1123_labels_short_enough_for_every_suffix() {
+        assert_eq!(app_name("Ad_Sales.v2"), "ad-sales-v2");
+        assert_eq!(app_name("--churn--model--"), "churn-model");
+        assert_eq!(app_name("___"), "mlx");
+        // Cut at 40, then no trailing `-`.
+        let long = app_name(&format!("{}-b-c", "a".repeat(39)));
+        assert_eq!(long, "a".repeat(39));
+        // CronJob names are limited to 52 characters.
+        assert!(format!("{long}-monitoring").len() <= 52);
+    }
+
+    #[test]
+    fn quantities_are_what_kubernetes_accepts() {
+        for q in ["500m", "2", "0.5", "512Mi", "10Gi", "1k", "1.5G"] {
+            assert!(is_quantity(q), "{q}");
+        }
+        for q in [
+            "", "lots", "1.", ".5", "1..5", "10GB", "-1", "0", "1Gi; rm", "1e3",
+        ] {
+            assert!(!is_quantity(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_dollar_in_a_command_is_literal_for_kubernetes() {
+        assert_eq!(literal("/opt/$(whoami)/mlx"), "/opt/$$(whoami)/mlx");
+        assert_eq!(literal("$$"), "$$$$");
+        assert_eq!(literal("mlx"), "mlx");
+    }
+}
