@@ -65,6 +65,22 @@ fn build(dir: &Path, out: &str, extra: &[&str]) -> String {
     ok(c.output().unwrap()).trim().to_owned()
 }
 
+/// A path with `..` resolved by its text, without the leading `/` (an rpath may read
+/// `lib/../libxgboost.so`).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
 fn json_file(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
@@ -215,15 +231,9 @@ fn the_image_holds_what_mlx_needs_and_the_same_inputs_give_the_same_bytes() {
     let libs: Vec<String> = String::from_utf8_lossy(&ldd.stdout)
         .lines()
         .filter_map(|l| l.split(" (").next())
-        .map(|l| {
-            l.rsplit("=> ")
-                .next()
-                .unwrap()
-                .trim()
-                .trim_start_matches('/')
-                .to_owned()
-        })
-        .filter(|l| l.contains('/'))
+        .map(|l| l.rsplit("=> ").next().unwrap().trim())
+        .filter(|l| l.starts_with('/'))
+        .map(lexical)
         .collect();
     assert!(!libs.is_empty());
     let files: Vec<&str> = image

@@ -235,8 +235,17 @@ fn tree(config: &LoadedConfig, opts: &Options, bundle: Option<&Path>) -> Result<
     let mut t = Tree::default();
     t.file(BINARY, Source::Path(opts.binary.clone()), 0o755);
     for lib in shared_libraries(&opts.binary)? {
-        let at = lib.to_string_lossy().into_owned();
-        t.file(&at, Source::Path(lib), 0o755);
+        // The loader opens the path as `ldd` shows it (an rpath may hold `lib/..`):
+        // the file goes where that path leads, and every directory the path passes
+        // through before a `..` exists too.
+        let mut passed = PathBuf::new();
+        for c in lib.components() {
+            if c == std::path::Component::ParentDir {
+                t.dir(&lexical(&passed), 0o755, 0);
+            }
+            passed.push(c);
+        }
+        t.file(&lexical(&lib), Source::Path(lib), 0o755);
     }
     if !opts.ca_file.is_file() {
         return Err(Error::Usage(format!(
@@ -288,6 +297,21 @@ fn config_file(config: &LoadedConfig) -> Result<String> {
             ))
         })?;
     Ok(name.to_owned())
+}
+
+/// `path` with `.` and `..` resolved by its text, `/`-separated.
+fn lexical(path: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
 }
 
 /// The shared libraries `binary` loads, as the dynamic loader resolves them here
@@ -597,6 +621,29 @@ mod tests {
         assert_eq!(
             parse_ldd("\tlibxgboost.so => not found\n").unwrap_err(),
             "libxgboost.so"
+        );
+    }
+
+    #[test]
+    fn a_library_path_through_dot_dot_is_placed_where_it_leads() {
+        assert_eq!(
+            lexical(Path::new("/c/xgboost/lib/../lib64/./libxgboost.so")),
+            "c/xgboost/lib64/libxgboost.so"
+        );
+        let mut t = Tree::default();
+        let lib = Path::new("/c/xgboost/lib/../libxgboost.so");
+        let mut passed = PathBuf::new();
+        for c in lib.components() {
+            if c == std::path::Component::ParentDir {
+                t.dir(&lexical(&passed), 0o755, 0);
+            }
+            passed.push(c);
+        }
+        t.file(&lexical(lib), Source::Bytes(vec![]), 0o755);
+        let paths: Vec<&str> = t.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            ["c", "c/xgboost", "c/xgboost/lib", "c/xgboost/libxgboost.so"]
         );
     }
 
