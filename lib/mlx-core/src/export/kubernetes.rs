@@ -229,8 +229,9 @@ pub fn app_name(project: &str) -> String {
     }
 }
 
-/// The config's file name, as the ConfigMap's key and the file in the pod.
-fn config_file_name(path: &Path) -> Result<String> {
+/// The config's file name, as the ConfigMap's key and the file in the pod (and in an
+/// image, `mlx image build`).
+pub(crate) fn config_file_name(path: &Path) -> Result<String> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -243,8 +244,8 @@ fn config_file_name(path: &Path) -> Result<String> {
         Ok(name.to_owned())
     } else {
         Err(Error::Usage(format!(
-            "the config's file name `{name}` cannot be a ConfigMap key: rename it to letters, \
-             digits, `-`, `_` and `.` (e.g. mlx.yaml)"
+            "the config's file name `{name}` cannot be a file in a container or a ConfigMap \
+             key: rename it to letters, digits, `-`, `_` and `.` (e.g. mlx.yaml)"
         )))
     }
 }

@@ -124,6 +124,20 @@ impl Tree {
         );
     }
 
+    /// A shared library at the path the loader opens, as `ldd` shows it (an rpath may
+    /// hold `lib/..`): the file goes where that path leads, and every directory the path
+    /// passes through before a `..` exists too.
+    fn library(&mut self, path: &Path, from: Source) {
+        let mut passed = PathBuf::new();
+        for c in path.components() {
+            if c == std::path::Component::ParentDir {
+                self.dir(&lexical(&passed), 0o755, 0);
+            }
+            passed.push(c);
+        }
+        self.file(&lexical(path), from, 0o755);
+    }
+
     fn parents(&mut self, path: &str) {
         let path = path.trim_matches('/');
         let mut at = 0;
@@ -148,7 +162,8 @@ pub fn build(config: &LoadedConfig, opts: &Options, out: &Path) -> Result<Built>
         } => Some(packed_bundle(path, out)?),
         _ => None,
     };
-    let tree = tree(config, opts, bundle.as_deref())?;
+    let file = config_file(config)?;
+    let tree = tree(config, &file, opts, bundle.as_deref())?;
     let oci = out.join("oci");
     if oci.exists() {
         std::fs::remove_dir_all(&oci)
@@ -158,7 +173,7 @@ pub fn build(config: &LoadedConfig, opts: &Options, out: &Path) -> Result<Built>
     std::fs::create_dir_all(&blobs)
         .map_err(|e| Error::io(format!("creating {}", blobs.display()), e))?;
     let layer = write_layer(&tree, opts.epoch, &blobs)?;
-    let image_config = image_config(config, opts, &layer.diff_id)?;
+    let image_config = image_config(config, &file, opts, &layer.diff_id);
     let config_blob = blob(&blobs, &crate::json::line(&image_config)?.into_bytes())?;
     let manifest = json!({
         "schemaVersion": 2,
@@ -231,21 +246,11 @@ fn packed_bundle(path: &Path, out: &Path) -> Result<PathBuf> {
 }
 
 /// What goes into the image.
-fn tree(config: &LoadedConfig, opts: &Options, bundle: Option<&Path>) -> Result<Tree> {
+fn tree(config: &LoadedConfig, file: &str, opts: &Options, bundle: Option<&Path>) -> Result<Tree> {
     let mut t = Tree::default();
     t.file(BINARY, Source::Path(opts.binary.clone()), 0o755);
     for lib in shared_libraries(&opts.binary)? {
-        // The loader opens the path as `ldd` shows it (an rpath may hold `lib/..`):
-        // the file goes where that path leads, and every directory the path passes
-        // through before a `..` exists too.
-        let mut passed = PathBuf::new();
-        for c in lib.components() {
-            if c == std::path::Component::ParentDir {
-                t.dir(&lexical(&passed), 0o755, 0);
-            }
-            passed.push(c);
-        }
-        t.file(&lexical(&lib), Source::Path(lib), 0o755);
+        t.library(&lib, Source::Path(lib.clone()));
     }
     if !opts.ca_file.is_file() {
         return Err(Error::Usage(format!(
@@ -265,7 +270,7 @@ fn tree(config: &LoadedConfig, opts: &Options, bundle: Option<&Path>) -> Result<
     t.dir(PROJECT, 0o755, USER);
     t.dir(&format!("{PROJECT}/.mlx"), 0o755, USER);
     t.file(
-        &format!("{PROJECT}/{}", config_file(config)?),
+        &format!("{PROJECT}/{file}"),
         Source::Bytes(config.source.clone().into_bytes()),
         0o644,
     );
@@ -275,6 +280,7 @@ fn tree(config: &LoadedConfig, opts: &Options, bundle: Option<&Path>) -> Result<
     Ok(t)
 }
 
+/// The config's file name in the image (as in the Kubernetes ConfigMap).
 fn config_file(config: &LoadedConfig) -> Result<String> {
     if config.source.is_empty() {
         return Err(Error::Usage(format!(
@@ -282,21 +288,7 @@ fn config_file(config: &LoadedConfig) -> Result<String> {
             config.path.display()
         )));
     }
-    let name = config
-        .path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| {
-            n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "the config's file name in {} must be letters, digits, `-`, `_` and `.`",
-                config.path.display()
-            ))
-        })?;
-    Ok(name.to_owned())
+    crate::export::kubernetes::config_file_name(&config.path)
 }
 
 /// `path` with `.` and `..` resolved by its text, `/`-separated.
@@ -365,9 +357,8 @@ fn parse_ldd(text: &str) -> std::result::Result<Vec<PathBuf>, String> {
     Ok(libs)
 }
 
-fn image_config(config: &LoadedConfig, opts: &Options, diff_id: &str) -> Result<Value> {
+fn image_config(config: &LoadedConfig, file: &str, opts: &Options, diff_id: &str) -> Value {
     let cfg = &config.config;
-    let file = config_file(config)?;
     let (cmd, mut labels) = match &opts.purpose {
         Purpose::Serve {
             bundle: Some((_, version)),
@@ -416,14 +407,14 @@ fn image_config(config: &LoadedConfig, opts: &Options, diff_id: &str) -> Result<
     let created = chrono::DateTime::from_timestamp(i64::try_from(opts.epoch).unwrap_or(0), 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(json!({
+    json!({
         "created": created,
         "architecture": architecture(),
         "os": "linux",
         "config": c,
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },
         "history": [{ "created": created, "created_by": format!("mlx image build ({})", env!("CARGO_PKG_VERSION")) }],
-    }))
+    })
 }
 
 fn architecture() -> &'static str {
@@ -631,15 +622,10 @@ mod tests {
             "c/xgboost/lib64/libxgboost.so"
         );
         let mut t = Tree::default();
-        let lib = Path::new("/c/xgboost/lib/../libxgboost.so");
-        let mut passed = PathBuf::new();
-        for c in lib.components() {
-            if c == std::path::Component::ParentDir {
-                t.dir(&lexical(&passed), 0o755, 0);
-            }
-            passed.push(c);
-        }
-        t.file(&lexical(lib), Source::Bytes(vec![]), 0o755);
+        t.library(
+            Path::new("/c/xgboost/lib/../libxgboost.so"),
+            Source::Bytes(vec![]),
+        );
         let paths: Vec<&str> = t.0.keys().map(String::as_str).collect();
         assert_eq!(
             paths,
