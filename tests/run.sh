@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
-# S3-compatible server, PostgreSQL, MariaDB, Redis; installed when missing), installs
-# the Kubernetes schema validator and podman, and runs every test in a build with the
+# S3-compatible server, PostgreSQL, MariaDB, Redis, an OCI registry; installed when
+# missing), installs the Kubernetes schema validator and podman, and runs every test in a build with the
 # XGBoost and LightGBM backends.
 # README.md and .ci/run use this.
 set -euo pipefail
@@ -14,6 +14,7 @@ stop_services() {
   declare -F stop_mariadb > /dev/null && stop_mariadb
   declare -F stop_redis > /dev/null && stop_redis
   declare -F stop_podman > /dev/null && stop_podman
+  declare -F stop_registry > /dev/null && stop_registry
   true
 }
 trap stop_services EXIT
@@ -30,6 +31,8 @@ source tests/services/redis.sh
 source tests/kubernetes/validate.sh
 # shellcheck source=tests/services/podman.sh
 source tests/services/podman.sh
+# shellcheck source=tests/services/registry.sh
+source tests/services/registry.sh
 # The project's shell scripts (what they decide on a machine image).
 for t in tests/scripts/*.sh; do
   bash "$t" 2>&1 | tee -a "$log"

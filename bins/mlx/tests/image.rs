@@ -538,3 +538,201 @@ fn scopeguard(podman: &str, id: &str) -> Remove {
         id: id.into(),
     }
 }
+
+/// The registry tests/services/registry.sh started: its address, and the environment
+/// that trusts its certificate and holds its credentials.
+fn registry() -> (String, Vec<(&'static str, String)>) {
+    let var = |k: &str| {
+        std::env::var(k)
+            .unwrap_or_else(|_| panic!("{k} (set by tests/run.sh: tests/services/registry.sh)"))
+    };
+    (
+        var("MLX_TEST_REGISTRY"),
+        vec![
+            ("SSL_CERT_FILE", var("MLX_TEST_REGISTRY_CA")),
+            ("MLX_REGISTRY_USERNAME", var("MLX_TEST_REGISTRY_USERNAME")),
+            ("MLX_REGISTRY_PASSWORD", var("MLX_TEST_REGISTRY_PASSWORD")),
+        ],
+    )
+}
+
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+#[ignore = "needs an OCI registry and podman: run `bash tests/run.sh`"]
+fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment() {
+    let (host, env) = registry();
+    let s = project();
+    let d = s.path();
+    let reference = format!("{host}/mlx-test/churn:v1");
+    let with_env = |c: &mut Command| {
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+    };
+    let mut c = mlx(d);
+    with_env(&mut c);
+    let pushed = ok(c
+        .args([
+            "image", "build", "--output", "img", "--tag", &reference, "--push",
+        ])
+        .output()
+        .unwrap());
+    let index = json_file(&d.join("img/oci/index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(pushed.trim(), format!("{host}/mlx-test/churn@{digest}"));
+
+    // The registry holds exactly the built manifest, and its blobs (read back over
+    // HTTPS with curl, an independent client).
+    let (ca, user, password) = (&env[0].1, &env[1].1, &env[2].1);
+    let creds = format!("{user}:{password}");
+    let get = |path: &str| {
+        curl(&[
+            "--cacert",
+            ca,
+            "-u",
+            &creds,
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("https://{host}/v2/mlx-test/churn/{path}"),
+        ])
+    };
+    let manifest = get("manifests/v1");
+    assert_eq!(format!("sha256:{}", sha256(&manifest)), digest);
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        format!("sha256:{}", sha256(&get(&format!("blobs/{layer}")))),
+        layer
+    );
+
+    // Podman pulls it from the registry and runs it.
+    let podman = podman();
+    let certs = d.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(ca, certs.join("ca.crt")).unwrap();
+    let pulled = Command::new(&podman)
+        .args(["pull", "--quiet", "--creds", &creds, "--cert-dir"])
+        .arg(&certs)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let pulled_digest = Command::new(&podman)
+        .args(["image", "inspect", "--format", "{{.Digest}}", &reference])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&pulled_digest.stdout).trim(),
+        digest
+    );
+    let version = Command::new(&podman)
+        .args(["run", "--rm", "--read-only", &reference, "--version"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).starts_with("mlx "),
+        "{}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+
+    // The registry version records it (what `mlx export kubernetes` runs by digest
+    // when no --image is given: bins/mlx/tests/kubernetes.rs).
+    let shown = || -> Value {
+        let v: Value = serde_json::from_str(&ok(mlx(d)
+            .args(["promote", "show", "--version", "1", "--json"])
+            .output()
+            .unwrap()))
+        .unwrap();
+        v["state"]["images"].clone()
+    };
+    let images = shown();
+    assert_eq!(images.as_array().unwrap().len(), 1, "{images}");
+    assert_eq!(images[0]["reference"], reference);
+    assert_eq!(images[0]["digest"], digest);
+    assert_eq!(images[0]["pushed_by"], "ci");
+
+    // Pushing again sends nothing new and changes nothing.
+    let mut c = mlx(d);
+    with_env(&mut c);
+    let again = c
+        .args(["image", "push", "--layout", "img/oci"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("0 blob(s) sent (0.0 MB), 2 already there"),
+        "{said}"
+    );
+
+    // Wrong or missing credentials: a clear refusal, nothing recorded.
+    let mut c = mlx(d);
+    with_env(&mut c);
+    let wrong = c
+        .env("MLX_REGISTRY_PASSWORD", "not-the-password")
+        .args([
+            "image",
+            "push",
+            "--layout",
+            "img/oci",
+            &format!("{host}/mlx-test/other:v1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("refused the credentials from MLX_REGISTRY_USERNAME"),
+        "{said}"
+    );
+    assert!(!said.contains("not-the-password"), "{said}");
+    let none = mlx(d)
+        .env("SSL_CERT_FILE", ca)
+        .env("HOME", d)
+        .args([
+            "image",
+            "push",
+            "--layout",
+            "img/oci",
+            &format!("{host}/mlx-test/other:v1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2), "{none:?}");
+    assert!(
+        String::from_utf8_lossy(&none.stderr)
+            .contains("set MLX_REGISTRY_USERNAME and MLX_REGISTRY_PASSWORD"),
+        "{none:?}"
+    );
+    // An untrusted certificate: refused, saying how to trust it.
+    let mut c = mlx(d);
+    with_env(&mut c);
+    let untrusted = c
+        .env_remove("SSL_CERT_FILE")
+        .args(["image", "push", "--layout", "img/oci"])
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("SSL_CERT_FILE"),
+        "{untrusted:?}"
+    );
+    assert_eq!(shown(), images, "a failed push changed the recorded image");
+}

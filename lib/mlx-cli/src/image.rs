@@ -19,6 +19,7 @@ Examples:
   mlx image build --bundle .mlx/runs/forest-1a2b/bundle.tar
   mlx image build --from-registry               serve deploy.model, fetched at start
   mlx image build --stage run                   a training image (mlx run)
+  mlx image build --tag ghcr.io/acme/churn:v3 --push   build, push, record the digest
   podman load -i .mlx/image/image.tar && podman run --read-only -p 8080:8080 mlx/churn:v3")]
     Build {
         /// The registry version to serve: a number, a stage or an alias.
@@ -45,7 +46,39 @@ Examples:
         /// The CA certificates to put in.
         #[arg(long, value_name = "FILE", default_value = mlx_core::image::CA_FILE)]
         ca_file: PathBuf,
+        /// Push it to the registry its --tag names, as `mlx image push` does.
+        #[arg(long)]
+        push: bool,
+        #[command(flatten)]
+        transport: Transport,
     },
+    /// Push an image built by `mlx image build` to an OCI registry (the distribution
+    /// API); for an image of a registry version, record its digest in the registry.
+    /// Credentials: MLX_REGISTRY_USERNAME and MLX_REGISTRY_PASSWORD, MLX_REGISTRY_TOKEN,
+    /// or the login of `podman login` / `docker login` (docs/deploy.md).
+    #[command(after_help = "\
+Examples:
+  mlx image push ghcr.io/acme/churn:v3
+  mlx image push registry.acme.io/ml/churn:v3   with MLX_REGISTRY_USERNAME, _PASSWORD set
+  mlx image push --layout build/oci 127.0.0.1:5000/churn:v3 --plain-http")]
+    Push {
+        /// Where to: REGISTRY/REPOSITORY:TAG [default: the tag the image was built as].
+        reference: Option<String>,
+        /// The OCI image layout to push [default: <workdir>/image/oci].
+        #[arg(long, value_name = "DIR")]
+        layout: Option<PathBuf>,
+        #[command(flatten)]
+        transport: Transport,
+    },
+}
+
+/// How the registry is reached.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct Transport {
+    /// Speak HTTP, not HTTPS: for a registry on loopback (sends no credentials to any
+    /// other host).
+    #[arg(long)]
+    plain_http: bool,
 }
 
 /// `mlx image build`.
@@ -56,6 +89,21 @@ pub(crate) fn run(
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
     use mlx_core::image::{Options, Purpose};
+    let (push, transport) = match cmd {
+        ImageCommand::Push {
+            reference,
+            layout,
+            transport,
+        } => return push_layout(reference, layout, &transport, global, ui),
+        ImageCommand::Build {
+            push, transport, ..
+        } => (push, transport),
+    };
+    if transport.plain_http && !push {
+        return Err(Error::Usage(
+            "--plain-http applies to a push: add --push, or leave it out".into(),
+        ));
+    }
     let ImageCommand::Build {
         version,
         bundle,
@@ -65,7 +113,11 @@ pub(crate) fn run(
         output,
         binary,
         ca_file,
-    } = cmd;
+        ..
+    } = cmd
+    else {
+        unreachable!("push returned above")
+    };
     let ctx = context(global)?;
     let project = mlx_core::export::kubernetes::app_name(
         ctx.config.config.project.name.as_deref().unwrap_or("mlx"),
@@ -100,7 +152,7 @@ pub(crate) fn run(
                 mlx_core::registry::registry_version(&ctx.config.config, &ctx.workdir, &version)?;
             (
                 Purpose::Serve {
-                    bundle: Some((path, Some(v.version))),
+                    bundle: Some((path, Some((v.model.clone(), v.version)))),
                 },
                 format!("mlx/{project}:v{}", v.version),
             )
@@ -137,10 +189,59 @@ pub(crate) fn run(
         built.archive_size as f64 / 1e6,
         built.layout.display()
     ));
+    if push {
+        return push_layout(Some(opts.tag), Some(built.layout), &transport, global, ui);
+    }
     ui.info(&format!(
         "load it with: podman load -i {} (or docker load -i)",
         built.archive.display()
     ));
     output::stdout(&format!("{}\n", built.digest));
+    Ok(ExitStatus::Ok)
+}
+
+/// `mlx image push`: the layout to the registry; the push recorded on the registry
+/// version the image serves. Prints `REPOSITORY@DIGEST`.
+fn push_layout(
+    reference: Option<String>,
+    layout: Option<PathBuf>,
+    transport: &Transport,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    use mlx_core::image::push;
+    let layout =
+        layout.unwrap_or_else(|| mlx_core::Workdir::new(&global.workdir).join("image/oci"));
+    let reference = match reference {
+        Some(r) => r,
+        None => mlx_core::image::built_as(&layout)?,
+    };
+    let to = push::Reference::parse(&reference)?;
+    let creds = push::Credentials::lookup(&|k| std::env::var(k).ok(), &to.registry)?;
+    let opts = push::PushOptions {
+        plain_http: transport.plain_http,
+    };
+    let pushed = push::push(&layout, &to, &creds, &opts)?;
+    ui.info(&format!(
+        "pushed {to} {}: {} blob(s) sent ({:.1} MB), {} already there",
+        pushed.digest,
+        pushed.uploaded,
+        pushed.bytes as f64 / 1e6,
+        pushed.present
+    ));
+    if let Some((model, version)) = mlx_core::image::built_from(&layout)? {
+        let ctx = context(global)?;
+        if mlx_core::image::record_push(&ctx.config.config, &model, version, &pushed)? {
+            ui.info(&format!(
+                "recorded in the registry: version {version} of `{model}` is {}",
+                pushed.by_digest()
+            ));
+        } else {
+            ui.info(&format!(
+                "warning: not recorded: the image serves `{model}`, which is not this config's registry model"
+            ));
+        }
+    }
+    output::stdout(&format!("{}\n", pushed.by_digest()));
     Ok(ExitStatus::Ok)
 }

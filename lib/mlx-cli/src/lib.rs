@@ -211,11 +211,14 @@ Examples:
 Examples:
   mlx export kubernetes --image ghcr.io/acme/mlx:1.4 --output k8s && kubectl apply -k k8s
   mlx export kubernetes --image ghcr.io/acme/mlx:1.4 | kubectl apply -f -
-  mlx export kubernetes --image ghcr.io/acme/mlx:1.4 --namespace ml --replicas 3 --max-replicas 12")]
+  mlx export kubernetes --image ghcr.io/acme/mlx:1.4 --namespace ml --replicas 3 --max-replicas 12
+  mlx image build --tag ghcr.io/acme/churn:v3 --push && mlx export kubernetes -o k8s")]
     Kubernetes {
-        /// The image the containers run; it must hold mlx (docs/deploy.md).
+        /// The image the containers run; it must hold mlx (docs/deploy.md)
+        /// [default: the image of the production version last pushed by
+        /// `mlx image build --push`, by digest].
         #[arg(long)]
-        image: String,
+        image: Option<String>,
         /// Write one file per object and a kustomization.yaml into this directory,
         /// instead of one stream on standard output.
         #[arg(long, short, value_name = "DIR")]
@@ -634,6 +637,14 @@ fn export_kubernetes(
         unreachable!("called for kubernetes only")
     };
     let config = config::load(&global.config, &ProcessEnv)?;
+    let image = match image {
+        Some(i) => i,
+        None => {
+            let i = mlx_core::image::production_image(&config.config)?;
+            ui.info(&format!("image: {i} (pushed for the production version)"));
+            i
+        }
+    };
     let opts = mlx_core::export::kubernetes::Options {
         image,
         namespace,

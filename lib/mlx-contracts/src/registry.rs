@@ -153,6 +153,35 @@ pub struct VersionState {
     /// Why it was archived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived_reason: Option<String>,
+    /// The container images of it pushed to an OCI registry (`mlx image build --push`),
+    /// one per reference, the newest push of a reference replacing the older.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<PushedImage>,
+}
+
+/// A container image serving a version, as pushed to an OCI registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushedImage {
+    /// Where it was pushed, by tag (`ghcr.io/acme/churn:v3`).
+    pub reference: String,
+    /// The manifest's digest (`sha256:...`): `<repository>@<digest>` names exactly it.
+    pub digest: String,
+    /// When.
+    pub pushed_at: DateTime<Utc>,
+    /// Who.
+    pub pushed_by: String,
+}
+
+impl PushedImage {
+    /// The image by digest (`ghcr.io/acme/churn@sha256:...`), what a deployment should run.
+    pub fn by_digest(&self) -> String {
+        let repository = match self.reference.rsplit_once(':') {
+            Some((r, tag)) if !tag.contains('/') => r,
+            _ => &self.reference,
+        };
+        format!("{repository}@{}", self.digest)
+    }
 }
 
 /// Registry stages, as in the design documents.
@@ -200,7 +229,7 @@ pub struct Deployment {
 #[serde(deny_unknown_fields)]
 pub struct Transition {
     /// `create`, `register`, `promote`, `archive`, `rollback`, `alias`, `unalias`,
-    /// `review`, `deploy`.
+    /// `review`, `deploy`, `image`.
     pub action: String,
     /// The version it concerns.
     pub version: Option<u64>,

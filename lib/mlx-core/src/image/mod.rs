@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub mod push;
+
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 
@@ -41,6 +43,11 @@ pub const BUNDLE: &str = "/opt/mlx/bundle.tar";
 /// The CA certificates.
 pub const CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// The label naming the registry model of a baked-in version.
+const LABEL_MODEL: &str = "dev.mlx.registry-model";
+/// The label naming that version.
+const LABEL_VERSION: &str = "dev.mlx.version";
+
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -51,8 +58,9 @@ pub enum Purpose {
     /// `mlx serve`: of this bundle (packed file) baked in, or of the registry's
     /// `deploy.model` when none.
     Serve {
-        /// The bundle, and the registry version it is (for the image's labels).
-        bundle: Option<(PathBuf, Option<u64>)>,
+        /// The bundle, and the registry model and version it is (for the image's labels,
+        /// and the registry's record of a push).
+        bundle: Option<(PathBuf, Option<(String, u64)>)>,
     },
     /// A stage, or `run` for the whole pipeline (a training image).
     Stage(String),
@@ -231,6 +239,112 @@ pub fn build(config: &LoadedConfig, opts: &Options, out: &Path) -> Result<Built>
     })
 }
 
+/// The name the image in `layout` was built as (`--tag`), from its index.
+pub fn built_as(layout: &Path) -> Result<String> {
+    let index = layout.join("index.json");
+    let text = std::fs::read(&index).map_err(|e| {
+        Error::io(
+            format!(
+                "reading {} (build the image first: mlx image build)",
+                index.display()
+            ),
+            e,
+        )
+    })?;
+    let v: Value = serde_json::from_slice(&text).unwrap_or_default();
+    v["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} names no tag; name where to push: mlx image push REGISTRY/REPOSITORY:TAG",
+                index.display()
+            ))
+        })
+}
+
+/// The registry model and version whose bundle the image in `layout` serves (its
+/// labels), if it was built from one.
+pub fn built_from(layout: &Path) -> Result<Option<(String, u64)>> {
+    let json = |p: &Path| -> Result<Value> {
+        let bytes =
+            std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+    };
+    let blob = |digest: &Value| {
+        digest
+            .as_str()
+            .map(|d| layout.join("blobs/sha256").join(hex_of(d)))
+    };
+    let index = json(&layout.join("index.json"))?;
+    let Some(manifest) = blob(&index["manifests"][0]["digest"]) else {
+        return Ok(None);
+    };
+    let Some(image_config) = blob(&json(&manifest)?["config"]["digest"]) else {
+        return Ok(None);
+    };
+    let labels = &json(&image_config)?["config"]["Labels"];
+    let model = labels[LABEL_MODEL].as_str();
+    let version = labels[LABEL_VERSION].as_str().and_then(|v| v.parse().ok());
+    Ok(model.zip(version).map(|(m, v)| (m.to_owned(), v)))
+}
+
+/// Records in the registry that version `version` of `model` was pushed as `pushed`:
+/// what `mlx export kubernetes` and a deployment run by digest. `Ok(false)` when the
+/// config's registry holds another model.
+pub fn record_push(
+    config: &mlx_contracts::config::Config,
+    model: &str,
+    version: u64,
+    pushed: &push::Pushed,
+) -> Result<bool> {
+    let store = crate::registry::open(config)?;
+    if store.model() != model {
+        return Ok(false);
+    }
+    let reference = pushed.reference.to_string();
+    let same = |i: &mlx_contracts::registry::PushedImage| {
+        i.reference == reference && i.digest == pushed.digest
+    };
+    let state = crate::registry::current(&store)?;
+    if state
+        .versions
+        .get(&version)
+        .is_some_and(|v| v.images.iter().any(same))
+    {
+        // Pushed again as it was: nothing to record.
+        return Ok(true);
+    }
+    crate::registry::change(&store, |s| {
+        crate::registry::state::image(s, version, &reference, &pushed.digest)
+    })?;
+    Ok(true)
+}
+
+/// The image last pushed for the production version, by digest: what a deployment
+/// runs when none is named.
+pub fn production_image(config: &mlx_contracts::config::Config) -> Result<String> {
+    let store = crate::registry::open(config)?;
+    let state = crate::registry::current(&store)?;
+    let n = state.production().ok_or_else(|| {
+        Error::Usage(format!(
+            "`{}` has no production version, so no image of it; pass --image",
+            state.model
+        ))
+    })?;
+    state.versions[&n]
+        .images
+        .iter()
+        .max_by_key(|i| i.pushed_at)
+        .map(|i| i.by_digest())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no image of production version {n} was pushed; pass --image, or push one: \
+                 mlx image build --tag REGISTRY/REPOSITORY:v{n} --push"
+            ))
+        })
+}
+
 /// The bundle as one packed file, verified: a directory is packed (`out/bundle.tar`), a
 /// packed file is checked against its manifest. What the image serves is what training
 /// wrote.
@@ -364,8 +478,9 @@ fn image_config(config: &LoadedConfig, file: &str, opts: &Options, diff_id: &str
             bundle: Some((_, version)),
         } => {
             let mut l = json!({ "dev.mlx.purpose": "serve", "dev.mlx.bundle": BUNDLE });
-            if let Some(v) = version {
-                l["dev.mlx.version"] = json!(v.to_string());
+            if let Some((model, v)) = version {
+                l[LABEL_MODEL] = json!(model);
+                l[LABEL_VERSION] = json!(v.to_string());
             }
             (vec!["serve", "--host", "0.0.0.0", "--bundle", BUNDLE], l)
         }
@@ -630,6 +745,63 @@ mod tests {
         assert_eq!(
             paths,
             ["c", "c/xgboost", "c/xgboost/lib", "c/xgboost/libxgboost.so"]
+        );
+    }
+
+    #[test]
+    fn a_deployment_runs_the_production_version_s_newest_image_by_digest() {
+        use mlx_contracts::registry::{Stage, VersionState};
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "data: {{ sources: [{{ name: d, uri: d.csv }}], target: y }}\n\
+             pipeline: {{ problem_type: regression }}\n\
+             models: [{{ name: m, type: linear }}]\n\
+             registry: {{ uri: {}, model_name: churn }}\n",
+            dir.path().display()
+        );
+        struct NoEnv;
+        impl crate::config::interpolate::Env for NoEnv {
+            fn get(&self, _: &str) -> Option<String> {
+                None
+            }
+        }
+        let cfg = crate::config::parse(Path::new("mlx.yaml"), &yaml, &NoEnv)
+            .unwrap()
+            .config;
+        let store = crate::registry::open(&cfg).unwrap();
+        let mut s = crate::registry::state::empty("churn");
+        s.versions.insert(
+            1,
+            VersionState {
+                stage: Stage::Staging,
+                gate: None,
+                evidence_sha256: None,
+                bundle_sha256: "b".into(),
+                run_id: "r".into(),
+                reviews: Vec::new(),
+                archived_reason: None,
+                images: Vec::new(),
+            },
+        );
+        let s = store.commit(None, s).unwrap();
+        let e = production_image(&cfg).unwrap_err().to_string();
+        assert!(e.contains("no production version"), "{e}");
+        let mut p = s.clone();
+        p.versions.get_mut(&1).unwrap().stage = Stage::Production;
+        let s = store.commit(Some(&s), p).unwrap();
+        let e = production_image(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("no image of production version 1 was pushed"),
+            "{e}"
+        );
+        let a = crate::registry::state::image(&s, 1, "ghcr.io/acme/churn:v1", "sha256:aa").unwrap();
+        let a = store.commit(Some(&s), a).unwrap();
+        let b =
+            crate::registry::state::image(&a, 1, "127.0.0.1:5000/churn:v1", "sha256:bb").unwrap();
+        store.commit(Some(&a), b).unwrap();
+        assert_eq!(
+            production_image(&cfg).unwrap(),
+            "127.0.0.1:5000/churn@sha256:bb"
         );
     }
 

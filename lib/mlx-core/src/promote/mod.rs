@@ -401,7 +401,7 @@ pub fn command(
 fn show(store: &Store, s: &RegistryState, n: u64) -> Result<Standalone> {
     let v = store.version(n)?;
     let vs = &s.versions[&n];
-    let human = format!(
+    let mut human = format!(
         "v{n} {} ({}), stage {}, gate {}, {} review(s)\n  bundle sha256 {}\n  data \
          sha256 {}\n  git {}\n  registered {} by {}",
         v.name,
@@ -415,6 +415,15 @@ fn show(store: &Store, s: &RegistryState, n: u64) -> Result<Standalone> {
         v.registered_at.to_rfc3339(),
         v.registered_by
     );
+    for i in &vs.images {
+        human.push_str(&format!(
+            "\n  image {} ({}), pushed {} by {}",
+            i.by_digest(),
+            i.reference,
+            i.pushed_at.to_rfc3339(),
+            i.pushed_by
+        ));
+    }
     done(human, json!({ "version": v, "state": vs }))
 }
 

@@ -257,6 +257,7 @@ pub fn register(
                 run_id: c.run_id.clone(),
                 reviews: reviews.clone(),
                 archived_reason: None,
+                images: Vec::new(),
             },
         );
         let mut t = state::transition("register", Some(n), &format!("run {}", c.run_id));

@@ -18,7 +18,7 @@ use chrono::Utc;
 use mlx_contracts::config::{ApprovalGate, DeployStrategy, Registry as RegistryConfig};
 use mlx_contracts::gate::{Decision, GateOutcome, Review};
 use mlx_contracts::registry::{
-    Deployment, RegistryState, Stage, Transition, VersionState, REGISTRY_STATE_VERSION,
+    Deployment, PushedImage, RegistryState, Stage, Transition, VersionState, REGISTRY_STATE_VERSION,
 };
 
 use crate::error::{Error, Result};
@@ -525,10 +525,54 @@ pub fn deploy(
     Ok(next)
 }
 
+/// Records an image of version `n` pushed to `reference` with `digest`: a push to a
+/// reference already recorded (a tag moved) replaces that record.
+pub fn image(
+    state: &RegistryState,
+    n: u64,
+    reference: &str,
+    digest: &str,
+) -> Result<RegistryState> {
+    get(state, n)?;
+    let mut next = state.clone();
+    let t = transition("image", Some(n), &format!("{reference}@{digest}"));
+    let images = &mut next.versions.get_mut(&n).expect("checked above").images;
+    images.retain(|i| i.reference != reference);
+    images.push(PushedImage {
+        reference: reference.into(),
+        digest: digest.into(),
+        pushed_at: t.at,
+        pushed_by: t.actor.clone(),
+    });
+    next.transition = t;
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use mlx_contracts::gate::REVIEW_VERSION;
+
+    #[test]
+    fn a_pushed_image_is_recorded_once_per_reference() {
+        let s = with(vec![version(GateOutcome::Passed)]);
+        let a = image(&s, 1, "ghcr.io/acme/churn:v1", "sha256:aa").unwrap();
+        let b = image(&a, 1, "ghcr.io/acme/churn:v1", "sha256:bb").unwrap();
+        let c = image(&b, 1, "ghcr.io/acme/churn:latest", "sha256:bb").unwrap();
+        let images = &c.versions[&1].images;
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].digest, "sha256:bb");
+        assert_eq!(images[0].by_digest(), "ghcr.io/acme/churn@sha256:bb");
+        assert_eq!(c.transition.action, "image");
+        assert_eq!(c.transition.reason, "ghcr.io/acme/churn:latest@sha256:bb");
+        assert!(image(&c, 9, "r:1", "sha256:cc").is_err());
+        // A registry on a port: the port is not a tag.
+        let p = image(&s, 1, "127.0.0.1:5000/churn", "sha256:dd").unwrap();
+        assert_eq!(
+            p.versions[&1].images[0].by_digest(),
+            "127.0.0.1:5000/churn@sha256:dd"
+        );
+    }
 
     fn version(gate: GateOutcome) -> VersionState {
         VersionState {
@@ -539,6 +583,7 @@ mod tests {
             run_id: "r".into(),
             reviews: Vec::new(),
             archived_reason: None,
+            images: Vec::new(),
         }
     }
 

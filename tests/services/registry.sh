@@ -1,0 +1,58 @@
+# An OCI distribution registry (Debian's docker-registry, CNCF distribution 2.8) on
+# loopback for the push test (bins/mlx/tests/image.rs): TLS with a certificate made
+# here for 127.0.0.1, and basic authentication from an htpasswd file (bcrypt), the way a
+# registry behind a company's login is reached. Installs the package when missing (with
+# sudo when not root). Exports MLX_TEST_REGISTRY (host:port), MLX_TEST_REGISTRY_CA (the
+# certificate to trust), MLX_TEST_REGISTRY_USERNAME and MLX_TEST_REGISTRY_PASSWORD.
+# Source it.
+if ! command -v docker-registry > /dev/null; then
+  sudo_=""; [[ $EUID -ne 0 ]] && sudo_=sudo
+  $sudo_ apt-get update -qq
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry > /dev/null
+fi
+registry_dir="$(mktemp -d)"
+registry_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# A CA of its own, and the server's certificate signed by it (a CA certificate itself
+# is not accepted as a server's by rustls/webpki).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mlx test CA" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+  -keyout "$registry_dir/ca-key.pem" -out "$registry_dir/ca.pem" 2> /dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+  -keyout "$registry_dir/key.pem" -out "$registry_dir/cert.csr" 2> /dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+  > "$registry_dir/ext.cnf"
+openssl x509 -req -in "$registry_dir/cert.csr" -CA "$registry_dir/ca.pem" -CAkey "$registry_dir/ca-key.pem" \
+  -CAcreateserial -days 2 -extfile "$registry_dir/ext.cnf" -out "$registry_dir/cert.pem" 2> /dev/null
+registry_password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+python3 -W ignore -c 'import crypt, sys; print("mlx-ci:" + crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+  "$registry_password" > "$registry_dir/htpasswd"
+cat > "$registry_dir/config.yml" << CONF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/data
+http:
+  addr: 127.0.0.1:$registry_port
+  tls:
+    certificate: $registry_dir/cert.pem
+    key: $registry_dir/key.pem
+auth:
+  htpasswd:
+    realm: mlx-ci
+    path: $registry_dir/htpasswd
+CONF
+docker-registry serve "$registry_dir/config.yml" > "$registry_dir/log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do
+  # 401: up and asking for credentials.
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$registry_dir/ca.pem" "https://127.0.0.1:$registry_port/v2/")" == 401 ]] && break
+  sleep 0.1
+done
+export MLX_TEST_REGISTRY="127.0.0.1:$registry_port"
+export MLX_TEST_REGISTRY_CA="$registry_dir/ca.pem"
+export MLX_TEST_REGISTRY_USERNAME=mlx-ci
+export MLX_TEST_REGISTRY_PASSWORD="$registry_password"
+stop_registry() { kill "$registry_pid" 2> /dev/null || true; rm -rf "$registry_dir"; }
+echo "OCI registry (docker-registry $(docker-registry --version | awk '{print $3}')) on https://$MLX_TEST_REGISTRY" >&2
