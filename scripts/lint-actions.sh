@@ -38,10 +38,19 @@ done
 "$mlx" init --github --dir "$scratch/project" --name lint-check \
   --ref 0123456789abcdef0123456789abcdef01234567 >/dev/null
 cp "$scratch"/project/.github/workflows/*.yml "$scratch/.github/workflows/"
+# And with `github.image` set: the review workflow then calls image.yml too.
+"$mlx" init --github --dir "$scratch/with-image" --name lint-check \
+  --ref 0123456789abcdef0123456789abcdef01234567 >/dev/null 2>&1
+sed -i 's#^github:$#github:\n  image: ghcr.io/acme/lint-check#' "$scratch/with-image/mlx.yaml"
+"$mlx" init --github --force --dir "$scratch/with-image" --name lint-check \
+  --ref 0123456789abcdef0123456789abcdef01234567 >/dev/null 2>&1
+grep -q 'workflows/image.yml' "$scratch/with-image/.github/workflows/mlx-review.yml"
+cp "$scratch/with-image/.github/workflows/mlx-review.yml" "$scratch/.github/workflows/mlx-review-image.yml"
 git -C "$scratch" init --quiet
 echo "-- actionlint: action.yml through the workflows, and the init templates"
 (cd "$scratch" && actionlint -no-color)
 
 echo "-- zizmor"
 zizmor --offline --quiet --config .github/zizmor.yml \
-  .github/workflows action.yml "$scratch/project/.github/workflows"
+  .github/workflows action.yml "$scratch/project/.github/workflows" \
+  "$scratch/with-image/.github/workflows"

@@ -99,8 +99,17 @@ fn production_traffic(repo: &Path, store: &Path) {
     std::fs::write(dir.join("feedback-20261101T000000-1-0001.ndjson"), feedback).unwrap();
 }
 
-#[test]
-fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
+/// A repository with training data, `config` and the workflows `mlx init --github`
+/// writes, the fake GitHub API, and the runner over both.
+struct Setup {
+    root: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    store: std::path::PathBuf,
+    fake: FakeGitHub,
+    runner: Runner,
+}
+
+fn setup(extra_config: &str) -> Setup {
     let root = tempfile::tempdir().unwrap();
     let (repo, store, scratch) = (
         root.path().join("repo"),
@@ -115,18 +124,13 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         let _ = writeln!(train, "{x1},{x2},{}", demand(x1, x2, rng.normal(), false));
     }
     std::fs::write(repo.join("train.csv"), train).unwrap();
-    std::fs::write(repo.join("mlx.yaml"), config(&store)).unwrap();
+    std::fs::write(repo.join("mlx.yaml"), config(&store) + extra_config).unwrap();
     ok(mlx(&repo).args([
         "init",
         "--github",
         "--ref",
         "0123456789abcdef0123456789abcdef01234567",
     ]));
-    let review_wf = std::fs::read_to_string(repo.join(".github/workflows/mlx-review.yml")).unwrap();
-    assert!(review_wf.contains(
-        "uses: mlx-dev/mlx/.github/workflows/review.yml@0123456789abcdef0123456789abcdef01234567"
-    ));
-
     let fake = FakeGitHub::start();
     {
         let mut d = fake.data();
@@ -142,9 +146,17 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
     // A canary secret in the config, through a secret-named variable: nothing the
     // workflows send to GitHub, log or store may hold it.
     runner.env.insert("API_TOKEN".into(), CANARY.into());
-    let mut logs = String::new();
+    Setup {
+        root,
+        repo,
+        store,
+        fake,
+        runner,
+    }
+}
 
-    // 1. The pull request trains and reports.
+/// Step 1: the pull request trains and reports; the run is then findable.
+fn train_pull_request(runner: &mut Runner, fake: &FakeGitHub, logs: &mut String) {
     let train = runner.run(
         ".github/workflows/mlx-train.yml",
         "pull_request",
@@ -169,6 +181,29 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
         .runs
         .push(("mlx-train.yml".into(), HEAD.into(), train.id));
     fake.clear_calls();
+}
+
+#[test]
+fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
+    let Setup {
+        root: _root,
+        repo,
+        store,
+        fake,
+        mut runner,
+    } = setup("");
+    let review_wf = std::fs::read_to_string(repo.join(".github/workflows/mlx-review.yml")).unwrap();
+    assert!(review_wf.contains(
+        "uses: mlx-dev/mlx/.github/workflows/review.yml@0123456789abcdef0123456789abcdef01234567"
+    ));
+    assert!(
+        !review_wf.contains("image.yml") && !review_wf.contains("packages"),
+        "no image asked for, none built"
+    );
+    let mut logs = String::new();
+
+    // 1. The pull request trains and reports.
+    train_pull_request(&mut runner, &fake, &mut logs);
 
     approve_and_promote(&mut runner, &fake, &repo, &mut logs);
     monitor_fires_twice(&mut runner, &fake, &repo, &store, &mut logs);
@@ -207,7 +242,12 @@ fn a_pull_request_is_trained_approved_promoted_monitored_and_retrained() {
 }
 
 /// Step 2: a maintainer approves; the model goes to staging, then production.
-fn approve_and_promote(runner: &mut Runner, fake: &FakeGitHub, repo: &Path, logs: &mut String) {
+fn approve_and_promote(
+    runner: &mut Runner,
+    fake: &FakeGitHub,
+    repo: &Path,
+    logs: &mut String,
+) -> mlx_testkit::actions::Run {
     let mut comment = event("issue_comment.json");
     comment["comment"]["body"] = json!("/mlx approve");
     let review = runner.run(
@@ -261,6 +301,88 @@ fn approve_and_promote(runner: &mut Runner, fake: &FakeGitHub, repo: &Path, logs
     let list = ok(mlx(repo).args(["promote", "list", "--json"]));
     assert!(list.contains("\"production\""), "{list}");
     fake.clear_calls();
+    review
+}
+
+#[test]
+#[ignore = "needs an OCI registry: run `bash tests/run.sh` (tests/services/registry.sh)"]
+fn a_promotion_to_production_pushes_the_serving_image_and_records_its_digest() {
+    let var =
+        |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} (tests/services/registry.sh)"));
+    let host = var("MLX_TEST_REGISTRY");
+    let Setup {
+        root: _root,
+        repo,
+        fake,
+        mut runner,
+        ..
+    } = setup(&format!("github: {{ image: {host}/acme/demand }}\n"));
+    let review_wf = std::fs::read_to_string(repo.join(".github/workflows/mlx-review.yml")).unwrap();
+    assert!(
+        review_wf.contains("uses: mlx-dev/mlx/.github/workflows/image.yml@0123456789abcdef0123456789abcdef01234567"),
+        "{review_wf}"
+    );
+    // A registry of its own: its user as a repository variable, its password as a
+    // secret (the template's names), its CA trusted by the runner.
+    runner.vars.insert(
+        "MLX_REGISTRY_USERNAME".into(),
+        var("MLX_TEST_REGISTRY_USERNAME"),
+    );
+    runner.secrets.insert(
+        "MLX_REGISTRY_PASSWORD".into(),
+        var("MLX_TEST_REGISTRY_PASSWORD"),
+    );
+    runner
+        .env
+        .insert("SSL_CERT_FILE".into(), var("MLX_TEST_REGISTRY_CA"));
+    let mut logs = String::new();
+    train_pull_request(&mut runner, &fake, &mut logs);
+    let review = approve_and_promote(&mut runner, &fake, &repo, &mut logs);
+
+    let job = review.job("image/image");
+    assert_eq!(job.result, "success", "{}", review.logs());
+    let pushed = review.job("image").outputs["image"].clone();
+    let digest = pushed
+        .strip_prefix(&format!("{host}/acme/demand@"))
+        .unwrap_or_else(|| panic!("pushed `{pushed}`: {}", review.logs()));
+    assert!(job.summary.contains(&pushed), "{}", job.summary);
+    // The registry version records it.
+    let shown: Value = serde_json::from_str(&ok(mlx(&repo).args([
+        "promote",
+        "show",
+        "--version",
+        "1",
+        "--json",
+    ])))
+    .unwrap();
+    let images = &shown["state"]["images"];
+    assert_eq!(images[0]["reference"], format!("{host}/acme/demand:v1"));
+    assert_eq!(images[0]["digest"], digest);
+    // And the registry serves that manifest under the tag (curl, over TLS, with the
+    // credentials).
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%header{docker-content-digest}",
+        ])
+        .args(["--cacert", &var("MLX_TEST_REGISTRY_CA")])
+        .args([
+            "-u",
+            &format!(
+                "{}:{}",
+                var("MLX_TEST_REGISTRY_USERNAME"),
+                var("MLX_TEST_REGISTRY_PASSWORD")
+            ),
+        ])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .arg(format!("https://{host}/v2/acme/demand/manifests/v1"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), digest, "{out:?}");
 }
 
 /// Steps 3 and 4: traffic changes; the monitor fires, opens the alert issue and

@@ -242,6 +242,11 @@ fn push_layout(
             ));
         }
     }
+    ui.outputs(
+        &[("image".to_owned(), pushed.by_digest())]
+            .into_iter()
+            .collect(),
+    );
     output::stdout(&format!("{}\n", pushed.by_digest()));
     Ok(ExitStatus::Ok)
 }

@@ -2015,6 +2015,11 @@ pub struct Github {
     pub required_permission: Permission,
     /// Environments whose protection rules form the second human gate.
     pub environments: Environments,
+    /// Where the workflows push the serving image of each version promoted to production
+    /// (`ghcr.io/acme/churn`, tagged `v<N>`), recording its digest in the registry; none:
+    /// no image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl Default for Github {
@@ -2024,6 +2029,7 @@ impl Default for Github {
             command_prefix: "/mlx".into(),
             required_permission: Permission::Write,
             environments: Environments::default(),
+            image: None,
         }
     }
 }

@@ -185,6 +185,10 @@ pub fn github(
         rules(&cfg.github.environments.staging),
         rules(&cfg.github.environments.production),
         crate::config::rules::command_prefix_problem(&cfg.github.command_prefix),
+        cfg.github
+            .image
+            .as_deref()
+            .and_then(crate::config::rules::image_repository_problem),
     ]
     .into_iter()
     .flatten()
@@ -221,6 +225,7 @@ pub fn github(
                     prefix => &cfg.github.command_prefix,
                     staging => &cfg.github.environments.staging,
                     production => &cfg.github.environments.production,
+                    image => &cfg.github.image,
                 },
             )
             .map_err(|e| Error::Runtime(format!("template `{name}`: {e:#}")))?;

@@ -79,6 +79,10 @@ pub struct Runner {
     pub repository: String,
     /// Extra environment for every step.
     pub env: BTreeMap<String, String>,
+    /// The repository's secrets (`secrets`; `GITHUB_TOKEN` is `token`).
+    pub secrets: BTreeMap<String, String>,
+    /// The repository's variables (`vars`).
+    pub vars: BTreeMap<String, String>,
     next_run: u64,
 }
 
@@ -96,6 +100,8 @@ impl Runner {
             token: String::new(),
             repository: "acme/churn".into(),
             env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            vars: BTreeMap::new(),
             next_run: 0,
         }
     }
@@ -134,11 +140,25 @@ impl Runner {
             event_path,
             id,
         };
-        self.jobs(&wf, &doc, inputs, "", &mut run);
+        let mut secrets: Map<String, Value> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        secrets.insert("GITHUB_TOKEN".into(), json!(self.token));
+        self.jobs(&wf, &doc, inputs, &Value::Object(secrets), "", &mut run);
         run
     }
 
-    fn jobs(&self, wf: &WorkflowRun, doc: &Value, inputs: Value, prefix: &str, run: &mut Run) {
+    fn jobs(
+        &self,
+        wf: &WorkflowRun,
+        doc: &Value,
+        inputs: Value,
+        secrets: &Value,
+        prefix: &str,
+        run: &mut Run,
+    ) {
         let jobs = doc["jobs"].as_object().cloned().unwrap_or_default();
         let mut done: BTreeMap<String, Job> = BTreeMap::new();
         let mut order: Vec<String> = jobs.keys().cloned().collect();
@@ -167,8 +187,8 @@ impl Runner {
             ctx.insert("inputs".into(), inputs.clone());
             ctx.insert("needs".into(), Value::Object(needs_ctx));
             ctx.insert("env".into(), json!({}));
-            ctx.insert("vars".into(), json!({}));
-            ctx.insert("secrets".into(), json!({ "GITHUB_TOKEN": self.token }));
+            ctx.insert("vars".into(), json!(self.vars));
+            ctx.insert("secrets".into(), secrets.clone());
             let runs = match job.get("if") {
                 Some(cond) => truthy(&eval_condition(cond, &ctx, !needs_ok)),
                 None => needs_ok,
@@ -230,8 +250,39 @@ impl Runner {
                 "{file} needs input `{k}`"
             );
         }
+        // A called workflow sees the secrets passed to it (or all, with `inherit`), and
+        // the token; one it does not declare is an error, as on GitHub.
+        let declared_secrets = callee
+            .pointer("/on/workflow_call/secrets")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut secrets = Map::new();
+        match &job["secrets"] {
+            Value::String(s) if s == "inherit" => {
+                secrets = ctx["secrets"].as_object().cloned().unwrap_or_default();
+            }
+            Value::Object(passed) => {
+                for (k, v) in passed {
+                    assert!(
+                        declared_secrets.contains_key(k),
+                        "{file} has no secret `{k}`"
+                    );
+                    secrets.insert(k.clone(), interpolate_value(v, ctx));
+                }
+            }
+            _ => {}
+        }
+        secrets.insert("GITHUB_TOKEN".into(), json!(self.token));
         let before: Vec<String> = run.jobs.keys().cloned().collect();
-        self.jobs(wf, &callee, Value::Object(inputs), prefix, run);
+        self.jobs(
+            wf,
+            &callee,
+            Value::Object(inputs),
+            &Value::Object(secrets),
+            prefix,
+            run,
+        );
         let mut jobs_ctx = Map::new();
         let mut failed = false;
         for (k, j) in &run.jobs {

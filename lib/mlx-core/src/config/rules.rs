@@ -791,6 +791,13 @@ fn deploy(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
     if let Some(problem) = command_prefix_problem(&c.github.command_prefix) {
         err("github.command_prefix", problem, Some("e.g. `/mlx`".into()));
     }
+    if let Some(problem) = c.github.image.as_deref().and_then(image_repository_problem) {
+        err(
+            "github.image",
+            problem,
+            Some("REGISTRY/REPOSITORY, e.g. `ghcr.io/acme/churn`".into()),
+        );
+    }
     for (key, name) in [
         (
             "github.environments.staging",
@@ -812,6 +819,95 @@ fn deploy(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
             );
         }
     }
+}
+
+/// An image reference's parts: registry, repository, tag.
+pub type ImageReference = (String, String, String);
+
+/// Parses `registry/repository[:tag]` (tag `latest` when none), as Docker names an
+/// image, except that the registry is never implied: `churn:v3` alone is refused, so is
+/// a digest. The repository follows the distribution spec's grammar.
+pub fn image_reference(text: &str) -> std::result::Result<ImageReference, String> {
+    if text.contains('@') {
+        return Err("a push names a tag, not a digest".into());
+    }
+    let (registry, rest) = text
+        .split_once('/')
+        .ok_or_else(|| "it names no registry".to_owned())?;
+    if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
+        return Err(format!(
+            "`{registry}` is not a registry host (one with a dot or a port, or localhost)"
+        ));
+    }
+    if !registry
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return Err(format!("`{registry}` is not a host name"));
+    }
+    let (repository, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) => (r, t),
+        None => (rest, "latest"),
+    };
+    if repository.is_empty() || !repository.split('/').all(is_repository_component) {
+        return Err(format!(
+            "`{repository}` is not a repository name (lower-case letters, digits and \
+             single `.`, `_`, `-` between them, `/` between components)"
+        ));
+    }
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !tag_ok {
+        return Err(format!(
+            "`{tag}` is not a tag (letters, digits, `_`, `.`, `-`; at most 128)"
+        ));
+    }
+    Ok((registry.to_owned(), repository.to_owned(), tag.to_owned()))
+}
+
+/// A repository path component, by the distribution spec's grammar:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn is_repository_component(c: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let b = c.as_bytes();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// What is wrong with `github.image`: a repository to push to, without a tag (the
+/// workflows tag each version `v<N>`).
+pub fn image_repository_problem(repository: &str) -> Option<String> {
+    let last = repository.rsplit('/').next().unwrap_or_default();
+    if repository.contains('/') && last.contains(':') {
+        return Some(format!(
+            "`{repository}` carries a tag; name the repository alone, each version is \
+             tagged v<N>"
+        ));
+    }
+    image_reference(&format!("{repository}:v1"))
+        .err()
+        .map(|why| format!("`{repository}` is not an image repository to push to: {why}"))
 }
 
 /// What is wrong with a registry model name (`registry.model_name`, else
@@ -1239,6 +1335,28 @@ fn store(c: &Config, err: &mut impl FnMut(&str, String, Option<String>)) {
             if let Err(m) = Span::parse(t) {
                 err(&key("ttl"), m, None);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_repository_names_a_registry_and_no_tag() {
+        assert_eq!(image_repository_problem("ghcr.io/acme/churn"), None);
+        assert_eq!(image_repository_problem("127.0.0.1:5000/churn"), None);
+        for (bad, says) in [
+            ("ghcr.io/acme/churn:v3", "carries a tag"),
+            ("acme/churn", "not a registry host"),
+            ("churn", "names no registry"),
+            ("ghcr.io/Acme/churn", "not a repository name"),
+            ("ghcr.io/acme/churn\nrun", "not a repository name"),
+            ("ghcr.io/acme/$(id)", "not a repository name"),
+        ] {
+            let p = image_repository_problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(p.contains(says), "{bad}: {p}");
         }
     }
 }

@@ -48,85 +48,22 @@ impl std::fmt::Display for Reference {
 }
 
 impl Reference {
-    /// Parses `registry/repository[:tag]` (tag `latest` when none), as Docker names an
-    /// image, except that the registry is never implied: `churn:v3` alone is refused.
+    /// Parses `registry/repository[:tag]` (`config::rules::image_reference`).
     pub fn parse(text: &str) -> Result<Self> {
-        let bad = |why: &str| {
-            Error::Usage(format!(
-                "`{text}` is not an image reference to push to: {why} (write \
-                 REGISTRY/REPOSITORY:TAG, as ghcr.io/acme/churn:v3 or 127.0.0.1:5000/churn:v3)"
-            ))
-        };
-        if text.contains('@') {
-            return Err(bad("a push names a tag, not a digest"));
-        }
-        let (registry, rest) = text
-            .split_once('/')
-            .ok_or_else(|| bad("it names no registry"))?;
-        if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
-            return Err(bad(&format!(
-                "`{registry}` is not a registry host (one with a dot or a port, or localhost)"
-            )));
-        }
-        if !registry
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        {
-            return Err(bad(&format!("`{registry}` is not a host name")));
-        }
-        let (repository, tag) = match rest.rsplit_once(':') {
-            Some((r, t)) => (r, t),
-            None => (rest, "latest"),
-        };
-        if repository.is_empty() || !repository.split('/').all(is_component) {
-            return Err(bad(&format!(
-                "`{repository}` is not a repository name (lower-case letters, digits and \
-                 single `.`, `_`, `-` between them, `/` between components)"
-            )));
-        }
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
-            && !tag.starts_with(['.', '-'])
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !tag_ok {
-            return Err(bad(&format!(
-                "`{tag}` is not a tag (letters, digits, `_`, `.`, `-`; at most 128)"
-            )));
-        }
+        let (registry, repository, tag) =
+            crate::config::rules::image_reference(text).map_err(|why| {
+                Error::Usage(format!(
+                    "`{text}` is not an image reference to push to: {why} (write \
+                     REGISTRY/REPOSITORY:TAG, as ghcr.io/acme/churn:v3 or \
+                     127.0.0.1:5000/churn:v3)"
+                ))
+            })?;
         Ok(Self {
-            registry: registry.to_owned(),
-            repository: repository.to_owned(),
-            tag: tag.to_owned(),
+            registry,
+            repository,
+            tag,
         })
     }
-}
-
-/// A repository path component, by the distribution spec's grammar:
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn is_component(c: &str) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let b = c.as_bytes();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-            return false;
-        }
-    }
-    true
 }
 
 /// How to authenticate.
