@@ -668,14 +668,25 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
     assert_eq!(images[0]["digest"], digest);
     assert_eq!(images[0]["pushed_by"], "ci");
 
+    // `mlx image push --layout img/oci ARGS` with the registry's environment, changed
+    // by `set` (None: removed).
+    let push = |set: &[(&str, Option<&str>)], args: &[&str]| {
+        let mut c = mlx(d);
+        with_env(&mut c);
+        for (k, v) in set {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.args(["image", "push", "--layout", "img/oci"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
     // Pushing again sends nothing new and changes nothing.
-    let mut c = mlx(d);
-    with_env(&mut c);
-    let again = c
-        .args(["image", "push", "--layout", "img/oci"])
-        .output()
-        .unwrap();
-    assert!(again.status.success());
+    let again = push(&[], &[]);
+    assert!(again.status.success(), "{again:?}");
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(
         said.contains("0 blob(s) sent (0.0 MB), 2 already there"),
@@ -683,19 +694,11 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
     );
 
     // Wrong or missing credentials: a clear refusal, nothing recorded.
-    let mut c = mlx(d);
-    with_env(&mut c);
-    let wrong = c
-        .env("MLX_REGISTRY_PASSWORD", "not-the-password")
-        .args([
-            "image",
-            "push",
-            "--layout",
-            "img/oci",
-            &format!("{host}/mlx-test/other:v1"),
-        ])
-        .output()
-        .unwrap();
+    let other = format!("{host}/mlx-test/other:v1");
+    let wrong = push(
+        &[("MLX_REGISTRY_PASSWORD", Some("not-the-password"))],
+        &[&other],
+    );
     assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
     let said = String::from_utf8_lossy(&wrong.stderr);
     assert!(
@@ -703,18 +706,15 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
         "{said}"
     );
     assert!(!said.contains("not-the-password"), "{said}");
-    let none = mlx(d)
-        .env("SSL_CERT_FILE", ca)
-        .env("HOME", d)
-        .args([
-            "image",
-            "push",
-            "--layout",
-            "img/oci",
-            &format!("{host}/mlx-test/other:v1"),
-        ])
-        .output()
-        .unwrap();
+    let home = d.to_string_lossy();
+    let none = push(
+        &[
+            ("MLX_REGISTRY_USERNAME", None),
+            ("MLX_REGISTRY_PASSWORD", None),
+            ("HOME", Some(&home)),
+        ],
+        &[&other],
+    );
     assert_eq!(none.status.code(), Some(2), "{none:?}");
     assert!(
         String::from_utf8_lossy(&none.stderr)
@@ -722,13 +722,7 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
         "{none:?}"
     );
     // An untrusted certificate: refused, saying how to trust it.
-    let mut c = mlx(d);
-    with_env(&mut c);
-    let untrusted = c
-        .env_remove("SSL_CERT_FILE")
-        .args(["image", "push", "--layout", "img/oci"])
-        .output()
-        .unwrap();
+    let untrusted = push(&[("SSL_CERT_FILE", None)], &[]);
     assert!(!untrusted.status.success());
     assert!(
         String::from_utf8_lossy(&untrusted.stderr).contains("SSL_CERT_FILE"),

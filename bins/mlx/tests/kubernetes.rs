@@ -200,6 +200,24 @@ fn the_manifests_say_what_the_config_says() {
 }
 
 #[test]
+fn a_baked_image_serves_its_own_bundle() {
+    let docs = exported(CONFIG, &["--baked"]);
+    let c =
+        &kind(&docs, "Deployment", "ad-sales-serve")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["command"],
+        json!([
+            "mlx",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--bundle",
+            "/opt/mlx/bundle.tar"
+        ])
+    );
+}
+
+#[test]
 fn a_directory_holds_the_same_objects_and_a_kustomization() {
     let d = project(CONFIG);
     let args = [

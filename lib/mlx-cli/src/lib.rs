@@ -247,6 +247,11 @@ Examples:
         /// Storage class of the prediction log's volume [default: the cluster's].
         #[arg(long)]
         storage_class: Option<String>,
+        /// Serve the bundle baked into the image (/opt/mlx/bundle.tar, from
+        /// `mlx image build`) instead of following the registry's deployment: a
+        /// rollout is then an image change.
+        #[arg(long)]
+        baked: bool,
     },
 }
 
@@ -632,6 +637,7 @@ fn export_kubernetes(
         memory,
         log_storage,
         storage_class,
+        baked,
     } = cmd
     else {
         unreachable!("called for kubernetes only")
@@ -655,6 +661,7 @@ fn export_kubernetes(
         memory,
         log_storage,
         storage_class,
+        baked,
     };
     let export = mlx_core::export::kubernetes::kubernetes(&config, &opts)?;
     let Some(dir) = output else {

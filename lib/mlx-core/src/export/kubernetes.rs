@@ -66,6 +66,9 @@ pub struct Options {
     /// The claim's storage class; none: the cluster's default (which must offer
     /// ReadWriteMany).
     pub storage_class: Option<String>,
+    /// Serve the bundle baked into the image (`mlx image build`) instead of following
+    /// the registry: a rollout is then an image change.
+    pub baked: bool,
 }
 
 /// One manifest file.
@@ -605,7 +608,11 @@ impl Builder<'_> {
                 "failureThreshold": failures,
             })
         };
-        let mut c = self.container("serve", &["serve", "--host", "0.0.0.0"], token);
+        let mut args = vec!["serve", "--host", "0.0.0.0"];
+        if self.opts.baked {
+            args.extend(["--bundle", crate::image::BUNDLE]);
+        }
+        let mut c = self.container("serve", &args, token);
         c["ports"] = json!([{ "name": "http", "containerPort": port, "protocol": "TCP" }]);
         c["readinessProbe"] = probe("/readyz", 5, 3);
         c["livenessProbe"] = probe("/healthz", 10, 3);

@@ -382,7 +382,9 @@ fn tree(config: &LoadedConfig, file: &str, opts: &Options, bundle: Option<&Path>
     t.file("etc/group", Source::Bytes(group.into_bytes()), 0o644);
     t.dir("tmp", 0o1777, 0);
     t.dir(PROJECT, 0o755, USER);
-    t.dir(&format!("{PROJECT}/.mlx"), 0o755, USER);
+    for v in volumes(config) {
+        t.dir(&v, 0o755, USER);
+    }
     t.file(
         &format!("{PROJECT}/{file}"),
         Source::Bytes(config.source.clone().into_bytes()),
@@ -403,6 +405,20 @@ fn config_file(config: &LoadedConfig) -> Result<String> {
         )));
     }
     crate::export::kubernetes::config_file_name(&config.path)
+}
+
+/// The directories a container writes, declared volumes so its root can be read-only:
+/// the work directory, and the prediction log's directory where it lies outside it
+/// (`deploy.prediction_log: /var/log/mlx`, or relative to the project).
+fn volumes(config: &LoadedConfig) -> Vec<String> {
+    let work = format!("{PROJECT}/.mlx");
+    let log = Path::new(PROJECT).join(&config.config.deploy.prediction_log);
+    let log = format!("/{}", lexical(&log));
+    let mut v = vec![work.clone()];
+    if !log.starts_with(&format!("{work}/")) && log != work && log != PROJECT && log != "/" {
+        v.push(log);
+    }
+    v
 }
 
 /// `path` with `.` and `..` resolved by its text, `/`-separated.
@@ -505,7 +521,10 @@ fn image_config(config: &LoadedConfig, file: &str, opts: &Options, diff_id: &str
             format!("SSL_CERT_FILE={CA_FILE}"),
         ],
         "WorkingDir": PROJECT,
-        "Volumes": { format!("{PROJECT}/.mlx"): {} },
+        "Volumes": volumes(config)
+            .into_iter()
+            .map(|v| (v, json!({})))
+            .collect::<serde_json::Map<_, _>>(),
         "Labels": labels,
     });
     if serving {
@@ -748,6 +767,39 @@ mod tests {
         );
     }
 
+    struct NoEnv;
+    impl crate::config::interpolate::Env for NoEnv {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn loaded(yaml: &str) -> LoadedConfig {
+        crate::config::parse(Path::new("mlx.yaml"), yaml, &NoEnv).unwrap()
+    }
+
+    #[test]
+    fn the_prediction_log_outside_the_work_directory_is_a_volume_too() {
+        let base = "data: { sources: [{ name: d, uri: d.csv }], target: y }\n\
+                    pipeline: { problem_type: regression }\n\
+                    models: [{ name: m, type: linear }]\n";
+        let with = |log: &str| {
+            let yaml = match log {
+                "" => base.to_owned(),
+                l => format!("{base}deploy: {{ prediction_log: \"{l}\" }}\n"),
+            };
+            volumes(&loaded(&yaml))
+        };
+        assert_eq!(with(""), ["/srv/mlx/.mlx"]);
+        assert_eq!(with(".mlx/logs"), ["/srv/mlx/.mlx"]);
+        assert_eq!(
+            with("predictions"),
+            ["/srv/mlx/.mlx", "/srv/mlx/predictions"]
+        );
+        assert_eq!(with("/var/log/mlx"), ["/srv/mlx/.mlx", "/var/log/mlx"]);
+        assert_eq!(with("../logs"), ["/srv/mlx/.mlx", "/srv/logs"]);
+    }
+
     #[test]
     fn a_deployment_runs_the_production_version_s_newest_image_by_digest() {
         use mlx_contracts::registry::{Stage, VersionState};
@@ -759,15 +811,7 @@ mod tests {
              registry: {{ uri: {}, model_name: churn }}\n",
             dir.path().display()
         );
-        struct NoEnv;
-        impl crate::config::interpolate::Env for NoEnv {
-            fn get(&self, _: &str) -> Option<String> {
-                None
-            }
-        }
-        let cfg = crate::config::parse(Path::new("mlx.yaml"), &yaml, &NoEnv)
-            .unwrap()
-            .config;
+        let cfg = loaded(&yaml).config;
         let store = crate::registry::open(&cfg).unwrap();
         let mut s = crate::registry::state::empty("churn");
         s.versions.insert(
