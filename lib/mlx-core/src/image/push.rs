@@ -695,19 +695,25 @@ mod tests {
         );
         assert_eq!(r.to_string(), "127.0.0.1:5000/churn:latest");
         assert!(Reference::parse("localhost/a_b__c/d-e.f:1.0").is_ok());
-        for bad in [
-            "churn:v3",
-            "mlx/churn:v3",
-            "ghcr.io/Acme/churn:v3",
-            "ghcr.io/acme/churn:-v3",
-            "ghcr.io/acme/churn@sha256:00",
-            "ghcr.io/acme//churn",
-            "ghcr.io/acme/churn:v3$(id)",
-            "ghcr.io/",
-            "gh cr.io/acme/churn",
-        ] {
-            let e = Reference::parse(bad).unwrap_err().to_string();
-            assert!(e.contains("REGISTRY/REPOSITORY:TAG"), "{bad}: {e}");
+        let corpus = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile/image/references.txt"),
+        )
+        .unwrap();
+        let cases: Vec<(String, &str)> = corpus
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (reference, says) = l.split_once('\t').expect("reference<TAB>message");
+                (reference.replace("\\n", "\n"), says)
+            })
+            .collect();
+        assert!(cases.len() >= 10);
+        for (bad, says) in cases {
+            let e = Reference::parse(&bad).unwrap_err().to_string();
+            assert!(
+                e.contains("REGISTRY/REPOSITORY:TAG") && e.contains(says),
+                "{bad:?}: {e}"
+            );
         }
     }
 
