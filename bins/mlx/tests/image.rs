@@ -730,3 +730,61 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
     );
     assert_eq!(shown(), images, "a failed push changed the recorded image");
 }
+
+#[test]
+#[ignore = "needs an OCI registry and podman: run `bash tests/run.sh`"]
+fn a_registry_behind_a_token_service_takes_the_push_with_a_scoped_bearer_token() {
+    let (_, env) = registry();
+    let host = std::env::var("MLX_TEST_TOKEN_REGISTRY")
+        .expect("MLX_TEST_TOKEN_REGISTRY (tests/services/registry.sh)");
+    let s = project();
+    let d = s.path();
+    let reference = format!("{host}/mlx-test/churn:v1");
+    let push = |password: &str| {
+        let mut c = mlx(d);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.env("MLX_REGISTRY_PASSWORD", password)
+            .args([
+                "image", "build", "--output", "img", "--tag", &reference, "--push",
+            ])
+            .output()
+            .unwrap()
+    };
+    // The token service refuses a wrong password: so does mlx, exit 1, not printing it.
+    let wrong = push("not-the-password");
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("token service"), "{said}");
+    assert!(!said.contains("not-the-password"), "{said}");
+
+    let out = push(&env[2].1);
+    let pushed = ok(out);
+    let digest = json_file(&d.join("img/oci/index.json"))["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pushed.trim(), format!("{host}/mlx-test/churn@{digest}"));
+    // Podman runs the same token exchange itself, and pulls exactly that image.
+    let certs = d.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&env[0].1, certs.join("ca.crt")).unwrap();
+    let podman = podman();
+    let pulled = Command::new(&podman)
+        .args(["pull", "--quiet", "--cert-dir"])
+        .arg(&certs)
+        .args(["--creds", &format!("{}:{}", env[1].1, env[2].1), &reference])
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let inspected = Command::new(&podman)
+        .args(["image", "inspect", "--format", "{{.Digest}}", &reference])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&inspected.stdout).trim(), digest);
+}
