@@ -81,29 +81,31 @@ pub(crate) struct Transport {
     plain_http: bool,
 }
 
-/// `mlx image build`.
+/// `mlx image build` and `mlx image push`.
 pub(crate) fn run(
     cmd: ImageCommand,
     stages: &[&dyn mlx_core::Stage],
     global: &GlobalArgs,
     ui: &Ui,
 ) -> Result<ExitStatus, Error> {
-    use mlx_core::image::{Options, Purpose};
-    let (push, transport) = match cmd {
+    match cmd {
         ImageCommand::Push {
             reference,
             layout,
             transport,
-        } => return push_layout(reference, layout, &transport, global, ui),
-        ImageCommand::Build {
-            push, transport, ..
-        } => (push, transport),
-    };
-    if transport.plain_http && !push {
-        return Err(Error::Usage(
-            "--plain-http applies to a push: add --push, or leave it out".into(),
-        ));
+        } => push_layout(reference, layout, &transport, global, ui),
+        build @ ImageCommand::Build { .. } => build_image(build, stages, global, ui),
     }
+}
+
+/// `mlx image build [--push]`.
+fn build_image(
+    cmd: ImageCommand,
+    stages: &[&dyn mlx_core::Stage],
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    use mlx_core::image::{Options, Purpose};
     let ImageCommand::Build {
         version,
         bundle,
@@ -113,11 +115,17 @@ pub(crate) fn run(
         output,
         binary,
         ca_file,
-        ..
+        push,
+        transport,
     } = cmd
     else {
-        unreachable!("push returned above")
+        unreachable!("called for build only")
     };
+    if transport.plain_http && !push {
+        return Err(Error::Usage(
+            "--plain-http applies to a push: add --push, or leave it out".into(),
+        ));
+    }
     let ctx = context(global)?;
     let project = mlx_core::export::kubernetes::app_name(
         ctx.config.config.project.name.as_deref().unwrap_or("mlx"),
