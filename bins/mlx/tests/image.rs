@@ -556,6 +556,30 @@ fn registry() -> (String, Vec<(&'static str, String)>) {
     )
 }
 
+/// Podman pulls `reference` (trusting the CA `ca`, with `creds`), as a client of the
+/// registry independent of mlx: the digest it stored.
+fn pull(podman: &str, dir: &Path, ca: &str, creds: &str, reference: &str) -> String {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(ca, certs.join("ca.crt")).unwrap();
+    let pulled = Command::new(podman)
+        .args(["pull", "--quiet", "--creds", creds, "--cert-dir"])
+        .arg(&certs)
+        .arg(reference)
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let inspected = Command::new(podman)
+        .args(["image", "inspect", "--format", "{{.Digest}}", reference])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&inspected.stdout).trim().to_owned()
+}
+
 fn curl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("curl")
         .args(["-sS", "--fail"])
@@ -620,28 +644,7 @@ fn a_pushed_image_is_the_one_built_and_its_digest_is_recorded_for_the_deployment
 
     // Podman pulls it from the registry and runs it.
     let podman = podman();
-    let certs = d.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::copy(ca, certs.join("ca.crt")).unwrap();
-    let pulled = Command::new(&podman)
-        .args(["pull", "--quiet", "--creds", &creds, "--cert-dir"])
-        .arg(&certs)
-        .arg(&reference)
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
-    );
-    let pulled_digest = Command::new(&podman)
-        .args(["image", "inspect", "--format", "{{.Digest}}", &reference])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&pulled_digest.stdout).trim(),
-        digest
-    );
+    assert_eq!(pull(&podman, d, ca, &creds, &reference), digest);
     let version = Command::new(&podman)
         .args(["run", "--rm", "--read-only", &reference, "--version"])
         .output()
@@ -767,24 +770,6 @@ fn a_registry_behind_a_token_service_takes_the_push_with_a_scoped_bearer_token()
         .to_owned();
     assert_eq!(pushed.trim(), format!("{host}/mlx-test/churn@{digest}"));
     // Podman runs the same token exchange itself, and pulls exactly that image.
-    let certs = d.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::copy(&env[0].1, certs.join("ca.crt")).unwrap();
-    let podman = podman();
-    let pulled = Command::new(&podman)
-        .args(["pull", "--quiet", "--cert-dir"])
-        .arg(&certs)
-        .args(["--creds", &format!("{}:{}", env[1].1, env[2].1), &reference])
-        .output()
-        .unwrap();
-    assert!(
-        pulled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pulled.stderr)
-    );
-    let inspected = Command::new(&podman)
-        .args(["image", "inspect", "--format", "{{.Digest}}", &reference])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&inspected.stdout).trim(), digest);
+    let creds = format!("{}:{}", env[1].1, env[2].1);
+    assert_eq!(pull(&podman(), d, &env[0].1, &creds, &reference), digest);
 }

@@ -262,6 +262,22 @@ pub fn read_ndjson<T: serde::de::DeserializeOwned>(
         .map(Some)
 }
 
+/// The components of `path` with `.` and `..` resolved by its text (a `..` above the
+/// start is dropped), without a root: what the path names, without touching the disk.
+pub fn lexical_parts(path: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

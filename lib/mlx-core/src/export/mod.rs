@@ -94,21 +94,8 @@ pub fn airflow(
 fn path_back(dir: &Path) -> Result<String> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Runtime(format!("the current directory: {e}")))?;
-    let abs = |p: &Path| -> Vec<String> {
-        let mut parts: Vec<String> = Vec::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    parts.pop();
-                }
-                std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
-                _ => {}
-            }
-        }
-        parts
-    };
-    let here = abs(&cwd);
-    let there = abs(&cwd.join(dir));
+    let here = crate::fsutil::lexical_parts(&cwd);
+    let there = crate::fsutil::lexical_parts(&cwd.join(dir));
     let common = here.iter().zip(&there).take_while(|(a, b)| a == b).count();
     let mut rel: Vec<String> = vec!["..".to_string(); there.len() - common];
     rel.extend(here[common..].iter().cloned());

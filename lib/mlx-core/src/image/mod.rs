@@ -423,17 +423,7 @@ fn volumes(config: &LoadedConfig) -> Vec<String> {
 
 /// `path` with `.` and `..` resolved by its text, `/`-separated.
 fn lexical(path: &Path) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                parts.pop();
-            }
-            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            _ => {}
-        }
-    }
-    parts.join("/")
+    crate::fsutil::lexical_parts(path).join("/")
 }
 
 /// The shared libraries `binary` loads, as the dynamic loader resolves them here
