@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Project metadata.
     pub project: Project,
+    /// Where the data stages run: this machine (Polars, the default) or an Apache Spark
+    /// cluster through Spark Connect. Absent means local.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
     /// Where the data comes from and which columns play which role.
     pub data: Data,
     /// Schema, data-quality and drift checks (`mlx-validate`).
@@ -61,6 +65,7 @@ pub struct Config {
 /// per-section hashing.
 pub const SECTIONS: &[&str] = &[
     "project",
+    "engine",
     "data",
     "validation",
     "features",
@@ -97,6 +102,36 @@ pub struct Project {
 }
 
 // ---------------------------------------------------------------------------------------
+// engine
+
+/// Where the data stages run (`engine:`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Engine {
+    /// `local`: Polars on this machine (the default); `spark`: the Spark cluster at
+    /// `remote`, through Spark Connect.
+    pub kind: EngineKind,
+    /// The Spark Connect server, `sc://HOST:PORT`, with `/;token=${SPARK_TOKEN}` or
+    /// `/;use_ssl=true` after it where the server needs them (docs/spark.md).
+    pub remote: Option<String>,
+    /// Where the stages write on the cluster's storage, as the cluster names it
+    /// (`s3a://lake/mlx/ad-sales`, `abfss://...`, `dbfs:/mlx/...`, `/mnt/...`). Each
+    /// ingested dataset is a new directory under `<storage>/datasets/`.
+    pub storage: Option<String>,
+}
+
+/// The engines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Polars on this machine.
+    #[default]
+    Local,
+    /// Apache Spark through Spark Connect.
+    Spark,
+}
+
+// ---------------------------------------------------------------------------------------
 // data
 
 /// Data sources and column roles.
@@ -128,12 +163,18 @@ pub struct Source {
     /// Name used in error messages and in the stage record.
     pub name: String,
     /// Path, glob, object-store URL (`s3://`, `gs://`, `az://`, `file://`, `https://`)
-    /// or database URL (`postgres://`, `mysql://`).
+    /// or database URL (`postgres://`, `mysql://`). With `engine.kind: spark`: a path
+    /// as the cluster names it (`s3a://...`, `abfss://...`, `/mnt/...`).
     pub uri: String,
     /// File format; inferred from the extension when absent.
     pub format: Option<SourceFormat>,
-    /// SQL query for database sources.
+    /// SQL query for database sources; with `engine.kind: spark` and no `uri`, a Spark
+    /// SQL query over the cluster's catalog.
     pub query: Option<String>,
+    /// With `engine.kind: spark`: a table of the cluster's catalog
+    /// (`catalog.schema.table`; Delta, Iceberg, Hive or any table its connectors read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     /// Field delimiter for CSV (default `,`; `\t` for TSV).
     pub delimiter: Option<String>,
     /// Whether the first CSV line is a header.
@@ -158,6 +199,10 @@ pub enum SourceFormat {
     Ndjson,
     Avro,
     Sql,
+    /// Apache ORC (`engine.kind: spark`).
+    Orc,
+    /// A Delta Lake table's directory (`engine.kind: spark`, with Delta on the cluster).
+    Delta,
 }
 
 /// Column data types used by ingest coercion and the validation schema.

@@ -1,5 +1,6 @@
 //! What `mlx-ingest` reports: the `details` of `ingest.json`.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,48 @@ pub struct IngestReport {
     pub appended_rows: Option<u64>,
     /// With incremental ingest: the newest time value before this run.
     pub previous_max_time: Option<String>,
+    /// With `engine.kind: spark`: the dataset, which stays on the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterDataset>,
+}
+
+/// Version of [`ClusterDataset`].
+pub const CLUSTER_DATASET_VERSION: u32 = 1;
+
+/// A dataset on the Spark cluster's storage (`<workdir>/data/cluster.json`, written by
+/// `mlx-ingest` with `engine.kind: spark` in place of `data/raw.parquet`): what the
+/// later stages read, there, instead of a local file. Each ingest writes a new
+/// directory, so a location always holds the dataset its record describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDataset {
+    /// See [`CLUSTER_DATASET_VERSION`].
+    pub schema_version: u32,
+    /// Where it is, as the cluster names it: `<engine.storage>/datasets/<id>`.
+    pub location: String,
+    /// Its file format on the cluster (`parquet`).
+    pub format: String,
+    /// Its rows.
+    pub rows: u64,
+    /// Column name to Spark's type, in column order.
+    pub schema: Vec<ColumnType>,
+    /// The content fingerprint Spark computed (docs/spark.md#the-fingerprint): SHA-256
+    /// over the row count and the sum and XOR of every row's `xxhash64`, so the same
+    /// rows give the same fingerprint whatever their order and partitioning.
+    pub fingerprint: String,
+    /// The Spark version that wrote it.
+    pub spark_version: String,
+    /// The Spark UI of the session that wrote it, where the server tells.
+    pub spark_ui: Option<String>,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
+}
+
+impl ClusterDataset {
+    /// Parses `data/cluster.json`, refusing unknown versions.
+    pub fn from_json(text: &str) -> Result<Self, crate::ContractError> {
+        crate::parse_versioned(text, "cluster dataset", CLUSTER_DATASET_VERSION)
+    }
 }
 
 /// One source.
@@ -51,6 +94,7 @@ pub struct SourceReport {
 pub struct ColumnType {
     /// Column name.
     pub name: String,
-    /// Polars' name of the type (`i64`, `f64`, `str`, `date`, ...).
+    /// Polars' name of the type (`i64`, `f64`, `str`, `date`, ...); Spark's
+    /// (`bigint`, `double`, `string`, ...) for a dataset on the cluster.
     pub dtype: String,
 }

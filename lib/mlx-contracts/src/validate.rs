@@ -172,8 +172,15 @@ pub struct Reference {
     pub created_at: DateTime<Utc>,
     /// The dataset it was made from.
     pub source: FileDigest,
-    /// `values.parquet` beside it: every numeric column sorted, nulls last.
-    pub values: FileDigest,
+    /// `values.parquet` beside it: every numeric column sorted, nulls last. Absent
+    /// for a reference frozen on Spark, whose values stay on the cluster (`cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<FileDigest>,
+    /// With `engine.kind: spark`: the dataset it was frozen from, on the cluster, where
+    /// drift reads the reference's values. `source` then holds its location and
+    /// fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::ingest::ClusterDataset>,
     /// Its row count.
     pub rows: u64,
     /// Per column, in dataset order.

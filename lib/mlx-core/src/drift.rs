@@ -263,6 +263,29 @@ pub fn column_drift(
         }
     }
 
+    verdict(
+        column,
+        reference.kind(),
+        method,
+        stats,
+        bins,
+        (reference.count(), current.count()),
+        cfg,
+    )
+}
+
+/// The deciding statistic of `method` among `stats`, its threshold and the column's
+/// status; shared by every way of computing the statistics.
+fn verdict(
+    column: &str,
+    kind: ColumnKind,
+    method: DriftMethod,
+    stats: BTreeMap<String, f64>,
+    bins: Histogram,
+    (reference_count, current_count): (u64, u64),
+    cfg: &Drift,
+) -> Result<ColumnDrift, DriftError> {
+    let psi = stats["psi"];
     let kind_needed = |needs: &'static str| DriftError::MethodMismatch {
         column: column.to_owned(),
         method: method_name(method),
@@ -311,14 +334,14 @@ pub fn column_drift(
     };
     Ok(ColumnDrift {
         column: column.to_owned(),
-        kind: reference.kind(),
+        kind,
         method,
         value,
         threshold,
         drifted,
         status,
-        reference_count: reference.count(),
-        current_count: current.count(),
+        reference_count,
+        current_count,
         statistics: stats,
         histogram: bins,
     })
@@ -332,20 +355,7 @@ fn binned(reference: &ColumnValues, current: &ColumnValues, cfg: &Drift) -> Hist
         (ColumnValues::Numeric(_), PsiBins::Quantile) => false,
     };
     if by_value {
-        let (rc, cc) = (reference.as_categories(), current.as_categories());
-        let keys: BTreeSet<&String> = rc.keys().chain(cc.keys()).collect();
-        let (nr, nc) = (reference.count() as f64, current.count() as f64);
-        return Histogram {
-            labels: keys.iter().map(|k| (*k).clone()).collect(),
-            reference: keys
-                .iter()
-                .map(|k| rc.get(*k).copied().unwrap_or(0) as f64 / nr)
-                .collect(),
-            current: keys
-                .iter()
-                .map(|k| cc.get(*k).copied().unwrap_or(0) as f64 / nc)
-                .collect(),
-        };
+        return value_histogram(&reference.as_categories(), &current.as_categories());
     }
     let (ColumnValues::Numeric(r), ColumnValues::Numeric(c)) = (reference, current) else {
         unreachable!("kinds checked by the caller")
@@ -353,36 +363,181 @@ fn binned(reference: &ColumnValues, current: &ColumnValues, cfg: &Drift) -> Hist
     match cfg.psi_bins {
         PsiBins::Quantile => {
             let edges = quantile_edges(r, cfg.bins as usize);
-            let mut labels = Vec::with_capacity(edges.len() + 1);
-            let mut lo = "-inf".to_owned();
-            for e in &edges {
-                labels.push(format!("({lo}, {}]", short(*e)));
-                lo = short(*e);
-            }
-            labels.push(format!("({lo}, inf)"));
             Histogram {
-                labels,
+                labels: quantile_labels(&edges),
                 reference: proportions(&quantile_counts(r, &edges), r.len()),
                 current: proportions(&quantile_counts(c, &edges), c.len()),
             }
         }
         PsiBins::Sturges => {
             let edges = sturges_edges(r, c);
-            let labels = edges
-                .windows(2)
-                .enumerate()
-                .map(|(i, w)| {
-                    let close = if i + 2 == edges.len() { "]" } else { ")" };
-                    format!("[{}, {}{close}", short(w[0]), short(w[1]))
-                })
-                .collect();
             Histogram {
-                labels,
+                labels: sturges_labels(&edges),
                 reference: proportions(&histogram(r, &edges), r.len()),
                 current: proportions(&histogram(c, &edges), c.len()),
             }
         }
     }
+}
+
+/// One bin per value of either side.
+fn value_histogram(rc: &BTreeMap<String, u64>, cc: &BTreeMap<String, u64>) -> Histogram {
+    let keys: BTreeSet<&String> = rc.keys().chain(cc.keys()).collect();
+    let (nr, nc) = (
+        rc.values().sum::<u64>() as f64,
+        cc.values().sum::<u64>() as f64,
+    );
+    Histogram {
+        labels: keys.iter().map(|k| (*k).clone()).collect(),
+        reference: keys
+            .iter()
+            .map(|k| rc.get(*k).copied().unwrap_or(0) as f64 / nr)
+            .collect(),
+        current: keys
+            .iter()
+            .map(|k| cc.get(*k).copied().unwrap_or(0) as f64 / nc)
+            .collect(),
+    }
+}
+
+fn quantile_labels(edges: &[f64]) -> Vec<String> {
+    let mut labels = Vec::with_capacity(edges.len() + 1);
+    let mut lo = "-inf".to_owned();
+    for e in edges {
+        labels.push(format!("({lo}, {}]", short(*e)));
+        lo = short(*e);
+    }
+    labels.push(format!("({lo}, inf)"));
+    labels
+}
+
+fn sturges_labels(edges: &[f64]) -> Vec<String> {
+    edges
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let close = if i + 2 == edges.len() { "]" } else { ")" };
+            format!("[{}, {}{close}", short(w[0]), short(w[1]))
+        })
+        .collect()
+}
+
+/// What the drift of a numeric column needs from its two samples when they are too
+/// big to bring here: computed where the data is (`validate::spark`), each part exact
+/// except the two sums marked below.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumericSummary {
+    /// Non-null, non-NaN values of the reference.
+    pub reference_count: u64,
+    /// Non-null, non-NaN values of the current data.
+    pub current_count: u64,
+    /// Distinct values of both samples together, counted up to 6 (`auto` compares a
+    /// column with at most 5 as categories).
+    pub union_distinct: u64,
+    /// Distinct reference values, counted up to 21 (Sturges bins by value at 20).
+    pub reference_distinct: u64,
+    /// The count of each value on each side (keys as [`number_key`]), where the bins
+    /// or the method go by value; `None` otherwise.
+    pub by_value: Option<(BTreeMap<String, u64>, BTreeMap<String, u64>)>,
+    /// The bin edges (the reference's quantile edges, or the Sturges edges) and the
+    /// counts per bin on each side, as [`binned`] forms them.
+    pub bins: (Vec<f64>, Vec<u64>, Vec<u64>),
+    /// The largest and the smallest `F_reference - F_current` over the pooled values:
+    /// what the KS test depends on.
+    pub ks_extremes: (f64, f64),
+    /// `Σ |F_reference - F_current| Δx` over the pooled values (a sum: equal to the
+    /// local engine's up to the order of summation).
+    pub wasserstein: f64,
+    /// The reference's population standard deviation (a sum, as above).
+    pub reference_std: f64,
+}
+
+/// Text key of a number used as a category, as the local engine forms it.
+pub fn value_key(x: f64) -> String {
+    number_key(x)
+}
+
+/// Compares one numeric column from its [`NumericSummary`]: the same statistics,
+/// bins, method and verdict as [`column_drift`] on the two samples themselves.
+pub fn numeric_drift(
+    column: &str,
+    s: &NumericSummary,
+    method: DriftMethod,
+    cfg: &Drift,
+) -> Result<ColumnDrift, DriftError> {
+    for (side, n) in [
+        ("reference", s.reference_count),
+        ("current", s.current_count),
+    ] {
+        if n == 0 {
+            return Err(DriftError::Empty {
+                column: column.to_owned(),
+                side,
+            });
+        }
+    }
+    if method == DriftMethod::Auto && s.union_distinct <= 5 {
+        // Few distinct values: compared as categories, exactly as locally.
+        let (r, c) = s.by_value.clone().unwrap_or_default();
+        return column_drift(
+            column,
+            &ColumnValues::Categorical(r),
+            &ColumnValues::Categorical(c),
+            method,
+            cfg,
+        );
+    }
+    let method = match method {
+        DriftMethod::Auto if s.reference_count <= 1000 => DriftMethod::Ks,
+        DriftMethod::Auto => DriftMethod::Wasserstein,
+        m => m,
+    };
+    let by_value = cfg.psi_bins == PsiBins::Sturges && s.reference_distinct <= 20;
+    let bins = match (&s.by_value, by_value) {
+        (Some((r, c)), true) => value_histogram(r, c),
+        _ => {
+            let (edges, r, c) = &s.bins;
+            Histogram {
+                labels: match cfg.psi_bins {
+                    PsiBins::Quantile => quantile_labels(edges),
+                    PsiBins::Sturges => sturges_labels(edges),
+                },
+                reference: proportions(r, s.reference_count as usize),
+                current: proportions(c, s.current_count as usize),
+            }
+        }
+    };
+    let mut stats = BTreeMap::new();
+    let (mut rp, mut cp) = (bins.reference.clone(), bins.current.clone());
+    fill_zeros(&mut rp);
+    fill_zeros(&mut cp);
+    stats.insert("psi".to_owned(), mlx_stats::psi(&rp, &cp));
+    stats.insert("kl".to_owned(), mlx_stats::kl_divergence(&rp, &cp));
+    stats.insert(
+        "js".to_owned(),
+        mlx_stats::js_distance(&bins.reference, &bins.current),
+    );
+    let ks = mlx_stats::ks_2samp_from_extremes(
+        s.ks_extremes.0,
+        s.ks_extremes.1,
+        s.reference_count as usize,
+        s.current_count as usize,
+    );
+    stats.insert("ks_statistic".to_owned(), ks.statistic);
+    stats.insert("ks_p_value".to_owned(), ks.p_value);
+    stats.insert(
+        "wasserstein".to_owned(),
+        s.wasserstein / s.reference_std.max(0.001),
+    );
+    verdict(
+        column,
+        ColumnKind::Numeric,
+        method,
+        stats,
+        bins,
+        (s.reference_count, s.current_count),
+        cfg,
+    )
 }
 
 fn short(x: f64) -> String {

@@ -31,6 +31,7 @@ const SHARED: &[&str] = &[
     "plots",
     "predlog",
     "objects",
+    "engine",
     "git",
     "stage",
     "pipeline",

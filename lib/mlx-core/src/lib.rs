@@ -9,6 +9,7 @@
 pub mod config;
 pub mod dag;
 pub mod drift;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod explain;

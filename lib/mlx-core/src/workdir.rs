@@ -16,6 +16,9 @@ use mlx_data::polars::prelude::DataFrame;
 pub mod paths {
     /// The dataset every later stage reads (ingest).
     pub const RAW_DATA: &str = "data/raw.parquet";
+    /// With `engine.kind: spark`, in place of [`RAW_DATA`]: where the dataset is on the
+    /// cluster, a `ClusterDataset` (ingest).
+    pub const CLUSTER_DATA: &str = "data/cluster.json";
     /// The dataset with derived features, ordered by time (features).
     pub const FEATURES: &str = "features/features.parquet";
     /// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with
@@ -81,6 +84,12 @@ impl Workdir {
             .unwrap_or_else(|| self.join(paths::RAW_DATA));
         if path.exists() {
             Ok(path)
+        } else if data.is_none() && self.join(paths::CLUSTER_DATA).exists() {
+            Err(Error::Usage(format!(
+                "{} does not exist: the dataset was ingested on the Spark cluster ({}), and this stage does not run on Spark yet (docs/spark.md says which do); pass --data FILE, or ingest with `engine.kind: local`",
+                path.display(),
+                paths::CLUSTER_DATA
+            )))
         } else {
             Err(Error::Usage(format!(
                 "{} does not exist; run `mlx ingest` first, or pass --data FILE",

@@ -61,6 +61,12 @@ pub fn sturges_edges(a: &[f64], b: &[f64]) -> Vec<f64> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
             (lo.min(x), hi.max(x))
         });
+    sturges_edges_from(min, max, n)
+}
+
+/// [`sturges_edges`] from what it depends on: the smallest and largest value of both
+/// samples together, and their combined size.
+pub fn sturges_edges_from(min: f64, max: f64, n: usize) -> Vec<f64> {
     let ptp = max - min;
     let (first, last) = if min == max {
         (min - 0.5, max + 0.5)

@@ -53,6 +53,16 @@ pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> KsResult {
         max_diff = max_diff.max(diff);
         min_diff = min_diff.min(diff);
     }
+    ks_2samp_from_extremes(max_diff, min_diff, n1, n2)
+}
+
+/// The test from the extremes of `F1 - F2` over the pooled observations (the largest
+/// and the smallest difference, `F` counting `<=`) and the sample sizes: all the
+/// p-value depends on, so an engine that holds the data can compute the two extremes
+/// where it is and the result is the same as [`ks_2samp_sorted`]'s.
+pub fn ks_2samp_from_extremes(max_diff: f64, min_diff: f64, n1: usize, n2: usize) -> KsResult {
+    assert!(n1 > 0 && n2 > 0, "KS test of an empty sample");
+    let (f1, f2) = (n1 as f64, n2 as f64);
     let min_s = (-min_diff).clamp(0.0, 1.0);
     let mut d = if min_s > max_diff { min_s } else { max_diff };
 

@@ -20,5 +20,5 @@ pub mod wasserstein;
 
 pub use chi2::{chi2_contingency, ztest_proportions, Chi2Result};
 pub use divergence::{js_distance, kl_divergence, psi};
-pub use ks::{ks_2samp_sorted, KsMethod, KsResult};
+pub use ks::{ks_2samp_from_extremes, ks_2samp_sorted, KsMethod, KsResult};
 pub use wasserstein::{wasserstein_normed_sorted, wasserstein_sorted};

@@ -34,6 +34,7 @@ pub const CONTRACTS: &[&str] = &[
     "stage-record",
     "validation-report",
     "reference",
+    "cluster-dataset",
     "features-report",
     "preprocessor",
     "feature-view-version",
@@ -63,6 +64,7 @@ pub fn contract_schema_json(name: &str) -> Option<crate::error::Result<String>> 
         "stage-record" => schemars::schema_for!(mlx_contracts::StageRecord),
         "validation-report" => schemars::schema_for!(ValidationReport),
         "reference" => schemars::schema_for!(Reference),
+        "cluster-dataset" => schemars::schema_for!(mlx_contracts::ingest::ClusterDataset),
         "features-report" => schemars::schema_for!(features::FeaturesReport),
         "preprocessor" => schemars::schema_for!(features::Preprocessor),
         "feature-view-version" => schemars::schema_for!(features::ViewVersion),
@@ -96,9 +98,12 @@ pub fn section_hash(config: &Config, sections: &[&str]) -> crate::error::Result<
     let mut h = Sha256::new();
     for s in sections {
         debug_assert!(SECTIONS.contains(s), "unknown config section `{s}`");
+        // An optional section left out (`engine:`) hashes as it did before it existed.
+        let Some(part) = value.get(*s) else {
+            continue;
+        };
         h.update(s.as_bytes());
         h.update([0]);
-        let part = value.get(*s).unwrap_or(&serde_json::Value::Null);
         h.update(part.to_string());
         h.update([0]);
     }

@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use mlx_contracts::config::{
-    Direction, Metric, MetricBound, ModelType, ProblemType, SourceFormat, SplitStrategy, Task,
+    Direction, EngineKind, Metric, MetricBound, ModelType, ProblemType, SourceFormat,
+    SplitStrategy, Task,
 };
 use mlx_contracts::Config;
 
@@ -103,6 +104,7 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     models(s, &mut err);
     evaluation(s, &mut err);
     gate(s, &mut err);
+    engine(s, &mut err);
     data(s, &mut err);
     validation(s, &mut err);
     training(s, &mut err);
@@ -531,9 +533,67 @@ fn gate(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
     }
 }
 
+/// Whether the config runs its data stages on Spark.
+pub fn on_spark(c: &Config) -> bool {
+    c.engine
+        .as_ref()
+        .is_some_and(|e| e.kind == EngineKind::Spark)
+}
+
+/// Rules of `engine:`.
+fn engine(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Some(e) = s.c.engine.as_ref().filter(|e| e.kind == EngineKind::Spark) else {
+        return;
+    };
+    match e.remote.as_deref().map(str::trim) {
+        None | Some("") => err(
+            "engine.remote",
+            "`engine.kind: spark` needs the Spark Connect server".into(),
+            Some("add `remote: sc://HOST:15002` (with `/;token=${SPARK_TOKEN}` where the server needs a token)".into()),
+        ),
+        Some(r) if !r.starts_with("sc://") => err(
+            "engine.remote",
+            format!("`{}` is not a Spark Connect URL", super::mask_known(r)),
+            Some("write it as sc://HOST:PORT (Databricks, EMR and Dataproc give one; docs/spark.md)".into()),
+        ),
+        Some(_) => {}
+    }
+    match e.storage.as_deref().map(str::trim) {
+        None | Some("") => err(
+            "engine.storage",
+            "`engine.kind: spark` needs a place on the cluster's storage to write datasets to".into(),
+            Some("add `storage: s3a://BUCKET/mlx/PROJECT` (any path the cluster can write: s3a://, abfss://, gs://, dbfs:/, hdfs://, /mnt/...)".into()),
+        ),
+        Some(st) if !st.starts_with('/') && !st.contains(":/") => err(
+            "engine.storage",
+            format!("`{st}` is relative, but the cluster writes there, from a directory of its own"),
+            Some("give it as the cluster names it: absolute (`/mnt/lake/mlx`) or a URL (`s3a://lake/mlx/`)".into()),
+        ),
+        Some(st) if st.contains(['\n', '\r', '\0']) => err(
+            "engine.storage",
+            "a storage path is one line of text".into(),
+            None,
+        ),
+        Some(_) => {}
+    }
+}
+
+fn is_database_uri(uri: &str) -> bool {
+    [
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+        "redshift://",
+    ]
+    .iter()
+    .any(|p| uri.starts_with(p))
+}
+
 /// Rules of `data:`.
 fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
     let Scope { c, .. } = s;
+    let spark = on_spark(c);
     let mut source_names = BTreeSet::new();
     for (i, s) in c.data.sources.iter().enumerate() {
         let key = format!("data.sources[{i}]");
@@ -550,23 +610,54 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
                 None,
             );
         }
-        if s.uri.trim().is_empty() {
+        let on_cluster =
+            s.table.is_some() || (spark && s.uri.trim().is_empty() && s.query.is_some());
+        if on_cluster && !spark {
+            err(
+                &format!("{key}.table"),
+                format!("source `{}` reads a table of a Spark catalog, which needs `engine.kind: spark`", s.name),
+                Some("add `engine: {kind: spark, remote: sc://HOST:15002, storage: ...}`, or read the table's files with `uri:`".into()),
+            );
+        } else if spark {
+            let uri = s.uri.trim();
+            if !uri.is_empty() && !uri.starts_with('/') && !uri.contains(":/") {
+                err(
+                    &format!("{key}.uri"),
+                    format!("source `{}`: `{uri}` is relative, but the cluster reads it, from a directory of its own", s.name),
+                    Some("give the path as the cluster names it: absolute (`/mnt/lake/sales.csv`) or a URL (`s3a://lake/sales/`, `abfss://...`, `dbfs:/...`)".into()),
+                );
+            }
+            let given = [!uri.is_empty(), s.table.is_some(), s.query.is_some()];
+            if given.iter().filter(|g| **g).count() != 1 {
+                err(
+                    &key,
+                    format!("source `{}` needs exactly one of `uri` (files on the cluster's storage), `table` (a table of its catalog) or `query` (Spark SQL)", s.name),
+                    None,
+                );
+            }
+        } else if s.uri.trim().is_empty() {
             err(
                 &key,
                 "every source needs a `uri`".into(),
                 Some("a path, glob, `s3://...` URL or database URL".into()),
             );
         }
-        let is_db = [
-            "postgres://",
-            "postgresql://",
-            "mysql://",
-            "mariadb://",
-            "redshift://",
-        ]
-        .iter()
-        .any(|p| s.uri.starts_with(p));
-        if (is_db || s.format == Some(SourceFormat::Sql)) && s.query.is_none() {
+        if !spark && matches!(s.format, Some(SourceFormat::Orc | SourceFormat::Delta)) {
+            err(
+                &format!("{key}.format"),
+                format!("source `{}`: ORC files and Delta tables are read on Spark only", s.name),
+                Some("add `engine: {kind: spark, ...}` (docs/spark.md), or convert the data to Parquet".into()),
+            );
+        }
+        if spark && (s.format == Some(SourceFormat::Sql) || is_database_uri(&s.uri)) {
+            err(
+                &format!("{key}.uri"),
+                format!("source `{}`: with `engine.kind: spark` a database is read through the cluster's catalog or JDBC connector", s.name),
+                Some("register the database in the cluster's catalog and use `table:` or `query:`".into()),
+            );
+        }
+        let is_db = is_database_uri(&s.uri);
+        if !spark && (is_db || s.format == Some(SourceFormat::Sql)) && s.query.is_none() {
             err(
                 &format!("{key}.uri"),
                 format!("database source `{}` needs a `query`", s.name),

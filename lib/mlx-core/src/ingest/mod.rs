@@ -6,6 +6,8 @@
 //! Avro), and objects (or globs of them) behind `s3://`, `gs://`, `az://`, `http(s)://`
 //! URLs. Databases are refused with a clear error until their readers land.
 
+pub mod spark;
+
 use std::path::{Path, PathBuf};
 
 use mlx_contracts::config::{DType, JoinType, Source, SourceFormat};
@@ -42,10 +44,10 @@ impl Stage for Ingest {
     fn long_about(&self) -> &'static str {
         LONG_ABOUT
     }
-    fn sections(&self) -> &'static [&'static str] {
-        &["data"]
-    }
     fn always_run(&self, ctx: &Context) -> Option<String> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return Some("the sources are read on the Spark cluster; their changes are only seen by reading them".into());
+        }
         ctx.config
             .config
             .data
@@ -59,7 +61,13 @@ impl Stage for Ingest {
                 )
             })
     }
+    fn sections(&self) -> &'static [&'static str] {
+        &["engine", "data"]
+    }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return Vec::new();
+        }
         let mut files = Vec::new();
         for s in &ctx.config.config.data.sources {
             files.extend(expand(&s.uri).unwrap_or_default());
@@ -67,6 +75,9 @@ impl Stage for Ingest {
         files
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return vec![ctx.workdir.join(paths::CLUSTER_DATA)];
+        }
         vec![ctx.workdir.join(paths::RAW_DATA)]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome> {
@@ -82,6 +93,9 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
         return Err(Error::Usage(
             "no `data.sources` in the config; add at least one, e.g. `- {name: sales, uri: data/sales.csv}`".into(),
         ));
+    }
+    if let Some(engine) = crate::engine::spark(&ctx.config) {
+        return spark::ingest(ctx, engine, append);
     }
     let out = ctx.workdir.join(paths::RAW_DATA);
     let append = append || data.append;
@@ -132,6 +146,7 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
         sources: reports,
         appended_rows: appended,
         previous_max_time: previous_max,
+        cluster: None,
     })
 }
 
@@ -269,6 +284,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
         schema,
         appended_rows: None,
         previous_max_time: None,
+        cluster: None,
     })?))
 }
 

@@ -1,15 +1,180 @@
 //! Schema and data-quality checks of one dataset against `validation:` in the config
 //! (and against the frozen reference's schema).
+//!
+//! The rules and their messages are written once, over [`Dataset`]: what each check
+//! needs to know of the data (a column's missing values, how many values fall outside
+//! a range, ...). The local engine answers from a Polars frame ([`Local`]); the Spark
+//! engine answers with queries run where the data is (`validate::spark`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mlx_contracts::config::{ColumnRule, DType, OutlierMethod, Validation};
 use mlx_contracts::validate::{Check, CheckKind, ColumnKind, Reference};
 use mlx_contracts::Status;
-use mlx_data::polars::prelude::{Column, DataFrame, DataType};
+use mlx_data::polars::prelude::{DataFrame, DataType};
 use mlx_data::{kind_of, Kind};
 
 use crate::error::{Error, Result};
+
+/// One column as the checks see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnFacts {
+    /// Its name.
+    pub name: String,
+    /// The config type that describes it.
+    pub dtype: DType,
+    /// Whether it is text proper (a `string` satisfies `dtype: string`).
+    pub text: bool,
+    /// What it holds.
+    pub kind: Kind,
+    /// The engine's name of its type, for messages (`str`, `i64`; `string`, `bigint`).
+    pub type_name: String,
+    /// Nulls, and NaN in float columns.
+    pub missing: u64,
+}
+
+/// What the checks ask of a dataset. Each answer is exact.
+pub trait Dataset {
+    /// Its rows.
+    fn rows(&self) -> u64;
+    /// Its columns, in order.
+    fn columns(&self) -> &[ColumnFacts];
+    /// The first five non-null values (as text, sorted) outside `allowed` with their
+    /// counts, and how many values are outside in all.
+    fn outside_allowed(
+        &self,
+        column: &str,
+        allowed: &BTreeSet<&str>,
+    ) -> Result<(Vec<(String, u64)>, u64)>;
+    /// Of a numeric column's non-NaN values: how many are below `min` and above
+    /// `max`, and the smallest and largest value.
+    fn out_of_range(&self, column: &str, min: Option<f64>, max: Option<f64>) -> Result<RangeFacts>;
+    /// How many non-null values (as text) do not match `re` (anchored), and the first
+    /// of them in row order.
+    fn pattern_misses(
+        &self,
+        column: &str,
+        re: &regex::Regex,
+        pattern: &str,
+    ) -> Result<(u64, Option<String>)>;
+    /// Whether a non-null value occurs twice.
+    fn has_duplicates(&self, column: &str) -> Result<bool>;
+    /// The newest value of a temporal column, in milliseconds since the epoch.
+    fn max_timestamp_ms(&self, column: &str) -> Result<Option<i64>>;
+    /// Of a numeric column's non-NaN values: how many are outliers by `method`, and
+    /// how many there are.
+    fn outliers(
+        &self,
+        column: &str,
+        method: OutlierMethod,
+        threshold: Option<f64>,
+    ) -> Result<(u64, u64)>;
+}
+
+/// See [`Dataset::out_of_range`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeFacts {
+    /// Values below the minimum.
+    pub below: u64,
+    /// Values above the maximum.
+    pub above: u64,
+    /// The smallest value (NaN when there is none).
+    pub min: f64,
+    /// The largest value (NaN when there is none).
+    pub max: f64,
+}
+
+/// A Polars frame on this machine.
+pub struct Local<'a> {
+    df: &'a DataFrame,
+    columns: Vec<ColumnFacts>,
+}
+
+impl<'a> Local<'a> {
+    /// The frame's facts.
+    pub fn new(df: &'a DataFrame) -> Self {
+        let columns = df
+            .columns()
+            .iter()
+            .map(|c| ColumnFacts {
+                name: c.name().to_string(),
+                dtype: dtype_of(c.dtype()),
+                text: matches!(c.dtype(), DataType::String),
+                kind: kind_of(c.dtype()),
+                type_name: c.dtype().to_string(),
+                missing: mlx_data::missing_count(c),
+            })
+            .collect();
+        Local { df, columns }
+    }
+
+    fn column(&self, name: &str) -> Result<&mlx_data::polars::prelude::Column> {
+        self.df.column(name).map_err(data_err)
+    }
+}
+
+impl Dataset for Local<'_> {
+    fn rows(&self) -> u64 {
+        self.df.height() as u64
+    }
+    fn columns(&self) -> &[ColumnFacts] {
+        &self.columns
+    }
+    fn outside_allowed(
+        &self,
+        column: &str,
+        allowed: &BTreeSet<&str>,
+    ) -> Result<(Vec<(String, u64)>, u64)> {
+        let values = mlx_data::category_counts(self.column(column)?).map_err(data_err)?;
+        let bad: Vec<(String, u64)> = values
+            .into_iter()
+            .filter(|(k, _)| !allowed.contains(k.as_str()))
+            .collect();
+        let total = bad.iter().map(|(_, n)| *n).sum();
+        Ok((bad.into_iter().take(5).collect(), total))
+    }
+    fn out_of_range(&self, column: &str, min: Option<f64>, max: Option<f64>) -> Result<RangeFacts> {
+        let values = mlx_data::numeric_sorted(self.column(column)?).map_err(data_err)?;
+        let below = min.map_or(0, |m| values.partition_point(|&x| x < m));
+        let above = max.map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
+        Ok(RangeFacts {
+            below: below as u64,
+            above: above as u64,
+            min: values.first().copied().unwrap_or(f64::NAN),
+            max: values.last().copied().unwrap_or(f64::NAN),
+        })
+    }
+    fn pattern_misses(
+        &self,
+        column: &str,
+        re: &regex::Regex,
+        _pattern: &str,
+    ) -> Result<(u64, Option<String>)> {
+        let values = mlx_data::text_values(self.column(column)?).map_err(data_err)?;
+        let mut bad = values.into_iter().flatten().filter(|s| !re.is_match(s));
+        let first = bad.next();
+        let n = u64::from(first.is_some()) + bad.count() as u64;
+        Ok((n, first))
+    }
+    fn has_duplicates(&self, column: &str) -> Result<bool> {
+        mlx_data::has_duplicates(self.column(column)?).map_err(data_err)
+    }
+    fn max_timestamp_ms(&self, column: &str) -> Result<Option<i64>> {
+        mlx_data::max_timestamp_ms(self.column(column)?).map_err(data_err)
+    }
+    fn outliers(
+        &self,
+        column: &str,
+        method: OutlierMethod,
+        threshold: Option<f64>,
+    ) -> Result<(u64, u64)> {
+        let values = mlx_data::numeric_sorted(self.column(column)?).map_err(data_err)?;
+        Ok((
+            outliers(&values, method, threshold) as u64,
+            values.len() as u64,
+        ))
+    }
+}
 
 fn check(
     kind: CheckKind,
@@ -78,19 +243,16 @@ fn data_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(e.to_string())
 }
 
-/// Whether a Polars type satisfies a configured type.
-pub fn dtype_matches(want: DType, got: &DataType) -> bool {
+/// Whether a column satisfies a configured type.
+fn dtype_matches(want: DType, got: &ColumnFacts) -> bool {
     match want {
-        DType::Int => got.is_integer(),
-        DType::Float => got.is_float() || got.is_integer(),
-        DType::String => matches!(got, DataType::String),
-        DType::Bool => matches!(got, DataType::Boolean),
-        DType::Date => matches!(got, DataType::Date),
-        DType::Datetime => matches!(got, DataType::Datetime(..)),
-        DType::Category => matches!(
-            got,
-            DataType::String | DataType::Categorical(..) | DataType::Enum(..) | DataType::Boolean
-        ),
+        DType::Int => got.dtype == DType::Int,
+        DType::Float => matches!(got.dtype, DType::Float | DType::Int),
+        DType::String => got.text,
+        DType::Bool => got.dtype == DType::Bool,
+        DType::Date => got.dtype == DType::Date,
+        DType::Datetime => got.dtype == DType::Datetime,
+        DType::Category => got.text || matches!(got.dtype, DType::Category | DType::Bool),
     }
 }
 
@@ -127,28 +289,25 @@ pub(crate) fn dtype_name(t: DType) -> &'static str {
 
 /// Every configured check, plus the reference schema's required columns and types.
 pub fn run(
-    df: &DataFrame,
+    ds: &dyn Dataset,
     v: &Validation,
     time_column: Option<&str>,
     reference: Option<&Reference>,
     now_ms: i64,
 ) -> Result<Vec<Check>> {
     let mut out = Vec::new();
-    let rows = df.height() as u64;
-    let names: BTreeSet<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let rows = ds.rows();
+    let by_name: BTreeMap<&str, &ColumnFacts> =
+        ds.columns().iter().map(|c| (c.name.as_str(), c)).collect();
     if !row_checks(v, rows, &mut out) {
         return Ok(out);
     }
     if let Some(r) = reference {
-        reference_checks(df, r, &mut out);
+        reference_checks(&by_name, r, &mut out);
     }
     // Overall missing cells.
-    let total_cells = rows * df.width() as u64;
-    let missing: u64 = df.columns().iter().map(mlx_data::missing_count).sum();
+    let total_cells = rows * ds.columns().len() as u64;
+    let missing: u64 = ds.columns().iter().map(|c| c.missing).sum();
     let frac = missing as f64 / total_cells.max(1) as f64;
     out.push(limit_check(
         CheckKind::MissingFraction,
@@ -163,12 +322,12 @@ pub fn run(
     ));
 
     for (name, rule) in &v.columns {
-        column_checks(df, name, rule, rows, &names, &mut out)?;
+        column_checks(ds, &by_name, name, rule, rows, &mut out)?;
     }
-    if !freshness_check(df, v, time_column, now_ms, &mut out)? {
+    if !freshness_check(ds, &by_name, v, time_column, now_ms, &mut out)? {
         return Ok(out);
     }
-    outlier_checks(df, v, &mut out)?;
+    outlier_checks(ds, v, &mut out)?;
     Ok(out)
 }
 
@@ -221,10 +380,10 @@ fn row_checks(v: &Validation, rows: u64, out: &mut Vec<Check>) -> bool {
 
 /// The frozen reference's schema: every reference column must still be there, with a
 /// compatible type.
-fn reference_checks(df: &DataFrame, r: &Reference, out: &mut Vec<Check>) {
+fn reference_checks(by_name: &BTreeMap<&str, &ColumnFacts>, r: &Reference, out: &mut Vec<Check>) {
     for c in &r.columns {
-        match df.column(&c.name) {
-            Err(_) => out.push(check(
+        match by_name.get(c.name.as_str()) {
+            None => out.push(check(
                 CheckKind::RequiredColumn,
                 Some(&c.name),
                 Status::Failed,
@@ -232,11 +391,10 @@ fn reference_checks(df: &DataFrame, r: &Reference, out: &mut Vec<Check>) {
                 None,
                 format!("column `{}` of the frozen reference is missing; restore it, or re-freeze the reference with `mlx-validate --freeze`", c.name),
             )),
-            Ok(col) => {
-                let kind = kind_of(col.dtype());
+            Some(col) => {
                 let compatible = match c.kind {
-                    ColumnKind::Numeric => kind == Kind::Numeric,
-                    ColumnKind::Categorical => kind != Kind::Numeric,
+                    ColumnKind::Numeric => col.kind == Kind::Numeric,
+                    ColumnKind::Categorical => col.kind != Kind::Numeric,
                 };
                 if !compatible {
                     out.push(check(
@@ -245,7 +403,7 @@ fn reference_checks(df: &DataFrame, r: &Reference, out: &mut Vec<Check>) {
                         Status::Failed,
                         None,
                         None,
-                        format!("column `{}` was {} in the reference but is {} now; cast it back or re-freeze the reference", c.name, dtype_name(c.dtype), dtype_name(dtype_of(col.dtype()))),
+                        format!("column `{}` was {} in the reference but is {} now; cast it back or re-freeze the reference", c.name, dtype_name(c.dtype), dtype_name(col.dtype)),
                     ));
                 }
             }
@@ -256,16 +414,16 @@ fn reference_checks(df: &DataFrame, r: &Reference, out: &mut Vec<Check>) {
 /// One column's rules (`validation.columns.<name>`): presence, type, missing values,
 /// then its values.
 fn column_checks(
-    df: &DataFrame,
+    ds: &dyn Dataset,
+    by_name: &BTreeMap<&str, &ColumnFacts>,
     name: &str,
     rule: &ColumnRule,
     rows: u64,
-    names: &BTreeSet<String>,
     out: &mut Vec<Check>,
 ) -> Result<()> {
-    let Ok(col) = df.column(name) else {
+    let Some(col) = by_name.get(name).copied() else {
         if rule.required != Some(false) {
-            let have: Vec<&str> = names.iter().map(String::as_str).collect();
+            let have: Vec<&str> = by_name.keys().copied().collect();
             out.push(check(
                 CheckKind::RequiredColumn,
                 Some(name),
@@ -281,7 +439,7 @@ fn column_checks(
         return Ok(());
     };
     if let Some(want) = rule.dtype {
-        let wrong = u64::from(!dtype_matches(want, col.dtype()));
+        let wrong = u64::from(!dtype_matches(want, col));
         out.push(count_check(
             CheckKind::Dtype,
             name,
@@ -291,13 +449,13 @@ fn column_checks(
                 format!(
                     "`{name}` should be {} but is {} ({})",
                     dtype_name(want),
-                    dtype_name(dtype_of(col.dtype())),
-                    col.dtype()
+                    dtype_name(col.dtype),
+                    col.type_name
                 )
             },
         ));
     }
-    let col_missing = mlx_data::missing_count(col);
+    let col_missing = col.missing;
     if rule.nullable == Some(false) {
         out.push(count_check(
             CheckKind::Nullable,
@@ -321,30 +479,28 @@ fn column_checks(
             ),
         ));
     }
-    value_checks(name, col, rule, out)
+    value_checks(ds, col, rule, out)
 }
 
 /// One column's values against its rules: allowed values, range, pattern, uniqueness.
-fn value_checks(name: &str, col: &Column, rule: &ColumnRule, out: &mut Vec<Check>) -> Result<()> {
+fn value_checks(
+    ds: &dyn Dataset,
+    col: &ColumnFacts,
+    rule: &ColumnRule,
+    out: &mut Vec<Check>,
+) -> Result<()> {
+    let name = col.name.as_str();
     if !rule.allowed.is_empty() {
         let allowed: BTreeSet<&str> = rule.allowed.iter().map(String::as_str).collect();
-        let values = mlx_data::category_counts(col).map_err(data_err)?;
-        let bad: Vec<(&String, &u64)> = values
-            .iter()
-            .filter(|(k, _)| !allowed.contains(k.as_str()))
-            .collect();
-        let n_bad: u64 = bad.iter().map(|(_, n)| **n).sum();
+        let (bad, n_bad) = ds.outside_allowed(name, &allowed)?;
         out.push(count_check(
             CheckKind::AllowedValues,
             name,
             n_bad,
             format!("`{name}` holds only allowed values"),
             || {
-                let examples: Vec<String> = bad
-                    .iter()
-                    .take(5)
-                    .map(|(k, n)| format!("`{k}` ({n})"))
-                    .collect();
+                let examples: Vec<String> =
+                    bad.iter().map(|(k, n)| format!("`{k}` ({n})")).collect();
                 format!(
                     "`{name}` has {n_bad} values outside the allowed list: {}",
                     examples.join(", ")
@@ -358,30 +514,26 @@ fn value_checks(name: &str, col: &Column, rule: &ColumnRule, out: &mut Vec<Check
             rule.min.map_or("-inf".into(), |m| m.to_string()),
             rule.max.map_or("inf".into(), |m| m.to_string())
         );
-        if kind_of(col.dtype()) != Kind::Numeric {
+        if col.kind != Kind::Numeric {
             out.push(count_check(CheckKind::Range, name, 1, String::new(), || {
                 format!(
                     "`{name}` is {}, so its range {range} cannot be checked; fix the values or give it a numeric type in data.sources[].dtypes",
-                    col.dtype()
+                    col.type_name
                 )
             }));
         } else {
-            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
-            let below = rule.min.map_or(0, |m| values.partition_point(|&x| x < m));
-            let above = rule
-                .max
-                .map_or(0, |m| values.len() - values.partition_point(|&x| x <= m));
+            let r = ds.out_of_range(name, rule.min, rule.max)?;
             out.push(count_check(
                 CheckKind::Range,
                 name,
-                (below + above) as u64,
+                r.below + r.above,
                 format!("`{name}` is within {range}"),
                 || {
                     format!(
                         "`{name}` has {} values outside {range} (observed min {}, max {})",
-                        below + above,
-                        values.first().copied().unwrap_or(f64::NAN),
-                        values.last().copied().unwrap_or(f64::NAN)
+                        r.below + r.above,
+                        r.min,
+                        r.max
                     )
                 },
             ));
@@ -393,28 +545,22 @@ fn value_checks(name: &str, col: &Column, rule: &ColumnRule, out: &mut Vec<Check
                 "validation.columns.{name}.pattern is not a valid regular expression: {e}"
             ))
         })?;
-        let values = mlx_data::text_values(col).map_err(data_err)?;
-        let bad: Vec<&String> = values
-            .iter()
-            .flatten()
-            .filter(|s| !re.is_match(s))
-            .collect();
+        let (n_bad, first) = ds.pattern_misses(name, &re, p)?;
         out.push(count_check(
             CheckKind::Pattern,
             name,
-            bad.len() as u64,
+            n_bad,
             format!("`{name}` matches `{p}`"),
             || {
                 format!(
-                    "`{name}` has {} values not matching `{p}`, e.g. `{}`",
-                    bad.len(),
-                    bad[0]
+                    "`{name}` has {n_bad} values not matching `{p}`, e.g. `{}`",
+                    first.unwrap_or_default()
                 )
             },
         ));
     }
     if rule.unique {
-        let dup = u64::from(mlx_data::has_duplicates(col).map_err(data_err)?);
+        let dup = u64::from(ds.has_duplicates(name)?);
         out.push(count_check(
             CheckKind::Unique,
             name,
@@ -429,7 +575,8 @@ fn value_checks(name: &str, col: &Column, rule: &ColumnRule, out: &mut Vec<Check
 /// The time column's freshness against `validation.max_staleness`; `false` when the
 /// time column cannot be read (the checks stop there).
 fn freshness_check(
-    df: &DataFrame,
+    ds: &dyn Dataset,
+    by_name: &BTreeMap<&str, &ColumnFacts>,
     v: &Validation,
     time_column: Option<&str>,
     now_ms: i64,
@@ -437,13 +584,13 @@ fn freshness_check(
 ) -> Result<bool> {
     if let (Some(limit), Some(tc)) = (&v.max_staleness, time_column) {
         let limit_ms = parse_duration_ms(limit).ok_or_else(|| Error::Usage(format!("validation.max_staleness: `{limit}` is not a duration; write e.g. `2d`, `12h`, `30m`")))?;
-        let problem = match df.column(tc) {
-            Err(_) => Some(format!("data.time_column `{tc}` is not in the data")),
-            Ok(col) if kind_of(col.dtype()) != Kind::Temporal => Some(format!(
+        let problem = match by_name.get(tc) {
+            None => Some(format!("data.time_column `{tc}` is not in the data")),
+            Some(col) if col.kind != Kind::Temporal => Some(format!(
                 "data.time_column `{tc}` is {}, not a date or datetime; give it a type in data.sources[].dtypes",
-                col.dtype()
+                col.type_name
             )),
-            Ok(_) => None,
+            Some(_) => None,
         };
         if let Some(message) = problem {
             out.push(check(
@@ -456,8 +603,7 @@ fn freshness_check(
             ));
             return Ok(false);
         }
-        let col = df.column(tc).map_err(data_err)?;
-        let newest = mlx_data::max_timestamp_ms(col).map_err(data_err)?;
+        let newest = ds.max_timestamp_ms(tc)?;
         let age = newest.map(|t| now_ms - t);
         let ok = age.is_some_and(|a| a <= limit_ms);
         out.push(check(
@@ -479,19 +625,18 @@ fn freshness_check(
 }
 
 /// Outlier rates of the numeric columns (`validation.outliers`).
-fn outlier_checks(df: &DataFrame, v: &Validation, out: &mut Vec<Check>) -> Result<()> {
+fn outlier_checks(ds: &dyn Dataset, v: &Validation, out: &mut Vec<Check>) -> Result<()> {
     if v.outliers.method != OutlierMethod::None {
-        for col in df.columns() {
-            if kind_of(col.dtype()) != Kind::Numeric {
+        for col in ds.columns() {
+            if col.kind != Kind::Numeric {
                 continue;
             }
-            let values = mlx_data::numeric_sorted(col).map_err(data_err)?;
-            if values.is_empty() {
+            let (n_out, n) = ds.outliers(&col.name, v.outliers.method, v.outliers.threshold)?;
+            if n == 0 {
                 continue;
             }
-            let n_out = outliers(&values, v.outliers.method, v.outliers.threshold);
-            let f = n_out as f64 / values.len() as f64;
-            let name = col.name().to_string();
+            let f = n_out as f64 / n as f64;
+            let name = col.name.clone();
             out.push(check(
                 CheckKind::Outliers,
                 Some(&name),

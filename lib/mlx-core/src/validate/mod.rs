@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod reference;
 pub mod report;
+pub mod spark;
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,7 @@ impl Stage for Validate {
         LONG_ABOUT
     }
     fn sections(&self) -> &'static [&'static str] {
-        &["data", "validation"]
+        &["engine", "data", "validation"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
         let mut v = vec![ctx.workdir.join(paths::RAW_DATA)];
@@ -75,6 +76,14 @@ impl Stage for Validate {
 /// The whole stage on `data` [default: the ingested dataset]; `freeze` freezes it as the
 /// reference (schema and baseline statistics) instead of comparing with the frozen one.
 pub fn validate(ctx: &Context, data: Option<&String>, freeze: bool) -> Result<Outcome> {
+    if let Some(engine) = crate::engine::spark(&ctx.config) {
+        if let Some(d) = data {
+            return Err(Error::Usage(format!(
+                "--data {d} is a file on this machine, but `engine.kind: spark` validates the dataset on the cluster; drop --data, or compare two local files with `mlx-validate drift`"
+            )));
+        }
+        return spark::validate(ctx, engine, freeze);
+    }
     let data = ctx.workdir.dataset(data)?;
     let df = mlx_data::read_table(&data)?;
     let cfg = &ctx.config.config;
@@ -83,9 +92,15 @@ pub fn validate(ctx: &Context, data: Option<&String>, freeze: bool) -> Result<Ou
     } else {
         reference::load(&ctx.workdir)?
     };
+    if let Some((r, _)) = frozen.as_ref().filter(|(r, _)| r.cluster.is_some()) {
+        return Err(Error::Usage(format!(
+            "the frozen reference was made on the Spark cluster ({}), and its values are there; validate with `engine.kind: spark`, or freeze a local reference with `mlx-validate --freeze`",
+            r.source.path
+        )));
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let mut checks = checks::run(
-        &df,
+        &checks::Local::new(&df),
         &cfg.validation,
         cfg.data.time_column.as_deref(),
         frozen.as_ref().map(|(r, _)| r),
@@ -103,23 +118,49 @@ pub fn validate(ctx: &Context, data: Option<&String>, freeze: bool) -> Result<Ou
     };
     if freeze {
         let r = reference::freeze(&ctx.workdir, &data, &df)?;
-        checks.push(Check {
-            kind: CheckKind::RowCount,
-            column: None,
-            status: Status::Passed,
-            value: Some(r.rows as f64),
-            threshold: None,
-            message: format!(
-                "froze {} columns of {} rows as the reference",
-                r.columns.len(),
-                r.rows
-            ),
-        });
+        checks.push(frozen_check(&r));
     }
+    finish(
+        ctx,
+        (df.height() as u64, df.width() as u64),
+        checks,
+        drift,
+        freeze,
+        data,
+    )
+}
+
+/// The check that records a freeze.
+fn frozen_check(r: &mlx_contracts::validate::Reference) -> Check {
+    Check {
+        kind: CheckKind::RowCount,
+        column: None,
+        status: Status::Passed,
+        value: Some(r.rows as f64),
+        threshold: None,
+        message: format!(
+            "froze {} columns of {} rows as the reference",
+            r.columns.len(),
+            r.rows
+        ),
+    }
+}
+
+/// The report, its files and the stage outcome, whichever engine computed the checks.
+/// `data` is the dataset as the report names it (a local file, or `data/cluster.json`
+/// for a dataset on the cluster).
+fn finish(
+    ctx: &Context,
+    (rows, columns): (u64, u64),
+    checks: Vec<Check>,
+    drift: Option<DriftReport>,
+    freeze: bool,
+    data: PathBuf,
+) -> Result<Outcome> {
     let report = ValidationReport {
         schema_version: VALIDATION_REPORT_VERSION,
-        rows: df.height() as u64,
-        columns: df.width() as u64,
+        rows,
+        columns,
         checks,
         drift,
     };
@@ -165,10 +206,11 @@ pub fn validate(ctx: &Context, data: Option<&String>, freeze: bool) -> Result<Ou
             .insert("dataset_drift".into(), d.dataset_drift.to_string());
     }
     o.extra_inputs.push(data);
+    // A reference frozen on the cluster has no values.parquet.
     o.extra_outputs.extend(
         reference::files(&ctx.workdir)
             .into_iter()
-            .filter(|_| freeze),
+            .filter(|p| freeze && p.exists()),
     );
     o.details = crate::json::value(&report)?;
     o.report_md = Some(md);
@@ -362,7 +404,6 @@ fn drift_against_reference(
     cfg: &Drift,
     checks: &mut Vec<Check>,
 ) -> Result<DriftReport> {
-    let mut results: Vec<ColumnDrift> = Vec::new();
     let here = Path::new("current data");
     type Compared = Result<Option<std::result::Result<ColumnDrift, DriftError>>>;
     let compared: Vec<Compared> = r
@@ -387,8 +428,21 @@ fn drift_against_reference(
             )))
         })
         .collect();
+    let compared = compared.into_iter().collect::<Result<Vec<_>>>()?;
+    drift_checks(r, compared, cfg, checks)
+}
+
+/// Per reference column, what comparing it gave (`None`: not compared, for a reason
+/// another check already reports): the drift checks and the dataset's verdict.
+fn drift_checks(
+    r: &mlx_contracts::validate::Reference,
+    compared: Vec<Option<std::result::Result<ColumnDrift, DriftError>>>,
+    cfg: &Drift,
+    checks: &mut Vec<Check>,
+) -> Result<DriftReport> {
+    let mut results: Vec<ColumnDrift> = Vec::new();
     for (col, outcome) in r.columns.iter().zip(compared) {
-        let Some(outcome) = outcome? else {
+        let Some(outcome) = outcome else {
             continue;
         };
         match outcome {

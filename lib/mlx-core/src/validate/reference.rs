@@ -99,13 +99,28 @@ pub fn freeze(workdir: &Workdir, source: &Path, df: &DataFrame) -> Result<Refere
         schema_version: REFERENCE_VERSION,
         created_at: Utc::now(),
         source: crate::hash::digest(source).with_path("hashing", source)?,
-        values: crate::hash::digest(&values_path).with_path("hashing", &values_path)?,
+        values: Some(crate::hash::digest(&values_path).with_path("hashing", &values_path)?),
+        cluster: None,
         rows: df.height() as u64,
         columns,
     };
     let text = crate::json::pretty(&reference)?;
     super::write_text(&json_path, &text)?;
     Ok(reference)
+}
+
+/// Writes a reference frozen on the cluster: `reference.json` alone (its values stay
+/// on the cluster), and a `values.parquet` of an earlier local freeze removed after.
+pub fn write_cluster(workdir: &Workdir, reference: &Reference) -> Result<()> {
+    let [json_path, values_path] = files(workdir);
+    let text = crate::json::pretty(reference)?;
+    super::write_text(&json_path, &text)?;
+    match std::fs::remove_file(&values_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("removing {}", values_path.display()), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn baseline(sorted: &[f64]) -> Option<NumericBaseline> {
@@ -145,6 +160,15 @@ pub fn load(workdir: &Workdir) -> Result<Option<(Reference, Values)>> {
         path: json_path.display().to_string(),
         source,
     })?;
+    if reference.cluster.is_some() {
+        // Frozen on Spark: the values are on the cluster.
+        return Ok(Some((
+            reference,
+            Values {
+                numeric: BTreeMap::new(),
+            },
+        )));
+    }
     if !values_path.exists() {
         return Err(Error::Runtime(format!(
             "{} is missing beside {}; re-freeze the reference with `mlx-validate --freeze`",

@@ -1,0 +1,379 @@
+//! `engine: {kind: spark}` against a real Spark cluster on loopback (a standalone
+//! master, a worker and the Spark Connect server of PyPI's pyspark, started by
+//! tests/services/spark.sh; tests/run.sh runs these, a plain `cargo test` skips them).
+//!
+//! Parity: the same data ingested and validated on the local engine and on Spark gives
+//! the same checks, the same messages and the same drift statistics: bit for bit,
+//! except the Wasserstein distance, a sum whose order differs (1e-12 relative).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mlx_testkit::Sandbox;
+use serde_json::Value;
+
+fn remote() -> String {
+    std::env::var("MLX_TEST_SPARK_REMOTE")
+        .expect("MLX_TEST_SPARK_REMOTE: run under tests/run.sh (tests/services/spark.sh)")
+}
+
+fn mlx(dir: &Path) -> Command {
+    let mut c = mlx_testkit::std_command("mlx");
+    c.current_dir(dir).env("MLX_ACTOR", "ci");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    mlx(dir).args(args).output().expect("mlx runs")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A deterministic sample: `rows` rows, `shift` moving the continuous columns.
+/// Columns: a float with empty cells, an integer with three values (compared as
+/// categories), an integer with many values, text, a date, and a column whose name
+/// holds a quote, a backtick and a semicolon.
+fn sample(rows: usize, shift: f64, seed: u64) -> String {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut s = String::from("id,x,n,k,plan,day,\"it's `odd`; --\"\n");
+    for i in 0..rows {
+        let (a, b, c, d) = (next(), next(), next(), next());
+        let x = if i % 97 == 13 {
+            String::new()
+        } else {
+            format!("{:.6}", (a + b + c - 1.5) * 10.0 + shift)
+        };
+        let n = (d * 3.0) as u32;
+        let k = ((a * 500.0) as i64) + (shift * 20.0) as i64;
+        let plan = ["basic", "plus", "pro"][((b * 2.2) as usize).min(2)];
+        let day = format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28);
+        let odd = format!("{:.3}", c * 2.0 + shift / 10.0);
+        s.push_str(&format!("{i},{x},{n},{k},{plan},{day},{odd}\n"));
+    }
+    s
+}
+
+fn config(engine: &str, source: &str, storage: &Path, bins: &str) -> String {
+    let engine = match engine {
+        "spark" => format!(
+            "engine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\n",
+            remote(),
+            storage.display()
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "project: {{ name: parity }}
+{engine}data:
+  sources: [{{ name: sample, uri: {source} }}]
+  target: n
+validation:
+  min_rows: 100
+  max_missing_fraction: 0.5
+  columns:
+    x: {{ dtype: float, min: -12, max: 12, max_missing_fraction: 0.05 }}
+    plan: {{ allowed: [basic, plus], pattern: \"[a-z]+\" }}
+    id: {{ unique: true, nullable: false }}
+    k: {{ dtype: int }}
+  outliers: {{ method: zscore, threshold: 2.5, max_fraction: 0.5 }}
+  drift: {{ method: auto, psi_bins: {bins} }}
+"
+    )
+}
+
+/// The validation report of `current` against `reference` frozen, on one engine, with
+/// quantile bins and then with Sturges bins.
+fn validate_both_bins(engine: &str) -> (Value, Value) {
+    let s = Sandbox::new();
+    s.write("reference.csv", &sample(1500, 0.0, 7));
+    s.write("current.csv", &sample(1200, 0.8, 11));
+    let storage = s.path().join("lake");
+    let dir = s.path();
+    // The cluster reads the files, so their paths are absolute.
+    let at = |f: &str| s.path().join(f).display().to_string();
+    s.write(
+        "mlx.yaml",
+        &config(engine, &at("reference.csv"), &storage, "quantile"),
+    );
+    ok(run(dir, &["ingest", "-q"]));
+    // The freeze runs the checks too, and some fail by design (exit 1).
+    let out = run(dir, &["validate", "--freeze", "-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join(".mlx/data/reference/reference.json").exists());
+    s.write(
+        "mlx.yaml",
+        &config(engine, &at("current.csv"), &storage, "quantile"),
+    );
+    ok(run(dir, &["ingest", "-q"]));
+    let details = |out: Output| -> Value {
+        // Failed checks exit 1; the record is printed either way.
+        let record: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        record["details"].clone()
+    };
+    let quantile = details(run(dir, &["validate", "--json"]));
+    s.write(
+        "mlx.yaml",
+        &config(engine, &at("current.csv"), &storage, "sturges"),
+    );
+    let sturges = details(run(dir, &["validate", "--json"]));
+    (quantile, sturges)
+}
+
+/// Equal, numbers to the bit, except under a `wasserstein` key (and a column's
+/// deciding `value` when Wasserstein decides), 1e-12 relative.
+fn same(local: &Value, spark: &Value, path: &str, loose: bool) {
+    match (local, spark) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys_a: Vec<&String> = a.keys().collect();
+            let keys_b: Vec<&String> = b.keys().collect();
+            assert_eq!(keys_a, keys_b, "{path}");
+            // A drift column decided by Wasserstein, or its check.
+            let wasserstein = a.get("method").and_then(Value::as_str) == Some("wasserstein")
+                || a.get("message")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains("`: wasserstein "));
+            for (k, v) in a {
+                let loose = loose || k == "wasserstein" || (wasserstein && k == "value");
+                same(v, &b[k], &format!("{path}.{k}"), loose);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                same(x, y, &format!("{path}[{i}]"), loose);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if loose => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+                "{path}: {x} vs {y}"
+            );
+        }
+        (a, b) => assert_eq!(a, b, "{path}"),
+    }
+}
+
+#[test]
+#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+fn validation_on_spark_gives_the_local_engine_s_checks_and_drift_statistics() {
+    let (local_q, local_s) = validate_both_bins("local");
+    let (spark_q, spark_s) = validate_both_bins("spark");
+    // The data is built to exercise every path: failed checks with examples, and
+    // each way of deciding drift.
+    let checks = local_q["checks"].as_array().unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"allowed_values"), "{failed:?}");
+    assert!(failed.contains(&"range"), "{failed:?}");
+    let methods: Vec<&str> = local_q["drift"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["wasserstein", "wasserstein", "js", "wasserstein", "js", "wasserstein"],
+        "id, x, n (three values: as categories), k, plan, the odd name (1500 reference rows: distances, not tests)"
+    );
+    let x = &local_q["drift"]["columns"][1];
+    assert_eq!(x["column"], "x");
+    assert!(x["drifted"].as_bool().unwrap(), "x moved by 0.8: {x}");
+    same(&local_q, &spark_q, "quantile", false);
+    same(&local_s, &spark_s, "sturges", false);
+}
+
+#[test]
+#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+fn an_ingest_on_spark_records_where_the_data_is_and_a_fingerprint_of_its_content() {
+    let s = Sandbox::new();
+    let csv = s.write("sample.csv", &sample(400, 0.0, 3));
+    let storage = s.path().join("lake");
+    s.write(
+        "mlx.yaml",
+        &config("spark", &csv.display().to_string(), &storage, "quantile"),
+    );
+    let dir = s.path();
+    let first: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+    let d = &first["details"]["cluster"];
+    assert_eq!(first["details"]["rows"], 400);
+    assert_eq!(d["rows"], 400);
+    let location = d["location"].as_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/datasets/", storage.display())),
+        "{location}"
+    );
+    assert!(Path::new(location).join("_SUCCESS").exists());
+    let names: Vec<&str> = d["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["id", "x", "n", "k", "plan", "day", "it's `odd`; --"]
+    );
+    let types: Vec<&str> = d["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dtype"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[1], "double");
+    assert_eq!(types[5], "date");
+    assert!(d["spark_ui"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    // The pointer file the later stages read is the record's dataset.
+    let pointer: Value = serde_json::from_str(&s.read(".mlx/data/cluster.json")).unwrap();
+    assert_eq!(&pointer, d);
+    // The same rows again: a new directory, the same fingerprint.
+    let again: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+    let d2 = &again["details"]["cluster"];
+    assert_ne!(d2["location"], d["location"]);
+    assert_eq!(d2["fingerprint"], d["fingerprint"]);
+    // One value changed: another fingerprint.
+    let mut text = sample(400, 0.0, 3);
+    text = text.replacen("\n0,", "\n1000,", 1);
+    s.write("sample.csv", &text);
+    let changed: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+    assert_ne!(
+        changed["details"]["cluster"]["fingerprint"],
+        d["fingerprint"]
+    );
+    // A stage that does not run on Spark yet says so, and what to do.
+    let out = run(dir, &["features"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not run on Spark yet"), "{err}");
+}
+
+#[test]
+#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+fn what_the_cluster_refuses_is_a_located_error_and_the_last_dataset_stays() {
+    let s = Sandbox::new();
+    let csv = s.write("sample.csv", &sample(200, 0.0, 5));
+    let storage = s.path().join("lake");
+    let dir = s.path();
+    s.write(
+        "mlx.yaml",
+        &config("spark", &csv.display().to_string(), &storage, "quantile"),
+    );
+    ok(run(dir, &["ingest", "-q"]));
+    let before = s.read(".mlx/data/cluster.json");
+    let with_source = |source: &str| {
+        format!(
+            "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\ndata:\n  sources: [{source}]\n",
+            remote(),
+            storage.display()
+        )
+    };
+    let cases = [
+        (
+            "{ name: sales, table: no_such_schema.no_such_table }",
+            2,
+            vec!["source `sales`", "TABLE_OR_VIEW_NOT_FOUND", "catalog"],
+        ),
+        (
+            "{ name: sales, query: \"SELECT nope FROM range(3)\" }",
+            2,
+            vec!["source `sales`", "UNRESOLVED_COLUMN", "nope"],
+        ),
+        (
+            "{ name: sales, query: \"SELEC 1\" }",
+            2,
+            vec!["source `sales`", "PARSE_SYNTAX_ERROR"],
+        ),
+        (
+            "{ name: sales, uri: sample.csv, dtypes: { missing_column: int } }",
+            2,
+            vec!["`dtypes` names column `missing_column`", "it has: id, x"],
+        ),
+        (
+            "{ name: sales, uri: sample.csv, dtypes: { plan: int } }",
+            2,
+            vec![
+                "source `sales`",
+                "CAST_INVALID_INPUT",
+                "fix the data or `dtypes`",
+            ],
+        ),
+        (
+            "{ name: sales, uri: /no/such/file.csv }",
+            2,
+            vec!["source `sales`", "PATH_NOT_FOUND", "cluster's storage"],
+        ),
+        (
+            "{ name: sales, uri: relative/file.csv }",
+            2,
+            vec!["data.sources[0].uri", "absolute"],
+        ),
+    ];
+    for (source, code, needles) in cases {
+        // The cluster reads relative paths from its own working directory.
+        let source = source.replace(
+            "uri: sample.csv",
+            &format!("uri: {}", s.path().join("sample.csv").display()),
+        );
+        s.write("mlx.yaml", &with_source(&source));
+        let out = run(dir, &["ingest"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{source}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{source}: `{n}` not in {err}");
+        }
+        assert!(!err.contains("\tat org.apache"), "no JVM stack: {err}");
+        assert_eq!(s.read(".mlx/data/cluster.json"), before, "{source}");
+    }
+    // A server that is not there: a clear error at once, nothing changed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s.write(
+        "mlx.yaml",
+        &format!(
+            "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"sc://127.0.0.1:{port}/;token=s3cr3t-t0ken\", storage: \"{}\" }}\ndata:\n  sources: [{{ name: sales, table: t }}]\n",
+            storage.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let out = run(dir, &["ingest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert!(!err.contains("s3cr3t-t0ken"), "the token is masked: {err}");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "at once, not after the client's retries"
+    );
+    assert_eq!(s.read(".mlx/data/cluster.json"), before);
+}
