@@ -2,7 +2,8 @@
 # The whole test suite: starts the services some tests talk to, all on loopback (an
 # S3-compatible server, PostgreSQL, MariaDB, Redis, an OCI registry; installed when
 # missing), installs the Kubernetes schema validator and podman, and runs every test in a build with the
-# XGBoost and LightGBM backends.
+# XGBoost and LightGBM backends; then starts a Spark cluster on loopback (PyPI's
+# pyspark, cached) for the Spark tests, in a step of their own.
 # README.md and .ci/run use this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ stop_services() {
   declare -F stop_redis > /dev/null && stop_redis
   declare -F stop_podman > /dev/null && stop_podman
   declare -F stop_registry > /dev/null && stop_registry
+  declare -F stop_spark > /dev/null && stop_spark
   true
 }
 trap stop_services EXIT
@@ -43,6 +45,12 @@ done
 # a plain `cargo test`; here they run.
 # shellcheck source=scripts/backends.sh
 source scripts/backends.sh
-cargo test --workspace --features "$MLX_BACKEND_FEATURES" -- --include-ignored 2>&1 | tee -a "$log"
+# The Spark tests in their own step, against a real cluster on loopback (two
+# workers), started only for them: Spark's JVMs take about a gigabyte each.
+cargo test --workspace --features "$MLX_BACKEND_FEATURES" -- --include-ignored --skip on_spark_cluster:: 2>&1 | tee -a "$log"
+echo "== Spark (tests/services/spark.sh)"
+# shellcheck source=tests/services/spark.sh
+MLX_SPARK_WORKERS=2 source tests/services/spark.sh
+cargo test -p mlx-spark -p mlx --features "$MLX_BACKEND_FEATURES" --test cluster --test spark -- --include-ignored 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one result per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

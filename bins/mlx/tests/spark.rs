@@ -175,205 +175,290 @@ fn same(local: &Value, spark: &Value, path: &str, loose: bool) {
     }
 }
 
-#[test]
-#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
-fn validation_on_spark_gives_the_local_engine_s_checks_and_drift_statistics() {
-    let (local_q, local_s) = validate_both_bins("local");
-    let (spark_q, spark_s) = validate_both_bins("spark");
-    // The data is built to exercise every path: failed checks with examples, and
-    // each way of deciding drift.
-    let checks = local_q["checks"].as_array().unwrap();
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| c["status"] == "failed")
-        .map(|c| c["kind"].as_str().unwrap())
-        .collect();
-    assert!(failed.contains(&"allowed_values"), "{failed:?}");
-    assert!(failed.contains(&"range"), "{failed:?}");
-    let methods: Vec<&str> = local_q["drift"]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["method"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        methods,
-        ["wasserstein", "wasserstein", "js", "wasserstein", "js", "wasserstein"],
-        "id, x, n (three values: as categories), k, plan, the odd name (1500 reference rows: distances, not tests)"
-    );
-    let x = &local_q["drift"]["columns"][1];
-    assert_eq!(x["column"], "x");
-    assert!(x["drifted"].as_bool().unwrap(), "x moved by 0.8: {x}");
-    same(&local_q, &spark_q, "quantile", false);
-    same(&local_s, &spark_s, "sturges", false);
-}
+/// Every test here needs the cluster; tests/run.sh runs them in their own step
+/// (`--skip on_spark_cluster::` in the others).
+mod on_spark_cluster {
+    use super::*;
 
-#[test]
-#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
-fn an_ingest_on_spark_records_where_the_data_is_and_a_fingerprint_of_its_content() {
-    let s = Sandbox::new();
-    let csv = s.write("sample.csv", &sample(400, 0.0, 3));
-    let storage = s.path().join("lake");
-    s.write(
-        "mlx.yaml",
-        &config("spark", &csv.display().to_string(), &storage, "quantile"),
-    );
-    let dir = s.path();
-    let first: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
-    let d = &first["details"]["cluster"];
-    assert_eq!(first["details"]["rows"], 400);
-    assert_eq!(d["rows"], 400);
-    let location = d["location"].as_str().unwrap();
-    assert!(
-        location.starts_with(&format!("{}/datasets/", storage.display())),
-        "{location}"
-    );
-    assert!(Path::new(location).join("_SUCCESS").exists());
-    let names: Vec<&str> = d["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["id", "x", "n", "k", "plan", "day", "it's `odd`; --"]
-    );
-    let types: Vec<&str> = d["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["dtype"].as_str().unwrap())
-        .collect();
-    assert_eq!(types[1], "double");
-    assert_eq!(types[5], "date");
-    assert!(d["spark_ui"]
-        .as_str()
-        .unwrap()
-        .starts_with("http://127.0.0.1:"));
-    // The pointer file the later stages read is the record's dataset.
-    let pointer: Value = serde_json::from_str(&s.read(".mlx/data/cluster.json")).unwrap();
-    assert_eq!(&pointer, d);
-    // The same rows again: a new directory, the same fingerprint.
-    let again: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
-    let d2 = &again["details"]["cluster"];
-    assert_ne!(d2["location"], d["location"]);
-    assert_eq!(d2["fingerprint"], d["fingerprint"]);
-    // One value changed: another fingerprint.
-    let mut text = sample(400, 0.0, 3);
-    text = text.replacen("\n0,", "\n1000,", 1);
-    s.write("sample.csv", &text);
-    let changed: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
-    assert_ne!(
-        changed["details"]["cluster"]["fingerprint"],
-        d["fingerprint"]
-    );
-    // A stage that does not run on Spark yet says so, and what to do.
-    let out = run(dir, &["features"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not run on Spark yet"), "{err}");
-}
-
-#[test]
-#[ignore = "needs the Spark cluster of tests/services/spark.sh"]
-fn what_the_cluster_refuses_is_a_located_error_and_the_last_dataset_stays() {
-    let s = Sandbox::new();
-    let csv = s.write("sample.csv", &sample(200, 0.0, 5));
-    let storage = s.path().join("lake");
-    let dir = s.path();
-    s.write(
-        "mlx.yaml",
-        &config("spark", &csv.display().to_string(), &storage, "quantile"),
-    );
-    ok(run(dir, &["ingest", "-q"]));
-    let before = s.read(".mlx/data/cluster.json");
-    let with_source = |source: &str| {
-        format!(
-            "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\ndata:\n  sources: [{source}]\n",
-            remote(),
-            storage.display()
-        )
-    };
-    let cases = [
-        (
-            "{ name: sales, table: no_such_schema.no_such_table }",
-            2,
-            vec!["source `sales`", "TABLE_OR_VIEW_NOT_FOUND", "catalog"],
-        ),
-        (
-            "{ name: sales, query: \"SELECT nope FROM range(3)\" }",
-            2,
-            vec!["source `sales`", "UNRESOLVED_COLUMN", "nope"],
-        ),
-        (
-            "{ name: sales, query: \"SELEC 1\" }",
-            2,
-            vec!["source `sales`", "PARSE_SYNTAX_ERROR"],
-        ),
-        (
-            "{ name: sales, uri: sample.csv, dtypes: { missing_column: int } }",
-            2,
-            vec!["`dtypes` names column `missing_column`", "it has: id, x"],
-        ),
-        (
-            "{ name: sales, uri: sample.csv, dtypes: { plan: int } }",
-            2,
-            vec![
-                "source `sales`",
-                "CAST_INVALID_INPUT",
-                "fix the data or `dtypes`",
-            ],
-        ),
-        (
-            "{ name: sales, uri: /no/such/file.csv }",
-            2,
-            vec!["source `sales`", "PATH_NOT_FOUND", "cluster's storage"],
-        ),
-        (
-            "{ name: sales, uri: relative/file.csv }",
-            2,
-            vec!["data.sources[0].uri", "absolute"],
-        ),
-    ];
-    for (source, code, needles) in cases {
-        // The cluster reads relative paths from its own working directory.
-        let source = source.replace(
-            "uri: sample.csv",
-            &format!("uri: {}", s.path().join("sample.csv").display()),
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn validation_on_spark_gives_the_local_engine_s_checks_and_drift_statistics() {
+        let (local_q, local_s) = validate_both_bins("local");
+        let (spark_q, spark_s) = validate_both_bins("spark");
+        // The data is built to exercise every path: failed checks with examples, and
+        // each way of deciding drift.
+        let checks = local_q["checks"].as_array().unwrap();
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| c["status"] == "failed")
+            .map(|c| c["kind"].as_str().unwrap())
+            .collect();
+        assert!(failed.contains(&"allowed_values"), "{failed:?}");
+        assert!(failed.contains(&"range"), "{failed:?}");
+        let methods: Vec<&str> = local_q["drift"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            methods,
+            ["wasserstein", "wasserstein", "js", "wasserstein", "js", "wasserstein"],
+            "id, x, n (three values: as categories), k, plan, the odd name (1500 reference rows: distances, not tests)"
         );
-        s.write("mlx.yaml", &with_source(&source));
+        let x = &local_q["drift"]["columns"][1];
+        assert_eq!(x["column"], "x");
+        assert!(x["drifted"].as_bool().unwrap(), "x moved by 0.8: {x}");
+        same(&local_q, &spark_q, "quantile", false);
+        same(&local_s, &spark_s, "sturges", false);
+    }
+
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn an_ingest_on_spark_records_where_the_data_is_and_a_fingerprint_of_its_content() {
+        let s = Sandbox::new();
+        let csv = s.write("sample.csv", &sample(400, 0.0, 3));
+        let storage = s.path().join("lake");
+        s.write(
+            "mlx.yaml",
+            &config("spark", &csv.display().to_string(), &storage, "quantile"),
+        );
+        let dir = s.path();
+        let first: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+        let d = &first["details"]["cluster"];
+        assert_eq!(first["details"]["rows"], 400);
+        assert_eq!(d["rows"], 400);
+        let location = d["location"].as_str().unwrap();
+        assert!(
+            location.starts_with(&format!("{}/datasets/", storage.display())),
+            "{location}"
+        );
+        assert!(Path::new(location).join("_SUCCESS").exists());
+        let names: Vec<&str> = d["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["id", "x", "n", "k", "plan", "day", "it's `odd`; --"]
+        );
+        let types: Vec<&str> = d["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["dtype"].as_str().unwrap())
+            .collect();
+        assert_eq!(types[1], "double");
+        assert_eq!(types[5], "date");
+        assert!(d["spark_ui"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"));
+        // The pointer file the later stages read is the record's dataset.
+        let pointer: Value = serde_json::from_str(&s.read(".mlx/data/cluster.json")).unwrap();
+        assert_eq!(&pointer, d);
+        // The same rows again: a new directory, the same fingerprint.
+        let again: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+        let d2 = &again["details"]["cluster"];
+        assert_ne!(d2["location"], d["location"]);
+        assert_eq!(d2["fingerprint"], d["fingerprint"]);
+        // One value changed: another fingerprint.
+        let mut text = sample(400, 0.0, 3);
+        text = text.replacen("\n0,", "\n1000,", 1);
+        s.write("sample.csv", &text);
+        let changed: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+        assert_ne!(
+            changed["details"]["cluster"]["fingerprint"],
+            d["fingerprint"]
+        );
+        // A stage that does not run on Spark yet says so, and what to do.
+        let out = run(dir, &["features"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("does not run on Spark yet"), "{err}");
+    }
+
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn what_the_cluster_refuses_is_a_located_error_and_the_last_dataset_stays() {
+        let s = Sandbox::new();
+        let csv = s.write("sample.csv", &sample(200, 0.0, 5));
+        let storage = s.path().join("lake");
+        let dir = s.path();
+        s.write(
+            "mlx.yaml",
+            &config("spark", &csv.display().to_string(), &storage, "quantile"),
+        );
+        ok(run(dir, &["ingest", "-q"]));
+        let before = s.read(".mlx/data/cluster.json");
+        let with_source = |source: &str| {
+            format!(
+                "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\ndata:\n  sources: [{source}]\n",
+                remote(),
+                storage.display()
+            )
+        };
+        let cases = [
+            (
+                "{ name: sales, table: no_such_schema.no_such_table }",
+                2,
+                vec!["source `sales`", "TABLE_OR_VIEW_NOT_FOUND", "catalog"],
+            ),
+            (
+                "{ name: sales, query: \"SELECT nope FROM range(3)\" }",
+                2,
+                vec!["source `sales`", "UNRESOLVED_COLUMN", "nope"],
+            ),
+            (
+                "{ name: sales, query: \"SELEC 1\" }",
+                2,
+                vec!["source `sales`", "PARSE_SYNTAX_ERROR"],
+            ),
+            (
+                "{ name: sales, uri: sample.csv, dtypes: { missing_column: int } }",
+                2,
+                vec!["`dtypes` names column `missing_column`", "it has: id, x"],
+            ),
+            (
+                "{ name: sales, uri: sample.csv, dtypes: { plan: int } }",
+                2,
+                vec![
+                    "source `sales`",
+                    "CAST_INVALID_INPUT",
+                    "fix the data or `dtypes`",
+                ],
+            ),
+            (
+                "{ name: sales, uri: /no/such/file.csv }",
+                2,
+                vec!["source `sales`", "PATH_NOT_FOUND", "cluster's storage"],
+            ),
+            (
+                "{ name: sales, uri: relative/file.csv }",
+                2,
+                vec!["data.sources[0].uri", "absolute"],
+            ),
+        ];
+        for (source, code, needles) in cases {
+            // The cluster reads relative paths from its own working directory.
+            let source = source.replace(
+                "uri: sample.csv",
+                &format!("uri: {}", s.path().join("sample.csv").display()),
+            );
+            s.write("mlx.yaml", &with_source(&source));
+            let out = run(dir, &["ingest"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{source}: {err}");
+            for n in needles {
+                assert!(err.contains(n), "{source}: `{n}` not in {err}");
+            }
+            assert!(!err.contains("\tat org.apache"), "no JVM stack: {err}");
+            assert_eq!(s.read(".mlx/data/cluster.json"), before, "{source}");
+        }
+        // A server that is not there: a clear error at once, nothing changed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        s.write(
+            "mlx.yaml",
+            &format!(
+                "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"sc://127.0.0.1:{port}/;token=s3cr3t-t0ken\", storage: \"{}\" }}\ndata:\n  sources: [{{ name: sales, table: t }}]\n",
+                storage.display()
+            ),
+        );
+        let started = std::time::Instant::now();
         let out = run(dir, &["ingest"]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{source}: {err}");
-        for n in needles {
-            assert!(err.contains(n), "{source}: `{n}` not in {err}");
-        }
-        assert!(!err.contains("\tat org.apache"), "no JVM stack: {err}");
-        assert_eq!(s.read(".mlx/data/cluster.json"), before, "{source}");
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains("cannot be reached"), "{err}");
+        assert!(!err.contains("s3cr3t-t0ken"), "the token is masked: {err}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "at once, not after the client's retries"
+        );
+        assert_eq!(s.read(".mlx/data/cluster.json"), before);
     }
-    // A server that is not there: a clear error at once, nothing changed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    s.write(
-        "mlx.yaml",
-        &format!(
-            "project: {{ name: bad }}\nengine: {{ kind: spark, remote: \"sc://127.0.0.1:{port}/;token=s3cr3t-t0ken\", storage: \"{}\" }}\ndata:\n  sources: [{{ name: sales, table: t }}]\n",
-            storage.display()
-        ),
-    );
-    let started = std::time::Instant::now();
-    let out = run(dir, &["ingest"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("cannot be reached"), "{err}");
-    assert!(!err.contains("s3cr3t-t0ken"), "the token is masked: {err}");
-    assert!(
-        started.elapsed().as_secs() < 30,
-        "at once, not after the client's retries"
-    );
-    assert_eq!(s.read(".mlx/data/cluster.json"), before);
+
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn a_worker_killed_mid_ingest_costs_retries_not_the_result() {
+        let pids = std::env::var("MLX_TEST_SPARK_WORKER_PIDS").unwrap_or_default();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        assert!(
+            pids.len() >= 2,
+            "tests/run.sh starts two workers (MLX_SPARK_WORKERS=2)"
+        );
+        let s = Sandbox::new();
+        // Eight files: eight tasks, spread over both workers' executors.
+        for f in 0..8 {
+            s.write(
+                &format!("parts/part-{f}.csv"),
+                &sample(40_000, 0.0, 100 + f),
+            );
+        }
+        let storage = s.path().join("lake");
+        let parts = s.path().join("parts");
+        let cfg = format!(
+            "project: {{ name: faults }}\nengine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\ndata:\n  sources: [{{ name: parts, uri: \"{}\", format: csv }}]\n",
+            remote(),
+            storage.display(),
+            parts.display()
+        );
+        s.write("mlx.yaml", &cfg);
+        let dir = s.path();
+        let clean: Value = serde_json::from_str(&ok(run(dir, &["ingest", "--json"]))).unwrap();
+        let clean = &clean["details"]["cluster"];
+        assert_eq!(clean["rows"], 320_000);
+        // Again, and kill a worker and its executor as soon as tasks write.
+        let datasets = storage.join("datasets");
+        let before: Vec<_> = std::fs::read_dir(&datasets)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        let child = mlx(dir)
+            .args(["ingest", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut killed = false;
+        while started.elapsed().as_secs() < 120 {
+            let writing = std::fs::read_dir(&datasets)
+                .unwrap()
+                .flatten()
+                .any(|e| !before.contains(&e.path()) && e.path().join("_temporary").exists());
+            if writing {
+                let worker = pids[0];
+                let children = Command::new("pgrep").args(["-P", worker]).output().unwrap();
+                for pid in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+                let _ = Command::new("kill").args(["-9", worker]).status();
+                killed = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(killed, "the job never started writing");
+        let out = child.wait_with_output().unwrap();
+        let faulted: Value = serde_json::from_str(&ok(out)).unwrap();
+        let faulted = &faulted["details"]["cluster"];
+        assert_eq!(
+            faulted["fingerprint"], clean["fingerprint"],
+            "the same rows, through Spark's retries"
+        );
+        assert_eq!(faulted["rows"], 320_000);
+        let location = Path::new(faulted["location"].as_str().unwrap());
+        assert!(location.join("_SUCCESS").exists());
+        assert!(
+            !location.join("_temporary").exists(),
+            "no partial output left visible"
+        );
+    }
 }

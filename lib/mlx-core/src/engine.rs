@@ -24,7 +24,14 @@ pub fn spark(config: &LoadedConfig) -> Option<&Engine> {
 pub fn connect(config: &LoadedConfig, engine: &Engine) -> Result<Cluster> {
     let remote = engine.remote.as_deref().unwrap_or_default().trim();
     let shown = mlx_spark::redact(&config.mask(remote));
-    Cluster::connect(remote, &shown).map_err(|e| spark_error(config, None, e))
+    let cluster = Cluster::connect(remote, &shown).map_err(|e| spark_error(config, None, e))?;
+    // The job's tasks on the terminal, as local stages show their work.
+    let bar = crate::progress::tasks_bar("Spark");
+    cluster.on_progress(move |p| {
+        bar.set_length(p.tasks.max(0) as u64);
+        bar.set_position(p.done.max(0) as u64);
+    });
+    Ok(cluster)
 }
 
 /// `engine.storage` without a trailing slash.

@@ -63,3 +63,16 @@ pub fn count_bar(len: u64, message: &str) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// A bar over the tasks of the Spark job that is running (`engine.kind: spark`), its
+/// length following what the Spark Connect server reports.
+pub fn tasks_bar(message: &str) -> ProgressBar {
+    let bar = bar(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} tasks")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_owned());
+    bar
+}

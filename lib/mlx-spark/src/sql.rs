@@ -70,7 +70,15 @@ mod tests {
 
     #[test]
     fn doubles_round_trip_through_their_text() {
-        for x in [0.1, -2.5e-300, 1e300, 123456789.123456789, 0.0, -0.0] {
+        for x in [
+            0.1,
+            -2.5e-300,
+            1e300,
+            123_456_789.123_456_79,
+            1.0 / 3.0,
+            0.0,
+            -0.0,
+        ] {
             let t = double(x);
             let back: f64 = t.trim_end_matches('D').parse().unwrap();
             assert_eq!(back.to_bits(), x.to_bits(), "{t}");

@@ -27,7 +27,9 @@ const LONG_ABOUT: &str = "\
 Reads every source under `data.sources` (files or globs of CSV, TSV, Parquet, JSON,
 NDJSON or Avro; local or behind s3://, gs://, az://, https:// URLs), casts columns as `dtypes` says, joins several sources on
 `data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file stays intact
-when anything fails.
+when anything fails. With `engine.kind: spark` the cluster reads the sources (files on
+its storage, `table:` or `query:`) and writes the dataset under `engine.storage`;
+<workdir>/data/cluster.json says where (docs/spark.md).
 
 Examples:
   mlx-ingest                         ingest everything the config names

@@ -33,6 +33,8 @@ const LONG_ABOUT: &str = "\
 Checks the dataset against `validation:` in mlx.yaml (schema, missing values, ranges,
 patterns, uniqueness, row counts, freshness, outliers) and its drift against the frozen
 reference. Failed checks exit 1; warnings become data-quality flags the gate reads.
+With `engine.kind: spark` the checks and drift are computed on the cluster, where the
+ingested dataset is (docs/spark.md).
 
 Examples:
   mlx-validate --freeze                     freeze .mlx/data/raw.parquet as the reference

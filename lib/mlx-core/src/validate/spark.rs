@@ -329,24 +329,6 @@ impl OnCluster<'_> {
     }
 }
 
-/// `quantile_sorted` interpolates between two neighbours: given just the pair, with
-/// the fraction, it is the same formula.
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_quantile_from_its_two_neighbours_is_the_whole_sample_s() {
-        let v: Vec<f64> = (0..11).map(|i| f64::from(i) * 0.37 + 0.1).collect();
-        for q in [0.1, 0.25, 0.5, 0.75, 0.9, 0.33] {
-            let whole = mlx_stats::binning::quantile_sorted(&v, q);
-            let idx = (v.len() as f64 - 1.0) * q;
-            let lo = idx.floor() as usize;
-            let pair = [v[lo], v[(lo + 1).min(v.len() - 1)]];
-            let from_pair = mlx_stats::binning::quantile_sorted(&pair, idx - idx.floor());
-            assert_eq!(whole.to_bits(), from_pair.to_bits(), "q = {q}");
-        }
-    }
-}
-
 /// Freezes the dataset as the reference: its schema and baselines computed on the
 /// cluster; its values stay there (`Reference.cluster`).
 pub fn freeze(ds: &OnCluster<'_>, d: &ClusterDataset) -> Result<Reference> {
@@ -673,4 +655,23 @@ fn compare(
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// `quantile_sorted` interpolates between two neighbours: given just the pair and
+    /// the fraction, it is the same formula, so a quantile from two order statistics
+    /// fetched by rank is the whole sample's.
+    #[test]
+    fn a_quantile_from_its_two_neighbours_is_the_whole_sample_s() {
+        let v: Vec<f64> = (0..11).map(|i| f64::from(i) * 0.37 + 0.1).collect();
+        for q in [0.1, 0.25, 0.5, 0.75, 0.9, 0.33] {
+            let whole = mlx_stats::binning::quantile_sorted(&v, q);
+            let idx = (v.len() as f64 - 1.0) * q;
+            let lo = idx.floor() as usize;
+            let pair = [v[lo], v[(lo + 1).min(v.len() - 1)]];
+            let from_pair = mlx_stats::binning::quantile_sorted(&pair, idx - idx.floor());
+            assert_eq!(whole.to_bits(), from_pair.to_bits(), "q = {q}");
+        }
+    }
 }
