@@ -51,6 +51,6 @@ cargo test --workspace --features "$MLX_BACKEND_FEATURES" -- --include-ignored -
 echo "== Spark (tests/services/spark.sh)"
 # shellcheck source=tests/services/spark.sh
 MLX_SPARK_WORKERS=2 source tests/services/spark.sh
-cargo test -p mlx-spark -p mlx --features "$MLX_BACKEND_FEATURES" --test cluster --test spark -- --include-ignored 2>&1 | tee -a "$log"
+cargo test --workspace --features "$MLX_BACKEND_FEATURES" --test cluster --test spark -- --include-ignored 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one result per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
