@@ -273,6 +273,13 @@ mod on_spark_cluster {
             changed["details"]["cluster"]["fingerprint"],
             d["fingerprint"]
         );
+        // Versioning a dataset on the cluster records its pointer; nothing is copied.
+        let v: Value = serde_json::from_str(&ok(run(dir, &["version", "--json"]))).unwrap();
+        assert_eq!(
+            v["details"]["fingerprint"],
+            changed["details"]["cluster"]["fingerprint"]
+        );
+        assert!(!dir.join(".mlx/cache").exists());
         // A stage that does not run on Spark yet says so, and what to do.
         let out = run(dir, &["features"]);
         assert_eq!(out.status.code(), Some(2));

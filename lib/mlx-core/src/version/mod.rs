@@ -60,15 +60,24 @@ impl Stage for Version {
         LONG_ABOUT
     }
     fn sections(&self) -> &'static [&'static str] {
-        &["data"]
+        &["engine", "data"]
     }
     fn inputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return vec![ctx.workdir.join(paths::CLUSTER_DATA)];
+        }
         vec![ctx.workdir.join(paths::RAW_DATA)]
     }
     fn outputs(&self, ctx: &Context) -> Vec<PathBuf> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return Vec::new();
+        }
         vec![pointer_path(&ctx.workdir.join(paths::RAW_DATA))]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome> {
+        if crate::engine::spark(&ctx.config).is_some() {
+            return on_cluster(ctx);
+        }
         let data = ctx.workdir.join(paths::RAW_DATA);
         if !data.exists() {
             return Err(Error::Usage(format!(
@@ -792,4 +801,25 @@ fn ignore_in_git(path: &Path, name: &str) -> Result<()> {
     new.push_str(&entry);
     new.push('\n');
     atomic_write(&gi, new.as_bytes()).with_path("writing", &gi)
+}
+
+/// With `engine.kind: spark`: a dataset on the cluster is an immutable directory that
+/// ingest never writes twice, named with its content fingerprint in
+/// `data/cluster.json`, so that file is the version's pointer (commit it as the `.dvc`
+/// of a local dataset); nothing is copied off the cluster.
+fn on_cluster(ctx: &Context) -> Result<Outcome> {
+    let d = crate::engine::require_cluster_dataset(&ctx.workdir)?;
+    let mut o = Outcome::passed(format!(
+        "{} is {} ({} rows) on the cluster; {} is its pointer",
+        d.location,
+        &d.fingerprint[..12.min(d.fingerprint.len())],
+        d.rows,
+        paths::CLUSTER_DATA
+    ));
+    o.outputs_kv
+        .insert("dataset_fingerprint".into(), d.fingerprint.clone());
+    o.outputs_kv
+        .insert("dataset_location".into(), d.location.clone());
+    o.details = json!({ "dataset": d.location, "fingerprint": d.fingerprint, "rows": d.rows });
+    Ok(o)
 }
