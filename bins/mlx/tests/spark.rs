@@ -137,6 +137,22 @@ fn validate_both_bins(engine: &str) -> (Value, Value) {
         &config(engine, &at("current.csv"), &storage, "sturges"),
     );
     let sturges = details(run(dir, &["validate", "--json"]));
+    if engine == "spark" {
+        // The reference's values stay on the cluster: the local engine refuses it and
+        // says how to go on.
+        s.write(
+            "mlx.yaml",
+            &config("local", &at("current.csv"), &storage, "quantile"),
+        );
+        ok(run(dir, &["ingest", "-q"]));
+        let out = run(dir, &["validate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("frozen reference was made on the Spark cluster"),
+            "{err}"
+        );
+    }
     (quantile, sturges)
 }
 
