@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use mlx_contracts::config::{DType, Engine, JoinType, Merge, Source, SourceFormat};
+use mlx_contracts::config::{DType, Engine, JoinType, Merge, Source};
 use mlx_contracts::ingest::{
     ClusterDataset, ColumnType, IngestReport, SourceReport, CLUSTER_DATASET_VERSION,
     INGEST_REPORT_VERSION,
@@ -36,7 +36,7 @@ pub fn ingest(ctx: &Context, engine_cfg: &Engine, append: bool) -> Result<Outcom
     let mut frames = Vec::new();
     for s in &data.sources {
         let what = format!("source `{}`", s.name);
-        let raw = cluster.read(&read_of(s)?).map_err(fail(&what))?;
+        let raw = cluster.read(&engine::read_of(s)?).map_err(fail(&what))?;
         let schema = raw.schema().map_err(fail(&what))?;
         let frame = coerce(&raw, s, &schema)?;
         let schema = frame.schema().map_err(fail(&what))?;
@@ -116,77 +116,6 @@ pub fn ingest(ctx: &Context, engine_cfg: &Engine, append: bool) -> Result<Outcom
         .summary
         .push_str(&format!(" on Spark, at {location}"));
     Ok(outcome)
-}
-
-/// Where a source is read from on the cluster.
-fn read_of(s: &Source) -> Result<Read> {
-    if let Some(t) = &s.table {
-        return Ok(Read::Table(t.clone()));
-    }
-    if s.uri.trim().is_empty() {
-        if let Some(q) = &s.query {
-            return Ok(Read::Query(q.clone()));
-        }
-    }
-    let path = s.uri.trim().to_owned();
-    let lower = path.to_ascii_lowercase();
-    let format = match s.format {
-        Some(f) => f,
-        None if lower.ends_with(".csv") => SourceFormat::Csv,
-        None if lower.ends_with(".tsv") => SourceFormat::Tsv,
-        None if lower.ends_with(".json") => SourceFormat::Json,
-        None if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") => SourceFormat::Ndjson,
-        None if lower.ends_with(".avro") => SourceFormat::Avro,
-        None if lower.ends_with(".orc") => SourceFormat::Orc,
-        // A directory of Parquet files is what a lake holds most.
-        None => SourceFormat::Parquet,
-    };
-    let mut options = BTreeMap::new();
-    let name = match format {
-        SourceFormat::Csv | SourceFormat::Tsv => {
-            let sep = s
-                .delimiter
-                .as_deref()
-                .map(|d| d.replace("\\t", "\t"))
-                .unwrap_or_else(|| if format == SourceFormat::Tsv { "\t" } else { "," }.into());
-            options.insert("sep".into(), sep);
-            options.insert("header".into(), s.header.unwrap_or(true).to_string());
-            options.insert("inferSchema".into(), "true".into());
-            // Polars reads an ISO date column as a date; so does Spark with these.
-            options.insert("dateFormat".into(), s.date_format.clone().unwrap_or_else(|| "yyyy-MM-dd".into()));
-            options.insert("mode".into(), "FAILFAST".into());
-            if let [one] = s.null_values.as_slice() {
-                options.insert("nullValue".into(), one.clone());
-            } else if s.null_values.len() > 1 {
-                return Err(Error::Usage(format!(
-                    "source `{}`: Spark's CSV reader takes one `null_values` string, not {}; keep one",
-                    s.name,
-                    s.null_values.len()
-                )));
-            }
-            "csv"
-        }
-        SourceFormat::Json => {
-            options.insert("multiLine".into(), "true".into());
-            "json"
-        }
-        SourceFormat::Ndjson => "json",
-        SourceFormat::Parquet => "parquet",
-        SourceFormat::Avro => "avro",
-        SourceFormat::Orc => "orc",
-        SourceFormat::Delta => "delta",
-        SourceFormat::Sql => {
-            return Err(Error::Usage(format!(
-                "source `{}`: `format: sql` reads a database from this machine; on Spark, use `table:` or `query:`",
-                s.name
-            )))
-        }
-    };
-    Ok(Read::Path {
-        path,
-        format: name.into(),
-        options,
-    })
 }
 
 fn source_label(s: &Source) -> String {
@@ -424,39 +353,5 @@ mod tests {
         assert_eq!(java_date_format("%Y-%m-%d"), "yyyy-MM-dd");
         assert_eq!(java_date_format("%d/%m/%Y %H:%M"), "dd/MM/yyyy HH:mm");
         assert_eq!(java_date_format("%Y%m%dT%H"), "yyyyMMdd'T'HH");
-    }
-
-    #[test]
-    fn a_source_is_read_from_what_it_names() {
-        let s = Source {
-            name: "t".into(),
-            table: Some("lake.sales".into()),
-            ..Source::default()
-        };
-        assert_eq!(read_of(&s).unwrap(), Read::Table("lake.sales".into()));
-        let s = Source {
-            name: "q".into(),
-            query: Some("SELECT 1".into()),
-            ..Source::default()
-        };
-        assert_eq!(read_of(&s).unwrap(), Read::Query("SELECT 1".into()));
-        let s = Source {
-            name: "f".into(),
-            uri: "s3a://lake/sales.tsv".into(),
-            ..Source::default()
-        };
-        let Read::Path {
-            format, options, ..
-        } = read_of(&s).unwrap()
-        else {
-            panic!("a path")
-        };
-        assert_eq!((format.as_str(), options["sep"].as_str()), ("csv", "\t"));
-        let s = Source {
-            name: "d".into(),
-            uri: "s3a://lake/sales/".into(),
-            ..Source::default()
-        };
-        assert!(matches!(read_of(&s).unwrap(), Read::Path { format, .. } if format == "parquet"));
     }
 }
