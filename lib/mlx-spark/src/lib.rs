@@ -34,6 +34,17 @@ pub enum SparkError {
         /// What gRPC said.
         message: String,
     },
+    /// The server failed on its side (its driver ran out of memory, an internal
+    /// error): nothing the query can fix.
+    #[error("the Spark server at {remote} failed: {message}{hint}")]
+    Failed {
+        /// The URL, secrets masked.
+        remote: String,
+        /// What the server said.
+        message: String,
+        /// What to do about it, when known.
+        hint: &'static str,
+    },
     /// Spark refused the query: a table, column or function it does not know, SQL it
     /// cannot parse, a value it cannot cast.
     #[error("{message}")]
@@ -314,9 +325,17 @@ impl Cluster {
                 message: e.get_message(),
             };
         }
+        let message = first_lines(&e.get_message());
+        if message.contains("Java heap space") || message.contains("OutOfMemoryError") {
+            return SparkError::Failed {
+                remote: self.remote.clone(),
+                message,
+                hint: "; its driver ran out of memory: give it more (`spark.driver.memory`), or send it less at once (fewer or shallower trees, for a model scored there)",
+            };
+        }
         SparkError::Rejected {
             condition: e.get_condition(),
-            message: first_lines(&e.get_message()),
+            message,
         }
     }
 
@@ -415,6 +434,13 @@ impl<'c> Frame<'c> {
             .map(|r| r.values().iter().map(scalar).collect())
             .collect())
     }
+}
+
+/// Whether the cluster reads `path` as this machine means it: absolute (`/mnt/lake`)
+/// or a URL (`s3a://`, `abfss://`, `dbfs:/`). The cluster resolves a relative path
+/// against a directory of its own.
+pub fn is_cluster_path(path: &str) -> bool {
+    path.starts_with('/') || path.contains(":/")
 }
 
 /// A Spark Connect URL with the value of its `token` parameter hidden, for messages.

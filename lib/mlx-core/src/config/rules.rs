@@ -564,7 +564,7 @@ fn engine(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
             "`engine.kind: spark` needs a place on the cluster's storage to write datasets to".into(),
             Some("add `storage: s3a://BUCKET/mlx/PROJECT` (any path the cluster can write: s3a://, abfss://, gs://, dbfs:/, hdfs://, /mnt/...)".into()),
         ),
-        Some(st) if !st.starts_with('/') && !st.contains(":/") => err(
+        Some(st) if !mlx_spark::is_cluster_path(st) => err(
             "engine.storage",
             format!("`{st}` is relative, but the cluster writes there, from a directory of its own"),
             Some("give it as the cluster names it: absolute (`/mnt/lake/mlx`) or a URL (`s3a://lake/mlx/`)".into()),
@@ -620,7 +620,7 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
             );
         } else if spark {
             let uri = s.uri.trim();
-            if !uri.is_empty() && !uri.starts_with('/') && !uri.contains(":/") {
+            if !uri.is_empty() && !mlx_spark::is_cluster_path(uri) {
                 err(
                     &format!("{key}.uri"),
                     format!("source `{}`: `{uri}` is relative, but the cluster reads it, from a directory of its own", s.name),

@@ -34,7 +34,9 @@ pub struct OnCluster<'c> {
 
 fn spark_err(what: &str, e: mlx_spark::SparkError) -> Error {
     match e {
-        mlx_spark::SparkError::Unreachable { .. } => Error::Runtime(format!("{what}: {e}")),
+        mlx_spark::SparkError::Unreachable { .. } | mlx_spark::SparkError::Failed { .. } => {
+            Error::Runtime(format!("{what}: {e}"))
+        }
         _ => Error::Runtime(format!("{what}: Spark refused a query of mlx's: {e}")),
     }
 }
