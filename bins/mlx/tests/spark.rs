@@ -191,10 +191,401 @@ fn same(local: &Value, spark: &Value, path: &str, loose: bool) {
     }
 }
 
+/// A project on the example customers, trained on this machine (`mlx run --to train`):
+/// `target`, the transforms and one candidate of `model` (a YAML flow mapping's
+/// inside). Returns the sandbox and its bundle.
+fn trained(target: &str, problem: &str, transforms: &str, model: &str) -> (Sandbox, String) {
+    let s = Sandbox::churn(&format!(
+        "project: {{ name: scoring }}
+data:
+  sources: [{{ name: customers, uri: customers.csv }}]
+  target: {target}
+  entity_columns: [customer_id]
+features:
+  transforms: [{transforms}]
+split: {{ strategy: random, train: 0.7, validation: 0.15, test: 0.15 }}
+pipeline: {{ problem_type: {problem} }}
+models:
+  - {{ name: candidate, {model} }}
+explain: {{ enabled: false }}
+"
+    ));
+    ok(run(s.path(), &["run", "--to", "train", "-q"]));
+    let bundle = std::fs::read_dir(s.path().join(".mlx/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("bundle");
+    (s, bundle.display().to_string())
+}
+
+/// A project's config on the cluster: its source by absolute path (the cluster reads
+/// it), and `engine.kind: spark` with storage in the sandbox.
+fn on_spark(s: &Sandbox, config: &str) -> String {
+    let csv = s.path().join("customers.csv");
+    format!(
+        "{}engine: {{ kind: spark, remote: \"{}\", storage: \"{}\" }}\n",
+        config.replace("uri: customers.csv", &format!("uri: {}", csv.display())),
+        remote(),
+        s.path().join("lake").display()
+    )
+}
+
+/// The rows to score: the customers, with some incomes missing (the imputer's and
+/// NaN's paths) and a plan the training never saw (the unknown bucket).
+fn to_score(s: &Sandbox) -> String {
+    let mut out = String::new();
+    for (i, line) in s.read("customers.csv").lines().enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(str::to_owned).collect();
+        if i > 0 && i % 23 == 7 {
+            cells[3].clear();
+        }
+        if i > 0 && i % 41 == 5 {
+            cells[4] = "gold".into();
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    s.write("score.csv", &out).display().to_string()
+}
+
+/// A table read from Parquet (a file, or the part files of a directory that Spark
+/// wrote), its rows in `customer_id` order.
+fn scored_rows(path: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut f: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        f.sort();
+        f
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut rows = Vec::new();
+    for f in files {
+        let df = mlx_data::read_table(&f).unwrap();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        for i in 0..df.height() {
+            let mut r = serde_json::Map::new();
+            for n in &names {
+                let v = df.column(n).unwrap().get(i).unwrap();
+                let v = match v {
+                    mlx_data::polars::prelude::AnyValue::Null => Value::Null,
+                    mlx_data::polars::prelude::AnyValue::String(t) => Value::String(t.into()),
+                    mlx_data::polars::prelude::AnyValue::StringOwned(t) => {
+                        Value::String(t.to_string())
+                    }
+                    other => serde_json::json!(other.extract::<f64>().unwrap()),
+                };
+                r.insert(n.clone(), v);
+            }
+            rows.push(r);
+        }
+    }
+    rows.sort_by_key(|r| r["customer_id"].as_f64().unwrap() as i64);
+    rows
+}
+
+/// Scores `score.csv` with the bundle locally and on the cluster; asserts the same
+/// columns, rows and classes, and numbers within 1e-12 (of 1 for probabilities).
+/// Returns the largest difference seen.
+fn score_both(s: &Sandbox, bundle: &str, name: &str) -> f64 {
+    let dir = s.path();
+    let input = to_score(s);
+    let local_config = s.read("mlx.yaml");
+    ok(run(
+        dir,
+        &[
+            "serve",
+            "batch",
+            "--bundle",
+            bundle,
+            "--input",
+            &input,
+            "--output",
+            "local.parquet",
+        ],
+    ));
+    let lake = dir.join("lake");
+    s.write("mlx.yaml", &on_spark(s, &local_config));
+    let output = lake.join(format!("scored-{name}"));
+    let out = ok(run(
+        dir,
+        &[
+            "serve",
+            "batch",
+            "--bundle",
+            bundle,
+            "--input",
+            &input,
+            "--output",
+            output.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["rows"], 2000, "{record}");
+    assert_eq!(record["engine"], "spark");
+    s.write("mlx.yaml", &local_config);
+    let local = scored_rows(&dir.join("local.parquet"));
+    let spark = scored_rows(&output);
+    assert_eq!(local.len(), spark.len());
+    let mut worst = 0.0f64;
+    for (a, b) in local.iter().zip(&spark) {
+        let keys_a: Vec<&String> = a.keys().collect();
+        let keys_b: Vec<&String> = b.keys().collect();
+        assert_eq!(keys_a, keys_b, "{name}");
+        for (k, x) in a {
+            let y = &b[k];
+            match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) if k == "prediction" || k.starts_with("proba_") => {
+                    let d = (x - y).abs() / x.abs().max(y.abs()).max(1.0);
+                    worst = worst.max(d);
+                    assert!(
+                        d <= 1e-12,
+                        "{name} `{k}` of {}: {x} vs {y}",
+                        a["customer_id"]
+                    );
+                }
+                _ => assert_eq!(x, y, "{name} `{k}` of {}", a["customer_id"]),
+            }
+        }
+    }
+    worst
+}
+
 /// Every test here needs the cluster; tests/run.sh runs them in their own step
 /// (`--skip on_spark_cluster::` in the others).
 mod on_spark_cluster {
     use super::*;
+
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn batch_scoring_on_spark_predicts_what_the_local_scorer_predicts() {
+        // Without an imputer, missing incomes reach the trees (NaN's direction).
+        let onehot = "{ kind: encode, strategy: onehot, columns: [plan] }";
+        let binary = "{ kind: impute, strategy: mean, columns: [income] }, { kind: encode, strategy: onehot, columns: [plan] }, { kind: scale, strategy: zscore }";
+        let cases = [
+            ("churned", "classification", binary, "type: logistic", "logistic"),
+            ("churned", "classification", onehot, "type: decision_tree, params: { max_depth: 8 }", "tree"),
+            ("churned", "classification", binary, "type: random_forest, params: { n_estimators: 15, max_depth: 6 }", "forest"),
+            (
+                "plan",
+                "classification",
+                "{ kind: impute, strategy: median, columns: [income] }, { kind: encode, strategy: ordinal, columns: [churned] }, { kind: scale, strategy: robust }",
+                "type: logistic",
+                "multinomial",
+            ),
+            (
+                "income",
+                "regression",
+                "{ kind: encode, strategy: frequency, columns: [plan] }, { kind: encode, strategy: target, columns: [churned] }, { kind: scale, strategy: minmax }",
+                "type: linear",
+                "linear",
+            ),
+            (
+                "income",
+                "regression",
+                "{ kind: encode, strategy: onehot, columns: [plan, churned] }",
+                "type: gradient_boosting, params: { n_estimators: 25, max_depth: 3 }",
+                "boosted",
+            ),
+        ];
+        #[allow(unused_mut)] // without the booster features
+        let mut cases = cases.to_vec();
+        // The boosters' own trees, read from their model files: XGBoost's
+        // single-precision comparisons and missing-value directions, LightGBM's.
+        #[cfg(feature = "xgboost")]
+        cases.extend([
+            (
+                "churned",
+                "classification",
+                onehot,
+                "type: xgboost, params: { n_estimators: 20, max_depth: 4 }",
+                "xgboost",
+            ),
+            (
+                "income",
+                "regression",
+                "{ kind: encode, strategy: onehot, columns: [plan, churned] }",
+                "type: xgboost, params: { n_estimators: 20, max_depth: 4 }",
+                "xgboost-regression",
+            ),
+        ]);
+        #[cfg(feature = "lightgbm")]
+        cases.extend([
+            (
+                "churned",
+                "classification",
+                onehot,
+                "type: lightgbm, params: { n_estimators: 20, num_leaves: 15 }",
+                "lightgbm",
+            ),
+            (
+                "plan",
+                "classification",
+                "{ kind: encode, strategy: onehot, columns: [churned] }",
+                "type: lightgbm, params: { n_estimators: 10, num_leaves: 7 }",
+                "lightgbm-multiclass",
+            ),
+        ]);
+        for (target, problem, transforms, model, name) in cases {
+            let (s, bundle) = trained(target, problem, transforms, model);
+            let worst = score_both(&s, &bundle, name);
+            eprintln!("{name}: largest difference {worst:e}");
+        }
+    }
+
+    #[test]
+    #[ignore = "needs the Spark cluster of tests/services/spark.sh"]
+    fn batch_scoring_on_spark_refuses_what_it_cannot_do_and_overwrites_nothing() {
+        let (s, bundle) = trained(
+            "churned",
+            "classification",
+            "{ kind: encode, strategy: onehot, columns: [plan] }",
+            "type: logistic",
+        );
+        let dir = s.path();
+        let input = to_score(&s);
+        let lake = dir.join("lake");
+        let local_config = s.read("mlx.yaml");
+        s.write("mlx.yaml", &on_spark(&s, &local_config));
+        let output = lake.join("scored");
+        let out = output.to_str().unwrap();
+        let never = lake.join("never");
+        let never = never.to_str().unwrap();
+        ok(run(
+            dir,
+            &[
+                "serve", "batch", "--bundle", &bundle, "--input", &input, "--output", out,
+            ],
+        ));
+        let parts = |p: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = parts(&output);
+        let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+            (
+                vec!["--input", &input, "--output", out],
+                vec!["PATH_ALREADY_EXISTS", "stays as it was"],
+            ),
+            (
+                vec!["--table", "no_such_schema.customers", "--output", never],
+                vec![
+                    "table `no_such_schema.customers`",
+                    "TABLE_OR_VIEW_NOT_FOUND",
+                ],
+            ),
+            (
+                vec!["--input", "score.csv", "--output", never],
+                vec!["--input `score.csv` is relative"],
+            ),
+            (
+                vec!["--input", &input, "--output", "scored"],
+                vec!["--output `scored` is relative"],
+            ),
+            (
+                vec!["--input", &input, "--output", never, "--log"],
+                vec!["--log is not available with `engine.kind: spark`"],
+            ),
+        ];
+        for (args, needles) in cases {
+            let mut all = vec!["serve", "batch", "--bundle", &bundle];
+            all.extend(&args);
+            let got = run(dir, &all);
+            let err = String::from_utf8_lossy(&got.stderr);
+            assert_eq!(got.status.code(), Some(2), "{args:?}: {err}");
+            for n in needles {
+                assert!(err.contains(n), "{args:?}: `{n}` not in {err}");
+            }
+        }
+        assert_eq!(parts(&output), before, "the first output is untouched");
+        assert!(
+            !Path::new(never).exists(),
+            "nothing written where a refusal was"
+        );
+        // A column the model reads, missing from the input; a number read as text.
+        let without = s.write(
+            "no-income.csv",
+            &s.read("score.csv").replace("income", "salary"),
+        );
+        let got = run(
+            dir,
+            &[
+                "serve",
+                "batch",
+                "--bundle",
+                &bundle,
+                "--input",
+                without.to_str().unwrap(),
+                "--output",
+                never,
+            ],
+        );
+        let err = String::from_utf8_lossy(&got.stderr);
+        assert_eq!(got.status.code(), Some(2), "{err}");
+        assert!(err.contains("has no column `income`, which the model reads; its columns: customer_id, age, tenure_months, salary"), "{err}");
+        let texty = s.write(
+            "texty.csv",
+            &s.read("score.csv")
+                .replacen("\n1,46,60,", "\n1,46,sixty,", 1),
+        );
+        let got = run(
+            dir,
+            &[
+                "serve",
+                "batch",
+                "--bundle",
+                &bundle,
+                "--input",
+                texty.to_str().unwrap(),
+                "--output",
+                never,
+            ],
+        );
+        let err = String::from_utf8_lossy(&got.stderr);
+        assert_eq!(got.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("`tenure_months` of")
+                && err.contains("is string on the cluster, but the model reads it as a number"),
+            "{err}"
+        );
+        // A model that is not an expression.
+        let (k, knn) = trained(
+            "churned",
+            "classification",
+            "{ kind: encode, strategy: onehot, columns: [plan] }, { kind: scale, strategy: zscore }",
+            "type: knn",
+        );
+        let config = k.read("mlx.yaml");
+        k.write("mlx.yaml", &on_spark(&k, &config));
+        let input = to_score(&k);
+        let got = run(
+            k.path(),
+            &[
+                "serve", "batch", "--bundle", &knn, "--input", &input, "--output", never,
+            ],
+        );
+        let err = String::from_utf8_lossy(&got.stderr);
+        assert_eq!(got.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("a knn model keeps its training rows, so it is not compiled to Spark SQL"),
+            "{err}"
+        );
+    }
 
     #[test]
     #[ignore = "needs the Spark cluster of tests/services/spark.sh"]

@@ -57,7 +57,7 @@ pub fn spark_error(config: &LoadedConfig, what: Option<&str>, e: SparkError) -> 
         None => text,
     };
     match e {
-        SparkError::Unreachable { .. } => Error::Runtime(text),
+        SparkError::Unreachable { .. } | SparkError::Failed { .. } => Error::Runtime(text),
         SparkError::BadRemote { .. } => Error::Usage(text),
         SparkError::Rejected { condition, .. } => {
             let hint = match condition.as_deref() {
@@ -65,6 +65,7 @@ pub fn spark_error(config: &LoadedConfig, what: Option<&str>, e: SparkError) -> 
                 Some(c) if c.starts_with("UNRESOLVED_COLUMN") => "; the columns the data has are listed above",
                 Some("PATH_NOT_FOUND") => "; the path is read by the cluster, so it must exist on the cluster's storage",
                 Some(c) if c.starts_with("CAST_INVALID_INPUT") => "; fix the data or `dtypes`",
+                Some("PATH_ALREADY_EXISTS") => "; Spark does not overwrite it, so what is there stays as it was: write to a new path, or remove the old one first",
                 _ => "",
             };
             Error::Usage(format!("{text}{hint}"))

@@ -57,14 +57,34 @@ impl Verb for Serve {
             )
             .subcommand(
                 Command::new("batch")
-                    .about("Score a file (CSV or Parquet) with the same bundle and pipeline")
-                    .arg(Arg::new("input").long("input").required(true).value_name("FILE"))
+                    .about(
+                        "Score a file (CSV or Parquet) with the same bundle and pipeline; with \
+                         engine.kind: spark, files or a table of the cluster, on the cluster",
+                    )
+                    .arg(
+                        Arg::new("input")
+                            .long("input")
+                            .required_unless_present("table")
+                            .value_name("FILE")
+                            .help("The rows to score (with engine.kind: spark, a path the cluster reads)"),
+                    )
+                    .arg(
+                        Arg::new("table")
+                            .long("table")
+                            .conflicts_with("input")
+                            .value_name("NAME")
+                            .help("With engine.kind: spark: a table of the cluster's catalog to score"),
+                    )
                     .arg(
                         Arg::new("output")
                             .long("output")
                             .required(true)
                             .value_name("FILE")
-                            .help("CSV or Parquet, by extension: the input columns and the predictions"),
+                            .help(
+                                "CSV or Parquet, by extension: the input columns and the \
+                                 predictions (with engine.kind: spark, a new Parquet directory \
+                                 the cluster writes)",
+                            ),
                     )
                     .arg(
                         Arg::new("log")
@@ -106,6 +126,7 @@ impl Verb for Serve {
         let batch = match args.subcommand() {
             Some(("batch", sub)) => Some(Batch {
                 input: PathBuf::from(sub.get_one::<String>("input").cloned().unwrap_or_default()),
+                table: sub.get_one::<String>("table").cloned(),
                 output: PathBuf::from(sub.get_one::<String>("output").cloned().unwrap_or_default()),
                 log: sub.get_flag("log"),
                 skip_invalid: sub.get_flag("skip-invalid"),

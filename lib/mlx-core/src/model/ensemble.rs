@@ -159,7 +159,7 @@ impl Ensemble {
 }
 
 /// One of mlx's own trees for TreeSHAP, its node values mapped by `value`.
-fn scaled(t: &crate::model::tree::Tree, value: impl Fn(f64) -> f64) -> ShapTree {
+pub(crate) fn scaled(t: &crate::model::tree::Tree, value: impl Fn(f64) -> f64) -> ShapTree {
     ShapTree {
         left: t.left.clone(),
         right: t.right.clone(),

@@ -23,6 +23,7 @@ pub mod neural;
 pub mod records;
 pub mod score;
 pub mod scorer;
+pub mod sql;
 pub mod svm;
 pub mod target;
 pub mod transform;

@@ -7,6 +7,7 @@ pub mod http;
 mod listen;
 pub mod models;
 pub mod online;
+mod spark;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,6 +51,7 @@ Examples:
   mlx-serve --bundle .mlx/runs/forest-1a2b/bundle    serve a bundle, no registry
   curl -s localhost:8080/v1/predict -d '{\"records\": [{\"age\": 41, \"plan\": \"pro\"}]}'
   mlx-serve batch --input new.csv --output scored.parquet
+  mlx-serve batch --table lake.customers --output s3a://lake/scored/   on Spark (engine.kind: spark)
   mlx-serve health --port 9000                       exit 0 when it answers /healthz
 
 Exit codes: 0 stopped cleanly, 2 a config or input problem, 3 I/O (e.g. the port is taken).";
@@ -104,9 +106,13 @@ pub struct Options {
 /// `mlx-serve batch`: a file scored with the same bundle and pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// CSV or Parquet.
+    /// CSV or Parquet (with `engine.kind: spark`, any files the cluster reads; empty
+    /// with `table`).
     pub input: PathBuf,
-    /// CSV or Parquet, by extension: the input columns and the predictions.
+    /// With `engine.kind: spark`: a table of the cluster's catalog instead of files.
+    pub table: Option<String>,
+    /// CSV or Parquet, by extension: the input columns and the predictions (with
+    /// `engine.kind: spark`, a new Parquet directory the cluster writes).
     pub output: PathBuf,
     /// Also append the predictions to the prediction log.
     pub log: bool,
@@ -122,17 +128,27 @@ pub fn run(
     workdir: &Workdir,
     o: &Options,
 ) -> Result<Standalone> {
-    let cfg = config()?.map(|c| c.config).unwrap_or_else(|| {
-        let mut c = Config::default();
-        c.resolve();
-        c
-    });
+    let loaded = config()?;
+    let cfg = loaded
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_else(|| {
+            let mut c = Config::default();
+            c.resolve();
+            c
+        });
     if o.health {
         return Ok(health(o.port.unwrap_or(cfg.deploy.port)));
     }
     let source = source(o, &cfg, workdir);
     match &o.batch {
-        Some(b) => batch(&cfg, &source, b),
+        Some(b) => match loaded.as_ref().and_then(|l| crate::engine::spark(l).map(|e| (l, e))) {
+            Some((l, e)) => spark::batch(l, e, &source, b),
+            None if b.table.is_some() => Err(Error::Usage(
+                "--table names a table of a Spark cluster's catalog; set `engine.kind: spark` (docs/spark.md), or score a file with --input".into(),
+            )),
+            None => batch(&cfg, &source, b),
+        },
         None => serve(&cfg, workdir, source, o).map(|_| Standalone {
             status: Status::Passed,
             human: "stopped".into(),
