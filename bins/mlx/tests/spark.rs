@@ -477,6 +477,16 @@ mod on_spark_cluster {
             v
         };
         let before = parts(&output);
+        // A column the model reads, missing from the input; a number read as text.
+        let without = s.write(
+            "no-income.csv",
+            &s.read("score.csv").replace("income", "salary"),
+        );
+        let texty = s.write(
+            "texty.csv",
+            &s.read("score.csv")
+                .replacen("\n1,46,60,", "\n1,46,sixty,", 1),
+        );
         let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
             (
                 vec!["--input", &input, "--output", out],
@@ -501,6 +511,17 @@ mod on_spark_cluster {
                 vec!["--input", &input, "--output", never, "--log"],
                 vec!["--log is not available with `engine.kind: spark`"],
             ),
+            (
+                vec!["--input", without.to_str().unwrap(), "--output", never],
+                vec!["has no column `income`, which the model reads; its columns: customer_id, age, tenure_months, salary"],
+            ),
+            (
+                vec!["--input", texty.to_str().unwrap(), "--output", never],
+                vec![
+                    "`tenure_months` of",
+                    "is string on the cluster, but the model reads it as a number",
+                ],
+            ),
         ];
         for (args, needles) in cases {
             let mut all = vec!["serve", "batch", "--bundle", &bundle];
@@ -516,52 +537,6 @@ mod on_spark_cluster {
         assert!(
             !Path::new(never).exists(),
             "nothing written where a refusal was"
-        );
-        // A column the model reads, missing from the input; a number read as text.
-        let without = s.write(
-            "no-income.csv",
-            &s.read("score.csv").replace("income", "salary"),
-        );
-        let got = run(
-            dir,
-            &[
-                "serve",
-                "batch",
-                "--bundle",
-                &bundle,
-                "--input",
-                without.to_str().unwrap(),
-                "--output",
-                never,
-            ],
-        );
-        let err = String::from_utf8_lossy(&got.stderr);
-        assert_eq!(got.status.code(), Some(2), "{err}");
-        assert!(err.contains("has no column `income`, which the model reads; its columns: customer_id, age, tenure_months, salary"), "{err}");
-        let texty = s.write(
-            "texty.csv",
-            &s.read("score.csv")
-                .replacen("\n1,46,60,", "\n1,46,sixty,", 1),
-        );
-        let got = run(
-            dir,
-            &[
-                "serve",
-                "batch",
-                "--bundle",
-                &bundle,
-                "--input",
-                texty.to_str().unwrap(),
-                "--output",
-                never,
-            ],
-        );
-        let err = String::from_utf8_lossy(&got.stderr);
-        assert_eq!(got.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains("`tenure_months` of")
-                && err.contains("is string on the cluster, but the model reads it as a number"),
-            "{err}"
         );
         // A model that is not an expression.
         let (k, knn) = trained(

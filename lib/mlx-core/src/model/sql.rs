@@ -273,13 +273,15 @@ fn leaf_column(i: usize) -> String {
 
 /// The layer of the trees' leaves: `__mlx_t<i>`, the (1-based) leaf of tree `i` that a
 /// row reaches, as one flat `CASE` per tree (nested ones make Spark's code generation
-/// grow with the depth until the driver runs out of memory).
-fn leaf_layer(trees: &[ShapTree]) -> Vec<(String, String)> {
+/// grow with the depth until the driver runs out of memory); and per tree its leaf
+/// nodes in that order, for [`leaf_value`].
+fn leaf_layer(trees: &[ShapTree]) -> (Vec<(String, String)>, Vec<Vec<usize>>) {
     trees
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let leaves = leaves(t);
+            let nodes = leaves.iter().map(|(_, n)| *n).collect();
             let whens: String = leaves
                 .iter()
                 .take(leaves.len().saturating_sub(1))
@@ -291,16 +293,16 @@ fn leaf_layer(trees: &[ShapTree]) -> Vec<(String, String)> {
             } else {
                 format!("CASE{whens} ELSE {} END", leaves.len())
             };
-            (format!("__mlx_t{i}"), e)
+            ((format!("__mlx_t{i}"), e), nodes)
         })
-        .collect()
+        .unzip()
 }
 
-/// Value `o` of the leaf that tree `i`, `t`, reaches.
-fn leaf_value(t: &ShapTree, i: usize, o: usize) -> String {
-    let values: Vec<String> = leaves(t)
+/// Value `o` of the leaf that tree `i`, `t` with leaves `nodes`, reaches.
+fn leaf_value(t: &ShapTree, nodes: &[usize], i: usize, o: usize) -> String {
+    let values: Vec<String> = nodes
         .iter()
-        .map(|(_, n)| double(t.value[n * t.outputs + o]))
+        .map(|n| double(t.value[n * t.outputs + o]))
         .collect();
     match values.as_slice() {
         [one] => one.clone(),
@@ -312,12 +314,13 @@ fn leaf_value(t: &ShapTree, i: usize, o: usize) -> String {
     }
 }
 
-/// The values `o` of the trees' leaves, added in the trees' order.
-fn sum_of(trees: &[ShapTree], o: usize) -> String {
+/// The values `o` of the trees' leaves (`nodes` per tree), added in the trees' order.
+fn sum_of(trees: &[ShapTree], nodes: &[Vec<usize>], o: usize) -> String {
     trees
         .iter()
+        .zip(nodes)
         .enumerate()
-        .map(|(i, t)| leaf_value(t, i, o))
+        .map(|(i, (t, nodes))| leaf_value(t, nodes, i, o))
         .reduce(|s, leaf| format!("({s} + {leaf})"))
         .unwrap_or_else(|| double(0.0))
 }
@@ -374,14 +377,7 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
                 let p = format!(
                     "CASE WHEN {z0} >= 0e0D THEN 1e0D / (1e0D + exp(-{z0})) ELSE exp({z0}) / (1e0D + exp({z0})) END"
                 );
-                vec![
-                    named(z, "__mlx_z"),
-                    vec![("__mlx_q".into(), p)],
-                    named(
-                        vec!["1e0D - `__mlx_q`".into(), "`__mlx_q`".into()],
-                        "__mlx_p",
-                    ),
-                ]
+                binary(named(z, "__mlx_z"), p)
             } else {
                 softmax(named(z, "__mlx_z"))
             }
@@ -390,22 +386,24 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
             let trees: Vec<ShapTree> = f.trees.iter().map(|t| scaled(t, |v| v)).collect();
             let outputs = trees.first().map_or(1, |t| t.outputs);
             let n = double(f.trees.len() as f64);
-            let mut layers = vec![leaf_layer(&trees)];
+            let (leaves, nodes) = leaf_layer(&trees);
+            let mut layers = vec![leaves];
             layers.extend(identity(
                 (0..outputs)
-                    .map(|o| format!("({} / {n})", sum_of(&trees, o)))
+                    .map(|o| format!("({} / {n})", sum_of(&trees, &nodes, o)))
                     .collect(),
             ));
             layers
         }
         FittedModel::Boosted(b) => {
             let trees: Vec<ShapTree> = b.trees.iter().map(|t| scaled(t, |v| v)).collect();
-            let mut layers = vec![leaf_layer(&trees)];
+            let (leaves, nodes) = leaf_layer(&trees);
+            let mut layers = vec![leaves];
             layers.extend(identity(vec![format!(
                 "({} + {} * {})",
                 double(b.init),
                 double(b.learning_rate),
-                sum_of(&trees, 0)
+                sum_of(&trees, &nodes, 0)
             )]));
             layers
         }
@@ -416,6 +414,7 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
             };
             // A tree adds its values to the outputs from its offset on, in the trees'
             // order.
+            let (leaves, nodes) = leaf_layer(&ensemble.trees);
             let z: Vec<String> = (0..ensemble.outputs)
                 .map(|k| {
                     ensemble
@@ -424,12 +423,12 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
                         .enumerate()
                         .filter(|(_, t)| k >= t.offset && k < t.offset + t.outputs)
                         .fold(double(ensemble.base[k]), |s, (i, t)| {
-                            format!("({s} + {})", leaf_value(t, i, k - t.offset))
+                            format!("({s} + {})", leaf_value(t, &nodes[i], i, k - t.offset))
                         })
                 })
                 .collect();
             let z = named(z, "__mlx_z");
-            let mut layers = vec![leaf_layer(&ensemble.trees)];
+            let mut layers = vec![leaves];
             layers.extend(match link {
                 Link::Identity => vec![
                     z,
@@ -444,17 +443,7 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
                         "__mlx_p",
                     ),
                 ],
-                Link::Logistic => vec![
-                    z,
-                    vec![(
-                        "__mlx_q".into(),
-                        format!("1e0D / (1e0D + exp(-{}))", margin(0)),
-                    )],
-                    named(
-                        vec!["1e0D - `__mlx_q`".into(), "`__mlx_q`".into()],
-                        "__mlx_p",
-                    ),
-                ],
+                Link::Logistic => binary(z, format!("1e0D / (1e0D + exp(-{}))", margin(0))),
                 Link::Softmax => softmax(z),
             });
             layers
@@ -468,6 +457,19 @@ fn model_layers(bundle: &Bundle, width: usize) -> Result<Vec<Vec<(String, String
             return refuse("forecasts a series in time order")
         }
     })
+}
+
+/// A binary classifier's layers: the margin, `q` (the second class's probability as an
+/// expression of it), then both classes' probabilities.
+fn binary(z: Vec<(String, String)>, q: String) -> Vec<Vec<(String, String)>> {
+    vec![
+        z,
+        vec![("__mlx_q".into(), q)],
+        vec![
+            ("__mlx_p0".into(), "1e0D - `__mlx_q`".into()),
+            ("__mlx_p1".into(), "`__mlx_q`".into()),
+        ],
+    ]
 }
 
 /// Softmax over the margins, as the local scorer: `exp(z - max) / Σ exp(z - max)`,
@@ -660,14 +662,16 @@ mod tests {
         };
         let (x0, x1) = ("`__mlx_x0`", "`__mlx_x1`");
         let left = format!("(isnan({x1}) OR {x1} <= 2.5e0D)");
+        let (layer, nodes) = leaf_layer(std::slice::from_ref(&t));
+        assert_eq!(nodes, [vec![2, 3, 4]]);
         assert_eq!(
-            leaf_layer(std::slice::from_ref(&t))[0].1,
+            layer[0].1,
             format!(
                 "CASE WHEN {left} AND ({x0} <= -1e0D) THEN 1 WHEN {left} AND NOT ({x0} <= -1e0D) THEN 2 ELSE 3 END"
             )
         );
         assert_eq!(
-            leaf_value(&t, 0, 0),
+            leaf_value(&t, &nodes[0], 0, 0),
             "element_at(array(1e1D, 2e1D, 3e1D), `__mlx_t0`)"
         );
     }
