@@ -8,29 +8,18 @@
 //! offers create-only writes (the local one does not offer `If-Match` updates), so one
 //! mechanism serves all, and the revisions double as the audit trail.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use futures::StreamExt;
 use mlx_contracts::registry::{ModelVersion, RegistryState};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::atomic_write;
+use crate::objects::{Bucket, Created};
 
 /// One registered model in a registry.
 pub struct Store {
-    store: Box<dyn ObjectStore>,
-    prefix: ObjectPath,
-    label: String,
+    bucket: Bucket,
     model: String,
-    rt: tokio::runtime::Runtime,
-}
-
-/// What a create-only write found.
-enum Created {
-    Yes,
-    Exists,
 }
 
 impl Store {
@@ -43,29 +32,9 @@ impl Store {
                  project.name)"
             )));
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the I/O runtime", e))?;
-        let label = uri.to_owned();
-        let is_url = uri.contains("://") && !uri.starts_with("file://");
-        let (store, prefix): (Box<dyn ObjectStore>, ObjectPath) = if is_url {
-            let (s, p) = crate::objects::open_url(uri)
-                .map_err(|e| Error::Usage(format!("registry.uri {e}")))?;
-            (s, p)
-        } else {
-            let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
-            std::fs::create_dir_all(&path).with_path("creating", &path)?;
-            let s = object_store::local::LocalFileSystem::new_with_prefix(&path)
-                .map_err(|e| Error::Runtime(format!("registry {uri}: {e}")))?;
-            (Box::new(s), ObjectPath::default())
-        };
         Ok(Self {
-            store,
-            prefix,
-            label,
+            bucket: Bucket::open(uri, "registry")?,
             model: model.to_owned(),
-            rt,
         })
     }
 
@@ -76,62 +45,15 @@ impl Store {
 
     /// Where the registry is.
     pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    fn key(&self, rel: &str) -> ObjectPath {
-        let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_owned()).collect();
-        parts.push(self.model.clone());
-        parts.extend(rel.split('/').map(str::to_owned));
-        ObjectPath::from_iter(parts)
-    }
-
-    fn err(&self, what: &str) -> impl Fn(object_store::Error) -> Error + '_ {
-        let what = what.to_owned();
-        move |e| Error::Runtime(format!("registry {}: {what}: {e}", self.label))
+        self.bucket.label()
     }
 
     fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        let key = self.key(rel);
-        self.rt.block_on(async {
-            match self.store.get(&key).await {
-                Ok(r) => r
-                    .bytes()
-                    .await
-                    .map(|b| Some(b.to_vec()))
-                    .map_err(self.err(rel)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(self.err(rel)(e)),
-            }
-        })
+        self.bucket.get(&format!("{}/{rel}", self.model))
     }
 
     fn create(&self, rel: &str, bytes: Vec<u8>) -> Result<Created> {
-        let key = self.key(rel);
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        self.rt.block_on(async {
-            match self
-                .store
-                .put_opts(&key, PutPayload::from(bytes), opts)
-                .await
-            {
-                Ok(_) => Ok(Created::Yes),
-                Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => Ok(Created::Exists),
-                Err(object_store::Error::NotImplemented { .. }) => Err(Error::Usage(format!(
-                    "registry {}: this store cannot write conditionally, so concurrent \
-                     promotions could lose each other; for S3-compatible stores that support \
-                     conditional writes set AWS_CONDITIONAL_PUT=etag",
-                    self.label
-                ))),
-                Err(e) => Err(self.err(rel)(e)),
-            }
-        })
+        self.bucket.create(&format!("{}/{rel}", self.model), bytes)
     }
 
     fn revision_key(n: u64) -> String {
@@ -147,7 +69,7 @@ impl Store {
         let state =
             RegistryState::from_json(&String::from_utf8_lossy(&bytes)).map_err(|source| {
                 Error::Contract {
-                    path: format!("{}/{}/{rel}", self.label, self.model),
+                    path: format!("{}/{}/{rel}", self.label(), self.model),
                     source,
                 }
             })?;
@@ -155,7 +77,9 @@ impl Store {
             return Err(Error::Runtime(format!(
                 "registry {}: {rel} claims to be revision {} of `{}`; the registry was edited \
                  by hand",
-                self.label, state.revision, state.model
+                self.label(),
+                state.revision,
+                state.model
             )));
         }
         Ok(Some(state))
@@ -191,7 +115,8 @@ impl Store {
             out.push(self.revision(n)?.ok_or_else(|| {
                 Error::Runtime(format!(
                     "registry {}: revision {n} of `{}` is missing; the registry was edited by hand",
-                    self.label, self.model
+                    self.label(),
+                    self.model
                 ))
             })?);
         }
@@ -211,11 +136,10 @@ impl Store {
         match self.create(&Self::revision_key(next.revision), text.into_bytes())? {
             Created::Yes => {
                 // Best effort: a stale hint only costs readers a few extra reads.
-                let key = self.key("state/HEAD");
-                let _ = self.rt.block_on(self.store.put(
-                    &key,
-                    PutPayload::from(next.revision.to_string().into_bytes()),
-                ));
+                let _ = self.bucket.put(
+                    &format!("{}/state/HEAD", self.model),
+                    next.revision.to_string().into_bytes(),
+                );
                 Ok(next)
             }
             Created::Exists => Err(Error::Conflict(format!(
@@ -249,7 +173,8 @@ impl Store {
             Created::Exists => Err(Error::Runtime(format!(
                 "registry {}: versions/{}/version.json already exists; the registry was edited \
                  by hand",
-                self.label, v.version
+                self.label(),
+                v.version
             ))),
         }
     }
@@ -260,12 +185,13 @@ impl Store {
         let bytes = self.get(&rel)?.ok_or_else(|| {
             Error::Runtime(format!(
                 "registry {}: version {n} of `{}` has no version.json",
-                self.label, self.model
+                self.label(),
+                self.model
             ))
         })?;
         ModelVersion::from_json(&String::from_utf8_lossy(&bytes)).map_err(|source| {
             Error::Contract {
-                path: format!("{}/{}/{rel}", self.label, self.model),
+                path: format!("{}/{}/{rel}", self.label(), self.model),
                 source,
             }
         })
@@ -299,7 +225,7 @@ impl Store {
             Created::Exists => Err(Error::Runtime(format!(
                 "registry {}: versions/{n}/{REFERENCE} already exists before version {n} was \
                  registered; the registry was edited by hand",
-                self.label
+                self.label()
             ))),
         }
     }
@@ -316,22 +242,22 @@ impl Store {
     /// The object `versions/<n>/<name>`, refused unless it hashes to `sha256`.
     fn verified(&self, v: &ModelVersion, name: &str, what: &str, sha256: &str) -> Result<Vec<u8>> {
         let rel = format!("versions/{}/{name}", v.version);
-        let key = self.key(&rel);
-        let got = self.rt.block_on(async {
-            let r = self.store.get(&key).await.map_err(self.err(&rel))?;
-            let mut stream = r.into_stream();
-            let mut buf = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                buf.extend_from_slice(&chunk.map_err(self.err(&rel))?);
-            }
-            Ok::<_, Error>(buf)
+        let got = self.get(&rel)?.ok_or_else(|| {
+            Error::Runtime(format!(
+                "registry {}: the {what} of version {} of `{}` is missing",
+                self.label(),
+                v.version,
+                self.model
+            ))
         })?;
         let hash = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&got));
         if hash != sha256 {
             return Err(Error::Runtime(format!(
                 "registry {}: the {what} of version {} of `{}` hashes to {hash}, not the \
                  {sha256} recorded at registration: it was modified or damaged; refusing to use it",
-                self.label, v.version, self.model
+                self.label(),
+                v.version,
+                self.model
             )));
         }
         Ok(got)
