@@ -90,7 +90,11 @@ fn simulate() -> Sandbox {
     s
 }
 
+/// How many times `run` ran the monitor (each is a window in the tracking store).
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn run(d: &Path, day: NaiveDate) -> (i32, MonitorReport) {
+    RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let out = mlx(d, "mlx-monitor")
         .args(["--as-of", &day.to_string(), "--json", "-q"])
         .output()
@@ -197,6 +201,31 @@ fn the_monitor_fires_within_a_window_of_the_change_and_never_before() {
     assert!(close(r.window["bias"], err / n));
     let day = r.days.iter().find(|x| x.date == r.as_of).unwrap();
     assert_eq!(day.labelled, PER_DAY as u64);
+    // Every run of the monitor is a window in the tracking store, the newest first.
+    let (_, last) = run(d, r.as_of);
+    let listed = ok(mlx(d, "mlx").args([
+        "runs", "list", "--kind", "monitor", "--limit", "0", "--json",
+    ]));
+    let windows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let windows = windows.as_array().unwrap();
+    let runs_in_this_test = RUNS.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        windows.len() <= runs_in_this_test && windows.len() >= k as usize - 6,
+        "{}",
+        windows.len()
+    );
+    assert_eq!(
+        windows[0]["metrics"]["window.wape"].as_f64(),
+        Some(last.window["wape"])
+    );
+    assert_eq!(
+        windows[0]["metrics"]["baseline.rmse"].as_f64(),
+        Some(last.baseline["rmse"])
+    );
+    assert_eq!(windows[0]["tags"]["monitor.as_of"], last.as_of.to_string());
+    assert_eq!(windows[0]["tags"]["monitor.fired"], "true");
+    assert_eq!(windows[0]["tags"]["monitor.diagnosis"], "model_aging");
+    assert_eq!(windows[0]["status"], "failed");
 }
 
 #[test]

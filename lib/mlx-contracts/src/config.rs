@@ -50,6 +50,9 @@ pub struct Config {
     pub approval_gate: ApprovalGate,
     /// The model registry (`mlx-promote`).
     pub registry: Registry,
+    /// The tracking store: every run, evaluation and gate outcome, kept beyond the
+    /// work directory (`mlx runs`, `mlx metrics`).
+    pub tracking: Tracking,
     /// How a promoted model is served (`mlx-serve`).
     pub deploy: Deploy,
     /// Production monitoring and retraining triggers (`mlx-monitor`).
@@ -78,6 +81,7 @@ pub const SECTIONS: &[&str] = &[
     "explain",
     "approval_gate",
     "registry",
+    "tracking",
     "deploy",
     "monitoring",
     "github",
@@ -1876,6 +1880,30 @@ impl Default for Registry {
             model_name: None,
             promote_to: PromoteTarget::Staging,
             require_staging: true,
+        }
+    }
+}
+
+/// The tracking store (docs/tracking.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tracking {
+    /// Record the stages' runs at all.
+    pub enabled: bool,
+    /// A local directory, or `s3://`, `gs://`, `az://`; written with create-only
+    /// writes, so many runners can share one.
+    pub uri: String,
+    /// The experiment the runs are filed under; defaults to `project.name`, then
+    /// `default`.
+    pub experiment: Option<String>,
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            uri: ".mlx/tracking".into(),
+            experiment: None,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod record;
 pub mod registry;
 pub mod serve;
 pub mod shap;
+pub mod tracking;
 pub mod train;
 pub mod validate;
 pub mod version;

@@ -26,6 +26,7 @@ const SHARED: &[&str] = &[
     "heldout",
     "metric",
     "registry",
+    "tracking",
     "featurestore",
     "drift",
     "plots",

@@ -41,6 +41,7 @@ pub mod registry;
 pub mod serve;
 pub mod shap;
 pub mod stage;
+pub mod tracking;
 pub mod train;
 pub mod validate;
 pub mod version;

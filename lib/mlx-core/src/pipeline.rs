@@ -172,6 +172,20 @@ pub fn execute(
     record.details = details;
     record.outputs_kv = outputs_kv;
     ctx.workdir.write_record(&record)?;
+    crate::tracking::record_stage(&ctx.config.config, &ctx.workdir, &record).map_err(|e| {
+        let what = format!(
+            "{} ran and its record is written, but the tracking store ({}) did not take its \
+             runs: ",
+            stage.name(),
+            ctx.config.config.tracking.uri
+        );
+        let then = "; fix that and run `mlx runs import` to record them (or set \
+                    tracking.enabled: false)";
+        match e {
+            Error::Usage(m) => Error::Usage(format!("{what}{m}{then}")),
+            other => Error::Runtime(format!("{what}{other:#}{then}")),
+        }
+    })?;
     Ok(Executed { record, report_md })
 }
 

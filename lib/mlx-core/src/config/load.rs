@@ -50,6 +50,7 @@ pub fn rebase(config: &mut Config, base: &Path) {
     join(&mut config.data.versioning.cache);
     config.data.versioning.remote.iter_mut().for_each(join);
     join(&mut config.registry.uri);
+    join(&mut config.tracking.uri);
     join(&mut config.deploy.prediction_log);
     config.features.store.offline.iter_mut().for_each(join);
     config.features.store.online.iter_mut().for_each(join);

@@ -107,6 +107,16 @@ pub fn run(
         Path::to_path_buf,
     );
     let report = monitor(&cfg, workdir, &log, actuals, as_of)?;
+    let entry = crate::tracking::monitor_window(workdir, &report)?;
+    crate::tracking::record_monitor(&cfg, entry).map_err(|e| {
+        Error::Runtime(format!(
+            "the monitoring report is written ({}), but the tracking store ({}) did not take \
+             its window: {e:#}; fix that and run `mlx runs import` to record it (or set \
+             tracking.enabled: false)",
+            workdir.join(paths::MONITOR_JSON).display(),
+            cfg.tracking.uri
+        ))
+    })?;
     let human = summary(&report);
     Ok(Standalone {
         status: if report.fired {
