@@ -9,6 +9,7 @@ pub mod github;
 mod image;
 mod output;
 pub mod registry;
+mod runs;
 pub mod verbs;
 
 use std::ffi::OsString;
@@ -71,7 +72,7 @@ fn default_workdir(config: &Path) -> PathBuf {
     match stem.as_deref() {
         None | Some("mlx") => dir,
         // Not the names of what the defaults keep in `.mlx/` beside it.
-        Some(s @ ("cache" | "registry" | "registry-cache" | "predictions")) => {
+        Some(s @ ("cache" | "registry" | "registry-cache" | "predictions" | "tracking")) => {
             dir.join(format!("{s}-config"))
         }
         Some(s) => dir.join(s),
@@ -89,6 +90,8 @@ Examples:
   mlx export airflow -o dags/model.py  the pipeline as Airflow DAGs
   mlx export kubernetes --image IMG    Kubernetes manifests: serving, jobs
   mlx image build                      an OCI image serving production
+  mlx runs list --sort -metrics.f1     every run so far, best F1 first
+  mlx metrics diff                     HEAD's metrics against the work directory's
   mlx run --json | jq '.[].status'     machine-readable results
 
 Exit codes: 0 ok, 1 a check said no, 2 usage or config error, 3 runtime error.";
@@ -187,6 +190,13 @@ Examples:
     /// Check, show or describe mlx.yaml.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The tracking store's runs: list, filter, sort, show, compare, gc
+    /// (docs/tracking.md).
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// The metrics of the work directory's or a git revision's runs, and their diff.
+    #[command(subcommand)]
+    Metrics(runs::MetricsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -616,6 +626,8 @@ fn builtin(
         Builtin::Export(k @ ExportCommand::Kubernetes { .. }) => export_kubernetes(k, global, ui),
         Builtin::Image(i) => image::run(i, stages, global, ui),
         Builtin::Config(c) => config_command(c, global, ui),
+        Builtin::Runs(c) => runs::runs(c, global, ui),
+        Builtin::Metrics(c) => runs::metrics(c, global, ui),
     }
 }
 
