@@ -95,6 +95,7 @@ fn runs_are_recorded_listed_filtered_compared_diffed_and_collected() {
 
     queries(d, &board1);
     metrics_diff(d, &board1, &board2);
+    pr_comment_against_the_base(d, &first, &board1, &board2);
     bad_input_and_gc(d);
 }
 
@@ -256,6 +257,49 @@ fn metrics_diff(d: &Path, board1: &Leaderboard, board2: &Leaderboard) {
         md.starts_with("| name | metric | HEAD\\~1 | workspace | change |\n| --- |"),
         "{md}"
     );
+}
+
+/// The PR report shows the primary metric against the base branch's newest training.
+fn pr_comment_against_the_base(d: &Path, base: &str, board1: &Leaderboard, board2: &Leaderboard) {
+    git(d, &["update-ref", "refs/remotes/origin/main", base]);
+    let f = mlx_testkit::github::FakeGitHub::start();
+    let head = git(d, &["rev-parse", "HEAD"]);
+    f.data()
+        .pulls
+        .insert(7, ("dana".into(), head.clone(), "weaker".into()));
+    mlx(d)
+        .args(["github", "report", "--pr", "7", "--sha", &head])
+        .env("GITHUB_TOKEN", mlx_testkit::github::TOKEN)
+        .env("GITHUB_API_URL", f.url())
+        .env("GITHUB_REPOSITORY", mlx_testkit::github::REPO)
+        .env("GITHUB_BASE_REF", "main")
+        .assert()
+        .success();
+    let body = f.data().comments.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(body.contains("**Against `main`**"), "{body}");
+    let (old, new) = (
+        board1
+            .entries
+            .iter()
+            .find(|e| e.name == "logistic")
+            .unwrap(),
+        board2
+            .entries
+            .iter()
+            .find(|e| e.name == "logistic")
+            .unwrap(),
+    );
+    let fmt = mlx_core::tracking::query::format_number;
+    let row = format!(
+        "| logistic | {}.f1\\_score | {} | {} |",
+        board1.set,
+        fmt(old.metrics["f1_score"]),
+        fmt(new.metrics["f1_score"])
+    );
+    assert!(body.contains(&row), "{row} in {body}");
 }
 
 /// Bad input is exit 2; gc keeps what the registry references.

@@ -720,22 +720,12 @@ pub(crate) fn metrics(
                             r.metric.clone(),
                             num(r.old),
                             num(r.new),
-                            r.change.map_or_else(
-                                || "-".into(),
-                                |c| {
-                                    let s = format_number(c);
-                                    if c > 0.0 {
-                                        format!("+{s}")
-                                    } else {
-                                        s
-                                    }
-                                },
-                            ),
+                            tracking::signed(r.change),
                         ]
                     })
                     .collect();
                 if md {
-                    output::stdout(&markdown_table(&header, &body));
+                    output::stdout(&tracking::diff_markdown(&rows, &old.label, &new.label));
                 } else if body.is_empty() {
                     ui.info(&format!(
                         "no metric changed between {} and {}",
@@ -748,22 +738,6 @@ pub(crate) fn metrics(
             Ok(ExitStatus::Ok)
         }
     }
-}
-
-fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let esc = |c: &String| mlx_core::markdown::escape(c);
-    let mut s = format!(
-        "| {} |\n|{}\n",
-        header.iter().map(esc).collect::<Vec<_>>().join(" | "),
-        " --- |".repeat(header.len())
-    );
-    for r in rows {
-        s.push_str(&format!(
-            "| {} |\n",
-            r.iter().map(esc).collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    s
 }
 
 #[cfg(test)]

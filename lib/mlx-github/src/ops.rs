@@ -99,6 +99,7 @@ fn short(h: &str) -> &str {
 pub fn report_body(
     report: &GateReport,
     gate_md: &str,
+    metrics_md: Option<&str>,
     cfg: &Config,
     sha: &str,
     run: &RunInfo,
@@ -113,10 +114,15 @@ pub fn report_body(
         cfg.approval_gate.reviewers.join(", ")
     };
     let mut s = format!(
-        "{}\n{}\n\n---\n",
+        "{}\n{}\n\n",
         marker(&report.evidence_sha256, sha),
         gate_md.trim_end()
     );
+    if let Some(m) = metrics_md {
+        s.push_str(m.trim_end());
+        s.push_str("\n\n");
+    }
+    s.push_str("---\n");
     match report.outcome {
         GateOutcome::Failed => {
             s.push_str("The candidate failed the gate and cannot be approved.\n")
@@ -137,6 +143,22 @@ pub fn report_body(
         s.push_str(&format!("\n[Workflow run and full report]({u})\n"));
     }
     s
+}
+
+/// The primary metric against the PR's base branch (`GITHUB_BASE_REF`), when the
+/// tracking store has a training at its commit (a store the runners share: `s3://`).
+fn base_metrics(cfg: &Config, workdir: &Workdir) -> Option<String> {
+    let base = std::env::var("GITHUB_BASE_REF")
+        .ok()
+        .filter(|b| !b.is_empty())?;
+    let rev = format!("origin/{base}");
+    let commit =
+        mlx_core::git::git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")]).ok()?;
+    let table = mlx_core::tracking::primary_against(cfg, workdir, commit.trim(), &base)?;
+    Some(format!(
+        "**Against `{base}`** (`mlx metrics diff {rev}`, the newest training of its head in \
+         the tracking store):\n\n{table}"
+    ))
 }
 
 /// `mlx github report`: the PR comment (posted or updated in place) and the `mlx/gate`
@@ -192,7 +214,8 @@ pub fn report(
         .out("evidence_sha256", &report.evidence_sha256);
     let mut human = Vec::new();
     if let (Some(n), true) = (pr, cfg.github.pr_comment) {
-        let body = report_body(&report, &md, cfg, sha, run);
+        let metrics = base_metrics(cfg, workdir);
+        let body = report_body(&report, &md, metrics.as_deref(), cfg, sha, run);
         let (id, created) = gh.upsert_comment(n, REPORT_MARKER, &body)?;
         human.push(format!(
             "{} the report comment on #{n}",

@@ -1,10 +1,11 @@
-//! The tracking store (`tracking:`, docs/tracking.md): every training run, evaluation
-//! and gate outcome, kept beyond the work directory and comparable across pipeline
-//! runs and machines. The pipeline runner appends a stage's entries after writing its
-//! record ([`record_stage`]); `mlx runs` and `mlx metrics` read them.
+//! The tracking store (`tracking:`, docs/tracking.md): every training run, evaluation,
+//! SHAP summary, gate outcome and monitoring window, kept beyond the work directory and
+//! comparable across pipeline runs and machines. The pipeline runner appends a stage's
+//! entries after writing its record ([`record_stage`]), the monitor its window
+//! ([`record_monitor`]); `mlx runs` and `mlx metrics` read them.
 //!
-//! A run is a `train` entry; the entries about it (eval, gate) add their metrics and
-//! tags to it when read ([`runs`]), so every entry stays immutable.
+//! A run is a `train` entry; the entries about it (eval, shap, gate) add their metrics
+//! and tags to it when read ([`runs`]), so every entry stays immutable.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,7 +42,7 @@ pub fn open(cfg: &Config, uri: Option<&str>) -> Result<Store> {
 }
 
 /// A run as the commands show it: its `train` entry with what the entries about it
-/// add (later entries win: the newest evaluation's metrics).
+/// add (later entries win: the newest evaluation's metrics; the run's own tags stay).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     /// The `train` entry.
@@ -91,7 +92,13 @@ pub fn runs(entries: Vec<TrackedRun>) -> Vec<Run> {
             let mut tags = entry.tags.clone();
             for r in &related {
                 metrics.extend(r.metrics.iter().map(|(k, v)| (k.clone(), *v)));
-                tags.extend(r.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+                // The run's own tags (its commit, its config hash) stay its own.
+                tags.extend(
+                    r.tags
+                        .iter()
+                        .filter(|(k, _)| !entry.tags.contains_key(*k))
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
             }
             Run {
                 entry,
@@ -689,6 +696,66 @@ pub fn diff(old: &MetricSet, new: &MetricSet, all: bool) -> Vec<DiffRow> {
     rows
 }
 
+/// Diff rows as a markdown table (`mlx metrics diff --md`, the PR comment).
+pub fn diff_markdown(rows: &[DiffRow], old: &str, new: &str) -> String {
+    let esc = crate::markdown::escape;
+    let num = |x: Option<f64>| x.map_or_else(|| "-".into(), query::format_number);
+    let mut s = format!(
+        "| name | metric | {} | {} | change |\n| --- | --- | --- | --- | --- |\n",
+        esc(old),
+        esc(new)
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            esc(&r.name),
+            esc(&r.metric),
+            num(r.old),
+            num(r.new),
+            signed(r.change)
+        ));
+    }
+    s
+}
+
+/// A change as the tables show it: `+0.125`, `-0.03`, `-` when a side is missing.
+pub fn signed(change: Option<f64>) -> String {
+    change.map_or_else(
+        || "-".into(),
+        |c| {
+            let s = query::format_number(c);
+            if c > 0.0 {
+                format!("+{s}")
+            } else {
+                s
+            }
+        },
+    )
+}
+
+/// For the PR comment: the primary metric of the work directory's runs against the
+/// newest training the store has at `base_commit` (`label`: how to call it), or `None`
+/// when the store has none there or cannot be read.
+pub fn primary_against(
+    cfg: &Config,
+    workdir: &Workdir,
+    base_commit: &str,
+    label: &str,
+) -> Option<String> {
+    if !cfg.tracking.enabled {
+        return None;
+    }
+    let store = open(cfg, None).ok()?;
+    let old = commit_metrics(&runs(store.entries().ok()?), base_commit, label)?;
+    let new = workspace_metrics(workdir).ok()?;
+    let primary = crate::metric::primary_metric(cfg).0;
+    let rows: Vec<DiffRow> = diff(&old, &new, true)
+        .into_iter()
+        .filter(|r| r.metric.rsplit('.').next() == Some(primary.as_str()))
+        .collect();
+    (!rows.is_empty()).then(|| diff_markdown(&rows, &old.label, &new.label))
+}
+
 // ---------------------------------------------------------------------------------------
 // gc
 
@@ -766,23 +833,32 @@ pub(crate) mod tests {
 
     #[test]
     fn entries_about_a_run_add_to_it_and_the_newest_wins() {
-        let a = run("rf", "random_forest", &[("validation.accuracy", 0.8)], &[]).entry;
+        let mut a = run("rf", "random_forest", &[("validation.accuracy", 0.8)], &[]).entry;
+        a.tags = [("config_sha256".to_string(), "train's".to_string())].into();
         let mut eval = a.clone();
         eval.kind = EntryKind::Eval;
         eval.id = "e".repeat(16);
         eval.about = Some(a.id.clone());
-        eval.metrics = [("test.accuracy".to_string(), 0.75)].into();
+        eval.metrics = [("test.accuracy".to_string(), 0.7)].into();
+        eval.tags = [("config_sha256".to_string(), "eval's".to_string())].into();
+        let mut again = eval.clone();
+        again.id = "d".repeat(16);
+        again.metrics = [("test.accuracy".to_string(), 0.75)].into();
         let mut gate = eval.clone();
         gate.kind = EntryKind::Gate;
         gate.id = "f".repeat(16);
         gate.metrics = BTreeMap::new();
         gate.tags = [("gate.outcome".to_string(), "passed".to_string())].into();
-        let got = runs(vec![a.clone(), eval, gate]);
+        let got = runs(vec![a.clone(), eval, again, gate]);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].metrics["validation.accuracy"], 0.8);
-        assert_eq!(got[0].metrics["test.accuracy"], 0.75);
+        assert_eq!(
+            got[0].metrics["test.accuracy"], 0.75,
+            "the newest evaluation"
+        );
         assert_eq!(got[0].tags["gate.outcome"], "passed");
-        assert_eq!(entry_ids(&got[0]).count(), 3);
+        assert_eq!(got[0].tags["config_sha256"], "train's");
+        assert_eq!(entry_ids(&got[0]).count(), 4);
         assert_eq!(resolve(&got, &a.id[..6]).unwrap().entry.id, a.id);
         assert!(resolve(&got, "zz").is_err());
         assert!(resolve(&got, "0000")
