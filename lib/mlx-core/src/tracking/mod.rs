@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use mlx_contracts::config::ModelType;
 use mlx_contracts::eval::Leaderboard;
 use mlx_contracts::gate::GateReport;
 use mlx_contracts::monitor::MonitorReport;
@@ -191,7 +192,13 @@ fn context_tags(record: &StageRecord) -> BTreeMap<String, String> {
     tags
 }
 
-fn base(record: &StageRecord, kind: EntryKind, training: &str, name: &str) -> TrackedRun {
+/// An entry of `record` for the candidate `name` (its run `run_id`, family `model`).
+fn base(
+    record: &StageRecord,
+    kind: EntryKind,
+    training: &str,
+    (name, run_id, model): (&str, &str, ModelType),
+) -> TrackedRun {
     TrackedRun {
         schema_version: TRACKED_RUN_VERSION,
         id: entry_id(kind, &record.started_at, name),
@@ -199,8 +206,8 @@ fn base(record: &StageRecord, kind: EntryKind, training: &str, name: &str) -> Tr
         about: None,
         training: Some(training.to_owned()),
         name: name.to_owned(),
-        run_id: None,
-        model_type: None,
+        run_id: Some(run_id.to_owned()),
+        model_type: Some(model.as_str().to_owned()),
         started_at: record.started_at,
         finished_at: record.finished_at,
         status: record.status,
@@ -209,6 +216,18 @@ fn base(record: &StageRecord, kind: EntryKind, training: &str, name: &str) -> Tr
         tags: BTreeMap::new(),
         artifacts: BTreeMap::new(),
     }
+}
+
+/// An entry of `record` about the run of the candidate in the training `train`.
+fn about(
+    record: &StageRecord,
+    kind: EntryKind,
+    train: &StageRecord,
+    candidate: (&str, &str, ModelType),
+) -> TrackedRun {
+    let mut e = base(record, kind, &training_id(train), candidate);
+    e.about = Some(entry_id(EntryKind::Train, &train.started_at, candidate.0));
+    e
 }
 
 /// The entries a stage record makes (none for a stage the store does not track, or a
@@ -257,9 +276,12 @@ fn train_entries(
         .map_err(|_| details(record, "a training report"))?;
     let training = training_id(record);
     for r in &report.runs {
-        let mut e = base(record, EntryKind::Train, &training, &r.name);
-        e.run_id = Some(r.run_id.clone());
-        e.model_type = Some(r.model_type.as_str().to_owned());
+        let mut e = base(
+            record,
+            EntryKind::Train,
+            &training,
+            (&r.name, &r.run_id, r.model_type),
+        );
         e.params = r.params.clone();
         e.metrics = r
             .validation
@@ -314,12 +336,13 @@ fn eval_entries(
     let board: Leaderboard = serde_json::from_value(record.details.clone())
         .map_err(|_| details(record, "a leaderboard"))?;
     let train = train_record(workdir)?;
-    let training = training_id(&train);
     for l in &board.entries {
-        let mut e = base(record, EntryKind::Eval, &training, &l.name);
-        e.about = Some(entry_id(EntryKind::Train, &train.started_at, &l.name));
-        e.run_id = Some(l.run_id.clone());
-        e.model_type = Some(l.model_type.as_str().to_owned());
+        let mut e = about(
+            record,
+            EntryKind::Eval,
+            &train,
+            (&l.name, &l.run_id, l.model_type),
+        );
         e.metrics = l
             .metrics
             .iter()
@@ -346,16 +369,17 @@ fn shap_entries(
     store: Option<&Store>,
     tags: BTreeMap<String, String>,
 ) -> Result<Vec<TrackedRun>> {
-    let mut out = Vec::new();
     // A skipped explanation (`{"skipped": …}`) records nothing.
     let Ok(report) = serde_json::from_value::<ShapReport>(record.details.clone()) else {
-        return Ok(out);
+        return Ok(Vec::new());
     };
     let train = train_record(workdir)?;
-    let mut e = base(record, EntryKind::Shap, &training_id(&train), &report.name);
-    e.about = Some(entry_id(EntryKind::Train, &train.started_at, &report.name));
-    e.run_id = Some(report.run_id.clone());
-    e.model_type = Some(report.model_type.as_str().to_owned());
+    let mut e = about(
+        record,
+        EntryKind::Shap,
+        &train,
+        (&report.name, &report.run_id, report.model_type),
+    );
     e.metrics = report
         .importance
         .iter()
@@ -382,8 +406,7 @@ fn shap_entries(
     if let Some(s) = store {
         add_files(&mut e, workdir, &report.plots, s)?;
     }
-    out.push(e);
-    Ok(out)
+    Ok(vec![e])
 }
 
 /// The gate's outcome, about its candidate's run.
@@ -393,15 +416,16 @@ fn gate_entries(
     _store: Option<&Store>,
     tags: BTreeMap<String, String>,
 ) -> Result<Vec<TrackedRun>> {
-    let mut out = Vec::new();
     let report: GateReport = serde_json::from_value(record.details.clone())
         .map_err(|_| details(record, "a gate report"))?;
     let train = train_record(workdir)?;
     let c = &report.candidate;
-    let mut e = base(record, EntryKind::Gate, &training_id(&train), &c.name);
-    e.about = Some(entry_id(EntryKind::Train, &train.started_at, &c.name));
-    e.run_id = Some(c.run_id.clone());
-    e.model_type = Some(c.model_type.as_str().to_owned());
+    let mut e = about(
+        record,
+        EntryKind::Gate,
+        &train,
+        (&c.name, &c.run_id, c.model_type),
+    );
     e.metrics = report
         .checks
         .iter()
@@ -414,8 +438,7 @@ fn gate_entries(
         e.tags
             .insert("gate.production_version".into(), p.version.to_string());
     }
-    out.push(e);
-    Ok(out)
+    Ok(vec![e])
 }
 
 /// Stores the work directory's files `rels` as the entry's artifacts (by file name).
