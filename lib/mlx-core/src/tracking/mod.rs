@@ -37,9 +37,9 @@ pub fn experiment(cfg: &Config) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-/// The config's tracking store (`uri`: another store than `tracking.uri`).
-pub fn open(cfg: &Config, uri: Option<&str>) -> Result<Store> {
-    Store::open(uri.unwrap_or(&cfg.tracking.uri), &experiment(cfg))
+/// The config's tracking store.
+pub fn open(cfg: &Config) -> Result<Store> {
+    Store::open(&cfg.tracking.uri, &experiment(cfg))
 }
 
 /// A run as the commands show it: its `train` entry with what the entries about it
@@ -543,7 +543,7 @@ pub fn record_monitor(cfg: &Config, entry: TrackedRun) -> Result<usize> {
     if !cfg.tracking.enabled {
         return Ok(0);
     }
-    open(cfg, None)?.append(&[entry])
+    open(cfg)?.append(&[entry])
 }
 
 /// The plots an evaluation wrote for a run (`runs/<run-id>/metrics.json`).
@@ -572,7 +572,7 @@ pub fn record_stage(cfg: &Config, workdir: &Workdir, record: &StageRecord) -> Re
     if !cfg.tracking.enabled || !TRACKED.contains(&record.stage.as_str()) {
         return Ok(0);
     }
-    let store = open(cfg, None)?;
+    let store = open(cfg)?;
     let entries = entries_of(record, workdir, Some(&store))?;
     store.append(&entries)
 }
@@ -768,7 +768,7 @@ pub fn primary_against(
     if !cfg.tracking.enabled {
         return None;
     }
-    let store = open(cfg, None).ok()?;
+    let store = open(cfg).ok()?;
     let old = commit_metrics(&runs(store.entries().ok()?), base_commit, label)?;
     let new = workspace_metrics(workdir).ok()?;
     let primary = crate::metric::primary_metric(cfg).0;
