@@ -417,21 +417,13 @@ fn registered_runs(cfg: &mlx_contracts::Config) -> Result<BTreeSet<(String, Stri
 
 /// `90d`, `12h`, `2w`, `30m`.
 fn parse_age(text: &str) -> Result<chrono::Duration, Error> {
-    let bad = || {
-        Error::Usage(format!(
-            "--older-than `{text}`: write a number and a unit: 30m, 12h, 90d or 2w"
-        ))
-    };
-    let t = text.trim();
-    let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    match unit {
-        "m" => Ok(chrono::Duration::minutes(n)),
-        "h" => Ok(chrono::Duration::hours(n)),
-        "d" => Ok(chrono::Duration::days(n)),
-        "w" => Ok(chrono::Duration::weeks(n)),
-        _ => Err(bad()),
-    }
+    mlx_core::validate::checks::parse_duration_ms(text)
+        .map(chrono::Duration::milliseconds)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--older-than `{text}`: write a number and a unit: 30m, 12h, 90d or 2w"
+            ))
+        })
 }
 
 /// The keys a filter and a sort name, but those every table shows.

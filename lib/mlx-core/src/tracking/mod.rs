@@ -46,7 +46,7 @@ pub fn open(cfg: &Config) -> Result<Store> {
 /// add (later entries win: the newest evaluation's metrics; the run's own tags stay).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
-    /// The `train` entry.
+    /// The `train` entry (its metrics and tags moved into the two below).
     pub entry: TrackedRun,
     /// Its metrics and those of the entries about it.
     pub metrics: BTreeMap<String, f64>,
@@ -65,9 +65,9 @@ pub fn of_kind(entries: Vec<TrackedRun>, kind: EntryKind) -> Vec<Run> {
     entries
         .into_iter()
         .filter(|e| e.kind == kind)
-        .map(|entry| Run {
-            metrics: entry.metrics.clone(),
-            tags: entry.tags.clone(),
+        .map(|mut entry| Run {
+            metrics: std::mem::take(&mut entry.metrics),
+            tags: std::mem::take(&mut entry.tags),
             entry,
             related: Vec::new(),
         })
@@ -87,17 +87,23 @@ pub fn runs(entries: Vec<TrackedRun>) -> Vec<Run> {
     }
     trains
         .into_iter()
-        .map(|entry| {
+        .map(|mut entry| {
             let related = about.remove(&entry.id).unwrap_or_default();
-            let mut metrics = entry.metrics.clone();
-            let mut tags = entry.tags.clone();
+            // Moved, not copied: a listing builds a run per entry.
+            let mut metrics = std::mem::take(&mut entry.metrics);
+            let mut tags = std::mem::take(&mut entry.tags);
+            let own: BTreeSet<String> = if related.is_empty() {
+                BTreeSet::new()
+            } else {
+                tags.keys().cloned().collect()
+            };
             for r in &related {
                 metrics.extend(r.metrics.iter().map(|(k, v)| (k.clone(), *v)));
                 // The run's own tags (its commit, its config hash) stay its own.
                 tags.extend(
                     r.tags
                         .iter()
-                        .filter(|(k, _)| !entry.tags.contains_key(*k))
+                        .filter(|(k, _)| !own.contains(*k))
                         .map(|(k, v)| (k.clone(), v.clone())),
                 );
             }
@@ -830,8 +836,18 @@ pub(crate) mod tests {
         metrics: &[(&str, f64)],
         params: &[(&str, ParamValue)],
     ) -> Run {
+        runs(vec![train_entry(name, model, metrics, params)]).remove(0)
+    }
+
+    /// A `train` entry as the store holds it.
+    fn train_entry(
+        name: &str,
+        model: &str,
+        metrics: &[(&str, f64)],
+        params: &[(&str, ParamValue)],
+    ) -> TrackedRun {
         let at = Utc::now();
-        let entry = TrackedRun {
+        TrackedRun {
             schema_version: TRACKED_RUN_VERSION,
             id: entry_id(EntryKind::Train, &at, name),
             kind: EntryKind::Train,
@@ -850,13 +866,12 @@ pub(crate) mod tests {
             metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             tags: BTreeMap::new(),
             artifacts: BTreeMap::new(),
-        };
-        runs(vec![entry]).remove(0)
+        }
     }
 
     #[test]
     fn entries_about_a_run_add_to_it_and_the_newest_wins() {
-        let mut a = run("rf", "random_forest", &[("validation.accuracy", 0.8)], &[]).entry;
+        let mut a = train_entry("rf", "random_forest", &[("validation.accuracy", 0.8)], &[]);
         a.tags = [("config_sha256".to_string(), "train's".to_string())].into();
         let mut eval = a.clone();
         eval.kind = EntryKind::Eval;

@@ -6,7 +6,7 @@
 //! least once and drops the identical copies by id; two writers never lose each
 //! other's entries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashSet};
 
 use mlx_contracts::tracking::TrackedRun;
 use rayon::prelude::*;
@@ -186,11 +186,8 @@ impl Store {
             .par_iter()
             .map(|(k, l)| parse_entry(k, l, self.label()))
             .collect::<Result<_>>()?;
-        let mut seen: HashMap<&str, ()> = HashMap::with_capacity(parsed.len());
-        let mut keep = vec![false; parsed.len()];
-        for (i, e) in parsed.iter().enumerate() {
-            keep[i] = seen.insert(e.id.as_str(), ()).is_none();
-        }
+        let mut seen: HashSet<&str> = HashSet::with_capacity(parsed.len());
+        let keep: Vec<bool> = parsed.iter().map(|e| seen.insert(e.id.as_str())).collect();
         let mut out: Vec<TrackedRun> = parsed
             .into_iter()
             .zip(keep)
@@ -285,7 +282,7 @@ impl Store {
             let hit = b
                 .split(|c| *c == b'\n')
                 .filter(|l| !l.is_empty())
-                .any(|l| entry_id(l).is_some_and(|id| ids.contains(id)));
+                .any(|l| line_id(l).is_some_and(|id| ids.contains(id)));
             if hit {
                 touched.push(k);
             }
@@ -307,7 +304,7 @@ pub fn is_id(id: &str) -> bool {
 
 /// The id of an entry's JSON line, without parsing the rest (`"id":"…"` follows
 /// `schema_version` in what mlx writes).
-fn entry_id(line: &[u8]) -> Option<&str> {
+fn line_id(line: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(line).ok()?;
     let at = text.find("\"id\":\"")? + 6;
     text.get(at..at + 16)
@@ -345,11 +342,7 @@ fn parse_entry(key: &str, bytes: &[u8], label: &str) -> Result<TrackedRun> {
         }
     }
     for (name, sha) in &e.artifacts {
-        if sha.len() != 64
-            || !sha
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if !mlx_contracts::version::is_sha256(sha) {
             return Err(Error::Runtime(format!(
                 "tracking {label}: {key} names artifact {name} as `{sha}`, not a SHA-256; it \
                  was edited by hand or damaged: remove it"
