@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use clap::{Args, Subcommand};
 use mlx_contracts::tracking::EntryKind;
-use mlx_core::tracking::query::{format_number, parse_sort, Field, Filter, Key, SortKey};
+use mlx_core::tracking::query::{format_number, parse_sort, Field, Filter, Key};
 use mlx_core::tracking::{self, Run, Store};
 use mlx_core::{Error, ExitStatus, Workdir};
 use serde_json::json;
@@ -205,11 +205,11 @@ pub(crate) fn runs(cmd: RunsCommand, global: &GlobalArgs, ui: &Ui) -> Result<Exi
                 .iter()
                 .map(|i| tracking::resolve(&runs, i))
                 .collect::<Result<_, _>>()?;
-            let rows = compare_rows(&picked);
+            let rows = tracking::query::compare(&picked);
             if global.json {
                 let v: Vec<serde_json::Value> = rows
                     .iter()
-                    .map(|(k, vals, differ)| json!({"key": k, "values": vals, "differs": differ}))
+                    .map(|r| json!({"key": r.key, "values": r.values, "differs": r.differs}))
                     .collect();
                 let ids: Vec<&str> = picked.iter().map(|r| r.entry.id.as_str()).collect();
                 output::stdout(&format!(
@@ -221,11 +221,17 @@ pub(crate) fn runs(cmd: RunsCommand, global: &GlobalArgs, ui: &Ui) -> Result<Exi
                 header.extend(picked.iter().map(|r| r.entry.id[..12].to_owned()));
                 let body: Vec<Vec<String>> = rows
                     .iter()
-                    .filter(|(_, _, differ)| all || *differ)
-                    .map(|(k, vals, differ)| {
-                        let mut row =
-                            vec![if *differ { "*".into() } else { String::new() }, k.clone()];
-                        row.extend(vals.iter().map(|v| v.clone().unwrap_or_else(|| "-".into())));
+                    .filter(|r| all || r.differs)
+                    .map(|r| {
+                        let mut row = vec![
+                            if r.differs { "*".into() } else { String::new() },
+                            r.key.clone(),
+                        ];
+                        row.extend(
+                            r.values
+                                .iter()
+                                .map(|v| v.clone().unwrap_or_else(|| "-".into())),
+                        );
                         row
                     })
                     .collect();
@@ -292,25 +298,7 @@ fn list(a: ListArgs, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> 
     }
     let columns = chosen.unwrap_or_else(|| {
         let primary = mlx_core::metric::primary_metric(&ctx.config.config).0;
-        let primary = primary.as_str();
-        let mut keys = match kind {
-            EntryKind::Train | EntryKind::Eval => vec![
-                Key::Metric(format!("validation.{primary}")),
-                Key::Metric(format!("test.{primary}")),
-            ],
-            EntryKind::Gate => vec![Key::Tag("gate.outcome".into())],
-            EntryKind::Shap => vec![Key::Tag("shap.top_feature".into())],
-            EntryKind::Monitor => vec![
-                Key::Tag("monitor.as_of".into()),
-                Key::Metric(format!("window.{primary}")),
-                Key::Tag("monitor.fired".into()),
-                Key::Tag("monitor.diagnosis".into()),
-            ],
-        };
-        keys.extend(filter_and_sort_keys(filter.as_ref(), &sort));
-        let mut seen = BTreeSet::new();
-        keys.retain(|k| seen.insert(k.label()));
-        keys
+        tracking::query::default_columns(kind, primary.as_str(), filter.as_ref(), &sort)
     });
     if global.json {
         let v: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
@@ -424,29 +412,6 @@ fn parse_age(text: &str) -> Result<chrono::Duration, Error> {
                 "--older-than `{text}`: write a number and a unit: 30m, 12h, 90d or 2w"
             ))
         })
-}
-
-/// The keys a filter and a sort name, but those every table shows.
-fn filter_and_sort_keys(filter: Option<&Filter>, sort: &[SortKey]) -> Vec<Key> {
-    fn walk(f: &Filter, out: &mut Vec<Key>) {
-        match f {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                walk(a, out);
-                walk(b, out);
-            }
-            Filter::Not(a) => walk(a, out),
-            Filter::Cmp(k, _, _) => out.push(k.clone()),
-        }
-    }
-    let mut keys = Vec::new();
-    if let Some(f) = filter {
-        walk(f, &mut keys);
-    }
-    keys.extend(sort.iter().map(|s| s.key.clone()));
-    keys.retain(|k| {
-        !matches!(k, Key::Attribute(a) if ["id", "name", "model", "started"].contains(&a.as_str()))
-    });
-    keys
 }
 
 fn cell(f: Option<Field>) -> String {
@@ -580,45 +545,6 @@ fn show_text(r: &Run) -> String {
             .collect(),
     );
     s
-}
-
-/// Rows of `runs compare`: key, one value per run, whether they differ.
-fn compare_rows(runs: &[&Run]) -> Vec<(String, Vec<Option<String>>, bool)> {
-    let mut keys: Vec<String> = ["name", "model", "status", "started", "training"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut rest: BTreeSet<String> = BTreeSet::new();
-    for r in runs {
-        rest.extend(r.entry.params.keys().map(|k| format!("params.{k}")));
-        rest.extend(r.metrics.keys().map(|k| format!("metrics.{k}")));
-        rest.extend(r.tags.keys().map(|k| format!("tags.{k}")));
-    }
-    // Params, then metrics, then tags.
-    let order = |k: &String| match k.split('.').next() {
-        Some("params") => 0,
-        Some("metrics") => 1,
-        _ => 2,
-    };
-    let mut rest: Vec<String> = rest.into_iter().collect();
-    rest.sort_by_key(|k| order(k));
-    keys.extend(rest);
-    keys.into_iter()
-        .map(|k| {
-            let key = Key::parse(&k).unwrap_or(Key::Attribute(k.clone()));
-            // Exact keys only: compare shows what each run recorded.
-            let vals: Vec<Option<String>> = runs
-                .iter()
-                .map(|r| match &key {
-                    Key::Metric(m) => r.metrics.get(m).map(|v| format_number(*v)),
-                    Key::Param(p) => r.entry.params.get(p).map(|v| v.to_string()),
-                    other => other.of(r).map(|f| f.display()),
-                })
-                .collect();
-            let differ = vals.windows(2).any(|w| w[0] != w[1]);
-            (k, vals, differ)
-        })
-        .collect()
 }
 
 /// `mlx metrics …`.

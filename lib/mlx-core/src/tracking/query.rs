@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 
 use mlx_contracts::config::ParamValue;
+use mlx_contracts::tracking::EntryKind;
 
 use super::Run;
 use crate::error::{Error, Result};
@@ -585,6 +586,107 @@ pub fn parse_sort(text: &str) -> Result<Vec<SortKey>> {
                 key: Key::parse(key).map_err(|e| Error::Usage(format!("--sort: {e}")))?,
                 descending,
             })
+        })
+        .collect()
+}
+
+/// The columns a listing shows beyond id, started, name and model when none are
+/// chosen: the primary metric (or what the entry kind is about), then the keys the
+/// filter and the sort name. `mlx runs list` and the UI's runs page show the same.
+pub fn default_columns(
+    kind: EntryKind,
+    primary: &str,
+    filter: Option<&Filter>,
+    sort: &[SortKey],
+) -> Vec<Key> {
+    fn walk(f: &Filter, out: &mut Vec<Key>) {
+        match f {
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Filter::Not(a) => walk(a, out),
+            Filter::Cmp(k, _, _) => out.push(k.clone()),
+        }
+    }
+    let mut keys = match kind {
+        EntryKind::Train | EntryKind::Eval => vec![
+            Key::Metric(format!("validation.{primary}")),
+            Key::Metric(format!("test.{primary}")),
+        ],
+        EntryKind::Gate => vec![Key::Tag("gate.outcome".into())],
+        EntryKind::Shap => vec![Key::Tag("shap.top_feature".into())],
+        EntryKind::Monitor => vec![
+            Key::Tag("monitor.as_of".into()),
+            Key::Metric(format!("window.{primary}")),
+            Key::Tag("monitor.fired".into()),
+            Key::Tag("monitor.diagnosis".into()),
+        ],
+    };
+    if let Some(f) = filter {
+        walk(f, &mut keys);
+    }
+    keys.extend(sort.iter().map(|s| s.key.clone()));
+    // Those every table shows already.
+    keys.retain(|k| {
+        !matches!(k, Key::Attribute(a) if ["id", "name", "model", "started"].contains(&a.as_str()))
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.label()));
+    keys
+}
+
+/// One row of a comparison: the key, each run's value, whether they differ.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CompareRow {
+    /// `name`, `params.max_depth`, `metrics.test.f1`, `tags.git.commit`, ...
+    pub key: String,
+    /// One per run, in the order given; `None` where a run has no value.
+    pub values: Vec<Option<String>>,
+    /// Whether the values are not all equal.
+    pub differs: bool,
+}
+
+/// Runs side by side (`mlx runs compare`, the UI's compare page): attributes, then
+/// params, metrics and tags, each with the exact keys the runs recorded.
+pub fn compare(runs: &[&Run]) -> Vec<CompareRow> {
+    let mut keys: Vec<String> = ["name", "model", "status", "started", "training"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut rest: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for r in runs {
+        rest.extend(r.entry.params.keys().map(|k| format!("params.{k}")));
+        rest.extend(r.metrics.keys().map(|k| format!("metrics.{k}")));
+        rest.extend(r.tags.keys().map(|k| format!("tags.{k}")));
+    }
+    // Params, then metrics, then tags.
+    let order = |k: &String| match k.split('.').next() {
+        Some("params") => 0,
+        Some("metrics") => 1,
+        _ => 2,
+    };
+    let mut rest: Vec<String> = rest.into_iter().collect();
+    rest.sort_by_key(|k| order(k));
+    keys.extend(rest);
+    keys.into_iter()
+        .map(|k| {
+            let key = Key::parse(&k).unwrap_or(Key::Attribute(k.clone()));
+            // Exact keys only: compare shows what each run recorded.
+            let values: Vec<Option<String>> = runs
+                .iter()
+                .map(|r| match &key {
+                    Key::Metric(m) => r.metrics.get(m).map(|v| format_number(*v)),
+                    Key::Param(p) => r.entry.params.get(p).map(|v| v.to_string()),
+                    other => other.of(r).map(|f| f.display()),
+                })
+                .collect();
+            let differs = values.windows(2).any(|w| w[0] != w[1]);
+            CompareRow {
+                key: k,
+                values,
+                differs,
+            }
         })
         .collect()
 }
