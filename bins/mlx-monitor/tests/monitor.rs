@@ -8,10 +8,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, NaiveDate};
 use mlx_contracts::monitor::MonitorReport;
 use mlx_contracts::serve::{FeedbackRecord, PredictionRecord};
-use mlx_testkit::sim::{demand, demand_logs, Lcg};
 use mlx_testkit::Sandbox;
 
 const CONFIG: &str = "\
@@ -49,45 +48,9 @@ fn ok(c: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Trains and promotes the model, then writes the prediction log of the ten weeks as
-/// mlx-serve writes it (the model's own predictions through `mlx-serve batch`) and the
-/// actuals as feedback.
+/// The simulated deployment ([`mlx_testkit::sim::deployment`]) of this file's config.
 fn simulate() -> Sandbox {
-    let mut rng = Lcg(42);
-    let mut train = String::from("x1,x2,y\n");
-    for _ in 0..2000 {
-        let (x1, x2) = (rng.normal(), rng.normal());
-        let _ = writeln!(train, "{x1},{x2},{}", demand(x1, x2, rng.normal(), false));
-    }
-    let s = Sandbox::new();
-    s.write("train.csv", &train);
-    s.write("mlx.yaml", CONFIG);
-    let d = s.path();
-    ok(mlx(d, "mlx").arg("run"));
-
-    let mut live = String::from("x1,x2\n");
-    let mut actual = Vec::new();
-    for day in 0..DAYS {
-        for _ in 0..PER_DAY {
-            let (x1, x2) = (rng.normal(), rng.normal());
-            let _ = writeln!(live, "{x1},{x2}");
-            actual.push(demand(x1, x2, rng.normal(), day >= CHANGE_DAY));
-        }
-    }
-    s.write("live.csv", &live);
-    ok(mlx(d, "mlx-serve").args(["batch", "--input", "live.csv", "--output", "scored.csv"]));
-    let scored = s.read("scored.csv");
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
-    let (predictions, feedback) = demand_logs(&scored, &actual, start, PER_DAY);
-    s.write(
-        ".mlx/predictions/predictions-20260101T000000-1-0001.ndjson",
-        &predictions,
-    );
-    s.write(
-        ".mlx/predictions/feedback-20260101T000000-1-0001.ndjson",
-        &feedback,
-    );
-    s
+    mlx_testkit::sim::deployment(CONFIG, DAYS, CHANGE_DAY, PER_DAY)
 }
 
 /// How many times `run` ran the monitor (each is a window in the tracking store).

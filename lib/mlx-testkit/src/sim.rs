@@ -73,3 +73,69 @@ pub fn demand_logs(
     }
     (predictions, feedback)
 }
+
+/// A simulated deployment of the demand model: `config` trained and promoted on 2,000
+/// rows of the stable relationship, then `days` days of `per_day` predictions (the
+/// model's own, through `mlx-serve batch`) from 2026-01-01, with the relationship
+/// changed from day `change_day`, written as mlx-serve's prediction log, and the
+/// actuals as its feedback.
+pub fn deployment(config: &str, days: i64, change_day: i64, per_day: usize) -> crate::Sandbox {
+    use std::fmt::Write as _;
+
+    use chrono::TimeZone;
+    let run = |dir: &std::path::Path, bin: &str, args: &[&str]| {
+        let out = crate::std_command(bin)
+            .current_dir(dir)
+            .env("MLX_ACTOR", "ci")
+            .args(args)
+            .output()
+            .expect("running mlx");
+        assert!(
+            out.status.success(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let mut rng = Lcg(42);
+    let mut train = String::from("x1,x2,y\n");
+    for _ in 0..2000 {
+        let (x1, x2) = (rng.normal(), rng.normal());
+        let _ = writeln!(train, "{x1},{x2},{}", demand(x1, x2, rng.normal(), false));
+    }
+    let s = crate::Sandbox::new();
+    s.write("train.csv", &train);
+    s.write("mlx.yaml", config);
+    let d = s.path();
+    run(d, "mlx", &["run"]);
+
+    let mut live = String::from("x1,x2\n");
+    let mut actual = Vec::new();
+    for day in 0..days {
+        for _ in 0..per_day {
+            let (x1, x2) = (rng.normal(), rng.normal());
+            let _ = writeln!(live, "{x1},{x2}");
+            actual.push(demand(x1, x2, rng.normal(), day >= change_day));
+        }
+    }
+    s.write("live.csv", &live);
+    run(
+        d,
+        "mlx-serve",
+        &["batch", "--input", "live.csv", "--output", "scored.csv"],
+    );
+    let scored = s.read("scored.csv");
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+        .single()
+        .expect("a date");
+    let (predictions, feedback) = demand_logs(&scored, &actual, start, per_day);
+    s.write(
+        ".mlx/predictions/predictions-20260101T000000-1-0001.ndjson",
+        &predictions,
+    );
+    s.write(
+        ".mlx/predictions/feedback-20260101T000000-1-0001.ndjson",
+        &feedback,
+    );
+    s
+}
