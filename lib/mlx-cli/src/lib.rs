@@ -10,6 +10,7 @@ mod image;
 mod output;
 pub mod registry;
 mod runs;
+mod ui;
 pub mod verbs;
 
 use std::ffi::OsString;
@@ -197,6 +198,17 @@ Examples:
     /// The metrics of the work directory's or a git revision's runs, and their diff.
     #[command(subcommand)]
     Metrics(runs::MetricsCommand),
+    /// A web page over the tracking store, the registry and the work directory: runs,
+    /// compare, registry with its audit trail, the reviewer's dashboard (approve,
+    /// reject, defer) and monitoring (docs/ui.md).
+    #[command(after_help = "\
+Examples:
+  mlx ui                                 http://127.0.0.1:5000, this machine only
+  mlx ui --bind 127.0.0.1:8080
+  mlx ui --tokens-file /run/secrets/mlx-ui-tokens
+  MLX_UI_TOKENS=alice=$ALICE_TOKEN mlx ui
+  mlx ui token alice                     make a reviewer's token and its hash")]
+    Ui(ui::UiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -628,6 +640,7 @@ fn builtin(
         Builtin::Config(c) => config_command(c, global, ui),
         Builtin::Runs(c) => runs::runs(c, global, ui),
         Builtin::Metrics(c) => runs::metrics(c, global, ui),
+        Builtin::Ui(a) => ui::run(a, global, ui),
     }
 }
 

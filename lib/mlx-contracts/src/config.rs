@@ -53,6 +53,8 @@ pub struct Config {
     /// The tracking store: every run, evaluation and gate outcome, kept beyond the
     /// work directory (`mlx runs`, `mlx metrics`).
     pub tracking: Tracking,
+    /// `mlx ui`: where it listens and who may decide in it (docs/ui.md).
+    pub ui: Ui,
     /// How a promoted model is served (`mlx-serve`).
     pub deploy: Deploy,
     /// Production monitoring and retraining triggers (`mlx-monitor`).
@@ -82,6 +84,7 @@ pub const SECTIONS: &[&str] = &[
     "approval_gate",
     "registry",
     "tracking",
+    "ui",
     "deploy",
     "monitoring",
     "github",
@@ -1904,6 +1907,29 @@ impl Default for Tracking {
             enabled: true,
             uri: ".mlx/tracking".into(),
             experiment: None,
+        }
+    }
+}
+
+/// `mlx ui` (docs/ui.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ui {
+    /// Address to listen on. Loopback by default: serving others (`0.0.0.0:5000`) is
+    /// a choice, best made behind a TLS proxy.
+    pub bind: String,
+    /// Reviewers who may log in, each with the SHA-256 (hex) of their token, which
+    /// `mlx ui token NAME` makes. Only hashes belong here: the tokens themselves are
+    /// secrets. Tokens can also come from `MLX_UI_TOKENS` or a secrets file
+    /// (`--tokens-file`).
+    pub tokens: BTreeMap<String, String>,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:5000".into(),
+            tokens: BTreeMap::new(),
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod shap;
 pub mod stage;
 pub mod tracking;
 pub mod train;
+pub mod ui;
 pub mod validate;
 pub mod version;
 pub mod workdir;

@@ -237,6 +237,39 @@ fn scatter(
     })
 }
 
+/// Lines over any axes, ranged to fit every point (`mlx ui`'s overlaid histories and
+/// monitoring windows). `None` without a finite point.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Option<String> {
+    let points = || {
+        series
+            .iter()
+            .flat_map(|(_, p)| p)
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let range = |get: fn(&(f64, f64)) -> f64| {
+        points().map(get).fold(None, |acc: Option<(f64, f64)>, v| {
+            Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+        })
+    };
+    let (x_lo, x_hi) = range(|p| p.0)?;
+    let (y_lo, y_hi) = range(|p| p.1)?;
+    let pad = ((y_hi - y_lo) * 0.05).max(1e-9);
+    let frame = Frame {
+        title,
+        x_label,
+        y_label,
+        x: x_lo..x_hi.max(x_lo + 1.0),
+        y: (y_lo - pad)..(y_hi + pad),
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    lines(frame, series, false)
+}
+
 /// The training loss and, where there is one, the validation loss per epoch (or
 /// boosting round, solver step): the learning curve of a run with a history. `None`
 /// below two points.

@@ -4,7 +4,7 @@
 
 mod batch;
 pub mod http;
-mod listen;
+pub(crate) mod listen;
 pub mod models;
 pub mod online;
 mod spark;
