@@ -294,18 +294,12 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, o: &Options) -> Result
             cfg.deploy.max_connections,
             cfg.deploy.header_timeout_seconds,
         );
-        let served = listen::serve(listener, http::router(app.clone()), limits, async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("signal handler");
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            }
-            #[cfg(not(unix))]
-            let _ = ctrl_c.await;
-        })
+        let served = listen::serve(
+            listener,
+            http::router(app.clone()),
+            limits,
+            listen::stop_signal(),
+        )
         .await;
         // Flush the log: the writer ends when the last sender is gone.
         drop(app);

@@ -142,18 +142,7 @@ pub fn serve(cfg: Config, workdir: Workdir, options: &Options) -> Result<()> {
             );
         }
         let limits = crate::serve::listen::Limits::new(256, 30);
-        crate::serve::listen::serve(listener, router(app), limits, async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("signal handler");
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            }
-            #[cfg(not(unix))]
-            let _ = ctrl_c.await;
-        })
+        crate::serve::listen::serve(listener, router(app), limits, crate::serve::listen::stop_signal())
         .await
         .map_err(|e| Error::io("serving", e))
     })
