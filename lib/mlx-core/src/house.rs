@@ -45,9 +45,9 @@ const SHARED: &[&str] = &[
     "dag",
 ];
 
-/// The umbrella's own verbs (`mlx init`, `mlx export`, `mlx image`), this file and the
+/// The umbrella's own verbs (`mlx init`, `mlx export`, `mlx image`, `mlx ui`), this file and the
 /// crate root: above the stages, so they may name any.
-const ABOVE: &[&str] = &["init", "export", "image", "house", "lib"];
+const ABOVE: &[&str] = &["init", "export", "image", "ui", "house", "lib"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
