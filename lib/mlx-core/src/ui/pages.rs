@@ -182,7 +182,8 @@ pub(super) fn runs(app: &App, q: &Query) -> Result<View> {
     Ok(View::ok("runs.html", context))
 }
 
-/// A run's artifacts and those of the entries about it: `(label, sha, is_image)`.
+/// A run's artifacts and those of the entries about it, each with its label
+/// (`eval/roc.svg`), name, hash and whether it is an image.
 fn artifacts(r: &Run) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut add = |label: String, name: &str, sha: &str| {
