@@ -30,10 +30,10 @@ const MAX_SESSIONS: usize = 10_000;
 pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::config::hex(&bytes)
 }
 
-fn sha256_hex(text: &str) -> [u8; 32] {
+fn sha256(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
@@ -63,7 +63,7 @@ impl Tokens {
         }
         for (name, token) in secrets {
             check_name(name, "the tokens")?;
-            by_name.insert(name.clone(), sha256_hex(token));
+            by_name.insert(name.clone(), sha256(token));
         }
         Ok(Self { by_name })
     }
@@ -110,7 +110,7 @@ impl Tokens {
 
     /// The reviewer whose token this is.
     pub fn reviewer(&self, token: &str) -> Option<String> {
-        let h = sha256_hex(token.trim());
+        let h = sha256(token.trim());
         // Every hash is compared, so the time says nothing about which matched.
         let mut found = None;
         for (name, want) in &self.by_name {
@@ -152,10 +152,7 @@ fn decode_hex(hex: &str) -> Option<[u8; 32]> {
 /// `mlx ui token NAME`: a fresh token and the config line with its hash.
 pub fn new_token() -> (String, String) {
     let token = random_hex();
-    let hash: String = sha256_hex(&token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = crate::config::hex(&sha256(&token));
     (token, hash)
 }
 

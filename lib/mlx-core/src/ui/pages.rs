@@ -182,23 +182,30 @@ pub(super) fn runs(app: &App, q: &Query) -> Result<View> {
     Ok(View::ok("runs.html", context))
 }
 
-/// A run's artifacts and those of the entries about it, each with its label
-/// (`eval/roc.svg`), name, hash and whether it is an image.
-fn artifacts(r: &Run) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut add = |label: String, name: &str, sha: &str| {
-        let image = name.ends_with(".svg") || name.ends_with(".png");
-        out.push(json!({"label": label, "name": name, "sha": sha, "image": image}));
-    };
-    for (name, sha) in &r.entry.artifacts {
-        add(name.clone(), name, sha);
-    }
-    for rel in &r.related {
-        for (name, sha) in &rel.artifacts {
-            add(format!("{}/{name}", rel.kind.as_str()), name, sha);
-        }
-    }
-    out
+/// One stored file of a run or of an entry about it.
+#[derive(serde::Serialize)]
+struct Artifact {
+    /// Its name, prefixed by the entry's kind for an entry about the run (`eval/roc.svg`).
+    label: String,
+    sha: String,
+    image: bool,
+}
+
+/// A run's artifacts and those of the entries about it.
+fn artifacts(r: &Run) -> Vec<Artifact> {
+    let own = r.entry.artifacts.iter().map(|(n, sha)| (n.clone(), n, sha));
+    let about = r.related.iter().flat_map(|rel| {
+        rel.artifacts
+            .iter()
+            .map(move |(n, sha)| (format!("{}/{n}", rel.kind.as_str()), n, sha))
+    });
+    own.chain(about)
+        .map(|(label, name, sha)| Artifact {
+            image: name.ends_with(".svg") || name.ends_with(".png"),
+            label,
+            sha: sha.clone(),
+        })
+        .collect()
 }
 
 /// A run's history (`history.json`), where it has one.
@@ -348,14 +355,11 @@ pub(super) fn compare(app: &App, q: &Query) -> Result<View> {
     // The plots each run has, by name, one column per run.
     let mut plots: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
     for (i, r) in picked.iter().enumerate() {
-        for a in artifacts(r) {
-            if a["image"] == json!(true) {
-                let name = a["label"].as_str().unwrap_or_default().to_owned();
-                let col = plots
-                    .entry(name)
-                    .or_insert_with(|| vec![None; picked.len()]);
-                col[i] = a["sha"].as_str().map(str::to_owned);
-            }
+        for a in artifacts(r).into_iter().filter(|a| a.image) {
+            let col = plots
+                .entry(a.label)
+                .or_insert_with(|| vec![None; picked.len()]);
+            col[i] = Some(a.sha);
         }
     }
     let all_href = href(
