@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
 # S3-compatible server, PostgreSQL, MariaDB, Redis, an OCI registry; installed when
-# missing), installs the Kubernetes schema validator, podman, and Debian's chromium with
-# playwright-core for the `mlx ui` browser test, and runs every test in a build with the
+# missing), installs the Kubernetes schema validator, podman, Debian's chromium with
+# playwright-core for the `mlx ui` browser test, and the inference protocols' real
+# clients (tritonclient, mlflow), and runs every test in a build with the
 # XGBoost and LightGBM backends; then starts a Spark cluster on loopback (PyPI's
 # pyspark, cached) for the Spark tests, in a step of their own.
 # README.md and .ci/run use this.
@@ -38,6 +39,8 @@ source tests/services/podman.sh
 source tests/services/registry.sh
 # shellcheck source=tests/services/browser.sh
 source tests/services/browser.sh
+# shellcheck source=tests/services/clients.sh
+source tests/services/clients.sh
 # The project's shell scripts (what they decide on a machine image).
 for t in tests/scripts/*.sh; do
   bash "$t" 2>&1 | tee -a "$log"

@@ -1,7 +1,8 @@
 # The model bench/serve and bench/image serve: 20,000 rows x 30 features, a 500-tree
 # XGBoost classifier (depth 6) trained by `mlx run` and registered in production
 # ($model: its booster file), the same booster saved as an MLflow model
-# (mlflow-model/), and one request row for each (row.json, row-mlflow.json). Source
+# (mlflow-model/), and one request row for each (row.json, row-mlflow.json, and
+# row-v2.json for the Open Inference Protocol). Source
 # it; `served_model` works in the current directory with $venv (numpy, xgboost,
 # mlflow) and $mlx.
 served_model() {
@@ -18,6 +19,11 @@ with open("row.json", "w") as f:
     f.write("{\"records\": [{" + ", ".join(f"\"f{i}\": {x[0, i]:.6f}" for i in range(30)) + "}]}")
 with open("row-mlflow.json", "w") as f:
     f.write("{\"dataframe_records\": [{" + ", ".join(f"\"f{i}\": {x[0, i]:.6f}" for i in range(30)) + "}]}")
+# The Open Inference Protocol: one [1, 30] tensor, as MLServer's XGBoost runtime takes
+# it and mlx-serve takes a model's inputs in the signature's order.
+with open("row-v2.json", "w") as f:
+    f.write("{\"inputs\": [{\"name\": \"input-0\", \"shape\": [1, 30], \"datatype\": \"FP64\", \"data\": ["
+            + ", ".join(f"{x[0, i]:.6f}" for i in range(30)) + "]}]}")
 PY
 cat > mlx.yaml <<'YAML'
 project: { name: bench }

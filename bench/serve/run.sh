@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# mlx-serve against `mlflow models serve` and a plain FastAPI app (uvicorn), all serving
-# the same 500-tree XGBoost model (depth 6, 30 features) on loopback, measured with wrk
-# in one run: single-row p50/p99 latency at concurrency 1, throughput at concurrency
-# 32, errors, and mlx-serve's resident memory over a long run at concurrency 32.
+# mlx-serve against `mlflow models serve`, a plain FastAPI app (uvicorn) and Seldon's
+# MLServer with its XGBoost runtime, all serving the same 500-tree XGBoost model (depth
+# 6, 30 features) on loopback, measured with wrk in one run: single-row p50/p99 latency
+# at concurrency 1, throughput at concurrency 32, errors, and mlx-serve's resident
+# memory over a long run at concurrency 32. MLServer and mlx-serve are also driven over
+# the Open Inference Protocol (V2) with the same request body.
 #
 #   bash bench/serve/run.sh
 #   DURATION=10 SOAK=60 bash bench/serve/run.sh
@@ -10,10 +12,12 @@
 # Every server gets all cores: mlx-serve's runtime has one thread per core; MLflow and
 # uvicorn run one worker per core, each with one XGBoost thread (OMP_NUM_THREADS=1:
 # with more, the workers' OpenMP threads fight over the cores and single-row latency
-# grows tenfold).
+# grows tenfold). MLServer runs one parallel worker per core (`parallel_workers`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/lib.sh
+MLX_BENCH_NO_BUILD=1 bench_setup bench-serve-mlserver-venv bench/serve/requirements-mlserver.txt
+mlserver_venv="$venv"
 MLX_BENCH_NO_BUILD=1 bench_setup bench-serve-venv bench/serve/requirements.txt
 if [[ -z "${MLX_BENCH_NO_BUILD:-}" ]]; then
   XGBOOST_LIB_DIR="$(bash scripts/xgboost.sh)" cargo build --release -q -p mlx --features mlx/xgboost
@@ -69,6 +73,7 @@ run_peer() {
 "$mlx" serve --port 18301 -q 2> serve.log &
 mlx_pid=$!
 run_peer mlx-serve "http://127.0.0.1:18301/v1/predict" row.json
+run_peer mlx-serve-v2 "http://127.0.0.1:18301/v2/models/bench/infer" row-v2.json
 
 OMP_NUM_THREADS=1 PATH="$venv/bin:$PATH" MLFLOW_TRACKING_URI="file://$work/mlruns" "$venv/bin/mlflow" models serve -m mlflow-model \
   --env-manager local -p 18302 -w "$cores" > mlflow.log 2>&1 &
@@ -81,6 +86,19 @@ OMP_NUM_THREADS=1 MODEL="$model" FEATURES="$features" "$venv/bin/uvicorn" --app-
 fastapi_pid=$!
 run_peer fastapi "http://127.0.0.1:18303/predict" row.json
 kill "$fastapi_pid"
+
+# Seldon MLServer's XGBoost runtime over the Open Inference Protocol: the same booster
+# file, the same V2 body.
+mkdir -p mlserver/bench
+cp "$model" mlserver/bench/model.json
+printf '{"name": "bench", "implementation": "mlserver_xgboost.XGBoostModel", "parameters": {"uri": "./model.json"}}\n' \
+  > mlserver/bench/model-settings.json
+printf '{"http_port": 18304, "grpc_port": 18305, "metrics_port": 18306, "parallel_workers": %s}\n' "$cores" \
+  > mlserver/settings.json
+OMP_NUM_THREADS=1 PATH="$mlserver_venv/bin:$PATH" "$mlserver_venv/bin/mlserver" start mlserver > mlserver.log 2>&1 &
+mlserver_pid=$!
+run_peer mlserver-v2 "http://127.0.0.1:18304/v2/models/bench/infer" row-v2.json
+kill "$mlserver_pid"; wait "$mlserver_pid" 2> /dev/null || true; pkill -f "mlserver start" || true
 
 # mlx-serve under sustained load: RSS every 10 s.
 BODY=row.json wrk -t"$cores" -c32 -d"${soak}s" -s "$OLDPWD/bench/serve/post.lua" \
@@ -100,8 +118,11 @@ for r in "${results[@]}"; do
   printf '%-13s %10s %10s %12s %7s %12s %12s %7s\n' "$name" "$p50" "$p99" "$rps1" "$e1" "$p99b" "$rps32" "$e32"
 done
 read -r _ _ _ _ _ _ _ mlx32 _ <<< "${results[0]}"
-for r in "${results[@]:1}"; do
+read -r _ _ _ _ _ _ _ mlx32v2 _ <<< "${results[1]}"
+for r in "${results[@]:2}"; do
   read -r name _ _ _ _ _ _ rps32 _ <<< "$r"
-  awk -v a="$mlx32" -v b="$rps32" -v n="$name" 'BEGIN { printf "mlx-serve throughput at c32: %.1fx %s\n", a / b, n }'
+  # Each peer against mlx-serve on its own protocol.
+  case "$name" in *-v2) a="$mlx32v2"; own=mlx-serve-v2 ;; *) a="$mlx32"; own=mlx-serve ;; esac
+  awk -v a="$a" -v b="$rps32" -v n="$name" -v o="$own" 'BEGIN { printf "%s throughput at c32: %.1fx %s\n", o, a / b, n }'
 done
 echo "mlx-serve RSS over ${soak}s at c32 (MiB, every 10 s): ${samples[*]}; errors: $soak_errors"

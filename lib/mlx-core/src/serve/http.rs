@@ -177,7 +177,56 @@ fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Respon
     (status, Json(body)).into_response()
 }
 
-/// The router.
+/// What went wrong with a scoring request, before a protocol renders it in its own
+/// shape (`/v1`'s `{"error", "status", "field", "record"}`, the Open Inference
+/// Protocol's `{"error"}`, MLflow's `{"error_code", "message"}`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Failure {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The request field at fault.
+    pub field: Option<String>,
+    /// The record at fault (0-based).
+    pub record: Option<usize>,
+    /// The version label the request is counted under (`none` unless a model failed).
+    pub version: String,
+}
+
+impl Failure {
+    /// A failure with a status and a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: None,
+            record: None,
+            version: "none".into(),
+        }
+    }
+
+    /// A malformed request (400).
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// `/v1`'s shape.
+    fn v1(self) -> Response {
+        // A field error always names its record (null when the body had no list).
+        let mut extra = Map::new();
+        if let Some(f) = self.field {
+            extra.insert("field".into(), Value::String(f));
+            extra.insert("record".into(), json!(self.record));
+        } else if let Some(r) = self.record {
+            extra.insert("record".into(), json!(r));
+        }
+        error(self.status, self.message, Value::Object(extra))
+    }
+}
+
+/// The router: `/v1`, the Open Inference Protocol (`/v2`, [`super::v2`]) and MLflow's
+/// scoring API (`/invocations`, [`super::mlflow`]) over one scoring path.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/predict", post(predict))
@@ -190,6 +239,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .merge(super::v2::routes())
+        .merge(super::mlflow::routes())
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -200,19 +251,22 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn authorized(app: &App, headers: &HeaderMap) -> Option<Response> {
-    let token = app.token.as_ref()?;
+/// The bearer token, when the server needs one: every scoring and model endpoint
+/// (`/v1/*`, `/v2/models/*`, `/invocations`); health endpoints answer anyone.
+pub(super) fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Failure> {
+    let Some(token) = app.token.as_ref() else {
+        return Ok(());
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
     if given.is_some_and(|g| same_token(g, token)) {
-        None
+        Ok(())
     } else {
-        Some(error(
+        Err(Failure::new(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token (Authorization: Bearer <token>)",
-            Value::Null,
         ))
     }
 }
@@ -236,45 +290,45 @@ fn same_token(given: &str, expected: &str) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-/// Reads the body up to the limit, as JSON.
-async fn json_body(app: &App, body: Body) -> Result<Value, Response> {
+/// Reads the body up to the limit (`deploy.max_body_bytes`), within
+/// `deploy.body_timeout_seconds`.
+pub(super) async fn read_body(app: &App, body: Body) -> Result<Bytes, Failure> {
     let read = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, app.max_body));
-    let bytes: Bytes = match read.await {
-        Ok(Ok(b)) => b,
-        Err(_) => {
-            return Err(error(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the body did not arrive within {} s (deploy.body_timeout_seconds); send it whole, with a Content-Length that matches",
-                    app.body_timeout.as_secs()
-                ),
-                Value::Null,
-            ))
-        }
-        Ok(Err(_)) => {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
+    match read.await {
+        Ok(Ok(b)) => Ok(b),
+        Err(_) => Err(Failure::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s (deploy.body_timeout_seconds); send it whole, with a Content-Length that matches",
+                app.body_timeout.as_secs()
+            ),
+        )),
+        Ok(Err(_)) => Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
                 "the body is larger than {} bytes (deploy.max_body_bytes); send smaller batches",
                 app.max_body
             ),
-                Value::Null,
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-            Value::Null,
-        )
-    })
+        )),
+    }
 }
 
-fn request_id(app: &App, headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
+/// JSON text, or a 400 that says where it is not.
+pub(super) fn parse_json(bytes: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::bad(format!("the body is not valid JSON: {e}")))
+}
+
+/// Reads the body up to the limit, as JSON.
+async fn json_body(app: &App, body: Body) -> Result<Value, Failure> {
+    parse_json(&read_body(app, body).await?)
+}
+
+/// The request's id: `given` (a protocol's own id field), else the `X-Request-Id`
+/// header, else a new one; at most 128 characters.
+fn request_id(app: &App, headers: &HeaderMap, given: Option<&str>) -> String {
+    given
+        .or_else(|| headers.get("x-request-id").and_then(|v| v.to_str().ok()))
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| {
@@ -286,69 +340,145 @@ fn request_id(app: &App, headers: &HeaderMap) -> String {
         })
 }
 
+impl App {
+    /// Counts an answered scoring request under its status and version.
+    pub(super) fn count(&self, started: Instant, status: StatusCode, version: &str) {
+        self.metrics.count(status, version);
+        self.metrics
+            .latency
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .dropped
+            .set(self.logger.dropped.load(Ordering::Relaxed) as i64);
+    }
+}
+
 async fn predict(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let (status, version, response) = answer(&app, &parts.headers, body).await;
-    app.metrics.count(status, &version);
-    app.metrics.latency.observe(started.elapsed().as_secs_f64());
-    app.metrics
-        .dropped
-        .set(app.logger.dropped.load(Ordering::Relaxed) as i64);
-    response
+    let served = async {
+        authorize(&app, &parts.headers)?;
+        let records =
+            crate::model::scorer::records(json_body(&app, body).await?).map_err(Failure::bad)?;
+        serve_records(&app, &parts.headers, records, Scoring::default()).await
+    }
+    .await;
+    match served {
+        Ok(s) => {
+            app.count(started, StatusCode::OK, &s.version);
+            let predictions: Vec<Value> = s
+                .answers
+                .into_iter()
+                .map(|a| {
+                    let mut p = a.output;
+                    p.insert("request_id".into(), Value::String(a.request_id));
+                    p.insert("model_version".into(), json!(a.model.version));
+                    Value::Object(p)
+                })
+                .collect();
+            let body = json!({
+                "request_id": s.id,
+                "model": s.model,
+                "predictions": predictions,
+                "unknown_categories": s.unknown,
+            });
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(f) => {
+            app.count(started, f.status, &f.version);
+            f.v1()
+        }
+    }
 }
 
-async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode, String, Response) {
-    let fail = |r: Response| (r.status(), "none".to_string(), r);
-    if let Some(r) = authorized(app, headers) {
-        return fail(r);
-    }
-    let value = match json_body(app, body).await {
-        Ok(v) => v,
-        Err(r) => return fail(r),
-    };
-    let mut records = match crate::model::scorer::records(value) {
-        Ok(r) => r,
-        Err(m) => return fail(error(StatusCode::BAD_REQUEST, m, Value::Null)),
-    };
-    let routing = app.current.get();
+/// How a protocol asks for its records to be scored.
+#[derive(Default)]
+pub(super) struct Scoring {
+    /// The protocol's own request id (the Open Inference Protocol's `id`).
+    pub id: Option<String>,
+    /// The routing to use (fetched by a handler that checked a model name against it).
+    pub routing: Option<Arc<Routing>>,
+    /// Every record to this variant (a versioned route), instead of the canary's split.
+    pub pin: Option<Variant>,
+}
+
+/// One record's answer.
+pub(super) struct Answer {
+    /// `<id>` for the first record, `<id>#<i>` for the others.
+    pub request_id: String,
+    /// The model that answered.
+    pub model: Arc<Model>,
+    /// `prediction`, and `proba_<class>` or the interval.
+    pub output: Map<String, Value>,
+}
+
+/// A scored request.
+pub(super) struct Served {
+    /// The request id.
+    pub id: String,
+    /// The live model's name.
+    pub model: String,
+    /// One per record, in order.
+    pub answers: Vec<Answer>,
+    /// Unseen categories met, by column.
+    pub unknown: BTreeMap<String, u64>,
+    /// The version label the request is counted under.
+    pub version: String,
+}
+
+/// The one scoring path of every protocol: online features for records that carry
+/// entity keys, row-local derived features, the signature check, the deployment's
+/// routing (canary per sticky key, or a pinned variant), scoring, the prediction log,
+/// the shadow, and the prediction metrics.
+pub(super) async fn serve_records(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    mut records: Vec<Map<String, Value>>,
+    how: Scoring,
+) -> Result<Served, Failure> {
+    let routing = how.routing.unwrap_or_else(|| app.current.get());
     if let Some(online) = &app.online {
         let inputs = &routing.live.scorer.bundle.manifest.signature.inputs;
         let mut online = online.lock().expect("not poisoned");
         for (i, r) in records.iter_mut().enumerate() {
             if let Err(m) = online.fill(r, inputs) {
-                return fail(error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    m,
-                    json!({ "record": i }),
-                ));
+                let mut f = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, m);
+                f.record = Some(i);
+                return Err(f);
             }
         }
     }
     if let Some(d) = &app.derivation {
-        if let Err(m) = d.apply(&mut records) {
-            return fail(error(StatusCode::UNPROCESSABLE_ENTITY, m, Value::Null));
-        }
+        d.apply(&mut records)
+            .map_err(|m| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, m))?;
     }
-    if let Err(e) = routing.live.scorer.check(&records) {
-        return fail(error(
+    let checked = match how.pin {
+        Some(v) => routing.model(v),
+        None => &routing.live,
+    };
+    if let Err(e) = checked.scorer.check(&records) {
+        let mut f = Failure::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("`{}` {}", e.field, e.message),
-            json!({ "field": e.field, "record": e.record }),
-        ));
+        );
+        f.field = Some(e.field);
+        f.record = e.record;
+        return Err(f);
     }
-    let id = request_id(app, headers);
+    let id = request_id(app, headers, how.id.as_deref());
     // Canary: each record goes to a variant by its sticky key (else the request id).
     let variants: Vec<Variant> = records
         .iter()
         .map(|r| {
-            let key = app
-                .sticky_key
-                .as_ref()
-                .and_then(|k| r.get(k))
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| id.clone());
-            routing.variant(&key)
+            how.pin.unwrap_or_else(|| {
+                let key = app
+                    .sticky_key
+                    .as_ref()
+                    .and_then(|k| r.get(k))
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| id.clone());
+                routing.variant(&key)
+            })
         })
         .collect();
     let heavy = records.len() > 64;
@@ -362,35 +492,26 @@ async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode,
         } else {
             work()
         };
-        match r {
-            Ok(x) => x,
-            Err(e) => {
-                // The records passed the signature check, so this is the model's fault.
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    routing.live.label(),
-                    error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        e.to_string(),
-                        Value::Null,
-                    ),
-                );
-            }
-        }
+        r.map_err(|e| {
+            // The records passed the signature check, so this is the model's fault.
+            let mut f = Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            f.version = routing.live.label();
+            f
+        })?
     };
     let now = Utc::now();
     let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
-    let mut predictions = Vec::with_capacity(records.len());
-    for (i, (model, out, u, value)) in scored.iter().enumerate() {
+    let mut answers = Vec::with_capacity(records.len());
+    for (i, (model, out, u, value)) in scored.into_iter().enumerate() {
         for (k, n) in u {
-            *unknown.entry(k.clone()).or_insert(0) += n;
+            *unknown.entry(k).or_insert(0) += n;
         }
         app.metrics
             .predictions
             .get_or_create(&VersionLabels {
                 version: model.label(),
             })
-            .observe(*value);
+            .observe(value);
         let rid = if i == 0 {
             id.clone()
         } else {
@@ -400,15 +521,16 @@ async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode,
             app,
             &rid,
             now,
-            model,
+            &model,
             variant_name(variants[i]),
             &records[i],
-            out,
+            &out,
         );
-        let mut p = out.clone();
-        p.insert("request_id".into(), Value::String(rid));
-        p.insert("model_version".into(), json!(model.version));
-        predictions.push(Value::Object(p));
+        answers.push(Answer {
+            request_id: rid,
+            model,
+            output: out,
+        });
     }
     for (k, n) in &unknown {
         app.metrics
@@ -416,7 +538,10 @@ async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode,
             .get_or_create(&ColumnLabels { column: k.clone() })
             .inc_by(*n);
     }
-    if let Some(shadow) = routing.shadow().cloned() {
+    let shadow = routing
+        .shadow()
+        .filter(|_| how.pin != Some(Variant::Challenger));
+    if let Some(shadow) = shadow.cloned() {
         let app = app.clone();
         let id = id.clone();
         tokio::task::spawn_blocking(move || {
@@ -432,18 +557,13 @@ async fn answer(app: &Arc<App>, headers: &HeaderMap, body: Body) -> (StatusCode,
             }
         });
     }
-    let version = routing.live.label();
-    let body = json!({
-        "request_id": id,
-        "model": routing.live.name,
-        "predictions": predictions,
-        "unknown_categories": unknown,
-    });
-    (
-        StatusCode::OK,
-        version,
-        (StatusCode::OK, Json(body)).into_response(),
-    )
+    Ok(Served {
+        id,
+        model: routing.live.name.clone(),
+        answers,
+        unknown,
+        version: routing.live.label(),
+    })
 }
 
 type ScoredRecord = (Arc<Model>, Map<String, Value>, BTreeMap<String, u64>, f64);
@@ -524,12 +644,12 @@ fn log(
 
 async fn feedback(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if let Some(r) = authorized(&app, &parts.headers) {
-        return r;
+    if let Err(f) = authorize(&app, &parts.headers) {
+        return f.v1();
     }
     let value = match json_body(&app, body).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(f) => return f.v1(),
     };
     let items = match value {
         Value::Array(a) => a,
@@ -605,8 +725,8 @@ fn describe(m: &Model, role: &str) -> Value {
 }
 
 async fn models(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Some(r) = authorized(&app, &headers) {
-        return r;
+    if let Err(f) = authorize(&app, &headers) {
+        return f.v1();
     }
     let r = app.current.get();
     let mut list = vec![describe(&r.live, "live")];
@@ -655,6 +775,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// The OpenAPI 3.1 description.
 pub fn openapi() -> Value {
     let err = json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let v2_err = json!({ "description": "error", "content": { "application/json": { "schema": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } } } } });
+    let mlflow_err = json!({ "description": "error", "content": { "application/json": { "schema": { "type": "object", "required": ["error_code", "message"], "properties": { "error_code": { "type": "string" }, "message": { "type": "string" } } } } } });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "mlx-serve", "version": env!("CARGO_PKG_VERSION") },
@@ -686,7 +808,32 @@ pub fn openapi() -> Value {
             "/v1/models": { "get": { "summary": "The models answering: name, version, signature, training data hash", "responses": { "200": { "description": "models" }, "401": err } } },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "alive" } } } },
             "/readyz": { "get": { "summary": "Readiness: a model is loaded", "responses": { "200": { "description": "ready" } } } },
-            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition" } } } }
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition" } } } },
+            "/v2/models/{name}/infer": { "post": {
+                "summary": "Open Inference Protocol (KServe V2): score tensors, JSON or binary tensor data (docs/serve.md)",
+                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } } ],
+                "responses": { "200": { "description": "output tensors" }, "400": v2_err, "401": v2_err, "404": v2_err, "413": v2_err }
+            } },
+            "/v2/models/{name}/versions/{version}/infer": { "post": {
+                "summary": "Open Inference Protocol: score tensors with one served version",
+                "parameters": [
+                    { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "version", "in": "path", "required": true, "schema": { "type": "string" } } ],
+                "responses": { "200": { "description": "output tensors" }, "400": v2_err, "401": v2_err, "404": v2_err, "413": v2_err }
+            } },
+            "/v2/models/{name}": { "get": {
+                "summary": "Open Inference Protocol: the model's inputs and outputs",
+                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } } ],
+                "responses": { "200": { "description": "model metadata" }, "401": v2_err, "404": v2_err }
+            } },
+            "/v2/health/live": { "get": { "summary": "Open Inference Protocol: liveness", "responses": { "200": { "description": "live" } } } },
+            "/v2/health/ready": { "get": { "summary": "Open Inference Protocol: readiness", "responses": { "200": { "description": "ready" } } } },
+            "/invocations": { "post": {
+                "summary": "MLflow's scoring API: dataframe_split, dataframe_records, instances or inputs as JSON, or text/csv",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } }, "text/csv": { "schema": { "type": "string" } } } },
+                "responses": { "200": { "description": "{\"predictions\": [...]}" }, "400": mlflow_err, "401": mlflow_err, "413": mlflow_err, "415": mlflow_err }
+            } },
+            "/ping": { "get": { "summary": "MLflow's health check", "responses": { "200": { "description": "healthy" } } } }
         },
         "components": { "schemas": {
             "Error": { "type": "object", "required": ["error", "status"], "properties": {

@@ -5,9 +5,11 @@
 mod batch;
 pub mod http;
 pub(crate) mod listen;
+mod mlflow;
 pub mod models;
 pub mod online;
 mod spark;
+mod v2;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,19 +39,26 @@ on the model they started with.
 
 Endpoints: POST /v1/predict ({\"records\": [...]}, a list, or {\"columns\": {...}}),
 POST /v1/feedback ({\"request_id\", \"actual\"}), GET /v1/models, /healthz, /readyz,
-/metrics (Prometheus), /openapi.json. Requests are checked against the bundle's
-signature (a missing field, a wrong type, a body over `deploy.max_body_bytes`: a 4xx
-JSON error naming it); unseen categories go to the unknown bucket and are counted.
-Records that carry entity keys instead of features get them from the online feature
-store. With the variable named by `deploy.auth_token_env` (MLX_SERVE_TOKEN) set,
-/v1/* needs `Authorization: Bearer <token>`. Every prediction and feedback is logged
-to NDJSON files under `deploy.prediction_log` by a background writer.
+/metrics (Prometheus), /openapi.json. The same model answers two other protocols:
+the Open Inference Protocol of KServe, Triton and MLServer (/v2/health/live|ready,
+/v2/models/NAME[/versions/N] metadata, /ready and POST /infer, JSON or binary
+tensors) and MLflow's scoring API (/ping, /health, POST /invocations with
+dataframe_split, dataframe_records, instances, inputs or a text/csv body), each with
+its own error shape. Requests are checked against the bundle's signature (a missing
+field, a wrong type, a body over `deploy.max_body_bytes`: a 4xx error naming it);
+unseen categories go to the unknown bucket and are counted. Records that carry
+entity keys instead of features get them from the online feature store. With the
+variable named by `deploy.auth_token_env` (MLX_SERVE_TOKEN) set, /v1/*, /v2/models/*
+and /invocations need `Authorization: Bearer <token>`. Every prediction and feedback
+is logged to NDJSON files under `deploy.prediction_log` by a background writer.
 
 Examples:
   mlx-serve                                          serve production on deploy.host:port
   mlx-serve --port 9000 --model champion             serve an alias
   mlx-serve --bundle .mlx/runs/forest-1a2b/bundle    serve a bundle, no registry
   curl -s localhost:8080/v1/predict -d '{\"records\": [{\"age\": 41, \"plan\": \"pro\"}]}'
+  curl -s localhost:8080/v2/models/churn/infer -d @tensors.json     Open Inference Protocol
+  curl -s localhost:8080/invocations -H 'Content-Type: text/csv' --data-binary @new.csv
   mlx-serve batch --input new.csv --output scored.parquet
   mlx-serve batch --table lake.customers --output s3a://lake/scored/   on Spark (engine.kind: spark)
   mlx-serve health --port 9000                       exit 0 when it answers /healthz

@@ -35,6 +35,16 @@ impl Model {
     pub fn label(&self) -> String {
         self.version.map_or("bundle".into(), |v| format!("v{v}"))
     }
+
+    /// Its name in the inference protocols' paths: the registered model's, or a fixed
+    /// bundle's candidate name.
+    pub fn served_name(&self) -> &str {
+        if self.version.is_some() {
+            &self.name
+        } else {
+            &self.scorer.bundle.manifest.name
+        }
+    }
 }
 
 /// Which model answers which request.
