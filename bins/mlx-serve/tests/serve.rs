@@ -381,16 +381,9 @@ fn v2_output<'a>(answer: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no output {name} in {answer}"))
 }
 
-#[test]
-fn the_open_inference_protocol_answers_as_v1_does() {
-    let s = project();
-    let d = s.path();
-    let rows = customers(&s, 25);
-    let server = Server::start(d, &[], None);
-    let (_, v1) = server.post("/v1/predict", &json!(rows).to_string());
-    let v1 = v1["predictions"].as_array().unwrap().clone();
-    let column = |k: &str| v1.iter().map(|p| p[k].clone()).collect::<Vec<_>>();
-
+/// The Open Inference Protocol's health, server and model metadata and readiness:
+/// the model's inputs and outputs are its signature's. Returns the inputs.
+fn v2_metadata_describes_the_signature(server: &Server) -> Vec<(Value, &'static str)> {
     // Health, the server's and the model's metadata, readiness.
     assert_eq!(server.get("/v2/health/ready"), "{\"ready\":true}");
     let meta: Value = serde_json::from_str(&server.get("/v2")).unwrap();
@@ -402,7 +395,7 @@ fn the_open_inference_protocol_answers_as_v1_does() {
         (&model["name"], &model["versions"]),
         (&json!("churn"), &json!(["1"]))
     );
-    let inputs: Vec<(Value, &str)> = signature["inputs"]
+    let inputs: Vec<(Value, &'static str)> = signature["inputs"]
         .as_array()
         .unwrap()
         .iter()
@@ -450,6 +443,86 @@ fn the_open_inference_protocol_answers_as_v1_does() {
             .get(format!("{}/v2/models/nope/ready", server.url)),
     );
     assert_eq!(status, 404);
+
+    inputs
+}
+
+/// Mistakes in Open Inference Protocol requests: a 4xx in the protocol's shape,
+/// naming what is wrong.
+fn v2_mistakes_are_named(server: &Server, rows: &[Value]) {
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = v2_body(rows);
+        f(&mut b);
+        b.to_string()
+    };
+    for (path, body, status, says) in [
+        (
+            "/v2/models/churn/infer",
+            with(&|b| {
+                b["inputs"].as_array_mut().unwrap().remove(1);
+            }),
+            400,
+            "`age` is missing (row 0)",
+        ),
+        (
+            "/v2/models/churn/infer",
+            with(&|b| {
+                b["inputs"][1]["datatype"] = json!("BYTES");
+                b["inputs"][1]["data"] = json!(vec!["41"; 25]);
+            }),
+            400,
+            "input `age` is numeric",
+        ),
+        (
+            "/v2/models/churn/infer",
+            with(&|b| b["inputs"][1]["shape"] = json!([26])),
+            400,
+            "its shape [26] needs 26",
+        ),
+        (
+            "/v2/models/churn/infer",
+            with(&|b| b["inputs"][1]["data"][3] = json!("x")),
+            400,
+            "input `age` is FP64 but its element 3 is \"x\"",
+        ),
+        (
+            "/v2/models/churn/infer",
+            with(&|b| b["outputs"] = json!([{ "name": "score" }])),
+            400,
+            "unknown output `score`",
+        ),
+        (
+            "/v2/models/churn/versions/9/infer",
+            v2_body(rows).to_string(),
+            404,
+            "version `9` of `churn` is not served here; served: 1",
+        ),
+        (
+            "/v2/models/other/infer",
+            v2_body(rows).to_string(),
+            404,
+            "no model `other` is served here; this server serves `churn`",
+        ),
+        ("/v2/models/churn/infer", "{".into(), 400, "not valid JSON"),
+    ] {
+        let (got, e) = server.post(path, &body);
+        assert_eq!(got, status, "{path} {e}");
+        assert_eq!(e.as_object().unwrap().len(), 1, "only `error`: {e}");
+        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
+    }
+}
+
+#[test]
+fn the_open_inference_protocol_answers_as_v1_does() {
+    let s = project();
+    let d = s.path();
+    let rows = customers(&s, 25);
+    let server = Server::start(d, &[], None);
+    let (_, v1) = server.post("/v1/predict", &json!(rows).to_string());
+    let v1 = v1["predictions"].as_array().unwrap().clone();
+    let column = |k: &str| v1.iter().map(|p| p[k].clone()).collect::<Vec<_>>();
+
+    let inputs = v2_metadata_describes_the_signature(&server);
 
     // Inference: the answers of /v1, value for value, through the deployment's routing
     // or the version named in the path.
@@ -503,67 +576,7 @@ fn the_open_inference_protocol_answers_as_v1_does() {
         Value::Array(column("prediction"))
     );
 
-    // Mistakes: a 4xx in the protocol's shape, naming what is wrong.
-    let with = |f: &dyn Fn(&mut Value)| {
-        let mut b = v2_body(&rows);
-        f(&mut b);
-        b.to_string()
-    };
-    for (path, body, status, says) in [
-        (
-            "/v2/models/churn/infer",
-            with(&|b| {
-                b["inputs"].as_array_mut().unwrap().remove(1);
-            }),
-            400,
-            "`age` is missing (row 0)",
-        ),
-        (
-            "/v2/models/churn/infer",
-            with(&|b| {
-                b["inputs"][1]["datatype"] = json!("BYTES");
-                b["inputs"][1]["data"] = json!(vec!["41"; 25]);
-            }),
-            400,
-            "input `age` is numeric",
-        ),
-        (
-            "/v2/models/churn/infer",
-            with(&|b| b["inputs"][1]["shape"] = json!([26])),
-            400,
-            "its shape [26] needs 26",
-        ),
-        (
-            "/v2/models/churn/infer",
-            with(&|b| b["inputs"][1]["data"][3] = json!("x")),
-            400,
-            "input `age` is FP64 but its element 3 is \"x\"",
-        ),
-        (
-            "/v2/models/churn/infer",
-            with(&|b| b["outputs"] = json!([{ "name": "score" }])),
-            400,
-            "unknown output `score`",
-        ),
-        (
-            "/v2/models/churn/versions/9/infer",
-            v2_body(&rows).to_string(),
-            404,
-            "version `9` of `churn` is not served here; served: 1",
-        ),
-        (
-            "/v2/models/other/infer",
-            v2_body(&rows).to_string(),
-            404,
-            "no model `other` is served here; this server serves `churn`",
-        ),
-        ("/v2/models/churn/infer", "{".into(), 400, "not valid JSON"),
-    ] {
-        let (got, e) = server.post(path, &body);
-        assert_eq!(got, status, "{path} {e}");
-        assert_eq!(e.as_object().unwrap().len(), 1, "only `error`: {e}");
-        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
-    }
+    v2_mistakes_are_named(&server, &rows);
     let metrics = server.get("/metrics");
     assert!(
         metrics.contains("mlx_requests_total{status=\"200\",version=\"v1\"} 5"),

@@ -671,7 +671,7 @@ fn binary_elements(input: &str, datatype: Datatype, bytes: &[u8]) -> Result<Vec<
         Datatype::Fp64 => 8,
         Datatype::Bytes => return byte_strings(input, bytes),
     };
-    if bytes.len() % width != 0 {
+    if !bytes.len().is_multiple_of(width) {
         return Err(Failure::bad(format!(
             "input `{input}`: {} bytes of {} data are not a whole number of {width}-byte elements",
             bytes.len(),
