@@ -5,6 +5,7 @@
 //!
 //! A binary's `main` is one call: [`umbrella_main`] or [`stage_main`].
 
+mod alloc;
 pub mod github;
 mod image;
 mod output;
@@ -343,6 +344,7 @@ pub fn multicall_main() -> ExitCode {
 
 /// `main` of the `mlx` umbrella with the built-in stages.
 pub fn umbrella_main() -> ExitCode {
+    alloc::tune();
     umbrella_main_with(&registry::verbs(), std::env::args_os())
 }
 
@@ -384,6 +386,7 @@ pub fn umbrella_main_with(
 
 /// `main` of `mlx-<name>`: the same code as `mlx <name>`.
 pub fn stage_main(name: &str) -> ExitCode {
+    alloc::tune();
     let verbs = registry::verbs();
     let Some(verb) = verbs.iter().find(|v| v.stage().name() == name).copied() else {
         eprintln!("error: this build of mlx has no `{name}` stage");

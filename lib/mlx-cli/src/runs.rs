@@ -289,7 +289,7 @@ fn list(a: ListArgs, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> 
     let mut runs = tracking::of_kind(store.entries()?, kind);
     let total = runs.len();
     if let Some(f) = &filter {
-        runs.retain(|r| f.matches(r));
+        runs = f.keep(runs);
     }
     let matched = runs.len();
     tracking::query::sort(&mut runs, &sort);

@@ -2,7 +2,6 @@
 //! `http(s)://` into a store (the data cache's remotes, the registry, the feature
 //! store, ingest's remote sources).
 
-use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -92,14 +91,10 @@ impl Bucket {
         let key = self.key(rel);
         self.rt.block_on(async {
             match self.store.get(&key).await {
-                Ok(r) => {
-                    let mut stream = r.into_stream();
-                    let mut buf = Vec::new();
-                    while let Some(chunk) = stream.next().await {
-                        buf.extend_from_slice(&chunk.map_err(self.err(rel))?);
-                    }
-                    Ok(Some(buf))
-                }
+                // `bytes` reads a local file in one blocking read; its stream would hand
+                // it over in 8 KiB chunks, each a trip between threads (a 58 MB
+                // tracking pack took 0.3 s that way).
+                Ok(r) => Ok(Some(Vec::from(r.bytes().await.map_err(self.err(rel))?))),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.err(rel)(e)),
             }

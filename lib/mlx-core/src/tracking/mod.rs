@@ -7,7 +7,7 @@
 //! A run is a `train` entry; the entries about it (eval, shap, gate) add their metrics
 //! and tags to it when read ([`runs`]), so every entry stays immutable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use mlx_contracts::config::ModelType;
@@ -76,45 +76,50 @@ pub fn of_kind(entries: Vec<TrackedRun>, kind: EntryKind) -> Vec<Run> {
 
 /// The runs among `entries` (oldest first, as [`Store::entries`] gives them).
 pub fn runs(entries: Vec<TrackedRun>) -> Vec<Run> {
-    let mut about: BTreeMap<String, Vec<TrackedRun>> = BTreeMap::new();
-    let mut trains = Vec::new();
-    for e in entries {
-        match (&e.kind, &e.about) {
-            (EntryKind::Train, _) => trains.push(e),
-            (_, Some(a)) => about.entry(a.clone()).or_default().push(e),
+    // Each entry is moved once, into its run or into the list of entries about runs (a
+    // listing builds a run per entry: at 100,000 runs a second move cost 10 ms).
+    let mut runs = Vec::with_capacity(entries.len());
+    let mut about = Vec::new();
+    for mut entry in entries {
+        match (&entry.kind, &entry.about) {
+            (EntryKind::Train, _) => runs.push(Run {
+                metrics: std::mem::take(&mut entry.metrics),
+                tags: std::mem::take(&mut entry.tags),
+                entry,
+                related: Vec::new(),
+            }),
+            (_, Some(_)) => about.push(entry),
             _ => {}
         }
     }
-    trains
-        .into_iter()
-        .map(|mut entry| {
-            let related = about.remove(&entry.id).unwrap_or_default();
-            // Moved, not copied: a listing builds a run per entry.
-            let mut metrics = std::mem::take(&mut entry.metrics);
-            let mut tags = std::mem::take(&mut entry.tags);
-            let own: BTreeSet<String> = if related.is_empty() {
-                BTreeSet::new()
-            } else {
-                tags.keys().cloned().collect()
-            };
-            for r in &related {
-                metrics.extend(r.metrics.iter().map(|(k, v)| (k.clone(), *v)));
-                // The run's own tags (its commit, its config hash) stay its own.
-                tags.extend(
-                    r.tags
-                        .iter()
-                        .filter(|(k, _)| !own.contains(*k))
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
-            }
-            Run {
-                entry,
-                metrics,
-                tags,
-                related,
-            }
-        })
-        .collect()
+    if about.is_empty() {
+        return runs;
+    }
+    let at: HashMap<String, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.entry.id.clone(), i))
+        .collect();
+    for e in about {
+        if let Some(&i) = e.about.as_ref().and_then(|a| at.get(a)) {
+            runs[i].related.push(e);
+        }
+    }
+    for run in runs.iter_mut().filter(|r| !r.related.is_empty()) {
+        // The run's own tags (its commit, its config hash) stay its own.
+        let own: BTreeSet<String> = run.tags.keys().cloned().collect();
+        for r in &run.related {
+            run.metrics
+                .extend(r.metrics.iter().map(|(k, v)| (k.clone(), *v)));
+            run.tags.extend(
+                r.tags
+                    .iter()
+                    .filter(|(k, _)| !own.contains(*k))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+    }
+    runs
 }
 
 /// The run whose id starts with `prefix` (a unique prefix, as git takes commits).

@@ -6,7 +6,7 @@
 //! least once and drops the identical copies by id; two writers never lose each
 //! other's entries.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use mlx_contracts::tracking::TrackedRun;
 use rayon::prelude::*;
@@ -173,32 +173,26 @@ impl Store {
                 break;
             }
         }
-        let mut lines: Vec<(&str, &[u8])> = Vec::new();
-        for (k, b) in &packs {
-            lines.extend(
-                b.split(|c| *c == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(|l| (k.as_str(), l)),
-            );
-        }
-        lines.extend(loose.iter().map(|(k, b)| (k.as_str(), b.as_slice())));
-        let parsed: Vec<TrackedRun> = lines
+        // Each pack's lines are split and parsed on every core at once.
+        let mut parsed: Vec<TrackedRun> = packs
             .par_iter()
+            .flat_map(|(k, b)| {
+                b.par_split(|c| *c == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(move |l| (k.as_str(), l))
+            })
+            .chain(loose.par_iter().map(|(k, b)| (k.as_str(), b.as_slice())))
             .map(|(k, l)| parse_entry(k, l, self.label()))
             .collect::<Result<_>>()?;
-        let mut seen: HashSet<&str> = HashSet::with_capacity(parsed.len());
-        let keep: Vec<bool> = parsed.iter().map(|e| seen.insert(e.id.as_str())).collect();
-        let mut out: Vec<TrackedRun> = parsed
-            .into_iter()
-            .zip(keep)
-            .filter_map(|(e, k)| k.then_some(e))
-            .collect();
-        out.sort_by(|a, b| {
+        // An entry's id is made from its kind, start and name, so copies of one entry (in
+        // a pack and, for a moment, loose) sort next to each other; the first is kept.
+        parsed.par_sort_by(|a, b| {
             a.started_at
                 .cmp(&b.started_at)
                 .then_with(|| a.id.cmp(&b.id))
         });
-        Ok(out)
+        parsed.dedup_by(|a, b| a.id == b.id);
+        Ok(parsed)
     }
 
     /// Moves the loose entries into a pack, and merges the packs into one when there

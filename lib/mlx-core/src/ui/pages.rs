@@ -117,7 +117,7 @@ pub(super) fn runs(app: &App, q: &Query) -> Result<View> {
     let mut runs = tracking::of_kind(store.entries()?, kind);
     let total = runs.len();
     if let Some(f) = &filter {
-        runs.retain(|r| f.matches(r));
+        runs = f.keep(runs);
     }
     let matched = runs.len();
     query::sort(&mut runs, &sort);
