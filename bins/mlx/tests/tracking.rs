@@ -395,3 +395,75 @@ fn an_unreachable_store_fails_the_stage_and_import_records_it_later() {
         .success();
     assert!(!off.path().join(".mlx/tracking").exists());
 }
+
+/// The store on S3 (moto on loopback, tests/services/s3.sh): two pipelines on two
+/// machines' worth of work directories record into one store at once through
+/// create-only writes, and both trainings are listed, each run once.
+#[test]
+#[ignore = "needs the S3 service: run `bash tests/run.sh`"]
+fn two_pipelines_record_into_one_store_on_s3_at_once() {
+    let endpoint =
+        std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT (set by tests/run.sh)");
+    let bucket =
+        std::env::var("MLX_TEST_S3_BUCKET").expect("MLX_TEST_S3_BUCKET (set by tests/run.sh)");
+    let uri = format!("s3://{bucket}/tracking-{}", std::process::id());
+    let on_s3 = |dir: &Path| {
+        let mut c = mlx(dir);
+        c.env("AWS_ENDPOINT", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        c
+    };
+    let config = format!("{CONFIG}tracking: {{ uri: \"{uri}\" }}\n");
+    let (a, b) = (
+        Sandbox::churn(&config),
+        Sandbox::churn(&config.replace("C: 1.0", "C: 0.2")),
+    );
+    std::thread::scope(|scope| {
+        for s in [&a, &b] {
+            scope.spawn(|| {
+                on_s3(s.path())
+                    .args(["run", "--to", "train"])
+                    .assert()
+                    .success()
+            });
+        }
+    });
+    let out = on_s3(a.path())
+        .args(["runs", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // Two candidates in each pipeline; the logistic runs differ in C.
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let mut ids: Vec<&str> = listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    let mut c: Vec<String> = listed
+        .iter()
+        .filter(|r| r["params"]["C"].is_number())
+        .map(|r| r["params"]["C"].to_string())
+        .collect();
+    c.sort();
+    assert_eq!(c, ["0.2", "1.0"]);
+    // Recording the same stages again (as `mlx runs import` does) adds nothing.
+    let again = on_s3(b.path())
+        .args(["runs", "import", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["new"], 0, "{again}");
+}
