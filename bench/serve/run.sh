@@ -98,7 +98,10 @@ printf '{"http_port": 18304, "grpc_port": 18305, "metrics_port": 18306, "paralle
 OMP_NUM_THREADS=1 PATH="$mlserver_venv/bin:$PATH" "$mlserver_venv/bin/mlserver" start mlserver > mlserver.log 2>&1 &
 mlserver_pid=$!
 run_peer mlserver-v2 "http://127.0.0.1:18304/v2/models/bench/infer" row-v2.json
-kill "$mlserver_pid"; wait "$mlserver_pid" 2> /dev/null || true; pkill -f "mlserver start" || true
+# MLServer waits for its worker pool on SIGTERM; give it 10 s.
+kill "$mlserver_pid"
+for _ in $(seq 1 100); do kill -0 "$mlserver_pid" 2> /dev/null || break; sleep 0.1; done
+pkill -9 -f "mlserver start" || true
 
 # mlx-serve under sustained load: RSS every 10 s.
 BODY=row.json wrk -t"$cores" -c32 -d"${soak}s" -s "$OLDPWD/bench/serve/post.lua" \
