@@ -53,10 +53,15 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 fn json(dir: &Path, args: &[&str]) -> Value {
-    let out = mlx(dir).args(args).arg("--json").output().unwrap();
+    json_of(mlx(dir).args(args))
+}
+
+/// What a command that succeeds prints with `--json`.
+fn json_of(c: &mut assert_cmd::Command) -> Value {
+    let out = c.arg("--json").output().unwrap();
     assert!(
         out.status.success(),
-        "mlx {args:?}: {}",
+        "{c:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -396,8 +401,8 @@ fn an_unreachable_store_fails_the_stage_and_import_records_it_later() {
     assert!(!off.path().join(".mlx/tracking").exists());
 }
 
-/// The store on S3 (moto on loopback, tests/services/s3.sh): two pipelines on two
-/// machines' worth of work directories record into one store at once through
+/// The store on S3 (moto on loopback, tests/services/s3.sh): two pipelines, each with
+/// its own work directory as on two runners, record into one store at once through
 /// create-only writes, and both trainings are listed, each run once.
 #[test]
 #[ignore = "needs the S3 service: run `bash tests/run.sh`"]
@@ -431,16 +436,8 @@ fn two_pipelines_record_into_one_store_on_s3_at_once() {
             });
         }
     });
-    let out = on_s3(a.path())
-        .args(["runs", "list", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let listed: Vec<Value> =
+        serde_json::from_value(json_of(on_s3(a.path()).args(["runs", "list"]))).unwrap();
     // Two candidates in each pipeline; the logistic runs differ in C.
     assert_eq!(listed.len(), 4, "{listed:?}");
     let mut ids: Vec<&str> = listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -455,15 +452,6 @@ fn two_pipelines_record_into_one_store_on_s3_at_once() {
     c.sort();
     assert_eq!(c, ["0.2", "1.0"]);
     // Recording the same stages again (as `mlx runs import` does) adds nothing.
-    let again = on_s3(b.path())
-        .args(["runs", "import", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let again = json_of(on_s3(b.path()).args(["runs", "import"]));
     assert_eq!(again["new"], 0, "{again}");
 }
