@@ -727,6 +727,10 @@ fn bad_protocol_requests_are_answered_in_each_protocols_error_shape() {
         };
         let (got, text) = server.send(request);
         assert_eq!(got, status.parse::<u16>().unwrap(), "{line}: {text}");
+        assert!(
+            !text.contains("__mlx"),
+            "{line}: an internal name leaks: {text}"
+        );
         let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{line}: {text}"));
         let message = if path.starts_with("/v2") {
             assert_eq!(e.as_object().unwrap().len(), 1, "{line}: {e}");

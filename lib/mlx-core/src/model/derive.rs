@@ -143,14 +143,21 @@ pub fn holiday_dates(def: &FeatureDef) -> Result<Vec<chrono::NaiveDate>> {
 }
 
 fn unknown_column(def: &FeatureDef, column: &str, names: &BTreeSet<String>) -> Error {
-    let hint = crate::config::did_you_mean(column, names.iter().map(String::as_str))
+    // mlx's own helper columns (`__mlx_row`, which keeps the order of served records)
+    // are none of the user's business.
+    let names: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with("__mlx_"))
+        .collect();
+    let hint = crate::config::did_you_mean(column, names.iter().copied())
         .map(|s| format!("; did you mean `{s}`?"))
         .unwrap_or_default();
     Error::Usage(format!(
         "feature `{}` reads column `{column}`, which the dataset does not have{hint} \
          (columns: {})",
         def.name,
-        names.iter().cloned().collect::<Vec<_>>().join(", ")
+        names.join(", ")
     ))
 }
 
