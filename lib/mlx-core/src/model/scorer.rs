@@ -295,7 +295,9 @@ pub fn records(body: Value) -> std::result::Result<Vec<Map<String, Value>>, Stri
         .collect()
 }
 
-fn columnar(c: Value) -> std::result::Result<Vec<Map<String, Value>>, String> {
+/// Columnar records, `{"a": [...], "b": [...]}`: equally long lists, one record per
+/// position.
+pub(crate) fn columnar(c: Value) -> std::result::Result<Vec<Map<String, Value>>, String> {
     let Value::Object(cols) = c else {
         return Err("`columns` must map column names to lists".into());
     };

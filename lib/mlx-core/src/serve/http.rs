@@ -211,6 +211,23 @@ impl Failure {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// The status and message for a protocol without `/v1`'s field and record keys
+    /// (the Open Inference Protocol, MLflow's): a signature mismatch (`/v1`'s 422) is
+    /// a 400, as Triton, MLServer and MLflow answer it, and the record goes into the
+    /// message.
+    pub fn plain(self) -> (StatusCode, String) {
+        let status = if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            self.status
+        };
+        let message = match self.record {
+            Some(i) => format!("{} (row {i})", self.message),
+            None => self.message,
+        };
+        (status, message)
+    }
+
     /// `/v1`'s shape.
     fn v1(self) -> Response {
         // A field error always names its record (null when the body had no list).

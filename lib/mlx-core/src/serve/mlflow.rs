@@ -44,11 +44,7 @@ async fn ping() -> Response {
 
 /// MLflow's error shape, with its error codes.
 fn fail(f: Failure) -> Response {
-    let status = if f.status == StatusCode::UNPROCESSABLE_ENTITY {
-        StatusCode::BAD_REQUEST
-    } else {
-        f.status
-    };
+    let (status, message) = f.plain();
     let code = match status {
         StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
         StatusCode::REQUEST_TIMEOUT => "DEADLINE_EXCEEDED",
@@ -56,10 +52,6 @@ fn fail(f: Failure) -> Response {
         StatusCode::NOT_FOUND => "ENDPOINT_NOT_FOUND",
         s if s.is_server_error() => "INTERNAL_ERROR",
         _ => "BAD_REQUEST",
-    };
-    let message = match f.record {
-        Some(i) => format!("{} (row {i})", f.message),
-        None => f.message,
     };
     (
         status,
@@ -186,7 +178,12 @@ fn json_records(body: Value, inputs: &[InputColumn]) -> Result<Vec<Map<String, V
                 .enumerate()
                 .map(|(i, v)| row_of(v, i, inputs, true))
                 .collect::<Result<_, _>>()?,
-            Value::Object(columns) if *form == "inputs" => columnar(columns)?,
+            // `inputs` as columns: `{"age": [41, 35], "plan": ["pro", "basic"]}`, read
+            // as /v1/predict reads `columns`.
+            Value::Object(columns) if *form == "inputs" => {
+                crate::model::scorer::columnar(Value::Object(columns))
+                    .map_err(|m| Failure::bad(format!("`inputs`: {m}")))?
+            }
             _ => {
                 return Err(Failure::bad(format!(
                     "`{form}` must be a list of rows{}",
@@ -278,32 +275,6 @@ fn split(data: Value) -> Result<Vec<Map<String, Value>>, Failure> {
             ))),
         })
         .collect()
-}
-
-/// `inputs` as columns: `{"age": [41, 35], "plan": ["pro", "basic"]}`.
-fn columnar(columns: Map<String, Value>) -> Result<Vec<Map<String, Value>>, Failure> {
-    let mut n = None;
-    for (name, v) in &columns {
-        let len = v
-            .as_array()
-            .ok_or_else(|| Failure::bad(format!("`inputs.{name}` must be a list of values")))?
-            .len();
-        if n.is_some_and(|m| m != len) {
-            return Err(Failure::bad(format!(
-                "`inputs.{name}` has {len} values, another column {}: columns must be equally long",
-                n.unwrap_or_default()
-            )));
-        }
-        n = Some(len);
-    }
-    Ok((0..n.unwrap_or(0))
-        .map(|i| {
-            columns
-                .iter()
-                .map(|(k, v)| (k.clone(), v[i].clone()))
-                .collect()
-        })
-        .collect())
 }
 
 /// The rows of a CSV body with a header row (pandas' `to_csv(index=False)`): an

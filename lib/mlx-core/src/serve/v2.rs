@@ -58,18 +58,9 @@ pub(super) fn routes() -> Router<Arc<App>> {
         )
 }
 
-/// The protocol's error shape. A signature mismatch (`/v1`'s 422) is a 400 here, as
-/// Triton and MLServer answer it.
+/// The protocol's error shape.
 fn fail(f: Failure) -> Response {
-    let status = if f.status == StatusCode::UNPROCESSABLE_ENTITY {
-        StatusCode::BAD_REQUEST
-    } else {
-        f.status
-    };
-    let message = match f.record {
-        Some(i) => format!("{} (row {i})", f.message),
-        None => f.message,
-    };
+    let (status, message) = f.plain();
     (status, Json(json!({ "error": message }))).into_response()
 }
 
@@ -98,7 +89,6 @@ fn resolve(
     let Some(version) = version else {
         return Ok(None);
     };
-    let listed = served_versions(routing);
     let wanted = version
         .strip_prefix('v')
         .unwrap_or(version)
@@ -109,6 +99,7 @@ fn resolve(
             return Ok(Some(variant));
         }
     }
+    let listed = served_versions(routing);
     Err(Failure::new(
         StatusCode::NOT_FOUND,
         if listed.is_empty() {
@@ -299,10 +290,11 @@ async fn inference(app: Arc<App>, name: String, version: Option<String>, req: Re
         let bytes = read_body(&app, body).await?;
         let request = InferRequest::decode(&parts.headers, &bytes)?;
         let model = pin.map_or(&routing.live, |v| routing.model(v)).clone();
-        let records = request.records(&model.scorer.bundle.manifest.signature.inputs)?;
         let wanted = request.wanted_outputs(output_names(&model))?;
+        let id = request.id.clone();
+        let records = request.records(&model.scorer.bundle.manifest.signature.inputs)?;
         let scoring = Scoring {
-            id: request.id.clone(),
+            id,
             routing: Some(routing.clone()),
             pin,
         };
@@ -408,7 +400,8 @@ impl InferRequest {
 
     /// The rows as records, by either layout (one tensor per column, or one `[n, k]`
     /// tensor in the signature's order).
-    fn records(&self, sig: &[InputColumn]) -> Result<Vec<Map<String, Value>>, Failure> {
+    /// Each element is moved into its record, not copied.
+    fn records(self, sig: &[InputColumn]) -> Result<Vec<Map<String, Value>>, Failure> {
         let names: Vec<&str> = sig.iter().map(|i| i.name.as_str()).collect();
         if let [one] = self.inputs.as_slice() {
             if !names.contains(&one.name.as_str()) && one.shape.len() == 2 {
@@ -422,14 +415,14 @@ impl InferRequest {
                         names.join(", ")
                     )));
                 }
-                let mut rows = Vec::with_capacity(n);
-                for r in 0..n {
-                    let mut record = Map::new();
-                    for (j, input) in sig.iter().enumerate() {
-                        record.insert(input.name.clone(), one.elements[r * k + j].clone());
-                    }
-                    rows.push(record);
-                }
+                let mut elements = self.inputs.into_iter().flat_map(|t| t.elements);
+                let rows = (0..n)
+                    .map(|_| {
+                        sig.iter()
+                            .map(|input| (input.name.clone(), elements.next().expect("n × k")))
+                            .collect()
+                    })
+                    .collect();
                 return nonempty(rows);
             }
         }
@@ -460,11 +453,16 @@ impl InferRequest {
                 check_kind(t, input.kind)?;
             }
         }
+        let mut columns: Vec<(String, std::vec::IntoIter<Value>)> = self
+            .inputs
+            .into_iter()
+            .map(|t| (t.name, t.elements.into_iter()))
+            .collect();
         let rows = (0..n.unwrap_or(0))
-            .map(|r| {
-                self.inputs
-                    .iter()
-                    .map(|t| (t.name.clone(), t.elements[r].clone()))
+            .map(|_| {
+                columns
+                    .iter_mut()
+                    .map(|(name, values)| (name.clone(), values.next().expect("n rows")))
                     .collect()
             })
             .collect();
