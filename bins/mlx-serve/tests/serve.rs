@@ -582,6 +582,13 @@ fn the_open_inference_protocol_answers_as_v1_does() {
         metrics.contains("mlx_requests_total{status=\"200\",version=\"v1\"} 5"),
         "{metrics}"
     );
+    // Requests are counted under the status they were answered with: V2 answers a
+    // signature mismatch 400, not /v1's 422.
+    assert!(
+        metrics.contains("mlx_requests_total{status=\"400\",version=\"none\"} 6")
+            && !metrics.contains("status=\"422\""),
+        "{metrics}"
+    );
     server.stop();
     // Every row answered is in the prediction log under its request id and version.
     let logged = log_records(d);

@@ -92,8 +92,11 @@ async fn invocations(State(app): State<Arc<App>>, req: Request) -> Response {
             Json(json!({ "predictions": predictions })).into_response()
         }
         Err(f) => {
-            app.count(started, f.status, &f.version);
-            fail(f)
+            // Counted under the status the protocol answers with.
+            let version = f.version.clone();
+            let response = fail(f);
+            app.count(started, response.status(), &version);
+            response
         }
     }
 }

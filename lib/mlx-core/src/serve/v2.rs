@@ -308,8 +308,11 @@ async fn inference(app: Arc<App>, name: String, version: Option<String>, req: Re
             render(&model, served, &wanted)
         }
         Err(f) => {
-            app.count(started, f.status, &f.version);
-            fail(f)
+            // Counted under the status the protocol answers with.
+            let version = f.version.clone();
+            let response = fail(f);
+            app.count(started, response.status(), &version);
+            response
         }
     }
 }
