@@ -199,6 +199,10 @@ Examples:
     /// The metrics of the work directory's or a git revision's runs, and their diff.
     #[command(subcommand)]
     Metrics(runs::MetricsCommand),
+    /// The tracking store's mirror on an MLflow server: send what it lacks
+    /// (docs/mlflow.md).
+    #[command(subcommand)]
+    Tracking(runs::TrackingCommand),
     /// A web page over the tracking store, the registry and the work directory: runs,
     /// compare, registry with its audit trail, the reviewer's dashboard (approve,
     /// reject, defer) and monitoring (docs/ui.md).
@@ -643,6 +647,7 @@ fn builtin(
         Builtin::Config(c) => config_command(c, global, ui),
         Builtin::Runs(c) => runs::runs(c, global, ui),
         Builtin::Metrics(c) => runs::metrics(c, global, ui),
+        Builtin::Tracking(c) => runs::tracking(c, global, ui),
         Builtin::Ui(a) => ui::run(a, global, ui),
     }
 }

@@ -127,6 +127,20 @@ Examples:
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum TrackingCommand {
+    /// Sends the MLflow server of `tracking.mlflow` every run, entry, artifact, model
+    /// version, alias and audit entry it lacks; safe to repeat: nothing is sent twice.
+    #[command(after_help = "\
+Examples:
+  mlx tracking sync
+  MLFLOW_TRACKING_TOKEN=$TOKEN mlx tracking sync --json
+
+It exits 3 when the server cannot be reached or refuses; what was sent before stays sent,
+and the next sync goes on from there.")]
+    Sync,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum MetricsCommand {
     /// The metrics of the work directory's runs, or of the runs of a git revision.
     #[command(after_help = "\
@@ -188,13 +202,18 @@ pub(crate) fn runs(cmd: RunsCommand, global: &GlobalArgs, ui: &Ui) -> Result<Exi
     match cmd {
         RunsCommand::List(a) => list(a, global, ui),
         RunsCommand::Show { id, store } => {
-            let (_, store) = open(global, &store)?;
+            let (ctx, store) = open(global, &store)?;
             let runs = all_runs(&store)?;
             let run = tracking::resolve(&runs, &id)?;
+            let mirror = tracking::mlflow::status(&ctx.config.config, &store, run)?;
             if global.json {
-                output::stdout(&format!("{}\n", output::json_text(&run_json(run))?));
+                let mut v = run_json(run);
+                v["mlflow"] = mirror_json(mirror.as_ref());
+                output::stdout(&format!("{}\n", output::json_text(&v)?));
             } else {
-                output::stdout(&show_text(run));
+                let mut text = show_text(run);
+                text.push_str(&mirror_text(mirror.as_ref()));
+                output::stdout(&text);
             }
             Ok(ExitStatus::Ok)
         }
@@ -442,6 +461,84 @@ fn table(header: &[String], rows: &[Vec<String>]) -> String {
         out.push_str(&line(r));
     }
     out
+}
+
+/// `mlx tracking …`.
+pub(crate) fn tracking(
+    cmd: TrackingCommand,
+    global: &GlobalArgs,
+    ui: &Ui,
+) -> Result<ExitStatus, Error> {
+    match cmd {
+        TrackingCommand::Sync => {
+            let ctx = context(global)?;
+            let s = tracking::mlflow::sync(&ctx.config.config)?;
+            ui.info(&format!(
+                "MLflow {} (experiment {}): {} runs created, {} entries logged, {} artifacts \
+                 uploaded, {} model versions created, {} version tags and aliases set",
+                s.server,
+                s.experiment_id,
+                s.runs_created,
+                s.entries,
+                s.artifacts,
+                s.versions_created,
+                s.registry_changes
+            ));
+            if let Some(why) = &s.artifacts_skipped {
+                ui.info(&format!("warning: artifacts were not sent: {why}"));
+            }
+            if global.json {
+                let v = serde_json::to_value(&s)
+                    .map_err(|e| Error::Runtime(format!("encoding the sync's summary: {e}")))?;
+                output::stdout(&format!("{}\n", output::json_text(&v)?));
+            }
+            Ok(ExitStatus::Ok)
+        }
+    }
+}
+
+fn mirror_json(m: Option<&tracking::mlflow::RunMirror>) -> serde_json::Value {
+    use tracking::mlflow::RunMirror;
+    match m {
+        None => serde_json::Value::Null,
+        Some(RunMirror::Mirrored { server, run }) => {
+            json!({ "state": "mirrored", "server": server, "run": run })
+        }
+        Some(RunMirror::Queued {
+            server,
+            waiting,
+            last_error,
+        }) => json!({
+            "state": "queued",
+            "server": server,
+            "waiting_entries": waiting,
+            "last_error": last_error,
+        }),
+    }
+}
+
+fn mirror_text(m: Option<&tracking::mlflow::RunMirror>) -> String {
+    use tracking::mlflow::RunMirror;
+    match m {
+        None => String::new(),
+        Some(RunMirror::Mirrored { server, run }) => {
+            format!("mlflow\n  mirrored to {server} as run {run}\n")
+        }
+        Some(RunMirror::Queued {
+            server,
+            waiting,
+            last_error,
+        }) => {
+            let mut s = format!(
+                "mlflow\n  queued: {waiting} of its entries are not on {server} yet; `mlx \
+                 tracking sync` sends them\n"
+            );
+            if let Some(e) = last_error {
+                s.push_str(&format!("  last attempt {e}\n"));
+            }
+            s
+        }
+    }
 }
 
 fn run_json(r: &Run) -> serde_json::Value {

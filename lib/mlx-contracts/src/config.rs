@@ -1899,6 +1899,9 @@ pub struct Tracking {
     /// The experiment the runs are filed under; defaults to `project.name`, then
     /// `default`.
     pub experiment: Option<String>,
+    /// An MLflow tracking server every run and registry change is mirrored to
+    /// (docs/mlflow.md); unset: none.
+    pub mlflow: Option<MlflowMirror>,
 }
 
 impl Default for Tracking {
@@ -1907,8 +1910,32 @@ impl Default for Tracking {
             enabled: true,
             uri: ".mlx/tracking".into(),
             experiment: None,
+            mlflow: None,
         }
     }
+}
+
+/// `tracking.mlflow`: the MLflow server the tracking store and the registry are mirrored
+/// to, through its REST API. The token comes from `MLFLOW_TRACKING_TOKEN`, or a user and
+/// password from `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD`, as MLflow's
+/// own client reads them; never from the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MlflowMirror {
+    /// The server: `http://` or `https://` (`http://mlflow.internal:5000`).
+    pub uri: String,
+    /// The MLflow experiment the runs go to (created when missing); defaults to the
+    /// tracking store's experiment.
+    #[serde(default)]
+    pub experiment: Option<String>,
+    /// Seconds a pipeline stage waits for the server before it queues its runs for
+    /// `mlx tracking sync` and goes on.
+    #[serde(default = "default_mirror_timeout")]
+    pub timeout_seconds: f64,
+}
+
+fn default_mirror_timeout() -> f64 {
+    5.0
 }
 
 /// `mlx ui` (docs/ui.md).

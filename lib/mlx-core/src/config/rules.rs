@@ -109,7 +109,50 @@ pub(crate) fn check(loaded: &LoadedConfig, raw: &Config) -> Vec<Diagnostic> {
     validation(s, &mut err);
     training(s, &mut err);
     deploy(s, &mut err);
+    tracking(s, &mut err);
     out
+}
+
+/// Rules of `tracking.mlflow`: a server URL, a usable experiment name and wait.
+fn tracking(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
+    let Some(m) = &s.c.tracking.mlflow else {
+        return;
+    };
+    match url::Url::parse(m.uri.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if !u.username().is_empty() || u.password().is_some() {
+                err(
+                    "tracking.mlflow.uri",
+                    "the MLflow server's URL carries a user or password".into(),
+                    Some("remove them from the URL and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment".into()),
+                );
+            }
+        }
+        _ => err(
+            "tracking.mlflow.uri",
+            format!("`{}` is not an MLflow server's URL", super::mask_known(&m.uri)),
+            Some("write it as http://HOST:PORT or https://HOST (the address `mlflow server` listens on; a `databricks` or file URI is not a server)".into()),
+        ),
+    }
+    if let Some(e) = &m.experiment {
+        if e.trim().is_empty() || e.contains(['\n', '\r', '\0']) || e.len() > 500 {
+            err(
+                "tracking.mlflow.experiment",
+                "an MLflow experiment name is one line of 1 to 500 characters".into(),
+                Some("leave it out to use the tracking store's experiment".into()),
+            );
+        }
+    }
+    if !(m.timeout_seconds.is_finite() && m.timeout_seconds > 0.0 && m.timeout_seconds <= 600.0) {
+        err(
+            "tracking.mlflow.timeout_seconds",
+            format!(
+                "{} is not a wait in seconds between 0 and 600",
+                m.timeout_seconds
+            ),
+            Some("the default, 5, suits a server on the same network".into()),
+        );
+    }
 }
 
 /// Rules of `split:`: the strategy against the problem and the columns it needs.

@@ -311,7 +311,12 @@ pub fn command(
         .clone()
         .or_else(|| cfg.registry.model_name.clone())
         .unwrap_or_else(|| "model".into());
-    let store = Store::open(&uri, &model)?;
+    let mut store = Store::open(&uri, &model)?;
+    // The config's MLflow mirror follows the config's registry, not another one named by
+    // --registry or --model.
+    if uri == cfg.registry.uri && Some(&model) == cfg.registry.model_name.as_ref() {
+        store = store.mirrored_by(&cfg);
+    }
     let policy = policy(&cfg);
     let reason = &on.reason;
     let which = |s: &RegistryState, w: Option<&String>| -> Result<Option<u64>> {

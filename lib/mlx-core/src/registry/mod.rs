@@ -33,7 +33,7 @@ pub fn open(cfg: &Config) -> Result<Store> {
         .model_name
         .clone()
         .unwrap_or_else(|| "model".into());
-    Store::open(&cfg.registry.uri, &model)
+    Ok(Store::open(&cfg.registry.uri, &model)?.mirrored_by(cfg))
 }
 
 /// The policy of a config.

@@ -20,6 +20,8 @@ use crate::objects::{Bucket, Created};
 pub struct Store {
     bucket: Bucket,
     model: String,
+    /// The config whose MLflow mirror follows every committed change.
+    mirror: Option<Box<mlx_contracts::config::Config>>,
 }
 
 impl Store {
@@ -35,7 +37,17 @@ impl Store {
         Ok(Self {
             bucket: Bucket::open(uri, "registry")?,
             model: model.to_owned(),
+            mirror: None,
         })
+    }
+
+    /// Mirrors every change this store commits to `cfg`'s MLflow server, when it has
+    /// one (`tracking.mlflow`).
+    pub fn mirrored_by(mut self, cfg: &mlx_contracts::config::Config) -> Self {
+        if cfg.tracking.mlflow.is_some() {
+            self.mirror = Some(Box::new(cfg.clone()));
+        }
+        self
     }
 
     /// The registered model's name.
@@ -140,6 +152,9 @@ impl Store {
                     &format!("{}/state/HEAD", self.model),
                     next.revision.to_string().into_bytes(),
                 );
+                if let Some(cfg) = &self.mirror {
+                    crate::tracking::mlflow::mirror_quietly(cfg);
+                }
                 Ok(next)
             }
             Created::Exists => Err(Error::Conflict(format!(

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::workdir::Workdir;
 
+pub mod mlflow;
 pub mod query;
 pub mod store;
 
@@ -554,7 +555,9 @@ pub fn record_monitor(cfg: &Config, entry: TrackedRun) -> Result<usize> {
     if !cfg.tracking.enabled {
         return Ok(0);
     }
-    open(cfg)?.append(&[entry])
+    let new = open(cfg)?.append(&[entry])?;
+    mlflow::mirror_quietly(cfg);
+    Ok(new)
 }
 
 /// The plots an evaluation wrote for a run (`runs/<run-id>/metrics.json`).
@@ -585,7 +588,9 @@ pub fn record_stage(cfg: &Config, workdir: &Workdir, record: &StageRecord) -> Re
     }
     let store = open(cfg)?;
     let entries = entries_of(record, workdir, Some(&store))?;
-    store.append(&entries)
+    let new = store.append(&entries)?;
+    mlflow::mirror_quietly(cfg);
+    Ok(new)
 }
 
 /// Records the work directory's stage records and monitoring window again (after the

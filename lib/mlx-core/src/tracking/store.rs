@@ -93,6 +93,33 @@ impl Store {
         Ok(new)
     }
 
+    /// The objects of the folder `rel` of the experiment (an MLflow mirror's records),
+    /// as paths relative to the experiment.
+    pub fn mirror_list(&self, rel: &str) -> Result<Vec<String>> {
+        let prefix = format!("{}/", self.experiment);
+        Ok(self
+            .bucket
+            .list(&self.rel(rel))?
+            .into_iter()
+            .map(|k| k.strip_prefix(&prefix).map(str::to_owned).unwrap_or(k))
+            .collect())
+    }
+
+    /// One object of the experiment outside its entries (a mirror's record).
+    pub fn mirror_get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        self.bucket.get(&self.rel(rel))
+    }
+
+    /// Writes a mirror's record: never an entry, so never shared state.
+    pub fn mirror_put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        self.bucket.put(&self.rel(rel), bytes)
+    }
+
+    /// Deletes a mirror's record; one already gone is no error.
+    pub fn mirror_forget(&self, rel: &str) -> Result<()> {
+        self.bucket.delete(&self.rel(rel))
+    }
+
     /// Stores an artifact by content; returns its SHA-256.
     pub fn put_object(&self, bytes: Vec<u8>) -> Result<String> {
         let sha = crate::config::hex(&Sha256::digest(&bytes));
