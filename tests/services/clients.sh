@@ -1,8 +1,9 @@
-# The real clients of mlx-serve's inference protocols, for the `real_clients` test of
-# bins/mlx-serve/tests/serve.rs: Triton's tritonclient[http] (the Open Inference
-# Protocol) and mlflow (its scoring-server client and payload helpers), from PyPI,
-# installed into a virtual environment in the cache directory, made anew when
-# tests/clients/requirements.txt changes. Source it.
+# The real clients of mlx's protocols, from PyPI, installed into a virtual environment
+# in the cache directory, made anew when tests/clients/requirements.txt changes:
+# Triton's tritonclient[http] (the Open Inference Protocol) and mlflow (its
+# scoring-server client and payload helpers) for bins/mlx-serve/tests/serve.rs; and
+# mlflow's server and client, with xgboost and lightgbm for the models mlx exports, for
+# bins/mlx/tests/mlflow.rs. Source it.
 #
 # Exports: MLX_TEST_CLIENTS_PYTHON (the environment's python).
 clients_requirements="$(dirname "${BASH_SOURCE[0]}")/../clients/requirements.txt"

@@ -460,3 +460,201 @@ fn runs_and_the_registry_are_mirrored_to_a_real_mlflow_server() {
     registry_is_as_recorded(&cl, name, &got);
     eprintln!("the pipeline with its server down took {took:?}");
 }
+
+/// `mlx export model --format mlflow` of every family it takes, loaded by MLflow's own
+/// `mlflow.pyfunc.load_model` (tests/clients/mlflow_model.py, with xgboost and lightgbm
+/// installed): the signature is the bundle's, and on every row the predictions equal
+/// what `mlx-serve batch` answers for the same bundle, to 1e-6 (relative beyond 1:
+/// XGBoost's own predict answers in float32). A family MLflow cannot carry is refused,
+/// saying why.
+#[test]
+#[ignore = "needs mlflow: tests/services/clients.sh (tests/run.sh sources it)"]
+fn exported_models_load_in_mlflow_and_predict_as_mlx() {
+    let python = std::env::var("MLX_TEST_CLIENTS_PYTHON")
+        .expect("MLX_TEST_CLIENTS_PYTHON: source tests/services/clients.sh");
+    let boosters: Vec<&str> = [
+        (
+            mlx_contracts::config::ModelType::Xgboost,
+            "  - { name: xgb, type: xgboost, params: { n_estimators: 40, max_depth: 3 } }\n",
+        ),
+        (
+            mlx_contracts::config::ModelType::Lightgbm,
+            "  - { name: lgb, type: lightgbm, params: { n_estimators: 40, num_leaves: 8 } }\n",
+        ),
+    ]
+    .into_iter()
+    .filter(|(t, _)| mlx_core::config::missing_backend(*t).is_none())
+    .map(|(_, m)| m)
+    .collect();
+    // Classification: the example (binary), with the boosters and k-NN added.
+    let cl = example(
+        "classification.yaml",
+        &["customers.csv"],
+        "http://127.0.0.1:9",
+    );
+    let cfg = cl.read("mlx.yaml").replace(
+        "\ntracking:\n  mlflow: { uri: \"http://127.0.0.1:9\" }\n",
+        "\n",
+    );
+    let extra: String =
+        boosters.concat() + "  - { name: knn, type: knn, params: { n_neighbors: 5 } }\n";
+    let at = cfg.find("\nmodels:").expect("the example's models") + 1;
+    let at = at + cfg[at..].find('\n').unwrap() + 1;
+    cl.write("mlx.yaml", &format!("{}{extra}{}", &cfg[..at], &cfg[at..]));
+    // Regression on the same rows.
+    let rg = Sandbox::churn(&format!(
+        "project: {{ name: income }}
+data:
+  sources: [{{ name: customers, uri: customers.csv }}]
+  target: income
+features:
+  exclude: [customer_id]
+  transforms:
+    - {{ kind: impute, strategy: median, columns: [age] }}
+    - {{ kind: encode, strategy: onehot, columns: [plan, churned] }}
+    - {{ kind: scale, strategy: zscore, columns: [age, tenure_months] }}
+split: {{ strategy: random, train: 0.7, validation: 0.15, test: 0.15 }}
+pipeline: {{ problem_type: regression }}
+models:
+  - {{ name: linear, type: linear }}
+  - {{ name: tree, type: decision_tree, params: {{ max_depth: 5 }} }}
+{}evaluation: {{ metrics: [rmse], primary_metric: rmse }}
+",
+        boosters.concat()
+    ));
+    let mut checked = Vec::new();
+    let mut refused = false;
+    for s in [&cl, &rg] {
+        let d = s.path();
+        bin(d, "mlx")
+            .args(["run", "--to", "train"])
+            .assert()
+            .success();
+        let train: Value = serde_json::from_str(&s.read(".mlx/train.json")).unwrap();
+        for run in train["details"]["runs"].as_array().unwrap() {
+            let name = run["name"].as_str().unwrap();
+            let bundle = d.join(".mlx").join(run["bundle"].as_str().unwrap());
+            let out = d.join(format!("exported-{name}"));
+            let export = bin(d, "mlx")
+                .args(["export", "model", "--format", "mlflow", "--bundle"])
+                .arg(&bundle)
+                .arg("-o")
+                .arg(&out)
+                .output()
+                .unwrap();
+            if name == "knn" {
+                refused = true;
+                assert_eq!(export.status.code(), Some(2));
+                let err = String::from_utf8_lossy(&export.stderr);
+                assert!(err.contains("which an MLflow model cannot carry"), "{err}");
+                assert!(!out.exists(), "nothing is written for a refused family");
+                continue;
+            }
+            assert!(
+                export.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&export.stderr)
+            );
+            if checked.is_empty() {
+                // Never over a model already there.
+                bin(d, "mlx")
+                    .args(["export", "model", "--format", "mlflow", "--bundle"])
+                    .arg(&bundle)
+                    .arg("-o")
+                    .arg(&out)
+                    .assert()
+                    .code(2)
+                    .stderr(predicates::str::contains("is not empty"));
+            }
+            scored_alike(&python, d, name, &bundle, &out);
+            checked.push(name.to_owned());
+        }
+    }
+    eprintln!("exported and checked: {checked:?}");
+    let mut want = vec!["forest", "logistic", "linear", "tree"];
+    for b in ["xgb", "lgb"] {
+        if boosters.iter().any(|m| m.contains(&format!("name: {b},"))) {
+            want.extend([b, b]);
+        }
+    }
+    let mut got: Vec<&str> = checked.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "every family exported and checked");
+    assert!(refused, "k-NN was trained and refused");
+}
+
+/// The MLflow model at `model`, loaded by MLflow, answers on every row of the features
+/// what `mlx-serve batch` answers with `bundle`; its signature is the bundle's.
+fn scored_alike(python: &str, d: &Path, name: &str, bundle: &Path, model: &Path) {
+    let preds = d.join(format!("mlx-{name}.csv"));
+    bin(d, "mlx-serve")
+        .args(["batch", "--bundle"])
+        .arg(bundle)
+        .arg("--input")
+        .arg(d.join(".mlx/features/features.parquet"))
+        .arg("--output")
+        .arg(&preds)
+        .assert()
+        .success();
+    let out = Command::new(python)
+        .arg(root().join("tests/clients/mlflow_model.py"))
+        .arg(model)
+        .arg(d.join(".mlx/features/features.parquet"))
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let inputs: Vec<&str> = got["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = manifest["signature"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, want, "{name}: the signature's inputs");
+    let library = manifest["library"]["name"].as_str().unwrap();
+    if library != "mlx" {
+        assert!(
+            got["flavors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == library),
+            "{name}: {}",
+            got["flavors"]
+        );
+    }
+    let (a, b) = (
+        got["mlflow"].as_array().unwrap(),
+        got["mlx"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() > 100);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        for (k, v) in y.as_object().unwrap() {
+            match v.as_f64() {
+                Some(want) => {
+                    let have = x[k].as_f64().unwrap();
+                    assert!(
+                        (have - want).abs() <= 1e-6 * want.abs().max(1.0),
+                        "{name} row {i} {k}: {have} vs {want}"
+                    );
+                }
+                None => assert_eq!(&x[k], v, "{name} row {i} {k}"),
+            }
+        }
+    }
+}

@@ -183,7 +183,8 @@ Examples:
         #[arg(long, value_name = "OWNER/NAME", default_value = mlx_core::init::MLX_REPOSITORY)]
         repository: String,
     },
-    /// Write the pipeline for another scheduler: Airflow DAGs, Kubernetes manifests.
+    /// Write the pipeline for another scheduler (Airflow DAGs, Kubernetes manifests), or a
+    /// model for another tool (MLflow).
     #[command(subcommand)]
     Export(ExportCommand),
     /// Build container images of mlx, without a Docker daemon or a base image.
@@ -216,8 +217,42 @@ Examples:
     Ui(ui::UiArgs),
 }
 
+/// What `mlx export model` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModelFormat {
+    /// An MLflow model directory (MLmodel, the python_function flavor).
+    Mlflow,
+}
+
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
+    /// A registry version (or a bundle) as a model other tools load: an MLflow model
+    /// directory for `mlflow.pyfunc.load_model` (docs/mlflow.md).
+    #[command(after_help = "\
+Examples:
+  mlx export model --format mlflow -o churn-mlflow            the production version
+  mlx export model --version 3 --format mlflow -o churn-v3
+  mlx export model --bundle .mlx/runs/logistic-49071ce45fbf/bundle --format mlflow -o m
+  python -c \"import mlflow; print(mlflow.pyfunc.load_model('churn-mlflow').predict(df))\"
+
+It exports linear and logistic regression, decision trees, random forests, XGBoost and
+LightGBM, with the fitted preprocessing; it refuses, and says why, the families whose
+scoring only mlx holds.")]
+    Model {
+        /// The registry version: a number, production, staging, latest or an alias
+        /// [default: production].
+        #[arg(long, conflicts_with = "bundle")]
+        version: Option<String>,
+        /// Export this bundle (a directory or packed file) instead of a registry version.
+        #[arg(long, value_name = "PATH")]
+        bundle: Option<PathBuf>,
+        /// What to write.
+        #[arg(long, value_enum)]
+        format: ModelFormat,
+        /// The new directory to write the model into.
+        #[arg(long, short, value_name = "DIR")]
+        output: PathBuf,
+    },
     /// Airflow DAGs: training (one task per stage) and monitoring (which triggers it).
     #[command(after_help = "\
 Examples:
@@ -643,6 +678,29 @@ fn builtin(
             Ok(ExitStatus::Ok)
         }
         Builtin::Export(k @ ExportCommand::Kubernetes { .. }) => export_kubernetes(k, global, ui),
+        Builtin::Export(ExportCommand::Model {
+            version,
+            bundle,
+            format: ModelFormat::Mlflow,
+            output,
+        }) => {
+            let ctx = context(global)?;
+            let w = mlx_core::export::mlflow::export(
+                &ctx.config.config,
+                &ctx.workdir,
+                version.as_deref(),
+                bundle.as_deref(),
+                &output,
+            )?;
+            ui.info(&format!(
+                "wrote the MLflow model {} (flavors: {}); load it with \
+                 mlflow.pyfunc.load_model(\"{}\")",
+                w.dir.display(),
+                w.flavors.join(", "),
+                w.dir.display()
+            ));
+            Ok(ExitStatus::Ok)
+        }
         Builtin::Image(i) => image::run(i, stages, global, ui),
         Builtin::Config(c) => config_command(c, global, ui),
         Builtin::Runs(c) => runs::runs(c, global, ui),

@@ -8,6 +8,7 @@
 //! trigger fires.
 
 pub mod kubernetes;
+pub mod mlflow;
 
 use std::path::Path;
 
