@@ -35,7 +35,7 @@ def main():
             "inputs": inputs,
             "outputs": outputs,
             "flavors": sorted(info.flavors),
-            "mlflow": got[names].to_dict(orient="records"),
+            "got": got[names].to_dict(orient="records"),
             "mlx": mine[names].to_dict(orient="records"),
         },
         sys.stdout,

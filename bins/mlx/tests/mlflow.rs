@@ -403,6 +403,18 @@ fn runs_and_the_registry_are_mirrored_to_a_real_mlflow_server() {
         got["model"]["aliases"]["champion"],
         got["model"]["aliases"]["production"]
     );
+    // The production version exports with its provenance.
+    bin(d, "mlx")
+        .args(["export", "model", "--format", "mlflow", "-o", "prod"])
+        .assert()
+        .success();
+    let mlmodel = cl.read("prod/MLmodel");
+    for line in [
+        "registry_version: '1'",
+        "registered_model: example-classification",
+    ] {
+        assert!(mlmodel.contains(line), "{mlmodel}");
+    }
 
     // A second training; the server goes down after it, in the middle of the pipeline.
     cl.write("mlx.yaml", &cl.read("mlx.yaml").replace("C: 1.0", "C: 0.2"));
@@ -461,18 +473,20 @@ fn runs_and_the_registry_are_mirrored_to_a_real_mlflow_server() {
     eprintln!("the pipeline with its server down took {took:?}");
 }
 
-/// `mlx export model --format mlflow` of every family it takes, loaded by MLflow's own
-/// `mlflow.pyfunc.load_model` (tests/clients/mlflow_model.py, with xgboost and lightgbm
-/// installed): the signature is the bundle's, and on every row the predictions equal
-/// what `mlx-serve batch` answers for the same bundle, to 1e-6 (relative beyond 1:
-/// XGBoost's own predict answers in float32). A family MLflow cannot carry is refused,
-/// saying why.
+/// `mlx export model` of every family it takes, in both formats: the MLflow model
+/// loaded by MLflow's own `mlflow.pyfunc.load_model` (tests/clients/mlflow_model.py,
+/// with xgboost and lightgbm installed), the ONNX model checked by `onnx.checker` and
+/// run by onnxruntime (tests/clients/onnx_model.py). On every row of the features, each
+/// answers what `mlx-serve batch` answers for the same bundle: the same class, and
+/// probabilities and values to 1e-6 (MLflow) and 1e-5 (ONNX), relative beyond 1 (XGBoost's
+/// own predict answers in float32). A binary and a three-class classification and a
+/// regression; k-NN is refused in both formats, and nothing is written for it.
 #[test]
-#[ignore = "needs mlflow: tests/services/clients.sh (tests/run.sh sources it)"]
-fn exported_models_load_in_mlflow_and_predict_as_mlx() {
+#[ignore = "needs mlflow and onnxruntime: tests/services/clients.sh (tests/run.sh sources it)"]
+fn exported_models_load_in_mlflow_and_onnxruntime_and_predict_as_mlx() {
     let python = std::env::var("MLX_TEST_CLIENTS_PYTHON")
         .expect("MLX_TEST_CLIENTS_PYTHON: source tests/services/clients.sh");
-    let boosters: Vec<&str> = [
+    let boosters: String = [
         (
             mlx_contracts::config::ModelType::Xgboost,
             "  - { name: xgb, type: xgboost, params: { n_estimators: 40, max_depth: 3 } }\n",
@@ -486,7 +500,31 @@ fn exported_models_load_in_mlflow_and_predict_as_mlx() {
     .filter(|(t, _)| mlx_core::config::missing_backend(*t).is_none())
     .map(|(_, m)| m)
     .collect();
-    // Classification: the example (binary), with the boosters and k-NN added.
+    let project = |name: &str, target: &str, encode: &str, models: &str| {
+        let (problem, metric) = if target == "income" {
+            ("regression", "rmse")
+        } else {
+            ("classification", "accuracy")
+        };
+        Sandbox::churn(&format!(
+            "project: {{ name: {name} }}
+data:
+  sources: [{{ name: customers, uri: customers.csv }}]
+  target: {target}
+features:
+  exclude: [customer_id]
+  transforms:
+    - {{ kind: impute, strategy: median, columns: [age] }}
+{encode}    - {{ kind: scale, strategy: zscore, columns: [age, tenure_months] }}
+split: {{ strategy: random, train: 0.7, validation: 0.15, test: 0.15 }}
+pipeline: {{ problem_type: {problem} }}
+models:
+{models}{boosters}evaluation: {{ metrics: [{metric}], primary_metric: {metric} }}
+"
+        ))
+    };
+    // The classification example (binary, derived features, its own transforms), with
+    // the boosters and k-NN added.
     let cl = example(
         "classification.yaml",
         &["customers.csv"],
@@ -496,164 +534,187 @@ fn exported_models_load_in_mlflow_and_predict_as_mlx() {
         "\ntracking:\n  mlflow: { uri: \"http://127.0.0.1:9\" }\n",
         "\n",
     );
-    let extra: String =
-        boosters.concat() + "  - { name: knn, type: knn, params: { n_neighbors: 5 } }\n";
+    let extra = boosters.clone() + "  - { name: knn, type: knn, params: { n_neighbors: 5 } }\n";
     let at = cfg.find("\nmodels:").expect("the example's models") + 1;
     let at = at + cfg[at..].find('\n').unwrap() + 1;
     cl.write("mlx.yaml", &format!("{}{extra}{}", &cfg[..at], &cfg[at..]));
-    // Regression on the same rows.
-    let rg = Sandbox::churn(&format!(
-        "project: {{ name: income }}
-data:
-  sources: [{{ name: customers, uri: customers.csv }}]
-  target: income
-features:
-  exclude: [customer_id]
-  transforms:
-    - {{ kind: impute, strategy: median, columns: [age] }}
-    - {{ kind: encode, strategy: onehot, columns: [plan, churned] }}
-    - {{ kind: scale, strategy: zscore, columns: [age, tenure_months] }}
-split: {{ strategy: random, train: 0.7, validation: 0.15, test: 0.15 }}
-pipeline: {{ problem_type: regression }}
-models:
-  - {{ name: linear, type: linear }}
-  - {{ name: tree, type: decision_tree, params: {{ max_depth: 5 }} }}
-{}evaluation: {{ metrics: [rmse], primary_metric: rmse }}
-",
-        boosters.concat()
-    ));
+    // Three classes, one-hot encoding.
+    let plan = project(
+        "plan",
+        "plan",
+        "    - { kind: encode, strategy: onehot, columns: [churned] }\n",
+        "  - { name: logistic, type: logistic, params: { C: 1.0 } }\n  - { name: forest, type: random_forest, params: { n_estimators: 20, max_depth: 6 } }\n",
+    );
+    // Regression, ordinal and target encoding.
+    let income = project(
+        "income",
+        "income",
+        "    - { kind: encode, strategy: ordinal, columns: [plan] }\n    - { kind: encode, strategy: target, columns: [churned] }\n",
+        "  - { name: linear, type: linear }\n  - { name: tree, type: decision_tree, params: { max_depth: 5 } }\n  - { name: gbm, type: gradient_boosting, params: { n_estimators: 30, max_depth: 3 } }\n",
+    );
     let mut checked = Vec::new();
-    let mut refused = false;
-    for s in [&cl, &rg] {
-        let d = s.path();
-        bin(d, "mlx")
-            .args(["run", "--to", "train"])
-            .assert()
-            .success();
-        let train: Value = serde_json::from_str(&s.read(".mlx/train.json")).unwrap();
-        for run in train["details"]["runs"].as_array().unwrap() {
-            let name = run["name"].as_str().unwrap();
-            let bundle = d.join(".mlx").join(run["bundle"].as_str().unwrap());
-            let out = d.join(format!("exported-{name}"));
-            let export = bin(d, "mlx")
-                .args(["export", "model", "--format", "mlflow", "--bundle"])
-                .arg(&bundle)
-                .arg("-o")
-                .arg(&out)
-                .output()
-                .unwrap();
-            if name == "knn" {
-                refused = true;
-                assert_eq!(export.status.code(), Some(2));
-                let err = String::from_utf8_lossy(&export.stderr);
-                assert!(err.contains("which an MLflow model cannot carry"), "{err}");
-                assert!(!out.exists(), "nothing is written for a refused family");
-                continue;
-            }
-            assert!(
-                export.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&export.stderr)
-            );
-            if checked.is_empty() {
-                // Never over a model already there.
-                bin(d, "mlx")
-                    .args(["export", "model", "--format", "mlflow", "--bundle"])
-                    .arg(&bundle)
-                    .arg("-o")
-                    .arg(&out)
-                    .assert()
-                    .code(2)
-                    .stderr(predicates::str::contains("is not empty"));
-            }
-            scored_alike(&python, d, name, &bundle, &out);
-            checked.push(name.to_owned());
-        }
+    for s in [&cl, &plan, &income] {
+        checked.extend(exports_agree(&python, s));
     }
     eprintln!("exported and checked: {checked:?}");
-    let mut want = vec!["forest", "logistic", "linear", "tree"];
+    let mut want = vec![
+        "forest", "logistic", "forest", "logistic", "linear", "tree", "gbm",
+    ];
     for b in ["xgb", "lgb"] {
-        if boosters.iter().any(|m| m.contains(&format!("name: {b},"))) {
-            want.extend([b, b]);
+        if boosters.contains(&format!("name: {b},")) {
+            want.extend([b, b, b]);
         }
     }
     let mut got: Vec<&str> = checked.iter().map(String::as_str).collect();
     got.sort_unstable();
     want.sort_unstable();
     assert_eq!(got, want, "every family exported and checked");
-    assert!(refused, "k-NN was trained and refused");
 }
 
-/// The MLflow model at `model`, loaded by MLflow, answers on every row of the features
-/// what `mlx-serve batch` answers with `bundle`; its signature is the bundle's.
-fn scored_alike(python: &str, d: &Path, name: &str, bundle: &Path, model: &Path) {
-    let preds = d.join(format!("mlx-{name}.csv"));
-    bin(d, "mlx-serve")
-        .args(["batch", "--bundle"])
-        .arg(bundle)
-        .arg("--input")
-        .arg(d.join(".mlx/features/features.parquet"))
-        .arg("--output")
-        .arg(&preds)
+/// Trains the project's candidates and checks both exports of each (see above);
+/// returns the candidates checked.
+fn exports_agree(python: &str, s: &Sandbox) -> Vec<String> {
+    let d = s.path();
+    bin(d, "mlx")
+        .args(["run", "--to", "train"])
         .assert()
         .success();
+    let train: Value = serde_json::from_str(&s.read(".mlx/train.json")).unwrap();
+    let mut checked = Vec::new();
+    for run in train["details"]["runs"].as_array().unwrap() {
+        let name = run["name"].as_str().unwrap();
+        let bundle = d.join(".mlx").join(run["bundle"].as_str().unwrap());
+        let preds = d.join(format!("mlx-{name}.csv"));
+        let export = |format: &str, out: &Path| {
+            bin(d, "mlx")
+                .args(["export", "model", "--format", format, "--bundle"])
+                .arg(&bundle)
+                .arg("-o")
+                .arg(out)
+                .output()
+                .unwrap()
+        };
+        let (dir, file) = (
+            d.join(format!("{name}-mlflow")),
+            d.join(format!("{name}.onnx")),
+        );
+        if name == "knn" {
+            for (format, out, says) in [
+                ("mlflow", &dir, "which an MLflow model cannot carry"),
+                (
+                    "onnx",
+                    &file,
+                    "which ONNX's operators cannot score as mlx does",
+                ),
+            ] {
+                let e = export(format, out);
+                assert_eq!(e.status.code(), Some(2));
+                let err = String::from_utf8_lossy(&e.stderr);
+                assert!(err.contains(says), "{err}");
+                assert!(!out.exists(), "nothing is written for a refused family");
+            }
+            continue;
+        }
+        for (format, out) in [("mlflow", &dir), ("onnx", &file)] {
+            let e = export(format, out);
+            assert!(
+                e.status.success(),
+                "{name} {format}: {}",
+                String::from_utf8_lossy(&e.stderr)
+            );
+            // Never over a model already there.
+            let again = export(format, out);
+            assert_eq!(
+                again.status.code(),
+                Some(2),
+                "{name} {format}: exported over itself"
+            );
+        }
+        bin(d, "mlx-serve")
+            .args(["batch", "--bundle"])
+            .arg(&bundle)
+            .arg("--input")
+            .arg(d.join(".mlx/features/features.parquet"))
+            .arg("--output")
+            .arg(&preds)
+            .assert()
+            .success();
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+        let want: Vec<&str> = manifest["signature"]["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for (script, model, tolerance) in [
+            ("mlflow_model.py", &dir, 1e-6),
+            ("onnx_model.py", &file, 1e-5),
+        ] {
+            let got = run_client(python, script, model, d, &preds);
+            let inputs: Vec<&str> = got["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().or_else(|| c["name"].as_str()).unwrap())
+                .collect();
+            assert_eq!(inputs, want, "{name} {script}: the signature's inputs");
+            let library = manifest["library"]["name"].as_str().unwrap();
+            if script == "mlflow_model.py" && library != "mlx" {
+                assert!(
+                    got["flavors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f == library),
+                    "{name}: {}",
+                    got["flavors"]
+                );
+            }
+            agree(&format!("{name} {script}"), &got, tolerance);
+        }
+        checked.push(name.to_owned());
+    }
+    checked
+}
+
+/// What a client script prints for `model` over the features and mlx's predictions.
+fn run_client(python: &str, script: &str, model: &Path, d: &Path, preds: &Path) -> Value {
     let out = Command::new(python)
-        .arg(root().join("tests/clients/mlflow_model.py"))
+        .arg(root().join("tests/clients").join(script))
         .arg(model)
         .arg(d.join(".mlx/features/features.parquet"))
-        .arg(&preds)
+        .arg(preds)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{name}: {}",
+        "{script} {}: {}",
+        model.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let inputs: Vec<&str> = got["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    let want: Vec<&str> = manifest["signature"]["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(inputs, want, "{name}: the signature's inputs");
-    let library = manifest["library"]["name"].as_str().unwrap();
-    if library != "mlx" {
-        assert!(
-            got["flavors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == library),
-            "{name}: {}",
-            got["flavors"]
-        );
-    }
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every row: the same class, values within `tolerance` (relative beyond 1).
+fn agree(what: &str, got: &Value, tolerance: f64) {
     let (a, b) = (
-        got["mlflow"].as_array().unwrap(),
+        got["got"].as_array().unwrap(),
         got["mlx"].as_array().unwrap(),
     );
     assert_eq!(a.len(), b.len());
-    assert!(a.len() > 100);
+    assert!(a.len() > 100, "{what}: {} rows", a.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         for (k, v) in y.as_object().unwrap() {
             match v.as_f64() {
                 Some(want) => {
                     let have = x[k].as_f64().unwrap();
                     assert!(
-                        (have - want).abs() <= 1e-6 * want.abs().max(1.0),
-                        "{name} row {i} {k}: {have} vs {want}"
+                        (have - want).abs() <= tolerance * want.abs().max(1.0),
+                        "{what} row {i} {k}: {have} vs {want}"
                     );
                 }
-                None => assert_eq!(&x[k], v, "{name} row {i} {k}"),
+                None => assert_eq!(&x[k], v, "{what} row {i} {k}"),
             }
         }
     }

@@ -222,22 +222,26 @@ Examples:
 enum ModelFormat {
     /// An MLflow model directory (MLmodel, the python_function flavor).
     Mlflow,
+    /// One ONNX model file (the preprocessing and the model, for onnxruntime).
+    Onnx,
 }
 
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
     /// A registry version (or a bundle) as a model other tools load: an MLflow model
-    /// directory for `mlflow.pyfunc.load_model` (docs/mlflow.md).
+    /// directory for `mlflow.pyfunc.load_model`, or an ONNX model for onnxruntime
+    /// (docs/mlflow.md).
     #[command(after_help = "\
 Examples:
   mlx export model --format mlflow -o churn-mlflow            the production version
   mlx export model --version 3 --format mlflow -o churn-v3
   mlx export model --bundle .mlx/runs/logistic-49071ce45fbf/bundle --format mlflow -o m
+  mlx export model --format onnx -o churn.onnx
   python -c \"import mlflow; print(mlflow.pyfunc.load_model('churn-mlflow').predict(df))\"
 
-It exports linear and logistic regression, decision trees, random forests, XGBoost and
-LightGBM, with the fitted preprocessing; it refuses, and says why, the families whose
-scoring only mlx holds.")]
+Both formats carry linear and logistic regression, decision trees, random forests,
+gradient boosting, XGBoost and LightGBM, with the fitted preprocessing; they refuse, and
+say why, the families whose scoring only mlx holds.")]
     Model {
         /// The registry version: a number, production, staging, latest or an alias
         /// [default: production].
@@ -249,8 +253,8 @@ scoring only mlx holds.")]
         /// What to write.
         #[arg(long, value_enum)]
         format: ModelFormat,
-        /// The new directory to write the model into.
-        #[arg(long, short, value_name = "DIR")]
+        /// Where to write it: a new directory (mlflow) or a new file (onnx).
+        #[arg(long, short, value_name = "PATH")]
         output: PathBuf,
     },
     /// Airflow DAGs: training (one task per stage) and monitoring (which triggers it).
@@ -678,29 +682,7 @@ fn builtin(
             Ok(ExitStatus::Ok)
         }
         Builtin::Export(k @ ExportCommand::Kubernetes { .. }) => export_kubernetes(k, global, ui),
-        Builtin::Export(ExportCommand::Model {
-            version,
-            bundle,
-            format: ModelFormat::Mlflow,
-            output,
-        }) => {
-            let ctx = context(global)?;
-            let w = mlx_core::export::mlflow::export(
-                &ctx.config.config,
-                &ctx.workdir,
-                version.as_deref(),
-                bundle.as_deref(),
-                &output,
-            )?;
-            ui.info(&format!(
-                "wrote the MLflow model {} (flavors: {}); load it with \
-                 mlflow.pyfunc.load_model(\"{}\")",
-                w.dir.display(),
-                w.flavors.join(", "),
-                w.dir.display()
-            ));
-            Ok(ExitStatus::Ok)
-        }
+        Builtin::Export(m @ ExportCommand::Model { .. }) => export_model(m, global, ui),
         Builtin::Image(i) => image::run(i, stages, global, ui),
         Builtin::Config(c) => config_command(c, global, ui),
         Builtin::Runs(c) => runs::runs(c, global, ui),
@@ -712,6 +694,37 @@ fn builtin(
 
 /// `mlx export kubernetes`: one stream on stdout, or a file per object and a
 /// kustomization in a directory (each written atomically).
+fn export_model(cmd: ExportCommand, global: &GlobalArgs, ui: &Ui) -> Result<ExitStatus, Error> {
+    let ExportCommand::Model {
+        version,
+        bundle,
+        format,
+        output,
+    } = cmd
+    else {
+        unreachable!("called for `export model` only")
+    };
+    let ctx = context(global)?;
+    let format = match format {
+        ModelFormat::Mlflow => mlx_core::export::model::Format::Mlflow,
+        ModelFormat::Onnx => mlx_core::export::model::Format::Onnx,
+    };
+    let e = mlx_core::export::model::export(
+        &ctx.config.config,
+        &ctx.workdir,
+        version.as_deref(),
+        bundle.as_deref(),
+        format,
+        &output,
+    )?;
+    ui.info(&format!(
+        "wrote {}; load it with {}",
+        e.path.display(),
+        e.load
+    ));
+    Ok(ExitStatus::Ok)
+}
+
 fn export_kubernetes(
     cmd: ExportCommand,
     global: &GlobalArgs,

@@ -146,9 +146,9 @@ class MlxModel:
                 return np.column_stack([1.0 - p, p])
             z = np.exp(z - z.max(axis=1, keepdims=True))
             return z / z.sum(axis=1, keepdims=True)
-        if self.kind == "forest":
+        if self.kind in ("forest", "boosted"):
             trees = self.model["trees"]
-            k = trees[0]["outputs"]
+            k = trees[0]["outputs"] if trees else 1
             acc = np.zeros((x.shape[0], k))
             for t in trees:
                 feature, threshold = t["feature"], t["threshold"]
@@ -158,7 +158,10 @@ class MlxModel:
                     while feature[node] >= 0:
                         node = left[node] if x[r, feature[node]] <= threshold[node] else right[node]
                     acc[r] += value[node * k:(node + 1) * k]
-            return acc / len(trees)
+            if self.kind == "forest":
+                return acc / len(trees)
+            # mlx's gradient boosting: the first guess plus the shrunk sum of the trees.
+            return self.model["init"] + self.model["learning_rate"] * acc
         if self.kind == "xgboost":
             import xgboost
 

@@ -11,9 +11,9 @@
 //! ```
 //!
 //! The loader answers as mlx-serve does: `prediction`, and `proba_<class>` per class.
-//! What it scores: linear and logistic regression, decision trees and random forests,
-//! XGBoost and LightGBM. A family whose scoring only mlx holds (its own gradient
-//! boosting, SVMs, k-NN, networks, forecasters) is refused, naming what serves it.
+//! What it scores: linear and logistic regression, decision trees, random forests,
+//! mlx's gradient boosting, XGBoost and LightGBM. A family whose scoring only mlx holds
+//! (SVMs, k-NN, networks, forecasters) is refused, naming what serves it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,9 +60,8 @@ fn pin(package: &str, version: &str) -> String {
 /// Why a bundle cannot be an MLflow model, if it cannot.
 pub fn unsupported(bundle: &Bundle) -> Option<String> {
     let family = match &bundle.model {
-        FittedModel::Linear(_) | FittedModel::Forest(_) => return None,
+        FittedModel::Linear(_) | FittedModel::Forest(_) | FittedModel::Boosted(_) => return None,
         FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. } => return None,
-        FittedModel::Boosted(_) => "mlx's own gradient boosting",
         FittedModel::Knn(_) => "k-nearest neighbours",
         FittedModel::Svm(_) => "a support vector machine",
         FittedModel::Forecast(_) | FittedModel::Direct(_) => "a forecaster",
@@ -71,8 +70,8 @@ pub fn unsupported(bundle: &Bundle) -> Option<String> {
     Some(format!(
         "`{}` is {family} ({}), which an MLflow model cannot carry: its scoring is mlx's \
          own. Export linear or logistic regression, a decision tree, a random forest, \
-         XGBoost or LightGBM; or serve this one with mlx-serve, which answers MLflow's \
-         /invocations (docs/serve.md)",
+         gradient boosting, XGBoost or LightGBM; or serve this one with mlx-serve, which \
+         answers MLflow's /invocations (docs/serve.md)",
         bundle.manifest.name,
         bundle.manifest.model_type.as_str()
     ))
@@ -235,46 +234,6 @@ pub fn write(
         dir: dir.to_owned(),
         flavors,
     })
-}
-
-/// Exports registry version `which` (a number, a stage, an alias; default `production`)
-/// of the config's registry, or the bundle at `bundle`, as an MLflow model in `dir`.
-pub fn export(
-    cfg: &mlx_contracts::Config,
-    workdir: &crate::workdir::Workdir,
-    which: Option<&str>,
-    bundle: Option<&Path>,
-    dir: &Path,
-) -> Result<Written> {
-    let mut provenance = BTreeMap::new();
-    provenance.insert(
-        "mlx_version".to_owned(),
-        env!("CARGO_PKG_VERSION").to_owned(),
-    );
-    let loaded = match bundle {
-        Some(path) => Bundle::load(path)?,
-        None => {
-            let (v, tar) =
-                crate::registry::registry_version(cfg, workdir, which.unwrap_or("production"))?;
-            provenance.insert("registered_model".into(), v.model.clone());
-            provenance.insert("registry_version".into(), v.version.to_string());
-            provenance.insert("archive_sha256".into(), v.archive_sha256.clone());
-            provenance.insert("bundle_sha256".into(), v.bundle_sha256.clone());
-            provenance.insert("run_id".into(), v.run_id.clone());
-            provenance.insert("dataset_sha256".into(), v.dataset_sha256.clone());
-            if let Some(c) = &v.git_commit {
-                provenance.insert("git_commit".into(), c.clone());
-            }
-            Bundle::load(&tar)?
-        }
-    };
-    let m = &loaded.manifest;
-    provenance
-        .entry("bundle_sha256".into())
-        .or_insert_with(|| crate::model::bundle::content_hash(&m.files));
-    provenance.insert("candidate".into(), m.name.clone());
-    provenance.insert("model_type".into(), m.model_type.as_str().to_owned());
-    write(&loaded, dir, &provenance)
 }
 
 #[cfg(test)]

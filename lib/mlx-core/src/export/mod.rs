@@ -9,6 +9,8 @@
 
 pub mod kubernetes;
 pub mod mlflow;
+pub mod model;
+pub mod onnx;
 
 use std::path::Path;
 
