@@ -231,7 +231,8 @@ fn runs_are_as_recorded(s: &Sandbox, experiment: &str, got: &Value) {
         let dataset = show["tags"]["dataset_sha256"].as_str().unwrap();
         assert_eq!(m["inputs"][0]["digest"], &dataset[..16]);
         // Artifacts: byte for byte what the store holds, under <kind>/<name>.
-        let mut artifacts: Vec<(String, String)> = show["artifacts"]
+        // By path: a later entry's file (a gate run again) replaces an earlier one's.
+        let mut artifacts: std::collections::BTreeMap<String, String> = show["artifacts"]
             .as_object()
             .unwrap()
             .iter()
@@ -244,7 +245,7 @@ fn runs_are_as_recorded(s: &Sandbox, experiment: &str, got: &Value) {
                 kind
             );
             for (k, v) in rel["artifacts"].as_object().unwrap() {
-                artifacts.push((format!("{kind}/{k}"), v.as_str().unwrap().to_owned()));
+                artifacts.insert(format!("{kind}/{k}"), v.as_str().unwrap().to_owned());
             }
         }
         // (A registered run also holds its bundle: the registry's check reads it.)

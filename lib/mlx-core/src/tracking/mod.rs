@@ -367,7 +367,9 @@ fn eval_entries(
         e.metrics.insert("rank".into(), f64::from(l.rank));
         e.tags = tags.clone();
         if let Some(s) = store {
-            add_files(&mut e, workdir, &run_plots(workdir, &l.run_id), s)?;
+            let mut files = run_plots(workdir, &l.run_id);
+            files.push(crate::workdir::paths::EVAL_REPORT.to_owned());
+            add_files(&mut e, workdir, &files, s)?;
         }
         out.push(e);
     }
@@ -416,7 +418,9 @@ fn shap_entries(
             .insert("shap_shift.flagged".into(), shift.flagged.to_string());
     }
     if let Some(s) = store {
-        add_files(&mut e, workdir, &report.plots, s)?;
+        let mut files = report.plots.clone();
+        files.push(crate::workdir::paths::SHAP_REPORT.to_owned());
+        add_files(&mut e, workdir, &files, s)?;
     }
     Ok(vec![e])
 }
@@ -425,7 +429,7 @@ fn shap_entries(
 fn gate_entries(
     record: &StageRecord,
     workdir: &Workdir,
-    _store: Option<&Store>,
+    store: Option<&Store>,
     tags: BTreeMap<String, String>,
 ) -> Result<Vec<TrackedRun>> {
     let report: GateReport = serde_json::from_value(record.details.clone())
@@ -449,6 +453,14 @@ fn gate_entries(
     if let Some(p) = &report.production {
         e.tags
             .insert("gate.production_version".into(), p.version.to_string());
+    }
+    if let Some(s) = store {
+        add_files(
+            &mut e,
+            workdir,
+            &[crate::workdir::paths::GATE_REPORT.to_owned()],
+            s,
+        )?;
     }
     Ok(vec![e])
 }
