@@ -472,6 +472,32 @@ fn runs_and_the_registry_are_mirrored_to_a_real_mlflow_server() {
     runs_are_as_recorded(&cl, name, &got);
     registry_is_as_recorded(&cl, name, &got);
     eprintln!("the pipeline with its server down took {took:?}");
+
+    // Without a tracking store, the registry is still mirrored: its version gets an
+    // MLflow run of its own for the bundle.
+    let bare = Sandbox::churn(&format!(
+        "project: {{ name: untracked }}
+data:
+  sources: [{{ name: customers, uri: customers.csv }}]
+  target: churned
+features:
+  exclude: [customer_id]
+pipeline: {{ problem_type: classification }}
+models:
+  - {{ name: logistic, type: logistic }}
+evaluation: {{ metrics: [f1_score], primary_metric: f1_score }}
+tracking:
+  enabled: false
+  mlflow: {{ uri: \"{}\" }}
+",
+        server.url
+    ));
+    bin(bare.path(), "mlx").arg("run").assert().success();
+    let got = read_back(&python, &server.url, "untracked", "untracked", data.path());
+    let runs = got["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["tags"]["mlx.kind"], "registered");
+    registry_is_as_recorded(&bare, "untracked", &got);
 }
 
 /// `mlx export model` of every family it takes, in both formats: the MLflow model

@@ -140,12 +140,11 @@ fn mlflow_experiment(cfg: &Config, m: &MlflowMirror) -> String {
 /// waits for it at most once per process. What was not sent stays queued; the warning
 /// says how to send it.
 pub fn mirror_quietly(cfg: &Config) {
+    // With `tracking.enabled: false` the store holds no runs; the registry's changes
+    // are still mirrored.
     let Some(m) = &cfg.tracking.mlflow else {
         return;
     };
-    if !cfg.tracking.enabled {
-        return;
-    }
     let outcome = if UNREACHABLE.load(Ordering::Relaxed) {
         Err(Error::Runtime(
             "it was unreachable earlier in this command".into(),
