@@ -30,9 +30,7 @@ const LOADER: &str = include_str!("../../../../templates/export/mlflow/mlx_model
 /// What [`write`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
-    /// The model directory.
-    pub dir: PathBuf,
-    /// Its flavors.
+    /// The model's flavors.
     pub flavors: Vec<String>,
 }
 
@@ -230,10 +228,7 @@ pub fn write(
         .as_object()
         .map(|f| f.keys().cloned().collect())
         .unwrap_or_default();
-    Ok(Written {
-        dir: dir.to_owned(),
-        flavors,
-    })
+    Ok(Written { flavors })
 }
 
 #[cfg(test)]
