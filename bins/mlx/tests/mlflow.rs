@@ -58,7 +58,10 @@ impl MlflowServer {
             .arg(self.dir.join("artifacts"))
             .stdout(Stdio::null())
             .stderr(log)
-            // Its own process group: the server runs its workers as children.
+            // Its own process group: the server runs its workers as children. MLflow 3's
+            // job runner (huey consumers, for GenAI jobs) is not needed, and its
+            // consumers outlive a killed server.
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             .process_group(0)
             .spawn()
             .expect("mlflow server");
