@@ -217,7 +217,7 @@ pub fn sync(cfg: &Config) -> Result<Synced> {
     outcome
 }
 
-/// Where each of `runs` stands in the mirror, when the config has one.
+/// Where `run` stands in the mirror, when the config has one.
 pub fn status(cfg: &Config, store: &Store, run: &super::Run) -> Result<Option<RunMirror>> {
     let Some(m) = &cfg.tracking.mlflow else {
         return Ok(None);
