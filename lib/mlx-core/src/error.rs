@@ -118,6 +118,19 @@ impl Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error and its sources, joined by `: ` (what an HTTP client's one-line message
+/// leaves out: the connection refused, the certificate rejected).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Adds file context to `io::Result`s.
 pub trait IoContext<T> {
     /// `reading <path>` / `writing <path>` style context.

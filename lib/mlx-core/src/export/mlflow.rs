@@ -23,7 +23,6 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, IoContext, Result};
 use crate::model::bundle::Bundle;
-use crate::model::FittedModel;
 
 const LOADER: &str = include_str!("../../../../templates/export/mlflow/mlx_model.py");
 
@@ -57,21 +56,14 @@ fn pin(package: &str, version: &str) -> String {
 
 /// Why a bundle cannot be an MLflow model, if it cannot.
 pub fn unsupported(bundle: &Bundle) -> Option<String> {
-    let family = match &bundle.model {
-        FittedModel::Linear(_) | FittedModel::Forest(_) | FittedModel::Boosted(_) => return None,
-        FittedModel::Xgboost { .. } | FittedModel::Lightgbm { .. } => return None,
-        FittedModel::Knn(_) => "k-nearest neighbours",
-        FittedModel::Svm(_) => "a support vector machine",
-        FittedModel::Forecast(_) | FittedModel::Direct(_) => "a forecaster",
-        FittedModel::Neural(_) => "a neural network",
-    };
+    let family = super::model::scored_only_by_mlx(&bundle.model)?;
     Some(format!(
         "`{}` is {family} ({}), which an MLflow model cannot carry: its scoring is mlx's \
-         own. Export linear or logistic regression, a decision tree, a random forest, \
-         gradient boosting, XGBoost or LightGBM; or serve this one with mlx-serve, which \
-         answers MLflow's /invocations (docs/serve.md)",
+         own. Export {}; or serve this one with mlx-serve, which answers MLflow's \
+         /invocations (docs/serve.md)",
         bundle.manifest.name,
-        bundle.manifest.model_type.as_str()
+        bundle.manifest.model_type.as_str(),
+        super::model::EXPORTABLE
     ))
 }
 

@@ -6,6 +6,28 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::model::bundle::Bundle;
+use crate::model::FittedModel;
+
+/// The families both formats take, as the refusals name them.
+pub(crate) const EXPORTABLE: &str =
+    "linear or logistic regression, a decision tree, a random forest, gradient boosting, \
+     XGBoost or LightGBM";
+
+/// What the model is, when it is of a family whose scoring only mlx holds (no format
+/// carries it); `None` for the families both formats take.
+pub(crate) fn scored_only_by_mlx(model: &FittedModel) -> Option<&'static str> {
+    match model {
+        FittedModel::Linear(_)
+        | FittedModel::Forest(_)
+        | FittedModel::Boosted(_)
+        | FittedModel::Xgboost { .. }
+        | FittedModel::Lightgbm { .. } => None,
+        FittedModel::Knn(_) => Some("k-nearest neighbours"),
+        FittedModel::Svm(_) => Some("a support vector machine"),
+        FittedModel::Forecast(_) | FittedModel::Direct(_) => Some("a forecaster"),
+        FittedModel::Neural(_) => Some("a neural network"),
+    }
+}
 
 /// What to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

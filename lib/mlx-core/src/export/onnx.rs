@@ -265,17 +265,11 @@ impl Graph {
         let outs: Vec<String> = (0..n)
             .map(|_| self.fresh(&op.to_ascii_lowercase()))
             .collect();
-        self.nodes.push(pb::NodeProto {
-            input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-            output: outs.clone(),
-            name: format!("n{}", self.nodes.len()),
-            op_type: op.to_owned(),
-            attribute: attrs,
-            domain: String::new(),
-        });
+        self.push(op, "", inputs, attrs, outs.clone());
         outs
     }
 
+    /// Adds a node whose one output is named `out`.
     fn named(
         &mut self,
         op: &str,
@@ -284,9 +278,20 @@ impl Graph {
         attrs: Vec<pb::AttributeProto>,
         out: &str,
     ) {
+        self.push(op, domain, inputs, attrs, vec![out.to_owned()]);
+    }
+
+    fn push(
+        &mut self,
+        op: &str,
+        domain: &str,
+        inputs: &[&str],
+        attrs: Vec<pb::AttributeProto>,
+        outputs: Vec<String>,
+    ) {
         self.nodes.push(pb::NodeProto {
             input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-            output: vec![out.to_owned()],
+            output: outputs,
             name: format!("n{}", self.nodes.len()),
             op_type: op.to_owned(),
             attribute: attrs,
@@ -360,25 +365,13 @@ struct Col {
 /// Why a bundle cannot be an ONNX model, if it cannot.
 pub fn unsupported(bundle: &Bundle) -> Option<String> {
     let m = &bundle.manifest;
-    let family = match &bundle.model {
-        FittedModel::Linear(_)
-        | FittedModel::Forest(_)
-        | FittedModel::Boosted(_)
-        | FittedModel::Xgboost { .. }
-        | FittedModel::Lightgbm { .. } => None,
-        FittedModel::Knn(_) => Some("k-nearest neighbours"),
-        FittedModel::Svm(_) => Some("a support vector machine"),
-        FittedModel::Forecast(_) | FittedModel::Direct(_) => Some("a forecaster"),
-        FittedModel::Neural(_) => Some("a neural network"),
-    };
-    if let Some(family) = family {
+    if let Some(family) = super::model::scored_only_by_mlx(&bundle.model) {
         return Some(format!(
             "`{}` is {family} ({}), which ONNX's operators cannot score as mlx does. \
-             Export linear or logistic regression, a decision tree, a random forest, \
-             gradient boosting, XGBoost or LightGBM; or serve this one with mlx-serve \
-             (docs/serve.md)",
+             Export {}; or serve this one with mlx-serve (docs/serve.md)",
             m.name,
-            m.model_type.as_str()
+            m.model_type.as_str(),
+            super::model::EXPORTABLE
         ));
     }
     if let Some(s) = bundle
@@ -803,18 +796,17 @@ pub fn model_bytes(
                     vec![attr("axis", A::I(1)), attr("keepdims", A::I(0))],
                 ),
             };
-            g.nodes.push(pb::NodeProto {
-                input: vec![index],
-                output: vec!["label".into()],
-                name: format!("n{}", g.nodes.len()),
-                op_type: "LabelEncoder".into(),
-                attribute: vec![
+            g.named(
+                "LabelEncoder",
+                ML,
+                &[&index],
+                vec![
                     attr("keys_int64s", A::Ints((0..k).collect())),
                     attr("values_strings", A::Strings(classes.clone())),
                     attr("default_string", A::S(String::new())),
                 ],
-                domain: ML.into(),
-            });
+                "label",
+            );
             vec![
                 value_info("label", STRING, &[None]),
                 value_info("probabilities", DOUBLE, &[None, Some(k)]),

@@ -411,12 +411,7 @@ impl<'a> Session<'a> {
     }
 
     fn failed(&self, what: &str, e: &reqwest::Error) -> Error {
-        let mut why = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            why = format!("{why}: {s}");
-            source = s.source();
-        }
+        let why = crate::error::chain(e);
         Error::Runtime(format!(
             "{what} at {}: {why} (is the registry reachable, and its certificate trusted? \
              SSL_CERT_FILE names other roots; --plain-http for one on loopback without TLS)",

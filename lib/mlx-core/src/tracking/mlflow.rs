@@ -367,7 +367,7 @@ impl Client {
             Error::Runtime(format!(
                 "the MLflow server {} did not answer {path}: {}",
                 self.label,
-                error_chain(&e)
+                crate::error::chain(&e)
             ))
         })?;
         if status.is_success() {
@@ -439,6 +439,22 @@ impl Client {
         }
     }
 
+    /// What `get` answers, after `create` made it when MLflow had none (another
+    /// client making it meanwhile is no error).
+    fn get_or_create(&self, get: (&str, Value), create: (&str, Value)) -> Result<Value> {
+        match self.try_call(Method::GET, get.0, &get.1)? {
+            Ok(v) => return Ok(v),
+            Err(r) if r.code == "RESOURCE_DOES_NOT_EXIST" => {}
+            Err(r) => return Err(self.refused(get.0, &r)),
+        }
+        match self.try_call(Method::POST, create.0, &create.1)? {
+            Ok(_) => {}
+            Err(r) if r.code == "RESOURCE_ALREADY_EXISTS" => {}
+            Err(r) => return Err(self.refused(create.0, &r)),
+        }
+        self.call(Method::GET, get.0, &get.1)
+    }
+
     fn refused(&self, path: &str, r: &Refusal) -> Error {
         Error::Runtime(format!(
             "the MLflow server {} refused {path}: {}: {}",
@@ -487,17 +503,6 @@ fn auth_header() -> Result<Option<HeaderValue>> {
     Ok(Some(h))
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // runs
 
@@ -520,20 +525,7 @@ impl Remote {
             .and_then(Value::as_str)
             .and_then(|u| u.strip_prefix("mlflow-artifacts:"))
             .map(|p| p.trim_start_matches('/').to_owned());
-        let tags = run
-            .pointer("/data/tags")
-            .and_then(Value::as_array)
-            .map(|ts| {
-                ts.iter()
-                    .filter_map(|t| {
-                        Some((
-                            t.get("key")?.as_str()?.to_owned(),
-                            t.get("value")?.as_str()?.to_owned(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let tags = pairs(run.pointer("/data/tags"), "key", "value");
         Some(Self {
             id,
             artifacts,
@@ -606,33 +598,13 @@ impl Mirror<'_> {
 
     /// The experiment's id and creation time, creating it when missing.
     fn experiment(&mut self, name: &str) -> Result<(String, i64)> {
-        let get = |c: &Client| {
-            c.try_call(
-                Method::GET,
+        let found = self.client.get_or_create(
+            (
                 "experiments/get-by-name",
-                &json!({ "experiment_name": name }),
-            )
-        };
-        let found = match get(&self.client)? {
-            Ok(v) => v,
-            Err(r) if r.code == "RESOURCE_DOES_NOT_EXIST" => {
-                match self.client.try_call(
-                    Method::POST,
-                    "experiments/create",
-                    &json!({ "name": name }),
-                )? {
-                    Ok(_) => {}
-                    Err(r) if r.code == "RESOURCE_ALREADY_EXISTS" => {}
-                    Err(r) => return Err(self.client.refused("experiments/create", &r)),
-                }
-                self.client.call(
-                    Method::GET,
-                    "experiments/get-by-name",
-                    &json!({ "experiment_name": name }),
-                )?
-            }
-            Err(r) => return Err(self.client.refused("experiments/get-by-name", &r)),
-        };
+                json!({ "experiment_name": name }),
+            ),
+            ("experiments/create", json!({ "name": name })),
+        )?;
         if found
             .pointer("/experiment/lifecycle_stage")
             .and_then(Value::as_str)
@@ -956,33 +928,16 @@ impl Mirror<'_> {
         };
         let history = store.history()?;
         let name = store.model().to_owned();
-        let model = match self.client.try_call(
-            Method::GET,
-            "registered-models/get",
-            &json!({ "name": name }),
-        )? {
-            Ok(v) => v,
-            Err(r) if r.code == "RESOURCE_DOES_NOT_EXIST" => {
-                match self.client.try_call(
-                    Method::POST,
-                    "registered-models/create",
-                    &json!({
-                        "name": name,
-                        "description": format!("Mirrored from the mlx registry {}", store.label()),
-                    }),
-                )? {
-                    Ok(_) => {}
-                    Err(r) if r.code == "RESOURCE_ALREADY_EXISTS" => {}
-                    Err(r) => return Err(self.client.refused("registered-models/create", &r)),
-                }
-                self.client.call(
-                    Method::GET,
-                    "registered-models/get",
-                    &json!({ "name": name }),
-                )?
-            }
-            Err(r) => return Err(self.client.refused("registered-models/get", &r)),
-        };
+        let model = self.client.get_or_create(
+            ("registered-models/get", json!({ "name": name })),
+            (
+                "registered-models/create",
+                json!({
+                    "name": name,
+                    "description": format!("Mirrored from the mlx registry {}", store.label()),
+                }),
+            ),
+        )?;
         let mut versions = self.versions(&name)?;
         for (&n, v) in &state.versions {
             if versions.contains_key(&n) {
@@ -1032,18 +987,7 @@ impl Mirror<'_> {
                 .into_iter()
                 .flatten()
             {
-                let tags: BTreeMap<String, String> = mv
-                    .get("tags")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| {
-                        Some((
-                            t.get("key")?.as_str()?.to_owned(),
-                            t.get("value")?.as_str()?.to_owned(),
-                        ))
-                    })
-                    .collect();
+                let tags = pairs(mv.get("tags"), "key", "value");
                 let ours = tags.get("mlx.version").and_then(|t| t.parse::<u64>().ok());
                 let number = mv.get("version").and_then(Value::as_str);
                 if let (Some(n), Some(number)) = (ours, number) {
@@ -1139,18 +1083,11 @@ impl Mirror<'_> {
         history: &[RegistryState],
         versions: &BTreeMap<u64, (String, BTreeMap<String, String>)>,
     ) -> Result<()> {
-        let have: BTreeMap<String, String> = model
-            .pointer("/registered_model/aliases")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|a| {
-                Some((
-                    a.get("alias")?.as_str()?.to_owned(),
-                    a.get("version")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect();
+        let have = pairs(
+            model.pointer("/registered_model/aliases"),
+            "alias",
+            "version",
+        );
         let want = wanted_aliases(state);
         let ours: BTreeSet<String> = history
             .iter()
@@ -1314,6 +1251,21 @@ fn clip(v: &str) -> String {
         Some((at, _)) => v[..at].to_owned(),
         None => v.to_owned(),
     }
+}
+
+/// MLflow's list of `{key, value}` objects (tags, aliases) as a map; entries that are
+/// not two strings are skipped.
+fn pairs(list: Option<&Value>, key: &str, value: &str) -> BTreeMap<String, String> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t.get(key)?.as_str()?.to_owned(),
+                t.get(value)?.as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Value> {
