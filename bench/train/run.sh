@@ -60,7 +60,7 @@ split: { strategy: random, train: 0.8, validation: 0.1, test: 0.1, seed: 7 }
 training: { seed: 42 }
 YAML
   if [[ ! -f "$dir/.mlx/features/split.parquet" ]]; then
-    (cd "$dir" && "$mlx" -q --config base.yaml run --to features > /dev/null)
+    (cd "$dir" && "$mlx" -q --config base.yaml --workdir .mlx run --to features > /dev/null)
   fi
 }
 
@@ -133,7 +133,7 @@ for spec in "${specs[@]}"; do
   cat "$dir/base.yaml" > "$cfg"
   printf "pipeline: { problem_type: %s }\nmodels:\n  - { name: %s, type: %s, params: %s }\n" \
     "$task" "$family" "$family" "$mparams" >> "$cfg"
-  read -r t_mlx m_mlx < <(cd "$dir" && time_of "$mlx" -q --config "$cfg" train)
+  read -r t_mlx m_mlx < <(cd "$dir" && time_of "$mlx" -q --config "$cfg" --workdir .mlx train)
   read -r fit_mlx s_mlx < <("$venv/bin/python" -c "
 import json; r = json.load(open('$dir/.mlx/train.json'))['details']['runs'][0]
 v = r['validation']; print(r['fit_seconds'], v.get('accuracy', v.get('rmse')))")

@@ -286,9 +286,11 @@ fn linear_shap_matches_the_shap_package() {
         .iter()
         .map(|l| usize::from(l == "malignant"))
         .collect();
+    // The fixture's model is solved to the optimum (newton-cholesky, tol=1e-12).
+    let exact = BTreeMap::from([("tol".to_string(), ParamValue::Float(1e-10))]);
     let fit = model::fit(
         ModelType::Logistic,
-        &BTreeMap::new(),
+        &exact,
         &xs,
         Target::Classes(&codes, &classes),
         None,

@@ -14,6 +14,7 @@ pub mod ensemble;
 pub mod expr;
 pub mod forecast;
 pub mod knn;
+mod lbfgs;
 // LightGBM's C API: the crate's one `unsafe` code, each call with its safety argument.
 #[cfg(feature = "lightgbm")]
 #[allow(unsafe_code)]
@@ -189,7 +190,7 @@ pub fn known_params(model: ModelType, classification: bool) -> Option<Vec<&'stat
         M::Ridge => vec!["alpha"],
         M::Lasso => vec!["alpha", "tol", "max_iter"],
         M::ElasticNet => vec!["alpha", "l1_ratio", "tol", "max_iter"],
-        M::Logistic => vec!["C", "penalty", "class_weight"],
+        M::Logistic => vec!["C", "penalty", "class_weight", "tol", "max_iter"],
         M::DecisionTree | M::RandomForest => {
             let mut known = vec![
                 "max_depth",
@@ -437,10 +438,25 @@ pub fn fit(
             let c = p.positive("C", 1.0)?;
             let k = names.len();
             let sw = per_row(y, class_weights(params, y, names)?.as_deref());
+            let l2 = || -> Result<_> {
+                let tol = p.positive("tol", 1e-4)?;
+                linear::logistic(x, y, k, c, &sw, tol, p.int("max_iter", 100)?)
+            };
             let (m, history) = match params.get("penalty") {
-                None => linear::logistic(x, y, k, c, &sw)?,
-                Some(ParamValue::String(s)) if s == "l2" => linear::logistic(x, y, k, c, &sw)?,
-                Some(ParamValue::String(s)) if s == "l1" => linear::logistic_l1(x, y, k, c, &sw)?,
+                None => l2()?,
+                Some(ParamValue::String(s)) if s == "l2" => l2()?,
+                Some(ParamValue::String(s)) if s == "l1" => {
+                    if let Some(key) = ["tol", "max_iter"]
+                        .iter()
+                        .find(|k| params.contains_key(**k))
+                    {
+                        return Err(Error::Usage(format!(
+                            "`logistic` parameter `{key}` applies to `penalty: l2`; the l1 \
+                             solver always runs to its optimum, so remove `{key}`"
+                        )));
+                    }
+                    linear::logistic_l1(x, y, k, c, &sw)?
+                }
                 Some(other) => {
                     return Err(Error::Usage(format!(
                         "`logistic` parameter `penalty` must be `l2` or `l1`, got {}",
@@ -870,6 +886,39 @@ mod tests {
         // A map by class label: b weighs 3, a (not named) 1.
         let map = ParamValue::Map([("b".to_string(), ParamValue::Int(3))].into());
         assert_eq!(leaf_probabilities(Some(map)).unwrap(), [0.5, 0.5]);
+    }
+
+    /// `tol` and `max_iter` steer the L2 solver; each mistake is named.
+    #[test]
+    fn logistic_tolerance_mistakes_are_named() {
+        let x = DMatrix::from_row_slice(4, 1, &[0.0, 1.0, 2.0, 3.0]);
+        let names = vec!["a".to_string(), "b".to_string()];
+        let logistic = |pairs: &[(&str, ParamValue)]| {
+            fit(
+                ModelType::Logistic,
+                &params(pairs),
+                &x,
+                Target::Classes(&[0, 1, 0, 1], &names),
+                None,
+                0,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let l1 = ("penalty", ParamValue::String("l1".into()));
+        let e = logistic(&[l1.clone(), ("tol", ParamValue::Float(1e-6))]).unwrap_err();
+        assert!(e.contains("`tol` applies to `penalty: l2`"), "{e}");
+        let e = logistic(&[l1, ("max_iter", ParamValue::Int(5))]).unwrap_err();
+        assert!(e.contains("`max_iter` applies to `penalty: l2`"), "{e}");
+        let e = logistic(&[("tol", ParamValue::Float(0.0))]).unwrap_err();
+        assert!(e.contains("`tol` must be above 0"), "{e}");
+        let e = logistic(&[("max_iter", ParamValue::Float(2.5))]).unwrap_err();
+        assert!(e.contains("max_iter"), "{e}");
+        logistic(&[
+            ("tol", ParamValue::Float(1e-8)),
+            ("max_iter", ParamValue::Int(3)),
+        ])
+        .unwrap();
     }
 
     #[test]
