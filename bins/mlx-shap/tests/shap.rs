@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use mlx_contracts::config::{ModelType, ParamValue};
 use mlx_contracts::shap::ShapReport;
 use mlx_core::explain::kernel;
+use mlx_core::explain::tree::Algorithm;
 use mlx_core::model::ensemble as tree;
 use mlx_core::model::svm::{scale_gamma, Kernel, Svm};
 use mlx_core::model::{self, FittedModel, Target};
@@ -84,8 +85,18 @@ fn compare_tree(
     let p = x.ncols();
     let k = e.outputs;
     let base = e.expected();
+    // Both algorithms: the original, and the per-leaf tables (FastTreeSHAP v2's idea).
+    let all: Vec<Vec<f64>> = rows.iter().map(|&i| row(x, i)).collect();
+    let by = |algorithm| e.shap_rows_by(&all, p, algorithm);
+    let (original, tables) = (by(Algorithm::Original), by(Algorithm::Tables));
     for (n, &i) in rows.iter().enumerate() {
-        let phi = e.shap(&row(x, i), p);
+        close(
+            &format!("{what} tables row {n}"),
+            &tables[n],
+            &original[n],
+            1e-12,
+        );
+        let phi = &original[n];
         let mut got = Vec::new();
         for o in 0..k {
             got.extend((0..p).map(|f| phi[f * k + o]));
@@ -226,6 +237,8 @@ fn tree_shap_of_mlx_forests_equals_brute_force_shapley_values() {
     for i in [0, 50, 100, 150] {
         let r = row(&x, i);
         let phi = e.shap(&r, p);
+        let tables = e.shap_rows_by(std::slice::from_ref(&r), p, Algorithm::Tables);
+        close(&format!("forest tables row {i}"), &tables[0], &phi, 1e-12);
         let v = |s: usize, o: usize| -> f64 {
             let known: Vec<bool> = (0..p).map(|j| s & (1 << j) != 0).collect();
             e.trees

@@ -5,6 +5,7 @@
 //! checked, the global ranking, SVG plots, and the shift against a baseline. The
 //! `shap` stage and the monitor both stand on it.
 
+mod fast_tree;
 pub mod kernel;
 pub mod plots;
 pub mod tree;

@@ -6,7 +6,11 @@
 //! The expectation at a split follows the training cover (mlx: weighted samples,
 //! XGBoost: the sum of hessians, LightGBM: the data count), which is what makes the
 //! values equal XGBoost's `pred_contribs` and LightGBM's `pred_contrib`.
+//!
+//! Explaining many rows, trees whose per-leaf tables are worth building go through
+//! [`super::fast_tree`] instead, which computes the same values faster.
 
+use super::fast_tree;
 use crate::model::ensemble::{Ensemble, ShapTree};
 
 #[derive(Clone, Copy, Default)]
@@ -193,6 +197,22 @@ fn unwound_sum(path: &[PathElement], l: usize, i: usize) -> f64 {
     total
 }
 
+/// Rows explained together, tree by tree.
+const ROWS_PER_BLOCK: usize = 64;
+
+/// Which TreeSHAP computes the values; both give the same (path-dependent) values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Per tree, the tables where [`fast_tree::plan`] finds them worth building and
+    /// within their memory budget, the original algorithm elsewhere.
+    Auto,
+    /// Lundberg et al.'s Algorithm 2 for every tree.
+    Original,
+    /// The tables for every tree that allows them (positive covers, at most 30 distinct
+    /// features on a path).
+    Tables,
+}
+
 impl Ensemble {
     /// SHAP values of one row: `features × outputs`, row-major by feature.
     pub fn shap(&self, row: &[f64], features: usize) -> Vec<f64> {
@@ -203,19 +223,60 @@ impl Ensemble {
 
     /// SHAP values of many rows (in parallel, one scratch buffer per worker).
     pub fn shap_rows(&self, rows: &[Vec<f64>], features: usize) -> Vec<Vec<f64>> {
+        self.shap_rows_by(rows, features, Algorithm::Auto)
+    }
+
+    /// [`Ensemble::shap_rows`] by a chosen algorithm.
+    pub fn shap_rows_by(
+        &self,
+        rows: &[Vec<f64>],
+        features: usize,
+        algorithm: Algorithm,
+    ) -> Vec<Vec<f64>> {
         use rayon::prelude::*;
-        let depth = self.trees.iter().map(ShapTree::depth).max().unwrap_or(0);
-        rows.par_iter()
-            .map_init(
-                || vec![PathElement::default(); scratch_len(depth)],
-                |buf, row| {
-                    let mut phi = vec![0.0; features * self.outputs];
-                    for t in &self.trees {
-                        t.shap(row, &mut phi, self.outputs, buf);
+        let chosen = match algorithm {
+            Algorithm::Auto => fast_tree::plan(&self.trees, rows.len()),
+            Algorithm::Original => vec![false; self.trees.len()],
+            Algorithm::Tables => self.trees.iter().map(fast_tree::fits).collect(),
+        };
+        let tables: Vec<Option<fast_tree::Tables>> = self
+            .trees
+            .par_iter()
+            .zip(&chosen)
+            .map(|(t, &fast)| fast.then(|| fast_tree::Tables::new(t)))
+            .collect();
+        let depth = self
+            .trees
+            .iter()
+            .zip(&chosen)
+            .filter(|(_, &fast)| !fast)
+            .map(|(t, _)| t.depth())
+            .max()
+            .unwrap_or(0);
+        let nodes = tables
+            .iter()
+            .flatten()
+            .map(fast_tree::Tables::scratch)
+            .max()
+            .unwrap_or(0);
+        // Blocks of rows, each tree over the whole block before the next tree, so that
+        // a tree and its tables stay in the core's cache; each row still adds the trees
+        // in their order, whatever the number of threads.
+        rows.par_chunks(ROWS_PER_BLOCK)
+            .flat_map_iter(|block| {
+                let mut buf = vec![PathElement::default(); scratch_len(depth)];
+                let mut ones = vec![0u64; nodes];
+                let mut phis = vec![vec![0.0; features * self.outputs]; block.len()];
+                for (t, table) in self.trees.iter().zip(&tables) {
+                    for (row, phi) in block.iter().zip(&mut phis) {
+                        match table {
+                            Some(table) => table.shap(row, phi, self.outputs, &mut ones),
+                            None => t.shap(row, phi, self.outputs, &mut buf),
+                        }
                     }
-                    phi
-                },
-            )
+                }
+                phis
+            })
             .collect()
     }
 }
