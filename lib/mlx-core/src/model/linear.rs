@@ -243,7 +243,7 @@ pub fn logistic(
     );
     let mut theta = DVector::from_vec(fit.x);
     if fit.gradient > tol && fit.iterations < max_iter {
-        theta = newton(x, y, k, c, sw, theta, tol, &mut history)?;
+        theta = newton(x, &loss, theta, tol, &mut history)?;
     } else if fit.gradient > tol {
         tracing::warn!(
             "logistic regression stopped after `max_iter` = {max_iter} iterations with the \
@@ -393,16 +393,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// Newton's method with a backtracking line search on `C Σ sᵢ loglossᵢ + ½||w||²` from
-/// `theta`, until the largest gradient component of the mean objective (this one over
-/// `C Σ sᵢ`) is at most `tol`; appends the objective after each step to `history`.
-#[allow(clippy::too_many_arguments)]
+/// Newton's method with a backtracking line search on `loss` from `theta`, until the
+/// largest gradient component is at most `tol`; appends the objective after each step,
+/// times `C Σ sᵢ` (the units of `history`), to `history`.
 fn newton(
     x: &DMatrix<f64>,
-    y: &[usize],
-    k: usize,
-    c: f64,
-    sw: &[f64],
+    loss: &MeanLoss,
     mut theta: DVector<f64>,
     tol: f64,
     history: &mut Vec<f64>,
@@ -410,39 +406,27 @@ fn newton(
     let a = with_ones(x);
     // Aᵀ once: products with it use the blocked matrix multiply.
     let at = a.transpose();
-    let (n, d) = (a.nrows(), a.ncols());
-    let rows = if k == 2 { 1 } else { k };
-    // Parameters: per row, d values (the last is the intercept).
-    let scale = c * sw.iter().sum::<f64>();
+    let (n, d, rows, sw) = (a.nrows(), a.ncols(), loss.rows, loss.sw);
+    let scale = loss.c * loss.total;
     // Adding a constant to every multinomial intercept changes nothing, so the Hessian
     // is singular along that direction: a tiny damping of the intercepts' diagonal keeps
     // it invertible (the gradient there is zero, so the steps are unchanged), and the
     // intercepts are centred at the end, as scikit-learn's solution is.
     let damping = if rows > 1 { 1e-10 } else { 0.0 };
-    let objective = |theta: &DVector<f64>| -> f64 {
-        let mut loss = 0.0;
-        let z = scores(&a, theta, rows, d);
-        for i in 0..n {
-            if rows == 1 {
-                let zi = z[(i, 0)];
-                loss += sw[i] * (log1pexp(zi) - if y[i] == 1 { zi } else { 0.0 });
-            } else {
-                let m = (0..rows).map(|r| z[(i, r)]).fold(f64::MIN, f64::max);
-                let lse = m + (0..rows).map(|r| (z[(i, r)] - m).exp()).sum::<f64>().ln();
-                loss += sw[i] * (lse - z[(i, y[i])]);
-            }
-        }
-        let mut pen = 0.0;
-        for r in 0..rows {
-            for j in 0..d - 1 {
-                pen += theta[r * d + j] * theta[r * d + j];
-            }
-        }
-        c * loss + 0.5 * pen
+    // The objective and its gradient in `history`'s units.
+    let objective = |theta: &DVector<f64>, grad: &mut DVector<f64>| -> f64 {
+        let f = loss.eval(theta.as_slice(), grad.as_mut_slice());
+        *grad *= scale;
+        f * scale
     };
+    let mut grad = DVector::<f64>::zeros(rows * d);
+    let mut current = objective(&theta, &mut grad);
     for _ in 0..100 {
+        if grad.amax() / scale <= tol {
+            break;
+        }
         let z = scores(&a, &theta, rows, d);
-        // Probabilities and residuals.
+        // Probabilities.
         let mut prob = DMatrix::<f64>::zeros(n, rows);
         for i in 0..n {
             if rows == 1 {
@@ -455,22 +439,8 @@ fn newton(
                 }
             }
         }
-        let mut grad = DVector::<f64>::zeros(rows * d);
         let mut hess = DMatrix::<f64>::zeros(rows * d, rows * d);
         for r in 0..rows {
-            let resid = DVector::from_iterator(
-                n,
-                (0..n).map(|i| {
-                    let target = if rows == 1 {
-                        f64::from(u8::from(y[i] == 1))
-                    } else {
-                        f64::from(u8::from(y[i] == r))
-                    };
-                    sw[i] * (prob[(i, r)] - target)
-                }),
-            );
-            let g = &at * resid * c;
-            grad.rows_mut(r * d, d).copy_from(&g);
             for s in r..rows {
                 // H_rs = C Aᵀ diag(p_r (δ_rs - p_s)) A
                 let wts = DVector::from_iterator(
@@ -481,7 +451,7 @@ fn newton(
                     }),
                 );
                 // Aᵀ diag(w) A, scaling A's columns (contiguous) rather than its rows.
-                let scaled = wts * c;
+                let scaled = wts * loss.c;
                 let mut wa = a.clone();
                 for mut col in wa.column_iter_mut() {
                     col.component_mul_assign(&scaled);
@@ -497,16 +467,8 @@ fn newton(
         for r in 0..rows {
             for j in 0..d {
                 let idx = r * d + j;
-                if j + 1 == d {
-                    hess[(idx, idx)] += damping;
-                } else {
-                    grad[idx] += theta[idx];
-                    hess[(idx, idx)] += 1.0;
-                }
+                hess[(idx, idx)] += if j + 1 == d { damping } else { 1.0 };
             }
-        }
-        if grad.amax() / scale <= tol {
-            break;
         }
         let step = match hess.clone().cholesky() {
             Some(ch) => -ch.solve(&grad),
@@ -516,21 +478,21 @@ fn newton(
                 .map_err(|e| Error::Runtime(format!("logistic regression: {e}")))?,
         };
         // Backtracking: halve the step until the objective decreases.
-        let current = *history.last().unwrap_or(&f64::INFINITY);
+        let mut next_grad = DVector::<f64>::zeros(rows * d);
         let mut t = 1.0;
         let mut next = &theta + &step * t;
-        let mut value = objective(&next);
+        let mut value = objective(&next, &mut next_grad);
         while value > current && t > 1e-10 {
             t *= 0.5;
             next = &theta + &step * t;
-            value = objective(&next);
+            value = objective(&next, &mut next_grad);
         }
         if value > current {
             // No step lowers the objective in floating point: this is the optimum.
             break;
         }
         let moved = (&next - &theta).amax();
-        theta = next;
+        (theta, grad, current) = (next, next_grad, value);
         history.push(value);
         if moved < 1e-13 {
             break;
