@@ -221,7 +221,8 @@ impl Ensemble {
             .unwrap_or_default()
     }
 
-    /// SHAP values of many rows (in parallel, one scratch buffer per worker).
+    /// SHAP values of many rows, in parallel by blocks of rows (the same values on any
+    /// number of threads).
     pub fn shap_rows(&self, rows: &[Vec<f64>], features: usize) -> Vec<Vec<f64>> {
         self.shap_rows_by(rows, features, Algorithm::Auto)
     }
