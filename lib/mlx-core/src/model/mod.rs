@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod derive;
 pub mod ensemble;
 pub mod expr;
+pub mod flat;
 pub mod forecast;
 pub mod knn;
 mod lbfgs;

@@ -1,7 +1,8 @@
 //! Scoring records with a bundle: request bodies checked against the bundle's
 //! signature, the fitted preprocessing row by row (the same code as training), and the
 //! model. XGBoost and LightGBM models are scored by mlx's own tree walker (the trees of
-//! the model file, [`crate::model::ensemble`]), so serving needs neither library.
+//! the model file, [`crate::model::ensemble`], laid out as [`crate::model::flat`]), so
+//! serving needs neither library.
 //! `mlx-serve` and `mlx-monitor` both score through [`Scorer`].
 
 use std::collections::BTreeMap;
@@ -13,14 +14,15 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::model::bundle::Bundle;
-use crate::model::ensemble::{booster_trees, Ensemble, Link};
+use crate::model::ensemble::{booster_trees, Link};
+use crate::model::flat::Flat;
 use crate::model::transform;
 
 /// A bundle ready to score.
 pub struct Scorer {
     /// The bundle.
     pub bundle: Bundle,
-    trees: Option<(Ensemble, Link)>,
+    trees: Option<(Flat, Link)>,
 }
 
 /// A request field that is wrong: HTTP 422 naming it.
@@ -49,7 +51,10 @@ impl Scorer {
     /// Prepares a bundle.
     pub fn new(bundle: Bundle) -> Result<Self> {
         let classes = bundle.manifest.classes.as_ref().map_or(0, Vec::len);
-        let trees = booster_trees(&bundle.model, classes)?;
+        let trees = match booster_trees(&bundle.model, classes)? {
+            Some((ensemble, link)) => Some((Flat::new(&ensemble)?, link)),
+            None => None,
+        };
         Ok(Self { bundle, trees })
     }
 
@@ -202,11 +207,11 @@ impl Scorer {
             return f.predict_with_interval(x, times);
         }
         Ok(match &self.trees {
-            Some((ensemble, link)) => {
+            Some((trees, link)) => {
                 let rows: Vec<Vec<f64>> = (0..x.nrows())
                     .map(|i| {
                         let r: Vec<f64> = x.row(i).iter().copied().collect();
-                        let z = link.apply(&ensemble.output(&r));
+                        let z = link.apply(&trees.output(&r));
                         if *link == Link::Logistic {
                             vec![1.0 - z[0], z[0]]
                         } else {
