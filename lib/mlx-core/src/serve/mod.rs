@@ -230,7 +230,9 @@ fn serve(cfg: &Config, workdir: &Workdir, source: Source, o: &Options) -> Result
         .ok()
         .filter(|t| !t.is_empty());
     let online = online::Online::open(cfg, workdir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // This thread accepts connections, polls the registry and stops the server; the
+    // requests are served by one thread per core (`listen::serve`).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the server runtime", e))?;
