@@ -1,5 +1,5 @@
 //! The prediction log: every prediction and every feedback, as NDJSON lines in rotating
-//! files under `deploy.prediction_log`, written by one background task. The request
+//! files under `deploy.prediction_log`, written by one background thread in batches (what gathered in 2 ms). The request
 //! path only offers a line to a bounded queue; when the queue is full the line is
 //! dropped and counted, so logging never slows a request down. `mlx-serve` writes it
 //! and `mlx-monitor` reads it, through this module alone.
@@ -36,6 +36,10 @@ impl Logger {
         }
     }
 }
+
+/// How long the writer waits, after writing all it had, before it looks again. At
+/// 30,000 predictions a second that is 60 lines, far below `deploy.log_queue`.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 struct File {
     out: std::io::BufWriter<std::fs::File>,
@@ -78,9 +82,13 @@ pub fn start(
             {
                 f.bytes += line.len() as u64 + 1;
             }
-            // Flush when the queue is drained, so readers see whole lines promptly.
+            // Flush when the queue is drained, so readers see whole lines promptly;
+            // then let lines gather for a moment, so that a busy server wakes this
+            // thread a few hundred times a second rather than once or twice a request
+            // (each wake-up took a core from the requests).
             if rx.is_empty() {
                 let _ = f.out.flush();
+                std::thread::sleep(GATHER);
             }
         }
         for f in files.iter_mut().flatten() {
