@@ -192,6 +192,125 @@ pub struct Source {
     pub date_format: Option<String>,
     /// Explicit column types, `column: type` (`int`, `float`, `string`, `bool`, `date`, `datetime`).
     pub dtypes: BTreeMap<String, DType>,
+    /// A JSON API read page by page, instead of `uri` (docs/ingest.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpSource>,
+}
+
+/// A JSON API as a source: its pages' records become the rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSource {
+    /// The first page's URL (`https://` or `http://`).
+    pub url: String,
+    /// `get` (the parameters go in the query string) or `post` (in a JSON body).
+    pub method: HttpMethod,
+    /// Request parameters, `${VAR}` from the environment (`from: ${START_DATE}`).
+    pub params: BTreeMap<String, String>,
+    /// Request headers (`Authorization: Bearer ${API_TOKEN}`). Values from the
+    /// environment, and those of credential headers (`Authorization`, `X-Api-Key`,
+    /// `Cookie`, ...), are masked wherever mlx shows the config; none is recorded.
+    pub headers: BTreeMap<String, String>,
+    /// JSON pointer (RFC 6901) to the list of records in each page: `/data`; empty
+    /// when the page itself is the list.
+    pub records: String,
+    /// How to get the next page, one of `next_link: /links/next`, `offset: {param,
+    /// limit_param, limit, start}` or `cursor: {param, pointer}`; without it, one
+    /// request.
+    pub paginate: Option<Paginate>,
+    /// At most this many requests per second.
+    pub rate_limit: Option<f64>,
+    /// Retries of a request answered 429 or 5xx, or not answered in time: after the
+    /// `Retry-After` the API asks for, else after 0.5 s, 1 s, 2 s, ...
+    pub retries: u32,
+    /// Seconds a request may take, its answer read whole.
+    pub timeout_seconds: f64,
+    /// More pages than this is an error (a paging loop guard).
+    pub max_pages: u64,
+}
+
+impl Default for HttpSource {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            method: HttpMethod::Get,
+            params: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            records: String::new(),
+            paginate: None,
+            rate_limit: None,
+            retries: 3,
+            timeout_seconds: 30.0,
+            max_pages: 10_000,
+        }
+    }
+}
+
+/// The HTTP methods of an API source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum HttpMethod {
+    #[default]
+    Get,
+    Post,
+}
+
+/// How an API source pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Paginate {
+    /// JSON pointer to the next page's URL in each page (`/links/next`); the last page
+    /// has none there (missing, null or empty).
+    NextLink(String),
+    /// `offset` and `limit` parameters; the last page has fewer than `limit` records.
+    Offset(OffsetPaging),
+    /// The cursor each page gives, sent back for the next one; the last page has none.
+    Cursor(CursorPaging),
+}
+
+/// Offset paging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffsetPaging {
+    /// The parameter carrying the offset.
+    pub param: String,
+    /// The parameter carrying the page size.
+    pub limit_param: String,
+    /// Records per page.
+    pub limit: u64,
+    /// The first offset.
+    pub start: u64,
+}
+
+impl Default for OffsetPaging {
+    fn default() -> Self {
+        Self {
+            param: "offset".into(),
+            limit_param: "limit".into(),
+            limit: 100,
+            start: 0,
+        }
+    }
+}
+
+/// Cursor paging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CursorPaging {
+    /// The parameter the cursor is sent back in (`cursor`).
+    pub param: String,
+    /// JSON pointer to the next cursor in each page (`/meta/next_cursor`).
+    pub pointer: String,
+}
+
+impl Default for CursorPaging {
+    fn default() -> Self {
+        Self {
+            param: "cursor".into(),
+            pointer: String::new(),
+        }
+    }
 }
 
 /// Supported source formats.

@@ -85,6 +85,21 @@ pub fn is_secret_name(name: &str) -> bool {
     MARKERS.iter().any(|m| upper.contains(m))
 }
 
+/// A URL as messages and records show it: without its query string or user info
+/// (either may hold a key).
+pub fn url_label(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or("").to_owned(),
+    }
+}
+
 /// Interpolates one scalar.
 pub fn interpolate(text: &str, env: &dyn Env) -> Result<Interpolated, InterpolationError> {
     let mut out = Interpolated::default();
@@ -278,6 +293,15 @@ fn mask_query_secrets(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn labels_drop_queries_and_credentials() {
+        assert_eq!(
+            url_label("https://u:p@api.example.com/v1/spend?api_key=abc&from=1#x"),
+            "https://api.example.com/v1/spend"
+        );
+        assert_eq!(url_label("not a url?key=1"), "not a url");
+    }
+
     use super::*;
     use std::collections::HashMap;
 

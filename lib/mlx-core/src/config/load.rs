@@ -221,11 +221,23 @@ fn walk(
     match node {
         Node::Scalar(s) => {
             let text = s.as_str();
+            // An API source's credential headers are never shown, written in the
+            // file (`X-Api-Key: ...`) or taken from the environment (below, any
+            // header).
+            let credential = key.rsplit('.').next().is_some_and(|h| {
+                super::interpolate::is_secret_name(h) || h.eq_ignore_ascii_case("cookie")
+            });
+            if is_http_header(key) && credential && !text.trim().is_empty() && !text.contains('$') {
+                found.secrets.push(text.to_owned());
+            }
             if !text.contains('$') {
                 return;
             }
             match interpolate(text, env) {
-                Ok(r) => {
+                Ok(mut r) => {
+                    if is_http_header(key) && !r.value.trim().is_empty() {
+                        r.secrets.push(r.value.clone());
+                    }
                     let span = *s.span();
                     let coerce = s.may_coerce();
                     let mut new = MarkedScalarNode::new(span, r.value.clone());
@@ -273,6 +285,11 @@ fn walk(
             }
         }
     }
+}
+
+/// Whether a config key is a header of an API source (`data.sources[0].http.headers.X`).
+fn is_http_header(key: &str) -> bool {
+    key.starts_with("data.sources[") && key.contains("].http.headers.")
 }
 
 fn is_null(node: &Node) -> bool {

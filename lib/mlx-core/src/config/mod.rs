@@ -12,7 +12,7 @@ mod reference;
 pub(crate) mod rules;
 
 pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics};
-pub use interpolate::{mask_known, remember_secrets, Env, ProcessEnv};
+pub use interpolate::{mask_known, remember_secrets, url_label, Env, ProcessEnv};
 pub use load::{load, parse};
 pub use loaded::LoadedConfig;
 pub use reference::reference_markdown;

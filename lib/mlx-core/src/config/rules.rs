@@ -621,6 +621,110 @@ fn engine(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
     }
 }
 
+/// Rules of one `data.sources[].http`.
+fn http_source(
+    key: &str,
+    s: &mlx_contracts::config::Source,
+    h: &mlx_contracts::config::HttpSource,
+    spark: bool,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    use mlx_contracts::config::Paginate;
+    let name = &s.name;
+    if spark {
+        err(
+            &format!("{key}.http"),
+            format!("source `{name}`: an HTTP API is read on this machine, and `engine.kind: spark` reads every source on the cluster"),
+            Some("land the API's data on the cluster's storage first (ingest it with `engine.kind: local` and copy `data/raw.parquet`), then read it with `uri:`".into()),
+        );
+    }
+    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() {
+        err(
+            key,
+            format!("source `{name}` has `http` and also `uri`, `table` or `query`: a source reads one thing"),
+            Some("split it into two sources, joined with `data.merge`".into()),
+        );
+    }
+    if s.format.is_some() || s.delimiter.is_some() || s.header.is_some() {
+        err(
+            &format!("{key}.format"),
+            format!("source `{name}`: `format`, `delimiter` and `header` are for files; an HTTP API source answers JSON"),
+            Some("remove them; `http.records` says where the records are in each answer".into()),
+        );
+    }
+    let url_ok = url::Url::parse(h.url.trim())
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !url_ok {
+        err(
+            &format!("{key}.http.url"),
+            format!(
+                "source `{name}`: `{}` is not an http(s) URL",
+                super::url_label(&h.url)
+            ),
+            Some("write the API's address in full: `https://api.example.com/v1/spend`".into()),
+        );
+    }
+    let mut pointers = vec![("records", h.records.as_str(), true)];
+    match &h.paginate {
+        Some(Paginate::NextLink(p)) => pointers.push(("paginate.next_link", p, false)),
+        Some(Paginate::Cursor(c)) => {
+            pointers.push(("paginate.cursor.pointer", &c.pointer, false));
+            if c.param.trim().is_empty() {
+                err(
+                    &format!("{key}.http.paginate.cursor.param"),
+                    format!("source `{name}`: the cursor needs the parameter it is sent back in"),
+                    Some("`param: cursor` (the API's documentation names it)".into()),
+                );
+            }
+        }
+        Some(Paginate::Offset(o))
+            if o.limit == 0 || o.param.trim().is_empty() || o.limit_param.trim().is_empty() =>
+        {
+            err(
+                &format!("{key}.http.paginate.offset"),
+                format!("source `{name}`: offset paging needs `param`, `limit_param` and a `limit` of at least 1"),
+                Some("`offset: {param: offset, limit_param: limit, limit: 100}`".into()),
+            );
+        }
+        Some(Paginate::Offset(_)) | None => {}
+    }
+    for (field, p, may_be_empty) in pointers {
+        if !(p.starts_with('/') || (p.is_empty() && may_be_empty)) {
+            err(
+                &format!("{key}.http.{field}"),
+                format!("source `{name}`: `{p}` is not a JSON pointer"),
+                Some(if may_be_empty {
+                    "a JSON pointer starts with `/`: `/data`, `/result/items`; empty when the answer itself is the list".into()
+                } else {
+                    "a JSON pointer starts with `/`: `/links/next`, `/meta/next_cursor`".into()
+                }),
+            );
+        }
+    }
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if h.rate_limit.is_some_and(|r| !positive(r)) {
+        err(
+            &format!("{key}.http.rate_limit"),
+            format!("source `{name}`: `rate_limit` is requests per second, more than 0"),
+            Some("`rate_limit: 5`, or `0.5` for one request every 2 seconds".into()),
+        );
+    }
+    if !positive(h.timeout_seconds) {
+        err(
+            &format!("{key}.http.timeout_seconds"),
+            format!("source `{name}`: `timeout_seconds` must be more than 0"),
+            None,
+        );
+    }
+    if h.max_pages == 0 {
+        err(
+            &format!("{key}.http.max_pages"),
+            format!("source `{name}`: `max_pages` must be at least 1"),
+            None,
+        );
+    }
+}
+
 fn is_database_uri(uri: &str) -> bool {
     [
         "postgres://",
@@ -652,6 +756,10 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
                 format!("two sources are named `{}`", s.name),
                 None,
             );
+        }
+        if let Some(h) = &s.http {
+            http_source(&key, s, h, spark, err);
+            continue;
         }
         let on_cluster =
             s.table.is_some() || (spark && s.uri.trim().is_empty() && s.query.is_some());

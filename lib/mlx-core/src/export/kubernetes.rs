@@ -362,7 +362,7 @@ fn check_config(config: &LoadedConfig) -> Result<()> {
         ));
     }
     for (i, s) in cfg.data.sources.iter().enumerate() {
-        if local(&s.uri) {
+        if s.http.is_none() && local(&s.uri) {
             problems.push(config.diagnostic(
                 &format!("data.sources[{i}].uri"),
                 format!(
