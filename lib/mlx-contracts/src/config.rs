@@ -195,6 +195,23 @@ pub struct Source {
     /// A JSON API read page by page, instead of `uri` (docs/ingest.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSource>,
+    /// A Delta Lake table read at a version or a time, instead of `uri`
+    /// (docs/ingest.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaSource>,
+}
+
+/// A Delta Lake table as a source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeltaSource {
+    /// The table's directory (a path, or `file://`).
+    pub uri: String,
+    /// The table version to read; the latest without it or `timestamp`.
+    pub version: Option<u64>,
+    /// The table as it was at this time (RFC 3339, `2026-01-31T00:00:00Z`): the last
+    /// version committed at or before it.
+    pub timestamp: Option<String>,
 }
 
 /// A JSON API as a source: its pages' records become the rows.

@@ -86,6 +86,9 @@ pub struct SourceReport {
     pub rows: u64,
     /// Column name to type, as read (after configured coercion).
     pub schema: Vec<ColumnType>,
+    /// A Delta table's version read (its files are in `files`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
 }
 
 /// A column and its type.

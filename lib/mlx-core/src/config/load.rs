@@ -46,6 +46,9 @@ pub fn rebase(config: &mut Config, base: &Path) {
     };
     for s in &mut config.data.sources {
         join(&mut s.uri);
+        if let Some(d) = &mut s.delta {
+            join(&mut d.uri);
+        }
     }
     join(&mut config.data.versioning.cache);
     config.data.versioning.remote.iter_mut().for_each(join);

@@ -638,10 +638,10 @@ fn http_source(
             Some("land the API's data on the cluster's storage first (ingest it with `engine.kind: local` and copy `data/raw.parquet`), then read it with `uri:`".into()),
         );
     }
-    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() {
+    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() || s.delta.is_some() {
         err(
             key,
-            format!("source `{name}` has `http` and also `uri`, `table` or `query`: a source reads one thing"),
+            format!("source `{name}` has `http` and also `uri`, `table`, `query` or `delta`: a source reads one thing"),
             Some("split it into two sources, joined with `data.merge`".into()),
         );
     }
@@ -725,6 +725,68 @@ fn http_source(
     }
 }
 
+/// Rules of one `data.sources[].delta`.
+fn delta_source(
+    key: &str,
+    s: &mlx_contracts::config::Source,
+    d: &mlx_contracts::config::DeltaSource,
+    spark: bool,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    let name = &s.name;
+    if spark {
+        err(
+            &format!("{key}.delta"),
+            format!("source `{name}`: with `engine.kind: spark` the cluster reads Delta tables"),
+            Some("write `uri: <the table's directory>` and `format: delta`, or `table:` for a table of its catalog".into()),
+        );
+    }
+    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() {
+        err(
+            key,
+            format!("source `{name}` has `delta` and also `uri`, `table` or `query`: a source reads one thing"),
+            Some("split it into two sources, joined with `data.merge`".into()),
+        );
+    }
+    if s.format.is_some() || s.delimiter.is_some() || s.header.is_some() {
+        err(
+            &format!("{key}.format"),
+            format!("source `{name}`: `format`, `delimiter` and `header` are for files; a Delta table's files are Parquet"),
+            Some("remove them".into()),
+        );
+    }
+    let uri = d.uri.trim();
+    if uri.is_empty() {
+        err(
+            &format!("{key}.delta.uri"),
+            format!("source `{name}`: `delta` needs the table's directory in `uri`"),
+            Some("`delta: {uri: lake/ad_spend, version: 3}`".into()),
+        );
+    } else if uri.contains("://") && !uri.starts_with("file://") {
+        err(
+            &format!("{key}.delta.uri"),
+            format!("source `{name}`: `{}` is on object storage, and mlx reads Delta tables from a file system for now", super::mask_known(uri)),
+            Some("mount or copy the table, or read it on Spark (`engine.kind: spark`, `uri:` with `format: delta`)".into()),
+        );
+    }
+    if d.version.is_some() && d.timestamp.is_some() {
+        err(
+            &format!("{key}.delta"),
+            format!("source `{name}`: give `version` or `timestamp`, not both"),
+            None,
+        );
+    }
+    if let Some(t) = &d.timestamp {
+        if chrono::DateTime::parse_from_rfc3339(t.trim()).is_err() {
+            err(
+                &format!("{key}.delta.timestamp"),
+                format!("source `{name}`: `{t}` is not an RFC 3339 time"),
+                Some("write it with its zone: `2026-01-31T00:00:00Z`".into()),
+            );
+        }
+    }
+}
+
 fn is_database_uri(uri: &str) -> bool {
     [
         "postgres://",
@@ -759,6 +821,10 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
         }
         if let Some(h) = &s.http {
             http_source(&key, s, h, spark, err);
+            continue;
+        }
+        if let Some(d) = &s.delta {
+            delta_source(&key, s, d, spark, err);
             continue;
         }
         let on_cluster =

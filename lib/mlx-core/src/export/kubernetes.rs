@@ -362,13 +362,14 @@ fn check_config(config: &LoadedConfig) -> Result<()> {
         ));
     }
     for (i, s) in cfg.data.sources.iter().enumerate() {
-        if s.http.is_none() && local(&s.uri) {
+        let uri = s.delta.as_ref().map_or(&s.uri, |d| &d.uri);
+        if s.http.is_none() && local(uri) {
             problems.push(config.diagnostic(
                 &format!("data.sources[{i}].uri"),
                 format!(
                     "`{}` is a file on this machine, which the training job cannot read: \
                      use {where_to} or a database URL",
-                    s.uri
+                    uri
                 ),
             ));
         }

@@ -4,8 +4,10 @@
 //!
 //! It reads local files and globs of them (CSV, TSV, Parquet, JSON, NDJSON, Avro),
 //! objects (or globs of them) behind `s3://`, `gs://`, `az://`, `http(s)://` URLs,
-//! PostgreSQL and MySQL queries, and JSON APIs page by page ([`http`]).
+//! PostgreSQL and MySQL queries, JSON APIs page by page ([`http`]) and Delta Lake
+//! tables at a version ([`delta`]).
 
+pub mod delta;
 pub mod http;
 pub mod spark;
 
@@ -27,11 +29,12 @@ pub struct Ingest;
 const LONG_ABOUT: &str = "\
 Reads every source under `data.sources` (files or globs of CSV, TSV, Parquet, JSON,
 NDJSON or Avro; local or behind s3://, gs://, az://, https:// URLs; database queries;
-JSON APIs read page by page with `http:`), casts columns as `dtypes` says, joins several
-sources on `data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file stays intact
-when anything fails. With `engine.kind: spark` the cluster reads the sources (files on
-its storage, `table:` or `query:`) and writes the dataset under `engine.storage`;
-<workdir>/data/cluster.json says where (docs/spark.md).
+JSON APIs read page by page with `http:`; Delta Lake tables at a version with `delta:`),
+casts columns as `dtypes` says, joins several sources on `data.merge.on`, and writes
+<workdir>/data/raw.parquet. The previous file stays intact when anything fails.
+With `engine.kind: spark` the cluster reads the sources (files on its storage, `table:`
+or `query:`) and writes the dataset under `engine.storage`; <workdir>/data/cluster.json
+says where (docs/spark.md).
 
 Examples:
   mlx-ingest                         ingest everything the config names
@@ -57,7 +60,9 @@ impl Stage for Ingest {
             .data
             .sources
             .iter()
-            .find(|s| s.http.is_some() || is_remote(&s.uri) || is_database(&s.uri))
+            .find(|s| {
+                s.http.is_some() || s.delta.is_some() || is_remote(&s.uri) || is_database(&s.uri)
+            })
             .map(|s| {
                 format!(
                     "source `{}` is remote; its changes are only seen by reading it",
@@ -79,7 +84,7 @@ impl Stage for Ingest {
             .data
             .sources
             .iter()
-            .filter(|s| s.http.is_none())
+            .filter(|s| s.http.is_none() && s.delta.is_none())
         {
             files.extend(expand(&s.uri).unwrap_or_default());
         }
@@ -116,16 +121,19 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
     let mut reports = Vec::new();
     let mut frames = Vec::new();
     for s in &data.sources {
-        let (df, files) = read_source(s).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
+        let (df, files, delta_version) =
+            read_source(s).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
         reports.push(SourceReport {
             name: s.name.clone(),
-            uri: match &s.http {
-                Some(h) => ctx.config.mask(&crate::config::url_label(&h.url)),
-                None => ctx.config.mask(&s.uri),
+            uri: match (&s.http, &s.delta) {
+                (Some(h), _) => ctx.config.mask(&crate::config::url_label(&h.url)),
+                (None, Some(d)) => ctx.config.mask(&d.uri),
+                (None, None) => ctx.config.mask(&s.uri),
             },
             files,
             rows: df.height() as u64,
             schema: schema_of(&df),
+            delta_version,
         });
         frames.push((s.name.as_str(), df));
     }
@@ -198,6 +206,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
     };
     if appending
         || s.http.is_some()
+        || s.delta.is_some()
         || is_remote(&s.uri)
         || is_database(&s.uri)
         || s.uri.contains(['*', '?', '['])
@@ -299,6 +308,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
             files: vec![digest],
             rows,
             schema: schema.clone(),
+            delta_version: None,
         }],
         schema,
         appended_rows: None,
@@ -496,16 +506,21 @@ fn fetch(uri: &str) -> Result<(tempfile::TempDir, Vec<(PathBuf, String)>)> {
     Ok((tmp, files))
 }
 
-fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>)> {
+/// A source's rows, the digests of what was read, and a Delta table's version.
+fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>, Option<u64>)> {
     if let Some(h) = &s.http {
         let (file, digest) = http::fetch(s, h)?;
         let label = digest.path.clone();
         let df = read_file(s, file.path(), &label)?;
-        return Ok((coerce(df, s)?, vec![digest]));
+        return Ok((coerce(df, s)?, vec![digest], None));
+    }
+    if let Some(d) = &s.delta {
+        let (df, digests, version) = delta::read(s, d)?;
+        return Ok((coerce(df, s)?, digests, Some(version)));
     }
     if is_database(&s.uri) || s.format == Some(SourceFormat::Sql) {
         let (df, digest) = read_database(s)?;
-        return Ok((coerce(df, s)?, vec![digest]));
+        return Ok((coerce(df, s)?, vec![digest], None));
     }
     let named = |e: Error| match e {
         Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
@@ -552,7 +567,7 @@ fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>)> {
             ))
         })?;
     }
-    Ok((coerce(df, s)?, digests))
+    Ok((coerce(df, s)?, digests, None))
 }
 
 /// The configured format, or the one the file's extension implies.

@@ -51,6 +51,7 @@ pub fn ingest(ctx: &Context, engine_cfg: &Engine, append: bool) -> Result<Outcom
             files: Vec::new(),
             rows: rows.unwrap_or(0),
             schema: column_types(&schema),
+            delta_version: None,
         });
         frames.push((s.name.clone(), frame, schema));
     }
