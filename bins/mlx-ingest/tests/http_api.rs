@@ -488,7 +488,7 @@ fn bad_settings_are_refused_at_their_key() {
     refused(
         "    - { name: a, uri: a.csv, http: { url: 'https://api.example.com/x' } }\n",
         "",
-        "source `a` has `http` and also `uri`, `table`, `query` or `delta`",
+        "source `a` has `http` and also `uri`: a source reads one thing",
     );
     refused(
         "    - { name: a, http: { url: 'ftp://example.com/x' } }\n",

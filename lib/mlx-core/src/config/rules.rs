@@ -638,20 +638,13 @@ fn http_source(
             Some("land the API's data on the cluster's storage first (ingest it with `engine.kind: local` and copy `data/raw.parquet`), then read it with `uri:`".into()),
         );
     }
-    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() || s.delta.is_some() {
-        err(
-            key,
-            format!("source `{name}` has `http` and also `uri`, `table`, `query` or `delta`: a source reads one thing"),
-            Some("split it into two sources, joined with `data.merge`".into()),
-        );
-    }
-    if s.format.is_some() || s.delimiter.is_some() || s.header.is_some() {
-        err(
-            &format!("{key}.format"),
-            format!("source `{name}`: `format`, `delimiter` and `header` are for files; an HTTP API source answers JSON"),
-            Some("remove them; `http.records` says where the records are in each answer".into()),
-        );
-    }
+    reads_one_thing(
+        key,
+        s,
+        "http",
+        "an HTTP API source answers JSON; `http.records` says where the records are in each answer",
+        err,
+    );
     let url_ok = url::Url::parse(h.url.trim())
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if !url_ok {
@@ -725,6 +718,47 @@ fn http_source(
     }
 }
 
+/// A source of kind `what` (`http`, `delta`) that also names files, a table or a query,
+/// or sets what only files have (`why`: what the source is instead).
+fn reads_one_thing(
+    key: &str,
+    s: &mlx_contracts::config::Source,
+    what: &str,
+    why: &str,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    let name = &s.name;
+    let kinds = [
+        ("uri", !s.uri.trim().is_empty()),
+        ("table", s.table.is_some()),
+        ("query", s.query.is_some()),
+        ("http", s.http.is_some()),
+        ("delta", s.delta.is_some()),
+    ];
+    let also: Vec<String> = kinds
+        .iter()
+        .filter(|(k, given)| *given && *k != what)
+        .map(|(k, _)| format!("`{k}`"))
+        .collect();
+    if !also.is_empty() {
+        err(
+            key,
+            format!(
+                "source `{name}` has `{what}` and also {}: a source reads one thing",
+                also.join(" and ")
+            ),
+            Some("split it into two sources, joined with `data.merge`".into()),
+        );
+    }
+    if s.format.is_some() || s.delimiter.is_some() || s.header.is_some() {
+        err(
+            &format!("{key}.format"),
+            format!("source `{name}`: `format`, `delimiter` and `header` are for files; {why}"),
+            Some("remove them".into()),
+        );
+    }
+}
+
 /// Rules of one `data.sources[].delta`.
 fn delta_source(
     key: &str,
@@ -741,20 +775,7 @@ fn delta_source(
             Some("write `uri: <the table's directory>` and `format: delta`, or `table:` for a table of its catalog".into()),
         );
     }
-    if !s.uri.trim().is_empty() || s.table.is_some() || s.query.is_some() {
-        err(
-            key,
-            format!("source `{name}` has `delta` and also `uri`, `table` or `query`: a source reads one thing"),
-            Some("split it into two sources, joined with `data.merge`".into()),
-        );
-    }
-    if s.format.is_some() || s.delimiter.is_some() || s.header.is_some() {
-        err(
-            &format!("{key}.format"),
-            format!("source `{name}`: `format`, `delimiter` and `header` are for files; a Delta table's files are Parquet"),
-            Some("remove them".into()),
-        );
-    }
+    reads_one_thing(key, s, "delta", "a Delta table's files are Parquet", err);
     let uri = d.uri.trim();
     if uri.is_empty() {
         err(

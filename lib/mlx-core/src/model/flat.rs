@@ -398,23 +398,28 @@ mod tests {
         }
     }
 
+    /// One XGBoost split at `threshold` on feature 0, its leaves `left` and `right`.
+    fn stump(threshold: f64, left: f64, right: f64) -> ShapTree {
+        ShapTree {
+            left: vec![1, -1, -1],
+            right: vec![2, -1, -1],
+            feature: vec![0; 3],
+            threshold: vec![threshold, 0.0, 0.0],
+            default_left: vec![false; 3],
+            missing: vec![Missing::Nan; 3],
+            cover: vec![1.0; 3],
+            value: vec![0.0, left, right],
+            outputs: 1,
+            offset: 0,
+            rule: Rule::Less,
+        }
+    }
+
     /// XGBoost's single-precision comparison: a value just below a threshold in double
     /// precision is equal to it in single precision, so it goes right.
     #[test]
     fn compares_in_single_precision_for_xgboost() {
-        let t = ShapTree {
-            left: vec![1, -1, -1],
-            right: vec![2, -1, -1],
-            feature: vec![0; 3],
-            threshold: vec![0.1, 10.0, 20.0],
-            default_left: vec![false; 3],
-            missing: vec![Missing::Nan; 3],
-            cover: vec![1.0; 3],
-            value: vec![0.1, 10.0, 20.0],
-            outputs: 1,
-            offset: 0,
-            rule: Rule::Less,
-        };
+        let t = stump(0.1, 10.0, 20.0);
         let e = Ensemble {
             trees: vec![t],
             outputs: 1,
@@ -431,19 +436,7 @@ mod tests {
     /// A damaged tree is refused when the model is loaded, with what is wrong.
     #[test]
     fn refuses_damaged_trees() {
-        let good = ShapTree {
-            left: vec![1, -1, -1],
-            right: vec![2, -1, -1],
-            feature: vec![0; 3],
-            threshold: vec![0.0; 3],
-            default_left: vec![false; 3],
-            missing: vec![Missing::Nan; 3],
-            cover: vec![1.0; 3],
-            value: vec![0.0; 3],
-            outputs: 1,
-            offset: 0,
-            rule: Rule::Less,
-        };
+        let good = stump(0.0, 0.0, 0.0);
         let with = |f: &dyn Fn(&mut ShapTree)| {
             let mut t = good.clone();
             f(&mut t);
