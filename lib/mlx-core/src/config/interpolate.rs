@@ -293,6 +293,9 @@ fn mask_query_secrets(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
     #[test]
     fn labels_drop_queries_and_credentials() {
         assert_eq!(
@@ -301,9 +304,6 @@ mod tests {
         );
         assert_eq!(url_label("not a url?key=1"), "not a url");
     }
-
-    use super::*;
-    use std::collections::HashMap;
 
     fn env() -> HashMap<String, String> {
         HashMap::from([

@@ -227,10 +227,11 @@ fn walk(
             // An API source's credential headers are never shown, written in the
             // file (`X-Api-Key: ...`) or taken from the environment (below, any
             // header).
-            let credential = key.rsplit('.').next().is_some_and(|h| {
-                super::interpolate::is_secret_name(h) || h.eq_ignore_ascii_case("cookie")
-            });
-            if is_http_header(key) && credential && !text.trim().is_empty() && !text.contains('$') {
+            let credential = is_http_header(key)
+                && key.rsplit('.').next().is_some_and(|h| {
+                    super::interpolate::is_secret_name(h) || h.eq_ignore_ascii_case("cookie")
+                });
+            if credential && !text.trim().is_empty() && !text.contains('$') {
                 found.secrets.push(text.to_owned());
             }
             if !text.contains('$') {

@@ -9,7 +9,7 @@
 //! column mapping (both are refused, saying so), and tables on object storage (refused
 //! by the config's rules).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mlx_contracts::config::{DeltaSource, Source};
 use mlx_contracts::record::FileDigest;
@@ -107,14 +107,18 @@ pub(super) fn read(s: &Source, d: &DeltaSource) -> Result<(DataFrame, Vec<FileDi
     for (rel, values) in &files {
         let file = dir.join(rel);
         let label = format!("{}@v{version}/{rel}", d.uri.trim_end_matches('/'));
-        let mut df = read_parquet(&file).map_err(|e| fail(format!("{label}: {e}")))?;
+        let mut df = mlx_data::read_table_as(&file, mlx_data::Format::Parquet)
+            .map_err(|e| fail(format!("{label}: {e}")))?;
         for column in &partitions {
             let value = values.get(column).cloned().flatten();
             let dtype = partition_type(&schema, column);
-            let col = Series::new(column.as_str().into(), vec![value; df.height()])
+            // One value, repeated over the file's rows without a copy per row.
+            let col = Series::new(column.as_str().into(), [value])
                 .cast(&dtype)
-                .map_err(|e| fail(format!("{label}: partition value of `{column}`: {e}")))?;
-            df.with_column(col.into_column())
+                .map_err(|e| fail(format!("{label}: partition value of `{column}`: {e}")))?
+                .into_column()
+                .new_from_index(0, df.height());
+            df.with_column(col)
                 .map_err(|e| fail(format!("{label}: {e}")))?;
         }
         let mut digest = crate::hash::digest(&file).map_err(|e| Error::io(label.clone(), e))?;
@@ -124,11 +128,6 @@ pub(super) fn read(s: &Source, d: &DeltaSource) -> Result<(DataFrame, Vec<FileDi
     }
     let names: Vec<String> = schema.fields().map(|f| f.name().to_string()).collect();
     Ok((stack(frames, &names).map_err(fail)?, digests, version))
-}
-
-fn read_parquet(path: &Path) -> std::result::Result<DataFrame, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    ParquetReader::new(file).finish().map_err(|e| e.to_string())
 }
 
 /// The Polars type of a partition column, from the table's schema.

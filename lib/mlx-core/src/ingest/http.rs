@@ -42,9 +42,9 @@ pub(super) fn fetch(s: &Source, h: &HttpSource) -> Result<(tempfile::NamedTempFi
 struct Pages<'a> {
     source: &'a str,
     h: &'a HttpSource,
+    /// Sends the configured headers with every request.
     client: reqwest::Client,
     first: url::Url,
-    headers: reqwest::header::HeaderMap,
     last_request: Option<Instant>,
 }
 
@@ -84,6 +84,7 @@ impl<'a> Pages<'a> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs_f64(h.timeout_seconds.max(0.001)))
             .user_agent(concat!("mlx/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .map_err(|e| Error::Runtime(format!("source `{}`: {e}", s.name)))?;
         Ok(Self {
@@ -91,7 +92,6 @@ impl<'a> Pages<'a> {
             h,
             client,
             first,
-            headers,
             last_request: None,
         })
     }
@@ -308,7 +308,7 @@ impl<'a> Pages<'a> {
             };
             let backoff = Duration::from_millis(500 << attempt.min(6));
             let last = attempt == self.h.retries;
-            let answered = request.headers(self.headers.clone()).send().await;
+            let answered = request.send().await;
             let wait = match answered {
                 Ok(r) if r.status().is_success() => match r.bytes().await {
                     Ok(b) => return Ok(b.to_vec()),

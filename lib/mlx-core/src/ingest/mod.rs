@@ -60,9 +60,7 @@ impl Stage for Ingest {
             .data
             .sources
             .iter()
-            .find(|s| {
-                s.http.is_some() || s.delta.is_some() || is_remote(&s.uri) || is_database(&s.uri)
-            })
+            .find(|s| !names_files(s) || is_remote(&s.uri) || is_database(&s.uri))
             .map(|s| {
                 format!(
                     "source `{}` is remote; its changes are only seen by reading it",
@@ -84,7 +82,7 @@ impl Stage for Ingest {
             .data
             .sources
             .iter()
-            .filter(|s| s.http.is_none() && s.delta.is_none())
+            .filter(|s| names_files(s))
         {
             files.extend(expand(&s.uri).unwrap_or_default());
         }
@@ -205,8 +203,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
         return Ok(None);
     };
     if appending
-        || s.http.is_some()
-        || s.delta.is_some()
+        || !names_files(s)
         || is_remote(&s.uri)
         || is_database(&s.uri)
         || s.uri.contains(['*', '?', '['])
@@ -354,6 +351,12 @@ const DATABASES: &[&str] = &[
     "mysql://",
     "mariadb://",
 ];
+
+/// Whether a source names files (or objects, or a database) in `uri`, rather than an
+/// API (`http`) or a Delta table (`delta`).
+fn names_files(s: &Source) -> bool {
+    s.http.is_none() && s.delta.is_none()
+}
 
 /// Whether a source URI is read through `object_store` rather than the file system.
 pub fn is_remote(uri: &str) -> bool {

@@ -32,12 +32,12 @@ const FEATURE: u32 = AS_ZERO - 1;
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 struct Node {
-    /// The split's threshold (XGBoost's in single precision, as it compares), or a
-    /// one-output leaf's value.
+    /// The split's threshold (XGBoost's in single precision, as it compares); a leaf's
+    /// value, or for several outputs where its values start in `values`.
     threshold: f64,
     /// The split's feature and the flags above.
     feature: u32,
-    /// The left child (the right one follows it); a leaf's first value in `values`.
+    /// The left child (the right one follows it); a leaf itself.
     next: u32,
 }
 
