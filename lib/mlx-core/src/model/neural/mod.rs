@@ -726,28 +726,47 @@ struct Dropout<'a> {
 }
 
 impl Dropout<'_> {
-    fn apply(&mut self, h: &Tensor) -> candle_core::Result<Tensor> {
-        let Some(rng) = self.rng.as_deref_mut().filter(|_| self.rate > 0.0) else {
-            return Ok(h.clone());
-        };
+    /// The mask of `n` values in order (`1/keep` or 0), or none without dropout.
+    fn mask(&mut self, n: usize) -> Option<Vec<f32>> {
+        let rng = self.rng.as_deref_mut().filter(|_| self.rate > 0.0)?;
         let keep = 1.0 - self.rate;
         let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = (0..h.elem_count())
-            .map(|_| {
-                if rng.random::<f64>() < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        h * Tensor::from_vec(mask, h.shape(), h.device())?
+        Some(
+            (0..n)
+                .map(|_| {
+                    if rng.random::<f64>() < keep {
+                        scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn apply(&mut self, h: &Tensor) -> candle_core::Result<Tensor> {
+        match self.mask(h.elem_count()) {
+            Some(mask) => h * Tensor::from_vec(mask, h.shape(), h.device())?,
+            None => Ok(h.clone()),
+        }
     }
 }
 
 impl Network {
     /// The output layer's activations for standardised inputs `x` (`batch × inputs`).
     fn forward(&self, w: &Weights, x: &Tensor, drop: &mut Dropout) -> candle_core::Result<Tensor> {
+        self.forward_traced(w, x, drop, None)
+    }
+
+    /// The same; a training batch of an LSTM leaves in `trace` what the backward pass
+    /// of its layers needs (see `lstm.rs`), since candle's graph ends at their output.
+    fn forward_traced(
+        &self,
+        w: &Weights,
+        x: &Tensor,
+        drop: &mut Dropout,
+        trace: Option<&mut Option<lstm::Trace>>,
+    ) -> candle_core::Result<Tensor> {
         let b = x.dim(0)?;
         let steps = self.window;
         let (length, statics) = (self.sequence_length(), self.statics());
@@ -787,27 +806,20 @@ impl Network {
                 let (_, c, l) = h.dims3()?;
                 h.reshape((b, c * l))?
             }
-            Arch::Lstm { layers, .. } => {
-                let mut seq = x.reshape((b, steps, channels))?;
-                let mut last = None;
-                for l in 0..*layers {
-                    let w_ih = get(w, &format!("lstm.{l}.w_ih"))?.t()?;
-                    let bias =
-                        (get(w, &format!("lstm.{l}.b_ih"))? + get(w, &format!("lstm.{l}.b_hh"))?)?;
-                    // Every step's input projection at once, step-major; then the
-                    // recurrence as one operation (lstm.rs).
-                    let xw = seq
-                        .broadcast_matmul(&w_ih)?
-                        .broadcast_add(&bias)?
-                        .transpose(0, 1)?;
-                    let hs = lstm::layer(&xw, get(w, &format!("lstm.{l}.w_hh"))?)?;
-                    last = Some(hs.get(steps - 1)?);
-                    seq = hs.transpose(0, 1)?;
-                    if l + 1 < *layers {
-                        seq = drop.apply(&seq)?;
+            Arch::Lstm { layers, units } => {
+                let stack = lstm::Stack::new(w, *layers, *units, steps, channels)?;
+                let values = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+                let last = match trace {
+                    Some(trace) => {
+                        let masks = (1..*layers).map(|_| drop.mask(b * steps * units)).collect();
+                        let t = stack.traced(&values, masks)?;
+                        let last = t.last.as_tensor().clone();
+                        *trace = Some(t);
+                        last
                     }
-                }
-                drop.apply(&last.expect("at least one layer"))?
+                    None => Tensor::from_vec(stack.last_states(&values), (b, *units), x.device())?,
+                };
+                drop.apply(&last)?
             }
             Arch::Transformer {
                 d_model,
@@ -1409,18 +1421,25 @@ fn train_candle(
                 let w = weights_now();
                 let xb = net.batch(job.x, &chunk)?;
                 let yb = job.labels.subset(&chunk);
-                let o = net.forward(
+                let mut trace = None;
+                let o = net.forward_traced(
                     &w,
                     &xb,
                     &mut Dropout {
                         rate: recipe.dropout,
                         rng: Some(rng),
                     },
+                    Some(&mut trace),
                 )?;
                 let l = batch_loss(net, recipe, &o, &yb, rng)?;
                 let value = l.to_scalar::<f32>()? as f64;
                 job.check(value, epoch)?;
                 let mut grads = l.backward()?;
+                if let Some(trace) = trace {
+                    trace.backward(&mut grads, |name| {
+                        vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+                    })?;
+                }
                 if let Some(max) = recipe.gradient_clip {
                     optim::clip_grad_norm(&just_vars, &mut grads, max)?;
                 }
