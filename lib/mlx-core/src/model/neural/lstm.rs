@@ -77,19 +77,36 @@ impl Stack {
         steps: usize,
         channels: usize,
     ) -> candle_core::Result<Self> {
+        if layers == 0 || units == 0 || steps == 0 || channels == 0 {
+            return Err(candle_core::Error::Msg(format!(
+                "the model file's LSTM has {layers} layers of {units} units over {steps} \
+                 steps of {channels} inputs; each must be at least 1 (retrain the model)"
+            )));
+        }
         let layers = (0..layers)
             .map(|l| {
-                let at = |n: &str| get(w, &format!("lstm.{l}.{n}")).and_then(host);
-                let bias = at("b_ih")?
+                let inputs = if l == 0 { channels } else { units };
+                let at = |n: &str, len: usize| {
+                    let v = get(w, &format!("lstm.{l}.{n}")).and_then(host)?;
+                    if v.len() != len {
+                        return Err(candle_core::Error::Msg(format!(
+                            "the model file's weight `lstm.{l}.{n}` has {} values where \
+                             {units} units of {inputs} inputs take {len} (retrain the model)",
+                            v.len()
+                        )));
+                    }
+                    Ok(v)
+                };
+                let bias = at("b_ih", 4 * units)?
                     .iter()
-                    .zip(at("b_hh")?)
+                    .zip(at("b_hh", 4 * units)?)
                     .map(|(a, b)| a + b)
                     .collect();
                 Ok(Owned {
-                    w_ih: at("w_ih")?,
-                    w_hh: at("w_hh")?,
+                    w_ih: at("w_ih", 4 * units * inputs)?,
+                    w_hh: at("w_hh", 4 * units * units)?,
                     bias,
-                    inputs: if l == 0 { channels } else { units },
+                    inputs,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
@@ -161,9 +178,10 @@ impl Stack {
         )
     }
 
-    /// The last hidden states for `x` (`rows × steps × channels`) with no dropout.
-    pub fn last_states(&self, x: &[f32]) -> Vec<f32> {
-        self.run(x, &[], false).0
+    /// The last hidden states for `x` (`rows × steps × channels`), with the dropout
+    /// masks between layers.
+    pub fn last_states(&self, x: &[f32], masks: &[Option<Vec<f32>>]) -> Vec<f32> {
+        self.run(x, masks, false).0
     }
 
     /// The same for a training batch, with the dropout masks between layers, kept for
@@ -291,7 +309,7 @@ impl Trace {
 mod tests {
     use super::*;
     use crate::model::neural::loss::sigmoid;
-    use candle_core::{Device, IndexOp};
+    use candle_core::{DType, Device, IndexOp};
 
     /// The same stack from candle's separate operations, differentiated by candle.
     fn composed(
@@ -344,6 +362,30 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_model_file_is_an_error_not_a_panic() {
+        let dev = &Device::Cpu;
+        let mut w = Weights::new();
+        for (n, len) in [
+            ("w_ih", 4 * 2 * 3),
+            ("w_hh", 4 * 2 * 2),
+            ("b_ih", 8),
+            ("b_hh", 8),
+        ] {
+            w.insert(
+                format!("lstm.0.{n}"),
+                Tensor::zeros(len, DType::F32, dev).unwrap(),
+            );
+        }
+        assert!(Stack::new(&w, 1, 2, 4, 3).is_ok());
+        let short = Stack::new(&w, 1, 3, 4, 3).err().unwrap().to_string();
+        assert!(short.contains("`lstm.0.b_ih` has 8 values"), "{short}");
+        let none = Stack::new(&w, 0, 2, 4, 3).err().unwrap().to_string();
+        assert!(none.contains("0 layers"), "{none}");
+        let missing = Stack::new(&w, 2, 2, 4, 3).err().unwrap().to_string();
+        assert!(missing.contains("lstm.1."), "{missing}");
+    }
+
+    #[test]
     fn the_stack_and_its_gradients_equal_candles_composed_recurrence() {
         // Two layers with dropout between them, and more rows than a chunk, so that the
         // chunks' gradients are summed.
@@ -388,7 +430,7 @@ mod tests {
         let stack = Stack::new(&w, layers, units, steps, channels).unwrap();
         assert!(
             max_diff(
-                &Tensor::from_vec(stack.last_states(&x), (rows, units), dev).unwrap(),
+                &Tensor::from_vec(stack.last_states(&x, &[]), (rows, units), dev).unwrap(),
                 &composed(&xt, &w, (layers, units, steps), &[]).unwrap()
             ) < 1e-6
         );

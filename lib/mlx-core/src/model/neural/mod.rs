@@ -809,15 +809,18 @@ impl Network {
             Arch::Lstm { layers, units } => {
                 let stack = lstm::Stack::new(w, *layers, *units, steps, channels)?;
                 let values = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+                let masks = (1..*layers).map(|_| drop.mask(b * steps * units)).collect();
                 let last = match trace {
                     Some(trace) => {
-                        let masks = (1..*layers).map(|_| drop.mask(b * steps * units)).collect();
                         let t = stack.traced(&values, masks)?;
                         let last = t.last.as_tensor().clone();
                         *trace = Some(t);
                         last
                     }
-                    None => Tensor::from_vec(stack.last_states(&values), (b, *units), x.device())?,
+                    None => {
+                        let last = stack.last_states(&values, &masks);
+                        Tensor::from_vec(last, (b, *units), x.device())?
+                    }
                 };
                 drop.apply(&last)?
             }
