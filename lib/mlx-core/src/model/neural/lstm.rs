@@ -361,6 +361,61 @@ mod tests {
             .unwrap()
     }
 
+    /// The gradients of `Σ last · k` for a stack of two layers over `rows` rows.
+    fn gradients(rows: usize) -> Vec<Vec<f32>> {
+        let (units, steps, channels) = (4, 3, 2);
+        let dev = &Device::Cpu;
+        let vars: Vec<(String, Var)> = (0..2)
+            .flat_map(|l| {
+                let inputs = if l == 0 { channels } else { units };
+                [
+                    ("w_ih", 4 * units * inputs),
+                    ("w_hh", 4 * units * units),
+                    ("b_ih", 4 * units),
+                    ("b_hh", 4 * units),
+                ]
+                .into_iter()
+                .enumerate()
+                .map(move |(k, (n, len))| {
+                    let v = Var::from_vec(filled(len, 10 * l + k), len, dev).unwrap();
+                    (format!("lstm.{l}.{n}"), v)
+                })
+            })
+            .collect();
+        let w: Weights = vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        let x = filled(rows * steps * channels, 7);
+        let k = Tensor::from_vec(filled(rows * units, 8), (rows, units), dev).unwrap();
+        let stack = Stack::new(&w, 2, units, steps, channels).unwrap();
+        let trace = stack.traced(&x, vec![None]).unwrap();
+        let mut grads = (trace.last.as_tensor() * &k)
+            .and_then(|t| t.sum_all()?.backward())
+            .unwrap();
+        trace
+            .backward(&mut grads, |name| {
+                vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+            })
+            .unwrap();
+        vars.iter()
+            .map(|(_, v)| host(&grads.remove(v.as_tensor()).unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_gradients_do_not_depend_on_the_number_of_cores() {
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| gradients(3 * CHUNK + 5))
+        };
+        // Bit for bit: the chunks' sums are added in the same order.
+        assert_eq!(on(1), on(3));
+    }
+
     #[test]
     fn a_damaged_model_file_is_an_error_not_a_panic() {
         let dev = &Device::Cpu;
