@@ -112,9 +112,9 @@ fn transposed(data: &[f32], rows: usize, cols: usize) -> View<'_> {
 
 /// `dst = a b + beta dst`, where `dst` is a column-major slice. Products whose sides are
 /// all larger than 5 go to nalgebra's `gemm` (matrixmultiply, any strides). Smaller
-/// ones (an input of a few channels) are summed here, along whichever side is long
-/// enough to vectorise: nalgebra's own loop for them misreads views whose rows are not
-/// adjacent, and is slow.
+/// ones (a network of a few units) are summed here, a column of `a` times an entry of
+/// `b` at a time: nalgebra's own loop for them misreads views whose rows are not
+/// adjacent.
 fn product(dst: &mut [f32], a: &View, b: &View, beta: f32) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     assert_eq!((b.nrows(), dst.len()), (k, m * n), "product shapes");
@@ -127,42 +127,13 @@ fn product(dst: &mut [f32], a: &View, b: &View, beta: f32) {
     } else {
         dst.iter_mut().for_each(|d| *d *= beta);
     }
-    let b: Vec<f32> = b.iter().copied().collect(); // columns one after another
-    if k <= m {
-        // Few terms: each column of `a` times an entry of `b`, down the columns.
-        let a: Vec<f32> = a.iter().copied().collect();
-        for (col, bj) in dst.chunks_exact_mut(m).zip(b.chunks_exact(k)) {
-            for (aq, s) in a.chunks_exact(m).zip(bj) {
-                col.iter_mut().zip(aq).for_each(|(d, a)| *d += a * s);
-            }
-        }
-    } else {
-        // Long sums: a dot product of a row of `a` and a column of `b` per entry.
-        let a: Vec<f32> = a.transpose().iter().copied().collect(); // rows one after another
-        for (col, bj) in dst.chunks_exact_mut(m).zip(b.chunks_exact(k)) {
-            for (d, ai) in col.iter_mut().zip(a.chunks_exact(k)) {
-                *d += dot(ai, bj);
-            }
+    // Both sides' columns one after another.
+    let (a, b): (Vec<f32>, Vec<f32>) = (a.iter().copied().collect(), b.iter().copied().collect());
+    for (col, bj) in dst.chunks_exact_mut(m).zip(b.chunks_exact(k)) {
+        for (aq, s) in a.chunks_exact(m).zip(bj) {
+            col.iter_mut().zip(aq).for_each(|(d, a)| *d += a * s);
         }
     }
-}
-
-/// `Σ aᵢ bᵢ` in eight lanes, so that the loop vectorises.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// A forward pass to compile for the processor's vector instructions (`pulp` inlines
