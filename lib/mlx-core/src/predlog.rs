@@ -2,8 +2,8 @@
 //! files under `deploy.prediction_log`, written by one background thread in batches
 //! (what gathered in 2 ms). The request path only offers a line to a bounded queue;
 //! when the queue is full the line is dropped and counted, so logging never slows a
-//! request down. `mlx-serve` writes it
-//! and `mlx-monitor` reads it, through this module alone.
+//! request down. `mlx-serve` writes it and `mlx-monitor` reads it, through this module
+//! alone.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,13 @@
 //! An LSTM layer's recurrence over a whole sequence, forward and backward
 //! (backpropagation through time), on plain row-major `f32` slices: the kernel of the
-//! candle backend's LSTM (mlx-core's `neural::lstm` wraps it as one tensor operation).
+//! candle backend's LSTM (mlx-core's `neural::lstm` runs it over chunks of a batch and
+//! hands candle the last hidden states and back their gradient).
 //!
 //! The equations and gate order are PyTorch's `nn.LSTM`:
 //! `z = x W_ihᵀ + b + h W_hhᵀ`, `i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o)`,
 //! `c' = f c + i g`, `h' = o tanh(c')`, from zero states. A row-major `rows × cols`
 //! slice is read as the column-major `cols × rows` matrix, its transpose, so each
-//! product below is one nalgebra product with no copy.
+//! product below is a strided view, not a copy (see [`product`]).
 
 use nalgebra::{DMatrixViewMut, Dyn, MatrixView};
 use pulp::{Simd, WithSimd};

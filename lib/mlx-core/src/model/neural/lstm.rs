@@ -37,9 +37,14 @@ pub(super) struct Stack {
 
 /// One chunk's passes, and each layer's input (step-major), for the backward pass.
 struct Chunk {
-    rows: usize,
     inputs: Vec<Vec<f32>>,
     passes: Vec<Pass>,
+}
+
+impl Chunk {
+    fn rows(&self) -> usize {
+        self.passes[0].batch
+    }
 }
 
 /// What a training batch's backward pass needs: the stack, every chunk's passes, the
@@ -153,29 +158,29 @@ impl Stack {
         let mut input = step_major(x, rows, steps);
         let mut inputs = Vec::with_capacity(self.layers.len());
         let mut passes = Vec::with_capacity(self.layers.len());
+        let below_top = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
             let pass = layer.layer(u).forward(&input, steps, rows);
-            let mut next = pass.hs.clone();
-            if let Some(Some(mask)) = masks.get(l) {
-                scale(
-                    &mut next,
-                    &mask[from * steps * u..to * steps * u],
-                    rows,
-                    steps,
-                );
-            }
+            // The next layer's input: this one's states, with dropout between them.
+            let next = if l < below_top {
+                let mut next = pass.hs.clone();
+                if let Some(Some(mask)) = masks.get(l) {
+                    scale(
+                        &mut next,
+                        &mask[from * steps * u..to * steps * u],
+                        rows,
+                        steps,
+                    );
+                }
+                next
+            } else {
+                Vec::new()
+            };
             inputs.push(std::mem::replace(&mut input, next));
             passes.push(pass);
         }
         let last = passes.last().expect("at least one layer").hs[(steps - 1) * rows * u..].to_vec();
-        (
-            last,
-            Chunk {
-                rows,
-                inputs,
-                passes,
-            },
-        )
+        (last, Chunk { inputs, passes })
     }
 
     /// The last hidden states for `x` (`rows × steps × channels`), with the dropout
@@ -188,7 +193,7 @@ impl Stack {
     /// the backward pass.
     pub fn traced(self, x: &[f32], masks: Vec<Option<Vec<f32>>>) -> candle_core::Result<Trace> {
         let (last, chunks) = self.run(x, &masks, true);
-        let rows = chunks.iter().map(|c| c.rows).sum::<usize>();
+        let rows = chunks.iter().map(Chunk::rows).sum::<usize>();
         let last = Var::from_vec(last, (rows, self.units), &candle_core::Device::Cpu)?;
         Ok(Trace {
             stack: self,
@@ -240,18 +245,12 @@ impl Trace {
         };
         let d_last = host(&d_last)?;
         let (stack, u, steps) = (&self.stack, self.stack.units, self.stack.steps);
-        let mut starts = Vec::with_capacity(self.chunks.len());
-        let mut at = 0;
-        for c in &self.chunks {
-            starts.push(at);
-            at += c.rows;
-        }
         let per_chunk: Vec<Vec<Grads>> = self
             .chunks
             .par_iter()
-            .zip(starts)
-            .map(|(c, from)| {
-                let rows = c.rows;
+            .enumerate()
+            .map(|(k, c)| {
+                let (from, rows) = (k * CHUNK, c.rows());
                 let mut dhs = vec![0f32; steps * rows * u];
                 dhs[(steps - 1) * rows * u..].copy_from_slice(&d_last[from * u..(from + rows) * u]);
                 let mut out = Vec::with_capacity(stack.layers.len());
@@ -272,23 +271,23 @@ impl Trace {
                 out
             })
             .collect();
-        for (l, layer) in stack.layers.iter().enumerate() {
-            let mut sum = Grads {
-                w_ih: vec![0.0; layer.w_ih.len()],
-                w_hh: vec![0.0; layer.w_hh.len()],
-                bias: vec![0.0; layer.bias.len()],
-                x: None,
-            };
-            for chunk in &per_chunk {
-                let g = &chunk[l];
+        // The chunks' gradients summed in chunk order, onto the first chunk's.
+        let mut chunks = per_chunk.into_iter();
+        let Some(mut sums) = chunks.next() else {
+            return Ok(());
+        };
+        for chunk in chunks {
+            for (sum, g) in sums.iter_mut().zip(chunk) {
                 for (s, v) in [
-                    (&mut sum.w_ih, &g.w_ih),
-                    (&mut sum.w_hh, &g.w_hh),
-                    (&mut sum.bias, &g.bias),
+                    (&mut sum.w_ih, g.w_ih),
+                    (&mut sum.w_hh, g.w_hh),
+                    (&mut sum.bias, g.bias),
                 ] {
                     s.iter_mut().zip(v).for_each(|(s, v)| *s += v);
                 }
             }
+        }
+        for (l, sum) in sums.into_iter().enumerate() {
             for (name, values) in [
                 ("w_ih", sum.w_ih),
                 ("w_hh", sum.w_hh),
