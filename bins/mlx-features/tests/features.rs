@@ -768,6 +768,188 @@ features:
         assert_eq!(serde_json::to_value(&r).unwrap(), v["customers"]);
     }
 
+    fn delta_config(offline: Option<&str>) -> String {
+        let store = match offline {
+            Some(uri) => format!("  store:\n    format: delta\n    offline: {uri}\n"),
+            None => "  store:\n    format: delta\n".to_string(),
+        };
+        CHURN.replace("  store:\n", &store)
+    }
+
+    /// The dataset without customer `c7`: a second version of the view.
+    fn drop_c7(d: &Path) {
+        let csv = std::fs::read_to_string(d.join("customers.csv")).unwrap();
+        let kept: Vec<&str> = csv.lines().filter(|l| !l.starts_with("c7,")).collect();
+        std::fs::write(d.join("customers.csv"), kept.join("\n") + "\n").unwrap();
+    }
+
+    fn view_versions(d: &Path) -> Vec<(String, Option<u64>)> {
+        record(d)
+            .1
+            .views
+            .iter()
+            .map(|v| (v.version.clone(), v.delta_version))
+            .collect()
+    }
+
+    /// `format: delta`: each view is a Delta table, a new version an overwrite commit,
+    /// the same rows again no commit; `materialize` reads the table's latest version.
+    #[test]
+    fn delta_offline_store_commits_a_version_per_change() {
+        let dir = churn_dir();
+        let d = dir.path();
+        std::fs::write(d.join("mlx.yaml"), delta_config(None)).unwrap();
+        bin(d).args(["--data", "customers.csv"]).assert().success();
+        let table = d.join(".mlx/feature-store/offline/customers");
+        let vs = view_versions(d);
+        assert_eq!(vs.len(), 1);
+        assert_eq!(vs[0].1, Some(0), "{vs:?}");
+        let v0 = vs[0].0.clone();
+        assert!(table.join("_delta_log/00000000000000000000.json").is_file());
+        assert!(table.join(format!("{v0}.parquet")).is_file());
+        assert!(table.join(format!("_mlx/{v0}.json")).is_file());
+        assert!(!table.join("latest.json").exists());
+        // The same rows: the same Delta version, no new commit.
+        bin(d).args(["--data", "customers.csv"]).assert().success();
+        assert_eq!(view_versions(d), vec![(v0.clone(), Some(0))]);
+        assert!(!table.join("_delta_log/00000000000000000001.json").exists());
+        // Other rows: version 1, which removes version 0's file from the table but
+        // keeps it on disk for time travel.
+        drop_c7(d);
+        bin(d).args(["--data", "customers.csv"]).assert().success();
+        let vs = view_versions(d);
+        assert_eq!(vs.len(), 1);
+        assert_eq!(vs[0].1, Some(1), "{vs:?}");
+        let v1 = vs[0].0.clone();
+        assert_ne!(v0, v1);
+        let log1 =
+            std::fs::read_to_string(table.join("_delta_log/00000000000000000001.json")).unwrap();
+        assert!(
+            log1.contains(&format!("\"remove\":{{\"path\":\"{v0}.parquet\"")),
+            "{log1}"
+        );
+        assert!(table.join(format!("{v0}.parquet")).is_file());
+        bin(d)
+            .arg("materialize")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(format!(
+                "view customers: 59 entities from version {}",
+                &v1[..12]
+            )));
+    }
+
+    /// What a Delta reader needs to read the views: Python's `deltalake` reads each
+    /// version (time travel) with mlx's rows, bit for bit.
+    #[test]
+    #[ignore = "needs the deltalake package: tests/services/clients.sh (tests/run.sh sources it)"]
+    fn python_reads_the_delta_views_mlx_wrote() {
+        let dir = churn_dir();
+        let d = dir.path();
+        std::fs::write(d.join("mlx.yaml"), delta_config(None)).unwrap();
+        bin(d).args(["--data", "customers.csv"]).assert().success();
+        let first = read(&d.join(".mlx/features/features.parquet"));
+        drop_c7(d);
+        bin(d).args(["--data", "customers.csv"]).assert().success();
+        let versions = python_versions(&d.join(".mlx/feature-store/offline/customers"), &[]);
+        assert_eq!(versions.len(), 2);
+        let (r0, r1) = (&versions[0]["rows"], &versions[1]["rows"]);
+        assert_eq!(r0.as_array().unwrap().len(), 60);
+        assert_eq!(r1.as_array().unwrap().len(), 59);
+        assert_eq!(
+            versions[1]["columns"],
+            serde_json::json!([
+                "customer_id",
+                "signup",
+                "month_sin",
+                "month_cos",
+                "spend_ratio"
+            ])
+        );
+        // Version 0 as Python reads it: each customer's features equal mlx's.
+        let ids = first.column("customer_id").unwrap().str().unwrap();
+        let ratio = floats(&first, "spend_ratio");
+        let sin = floats(&first, "month_sin");
+        for row in r0.as_array().unwrap() {
+            let id = row["customer_id"].as_str().unwrap();
+            let i = (0..first.height())
+                .find(|&i| ids.get(i) == Some(id))
+                .unwrap();
+            assert_eq!(row["spend_ratio"].as_f64(), ratio[i], "{id}");
+            assert_eq!(row["month_sin"].as_f64(), sin[i], "{id}");
+        }
+        assert!(r1
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["customer_id"] != "c7"));
+        assert!(r0
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["customer_id"] == "c7"));
+    }
+
+    /// Every version of a Delta table as Python's `deltalake` reads it
+    /// (tests/clients/delta_read.py).
+    fn python_versions(uri: &Path, env: &[(&str, &str)]) -> Vec<Value> {
+        let python = std::env::var("MLX_TEST_CLIENTS_PYTHON")
+            .expect("MLX_TEST_CLIENTS_PYTHON: source tests/services/clients.sh");
+        let out = std::process::Command::new(python)
+            .arg(root().join("tests/clients/delta_read.py"))
+            .arg(uri)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["versions"].as_array().unwrap().clone()
+    }
+
+    /// `format: delta` on object storage: commits through conditional writes on S3
+    /// (moto), materialized from there, and read by Python there.
+    #[test]
+    #[ignore = "needs an S3-compatible server and the deltalake package (tests/run.sh)"]
+    fn delta_offline_store_on_s3() {
+        let endpoint = std::env::var("MLX_TEST_S3_ENDPOINT").expect("MLX_TEST_S3_ENDPOINT");
+        let bucket = std::env::var("MLX_TEST_S3_BUCKET").expect("MLX_TEST_S3_BUCKET");
+        let dir = churn_dir();
+        let d = dir.path();
+        let uri = format!("s3://{bucket}/delta-store-{}", std::process::id());
+        std::fs::write(d.join("mlx.yaml"), delta_config(Some(&uri))).unwrap();
+        let env = [
+            ("AWS_ENDPOINT", endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        let run = |args: &[&str]| {
+            let mut c = bin(d);
+            c.envs(env.iter().copied()).args(args);
+            c.assert().success()
+        };
+        run(&["--data", "customers.csv"]);
+        drop_c7(d);
+        run(&["--data", "customers.csv"]);
+        assert_eq!(view_versions(d)[0].1, Some(1));
+        assert!(
+            !d.join(".mlx/feature-store/offline").exists(),
+            "nothing written locally"
+        );
+        run(&["materialize"]).stdout(predicate::str::contains("view customers: 59 entities"));
+        let versions = python_versions(Path::new(&format!("{uri}/customers")), &env);
+        let rows: Vec<usize> = versions
+            .iter()
+            .map(|v| v["rows"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(rows, vec![60, 59]);
+    }
+
     #[test]
     #[ignore = "needs an S3-compatible server (tests/run.sh starts moto and sets MLX_TEST_S3_*)"]
     fn offline_store_on_s3() {

@@ -1252,3 +1252,159 @@ fn batch_refuses_what_the_server_refuses() {
         "{rejects}"
     );
 }
+
+/// `serve batch --delta`: each run one commit to a Delta table (append adds a file,
+/// overwrite replaces them), the predictions those of a CSV output; the mistakes a user
+/// can make with it refused before anything is scored.
+fn delta_batches(s: &Sandbox) -> (String, std::path::PathBuf) {
+    let d = s.path();
+    let csv: String = s
+        .read("customers.csv")
+        .lines()
+        .take(21)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    s.write("batch.csv", &csv);
+    ok(mlx(d, "mlx-serve").args(["batch", "--input", "batch.csv", "--output", "scored.csv"]));
+    let table = d.join("lake/scored");
+    let run = |mode: &str| {
+        let out = ok(mlx(d, "mlx-serve").args([
+            "batch",
+            "--input",
+            "batch.csv",
+            "--output",
+            "lake/scored",
+            "--delta",
+            mode,
+            "--json",
+        ]));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["delta_version"].as_u64().unwrap()
+    };
+    assert_eq!(run("append"), 0);
+    assert_eq!(run("append"), 1);
+    assert_eq!(run("overwrite"), 2);
+    (s.read("scored.csv"), table)
+}
+
+#[test]
+fn batch_predictions_commit_to_a_delta_table() {
+    let s = project();
+    let d = s.path();
+    let (_, table) = delta_batches(&s);
+    let log =
+        |v: u32| std::fs::read_to_string(table.join(format!("_delta_log/{v:020}.json"))).unwrap();
+    let adds = |text: &str| text.matches("{\"add\":").count();
+    let removes = |text: &str| text.matches("{\"remove\":").count();
+    assert_eq!((adds(&log(0)), removes(&log(0))), (1, 0));
+    assert_eq!((adds(&log(1)), removes(&log(1))), (1, 0));
+    // The overwrite removes both appended files and adds its own.
+    assert_eq!((adds(&log(2)), removes(&log(2))), (1, 2));
+    assert!(
+        log(0).contains(r#""stats":"{\"numRecords\":20}""#),
+        "{}",
+        log(0)
+    );
+    let parts = std::fs::read_dir(&table)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
+        .count();
+    assert_eq!(parts, 3, "every version's file kept for time travel");
+
+    let refused = |args: &[&str], says: &str| {
+        let out = mlx(d, "mlx-serve")
+            .args(["batch", "--input", "batch.csv"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    };
+    refused(
+        &["--output", "s3://lake/scored"],
+        "is a URL: write a local CSV or Parquet file, or a Delta table there with --delta",
+    );
+    refused(
+        &[
+            "--output",
+            "s3://lake/scored",
+            "--delta",
+            "append",
+            "--skip-invalid",
+        ],
+        "--skip-invalid writes the rejects beside --output",
+    );
+    refused(
+        &["--output", "lake/scored", "--delta", "upsert"],
+        "invalid value 'upsert'",
+    );
+    // A batch that fails commits nothing: the table keeps its three versions.
+    s.write("other.csv", "customer_id,age\n1,40\n");
+    let out = mlx(d, "mlx-serve")
+        .args([
+            "batch",
+            "--input",
+            "other.csv",
+            "--output",
+            "lake/scored",
+            "--delta",
+            "append",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!table.join("_delta_log/00000000000000000003.json").exists());
+}
+
+/// Python's `deltalake` reads the predictions mlx committed, at each version, equal to
+/// the CSV output's.
+#[test]
+#[ignore = "needs the deltalake package: tests/services/clients.sh (tests/run.sh sources it)"]
+fn python_reads_the_delta_batch_predictions() {
+    let s = project();
+    let (scored, table) = delta_batches(&s);
+    let python = std::env::var("MLX_TEST_CLIENTS_PYTHON")
+        .expect("MLX_TEST_CLIENTS_PYTHON: source tests/services/clients.sh");
+    let out = Command::new(python)
+        .arg(mlx_testkit::root().join("tests/clients/delta_read.py"))
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions = v["versions"].as_array().unwrap();
+    let rows: Vec<usize> = versions
+        .iter()
+        .map(|v| v["rows"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(rows, vec![20, 40, 20]);
+    let ops: Vec<&str> = versions
+        .iter()
+        .map(|v| v["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, vec!["CREATE TABLE", "WRITE", "WRITE"]);
+    // The latest version's predictions are the CSV output's, row for row.
+    let header: Vec<&str> = scored.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (line, row) in scored
+        .lines()
+        .skip(1)
+        .zip(versions[2]["rows"].as_array().unwrap())
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[at("prediction")], row["prediction"].as_str().unwrap());
+        let p: f64 = f[at("proba_yes")].parse().unwrap();
+        assert_eq!(Some(p), row["proba_yes"].as_f64(), "{line}");
+    }
+}

@@ -885,11 +885,28 @@ pub struct FeatureStore {
     /// [default: `<workdir>/feature-store/offline`] or at an `s3://`, `gs://`, `az://`
     /// URL (credentials from `AWS_*`, `GOOGLE_*`, `AZURE_*`).
     pub offline: Option<String>,
+    /// How the offline store keeps a view: `parquet` (a content-addressed file per
+    /// version) or `delta` (each view a Delta Lake table, each version a commit that
+    /// Spark, Databricks, Python's `deltalake` or any Delta reader can read and time
+    /// travel).
+    pub format: OfflineFormat,
     /// Online store: a local key-value file (embedded default,
     /// `<workdir>/feature-store/online.redb`) or `redis://host:port/db`.
     pub online: Option<String>,
     /// Feature views.
     pub views: Vec<FeatureView>,
+}
+
+/// How the offline store keeps a view's versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineFormat {
+    /// `<offline>/<view>/<sha256>.parquet` per version, `latest.json` naming the newest.
+    #[default]
+    Parquet,
+    /// `<offline>/<view>/` is a Delta table; a new version is an overwrite commit whose
+    /// one data file is `<sha256>.parquet`.
+    Delta,
 }
 
 /// A feature view: features of an entity over time.

@@ -75,6 +75,9 @@ pub struct ViewReport {
     /// Dataset rows for which no feature row was found at or before their time (within
     /// the TTL).
     pub unmatched: u64,
+    /// With `features.store.format: delta`: the view's Delta table version holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
 }
 
 /// The split, as written to `features/split.parquet`.

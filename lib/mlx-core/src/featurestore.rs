@@ -3,6 +3,10 @@
 //! - **Offline**: each view's rows as versioned Parquet, `<offline>/<view>/<sha256>.parquet`
 //!   with its [`ViewVersion`] beside it and `latest.json` naming the newest version.
 //!   The dataset hash is the version, so writing the same rows twice is one version.
+//!   With `format: delta`, `<offline>/<view>/` is a Delta table ([`crate::lake`]) whose
+//!   version is an overwrite commit of that same file; the table's log names the newest
+//!   version, and the [`ViewVersion`]s are kept in `<view>/_mlx/` (Delta readers skip
+//!   paths that start with `_`).
 //! - **Point-in-time join** ([`pit_join`]): for each label row, the latest feature row of
 //!   the same entity at or before the label's time, and not older than the TTL, as
 //!   Feast's `get_historical_features`.
@@ -17,9 +21,10 @@ use mlx_contracts::features::{OnlineRecord, ViewVersion, ONLINE_RECORD_VERSION, 
 use mlx_data::polars::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
+use crate::lake::{At, Mode, Table};
 pub use crate::model::derive::key_text;
 use crate::workdir::Workdir;
-use mlx_contracts::config::Config;
+use mlx_contracts::config::{Config, OfflineFormat};
 use mlx_data::any_to_json;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -51,11 +56,21 @@ pub struct Offline {
     label: String,
     local: Option<PathBuf>,
     rt: tokio::runtime::Runtime,
+    uri: String,
+    format: OfflineFormat,
+}
+
+/// A view version written to the offline store.
+pub struct Written {
+    /// The version.
+    pub version: ViewVersion,
+    /// With `format: delta`, the Delta table version holding it.
+    pub delta_version: Option<u64>,
 }
 
 impl Offline {
     /// Opens the store at `uri` (a local directory is created on first write).
-    pub fn open(uri: &str) -> Result<Self> {
+    pub fn open(uri: &str, format: OfflineFormat) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -70,6 +85,8 @@ impl Offline {
                 label,
                 local: None,
                 rt,
+                uri: uri.to_string(),
+                format,
             });
         }
         let path = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
@@ -82,12 +99,15 @@ impl Offline {
             label,
             local: Some(path),
             rt,
+            uri: uri.to_string(),
+            format,
         })
     }
 
     fn path(&self, view: &str, file: &str) -> ObjectPath {
         let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_owned()).collect();
-        parts.extend([view.to_owned(), file.to_owned()]);
+        parts.push(view.to_owned());
+        parts.extend(file.split('/').map(str::to_owned));
         ObjectPath::from_iter(parts)
     }
 
@@ -121,9 +141,26 @@ impl Offline {
             })
     }
 
+    /// A view's Delta table.
+    fn table(&self, view: &str) -> Result<Table> {
+        let uri = match &self.local {
+            Some(dir) => dir.join(view).display().to_string(),
+            None => format!("{}/{view}", self.uri.trim_end_matches('/')),
+        };
+        Table::open(&uri, self.local.is_some())
+    }
+
+    /// Where a version's [`ViewVersion`] is kept.
+    fn meta(&self, view: &str, version: &str) -> ObjectPath {
+        match self.format {
+            OfflineFormat::Parquet => self.path(view, &format!("{version}.json")),
+            OfflineFormat::Delta => self.path(view, &format!("_mlx/{version}.json")),
+        }
+    }
+
     /// Writes `df` (the view's key, time and feature columns, sorted by time) as a new
     /// version, or finds the identical one; marks it latest.
-    pub fn write(&self, view: &ViewData, df: &DataFrame) -> Result<ViewVersion> {
+    pub fn write(&self, view: &ViewData, df: &DataFrame) -> Result<Written> {
         let mut cols: Vec<Expr> = view.entity.iter().map(|c| col(c.as_str())).collect();
         cols.push(col(view.timestamp.as_str()));
         cols.extend(view.features.iter().map(|c| col(c.as_str())));
@@ -137,6 +174,19 @@ impl Offline {
             )
             .collect()
             .map_err(polars("preparing the view"))?;
+        let table = match self.format {
+            OfflineFormat::Parquet => None,
+            OfflineFormat::Delta => Some(self.table(&view.name)?),
+        };
+        // The types a Delta table holds (unsigned integers widened, microseconds).
+        let schema = if table.is_some() {
+            let (delta_rows, schema) = crate::lake::prepare(&rows)
+                .map_err(|e| Error::Usage(format!("view `{}`: {e}", view.name)))?;
+            rows = delta_rows;
+            Some(schema)
+        } else {
+            None
+        };
         let mut bytes = Vec::new();
         mlx_data::write_parquet(&mut rows, &mut bytes).map_err(Error::Runtime)?;
         let (sha, _) = crate::hash::sha256_reader(bytes.as_slice(), |_| {})
@@ -152,23 +202,43 @@ impl Offline {
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let json = crate::json::pretty_bare(&version)?.into_bytes();
+        let size = bytes.len() as u64;
         // The data first, then what points at it: a reader never sees a version whose
         // file is missing.
-        self.put(&self.path(&view.name, &format!("{sha}.parquet")), bytes)?;
-        self.put(&self.path(&view.name, &format!("{sha}.json")), json.clone())?;
-        self.put(&self.path(&view.name, "latest.json"), json)?;
-        Ok(version)
+        let file = format!("{sha}.parquet");
+        self.put(&self.path(&view.name, &file), bytes)?;
+        self.put(&self.meta(&view.name, &sha), json.clone())?;
+        let delta_version = match (&table, &schema) {
+            (Some(t), Some(schema)) => {
+                Some(t.commit_file(&file, size, version.rows, schema, Mode::Overwrite)?)
+            }
+            _ => {
+                self.put(&self.path(&view.name, "latest.json"), json)?;
+                None
+            }
+        };
+        Ok(Written {
+            version,
+            delta_version,
+        })
     }
 
     /// The latest version of a view.
     pub fn latest(&self, view: &str) -> Result<ViewVersion> {
-        let p = self.path(view, "latest.json");
-        let bytes = self.get(&p)?.ok_or_else(|| {
-            Error::Usage(format!(
+        let p = match self.format {
+            OfflineFormat::Parquet => Some(self.path(view, "latest.json")),
+            OfflineFormat::Delta => self.latest_delta(view)?,
+        };
+        let bytes = match &p {
+            Some(p) => self.get(p)?,
+            None => None,
+        };
+        let (Some(p), Some(bytes)) = (p, bytes) else {
+            return Err(Error::Usage(format!(
                 "the offline store {} has no version of view `{view}`; run `mlx-features` first",
                 self.label
-            ))
-        })?;
+            )));
+        };
         mlx_contracts::parse_versioned(
             &String::from_utf8_lossy(&bytes),
             "feature view version",
@@ -178,6 +248,30 @@ impl Offline {
             path: format!("{}/{p}", self.label),
             source,
         })
+    }
+
+    /// Where the [`ViewVersion`] of a view's Delta table's latest version is kept: the
+    /// one data file of the version names it.
+    fn latest_delta(&self, view: &str) -> Result<Option<ObjectPath>> {
+        let table = self.table(view)?;
+        let Some(snapshot) = table.snapshot(At::Latest)? else {
+            return Ok(None);
+        };
+        let sha = match snapshot.files.as_slice() {
+            [(file, _)] => file
+                .strip_suffix(".parquet")
+                .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
+            _ => None,
+        };
+        match sha {
+            Some(sha) => Ok(Some(self.meta(view, sha))),
+            None => Err(Error::Runtime(format!(
+                "version {} of the Delta table {} has {} data files that mlx-features did not write as one view version (another writer changed the table); rerun `mlx-features` to overwrite it",
+                snapshot.version,
+                table.label(),
+                snapshot.files.len()
+            ))),
+        }
     }
 
     /// Reads a version's rows, checking they still have the version's hash.

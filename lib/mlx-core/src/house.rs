@@ -32,6 +32,7 @@ const SHARED: &[&str] = &[
     "plots",
     "predlog",
     "objects",
+    "lake",
     "engine",
     "git",
     "stage",

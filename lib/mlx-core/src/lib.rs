@@ -27,6 +27,7 @@ pub mod image;
 pub mod ingest;
 pub mod init;
 pub mod json;
+pub mod lake;
 pub mod markdown;
 pub mod metric;
 pub mod model;

@@ -106,6 +106,17 @@ impl Verb for Serve {
                             ),
                     )
                     .arg(
+                        Arg::new("delta")
+                            .long("delta")
+                            .value_name("MODE")
+                            .value_parser(["append", "overwrite"])
+                            .help(
+                                "Write --output as a Delta Lake table (a directory, or an \
+                                 s3://, gs://, az:// URL), one commit that appends the \
+                                 predictions or overwrites the table with them",
+                            ),
+                    )
+                    .arg(
                         Arg::new("at-column")
                             .long("at-column")
                             .value_name("COLUMN")
@@ -131,6 +142,10 @@ impl Verb for Serve {
                 log: sub.get_flag("log"),
                 skip_invalid: sub.get_flag("skip-invalid"),
                 at_column: sub.get_one::<String>("at-column").cloned(),
+                delta: sub.get_one::<String>("delta").map(|m| match m.as_str() {
+                    "overwrite" => mlx_core::lake::Mode::Overwrite,
+                    _ => mlx_core::lake::Mode::Append,
+                }),
             }),
             _ => None,
         };

@@ -783,12 +783,6 @@ fn delta_source(
             format!("source `{name}`: `delta` needs the table's directory in `uri`"),
             Some("`delta: {uri: lake/ad_spend, version: 3}`".into()),
         );
-    } else if uri.contains("://") && !uri.starts_with("file://") {
-        err(
-            &format!("{key}.delta.uri"),
-            format!("source `{name}`: `{}` is on object storage, and mlx reads Delta tables from a file system for now", super::mask_known(uri)),
-            Some("mount or copy the table, or read it on Spark (`engine.kind: spark`, `uri:` with `format: delta`)".into()),
-        );
     }
     if d.version.is_some() && d.timestamp.is_some() {
         err(

@@ -364,7 +364,7 @@ pub fn compute_file(cfg: &Config, data: &Path, out: &Path) -> Result<Standalone>
 pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome> {
     let rows_in = df.height() as u64;
     let f = &cfg.features;
-    let offline = Offline::open(&offline_uri(cfg, workdir))?;
+    let offline = Offline::open(&offline_uri(cfg, workdir), cfg.features.store.format)?;
     let roles = Roles {
         time: cfg.data.time_column.as_deref(),
         entities: &cfg.data.entity_columns,
@@ -397,7 +397,8 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
         let cols = names(&df);
         let derived_names: Vec<String> = derived.columns.iter().map(|c| c.name.clone()).collect();
         let data = view_data(view, cfg, &cols, &derived_names)?;
-        let version = offline.write(&data, &df)?;
+        let written = offline.write(&data, &df)?;
+        let version = written.version;
         outputs.extend(offline.local_file(&data.name, &version.version));
         views.push(ViewReport {
             name: view.name.clone(),
@@ -405,6 +406,7 @@ pub fn compute(cfg: &Config, workdir: &Workdir, df: DataFrame) -> Result<Outcome
             rows: version.rows,
             joined: false,
             unmatched: 0,
+            delta_version: written.delta_version,
         });
     }
 
@@ -518,7 +520,8 @@ fn join_views(
         let table = mlx_data::read_table(&source)?;
         let cols = names(&table);
         let data = view_data(view, cfg, &cols, &cols)?;
-        let version = offline.write(&data, &table)?;
+        let written = offline.write(&data, &table)?;
+        let version = written.version;
         let label_time = cfg.data.time_column.as_deref().ok_or_else(|| {
             Error::Usage(format!(
                 "joining view `{}` needs `data.time_column`: the time of each row, at which \
@@ -558,6 +561,7 @@ fn join_views(
             rows: version.rows,
             joined: true,
             unmatched,
+            delta_version: written.delta_version,
         });
     }
     Ok((df, views, outputs))
@@ -612,9 +616,11 @@ fn markdown(r: &FeaturesReport) -> String {
     }
     for v in &r.views {
         md.push_str(&format!(
-            "\nView `{}`: version `{}`, {} rows{}\n",
+            "\nView `{}`: version `{}`{}, {} rows{}\n",
             v.name,
             &v.version[..12.min(v.version.len())],
+            v.delta_version
+                .map_or(String::new(), |d| format!(" (Delta table version {d})")),
             v.rows,
             if v.joined {
                 format!(", {} dataset rows without a value in time", v.unmatched)
@@ -678,7 +684,7 @@ pub fn materialize(
 ) -> Result<Standalone> {
     let wanted = wanted.to_vec();
     let as_of = as_of.map(parse_time).transpose()?;
-    let offline = Offline::open(&offline_uri(cfg, workdir))?;
+    let offline = Offline::open(&offline_uri(cfg, workdir), cfg.features.store.format)?;
     let uri = online_uri(cfg, workdir);
     let mut online = crate::featurestore::open_online(&uri)?;
     let mut lines = Vec::new();

@@ -60,6 +60,7 @@ Examples:
   curl -s localhost:8080/v2/models/churn/infer -d @tensors.json     Open Inference Protocol
   curl -s localhost:8080/invocations -H 'Content-Type: text/csv' --data-binary @new.csv
   mlx-serve batch --input new.csv --output scored.parquet
+  mlx-serve batch --input today.csv --output s3://lake/scored --delta append   a Delta commit
   mlx-serve batch --table lake.customers --output s3a://lake/scored/   on Spark (engine.kind: spark)
   mlx-serve health --port 9000                       exit 0 when it answers /healthz
 
@@ -129,6 +130,9 @@ pub struct Batch {
     pub skip_invalid: bool,
     /// With `log`: each row logged as scored at this column's date or time.
     pub at_column: Option<String>,
+    /// Write `output` as a Delta table (a directory or an object-storage URL), appending
+    /// to it or overwriting it in one commit.
+    pub delta: Option<crate::lake::Mode>,
 }
 
 /// `mlx-serve`: serves until stopped, or scores a file (`batch`).
@@ -152,6 +156,9 @@ pub fn run(
     let source = source(o, &cfg, workdir);
     match &o.batch {
         Some(b) => match loaded.as_ref().and_then(|l| crate::engine::spark(l).map(|e| (l, e))) {
+            Some(_) if b.delta.is_some() => Err(Error::Usage(
+                "--delta writes the predictions from this machine; with `engine.kind: spark` the cluster writes --output as Parquet (drop --delta, or score locally with `engine.kind: local`)".into(),
+            )),
             Some((l, e)) => spark::batch(l, e, &source, b),
             None if b.table.is_some() => Err(Error::Usage(
                 "--table names a table of a Spark cluster's catalog; set `engine.kind: spark` (docs/spark.md), or score a file with --input".into(),
@@ -327,6 +334,18 @@ fn batch(cfg: &Config, source: &Source, b: &Batch) -> Result<Standalone> {
     let key = models::current_key(source)?;
     let routing = models::load(source, key.as_ref(), None)?;
     let model = &routing.live;
+    let on_object_storage = output.to_string_lossy().contains("://");
+    if on_object_storage && b.delta.is_none() {
+        return Err(Error::Usage(format!(
+            "--output {} is a URL: write a local CSV or Parquet file, or a Delta table there with --delta append|overwrite",
+            crate::config::interpolate::mask(&output.to_string_lossy(), &[])
+        )));
+    }
+    if on_object_storage && b.skip_invalid {
+        return Err(Error::Usage(
+            "--skip-invalid writes the rejects beside --output, which must then be on this machine's file system; write the Delta table to a local directory, or fix the rows".into(),
+        ));
+    }
     let df = mlx_data::read_table(&input)?;
     let df = match derivation {
         Some(d) => d.apply_frame(df).map_err(Error::Usage)?.0,
@@ -371,7 +390,13 @@ fn batch(cfg: &Config, source: &Source, b: &Batch) -> Result<Standalone> {
         df.with_column(c.clone())
             .map_err(|e| Error::Runtime(format!("adding `{}`: {e}", c.name())))?;
     }
-    write_table(&output, &mut df)?;
+    let delta_version = match b.delta {
+        Some(mode) => Some(write_delta(&output, &df, mode)?),
+        None => {
+            write_table(&output, &mut df)?;
+            None
+        }
+    };
     if let Some(p) = &rejects_path {
         write_table(p, &mut batch::rejects_frame(&rejects)?)?;
     }
@@ -382,12 +407,13 @@ fn batch(cfg: &Config, source: &Source, b: &Batch) -> Result<Standalone> {
             Status::Failed
         },
         human: format!(
-            "{} rows of {} scored by {} {} into {}{}{}",
+            "{} rows of {} scored by {} {} into {}{}{}{}",
             df.height(),
             input.display(),
             model.name,
             model.label(),
-            output.display(),
+            crate::config::interpolate::mask(&output.to_string_lossy(), &[]),
+            delta_version.map_or(String::new(), |v| format!(" (Delta table version {v})")),
             logged.map_or(String::new(), |p| format!(", logged to {}", p.display())),
             rejects_path.as_ref().map_or(String::new(), |p| format!(
                 "; {} rows rejected, with their reasons in {}",
@@ -397,7 +423,8 @@ fn batch(cfg: &Config, source: &Source, b: &Batch) -> Result<Standalone> {
         ),
         json: json!({
             "rows": df.height(),
-            "output": output.display().to_string(),
+            "output": crate::config::interpolate::mask(&output.to_string_lossy(), &[]),
+            "delta_version": delta_version,
             "version": model.version,
             "rejected": rejects.len(),
             "rejects": rejects_path.map(|p| p.display().to_string()),
@@ -472,6 +499,17 @@ fn log_batch(
     let path = dir.join(format!("predictions-{stamp}-batch.ndjson"));
     crate::fsutil::atomic_write(&path, text.as_bytes()).with_path("writing", &path)?;
     Ok(path)
+}
+
+/// Commits the scored rows to the Delta table at `output`; returns the table version.
+fn write_delta(output: &Path, df: &DataFrame, mode: crate::lake::Mode) -> Result<u64> {
+    let table = crate::lake::Table::open(&output.to_string_lossy(), true)?;
+    // Unique per write, so two appends of the same rows are two files.
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ");
+    let written = table.write(df, mode, |sha| {
+        format!("part-{stamp}-{}.parquet", &sha[..16])
+    })?;
+    Ok(written.version)
 }
 
 fn write_table(path: &Path, df: &mut DataFrame) -> Result<()> {
