@@ -206,6 +206,73 @@ fn a_table_on_s3_reads_as_python_reads_it() {
     );
 }
 
+/// The cases of tests/hostile/ingest/delta-logs.txt: a log a reader must not trust
+/// fails with the table named, exit 3, and reads nothing outside the table.
+#[test]
+fn hostile_logs_are_refused_and_nothing_outside_is_read() {
+    let protocol = r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#;
+    let metadata = r#"{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}","partitionColumns":[],"configuration":{},"createdTime":0}}"#;
+    let corpus =
+        std::fs::read_to_string(mlx_testkit::root().join("tests/hostile/ingest/delta-logs.txt"))
+            .unwrap();
+    let mut cases = 0;
+    for line in corpus
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (log, says) = line.rsplit_once(" => ").unwrap();
+        let actions: Vec<String> = log
+            .split(" | ")
+            .map(|a| match a {
+                "{P}" => protocol.to_string(),
+                "{M}" => metadata.to_string(),
+                a if a.starts_with("{ADD ") => {
+                    let path = &a[5..a.len() - 1];
+                    serde_json::json!({"add": {"path": path, "partitionValues": {}, "size": 1,
+                        "modificationTime": 0, "dataChange": true}})
+                    .to_string()
+                }
+                a => a.to_string(),
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let table = d.join("lake/spend");
+        std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+        std::fs::write(
+            table.join("_delta_log/00000000000000000000.json"),
+            actions.join("\n") + "\n",
+        )
+        .unwrap();
+        let mut ok = df!("a" => [1i64, 2]).unwrap();
+        mlx_data::write_parquet(
+            &mut ok,
+            std::fs::File::create(table.join("ok.parquet")).unwrap(),
+        )
+        .unwrap();
+        let mut outside = df!("a" => [666i64]).unwrap();
+        mlx_data::write_parquet(
+            &mut outside,
+            std::fs::File::create(d.join("lake/outside.parquet")).unwrap(),
+        )
+        .unwrap();
+        config(d, "{ uri: lake/spend }");
+        let out = bin(d).env("RUST_BACKTRACE", "1").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{line}: {stderr}");
+        assert!(
+            stderr.contains("source `spend`") && stderr.contains(says),
+            "{line}: {stderr}"
+        );
+        assert!(!d.join(".mlx/data/raw.parquet").exists(), "{line}");
+        // Said once, in a line: no log of delta-rs's, no backtrace (even with
+        // RUST_BACKTRACE=1, set here).
+        assert!(stderr.trim().lines().count() <= 2, "{line}: {stderr}");
+        cases += 1;
+    }
+    assert_eq!(cases, 11);
+}
+
 /// Settings that cannot work are refused before reading, at their key.
 #[test]
 fn bad_delta_settings_are_refused_at_their_key() {

@@ -148,6 +148,13 @@ impl Ui {
                 _ => "trace",
             }
         };
+        // delta-rs logs the errors it returns, with a backtrace; mlx says them once, in
+        // its own message. `-v` shows them.
+        let level = if g.verbose == 0 {
+            format!("{level},deltalake_core=off,buoyant_kernel=off,buoyant_kernel_engine=off")
+        } else {
+            level.to_string()
+        };
         let filter = EnvFilter::try_from_env("MLX_LOG").unwrap_or_else(|_| EnvFilter::new(level));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

@@ -187,7 +187,7 @@ impl Table {
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::Runtime(format!("Delta table {}: {what}: {e}", self.label))
+        Error::Runtime(format!("Delta table {}: {what}: {}", self.label, said(e)))
     }
 
     fn builder(&self) -> Result<DeltaTableBuilder> {
@@ -234,8 +234,9 @@ impl Table {
                 };
                 let has = latest.map_or(String::new(), |l| format!(" (its versions are 0 to {l})"));
                 return Err(Error::Runtime(format!(
-                    "{wanted} of the Delta table {} cannot be read{has}: {e}",
-                    self.label
+                    "{wanted} of the Delta table {} cannot be read{has}: {}",
+                    self.label,
+                    said(e)
                 )));
             }
         };
@@ -503,6 +504,17 @@ enum Attempt {
     /// Another writer won; reload and try again.
     Again(DeltaTableError),
     Final(Error),
+}
+
+/// An error of delta-rs as one line: its kernel's errors carry a backtrace (with
+/// `RUST_BACKTRACE` set) that says nothing to a user.
+fn said(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
 }
 
 /// A date (`2024-05-01`) as the start of its day in UTC; other text as it is.
