@@ -21,4 +21,6 @@ done
 python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$port/mlx-test', method='PUT'))"
 export MLX_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export MLX_TEST_S3_BUCKET="mlx-test"
+# moto serves Kinesis on the same port; its venv has boto3 to put records with.
+export MLX_TEST_SERVICES_PYTHON="$venv/bin/python"
 echo "S3 (moto) on $MLX_TEST_S3_ENDPOINT, bucket $MLX_TEST_S3_BUCKET" >&2

@@ -199,6 +199,50 @@ pub struct Source {
     /// (docs/ingest.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<DeltaSource>,
+    /// A Kinesis data stream read up to the time the stage starts, instead of `uri`
+    /// (docs/ingest.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinesis: Option<KinesisSource>,
+}
+
+/// A Kinesis data stream as a source: each record a JSON object, a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KinesisSource {
+    /// The stream's name.
+    pub stream: String,
+    /// The AWS region [default: `AWS_REGION`, then `AWS_DEFAULT_REGION`].
+    pub region: Option<String>,
+    /// Where each shard is read from: `trim_horizon` (every record the stream retains),
+    /// `checkpoint` (after the last record the previous ingest read, as its record
+    /// says; every record on the first run), or an RFC 3339 time (records that arrived
+    /// at or after it).
+    pub start: String,
+    /// A record that is not a JSON object: `fail` the stage naming its shard and
+    /// sequence number, or `skip` it (counted, with a sample, in the record).
+    pub bad_records: BadRecords,
+}
+
+impl Default for KinesisSource {
+    fn default() -> Self {
+        Self {
+            stream: String::new(),
+            region: None,
+            start: "trim_horizon".into(),
+            bad_records: BadRecords::Fail,
+        }
+    }
+}
+
+/// What a stream source does with a record it cannot read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRecords {
+    /// Fail the stage, naming the record.
+    #[default]
+    Fail,
+    /// Leave it out, counted, with a sample in the stage record.
+    Skip,
 }
 
 /// A Delta Lake table as a source.

@@ -89,6 +89,61 @@ pub struct SourceReport {
     /// A Delta table's version read (its files are in `files`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_version: Option<u64>,
+    /// A Kinesis stream's shards as read: where the next `start: checkpoint` goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinesis: Option<KinesisRead>,
+}
+
+/// Version of [`StreamCheckpoints`].
+pub const STREAM_CHECKPOINTS_VERSION: u32 = 1;
+
+/// Where each stream source goes on (`<workdir>/data/checkpoints.json`): written by
+/// `mlx-ingest` right after `data/raw.parquet` is in place, so a run that fails or
+/// dies before then leaves the previous checkpoints and reads the same records again;
+/// a failed run's stage record does not replace them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamCheckpoints {
+    /// See [`STREAM_CHECKPOINTS_VERSION`].
+    pub schema_version: u32,
+    /// By source name: what the last successful ingest read of it.
+    pub kinesis: std::collections::BTreeMap<String, KinesisRead>,
+}
+
+impl StreamCheckpoints {
+    /// Parses `data/checkpoints.json`, refusing unknown versions.
+    pub fn from_json(text: &str) -> Result<Self, crate::ContractError> {
+        crate::parse_versioned(text, "stream checkpoints", STREAM_CHECKPOINTS_VERSION)
+    }
+}
+
+/// What an ingest read from a Kinesis stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisRead {
+    /// The stream's name.
+    pub stream: String,
+    /// Records arrived at or before this time (RFC 3339, the stage's start) were read.
+    pub until: String,
+    /// Each shard: the checkpoint.
+    pub shards: Vec<ShardCheckpoint>,
+    /// Records left out (`bad_records: skip`).
+    pub skipped: u64,
+    /// Up to five of them: shard, sequence number and why.
+    pub skipped_sample: Vec<String>,
+}
+
+/// A shard's checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShardCheckpoint {
+    /// The shard's id.
+    pub shard: String,
+    /// The sequence number of the last record read (or of the previous checkpoint when
+    /// none was read this time); none when nothing was ever read from it.
+    pub sequence: Option<String>,
+    /// Records read from it this time.
+    pub records: u64,
 }
 
 /// A column and its type.

@@ -19,6 +19,8 @@ pub mod paths {
     /// With `engine.kind: spark`, in place of [`RAW_DATA`]: where the dataset is on the
     /// cluster, a `ClusterDataset` (ingest).
     pub const CLUSTER_DATA: &str = "data/cluster.json";
+    /// Where each stream source goes on, a `StreamCheckpoints` (ingest).
+    pub const CHECKPOINTS: &str = "data/checkpoints.json";
     /// The dataset with derived features, ordered by time (features).
     pub const FEATURES: &str = "features/features.parquet";
     /// The split: a `set` column and one `fold_<k>` column per fold, row-aligned with

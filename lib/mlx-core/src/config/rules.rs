@@ -734,6 +734,7 @@ fn reads_one_thing(
         ("query", s.query.is_some()),
         ("http", s.http.is_some()),
         ("delta", s.delta.is_some()),
+        ("kinesis", s.kinesis.is_some()),
     ];
     let also: Vec<String> = kinds
         .iter()
@@ -802,6 +803,42 @@ fn delta_source(
     }
 }
 
+/// Rules of one `data.sources[].kinesis`.
+fn kinesis_source(
+    key: &str,
+    s: &mlx_contracts::config::Source,
+    k: &mlx_contracts::config::KinesisSource,
+    spark: bool,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    let name = &s.name;
+    if spark {
+        err(
+            &format!("{key}.kinesis"),
+            format!("source `{name}`: with `engine.kind: spark` the sources are read by the cluster, and mlx does not hand it a Kinesis stream"),
+            Some("land the stream in storage the cluster reads (Firehose to S3), and read that".into()),
+        );
+    }
+    reads_one_thing(key, s, "kinesis", "a Kinesis record is a JSON object", err);
+    if k.stream.trim().is_empty() {
+        err(
+            &format!("{key}.kinesis.stream"),
+            format!("source `{name}`: `kinesis` needs the stream's name in `stream`"),
+            Some("`kinesis: {stream: clicks, start: checkpoint}`".into()),
+        );
+    }
+    let start = k.start.trim();
+    if !matches!(start, "trim_horizon" | "checkpoint")
+        && chrono::DateTime::parse_from_rfc3339(start).is_err()
+    {
+        err(
+            &format!("{key}.kinesis.start"),
+            format!("source `{name}`: `start: {start}` is not trim_horizon, checkpoint or an RFC 3339 time"),
+            Some("`start: checkpoint` goes on where the last ingest stopped; a time is written with its zone, `2026-01-31T00:00:00Z`".into()),
+        );
+    }
+}
+
 fn is_database_uri(uri: &str) -> bool {
     [
         "postgres://",
@@ -840,6 +877,10 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
         }
         if let Some(d) = &s.delta {
             delta_source(&key, s, d, spark, err);
+            continue;
+        }
+        if let Some(k) = &s.kinesis {
+            kinesis_source(&key, s, k, spark, err);
             continue;
         }
         let on_cluster =

@@ -9,12 +9,16 @@
 
 pub mod delta;
 pub mod http;
+mod kinesis;
 pub mod spark;
 
 use std::path::{Path, PathBuf};
 
 use mlx_contracts::config::{DType, JoinType, Source, SourceFormat};
-use mlx_contracts::ingest::{ColumnType, IngestReport, SourceReport, INGEST_REPORT_VERSION};
+use mlx_contracts::ingest::{
+    ColumnType, IngestReport, SourceReport, StreamCheckpoints, INGEST_REPORT_VERSION,
+    STREAM_CHECKPOINTS_VERSION,
+};
 use mlx_contracts::FileDigest;
 use mlx_data::polars::prelude::*;
 
@@ -118,20 +122,29 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
     }
     let mut reports = Vec::new();
     let mut frames = Vec::new();
+    // Where `kinesis.start: checkpoint` goes on.
+    let mut checkpoints = read_checkpoints(&ctx.workdir)?;
     for s in &data.sources {
-        let (df, files, delta_version) =
-            read_source(s).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
+        let checkpoint = checkpoints.kinesis.get(&s.name);
+        let Read {
+            df,
+            files,
+            delta_version,
+            kinesis,
+        } = read_source(s, checkpoint).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
         reports.push(SourceReport {
             name: s.name.clone(),
-            uri: match (&s.http, &s.delta) {
-                (Some(h), _) => ctx.config.mask(&crate::config::url_label(&h.url)),
-                (None, Some(d)) => ctx.config.mask(&d.uri),
-                (None, None) => ctx.config.mask(&s.uri),
+            uri: match (&s.http, &s.delta, &s.kinesis) {
+                (Some(h), _, _) => ctx.config.mask(&crate::config::url_label(&h.url)),
+                (None, Some(d), _) => ctx.config.mask(&d.uri),
+                (None, None, Some(k)) => format!("kinesis://{}", k.stream),
+                (None, None, None) => ctx.config.mask(&s.uri),
             },
             files,
             rows: df.height() as u64,
             schema: schema_of(&df),
             delta_version,
+            kinesis,
         });
         frames.push((s.name.as_str(), df));
     }
@@ -157,6 +170,19 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
     mlx_data::write_parquet(&mut merged, &mut f)
         .map_err(|e| Error::Runtime(format!("writing {}: {e}", out.display())))?;
     f.commit().with_path("writing", &out)?;
+    // The streams' checkpoints move on only now that the rows are in place.
+    let read: Vec<(&String, &mlx_contracts::ingest::KinesisRead)> = reports
+        .iter()
+        .filter_map(|r| r.kinesis.as_ref().map(|k| (&r.name, k)))
+        .collect();
+    if !read.is_empty() {
+        for (name, k) in read {
+            checkpoints.kinesis.insert(name.clone(), k.clone());
+        }
+        let path = ctx.workdir.join(paths::CHECKPOINTS);
+        let text = crate::json::pretty(&checkpoints)?;
+        crate::fsutil::atomic_write(&path, text.as_bytes()).with_path("writing", &path)?;
+    }
 
     outcome(IngestReport {
         schema_version: INGEST_REPORT_VERSION,
@@ -168,6 +194,22 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
         previous_max_time: previous_max,
         cluster: None,
     })
+}
+
+/// `data/checkpoints.json`, or none yet.
+fn read_checkpoints(workdir: &crate::workdir::Workdir) -> Result<StreamCheckpoints> {
+    let path = workdir.join(paths::CHECKPOINTS);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => StreamCheckpoints::from_json(&text).map_err(|source| Error::Contract {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StreamCheckpoints {
+            schema_version: STREAM_CHECKPOINTS_VERSION,
+            ..Default::default()
+        }),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
 }
 
 /// The stage outcome for a written dataset.
@@ -306,6 +348,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
             rows,
             schema: schema.clone(),
             delta_version: None,
+            kinesis: None,
         }],
         schema,
         appended_rows: None,
@@ -353,9 +396,9 @@ const DATABASES: &[&str] = &[
 ];
 
 /// Whether a source names files (or objects, or a database) in `uri`, rather than an
-/// API (`http`) or a Delta table (`delta`).
+/// API (`http`), a Delta table (`delta`) or a stream (`kinesis`).
 fn names_files(s: &Source) -> bool {
-    s.http.is_none() && s.delta.is_none()
+    s.http.is_none() && s.delta.is_none() && s.kinesis.is_none()
 }
 
 /// Whether a source URI is read through `object_store` rather than the file system.
@@ -510,20 +553,63 @@ fn fetch(uri: &str) -> Result<(tempfile::TempDir, Vec<(PathBuf, String)>)> {
 }
 
 /// A source's rows, the digests of what was read, and a Delta table's version.
-fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>, Option<u64>)> {
+/// What a source gave.
+struct Read {
+    df: DataFrame,
+    files: Vec<FileDigest>,
+    delta_version: Option<u64>,
+    kinesis: Option<mlx_contracts::ingest::KinesisRead>,
+}
+
+impl Read {
+    fn rows(df: DataFrame, files: Vec<FileDigest>) -> Self {
+        Self {
+            df,
+            files,
+            delta_version: None,
+            kinesis: None,
+        }
+    }
+}
+
+/// One source's rows; `checkpoint`: what the previous ingest read of it, for a
+/// stream's `start: checkpoint`.
+fn read_source(
+    s: &Source,
+    checkpoint: Option<&mlx_contracts::ingest::KinesisRead>,
+) -> Result<Read> {
     if let Some(h) = &s.http {
         let (file, digest) = http::fetch(s, h)?;
         let label = digest.path.clone();
         let df = read_file(s, file.path(), &label)?;
-        return Ok((coerce(df, s)?, vec![digest], None));
+        return Ok(Read::rows(coerce(df, s)?, vec![digest]));
     }
     if let Some(d) = &s.delta {
         let (df, digests, version) = delta::read(s, d)?;
-        return Ok((coerce(df, s)?, digests, Some(version)));
+        let mut read = Read::rows(coerce(df, s)?, digests);
+        read.delta_version = Some(version);
+        return Ok(read);
+    }
+    if let Some(k) = &s.kinesis {
+        let (file, digest, shards) = kinesis::read(s, k, checkpoint)?;
+        if digest.size == 0 {
+            return Err(Error::Runtime(format!(
+                "source `{}`: the Kinesis stream `{}` has no records to read{} (the bound is the records that arrived by {})",
+                s.name,
+                k.stream,
+                if k.start == "checkpoint" && checkpoint.is_some() { " after the last ingest's checkpoint" } else { "" },
+                shards.until
+            )));
+        }
+        let label = digest.path.clone();
+        let df = read_file(s, file.path(), &label)?;
+        let mut read = Read::rows(coerce(df, s)?, vec![digest]);
+        read.kinesis = Some(shards);
+        return Ok(read);
     }
     if is_database(&s.uri) || s.format == Some(SourceFormat::Sql) {
         let (df, digest) = read_database(s)?;
-        return Ok((coerce(df, s)?, vec![digest], None));
+        return Ok(Read::rows(coerce(df, s)?, vec![digest]));
     }
     let named = |e: Error| match e {
         Error::Usage(m) => Error::Usage(format!("source `{}`: {m}", s.name)),
@@ -570,7 +656,7 @@ fn read_source(s: &Source) -> Result<(DataFrame, Vec<FileDigest>, Option<u64>)> 
             ))
         })?;
     }
-    Ok((coerce(df, s)?, digests, None))
+    Ok(Read::rows(coerce(df, s)?, digests))
 }
 
 /// The configured format, or the one the file's extension implies.

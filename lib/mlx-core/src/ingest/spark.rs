@@ -52,6 +52,7 @@ pub fn ingest(ctx: &Context, engine_cfg: &Engine, append: bool) -> Result<Outcom
             rows: rows.unwrap_or(0),
             schema: column_types(&schema),
             delta_version: None,
+            kinesis: None,
         });
         frames.push((s.name.clone(), frame, schema));
     }
