@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: starts the services some tests talk to, all on loopback (an
-# S3-compatible server, PostgreSQL, MariaDB, Redis, an OCI registry; installed when
-# missing), installs the Kubernetes schema validator, podman, Debian's chromium with
+# S3-compatible server, moto, which also serves Kinesis; PostgreSQL, MariaDB, Redis, an
+# OCI registry; installed when missing), installs kcat for the Kafka tests, the
+# Kubernetes schema validator, podman, Debian's chromium with
 # playwright-core for the `mlx ui` browser test, and the inference protocols' real
 # clients (tritonclient, mlflow), and runs every test in a build with the
 # XGBoost and LightGBM backends; then starts a Spark cluster on loopback (PyPI's
@@ -31,6 +32,8 @@ source tests/services/postgres.sh
 source tests/services/mariadb.sh
 # shellcheck source=tests/services/redis.sh
 source tests/services/redis.sh
+# shellcheck source=tests/services/kafka.sh
+source tests/services/kafka.sh
 # shellcheck source=tests/kubernetes/validate.sh
 source tests/kubernetes/validate.sh
 # shellcheck source=tests/services/podman.sh

@@ -203,6 +203,49 @@ pub struct Source {
     /// (docs/ingest.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kinesis: Option<KinesisSource>,
+    /// A Kafka topic read up to its high watermarks at the stage's start, instead of
+    /// `uri` (docs/ingest.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaSource>,
+}
+
+/// A Kafka topic as a source: each record's value a JSON object, a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSource {
+    /// Bootstrap brokers, `host:port[,host:port]` (`${KAFKA_BROKERS}`).
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group whose committed offsets `start: committed` goes on from, and
+    /// to which the offsets read are committed [default: `mlx-<source name>`].
+    pub group: Option<String>,
+    /// Where each partition is read from: `committed` (the group's offsets; the
+    /// earliest where it has none), `earliest`, `latest` (reads nothing now, and commits
+    /// the end), or an RFC 3339 time (the first record at or after it).
+    pub start: String,
+    /// The records' format: `json` (an object per record value).
+    pub format: String,
+    /// A record that is not a JSON object: `fail` the stage naming its topic, partition
+    /// and offset, or `skip` it (counted, with a sample, in the record).
+    pub bad_records: BadRecords,
+    /// Seconds without progress (the broker unreachable, a partition not advancing)
+    /// before the read fails.
+    pub timeout_seconds: f64,
+}
+
+impl Default for KafkaSource {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topic: String::new(),
+            group: None,
+            start: "committed".into(),
+            format: "json".into(),
+            bad_records: BadRecords::Fail,
+            timeout_seconds: 30.0,
+        }
+    }
 }
 
 /// A Kinesis data stream as a source: each record a JSON object, a row.

@@ -92,6 +92,40 @@ pub struct SourceReport {
     /// A Kinesis stream's shards as read: where the next `start: checkpoint` goes on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinesis: Option<KinesisRead>,
+    /// A Kafka topic's partitions as read (the offsets committed to the group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaRead>,
+}
+
+/// What an ingest read from a Kafka topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaRead {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group the offsets were committed to.
+    pub group: String,
+    /// Each partition's range read.
+    pub partitions: Vec<PartitionRead>,
+    /// Records left out (`bad_records: skip`).
+    pub skipped: u64,
+    /// Up to five of them: partition, offset and why.
+    pub skipped_sample: Vec<String>,
+}
+
+/// The offsets read from one partition: `from` up to, not including, `to` (the high
+/// watermark when the stage started), committed to the group as `to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionRead {
+    /// The partition.
+    pub partition: i32,
+    /// The first offset read.
+    pub from: i64,
+    /// The offset after the last one read.
+    pub to: i64,
+    /// Records read.
+    pub records: u64,
 }
 
 /// Version of [`StreamCheckpoints`].

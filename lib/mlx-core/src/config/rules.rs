@@ -735,6 +735,7 @@ fn reads_one_thing(
         ("http", s.http.is_some()),
         ("delta", s.delta.is_some()),
         ("kinesis", s.kinesis.is_some()),
+        ("kafka", s.kafka.is_some()),
     ];
     let also: Vec<String> = kinds
         .iter()
@@ -839,6 +840,80 @@ fn kinesis_source(
     }
 }
 
+/// Rules of one `data.sources[].kafka`.
+fn kafka_source(
+    key: &str,
+    s: &mlx_contracts::config::Source,
+    k: &mlx_contracts::config::KafkaSource,
+    spark: bool,
+    err: &mut impl FnMut(&str, String, Option<String>),
+) {
+    let name = &s.name;
+    if spark {
+        err(
+            &format!("{key}.kafka"),
+            format!("source `{name}`: with `engine.kind: spark` the sources are read by the cluster, and mlx does not hand it a Kafka topic"),
+            Some("land the topic in storage the cluster reads (a Kafka connector, or Spark's own `kafka` format in a table), and read that".into()),
+        );
+    }
+    reads_one_thing(
+        key,
+        s,
+        "kafka",
+        "a Kafka record's value is a JSON object",
+        err,
+    );
+    for (field, value, example) in [
+        (
+            "brokers",
+            &k.brokers,
+            "`brokers: ${KAFKA_BROKERS}` (host:port[,host:port])",
+        ),
+        ("topic", &k.topic, "`topic: orders`"),
+    ] {
+        if value.trim().is_empty() {
+            err(
+                &format!("{key}.kafka.{field}"),
+                format!("source `{name}`: `kafka` needs `{field}`"),
+                Some(example.into()),
+            );
+        }
+    }
+    let start = k.start.trim();
+    if !matches!(start, "committed" | "earliest" | "latest")
+        && chrono::DateTime::parse_from_rfc3339(start).is_err()
+    {
+        err(
+            &format!("{key}.kafka.start"),
+            format!("source `{name}`: `start: {start}` is not committed, earliest, latest or an RFC 3339 time"),
+            Some("`start: committed` goes on from the group's offsets; a time is written with its zone, `2026-01-31T00:00:00Z`".into()),
+        );
+    }
+    match k.format.trim() {
+        "json" => {}
+        "avro" => err(
+            &format!("{key}.kafka.format"),
+            format!("source `{name}`: Avro records (and schema registries) are not read yet"),
+            Some(
+                "produce JSON values, or land the topic as Avro files and read those with `uri:`"
+                    .into(),
+            ),
+        ),
+        other => err(
+            &format!("{key}.kafka.format"),
+            format!("source `{name}`: `format: {other}` is not a record format mlx reads"),
+            Some("`format: json`".into()),
+        ),
+    }
+    if !(k.timeout_seconds > 0.0 && k.timeout_seconds.is_finite()) {
+        err(
+            &format!("{key}.kafka.timeout_seconds"),
+            format!("source `{name}`: `timeout_seconds` must be a positive number of seconds"),
+            None,
+        );
+    }
+}
+
 fn is_database_uri(uri: &str) -> bool {
     [
         "postgres://",
@@ -881,6 +956,10 @@ fn data(s: Scope, err: &mut impl FnMut(&str, String, Option<String>)) {
         }
         if let Some(k) = &s.kinesis {
             kinesis_source(&key, s, k, spark, err);
+            continue;
+        }
+        if let Some(k) = &s.kafka {
+            kafka_source(&key, s, k, spark, err);
             continue;
         }
         let on_cluster =

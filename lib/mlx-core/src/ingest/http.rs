@@ -148,7 +148,7 @@ impl<'a> Pages<'a> {
                         format!(
                             "`{}` (http.records) is {}, not a list of records",
                             pointer_label(&self.h.records),
-                            kind(other)
+                            super::json_kind(other)
                         ),
                     ))
                 }
@@ -168,7 +168,10 @@ impl<'a> Pages<'a> {
                     return Err(self.fail(
                         page,
                         &url,
-                        format!("record {i} is {}, not an object of fields", kind(r)),
+                        format!(
+                            "record {i} is {}, not an object of fields",
+                            super::json_kind(r)
+                        ),
                     ));
                 }
                 let mut line = serde_json::to_vec(r).expect("a JSON value serialises");
@@ -412,17 +415,6 @@ fn pointer_label(p: &str) -> &str {
         "the whole answer"
     } else {
         p
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

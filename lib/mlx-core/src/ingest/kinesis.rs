@@ -11,17 +11,16 @@
 //! from `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL` or `AWS_ENDPOINT`, else the
 //! region's.
 
-use std::io::Write;
 use std::time::Duration;
 
 use base64::Engine;
-use mlx_contracts::config::{BadRecords, KinesisSource, Source};
+use mlx_contracts::config::{KinesisSource, Source};
 use mlx_contracts::ingest::{KinesisRead, ShardCheckpoint};
 use mlx_contracts::record::FileDigest;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use super::records::Records;
 use crate::error::{Error, Result};
 
 /// Records per `GetRecords` call (Kinesis's largest).
@@ -204,13 +203,8 @@ impl<'a> Client<'a> {
     ) -> Result<(tempfile::NamedTempFile, FileDigest, KinesisRead)> {
         // The bound: what had arrived when the stage started.
         let until = chrono::Utc::now();
-        let mut out = tempfile::Builder::new()
-            .suffix(".ndjson")
-            .tempfile()
-            .map_err(|e| Error::io("a temporary file", e))?;
-        let mut hash = Sha256::new();
+        let mut rows = Records::new(k.bad_records)?;
         let mut checkpoints = Vec::new();
-        let (mut skipped, mut sample) = (0u64, Vec::new());
         for shard in self.shards().await? {
             let after = match (k.start.as_str(), previous) {
                 ("checkpoint", Some(p)) => p
@@ -243,7 +237,7 @@ impl<'a> Client<'a> {
             let answer = self.call("GetShardIterator", iterator_request).await?;
             let mut iterator = answer["ShardIterator"].as_str().map(str::to_string);
             let mut last = after.clone();
-            let mut records = 0u64;
+            let before = rows.rows;
             'shard: while let Some(it) = iterator.take() {
                 let page = self
                     .call("GetRecords", json!({ "ShardIterator": it, "Limit": LIMIT }))
@@ -263,35 +257,12 @@ impl<'a> Client<'a> {
                                 "shard {shard}, sequence {seq}: the data is not base64: {e}"
                             ))
                         })?;
-                    let row = match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(v @ Value::Object(_)) => Ok(v),
-                        Ok(other) => Err(format!(
-                            "a JSON {}, not an object of fields",
-                            json_kind(&other)
-                        )),
-                        Err(e) => Err(format!("not JSON: {e}")),
-                    };
-                    match row {
-                        Ok(v) => {
-                            hash.update(&bytes);
-                            hash.update(b"\n");
-                            serde_json::to_writer(&mut out, &v)
-                                .map_err(|e| Error::Runtime(e.to_string()))?;
-                            out.write_all(b"\n").map_err(|e| Error::io("a temporary file", e))?;
-                            records += 1;
-                        }
-                        Err(why) if k.bad_records == BadRecords::Skip => {
-                            skipped += 1;
-                            if sample.len() < 5 {
-                                sample.push(format!("shard {shard}, sequence {seq}: {why}"));
-                            }
-                        }
-                        Err(why) => {
-                            return Err(self.fail(format!(
+                    rows.push(&bytes, || format!("shard {shard}, sequence {seq}"))
+                        .map_err(|why| {
+                            self.fail(format!(
                                 "shard {shard}, sequence {seq}: the record is {why}; fix the producer, or set `kinesis.bad_records: skip` to leave such records out (counted in the record)"
-                            )))
-                        }
-                    }
+                            ))
+                        })?;
                     last = Some(seq);
                 }
                 let caught_up = page["MillisBehindLatest"].as_u64() == Some(0);
@@ -303,34 +274,17 @@ impl<'a> Client<'a> {
             checkpoints.push(ShardCheckpoint {
                 shard,
                 sequence: last,
-                records,
+                records: rows.rows - before,
             });
         }
-        out.flush().map_err(|e| Error::io("a temporary file", e))?;
-        let size = out.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-        let digest = FileDigest {
-            path: format!("kinesis://{}", self.stream),
-            sha256: format!("{:x}", hash.finalize()),
-            size,
-        };
         let read = KinesisRead {
             stream: self.stream.to_string(),
             until: until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             shards: checkpoints,
-            skipped,
-            skipped_sample: sample,
+            skipped: rows.skipped,
+            skipped_sample: rows.sample.clone(),
         };
+        let (out, digest) = rows.finish(format!("kinesis://{}", self.stream))?;
         Ok((out, digest, read))
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
     }
 }

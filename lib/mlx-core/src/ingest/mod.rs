@@ -9,7 +9,9 @@
 
 pub mod delta;
 pub mod http;
+mod kafka;
 mod kinesis;
+mod records;
 pub mod spark;
 
 use std::path::{Path, PathBuf};
@@ -131,20 +133,27 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
             files,
             delta_version,
             kinesis,
+            kafka,
         } = read_source(s, checkpoint).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
         reports.push(SourceReport {
             name: s.name.clone(),
-            uri: match (&s.http, &s.delta, &s.kinesis) {
-                (Some(h), _, _) => ctx.config.mask(&crate::config::url_label(&h.url)),
-                (None, Some(d), _) => ctx.config.mask(&d.uri),
-                (None, None, Some(k)) => format!("kinesis://{}", k.stream),
-                (None, None, None) => ctx.config.mask(&s.uri),
+            uri: if let Some(h) = &s.http {
+                ctx.config.mask(&crate::config::url_label(&h.url))
+            } else if let Some(d) = &s.delta {
+                ctx.config.mask(&d.uri)
+            } else if let Some(k) = &s.kinesis {
+                format!("kinesis://{}", k.stream)
+            } else if let Some(k) = &s.kafka {
+                format!("kafka://{}", k.topic.trim())
+            } else {
+                ctx.config.mask(&s.uri)
             },
             files,
             rows: df.height() as u64,
             schema: schema_of(&df),
             delta_version,
             kinesis,
+            kafka,
         });
         frames.push((s.name.as_str(), df));
     }
@@ -183,6 +192,12 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
         let text = crate::json::pretty(&checkpoints)?;
         crate::fsutil::atomic_write(&path, text.as_bytes()).with_path("writing", &path)?;
     }
+    // Kafka's checkpoints are the group's committed offsets.
+    for (s, r) in data.sources.iter().zip(&reports) {
+        if let (Some(k), Some(read)) = (&s.kafka, &r.kafka) {
+            kafka::commit(s, k, read).map_err(|e| e.masked(|t| ctx.config.mask(t)))?;
+        }
+    }
 
     outcome(IngestReport {
         schema_version: INGEST_REPORT_VERSION,
@@ -194,6 +209,19 @@ pub fn ingest(ctx: &Context, append: bool) -> Result<Outcome> {
         previous_max_time: previous_max,
         cluster: None,
     })
+}
+
+/// What kind of JSON value `v` is, in a message.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// `data/checkpoints.json`, or none yet.
@@ -349,6 +377,7 @@ fn stream_single_source(ctx: &Context, out: &Path, appending: bool) -> Result<Op
             schema: schema.clone(),
             delta_version: None,
             kinesis: None,
+            kafka: None,
         }],
         schema,
         appended_rows: None,
@@ -396,9 +425,9 @@ const DATABASES: &[&str] = &[
 ];
 
 /// Whether a source names files (or objects, or a database) in `uri`, rather than an
-/// API (`http`), a Delta table (`delta`) or a stream (`kinesis`).
+/// API (`http`), a Delta table (`delta`) or a stream (`kinesis`, `kafka`).
 fn names_files(s: &Source) -> bool {
-    s.http.is_none() && s.delta.is_none() && s.kinesis.is_none()
+    s.http.is_none() && s.delta.is_none() && s.kinesis.is_none() && s.kafka.is_none()
 }
 
 /// Whether a source URI is read through `object_store` rather than the file system.
@@ -559,6 +588,7 @@ struct Read {
     files: Vec<FileDigest>,
     delta_version: Option<u64>,
     kinesis: Option<mlx_contracts::ingest::KinesisRead>,
+    kafka: Option<mlx_contracts::ingest::KafkaRead>,
 }
 
 impl Read {
@@ -568,6 +598,7 @@ impl Read {
             files,
             delta_version: None,
             kinesis: None,
+            kafka: None,
         }
     }
 }
@@ -605,6 +636,29 @@ fn read_source(
         let df = read_file(s, file.path(), &label)?;
         let mut read = Read::rows(coerce(df, s)?, vec![digest]);
         read.kinesis = Some(shards);
+        return Ok(read);
+    }
+    if let Some(k) = &s.kafka {
+        let (file, digest, offsets) = kafka::read(s, k)?;
+        if digest.size == 0 {
+            let range: Vec<String> = offsets
+                .partitions
+                .iter()
+                .map(|p| format!("partition {} at offset {}", p.partition, p.to))
+                .collect();
+            return Err(Error::Runtime(format!(
+                "source `{}`: the Kafka topic `{}` has no records to read from `start: {}` ({}; group `{}`)",
+                s.name,
+                offsets.topic,
+                k.start.trim(),
+                range.join(", "),
+                offsets.group
+            )));
+        }
+        let label = digest.path.clone();
+        let df = read_file(s, file.path(), &label)?;
+        let mut read = Read::rows(coerce(df, s)?, vec![digest]);
+        read.kafka = Some(offsets);
         return Ok(read);
     }
     if is_database(&s.uri) || s.format == Some(SourceFormat::Sql) {

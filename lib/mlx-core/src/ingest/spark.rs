@@ -53,6 +53,7 @@ pub fn ingest(ctx: &Context, engine_cfg: &Engine, append: bool) -> Result<Outcom
             schema: column_types(&schema),
             delta_version: None,
             kinesis: None,
+            kafka: None,
         });
         frames.push((s.name.clone(), frame, schema));
     }
