@@ -6,6 +6,9 @@
 //! reading only what is new, failures (a bad record, a dataset that cannot be
 //! written, the broker down) committing nothing, and mistakes named.
 
+mod common;
+use common::ids;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -82,19 +85,6 @@ fn config(d: &Path, brokers: &str, extra: &str) {
         ),
     )
     .unwrap();
-}
-
-fn ids(d: &Path) -> Vec<i64> {
-    let df = mlx_data::read_table(&d.join(".mlx/data/raw.parquet")).unwrap();
-    let mut ids: Vec<i64> = df
-        .column("id")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    ids.sort_unstable();
-    ids
 }
 
 fn read(d: &Path) -> KafkaRead {
@@ -188,7 +178,7 @@ fn offsets_are_committed_after_the_dataset_and_each_record_read_once() {
 
 #[test]
 #[ignore = "needs kcat (tests/services/kafka.sh; tests/run.sh sources it)"]
-fn a_broker_down_fails_without_committing_and_mistakes_are_named() {
+fn a_broker_down_fails_without_writing_and_mistakes_are_named() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic(TOPIC, 2, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
@@ -197,8 +187,9 @@ fn a_broker_down_fails_without_committing_and_mistakes_are_named() {
     produce(&brokers, 0, &orders(0..3));
     config(d, &brokers, "");
 
-    // The broker down: the read fails within its timeout, naming the brokers.
-    cluster.broker_down(1).unwrap();
+    // The broker stopped (the cluster shut down): the read fails within its timeout,
+    // naming the brokers, and writes nothing.
+    drop(cluster);
     ingest(d)
         .timeout(Duration::from_secs(60))
         .assert()
@@ -208,12 +199,14 @@ fn a_broker_down_fails_without_committing_and_mistakes_are_named() {
                 .and(predicate::str::contains(&brokers)),
         );
     assert!(!d.join(".mlx/data/raw.parquet").exists());
-    // Back up: the same records are read, nothing was skipped.
-    cluster.broker_up(1).unwrap();
-    ingest(d).assert().success();
-    assert_eq!(ids(d), vec![0, 1, 2]);
+    // Not restarted here: librdkafka's mock cluster aborts the whole test process
+    // when a broker cannot bind its old port again (`broker_down`/`broker_up`), and a
+    // new cluster has none of the records. That a failed run's records are read again
+    // is tested through a dataset that cannot be written, in the test above.
 
-    // An unknown topic.
+    // An unknown topic, on a cluster that is up.
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
     std::fs::write(
         d.join("mlx.yaml"),
         format!("data:\n  sources:\n    - name: orders\n      kafka: {{ brokers: '{brokers}', topic: nope, timeout_seconds: 3 }}\n"),

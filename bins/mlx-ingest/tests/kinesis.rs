@@ -4,6 +4,9 @@
 //! failed run reading the same records again, bad records failing or skipped, and an
 //! unknown stream named.
 
+mod common;
+use common::ids;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -91,20 +94,6 @@ fn read(d: &Path) -> KinesisRead {
         .unwrap();
     let report: IngestReport = serde_json::from_value(r.details).unwrap();
     report.sources[0].kinesis.clone().unwrap()
-}
-
-/// The ingested rows' `id`s, sorted.
-fn ids(d: &Path) -> Vec<i64> {
-    let df = mlx_data::read_table(&d.join(".mlx/data/raw.parquet")).unwrap();
-    let mut ids: Vec<i64> = df
-        .column("id")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    ids.sort_unstable();
-    ids
 }
 
 fn records(ids: std::ops::Range<i64>) -> Vec<(&'static str, String)> {
