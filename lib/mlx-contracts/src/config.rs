@@ -221,8 +221,9 @@ pub struct KafkaSource {
     /// to which the offsets read are committed [default: `mlx-<source name>`].
     pub group: Option<String>,
     /// Where each partition is read from: `committed` (the group's offsets; the
-    /// earliest where it has none), `earliest`, `latest` (reads nothing now, and commits
-    /// the end), or an RFC 3339 time (the first record at or after it).
+    /// earliest where it has none), `earliest`, `latest` (the end, so a bounded read
+    /// finds nothing and fails saying so), or an RFC 3339 time (the first record at or
+    /// after it).
     pub start: String,
     /// The records' format: `json` (an object per record value).
     pub format: String,
