@@ -35,9 +35,11 @@ pub struct Ingest;
 const LONG_ABOUT: &str = "\
 Reads every source under `data.sources` (files or globs of CSV, TSV, Parquet, JSON,
 NDJSON or Avro; local or behind s3://, gs://, az://, https:// URLs; database queries;
-JSON APIs read page by page with `http:`; Delta Lake tables at a version with `delta:`),
-casts columns as `dtypes` says, joins several sources on `data.merge.on`, and writes
-<workdir>/data/raw.parquet. The previous file stays intact when anything fails.
+JSON APIs read page by page with `http:`; Delta Lake tables at a version with `delta:`;
+Kafka topics with `kafka:` and Kinesis streams with `kinesis:`, read up to now and
+going on where the last ingest stopped), casts columns as `dtypes` says, joins several
+sources on `data.merge.on`, and writes <workdir>/data/raw.parquet. The previous file
+stays intact when anything fails; a stream's offsets move on only after it is written.
 With `engine.kind: spark` the cluster reads the sources (files on its storage, `table:`
 or `query:`) and writes the dataset under `engine.storage`; <workdir>/data/cluster.json
 says where (docs/spark.md).
@@ -45,6 +47,7 @@ says where (docs/spark.md).
 Examples:
   mlx-ingest                         ingest everything the config names
   mlx-ingest --append                add only rows newer than the last ingested time
+  KAFKA_BROKERS=b1:9092 mlx-ingest   read new records of `kafka: {brokers: '${KAFKA_BROKERS}', ...}`
   mlx-ingest --json | jq .details.rows";
 
 impl Stage for Ingest {
