@@ -142,8 +142,8 @@ pub(super) fn read(
         }
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             // Transaction markers and aborted records take offsets without a message.
-            for (p, next) in open.iter_mut() {
-                if let Ok(positions) = consumer.position() {
+            if let Ok(positions) = consumer.position() {
+                for (p, next) in open.iter_mut() {
                     if let Some(Offset::Offset(o)) =
                         positions.find_partition(topic, *p).map(|e| e.offset())
                     {
